@@ -1,0 +1,130 @@
+//! Fields where concurrent writes left more than one value.
+//!
+//! Automerge picks a deterministic winner for such a field, which is what [`super::HouseholdDoc::read`]
+//! shows; but in a roster nothing anyone typed may vanish silently, so every losing value stays
+//! listed here, with who wrote it and when, until someone resolves it (a later write that saw
+//! all values). Colliding objects (see [`super::tree`]) are walked together, so a field the two
+//! objects disagree on is a conflict too.
+
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, Value};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::DocError;
+use super::author::parse_message;
+use super::tree::{child_maps, scalar_to_json};
+
+/// One conflicted field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conflict {
+    /// Path from the document root, e.g. `["living", "house_grade"]`.
+    pub path: Vec<String>,
+    /// Every value present, the one currently shown first.
+    pub values: Vec<ConflictValue>,
+}
+
+/// One of the values of a conflicted field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConflictValue {
+    pub value: Json,
+    /// Whether this is the value the document currently shows.
+    pub shown: bool,
+    /// Hex actor id of the device that wrote it.
+    pub actor: String,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl Conflict {
+    pub fn path_string(&self) -> String {
+        self.path.join(".")
+    }
+}
+
+pub(crate) fn find(doc: &mut AutoCommit) -> Result<Vec<Conflict>, DocError> {
+    let mut candidates = Vec::new();
+    walk(doc, &[automerge::ROOT], &mut Vec::new(), &mut candidates)?;
+    candidates
+        .into_iter()
+        .map(|(path, values)| {
+            let values = values
+                .into_iter()
+                .map(|(value, shown, op)| describe(doc, value, shown, &op))
+                .collect();
+            Ok(Conflict { path, values })
+        })
+        .collect()
+}
+
+type Candidate = (Vec<String>, Vec<(Json, bool, ObjId)>);
+
+fn walk(
+    doc: &AutoCommit,
+    objs: &[ObjId],
+    path: &mut Vec<String>,
+    out: &mut Vec<Candidate>,
+) -> Result<(), DocError> {
+    let keys: std::collections::BTreeSet<String> =
+        objs.iter().flat_map(|obj| doc.keys(obj)).collect();
+    for key in keys {
+        path.push(key.clone());
+        let mut has_map = false;
+        let mut scalars: Vec<(Json, bool, ObjId)> = Vec::new();
+        let mut shown_taken = false;
+        for obj in objs {
+            let winner = doc.get(obj, &key)?.map(|(_, id)| id);
+            for (value, op) in doc.get_all(obj, &key)? {
+                match value {
+                    Value::Object(ObjType::Map) => has_map = true,
+                    Value::Object(_) => {}
+                    Value::Scalar(s) => {
+                        let shown = !shown_taken && winner.as_ref() == Some(&op);
+                        shown_taken |= shown;
+                        scalars.push((scalar_to_json(&s)?, shown, op));
+                    }
+                }
+            }
+        }
+        if has_map {
+            walk(doc, &child_maps(doc, objs, &key)?, path, out)?;
+        }
+        let mut distinct: Vec<&Json> = scalars.iter().map(|(v, _, _)| v).collect();
+        distinct.sort_by_key(|v| v.to_string());
+        distinct.dedup();
+        if distinct.len() > 1 {
+            scalars.sort_by_key(|(_, shown, _)| !*shown);
+            out.push((path.clone(), scalars));
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+fn describe(doc: &mut AutoCommit, value: Json, shown: bool, op: &ObjId) -> ConflictValue {
+    let meta = doc
+        .hash_for_opid(op)
+        .and_then(|h| doc.get_change_meta_by_hash(&h));
+    match meta {
+        Some(m) => {
+            let (user, device) = parse_message(m.message.as_deref());
+            ConflictValue {
+                value,
+                shown,
+                actor: m.actor.to_hex_string(),
+                user,
+                device,
+                at: DateTime::from_timestamp_millis(m.timestamp).filter(|_| m.timestamp != 0),
+            }
+        }
+        None => ConflictValue {
+            value,
+            shown,
+            actor: String::new(),
+            user: None,
+            device: None,
+            at: None,
+        },
+    }
+}

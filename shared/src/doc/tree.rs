@@ -1,0 +1,183 @@
+//! Between the automerge tree and JSON values: reading with merge, and writing by difference.
+//!
+//! The typed model's serde form *is* the document layout, so one generic mapping serves every
+//! struct instead of a hand-written setter per field. Two properties make it safe for a CRDT:
+//!
+//! - **Writes touch only what changed.** A form saved with one edited field produces one `put`,
+//!   so an unrelated concurrent edit on another device is never overwritten and never shows up as
+//!   a spurious conflict. A field cleared in the model is written as `null`; keys are never
+//!   deleted, and nested objects are never replaced.
+//! - **Reads lose nothing when objects collide.** If two devices created a map at the same key
+//!   concurrently (e.g. both imported the same roster row, or both opened income year 2025),
+//!   automerge keeps both objects and shows one. The reader unions them: fields of the visible
+//!   object win, fields only the other one has are still shown, and [`super::conflicts`]
+//!   reports the fields on which they disagree.
+
+use automerge::ObjId;
+use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, transaction::Transactable};
+use serde_json::{Map, Value as Json};
+
+use super::DocError;
+
+/// Scalar to JSON. Bytes and values from a future automerge are not part of our layout.
+pub(crate) fn scalar_to_json(s: &ScalarValue) -> Result<Json, DocError> {
+    Ok(match s {
+        ScalarValue::Str(s) => Json::String(s.to_string()),
+        ScalarValue::Int(i) => Json::from(*i),
+        ScalarValue::Uint(u) => Json::from(*u),
+        ScalarValue::F64(f) => serde_json::Number::from_f64(*f)
+            .map(Json::Number)
+            .unwrap_or(Json::Null),
+        ScalarValue::Counter(c) => Json::from(i64::from(c)),
+        ScalarValue::Timestamp(t) => Json::from(*t),
+        ScalarValue::Boolean(b) => Json::Bool(*b),
+        ScalarValue::Null => Json::Null,
+        ScalarValue::Bytes(_) | ScalarValue::Unknown { .. } => {
+            return Err(DocError::Layout("unexpected binary value".into()));
+        }
+    })
+}
+
+fn json_to_scalar(j: &Json) -> Result<ScalarValue, DocError> {
+    Ok(match j {
+        Json::Null => ScalarValue::Null,
+        Json::Bool(b) => ScalarValue::Boolean(*b),
+        Json::String(s) => ScalarValue::Str(s.as_str().into()),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                ScalarValue::Int(i)
+            } else if let Some(u) = n.as_u64() {
+                ScalarValue::Uint(u)
+            } else {
+                return Err(DocError::Layout(format!("non-integer number {n}")));
+            }
+        }
+        Json::Array(_) | Json::Object(_) => {
+            return Err(DocError::Layout("not a scalar".into()));
+        }
+    })
+}
+
+/// All map objects stored at `key` of every map in `parents`, the visible one first.
+pub(crate) fn child_maps(
+    doc: &AutoCommit,
+    parents: &[ObjId],
+    key: &str,
+) -> Result<Vec<ObjId>, DocError> {
+    let mut out = Vec::new();
+    for parent in parents {
+        let winner = doc.get(parent, key)?.map(|(_, id)| id);
+        let mut all: Vec<ObjId> = doc
+            .get_all(parent, key)?
+            .into_iter()
+            .filter(|(v, _)| matches!(v, Value::Object(ObjType::Map)))
+            .map(|(_, id)| id)
+            .collect();
+        // Visible object first so that its fields win when objects are unioned.
+        if let Some(pos) = all.iter().position(|id| Some(id) == winner.as_ref()) {
+            let w = all.remove(pos);
+            all.insert(0, w);
+        }
+        out.extend(all);
+    }
+    Ok(out)
+}
+
+/// Reads the map(s) `objs` (visible first) as one JSON object.
+pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, Json>, DocError> {
+    let keys: std::collections::BTreeSet<String> =
+        objs.iter().flat_map(|obj| doc.keys(obj)).collect();
+    let mut out = Map::new();
+    for key in keys {
+        let mut value = Json::Null;
+        for obj in objs {
+            match doc.get(obj, &key)? {
+                Some((Value::Object(ObjType::Map), _)) => {
+                    value = Json::Object(read_maps(doc, &child_maps(doc, objs, &key)?)?);
+                    break;
+                }
+                // A null (cleared) field may still be set in a colliding object.
+                Some((Value::Scalar(s), _)) if s.is_null() => {}
+                Some((Value::Scalar(s), _)) => {
+                    value = scalar_to_json(&s)?;
+                    break;
+                }
+                Some((Value::Object(t), _)) => {
+                    return Err(DocError::Layout(format!("unexpected {t:?} at {key}")));
+                }
+                None => {}
+            }
+        }
+        // Null is a cleared field: the model reads it as absent (its default).
+        if !value.is_null() {
+            out.insert(key, value);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `value` into the map `obj`, touching only fields whose visible value differs.
+pub(crate) fn write_map(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    value: &Map<String, Json>,
+) -> Result<(), DocError> {
+    for (key, v) in value {
+        match v {
+            Json::Object(child) => {
+                let id = match doc.get(obj, key)? {
+                    Some((Value::Object(ObjType::Map), id)) => id,
+                    _ => doc.put_object(obj, key, ObjType::Map)?,
+                };
+                write_map(doc, &id, child)?;
+            }
+            Json::Array(_) => {
+                return Err(DocError::Layout(format!("lists are not stored ({key})")));
+            }
+            scalar => {
+                let new = json_to_scalar(scalar)?;
+                let current = match doc.get(obj, key)? {
+                    Some((Value::Scalar(s), _)) => Some(s.into_owned()),
+                    Some((Value::Object(_), _)) => {
+                        return Err(DocError::Layout(format!("{key} is an object")));
+                    }
+                    None => None,
+                };
+                let unchanged = match &current {
+                    Some(c) => *c == new,
+                    None => new == ScalarValue::Null,
+                };
+                if !unchanged {
+                    doc.put(obj, key, new)?;
+                }
+            }
+        }
+    }
+    // Fields the model no longer has are cleared, not deleted: a delete racing a concurrent
+    // write would vanish without a trace, a null shows up as a conflict instead.
+    let stale: Vec<String> = doc.keys(obj).filter(|k| !value.contains_key(k)).collect();
+    for key in stale {
+        if let Some((Value::Scalar(s), _)) = doc.get(obj, &key)?
+            && !s.is_null()
+        {
+            doc.put(obj, &key, ScalarValue::Null)?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts `value` at `key` in every one of the (colliding) maps `objs`.
+pub(crate) fn put_everywhere(
+    doc: &mut AutoCommit,
+    objs: &[ObjId],
+    key: &str,
+    value: &Json,
+) -> Result<(), DocError> {
+    let scalar = json_to_scalar(value)?;
+    for (i, obj) in objs.iter().enumerate() {
+        if i == 0 || doc.get(obj, key)?.is_some() {
+            doc.put(obj, key, scalar.clone())?;
+        }
+    }
+    Ok(())
+}

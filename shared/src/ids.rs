@@ -1,0 +1,48 @@
+//! Stable identifiers. Members, visits, cases, step records, helpers and objections are keyed by
+//! random UUIDs (not list positions), so two devices adding one concurrently never collide.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn random() -> Self {
+                $name(uuid::Uuid::new_v4().simple().to_string())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_owned())
+            }
+        }
+    };
+}
+
+id_type!(
+    /// One household document.
+    HouseholdId
+);
+id_type!(MemberId);
+id_type!(HelperId);
+id_type!(VisitId);
+id_type!(CaseId);
+id_type!(StepId);
+id_type!(ObjectionId);

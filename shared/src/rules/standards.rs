@@ -1,0 +1,406 @@
+//! The income standards: a versioned table of (year, level, region, kind) → amount, each entry
+//! naming its source.
+//!
+//! Standards change every year and differ by province, so they are data, never constants in
+//! code. The built-in table (`shared/data/standards.json`) holds only the entries whose source we
+//! can cite; the county extends it (and a table may come from the server through
+//! [`Standards::from_json`]). A year with no entry is not guessed from a neighbouring year:
+//! [`Standards::lookup`] returns `None` and [`Standards::require`] says which entry is missing.
+//!
+//! File format: a JSON array of entries
+//! `{"year": 2020, "level": "national", "region": null, "kind": "poverty_line",
+//! "amount_yuan": 4000, "source": "…"}` where `level` is `national`/`provincial`/`municipal`
+//! (or 国家/省定/市定), `region` is the province (省定) or city (市定) exactly as households record
+//! it and absent for national entries, `kind` is `poverty_line` or `monitoring_line`, and
+//! `amount_yuan` is whole yuan per person per year.
+
+use crate::codes::{CodeList, StandardLevel};
+use crate::money::Fen;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a standard is a line for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StandardKind {
+    /// 贫困线 / 脱贫标准: identification and exit.
+    PovertyLine,
+    /// 防止返贫监测范围 (after 2021, set per province).
+    MonitoringLine,
+}
+
+impl StandardKind {
+    pub const ALL: [StandardKind; 2] = [StandardKind::PovertyLine, StandardKind::MonitoringLine];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            StandardKind::PovertyLine => "poverty_line",
+            StandardKind::MonitoringLine => "monitoring_line",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StandardKind::PovertyLine => "贫困线/脱贫标准",
+            StandardKind::MonitoringLine => "监测范围",
+        }
+    }
+}
+
+impl fmt::Display for StandardKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One entry of the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Standard {
+    pub year: i32,
+    pub level: StandardLevel,
+    /// Province (省定) or city (市定); `None` for a national standard.
+    pub region: Option<String>,
+    pub kind: StandardKind,
+    /// Per person per year.
+    pub amount: Fen,
+    /// Where the figure comes from.
+    pub source: String,
+}
+
+/// "2020 年国家贫困线/脱贫标准", "2025 年云南省省定监测范围".
+fn describe(year: i32, level: StandardLevel, region: Option<&str>, kind: StandardKind) -> String {
+    format!(
+        "{year} 年{}{}{}",
+        region.unwrap_or(""),
+        level.label(),
+        kind.label()
+    )
+}
+
+impl Standard {
+    /// The entry's name in messages, e.g. "2020 年国家贫困线/脱贫标准".
+    pub fn describe(&self) -> String {
+        describe(self.year, self.level, self.region.as_deref(), self.kind)
+    }
+}
+
+/// A table that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StandardsError {
+    #[error("标准表无法解析(第 {line} 行第 {column} 列):{detail}")]
+    Json {
+        line: usize,
+        column: usize,
+        detail: String,
+    },
+    #[error("标准表第 {index} 条与前面的条目重复:{what}")]
+    Duplicate { index: usize, what: String },
+    #[error("标准表第 {index} 条({what})金额不能为负数:{amount_yuan} 元")]
+    Negative {
+        index: usize,
+        what: String,
+        amount_yuan: i64,
+    },
+    #[error("标准表第 {index} 条({what})金额过大:{amount_yuan} 元")]
+    TooLarge {
+        index: usize,
+        what: String,
+        amount_yuan: i64,
+    },
+    #[error("标准表第 {index} 条({what})缺少来源说明")]
+    MissingSource { index: usize, what: String },
+    #[error("标准表第 {index} 条({what}):省定、市定标准必须填写地区,国家标准不能填写地区")]
+    Region { index: usize, what: String },
+}
+
+/// No standard for what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MissingStandard {
+    #[error("标准表中没有 {0},请县扶贫办在标准表中补充")]
+    NotInTable(String),
+    #[error("识别标准为{level},但户未登记所在{what},无法确定适用标准")]
+    NoRegion {
+        level: StandardLevel,
+        /// 省份 or 市.
+        what: &'static str,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    year: i32,
+    level: StandardLevel,
+    #[serde(default)]
+    region: Option<String>,
+    kind: StandardKind,
+    amount_yuan: i64,
+    source: String,
+}
+
+/// The validated table: no duplicates, no negative amounts, every entry sourced.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Standards(Vec<Standard>);
+
+const BUILTIN: &str = include_str!("../../data/standards.json");
+
+impl Standards {
+    pub fn from_json(text: &str) -> Result<Standards, StandardsError> {
+        let raw: Vec<RawEntry> = serde_json::from_str(text).map_err(|e| StandardsError::Json {
+            line: e.line(),
+            column: e.column(),
+            detail: e.to_string(),
+        })?;
+        let mut out: Vec<Standard> = Vec::with_capacity(raw.len());
+        for (i, r) in raw.into_iter().enumerate() {
+            // Counted from 1, as a person editing the file counts.
+            let index = i + 1;
+            let region = r
+                .region
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty());
+            let what = describe(r.year, r.level, region.as_deref(), r.kind);
+            if region.is_some() != (r.level != StandardLevel::National) {
+                return Err(StandardsError::Region { index, what });
+            }
+            if r.amount_yuan < 0 {
+                return Err(StandardsError::Negative {
+                    index,
+                    what,
+                    amount_yuan: r.amount_yuan,
+                });
+            }
+            let Some(amount) = r.amount_yuan.checked_mul(100).map(Fen) else {
+                return Err(StandardsError::TooLarge {
+                    index,
+                    what,
+                    amount_yuan: r.amount_yuan,
+                });
+            };
+            let source = r.source.trim().to_owned();
+            if source.is_empty() {
+                return Err(StandardsError::MissingSource { index, what });
+            }
+            if out.iter().any(|s| {
+                (s.year, s.level, s.region.as_deref(), s.kind)
+                    == (r.year, r.level, region.as_deref(), r.kind)
+            }) {
+                return Err(StandardsError::Duplicate { index, what });
+            }
+            out.push(Standard {
+                year: r.year,
+                level: r.level,
+                region,
+                kind: r.kind,
+                amount,
+                source,
+            });
+        }
+        Ok(Standards(out))
+    }
+
+    /// The table shipped with Zoufang. It is checked by a test, so an error here means the data
+    /// file was edited without running the tests.
+    pub fn builtin() -> Result<Standards, StandardsError> {
+        Standards::from_json(BUILTIN)
+    }
+
+    pub fn entries(&self) -> &[Standard] {
+        &self.0
+    }
+
+    /// The entry for exactly this year, level and kind. `region` is the household's province for
+    /// 省定 and its city for 市定, compared exactly (after trimming): "吉林省" and "吉林市" are both
+    /// real, so no suffix is guessed. It is ignored for national standards.
+    pub fn lookup(
+        &self,
+        year: i32,
+        level: StandardLevel,
+        region: Option<&str>,
+        kind: StandardKind,
+    ) -> Option<&Standard> {
+        let region = region.map(str::trim).filter(|r| !r.is_empty());
+        if level != StandardLevel::National && region.is_none() {
+            return None;
+        }
+        self.0.iter().find(|s| {
+            s.year == year
+                && s.level == level
+                && s.kind == kind
+                && (level == StandardLevel::National || s.region.as_deref() == region)
+        })
+    }
+
+    /// [`Standards::lookup`], saying what is missing when nothing matches.
+    pub fn require(
+        &self,
+        year: i32,
+        level: StandardLevel,
+        region: Option<&str>,
+        kind: StandardKind,
+    ) -> Result<&Standard, MissingStandard> {
+        let region = region.map(str::trim).filter(|r| !r.is_empty());
+        if region.is_none() {
+            match level {
+                StandardLevel::National => {}
+                StandardLevel::Provincial => {
+                    return Err(MissingStandard::NoRegion {
+                        level,
+                        what: "省份",
+                    });
+                }
+                StandardLevel::Municipal => {
+                    return Err(MissingStandard::NoRegion { level, what: "市" });
+                }
+            }
+        }
+        self.lookup(year, level, region, kind).ok_or_else(|| {
+            let region = region.filter(|_| level != StandardLevel::National);
+            MissingStandard::NotInTable(describe(year, level, region, kind))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_table_loads_and_has_the_cited_entries() {
+        let t = Standards::builtin().expect("builtin table must be valid");
+        let line = |y| {
+            t.lookup(y, StandardLevel::National, None, StandardKind::PovertyLine)
+                .map(|s| s.amount)
+        };
+        assert_eq!(line(2015), Some(Fen::from_yuan(2855)));
+        assert_eq!(line(2020), Some(Fen::from_yuan(4000)));
+        assert_eq!(line(2019), None);
+        let yunnan = t
+            .lookup(
+                2025,
+                StandardLevel::Provincial,
+                Some("云南省"),
+                StandardKind::MonitoringLine,
+            )
+            .expect("Yunnan 2025");
+        assert_eq!(yunnan.amount, Fen::from_yuan(8700));
+        assert!(t.entries().iter().all(|s| !s.source.is_empty()));
+    }
+
+    #[test]
+    fn regional_lookup_needs_the_exact_region() {
+        let t = Standards::builtin().expect("valid");
+        let k = StandardKind::MonitoringLine;
+        let p = StandardLevel::Provincial;
+        assert!(t.lookup(2025, p, Some(" 云南省 "), k).is_some());
+        assert!(t.lookup(2025, p, Some("贵州省"), k).is_none());
+        assert!(t.lookup(2025, p, None, k).is_none());
+        assert!(t.lookup(2025, StandardLevel::National, None, k).is_none());
+        assert_eq!(
+            t.require(2025, p, None, k)
+                .expect_err("no region")
+                .to_string(),
+            "识别标准为省定,但户未登记所在省份,无法确定适用标准"
+        );
+    }
+
+    #[test]
+    fn missing_year_is_named() {
+        let t = Standards::builtin().expect("valid");
+        let err = t
+            .require(
+                2023,
+                StandardLevel::National,
+                Some("云南省"),
+                StandardKind::PovertyLine,
+            )
+            .expect_err("no 2023 entry");
+        assert_eq!(
+            err.to_string(),
+            "标准表中没有 2023 年国家贫困线/脱贫标准,请县扶贫办在标准表中补充"
+        );
+    }
+
+    #[test]
+    fn refuses_duplicates() {
+        let json = r#"[
+            {"year": 2020, "level": "national", "kind": "poverty_line", "amount_yuan": 4000, "source": "a"},
+            {"year": 2020, "level": "国家", "kind": "poverty_line", "amount_yuan": 4100, "source": "b"}
+        ]"#;
+        let err = Standards::from_json(json).expect_err("duplicate");
+        assert!(
+            matches!(err, StandardsError::Duplicate { index: 2, .. }),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "标准表第 2 条与前面的条目重复:2020 年国家贫困线/脱贫标准"
+        );
+    }
+
+    #[test]
+    fn same_year_different_region_or_kind_is_not_a_duplicate() {
+        let json = r#"[
+            {"year": 2025, "level": "provincial", "region": "云南省", "kind": "monitoring_line", "amount_yuan": 8700, "source": "a"},
+            {"year": 2025, "level": "provincial", "region": "贵州省", "kind": "monitoring_line", "amount_yuan": 1, "source": "b"},
+            {"year": 2025, "level": "provincial", "region": "云南省", "kind": "poverty_line", "amount_yuan": 1, "source": "c"}
+        ]"#;
+        assert_eq!(
+            Standards::from_json(json).expect("valid").entries().len(),
+            3
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_fields_and_bad_entries() {
+        let unknown = r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
+            "amount_yuan": 4000, "source": "a", "amount": 400000}]"#;
+        let err = Standards::from_json(unknown).expect_err("unknown field");
+        assert!(matches!(err, StandardsError::Json { .. }), "{err}");
+        assert!(err.to_string().contains("amount"), "{err}");
+
+        let negative = r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
+            "amount_yuan": -1, "source": "a"}]"#;
+        assert!(matches!(
+            Standards::from_json(negative),
+            Err(StandardsError::Negative { index: 1, .. })
+        ));
+
+        let huge = format!(
+            r#"[{{"year": 2020, "level": "national", "kind": "poverty_line", "amount_yuan": {}, "source": "a"}}]"#,
+            i64::MAX
+        );
+        assert!(matches!(
+            Standards::from_json(&huge),
+            Err(StandardsError::TooLarge { .. })
+        ));
+
+        let unsourced = r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
+            "amount_yuan": 4000, "source": "  "}]"#;
+        assert!(matches!(
+            Standards::from_json(unsourced),
+            Err(StandardsError::MissingSource { .. })
+        ));
+
+        let no_region = r#"[{"year": 2025, "level": "provincial", "kind": "monitoring_line",
+            "amount_yuan": 8700, "source": "a"}]"#;
+        assert!(matches!(
+            Standards::from_json(no_region),
+            Err(StandardsError::Region { .. })
+        ));
+
+        let national_with_region = r#"[{"year": 2020, "level": "national", "region": "云南省",
+            "kind": "poverty_line", "amount_yuan": 4000, "source": "a"}]"#;
+        assert!(matches!(
+            Standards::from_json(national_with_region),
+            Err(StandardsError::Region { .. })
+        ));
+
+        let fractional = r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
+            "amount_yuan": 4000.5, "source": "a"}]"#;
+        assert!(matches!(
+            Standards::from_json(fractional),
+            Err(StandardsError::Json { .. })
+        ));
+    }
+}

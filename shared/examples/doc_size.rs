@@ -9,17 +9,6 @@ use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::model::*;
 use zoufang_shared::money::Fen;
 
-fn id_number(birth: &str, seq: &str) -> String {
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let first = format!("530921{birth}{seq}");
-    let sum: u32 = first
-        .chars()
-        .zip(W)
-        .map(|(c, w)| c.to_digit(10).unwrap_or(0) * w)
-        .sum();
-    format!("{first}{}", b"10X98765432"[(sum % 11) as usize] as char)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t0 = Utc
         .with_ymd_and_hms(2026, 11, 20, 9, 0, 0)
@@ -30,74 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut doc =
         HouseholdDoc::create(&HouseholdId::random(), ActorId::from([1u8; 16]), &author(0))?;
     let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).ok_or("date");
-    doc.edit(&author(1), |e| {
-        e.set_info(&HouseholdInfo {
-            household_no: Some("5309210010010001230".into()),
-            year: Some(2026),
-            province: Some("云南省".into()),
-            city: Some("临沧市".into()),
-            county: Some("凤庆县".into()),
-            township: Some("诗礼乡".into()),
-            village: Some("三合村".into()),
-            group: Some("三合组".into()),
-            phone: Some("13912345678".into()),
-            status: Some(HouseholdStatus::ExitedSupported),
-            standard_level: Some(StandardLevel::National),
-            attribute: Some(PovertyAttribute::General),
-            main_cause: Some(PovertyCause::Illness),
-            other_causes: [PovertyCause::LackSkills].into(),
-            food_secure: Some(true),
-            clothing_secure: Some(true),
-            ..HouseholdInfo::default()
-        })?;
-        for (name, rel, sex, birth, seq) in [
-            ("李大山", Relation::Head, Sex::Male, "19700312", "011"),
-            ("王秀英", Relation::Spouse, Sex::Female, "19720801", "022"),
-            ("李小明", Relation::Son, Sex::Male, "20120905", "031"),
-            ("李奶奶", Relation::Parent, Sex::Female, "19450120", "042"),
-        ] {
-            e.add_member(&Member {
-                name: name.into(),
-                sex: Some(sex),
-                id_number: Some(id_number(birth, seq)),
-                relation: Some(rel),
-                ethnicity: Some("汉族".into()),
-                health: Some(Health::Healthy),
-                labour: Some(LabourSkill::Ordinary),
-                medical_insurance: true,
-                ..Member::default()
-            })?;
-        }
-        e.set_income(
-            2026,
-            &Income {
-                wage: Fen::from_yuan(18_000),
-                planting: Fen::from_yuan(3_200),
-                breeding: Fen::from_yuan(1_500),
-                transfer_other: Fen::from_yuan(2_000),
-                production_cost: Fen::from_yuan(1_100),
-                ..Income::default()
-            },
-        )?;
-        e.set_living(&Living {
-            road_type: Some(RoadType::Hardened),
-            distance_to_road_m: Some(300),
-            living_power: Some(true),
-            production_power: Some(true),
-            house_area_m2: Some(96),
-            house_structure: Some(HouseStructure::BrickConcrete),
-            house_grade: Some(HouseGrade::B),
-            sanitary_toilet: Some(true),
-            ..Living::default()
-        })?;
-        e.set_water(&Water {
-            litres_per_person_day: Some(60),
-            trip_minutes: Some(0),
-            cut_days_per_year: Some(5),
-            quality_tested: Some(true),
-            dry_area: Some(false),
-        })
-    })?;
+    doc.edit(&author(1), zoufang_shared::demo::fill_typical)?;
     for (i, d) in [3, 10, 17].into_iter().enumerate() {
         doc.edit(&author(2 + i as i64), |e| {
             e.add_visit(&Visit {

@@ -6,8 +6,6 @@
 //! `macro_rules!` generates the lists: one definition per code, no hand-kept match arms that could
 //! drift apart.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 /// A value that is not in a code list.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("「{list}」不认识的值「{value}」,可选:{expected}")]
@@ -52,7 +50,7 @@ macro_rules! code_list {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($variant),+ }
 
-        impl CodeList for $name {
+        impl $crate::codes::CodeList for $name {
             const LIST: &'static str = $list;
             const ALL: &'static [Self] = &[$($name::$variant),+];
             fn code(self) -> &'static str {
@@ -65,31 +63,33 @@ macro_rules! code_list {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.label())
+                f.write_str($crate::codes::CodeList::label(*self))
             }
         }
 
         impl std::str::FromStr for $name {
-            type Err = UnknownCode;
-            fn from_str(s: &str) -> Result<Self, UnknownCode> {
-                <Self as CodeList>::parse(s)
+            type Err = $crate::codes::UnknownCode;
+            fn from_str(s: &str) -> Result<Self, $crate::codes::UnknownCode> {
+                <Self as $crate::codes::CodeList>::parse(s)
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.code())
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($crate::codes::CodeList::code(*self))
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = std::borrow::Cow::<str>::deserialize(d)?;
-                <Self as CodeList>::parse(&s).map_err(serde::de::Error::custom)
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+                <Self as $crate::codes::CodeList>::parse(&s).map_err(serde::de::Error::custom)
             }
         }
     };
 }
+
+pub(crate) use code_list;
 
 code_list!(
     /// 户状态 as the national system words it.

@@ -2,6 +2,7 @@
 //! the wire types. No I/O: the client and the server do that.
 
 pub mod codes;
+pub mod demo;
 pub mod doc;
 pub mod ids;
 pub mod model;

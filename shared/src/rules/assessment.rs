@@ -37,60 +37,18 @@ pub const WATER_TRIP_MAX_MINUTES: u32 = 20;
 /// Most days per year the supply may be cut.
 pub const WATER_CUT_MAX_DAYS: u32 = 36;
 
-/// The criteria, in the order forms list them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Criterion {
-    Food,
-    Clothing,
-    Education,
-    Medical,
-    Housing,
-    Water,
-    Income,
-}
-
-impl Criterion {
-    pub const ALL: [Criterion; 7] = [
-        Criterion::Food,
-        Criterion::Clothing,
-        Criterion::Education,
-        Criterion::Medical,
-        Criterion::Housing,
-        Criterion::Water,
-        Criterion::Income,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Criterion::Food => "food",
-            Criterion::Clothing => "clothing",
-            Criterion::Education => "education",
-            Criterion::Medical => "medical",
-            Criterion::Housing => "housing",
-            Criterion::Water => "water",
-            Criterion::Income => "income",
-        }
+crate::codes::code_list!(
+    /// The criteria, in the order forms list them.
+    Criterion, "评估标准" {
+        Food = "food", "不愁吃";
+        Clothing = "clothing", "不愁穿";
+        Education = "education", "义务教育有保障";
+        Medical = "medical", "基本医疗有保障";
+        Housing = "housing", "住房安全有保障";
+        Water = "water", "饮水安全";
+        Income = "income", "收入达标";
     }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Criterion::Food => "不愁吃",
-            Criterion::Clothing => "不愁穿",
-            Criterion::Education => "义务教育有保障",
-            Criterion::Medical => "基本医疗有保障",
-            Criterion::Housing => "住房安全有保障",
-            Criterion::Water => "饮水安全",
-            Criterion::Income => "收入达标",
-        }
-    }
-}
-
-impl fmt::Display for Criterion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
-}
+);
 
 /// One unmet criterion, or one unmet part of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,7 +85,8 @@ impl Assessment {
     /// Failed criteria, each once, in [`Criterion::ALL`] order.
     pub fn failed_criteria(&self) -> Vec<Criterion> {
         Criterion::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|c| self.fails(*c))
             .collect()
     }

@@ -53,29 +53,14 @@ pub const MIN_SPOUSE_AGE: u32 = 16;
 /// 文化程度 or 在校生状况 is required from school age; younger children may have neither.
 pub const EDUCATION_REQUIRED_FROM_AGE: u32 = 6;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// Must be fixed before the roster is reported.
-    Error,
-    /// Must be looked at; may be right.
-    Warning,
-}
-
-impl Severity {
-    pub fn label(self) -> &'static str {
-        match self {
-            Severity::Error => "错误",
-            Severity::Warning => "警告",
-        }
+crate::codes::code_list!(
+    /// How serious a finding is. 错误: must be fixed before the roster is reported; 警告: must
+    /// be looked at, may be right.
+    Severity, "严重程度" {
+        Error = "error", "错误";
+        Warning = "warning", "警告";
     }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
-}
+);
 
 /// One problem found in a household.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -17,41 +17,15 @@
 use crate::codes::{CodeList, StandardLevel};
 use crate::money::Fen;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
-/// What a standard is a line for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StandardKind {
-    /// 贫困线 / 脱贫标准: identification and exit.
-    PovertyLine,
+crate::codes::code_list!(
+    /// What a standard is a line for: 贫困线/脱贫标准 (identification and exit) or the
     /// 防止返贫监测范围 (after 2021, set per province).
-    MonitoringLine,
-}
-
-impl StandardKind {
-    pub const ALL: [StandardKind; 2] = [StandardKind::PovertyLine, StandardKind::MonitoringLine];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            StandardKind::PovertyLine => "poverty_line",
-            StandardKind::MonitoringLine => "monitoring_line",
-        }
+    StandardKind, "标准类型" {
+        PovertyLine = "poverty_line", "贫困线/脱贫标准";
+        MonitoringLine = "monitoring_line", "监测范围";
     }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            StandardKind::PovertyLine => "贫困线/脱贫标准",
-            StandardKind::MonitoringLine => "监测范围",
-        }
-    }
-}
-
-impl fmt::Display for StandardKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
-}
+);
 
 /// One entry of the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,0 +1,242 @@
+//! Household documents and their index rows.
+
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use zoufang_shared::doc::{DocError, Editor, HouseholdDoc};
+use zoufang_shared::ids::HouseholdId;
+use zoufang_shared::model::Household;
+use zoufang_shared::rules::resident_id::ResidentId;
+use zoufang_shared::rules::standards::Standards;
+
+use super::index::{IndexRow, code_set, parse_code_set};
+use super::{Store, StoreError};
+
+/// What a list shows. Every filter is optional; `search` matches member names, household number,
+/// village and group.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub village: Option<String>,
+    pub status: Option<String>,
+    pub case_kind: Option<String>,
+    pub flag: Option<String>,
+    pub search: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl Store {
+    /// Creates a household under `id` and fills it with `fill`, as one transaction.
+    pub fn create_household<R>(
+        &mut self,
+        id: &HouseholdId,
+        fill: impl FnOnce(&mut Editor<'_>) -> Result<R, DocError>,
+    ) -> Result<R, StoreError> {
+        let identity = self.identity()?;
+        let author = identity.author();
+        let mut doc = HouseholdDoc::create(id, identity.actor, &author)?;
+        let (r, _) = doc.edit(&author, fill)?;
+        let salt = self.id_salt()?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM households WHERE id = ?1", [id.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if exists {
+            return Err(StoreError::AlreadyExists(id.clone()));
+        }
+        write_doc(&tx, &mut doc, &self.standards, &salt)?;
+        tx.commit()?;
+        Ok(r)
+    }
+
+    /// Edits a household as one change, saved with its index row in one transaction. An edit
+    /// that changes nothing writes nothing.
+    pub fn edit_household<R>(
+        &mut self,
+        id: &HouseholdId,
+        f: impl FnOnce(&mut Editor<'_>) -> Result<R, DocError>,
+    ) -> Result<R, StoreError> {
+        let identity = self.identity()?;
+        let mut doc = self.doc(id)?;
+        let (r, change) = doc.edit(&identity.author(), f)?;
+        if change.is_some() {
+            let salt = self.id_salt()?;
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            write_doc(&tx, &mut doc, &self.standards, &salt)?;
+            tx.commit()?;
+        }
+        Ok(r)
+    }
+
+    /// The household's document, opened for this device's actor.
+    pub fn doc(&self, id: &HouseholdId) -> Result<HouseholdDoc, StoreError> {
+        let bytes: Vec<u8> = self
+            .conn
+            .query_row("SELECT doc FROM households WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let actor = self.identity()?.actor;
+        Ok(HouseholdDoc::load(&bytes, actor)?)
+    }
+
+    pub fn household(&self, id: &HouseholdId) -> Result<Household, StoreError> {
+        Ok(self.doc(id)?.read()?)
+    }
+
+    pub fn contains(&self, id: &HouseholdId) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM households WHERE id = ?1", [id.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn id_salt(&self) -> Result<String, StoreError> {
+        Ok(self.setting("id_salt")?.unwrap_or_default())
+    }
+
+    /// The household (other than `except`) where this resident ID is a current member.
+    pub fn household_of_person(
+        &self,
+        id: &ResidentId,
+        except: Option<&HouseholdId>,
+    ) -> Result<Option<HouseholdId>, StoreError> {
+        let salt = self.id_salt()?;
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT household_id FROM person_ids WHERE digest = ?1 AND household_id != ?2
+                 LIMIT 1",
+                params![person_digest(&salt, id), except.map(|h| h.as_str()).unwrap_or("")],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .map(HouseholdId))
+    }
+
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<IndexRow>, StoreError> {
+        let mut sql = String::from(
+            "SELECT id, household_no, head_name, township, village, grp, status, size,
+                    open_cases, flags, updated_at
+             FROM household_index WHERE 1 = 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        let mut add = |clause: &str, value: String| {
+            args.push(value);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(v) = &filter.village {
+            add(" AND village = ?", v.clone());
+        }
+        if let Some(v) = &filter.status {
+            add(" AND status = ?", v.clone());
+        }
+        if let Some(v) = &filter.case_kind {
+            add(" AND open_cases LIKE ?", format!("% {v} %"));
+        }
+        if let Some(v) = &filter.flag {
+            add(" AND flags LIKE ?", format!("% {v} %"));
+        }
+        if let Some(v) = filter.search.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            add(" AND search LIKE ? ESCAPE '\\'", format!("%{escaped}%"));
+        }
+        sql.push_str(" ORDER BY village, head_name, id");
+        if let Some(limit) = filter.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok(IndexRow {
+                id: r.get(0)?,
+                household_no: r.get(1)?,
+                head_name: r.get(2)?,
+                township: r.get(3)?,
+                village: r.get(4)?,
+                group: r.get(5)?,
+                status: r.get(6)?,
+                size: r.get(7)?,
+                open_cases: parse_code_set(&r.get::<_, String>(8)?),
+                flags: parse_code_set(&r.get::<_, String>(9)?),
+                updated_at: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Villages present, for the list's filter.
+    pub fn villages(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT village FROM household_index WHERE village IS NOT NULL ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn count(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM households", [], |r| r.get(0))?)
+    }
+}
+
+/// Saves `doc` and everything derived from it inside `tx`.
+fn write_doc(
+tx: &Transaction<'_>,
+doc: &mut HouseholdDoc,
+standards: &Standards,
+salt: &str,
+) -> Result<(), StoreError> {
+    let household = doc.read()?;
+    let conflicts = doc.conflicts()?.len();
+    let now = chrono::Utc::now().to_rfc3339();
+    let today = chrono::Local::now().date_naive();
+    let row = IndexRow::of(&household, conflicts, standards, today, now.clone());
+    let id = household.id.as_str();
+    tx.execute(
+        "INSERT INTO households(id, doc, dirty, updated_at) VALUES (?1, ?2, 1, ?3)
+         ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, dirty = 1,
+             updated_at = excluded.updated_at",
+        params![id, doc.save(), now],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO household_index(id, household_no, head_name, township,
+             village, grp, status, size, open_cases, flags, search, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            id,
+            row.household_no,
+            row.head_name,
+            row.township,
+            row.village,
+            row.group,
+            row.status,
+            row.size,
+            code_set(&row.open_cases),
+            code_set(&row.flags),
+            IndexRow::search_text(&household),
+            row.updated_at,
+        ],
+    )?;
+    tx.execute("DELETE FROM person_ids WHERE household_id = ?1", [id])?;
+    for (_, m) in household.current_members() {
+        if let Some(rid) = m.id_number.as_deref().and_then(|t| ResidentId::parse(t).ok()) {
+            tx.execute(
+                "INSERT OR IGNORE INTO person_ids(digest, household_id) VALUES (?1, ?2)",
+                params![person_digest(salt, &rid), id],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn person_digest(salt: &str, id: &ResidentId) -> String {
+    let digest = Sha256::new()
+        .chain_update(salt.as_bytes())
+        .chain_update(id.as_str().as_bytes())
+        .finalize();
+    hex(&digest)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -390,3 +390,20 @@ fn a_document_with_values_of_the_wrong_type_reports_the_path() {
     let err = doc.read().expect_err("wrong type");
     assert!(err.to_string().contains("living.house_area_m2"), "{err}");
 }
+
+#[test]
+fn a_household_created_with_its_contents_is_one_change() {
+    let (mut doc, ()) = HouseholdDoc::create_with(
+        &HouseholdId::from("hh-2"),
+        actor(1),
+        &author(1),
+        zoufang_shared::demo::fill_typical,
+    )
+    .expect("create");
+    assert_eq!(doc.history().len(), 1);
+    assert_eq!(doc.read().expect("read").size(), 4);
+    let failed = HouseholdDoc::create_with(&HouseholdId::from("hh-3"), actor(1), &author(1), |e| {
+        e.add_member(&Member::default())
+    });
+    assert!(failed.is_err(), "a member without a name is refused");
+}

@@ -21,7 +21,13 @@ pub enum AttachmentError {
     #[error("图片内容与类型不符或已损坏")]
     Unreadable,
     #[error("图片 {width}×{height} 像素,超过 {max} 像素上限,请先缩小")]
-    TooLarge { width: usize, height: usize, max: usize },
+    TooLarge {
+        width: usize,
+        height: usize,
+        max: usize,
+    },
+    #[error("原图对应的照片不存在")]
+    UnknownCopy,
     #[error("文件过大({size} 字节,上限 {max} 字节)")]
     TooManyBytes { size: usize, max: usize },
 }
@@ -41,27 +47,27 @@ pub fn image_size(bytes: &[u8], mime: &str) -> Result<(usize, usize), Attachment
     Ok((size.width, size.height))
 }
 
+fn check_bytes(size: usize, max: usize) -> Result<(), AttachmentError> {
+    if size > max {
+        Err(AttachmentError::TooManyBytes { size, max })
+    } else {
+        Ok(())
+    }
+}
+
 pub fn content_hash(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
 impl Store {
-    /// Stores an image for sync (and, optionally, its full-size original for this device only).
-    /// Returns the synced image's hash and its size in pixels. Storing the same bytes twice is
-    /// harmless.
+    /// Stores an image for sync; returns its hash and size in pixels. Storing the same bytes
+    /// twice is harmless.
     pub fn put_attachment(
         &mut self,
         bytes: &[u8],
         mime: &str,
-        original: Option<(&[u8], &str)>,
     ) -> Result<(String, (usize, usize)), StoreError> {
-        if bytes.len() > MAX_SYNCED_BYTES {
-            return Err(AttachmentError::TooManyBytes {
-                size: bytes.len(),
-                max: MAX_SYNCED_BYTES,
-            }
-            .into());
-        }
+        check_bytes(bytes.len(), MAX_SYNCED_BYTES)?;
         let (width, height) = image_size(bytes, mime)?;
         if width.max(height) > MAX_SYNCED_PIXELS {
             return Err(AttachmentError::TooLarge {
@@ -71,33 +77,48 @@ impl Store {
             }
             .into());
         }
-        if let Some((orig, orig_mime)) = original {
-            if orig.len() > MAX_ORIGINAL_BYTES {
-                return Err(AttachmentError::TooManyBytes {
-                    size: orig.len(),
-                    max: MAX_ORIGINAL_BYTES,
-                }
-                .into());
-            }
-            image_size(orig, orig_mime)?;
+        let hash = content_hash(bytes);
+        self.insert_attachment(&hash, bytes, mime, None)?;
+        Ok((hash, (width, height)))
+    }
+
+    /// Keeps the full-size original of the synced image `of` on this device only.
+    pub fn put_original(
+        &mut self,
+        of: &str,
+        bytes: &[u8],
+        mime: &str,
+    ) -> Result<String, StoreError> {
+        check_bytes(bytes.len(), MAX_ORIGINAL_BYTES)?;
+        image_size(bytes, mime)?;
+        if self.attachment(of)?.is_none() {
+            return Err(AttachmentError::UnknownCopy.into());
         }
         let hash = content_hash(bytes);
-        let now = chrono::Utc::now().to_rfc3339();
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO attachments(hash, mime, size, bytes, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![hash, mime, bytes.len() as i64, bytes, now],
+        self.insert_attachment(&hash, bytes, mime, Some(of))?;
+        Ok(hash)
+    }
+
+    fn insert_attachment(
+        &mut self,
+        hash: &str,
+        bytes: &[u8],
+        mime: &str,
+        original_of: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO attachments(hash, mime, size, bytes, original_of, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                hash,
+                mime,
+                bytes.len() as i64,
+                bytes,
+                original_of,
+                chrono::Utc::now().to_rfc3339()
+            ],
         )?;
-        if let Some((orig, orig_mime)) = original {
-            tx.execute(
-                "INSERT OR IGNORE INTO attachments(hash, mime, size, bytes, original_of, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![content_hash(orig), orig_mime, orig.len() as i64, orig, hash, now],
-            )?;
-        }
-        tx.commit()?;
-        Ok((hash, (width, height)))
+        Ok(())
     }
 
     /// The bytes and type of a stored attachment.

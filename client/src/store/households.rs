@@ -32,12 +32,17 @@ impl Store {
     ) -> Result<R, StoreError> {
         let identity = self.identity()?;
         let author = identity.author();
-        let mut doc = HouseholdDoc::create(id, identity.actor, &author)?;
-        let (r, _) = doc.edit(&author, fill)?;
+        let (mut doc, r) = HouseholdDoc::create_with(id, identity.actor, &author, fill)?;
         let salt = self.id_salt()?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists: bool = tx
-            .query_row("SELECT 1 FROM households WHERE id = ?1", [id.as_str()], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM households WHERE id = ?1",
+                [id.as_str()],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some();
         if exists {
@@ -60,7 +65,9 @@ impl Store {
         let (r, change) = doc.edit(&identity.author(), f)?;
         if change.is_some() {
             let salt = self.id_salt()?;
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             write_doc(&tx, &mut doc, &self.standards, &salt)?;
             tx.commit()?;
         }
@@ -71,7 +78,11 @@ impl Store {
     pub fn doc(&self, id: &HouseholdId) -> Result<HouseholdDoc, StoreError> {
         let bytes: Vec<u8> = self
             .conn
-            .query_row("SELECT doc FROM households WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT doc FROM households WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or_else(|| StoreError::NotFound(id.clone()))?;
         let actor = self.identity()?.actor;
@@ -85,7 +96,11 @@ impl Store {
     pub fn contains(&self, id: &HouseholdId) -> Result<bool, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT 1 FROM households WHERE id = ?1", [id.as_str()], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM households WHERE id = ?1",
+                [id.as_str()],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some())
     }
@@ -106,7 +121,10 @@ impl Store {
             .query_row(
                 "SELECT household_id FROM person_ids WHERE digest = ?1 AND household_id != ?2
                  LIMIT 1",
-                params![person_digest(&salt, id), except.map(|h| h.as_str()).unwrap_or("")],
+                params![
+                    person_digest(&salt, id),
+                    except.map(|h| h.as_str()).unwrap_or("")
+                ],
                 |r| r.get::<_, String>(0),
             )
             .optional()?
@@ -136,8 +154,16 @@ impl Store {
         if let Some(v) = &filter.flag {
             add(" AND flags LIKE ?", format!("% {v} %"));
         }
-        if let Some(v) = filter.search.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-            let escaped = v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        if let Some(v) = filter
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             add(" AND search LIKE ? ESCAPE '\\'", format!("%{escaped}%"));
         }
         sql.push_str(" ORDER BY village, head_name, id");
@@ -181,10 +207,10 @@ impl Store {
 
 /// Saves `doc` and everything derived from it inside `tx`.
 fn write_doc(
-tx: &Transaction<'_>,
-doc: &mut HouseholdDoc,
-standards: &Standards,
-salt: &str,
+    tx: &Transaction<'_>,
+    doc: &mut HouseholdDoc,
+    standards: &Standards,
+    salt: &str,
 ) -> Result<(), StoreError> {
     let household = doc.read()?;
     let conflicts = doc.conflicts()?.len();
@@ -219,7 +245,11 @@ salt: &str,
     )?;
     tx.execute("DELETE FROM person_ids WHERE household_id = ?1", [id])?;
     for (_, m) in household.current_members() {
-        if let Some(rid) = m.id_number.as_deref().and_then(|t| ResidentId::parse(t).ok()) {
+        if let Some(rid) = m
+            .id_number
+            .as_deref()
+            .and_then(|t| ResidentId::parse(t).ok())
+        {
             tx.execute(
                 "INSERT OR IGNORE INTO person_ids(digest, household_id) VALUES (?1, ?2)",
                 params![person_digest(salt, &rid), id],

@@ -7,7 +7,9 @@ mod households;
 pub mod index;
 mod migrations;
 
-pub use attachments::{AttachmentError, MAX_ORIGINAL_BYTES, MAX_SYNCED_BYTES, MAX_SYNCED_PIXELS};
+pub use attachments::{
+    AttachmentError, MAX_ORIGINAL_BYTES, MAX_SYNCED_BYTES, MAX_SYNCED_PIXELS, image_size,
+};
 pub use households::ListFilter;
 pub use index::IndexRow;
 
@@ -129,7 +131,9 @@ impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
@@ -146,7 +150,11 @@ impl Store {
     pub fn init(&mut self, user_id: &str, user_name: &str) -> Result<Identity, StoreError> {
         let tx = self.conn.transaction()?;
         let existing: Option<String> = tx
-            .query_row("SELECT value FROM settings WHERE key = 'device_id'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'device_id'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         let set = |key: &str, value: &str| {
             tx.execute(
@@ -170,7 +178,8 @@ impl Store {
 
     pub fn identity(&self) -> Result<Identity, StoreError> {
         let get = |k| self.setting(k)?.ok_or(StoreError::NotInitialised);
-        let actor = ActorId::try_from(get("actor")?.as_str()).map_err(|_| StoreError::NotInitialised)?;
+        let actor =
+            ActorId::try_from(get("actor")?.as_str()).map_err(|_| StoreError::NotInitialised)?;
         Ok(Identity {
             device_id: get("device_id")?,
             actor,

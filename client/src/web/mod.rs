@@ -1,7 +1,31 @@
-//! The local web UI (work in progress).
+//! The local web UI: `zoufang serve`. Pages are rendered on the device from the store; the
+//! browser talks only to this process (loopback), and every asset is embedded in the binary.
+
+mod api;
+mod error;
+pub mod fields;
+pub mod form;
+mod pages;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use zoufang_shared::CodeList;
+use zoufang_shared::codes::{CaseKind, HouseholdStatus};
+use zoufang_shared::ids::{CaseId, HouseholdId};
+use zoufang_shared::model::Household;
+use zoufang_shared::rules::{assessment, checks};
+
+pub use error::PageError;
+
+use crate::store::{ListFilter, Store};
 
 /// Options of `zoufang serve`.
 #[derive(Debug, Clone)]
@@ -14,8 +38,318 @@ pub struct ServeOptions {
     pub demo: bool,
 }
 
+#[derive(Clone)]
+pub struct AppState {
+    store: Arc<Mutex<Store>>,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> Self {
+        AppState {
+            store: Arc::new(Mutex::new(store)),
+        }
+    }
+
+    /// Runs `f` on the store off the async threads (SQLite and Automerge work is blocking).
+    async fn with_store<R: Send + 'static, E: From<error::Internal> + Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, E> + Send + 'static,
+    ) -> Result<R, E> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().map_err(|_| error::Internal)?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|_| error::Internal)?
+    }
+}
+
 /// Runs the web UI until Ctrl-C / SIGTERM. Prints the URL it listens on once ready.
 pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let _ = options;
-    Err("the web UI is not built yet".into())
+    let mut store = Store::open(&options.data)?;
+    if options.demo {
+        crate::demo::seed(&mut store)?;
+    }
+    store.identity()?;
+    let listener = tokio::net::TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    println!("走访客户端已启动:http://{addr}/");
+    let app = router(AppState::new(store));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(list_page))
+        .route("/h/new", get(new_page))
+        .route("/h/{id}", get(household_page))
+        .route("/h/{id}/edit", get(edit_page))
+        .route("/h/{id}/visit", get(visit_page))
+        .route("/h/{id}/case/new", get(case_new_page))
+        .route("/h/{id}/case/{case}", get(case_page))
+        .route("/a/{hash}", get(api::attachment))
+        .route("/assets/app.js", get(script))
+        .route("/assets/app.css", get(style))
+        .route("/api/preview", post(api::preview))
+        .route("/api/households", post(api::create))
+        .route("/api/households/{id}", put(api::save))
+        .route("/api/households/{id}/visits", post(api::add_visit))
+        .route("/api/households/{id}/cases", post(api::propose_case))
+        .route(
+            "/api/households/{id}/cases/{case}/steps",
+            post(api::add_step),
+        )
+        .route("/api/attachments", post(api::upload))
+        .route(
+            "/api/attachments/{hash}/original",
+            post(api::upload_original),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::store::MAX_ORIGINAL_BYTES + 1024,
+        ))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Strict CSP: scripts and styles only from this origin, no inline code.
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; \
+             object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("assets/app.js"),
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("assets/app.css"),
+    )
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    q: Option<String>,
+    village: Option<String>,
+    status: Option<String>,
+    case: Option<String>,
+    flag: Option<String>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+async fn list_page(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Html<String>, PageError> {
+    let status = non_empty(q.status);
+    let case = non_empty(q.case);
+    if let Some(s) = &status {
+        HouseholdStatus::parse(s).map_err(|e| PageError::BadRequest(e.to_string()))?;
+    }
+    if let Some(c) = &case {
+        CaseKind::parse(c).map_err(|e| PageError::BadRequest(e.to_string()))?;
+    }
+    let filter = ListFilter {
+        village: non_empty(q.village),
+        status,
+        case_kind: case,
+        flag: non_empty(q.flag),
+        search: non_empty(q.q),
+        limit: Some(500),
+    };
+    state
+        .with_store(move |s| {
+            let rows = s.list(&filter)?;
+            let villages = s.villages()?;
+            let total = s.count()?;
+            let user = s.identity()?.user_name;
+            Ok(page(
+                &user,
+                "农户列表",
+                pages::list(&rows, &villages, &filter, total),
+            ))
+        })
+        .await
+}
+
+fn page(user: &str, title: &str, body: maud::Markup) -> Html<String> {
+    Html(pages::layout(title, user, body).into_string())
+}
+
+fn household_id(raw: &str) -> Result<HouseholdId, PageError> {
+    valid_id(raw)
+        .map(HouseholdId::from)
+        .ok_or_else(|| PageError::NotFound("农户".into()))
+}
+
+/// Ids are generated (UUID hex) or imported (`hh-<户编号>`): letters, digits, `-` and `_`.
+pub(crate) fn valid_id(raw: &str) -> Option<&str> {
+    (!raw.is_empty()
+        && raw.len() <= 100
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(raw)
+}
+
+/// The year the household is assessed for: its latest income year, else its survey year.
+pub(crate) fn assessment_year(h: &Household) -> Option<i32> {
+    h.incomes.keys().next_back().copied().or(h.info.year)
+}
+
+async fn household_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, PageError> {
+    let id = household_id(&id)?;
+    state
+        .with_store(move |s| {
+            let mut doc = s.doc(&id)?;
+            let h = doc.read().map_err(crate::store::StoreError::from)?;
+            let conflicts = doc.conflicts().map_err(crate::store::StoreError::from)?;
+            let today = chrono::Local::now().date_naive();
+            let year = assessment_year(&h);
+            let view = pages::HouseholdView {
+                h: &h,
+                year,
+                assessment: year.map(|y| assessment::assess(&h, y, today, s.standards())),
+                findings: checks::check_household(&h, today, s.standards()),
+                conflicts,
+            };
+            let user = s.identity()?.user_name;
+            Ok(page(&user, "农户", pages::household(&view)))
+        })
+        .await
+}
+
+async fn new_page(State(state): State<AppState>) -> Result<Html<String>, PageError> {
+    state
+        .with_store(move |s| {
+            let h = Household::new(HouseholdId::random());
+            let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
+            let user = s.identity()?.user_name;
+            Ok(page(
+                &user,
+                "新建农户",
+                pages::household_form(&h, true, year, None),
+            ))
+        })
+        .await
+}
+
+async fn edit_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, PageError> {
+    let id = household_id(&id)?;
+    state
+        .with_store(move |s| {
+            let h = s.household(&id)?;
+            let today = chrono::Local::now().date_naive();
+            let year = assessment_year(&h).unwrap_or_else(|| chrono::Datelike::year(&today));
+            let a = assessment::assess(&h, year, today, s.standards());
+            let user = s.identity()?.user_name;
+            Ok(page(
+                &user,
+                "编辑农户",
+                pages::household_form(&h, false, year, Some(&a)),
+            ))
+        })
+        .await
+}
+
+async fn visit_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, PageError> {
+    let id = household_id(&id)?;
+    state
+        .with_store(move |s| {
+            let h = s.household(&id)?;
+            let user = s.identity()?.user_name;
+            let today = chrono::Local::now().date_naive();
+            Ok(page(&user, "记录走访", pages::visit_form(&h, today, &user)))
+        })
+        .await
+}
+
+async fn case_new_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Html<String>, PageError> {
+    let id = household_id(&id)?;
+    state
+        .with_store(move |s| {
+            let h = s.household(&id)?;
+            let user = s.identity()?.user_name;
+            Ok(page(&user, "提出事项", pages::case_form(&h)))
+        })
+        .await
+}
+
+async fn case_page(
+    State(state): State<AppState>,
+    Path((id, case)): Path<(String, String)>,
+) -> Result<Html<String>, PageError> {
+    let id = household_id(&id)?;
+    let case_id = CaseId::from(valid_id(&case).ok_or_else(|| PageError::NotFound("事项".into()))?);
+    state
+        .with_store(move |s| {
+            let h = s.household(&id)?;
+            let c = h
+                .cases
+                .get(&case_id)
+                .ok_or_else(|| PageError::NotFound("事项".into()))?;
+            let user = s.identity()?.user_name;
+            let today = chrono::Local::now().date_naive();
+            Ok(page(
+                &user,
+                "事项",
+                pages::case_page(&h, case_id.as_str(), c, &user, today),
+            ))
+        })
+        .await
 }

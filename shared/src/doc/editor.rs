@@ -61,6 +61,19 @@ pub enum ValidationError {
     BadValue { path: String, message: String },
 }
 
+impl ValidationError {
+    /// The member field a member error is about, for showing it next to that input.
+    pub fn member_field(&self) -> Option<&'static str> {
+        match self {
+            ValidationError::EmptyName => Some("name"),
+            ValidationError::IdNumber { .. } => Some("id_number"),
+            ValidationError::WorkMonths { .. } => Some("work_months"),
+            ValidationError::Departure { .. } => Some("left_on"),
+            _ => None,
+        }
+    }
+}
+
 /// Edits within one change; obtained from [`super::HouseholdDoc::edit`].
 pub struct Editor<'a> {
     doc: &'a mut AutoCommit,
@@ -364,7 +377,8 @@ fn validate_info(info: &HouseholdInfo) -> Result<(), ValidationError> {
     Ok(())
 }
 
-fn validate_member(m: &Member, today: NaiveDate) -> Result<(), ValidationError> {
+/// The rules a member must meet to be written (also used by forms to check before saving).
+pub fn validate_member(m: &Member, today: NaiveDate) -> Result<(), ValidationError> {
     let name = m.name.trim();
     if name.is_empty() {
         return Err(ValidationError::EmptyName);

@@ -29,7 +29,7 @@ mod tree;
 pub use author::{ChangeAuthor, ChangeInfo};
 pub use automerge::{ActorId, ChangeHash};
 pub use conflicts::{Conflict, ConflictValue};
-pub use editor::{Editor, ValidationError};
+pub use editor::{Editor, ValidationError, validate_member};
 
 use automerge::transaction::CommitOptions;
 use automerge::{AutoCommit, ReadDoc, ScalarValue, Value};
@@ -92,12 +92,22 @@ pub struct HouseholdDoc {
 }
 
 impl HouseholdDoc {
-    /// A new household, created as one change by `author`.
+    /// A new, empty household, created as one change by `author`.
     pub fn create(
         id: &HouseholdId,
         actor: ActorId,
         author: &ChangeAuthor,
     ) -> Result<Self, DocError> {
+        Self::create_with(id, actor, author, |_| Ok(())).map(|(doc, ())| doc)
+    }
+
+    /// A new household filled by `fill`, all as one change by `author` (or nothing, on error).
+    pub fn create_with<R>(
+        id: &HouseholdId,
+        actor: ActorId,
+        author: &ChangeAuthor,
+        fill: impl FnOnce(&mut Editor<'_>) -> Result<R, DocError>,
+    ) -> Result<(Self, R), DocError> {
         let mut doc = AutoCommit::new().with_actor(actor);
         let json = serde_json::to_value(Household::new(id.clone()))
             .map_err(|e| DocError::Model(e.to_string()))?;
@@ -107,9 +117,10 @@ impl HouseholdDoc {
         map.insert("zoufang".into(), KIND.into());
         map.insert("schema".into(), SCHEMA_VERSION.into());
         tree::write_map(&mut doc, &automerge::ROOT, &map)?;
+        let r = fill(&mut Editor::new(&mut doc, author.at.date_naive()))?;
         let mut this = HouseholdDoc { doc };
         this.commit(author);
-        Ok(this)
+        Ok((this, r))
     }
 
     /// Opens saved bytes (or a concatenation of changes), checking kind and schema version.

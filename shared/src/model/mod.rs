@@ -16,6 +16,7 @@ pub use household::{HouseholdInfo, Land, Living, Water};
 pub use income::Income;
 pub use member::Member;
 
+use crate::CodeList;
 use crate::codes::Relation;
 use crate::ids::*;
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,22 @@ impl Household {
     /// Members who have not left.
     pub fn current_members(&self) -> impl Iterator<Item = (&MemberId, &Member)> {
         self.members.iter().filter(|(_, m)| m.is_current())
+    }
+
+    /// Members as forms list them: current ones first, then by relation to the head (户主 first),
+    /// then by name.
+    pub fn members_in_order(&self) -> Vec<(&MemberId, &Member)> {
+        let mut v: Vec<_> = self.members.iter().collect();
+        v.sort_by_key(|(id, m)| {
+            let relation = m.relation.map_or(usize::MAX, |r| {
+                Relation::ALL
+                    .iter()
+                    .position(|x| *x == r)
+                    .unwrap_or(usize::MAX)
+            });
+            (!m.is_current(), relation, m.name.clone(), (*id).clone())
+        });
+        v
     }
 
     /// 家庭人口数.

@@ -179,6 +179,11 @@ impl Standards {
         Standards::from_json(BUILTIN)
     }
 
+    /// The shipped table's JSON text, for tools that extend it (a county adds its own lines).
+    pub fn builtin_json() -> &'static str {
+        BUILTIN
+    }
+
     pub fn entries(&self) -> &[Standard] {
         &self.0
     }

@@ -1,0 +1,207 @@
+//! The household form as the browser sends it: a flat map from field name to text, e.g.
+//! `info.village`, `living.house_grade`, `income.wage`, `m.<member-key>.name`. Parsed onto the
+//! household as it stands, so fields the form does not show are kept; each problem is reported
+//! against the field it concerns.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value as Json};
+use zoufang_shared::doc::{DocError, Editor, validate_member};
+use zoufang_shared::ids::MemberId;
+use zoufang_shared::model::*;
+
+use super::fields::{self, Field, Kind};
+
+pub type FormData = BTreeMap<String, String>;
+
+/// Messages keyed by field name (or `form` for the whole).
+#[derive(Debug, Default, Serialize)]
+pub struct FieldErrors(pub BTreeMap<String, String>);
+
+impl FieldErrors {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.entry(field.into()).or_insert_with(|| message.into());
+    }
+}
+
+/// A member card: an existing member (by id) or a new one (by the card's key).
+#[derive(Debug, Clone)]
+pub enum MemberKey {
+    Existing(MemberId),
+    New(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct HouseholdForm {
+    pub info: HouseholdInfo,
+    pub land: Land,
+    pub living: Living,
+    pub water: Water,
+    pub income_year: i32,
+    pub income: Income,
+    pub members: Vec<(MemberKey, Member)>,
+}
+
+/// Applies the fields of `prefix` present in `data` onto `current`.
+fn section<T: Serialize + DeserializeOwned + Clone>(
+    data: &FormData,
+    prefix: &str,
+    specs: &[&[Field]],
+    current: &T,
+    errors: &mut FieldErrors,
+) -> T {
+    let mut json = match serde_json::to_value(current) {
+        Ok(Json::Object(m)) => m,
+        _ => Map::new(),
+    };
+    for spec in specs.iter().flat_map(|s| s.iter()) {
+        let name = format!("{prefix}.{}", spec.key);
+        let Some(text) = data.get(&name) else {
+            continue;
+        };
+        match spec.parse(Some(text)) {
+            Ok(v) => {
+                json.insert(spec.key.to_owned(), v);
+            }
+            Err(message) => errors.add(name, format!("{}:{message}", spec.label)),
+        }
+    }
+    serde_json::from_value(Json::Object(json)).unwrap_or_else(|e| {
+        errors.add(prefix, e.to_string());
+        current.clone()
+    })
+}
+
+/// Member card keys present in the form, in first-seen order.
+fn member_keys(data: &FormData) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for name in data.keys() {
+        if let Some(rest) = name.strip_prefix("m.")
+            && let Some((key, _)) = rest.split_once('.')
+            && !keys.iter().any(|k| k == key)
+        {
+            keys.push(key.to_owned());
+        }
+    }
+    keys
+}
+
+pub fn parse(
+    data: &FormData,
+    base: &Household,
+    today: NaiveDate,
+) -> Result<HouseholdForm, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let info: HouseholdInfo = section(
+        data,
+        "info",
+        &[fields::INFO, fields::CHECKLIST],
+        &base.info,
+        &mut errors,
+    );
+    if info.other_causes.len() > 2 {
+        errors.add("info.other_causes", "其他致贫原因最多填写两项");
+    }
+    let land = section(data, "land", &[fields::LAND], &base.land, &mut errors);
+    let living = section(data, "living", &[fields::LIVING], &base.living, &mut errors);
+    let water = section(data, "water", &[fields::WATER], &base.water, &mut errors);
+
+    let year_text = data.get("income.year").map(String::as_str).unwrap_or("");
+    let income_year = match year_text.trim() {
+        "" => info.year.unwrap_or_else(|| chrono::Datelike::year(&today)),
+        t => t.parse().unwrap_or_else(|_| {
+            errors.add("income.year", format!("收入年度「{t}」无效"));
+            0
+        }),
+    };
+    let current_income = base.incomes.get(&income_year).cloned().unwrap_or_default();
+    let income = section(
+        data,
+        "income",
+        &[fields::INCOME],
+        &current_income,
+        &mut errors,
+    );
+
+    let mut members = Vec::new();
+    for key in member_keys(data) {
+        let existing = base.members.get(&MemberId::from(key.as_str()));
+        let current = existing.cloned().unwrap_or_default();
+        let prefix = format!("m.{key}");
+        let member = section(data, &prefix, &[fields::MEMBER], &current, &mut errors);
+        if let Err(e) = validate_member(&member, today) {
+            let field = e.member_field().unwrap_or("name");
+            errors.add(format!("{prefix}.{field}"), e.to_string());
+        }
+        let key = match existing {
+            Some(_) => MemberKey::Existing(MemberId::from(key.as_str())),
+            None => MemberKey::New(key),
+        };
+        members.push((key, member));
+    }
+
+    if errors.0.is_empty() {
+        Ok(HouseholdForm {
+            info,
+            land,
+            living,
+            water,
+            income_year,
+            income,
+            members,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+impl HouseholdForm {
+    /// The household as it would be after saving, for the live verdict.
+    pub fn preview(&self, base: &Household) -> Household {
+        let mut h = base.clone();
+        h.info = self.info.clone();
+        h.land = self.land.clone();
+        h.living = self.living.clone();
+        h.water = self.water.clone();
+        h.incomes.insert(self.income_year, self.income.clone());
+        for (key, member) in &self.members {
+            let id = match key {
+                MemberKey::Existing(id) => id.clone(),
+                MemberKey::New(k) => MemberId(format!("new-{k}")),
+            };
+            h.members.insert(id, member.clone());
+        }
+        h
+    }
+
+    /// Writes the form as part of one edit; only what differs is written.
+    pub fn apply(&self, e: &mut Editor<'_>) -> Result<(), DocError> {
+        e.set_info(&self.info)?;
+        e.set_land(&self.land)?;
+        e.set_living(&self.living)?;
+        e.set_water(&self.water)?;
+        e.set_income(self.income_year, &self.income)?;
+        for (key, member) in &self.members {
+            match key {
+                MemberKey::Existing(id) => e.update_member(id, member)?,
+                MemberKey::New(_) => {
+                    e.add_member(member)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The model value of `field` in `section` of `h`, as an input shows it.
+pub fn shown(section_json: &Json, field: &Field) -> String {
+    field.show(section_json.get(field.key))
+}
+
+/// Whether a field of this kind is a checkbox.
+pub fn is_check(field: &Field) -> bool {
+    matches!(field.kind, Kind::Check)
+}

@@ -1,0 +1,287 @@
+//! The web UI's API against bad input: every mistake is a 4xx with a Chinese message, and the
+//! store is exactly as it was.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use zoufang_client::store::{ListFilter, Store};
+use zoufang_client::web::{AppState, router};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    app: axum::Router,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open(dir.path()).expect("store");
+        store.init("u-test", "测试员").expect("init");
+        zoufang_client::demo::seed(&mut store).expect("demo data");
+        Fixture {
+            app: router(AppState::new(Store::open(dir.path()).expect("store"))),
+            dir,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .expect("request");
+        let res = self.app.clone().oneshot(req).await.expect("response");
+        let status = res.status();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn json(&self, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
+        self.send(
+            method,
+            uri,
+            "application/json",
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    /// Everything the store holds, to compare before and after.
+    fn snapshot(&self) -> Vec<String> {
+        let store = Store::open(self.dir.path()).expect("store");
+        store
+            .list(&ListFilter::default())
+            .expect("list")
+            .iter()
+            .map(|row| {
+                let h = store.household(&row.id.as_str().into()).expect("household");
+                serde_json::to_string(&h).expect("json")
+            })
+            .collect()
+    }
+}
+
+fn message(body: &Value) -> String {
+    body.to_string()
+}
+
+#[tokio::test]
+async fn bad_household_forms_are_refused_field_by_field() {
+    let f = Fixture::new();
+    let before = f.snapshot();
+    let cases = [
+        (
+            json!({"m.k1.name": "甲", "m.k1.id_number": "530921197003120110"}),
+            "m.k1.id_number",
+            "证件号码",
+        ),
+        (
+            json!({"m.k1.name": "", "m.k1.relation": "head"}),
+            "m.k1.name",
+            "姓名",
+        ),
+        (json!({"income.wage": "-5"}), "income.wage", "负数"),
+        (json!({"income.wage": "12.345"}), "income.wage", "两位小数"),
+        (
+            json!({"living.house_grade": "E"}),
+            "living.house_grade",
+            "危房等级",
+        ),
+        (
+            json!({"water.trip_minutes": "十分钟"}),
+            "water.trip_minutes",
+            "非负整数",
+        ),
+        (
+            json!({"info.other_causes": "illness,disability,schooling"}),
+            "info.other_causes",
+            "最多",
+        ),
+        (
+            json!({"m.k1.name": "乙", "m.k1.left_reason": "death"}),
+            "m.k1.left_on",
+            "减员",
+        ),
+    ];
+    for (body, field, needle) in cases {
+        let (status, res) = f.json("POST", "/api/households", body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {res}");
+        let text = res["fields"][field].as_str().unwrap_or_default();
+        assert!(
+            text.contains(needle),
+            "{body}: {field} says {text:?} ({res})"
+        );
+        // The same form on an existing household is refused the same way.
+        let (status, _) = f.json("PUT", "/api/households/demo-00", body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(f.snapshot(), before, "nothing written");
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_clear_4xx() {
+    let f = Fixture::new();
+    let before = f.snapshot();
+    for (method, uri) in [
+        ("POST", "/api/households"),
+        ("PUT", "/api/households/demo-00"),
+        ("POST", "/api/preview"),
+        ("POST", "/api/households/demo-00/visits"),
+        ("POST", "/api/households/demo-00/cases"),
+    ] {
+        for (ct, body) in [
+            ("application/json", b"{not json".to_vec()),
+            ("application/json", b"[1, 2, 3]".to_vec()),
+            ("application/json", br#"{"info.village": 7}"#.to_vec()),
+            ("text/plain", b"{}".to_vec()),
+            ("application/json", vec![0xff, 0xfe, 0x00]),
+        ] {
+            let (status, res) = f.send(method, uri, ct, body.clone()).await;
+            assert!(status.is_client_error(), "{method} {uri} {ct}: {status}");
+            assert!(
+                message(&res).contains("请求内容无效"),
+                "{method} {uri}: {res}"
+            );
+        }
+    }
+    assert_eq!(f.snapshot(), before);
+}
+
+#[tokio::test]
+async fn bad_visits_cases_and_steps_are_refused() {
+    let f = Fixture::new();
+    let before = f.snapshot();
+    let visit = |extra: Value| {
+        let mut v = json!({"date": "2026-01-05", "visitor": "测试员", "mode": "in_person"});
+        for (k, val) in extra.as_object().cloned().unwrap_or_default() {
+            v[k] = val;
+        }
+        v
+    };
+    let bad_visits = [
+        (visit(json!({"date": "2026-02-30"})), "有效日期"),
+        (visit(json!({"date": "2999-01-01"})), "不能晚于今天"),
+        (visit(json!({"mode": "carrier pigeon"})), "走访方式"),
+        (visit(json!({"visitor": "  "})), "走访人"),
+        (visit(json!({"photos": ["0".repeat(64)]})), "附件"),
+        (visit(json!({"photos": ["../../etc/passwd"]})), "附件"),
+        (visit(json!({"surprise": 1})), "请求内容无效"),
+    ];
+    for (body, needle) in bad_visits {
+        let (status, res) = f
+            .json("POST", "/api/households/demo-00/visits", body.clone())
+            .await;
+        assert!(status.is_client_error(), "{body}: {status}");
+        assert!(message(&res).contains(needle), "{body}: {res}");
+    }
+    let (status, res) = f
+        .json(
+            "POST",
+            "/api/households/demo-00/cases",
+            json!({"kind": "promotion"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(&res).contains("动态管理类型"), "{res}");
+    // demo-01 has a C-grade house: an exit is refused with the reason.
+    let (status, res) = f
+        .json(
+            "POST",
+            "/api/households/demo-01/cases",
+            json!({"kind": "exit"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(&res).contains("住房安全有保障"), "{res}");
+    let (status, _) = f
+        .json("POST", "/api/households/nope/visits", visit(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = f
+        .json("POST", "/api/households/..%2Fetc/visits", visit(json!({})))
+        .await;
+    assert!(status.is_client_error());
+    assert_eq!(f.snapshot(), before);
+
+    // A step out of order, on a real case.
+    let (status, res) = f
+        .json(
+            "POST",
+            "/api/households/demo-00/cases",
+            json!({"kind": "relapse", "reason": "因病"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{res}");
+    let case = res["redirect"]
+        .as_str()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let step = |name: &str| json!({"step": name, "outcome": "passed", "date": "2026-01-06", "actor": "王队长"});
+    let uri = format!("/api/households/demo-00/cases/{case}/steps");
+    let (status, res) = f.json("POST", &uri, step("county_decision")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(&res).contains("之前须先完成"), "{res}");
+    let (status, res) = f.json("POST", &uri, step("home_check")).await;
+    assert_eq!(status, StatusCode::CREATED, "{res}");
+}
+
+#[tokio::test]
+async fn uploads_must_be_real_small_images() {
+    let f = Fixture::new();
+    let (status, res) = f
+        .send("POST", "/api/attachments", "text/plain", b"hello".to_vec())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(&res).contains("JPEG 或 PNG"), "{res}");
+    let (status, res) = f
+        .send(
+            "POST",
+            "/api/attachments",
+            "image/jpeg",
+            b"\x89PNG but not really".to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(&res).contains("损坏"), "{res}");
+    let (status, res) = f
+        .send(
+            "POST",
+            "/api/attachments",
+            "image/jpeg",
+            vec![0xff; 3 * 1024 * 1024],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{res}");
+    // A 2000-pixel-wide PNG header: too large to sync as it is.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend_from_slice(&2000u32.to_be_bytes());
+    png.extend_from_slice(&10u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    let (status, res) = f.send("POST", "/api/attachments", "image/png", png).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(&res).contains("1600"), "{res}");
+    let (status, _) = f
+        .send(
+            "POST",
+            &format!("/api/attachments/{}/original", "a".repeat(64)),
+            "image/png",
+            vec![1],
+        )
+        .await;
+    assert!(status.is_client_error());
+}

@@ -1,0 +1,346 @@
+//! The field client in a real phone-sized browser: create a household, record a visit with a
+//! photo and a signature, be refused an exit the rules reject, fix the cause, and find it all
+//! again after the client process is killed and restarted.
+
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use fantoccini::{Client, Locator};
+use zoufang_e2e::{Browser, ClientProcess, zoufang};
+use zoufang_shared::demo::id_number;
+
+async fn field(c: &Client, name: &str) -> fantoccini::elements::Element {
+    c.find(Locator::Css(&format!("[name=\"{name}\"]")))
+        .await
+        .unwrap_or_else(|e| panic!("field {name}: {e}"))
+}
+
+async fn fill(c: &Client, name: &str, value: &str) {
+    let el = field(c, name).await;
+    el.clear().await.expect("clear");
+    el.send_keys(value).await.expect("type");
+}
+
+async fn choose(c: &Client, name: &str, value: &str) {
+    field(c, name)
+        .await
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("select {value} in {name}: {e}"));
+}
+
+async fn check(c: &Client, name: &str) {
+    let el = field(c, name).await;
+    if el.prop("checked").await.expect("checked").as_deref() != Some("true") {
+        el.click().await.expect("click");
+    }
+}
+
+/// Waits until the element's text contains `needle`; returns the text.
+async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            last = el.text().await.unwrap_or_default();
+            if last.contains(needle) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never contained {needle:?}; last text: {last:?}");
+}
+
+/// Submits the form and waits for the page it leads to, whose path starts with `prefix`.
+async fn submit_and_follow(c: &Client, form: &str, prefix: &str) -> String {
+    let before = c.current_url().await.expect("url").path().to_owned();
+    submit(c, form).await;
+    for _ in 0..100 {
+        let path = c.current_url().await.expect("url").path().to_owned();
+        if path != before && path.starts_with(prefix) {
+            return path;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("submitting {form} never led to {prefix}");
+}
+
+async fn submit(c: &Client, form: &str) {
+    c.find(Locator::Css(&format!("#{form} button[type=submit]")))
+        .await
+        .expect("submit button")
+        .click()
+        .await
+        .expect("submit");
+}
+
+/// Saves a screenshot when `ZOUFANG_SCREENSHOTS` names a directory (for a person to look at).
+async fn snap(c: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("ZOUFANG_SCREENSHOTS") {
+        let png = c.screenshot().await.expect("screenshot");
+        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)
+            .expect("write screenshot");
+    }
+}
+
+/// No element may stick out sideways at a phone's width.
+async fn assert_no_horizontal_scroll(c: &Client) {
+    let fits = c
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(fits, serde_json::Value::Bool(true), "page scrolls sideways");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_surveyor_captures_a_household_offline_and_it_survives_a_crash() {
+    let data = tempfile::tempdir().expect("data dir");
+    let (status, _, err) = zoufang(
+        data.path(),
+        &["init", "--user-id", "u-zhang", "--user-name", "张调查"],
+    )
+    .await;
+    assert!(status.success(), "init failed: {err}");
+    // The county's standards table for this year (the built-in one has no line for it).
+    let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
+    std::fs::write(
+        data.path().join("standards.json"),
+        format!(
+            r#"[{{"year": {year}, "level": "national", "kind": "poverty_line",
+                 "amount_yuan": 4000, "source": "测试数据"}}]"#
+        ),
+    )
+    .expect("standards");
+
+    let client = ClientProcess::start(data.path()).await;
+    let browser = Browser::start(390, 844).await;
+    let c = &browser.client;
+
+    // --- A new household of three, with a C-grade house.
+    c.goto(&format!("{}/h/new", client.url))
+        .await
+        .expect("open form");
+    assert_no_horizontal_scroll(c).await;
+    fill(c, "info.household_no", "530921100501").await;
+    fill(c, "info.province", "云南省").await;
+    fill(c, "info.township", "诗礼乡").await;
+    fill(c, "info.village", "三合村").await;
+    choose(c, "info.status", "not_exited").await;
+    let people = [
+        (
+            "new1",
+            "李大山",
+            "head",
+            "male",
+            id_number("19700312", "011"),
+            Some("junior"),
+            None,
+        ),
+        (
+            "new2",
+            "王秀英",
+            "spouse",
+            "female",
+            id_number("19720801", "022"),
+            Some("primary"),
+            None,
+        ),
+        (
+            "new3",
+            "李小明",
+            "son",
+            "male",
+            id_number("20120905", "031"),
+            None,
+            Some("junior"),
+        ),
+    ];
+    for (key, name, relation, sex, id, education, school) in &people {
+        c.find(Locator::Id("add-member"))
+            .await
+            .expect("add")
+            .click()
+            .await
+            .expect("click");
+        fill(c, &format!("m.{key}.name"), name).await;
+        choose(c, &format!("m.{key}.relation"), relation).await;
+        choose(c, &format!("m.{key}.sex"), sex).await;
+        fill(c, &format!("m.{key}.id_number"), id).await;
+        if let Some(e) = education {
+            choose(c, &format!("m.{key}.education"), e).await;
+        }
+        if let Some(s) = school {
+            choose(c, &format!("m.{key}.school"), s).await;
+        }
+        check(c, &format!("m.{key}.medical_insurance")).await;
+    }
+    fill(c, "income.wage", "30000").await;
+    fill(c, "income.production_cost", "600").await;
+    choose(c, "living.house_grade", "c").await;
+    fill(c, "water.litres_per_person_day", "60").await;
+    fill(c, "water.trip_minutes", "5").await;
+    fill(c, "water.cut_days_per_year", "0").await;
+    choose(c, "water.quality_tested", "true").await;
+    choose(c, "info.food_secure", "true").await;
+    choose(c, "info.clothing_secure", "true").await;
+    // The per-capita figure and the verdict follow the form as it is typed.
+    wait_text(c, "#per-capita-live", "9800.00").await;
+    let verdict = wait_text(c, "#verdict", "住房安全有保障").await;
+    assert!(verdict.contains("未达标"), "{verdict}");
+    snap(c, "1-form-verdict").await;
+    assert_no_horizontal_scroll(c).await;
+    let household = submit_and_follow(c, "household-form", "/h/").await;
+    wait_text(c, "main", "家庭成员(3 人)").await;
+    wait_text(c, "#members", "李小明").await;
+
+    // --- A visit with a photo and the head's signature.
+    c.goto(&format!("{}{household}/visit", client.url))
+        .await
+        .expect("visit form");
+    assert_no_horizontal_scroll(c).await;
+    let shot = c.screenshot().await.expect("a picture to upload");
+    let photo = data.path().join("camera.png");
+    std::fs::write(&photo, &shot).expect("photo file");
+    field(c, "notes").await; // the form is there
+    c.find(Locator::Id("v-photo"))
+        .await
+        .expect("photo input")
+        .send_keys(&photo.display().to_string())
+        .await
+        .expect("choose photo");
+    c.wait()
+        .for_element(Locator::Css("#photo-thumbs img"))
+        .await
+        .expect("thumbnail after upload");
+    let pad = c
+        .find(Locator::Css(".signature[data-role=head] canvas"))
+        .await
+        .expect("signature pad");
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        vec![serde_json::to_value(&pad).expect("element")],
+    )
+    .await
+    .expect("scroll to the pad");
+    let stroke = MouseActions::new("pen".into())
+        .then(PointerAction::MoveToElement {
+            element: pad,
+            duration: None,
+            x: -100.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(100)),
+            x: 60.0,
+            y: 20.0,
+        })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(100)),
+            x: 60.0,
+            y: -25.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(stroke).await.expect("sign");
+    fill(c, "notes", "户主在家,核实了务工收入,房屋有裂缝。").await;
+    snap(c, "2-visit").await;
+    choose(c, "satisfaction", "satisfied").await;
+    submit_and_follow(c, "visit-form", &household).await;
+    wait_text(c, "#visits", "户主在家,核实了务工收入").await;
+    let images = c
+        .find_all(Locator::Css("#visits img"))
+        .await
+        .expect("images");
+    assert_eq!(images.len(), 2, "one photo and one signature");
+    // What syncs is a JPEG of at most 1600 px on its long side.
+    let sizes = c
+        .execute_async(
+            r#"const done = arguments[0];
+               const imgs = [...document.querySelectorAll('#visits img')];
+               Promise.all(imgs.map(async (img) => {
+                 const res = await fetch(img.src);
+                 await img.decode();
+                 return [res.headers.get('content-type'), img.naturalWidth, img.naturalHeight];
+               })).then(done);"#,
+            vec![],
+        )
+        .await
+        .expect("image facts");
+    let sizes = sizes.as_array().expect("array").clone();
+    let photo_facts = sizes
+        .iter()
+        .find(|s| s[0] == "image/jpeg")
+        .expect("the photo is stored as JPEG");
+    let (w, h) = (
+        photo_facts[1].as_u64().unwrap_or(0),
+        photo_facts[2].as_u64().unwrap_or(0),
+    );
+    assert_eq!(
+        w.max(h),
+        1600,
+        "downscaled to 1600 px (was {}x{} css px at 3x)",
+        390,
+        844
+    );
+    assert!(
+        sizes.iter().any(|s| s[0] == "image/png"),
+        "the signature is a PNG"
+    );
+
+    // --- An exit the rules reject, with the reason shown.
+    c.goto(&format!("{}{household}/case/new", client.url))
+        .await
+        .expect("case form");
+    choose(c, "kind", "exit").await;
+    fill(c, "reason", "收入稳定超过标准").await;
+    submit(c, "case-form").await;
+    wait_text(c, "#case-form .form-error", "不符合脱贫退出条件").await;
+    let reasons = wait_text(c, "#case-failures", "住房安全有保障").await;
+    assert!(reasons.contains("C级"), "{reasons}");
+    snap(c, "3-exit-refused").await;
+
+    // --- Fix the cause: the house was renovated. The verdict changes as it is chosen.
+    c.goto(&format!("{}{household}/edit", client.url))
+        .await
+        .expect("edit");
+    wait_text(c, "#verdict", "住房安全有保障").await;
+    choose(c, "living.house_renovated", "true").await;
+    wait_text(c, "#verdict", "✓ 符合").await;
+    submit_and_follow(c, "household-form", &household).await;
+    wait_text(c, "#verdict", "✓ 符合").await;
+    c.goto(&format!("{}{household}/case/new", client.url))
+        .await
+        .expect("case form");
+    choose(c, "kind", "exit").await;
+    submit_and_follow(c, "case-form", &format!("{household}/case/")).await;
+    wait_text(c, "#case-stage", "已提出").await;
+
+    // --- Kill the client outright and start it again: everything is still there.
+    client.kill().await;
+    let client = ClientProcess::start(data.path()).await;
+    c.goto(&format!("{}{household}", client.url))
+        .await
+        .expect("reopen");
+    wait_text(c, "main", "家庭成员(3 人)").await;
+    wait_text(c, "#visits", "户主在家,核实了务工收入").await;
+    wait_text(c, "#verdict", "✓ 符合").await;
+    wait_text(c, "#cases", "脱贫退出").await;
+    snap(c, "4-after-restart").await;
+    assert_eq!(
+        c.find_all(Locator::Css("#visits img"))
+            .await
+            .expect("images")
+            .len(),
+        2
+    );
+    assert_no_horizontal_scroll(c).await;
+    browser.close().await;
+    client.kill().await;
+}

@@ -50,10 +50,16 @@ pub struct ClientProcess {
 impl ClientProcess {
     /// Starts the client's web UI on a free loopback port and waits until it listens.
     pub async fn start(data: &Path) -> ClientProcess {
+        Self::start_with(data, &[]).await
+    }
+
+    /// As [`Self::start`], with more arguments to `serve` (e.g. `--demo`).
+    pub async fn start_with(data: &Path, serve_args: &[&str]) -> ClientProcess {
         let mut child = Command::new(bin("zoufang"))
             .arg("--data")
             .arg(data)
             .args(["serve", "--port", "0"])
+            .args(serve_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

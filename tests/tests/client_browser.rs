@@ -344,3 +344,48 @@ async fn a_surveyor_captures_a_household_offline_and_it_survives_a_crash() {
     browser.close().await;
     client.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_small_phone() {
+    let data = tempfile::tempdir().expect("data dir");
+    let client = ClientProcess::start_with(data.path(), &["--demo"]).await;
+    let browser = Browser::start(360, 640).await;
+    let c = &browser.client;
+    // A case with a step, so the case page has something to lay out.
+    c.goto(&format!("{}/h/demo-00/case/new", client.url))
+        .await
+        .expect("case form");
+    choose(c, "kind", "relapse").await;
+    fill(c, "reason", "家中有人患大病,医疗支出大").await;
+    let case = submit_and_follow(c, "case-form", "/h/demo-00/case/").await;
+    for path in [
+        "/".to_owned(),
+        "/?q=大山&village=三合村".to_owned(),
+        "/h/demo-00".to_owned(),
+        "/h/demo-01/edit".to_owned(),
+        "/h/new".to_owned(),
+        "/h/demo-00/visit".to_owned(),
+        "/h/demo-00/case/new".to_owned(),
+        case,
+        "/h/no-such-household".to_owned(),
+    ] {
+        c.goto(&format!("{}{path}", client.url))
+            .await
+            .expect("open");
+        assert_no_horizontal_scroll(c).await;
+        // Touch targets: buttons and inputs at least 40 CSS pixels high.
+        let small = c
+            .execute(
+                "return [...document.querySelectorAll('button, select, input[type=text], \
+                 input[type=number], input[type=date], input[type=search]')]
+                   .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 40)
+                   .map(e => e.name || e.id || e.textContent).slice(0, 5);",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(small, serde_json::json!([]), "{path}: small touch targets");
+    }
+    browser.close().await;
+    client.kill().await;
+}

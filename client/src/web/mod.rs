@@ -250,13 +250,12 @@ async fn household_page(
             let mut doc = s.doc(&id)?;
             let h = doc.read().map_err(crate::store::StoreError::from)?;
             let conflicts = doc.conflicts().map_err(crate::store::StoreError::from)?;
-            let today = chrono::Local::now().date_naive();
             let year = assessment_year(&h);
             let view = pages::HouseholdView {
                 h: &h,
                 year,
-                assessment: year.map(|y| assessment::assess(&h, y, today, s.standards())),
-                findings: checks::check_household(&h, today, s.standards()),
+                assessment: year.map(|y| assessment::assess(&h, y, today(), s.standards())),
+                findings: checks::check_household(&h, today(), s.standards()),
                 conflicts,
             };
             let user = s.identity()?.user_name;
@@ -269,7 +268,7 @@ async fn new_page(State(state): State<AppState>) -> Result<Html<String>, PageErr
     state
         .with_store(move |s| {
             let h = Household::new(HouseholdId::random());
-            let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
+            let year = chrono::Datelike::year(&today());
             let user = s.identity()?.user_name;
             Ok(page(
                 &user,
@@ -280,76 +279,66 @@ async fn new_page(State(state): State<AppState>) -> Result<Html<String>, PageErr
         .await
 }
 
+/// A page about one household: loads it and hands it, with the user's name, to `render`.
+async fn household_subpage(
+    state: AppState,
+    raw_id: String,
+    title: &'static str,
+    render: impl FnOnce(&Store, &Household, &str) -> Result<maud::Markup, PageError> + Send + 'static,
+) -> Result<Html<String>, PageError> {
+    let id = household_id(&raw_id)?;
+    state
+        .with_store(move |s| {
+            let h = s.household(&id)?;
+            let user = s.identity()?.user_name;
+            let body = render(s, &h, &user)?;
+            Ok(page(&user, title, body))
+        })
+        .await
+}
+
+fn today() -> chrono::NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
 async fn edit_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let id = household_id(&id)?;
-    state
-        .with_store(move |s| {
-            let h = s.household(&id)?;
-            let today = chrono::Local::now().date_naive();
-            let year = assessment_year(&h).unwrap_or_else(|| chrono::Datelike::year(&today));
-            let a = assessment::assess(&h, year, today, s.standards());
-            let user = s.identity()?.user_name;
-            Ok(page(
-                &user,
-                "编辑农户",
-                pages::household_form(&h, false, year, Some(&a)),
-            ))
-        })
-        .await
+    household_subpage(state, id, "编辑农户", |s, h, _| {
+        let year = assessment_year(h).unwrap_or_else(|| chrono::Datelike::year(&today()));
+        let a = assessment::assess(h, year, today(), s.standards());
+        Ok(pages::household_form(h, false, year, Some(&a)))
+    })
+    .await
 }
 
 async fn visit_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let id = household_id(&id)?;
-    state
-        .with_store(move |s| {
-            let h = s.household(&id)?;
-            let user = s.identity()?.user_name;
-            let today = chrono::Local::now().date_naive();
-            Ok(page(&user, "记录走访", pages::visit_form(&h, today, &user)))
-        })
-        .await
+    household_subpage(state, id, "记录走访", |_, h, user| {
+        Ok(pages::visit_form(h, today(), user))
+    })
+    .await
 }
 
 async fn case_new_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let id = household_id(&id)?;
-    state
-        .with_store(move |s| {
-            let h = s.household(&id)?;
-            let user = s.identity()?.user_name;
-            Ok(page(&user, "提出事项", pages::case_form(&h)))
-        })
-        .await
+    household_subpage(state, id, "提出事项", |_, h, _| Ok(pages::case_form(h))).await
 }
 
 async fn case_page(
     State(state): State<AppState>,
     Path((id, case)): Path<(String, String)>,
 ) -> Result<Html<String>, PageError> {
-    let id = household_id(&id)?;
-    let case_id = CaseId::from(valid_id(&case).ok_or_else(|| PageError::NotFound("事项".into()))?);
-    state
-        .with_store(move |s| {
-            let h = s.household(&id)?;
-            let c = h
-                .cases
-                .get(&case_id)
-                .ok_or_else(|| PageError::NotFound("事项".into()))?;
-            let user = s.identity()?.user_name;
-            let today = chrono::Local::now().date_naive();
-            Ok(page(
-                &user,
-                "事项",
-                pages::case_page(&h, case_id.as_str(), c, &user, today),
-            ))
-        })
-        .await
+    let not_found = || PageError::NotFound("事项".into());
+    let case_id = CaseId::from(valid_id(&case).ok_or_else(not_found)?);
+    household_subpage(state, id, "事项", move |_, h, user| {
+        let c = h.cases.get(&case_id).ok_or_else(not_found)?;
+        Ok(pages::case_page(h, case_id.as_str(), c, user, today()))
+    })
+    .await
 }

@@ -5,4 +5,5 @@ pub mod demo;
 pub mod import;
 pub mod roster_gen;
 pub mod store;
+pub mod sync;
 pub mod web;

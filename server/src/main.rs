@@ -1,10 +1,15 @@
-//! `zoufang-server`: the central server. So far it validates and lists the income standards
-//! table; serving, storage and sync build on it.
+//! `zoufang-server`: the central server and its admin commands.
 
+use std::io::BufRead;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use zoufang_server::config::{Config, Overrides};
+use zoufang_server::http::{AppState, router};
+use zoufang_server::storage::{AnyDb, Area, Database, DbError, NewUser, Role};
 use zoufang_shared::CodeList;
 use zoufang_shared::rules::standards::Standards;
 
@@ -15,12 +20,34 @@ use zoufang_shared::rules::standards::Standards;
     about = "走访 central server: merge, review, rosters"
 )]
 struct Cli {
+    /// TOML settings file (keys: database, listen, token_days, max_sync_bytes)
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database: an SQLite file path (default zoufang-server.db) or postgres://… [env: ZOUFANG_DATABASE_URL]
+    #[arg(long, global = true)]
+    database: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the API until Ctrl-C / SIGTERM
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8090) [env: ZOUFANG_LISTEN]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage user accounts
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage the administrative area tree
+    Area {
+        #[command(subcommand)]
+        command: AreaCommand,
+    },
     /// Validate and list an income standards table (default: the built-in one)
     Standards {
         /// A standards JSON file to check instead of the built-in table
@@ -29,8 +56,52 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from ZOUFANG_PASSWORD or the first line of stdin
+    Add {
+        username: String,
+        /// Display name (e.g. 张调查)
+        #[arg(long)]
+        name: String,
+        /// surveyor, team_leader, township_reviewer, county_supervisor or admin
+        #[arg(long)]
+        role: String,
+        /// Area code the user works in (repeatable)
+        #[arg(long = "area", required = true)]
+        areas: Vec<String>,
+    },
+    /// List users
+    List,
+    /// Disable a user: their devices stop syncing at once
+    Disable { username: String },
+}
+
+#[derive(Subcommand)]
+enum AreaCommand {
+    /// Import areas from a CSV with the header code,name,parent,level
+    Import { file: PathBuf },
+    /// List areas
+    List,
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZOUFANG_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("错误:{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("错误:{message}");
@@ -39,30 +110,236 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), String> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        database: cli.database.clone(),
+        listen,
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
     match cli.command {
-        Command::Standards { file } => {
-            let table = match file {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| format!("无法读取 {}:{e}", path.display()))?;
-                    Standards::from_json(&text)
+        Command::Standards { file } => standards(file),
+        Command::Serve { .. } => serve(config).await,
+        Command::User { command } => {
+            let db = connect(&config).await?;
+            user(&db, command).await
+        }
+        Command::Area { command } => {
+            let db = connect(&config).await?;
+            area(&db, command).await
+        }
+    }
+}
+
+async fn connect(config: &Config) -> Result<AnyDb, String> {
+    AnyDb::connect(&config.database)
+        .await
+        .map_err(|e| format!("无法打开数据库:{e}"))
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let db = connect(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("无法监听 {}:{e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("走访服务器已启动:http://{addr}/");
+    tracing::info!(%addr, "listening");
+    let app = router(Arc::new(AppState { db, config }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn read_password() -> Result<String, String> {
+    if let Ok(p) = std::env::var("ZOUFANG_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+    if p.chars().count() < 8 {
+        return Err("密码至少 8 个字符(从 ZOUFANG_PASSWORD 或标准输入读取)".into());
+    }
+    Ok(p)
+}
+
+async fn user(db: &AnyDb, command: UserCommand) -> Result<(), String> {
+    match command {
+        UserCommand::Add {
+            username,
+            name,
+            role,
+            areas,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                format!(
+                    "不认识的角色「{role}」,可选:{}",
+                    Role::ALL.map(|r| r.code()).join("、")
+                )
+            })?;
+            let known = db.areas().await.map_err(|e| e.to_string())?;
+            for a in &areas {
+                if !known.iter().any(|k| &k.code == a) {
+                    return Err(format!("区划代码「{a}」不存在,请先导入区划"));
                 }
-                None => Standards::builtin(),
             }
-            .map_err(|e| e.to_string())?;
-            for s in table.entries() {
+            let password = read_password()?;
+            let hash =
+                tokio::task::spawn_blocking(move || zoufang_server::auth::hash_password(&password))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
+            match db
+                .create_user(&NewUser {
+                    username: username.clone(),
+                    display_name: name,
+                    password_hash: hash,
+                    role,
+                    areas,
+                })
+                .await
+            {
+                Ok(_) => {
+                    println!("已添加用户 {username}");
+                    Ok(())
+                }
+                Err(DbError::Duplicate) => Err(format!("用户名 {username} 已存在")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        UserCommand::List => {
+            for u in db.users().await.map_err(|e| e.to_string())? {
                 println!(
-                    "{}\t{}\t{}\t{}\t{} 元\t{}",
-                    s.year,
-                    s.level.label(),
-                    s.region.as_deref().unwrap_or("-"),
-                    s.kind.label(),
-                    s.amount,
-                    s.source
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.username,
+                    u.display_name,
+                    u.role.label(),
+                    u.areas.join(","),
+                    if u.disabled { "已停用" } else { "正常" }
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Disable { username } => match db.set_user_disabled(&username, true).await {
+            Ok(()) => {
+                println!("已停用用户 {username}");
+                Ok(())
+            }
+            Err(DbError::NotFound) => Err(format!("没有用户 {username}")),
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+async fn area(db: &AnyDb, command: AreaCommand) -> Result<(), String> {
+    match command {
+        AreaCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("无法读取 {}:{e}", file.display()))?;
+            let areas = parse_areas(&text)?;
+            let n = db.upsert_areas(&areas).await.map_err(|e| e.to_string())?;
+            println!("已导入 {n} 个区划");
+            Ok(())
+        }
+        AreaCommand::List => {
+            for a in db.areas().await.map_err(|e| e.to_string())? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    a.code,
+                    a.name,
+                    a.parent.unwrap_or_default(),
+                    a.level
                 );
             }
             Ok(())
         }
     }
+}
+
+const LEVELS: [&str; 4] = ["county", "township", "village", "group"];
+
+/// `code,name,parent,level` lines after a header; a child's code must extend its parent's.
+fn parse_areas(text: &str) -> Result<Vec<Area>, String> {
+    let mut out: Vec<Area> = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [code, name, parent, level] = cols[..] else {
+            return Err(format!("第 {n} 行应有 4 列:code,name,parent,level"));
+        };
+        if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("第 {n} 行:区划代码「{code}」应为数字"));
+        }
+        if !LEVELS.contains(&level) {
+            return Err(format!(
+                "第 {n} 行:级别「{level}」应为 {}",
+                LEVELS.join("/")
+            ));
+        }
+        let parent = (!parent.is_empty()).then(|| parent.to_owned());
+        if let Some(p) = &parent
+            && !code.starts_with(p.as_str())
+        {
+            return Err(format!("第 {n} 行:区划代码 {code} 应以上级代码 {p} 开头"));
+        }
+        out.push(Area {
+            code: code.into(),
+            name: name.into(),
+            parent,
+            level: level.into(),
+        });
+    }
+    Ok(out)
+}
+
+fn standards(file: Option<PathBuf>) -> Result<(), String> {
+    let table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("无法读取 {}:{e}", path.display()))?;
+            Standards::from_json(&text)
+        }
+        None => Standards::builtin(),
+    }
+    .map_err(|e| e.to_string())?;
+    for s in table.entries() {
+        println!(
+            "{}\t{}\t{}\t{}\t{} 元\t{}",
+            s.year,
+            s.level.label(),
+            s.region.as_deref().unwrap_or("-"),
+            s.kind.label(),
+            s.amount,
+            s.source
+        );
+    }
+    Ok(())
 }

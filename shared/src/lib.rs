@@ -1,5 +1,5 @@
-//! Zoufang's shared core: the domain model, the household CRDT document, the rules, and (later)
-//! the wire types. No I/O: the client and the server do that.
+//! Zoufang's shared core: the domain model, the household CRDT document, the rules, and the
+//! wire types of the sync protocol. No I/O: the client and the server do that.
 
 pub mod codes;
 pub mod demo;
@@ -8,5 +8,6 @@ pub mod ids;
 pub mod model;
 pub mod money;
 pub mod rules;
+pub mod wire;
 
 pub use codes::CodeList;

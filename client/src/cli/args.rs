@@ -78,6 +78,29 @@ pub enum Command {
         #[arg(value_name = "农户", help = "只导出这些农户(默认全部)")]
         ids: Vec<String>,
     },
+    #[command(
+        about = "把本设备登记到服务器(密码从 ZOUFANG_PASSWORD 或标准输入读取)",
+        after_help = "示例:echo 密码 | zoufang enroll --server http://乡镇服务器:8090 --username zhang"
+    )]
+    Enroll {
+        #[arg(
+            long,
+            value_name = "网址",
+            help = "服务器地址,如 http://192.0.2.10:8090"
+        )]
+        server: String,
+        #[arg(long, value_name = "用户名")]
+        username: String,
+        #[arg(
+            long,
+            value_name = "名称",
+            default_value = "走访设备",
+            help = "设备名称(便于管理员识别)"
+        )]
+        device_name: String,
+    },
+    #[command(about = "与服务器同步:上传本机修改,下载他人修改")]
+    Sync,
     #[command(about = "启动本机网页界面(手机浏览器访问)")]
     Serve {
         #[arg(long, value_name = "地址", default_value = "127.0.0.1", value_parser = ip, help = "监听地址")]

@@ -6,6 +6,7 @@ mod args;
 mod checks;
 mod households;
 mod output;
+mod remote;
 mod roster;
 mod show;
 
@@ -88,6 +89,12 @@ fn run(ctx: &Context, command: Command) -> Outcome {
         Command::Edit { id, field, value } => households::edit(ctx, &id, &field, &value),
         Command::Export { ids } => households::export(ctx, &ids),
         Command::Serve { bind, port, demo } => roster::serve(ctx, bind, port, demo),
+        Command::Enroll {
+            server,
+            username,
+            device_name,
+        } => remote::enroll(ctx, &server, &username, &device_name),
+        Command::Sync => remote::sync(ctx),
         Command::CheckId { number, sex } => checks::check_id(ctx, &number, sex.as_deref()),
         Command::Assess { file, year, on } => checks::assess(ctx, &file, year, on),
     }

@@ -32,7 +32,17 @@ impl Store {
     ) -> Result<R, StoreError> {
         let identity = self.identity()?;
         let author = identity.author();
-        let (mut doc, r) = HouseholdDoc::create_with(id, identity.actor, &author, fill)?;
+        let default_area = self.default_area()?;
+        let (mut doc, r) = HouseholdDoc::create_with(id, identity.actor, &author, |e| {
+            let r = fill(e)?;
+            // A household is created inside the user's area: the server refuses one outside.
+            let mut info = e.household()?.info;
+            if info.area_code.is_none() && default_area.is_some() {
+                info.area_code = default_area;
+                e.set_info(&info)?;
+            }
+            Ok(r)
+        })?;
         let salt = self.id_salt()?;
         let tx = self
             .conn
@@ -105,7 +115,17 @@ impl Store {
             .is_some())
     }
 
-    fn id_salt(&self) -> Result<String, StoreError> {
+    /// The area new households are created in: the first of the user's areas (from enrollment).
+    pub fn default_area(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.setting("areas")?.and_then(|a| {
+            a.split(',')
+                .map(str::trim)
+                .find(|a| !a.is_empty())
+                .map(str::to_owned)
+        }))
+    }
+
+    pub(super) fn id_salt(&self) -> Result<String, StoreError> {
         Ok(self.setting("id_salt")?.unwrap_or_default())
     }
 
@@ -206,7 +226,7 @@ impl Store {
 }
 
 /// Saves `doc` and everything derived from it inside `tx`.
-fn write_doc(
+pub(super) fn write_doc(
     tx: &Transaction<'_>,
     doc: &mut HouseholdDoc,
     standards: &Standards,

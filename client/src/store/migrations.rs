@@ -12,6 +12,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/client/0001_init.sql"),
     include_str!("../../../migrations/client/0002_person_ids_by_household.sql"),
+    include_str!("../../../migrations/client/0003_sync.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -6,12 +6,14 @@ mod attachments;
 mod households;
 pub mod index;
 mod migrations;
+mod sync_state;
 
 pub use attachments::{
     AttachmentError, MAX_ORIGINAL_BYTES, MAX_SYNCED_BYTES, MAX_SYNCED_PIXELS, image_size,
 };
 pub use households::ListFilter;
 pub use index::IndexRow;
+pub use sync_state::{PendingPush, Rejection, SyncOutcome};
 
 use std::path::{Path, PathBuf};
 

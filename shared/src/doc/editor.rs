@@ -287,6 +287,15 @@ impl<'a> Editor<'a> {
         let household = self.household()?;
         let mut json =
             serde_json::to_value(&household).map_err(|e| DocError::Model(e.to_string()))?;
+        // A new survey year's income starts empty rather than being a path error.
+        if let ["incomes", year, _] = parts.as_slice()
+            && let Ok(y) = year.parse::<i32>()
+            && !household.incomes.contains_key(&y)
+        {
+            validate_year(y)?;
+            json["incomes"][*year] = serde_json::to_value(Income::default())
+                .map_err(|e| DocError::Model(e.to_string()))?;
+        }
         let mut obj = &mut json;
         for key in parent {
             obj = obj
@@ -295,14 +304,19 @@ impl<'a> Editor<'a> {
                 .ok_or_else(bad_path)?;
         }
         let map = obj.as_object_mut().ok_or_else(bad_path)?;
-        if !map.contains_key(*field) {
-            return Err(bad_path().into());
-        }
         map.insert((*field).to_owned(), value);
+        // The model's structs refuse unknown fields, so a mistyped name fails here.
         let updated: crate::model::Household = serde_path_to_error::deserialize(json.clone())
-            .map_err(|e| ValidationError::BadValue {
-                path: path.to_owned(),
-                message: e.inner().to_string(),
+            .map_err(|e| {
+                let message = e.inner().to_string();
+                if message.starts_with("unknown field") {
+                    ValidationError::BadPath(path.to_owned())
+                } else {
+                    ValidationError::BadValue {
+                        path: path.to_owned(),
+                        message,
+                    }
+                }
             })?;
         self.validate_entity(&updated, &parts)?;
         // Written from the parsed model, so labels typed on the command line are stored as codes.

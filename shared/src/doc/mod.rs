@@ -24,12 +24,14 @@
 mod author;
 mod conflicts;
 mod editor;
+mod sync;
 mod tree;
 
 pub use author::{ChangeAuthor, ChangeInfo};
 pub use automerge::{ActorId, ChangeHash};
 pub use conflicts::{Conflict, ConflictValue};
 pub use editor::{Editor, ValidationError, validate_member};
+pub use sync::IncomingChange;
 
 use automerge::transaction::CommitOptions;
 use automerge::{AutoCommit, ReadDoc, ScalarValue, Value};
@@ -56,6 +58,8 @@ pub enum DocError {
     Model(String),
     #[error("文档结构异常: {0}")]
     Layout(String),
+    #[error("缺少先前的变更,需要完整重传")]
+    MissingDependencies,
     #[error(transparent)]
     Invalid(Box<ValidationError>),
     #[error("文档操作失败: {0}")]

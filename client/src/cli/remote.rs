@@ -1,0 +1,103 @@
+//! `enroll` and `sync`: the commands that talk to the server.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use zoufang_client::sync::{self, SyncReport};
+
+use super::output::{Text, emit_json};
+use super::{Context, Failure, Outcome};
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::error(format!("无法启动网络:{e}")))
+}
+
+fn read_password() -> Result<String, Failure> {
+    if let Ok(p) = std::env::var("ZOUFANG_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::error(format!("无法读取密码:{e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+pub fn enroll(ctx: &Context, server: &str, username: &str, device_name: &str) -> Outcome {
+    if !(server.starts_with("http://") || server.starts_with("https://")) {
+        return Err(Failure::error(format!(
+            "服务器地址「{server}」应以 http:// 或 https:// 开头"
+        )));
+    }
+    let store = ctx.store()?;
+    let password = read_password()?;
+    let res = runtime()?
+        .block_on(sync::enroll(
+            &store,
+            server,
+            username,
+            &password,
+            device_name,
+        ))
+        .map_err(|e| Failure::error(e.to_string()))?;
+    if ctx.json {
+        emit_json(&serde_json::json!({
+            "user_id": res.user_id,
+            "user_name": res.user_name,
+            "role": res.role,
+            "areas": res.areas,
+            "expires_at": res.expires_at,
+        }))?;
+    } else {
+        let mut t = Text::default();
+        t.line(format_args!(
+            "已登记:{}({}),负责区域 {},令牌有效至 {}",
+            res.user_name,
+            res.user_id,
+            res.areas.join("、"),
+            res.expires_at
+        ));
+        t.emit()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn sync(ctx: &Context) -> Outcome {
+    let mut store = ctx.store()?;
+    let json = ctx.json;
+    let report = runtime()?
+        .block_on(sync::sync(&mut store, |r: &SyncReport| {
+            if !json {
+                eprintln!(
+                    "第 {} 轮:已上传 {} 户,已下载 {} 项变更(上行 {} 字节,下行 {} 字节)",
+                    r.rounds, r.accepted, r.pulled_changes, r.bytes_up, r.bytes_down
+                );
+            }
+        }))
+        .map_err(|e| Failure::error(e.to_string()))?;
+    if json {
+        emit_json(&report)?;
+    } else {
+        let mut t = Text::default();
+        t.line(format_args!(
+            "同步完成:{} 轮往返,上传 {} 户,更新本机 {} 户",
+            report.rounds, report.accepted, report.households_updated
+        ));
+        for r in &report.rejected {
+            t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
+        }
+        if report.incomplete {
+            t.line(format_args!("  尚未全部完成,请再次同步"));
+        }
+        t.emit()?;
+    }
+    Ok(if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

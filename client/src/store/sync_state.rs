@@ -1,0 +1,250 @@
+//! What the server is known to have of each household, and applying a sync response.
+//!
+//! A household is *dirty* while it has changes the server is not known to hold. Work is marked
+//! synced only from the server's answer, and a whole answer (acknowledgements, pulled changes,
+//! the new cursor) is applied in one transaction: a crash leaves the device as before the sync,
+//! and the retried sync is harmless because the server ignores changes it already has.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use zoufang_shared::doc::{ChangeHash, HouseholdDoc, IncomingChange};
+use zoufang_shared::ids::HouseholdId;
+use zoufang_shared::wire::{Hash, PushOutcome, SyncResponse};
+
+use super::households::write_doc;
+use super::{Store, StoreError};
+
+/// Settings key of the pull cursor.
+const CURSOR: &str = "sync_cursor";
+
+/// One household's changes to send.
+#[derive(Debug, Clone)]
+pub struct PendingPush {
+    pub household: String,
+    pub have: Vec<Hash>,
+    pub changes: Vec<Vec<u8>>,
+}
+
+/// A push the server refused, as kept for the user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejection {
+    pub household: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What applying one response did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    pub accepted: usize,
+    pub rejected: Vec<Rejection>,
+    /// Households the server wants in full (it lacks earlier changes).
+    pub need_all: usize,
+    pub pulled_changes: usize,
+    pub households_updated: usize,
+}
+
+fn to_hashes(text: &str) -> Vec<ChangeHash> {
+    serde_json::from_str::<Vec<String>>(text)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|h| h.parse().ok())
+        .collect()
+}
+
+fn to_text(hashes: &[ChangeHash]) -> String {
+    serde_json::to_string(&hashes.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
+}
+
+impl Store {
+    pub fn sync_cursor(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .setting(CURSOR)?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Households with changes the server lacks, up to about `max_bytes` of changes (at least
+    /// one household), and whether more remain.
+    pub fn pending_pushes(&self, max_bytes: usize) -> Result<(Vec<PendingPush>, bool), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, server_heads FROM households WHERE dirty = 1 ORDER BY id",
+        )?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for (i, (id, heads)) in rows.iter().enumerate() {
+            let mut doc = self.doc(&HouseholdId(id.clone()))?;
+            let have: Vec<ChangeHash> = to_hashes(heads)
+                .into_iter()
+                .filter(|h| doc.has_change(h))
+                .collect();
+            let changes = doc.changes_after(&have);
+            if changes.is_empty() {
+                continue;
+            }
+            bytes += changes.iter().map(Vec::len).sum::<usize>();
+            out.push(PendingPush {
+                household: id.clone(),
+                have: have.iter().map(|h| h.0).collect(),
+                changes,
+            });
+            if bytes >= max_bytes {
+                return Ok((out, i + 1 < rows.len()));
+            }
+        }
+        Ok((out, false))
+    }
+
+    pub fn rejections(&self) -> Result<Vec<Rejection>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT household_id, code, message FROM sync_rejections ORDER BY 1")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Rejection {
+                household: r.get(0)?,
+                code: r.get(1)?,
+                message: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Applies a server's answer to the pushes in `sent`, all in one transaction.
+    pub fn apply_sync(&mut self, res: &SyncResponse) -> Result<SyncOutcome, StoreError> {
+        let actor = self.identity()?.actor;
+        let salt = self.id_salt()?;
+        let now = chrono::Utc::now().to_rfc3339();
+        let mut outcome = SyncOutcome::default();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // What the server is now known to have, per household touched.
+        let mut known: BTreeMap<String, Vec<ChangeHash>> = BTreeMap::new();
+        let mut need_all: BTreeSet<String> = BTreeSet::new();
+        let old_heads = |id: &str| -> Result<Vec<ChangeHash>, rusqlite::Error> {
+            Ok(tx
+                .query_row(
+                    "SELECT server_heads FROM households WHERE id = ?1",
+                    [id],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .map(|t| to_hashes(&t))
+                .unwrap_or_default())
+        };
+        for r in &res.results {
+            match &r.outcome {
+                PushOutcome::Accepted { heads } => {
+                    outcome.accepted += 1;
+                    let mut k = old_heads(&r.household)?;
+                    k.extend(heads.iter().map(|h| ChangeHash(*h)));
+                    known.insert(r.household.clone(), k);
+                    tx.execute(
+                        "DELETE FROM sync_rejections WHERE household_id = ?1",
+                        [&r.household],
+                    )?;
+                }
+                PushOutcome::NeedAll => {
+                    outcome.need_all += 1;
+                    need_all.insert(r.household.clone());
+                }
+                PushOutcome::Rejected { code, message } => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO sync_rejections(household_id, code, message, at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![r.household, code, message, now],
+                    )?;
+                    outcome.rejected.push(Rejection {
+                        household: r.household.clone(),
+                        code: code.clone(),
+                        message: message.clone(),
+                    });
+                }
+            }
+        }
+        // Pulled changes, grouped by household in the order they came (causal order).
+        let mut pulled: BTreeMap<&str, Vec<&[u8]>> = BTreeMap::new();
+        for p in &res.pulled {
+            pulled
+                .entry(p.household.as_str())
+                .or_default()
+                .push(&p.change);
+        }
+        let mut docs: BTreeMap<String, HouseholdDoc> = BTreeMap::new();
+        for (id, changes) in pulled {
+            let bytes: Option<Vec<u8>> = tx
+                .query_row("SELECT doc FROM households WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let mut doc = match bytes {
+                Some(b) => HouseholdDoc::load(&b, actor.clone())?,
+                None => HouseholdDoc::empty(actor.clone()),
+            };
+            let mut incoming = Vec::new();
+            let mut hashes = Vec::new();
+            for c in changes {
+                let change = IncomingChange::decode(c)?;
+                hashes.push(change.hash());
+                incoming.push(change);
+            }
+            outcome.pulled_changes += incoming.len();
+            doc.apply(incoming)?;
+            let entry = match known.get_mut(id) {
+                Some(k) => k,
+                None => known.entry(id.to_owned()).or_insert(old_heads(id)?),
+            };
+            entry.extend(hashes);
+            docs.insert(id.to_owned(), doc);
+        }
+        for (id, hashes) in &known {
+            let mut doc = match docs.remove(id) {
+                Some(mut d) => {
+                    write_doc(&tx, &mut d, &self.standards, &salt)?;
+                    outcome.households_updated += 1;
+                    d
+                }
+                None => {
+                    let b: Option<Vec<u8>> = tx
+                        .query_row("SELECT doc FROM households WHERE id = ?1", [id], |r| {
+                            r.get(0)
+                        })
+                        .optional()?;
+                    match b {
+                        Some(b) => HouseholdDoc::load(&b, actor.clone())?,
+                        None => continue,
+                    }
+                }
+            };
+            let present: Vec<ChangeHash> = hashes
+                .iter()
+                .copied()
+                .filter(|h| doc.has_change(h))
+                .collect();
+            let dirty = !doc.changes_after(&present).is_empty();
+            let heads = if dirty { present } else { doc.heads() };
+            tx.execute(
+                "UPDATE households SET server_heads = ?2, dirty = ?3 WHERE id = ?1",
+                params![id, to_text(&heads), dirty as i64],
+            )?;
+        }
+        for id in &need_all {
+            tx.execute(
+                "UPDATE households SET server_heads = '[]', dirty = 1 WHERE id = ?1",
+                [id],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO settings(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![CURSOR, res.cursor.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+}

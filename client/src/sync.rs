@@ -1,0 +1,171 @@
+//! Talking to the server: enrolling this device, and syncing.
+//!
+//! A sync is a few rounds of one request each: push what the server lacks and pull what others
+//! changed, in the same round trip. It repeats only while there is more to push or pull (pages
+//! are capped in size) or the server asks for a household in full.
+
+use std::time::Duration;
+
+use zoufang_shared::wire::{
+    self, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_VERSION, Push, SYNC_CONTENT_TYPE,
+    SyncRequest, SyncResponse,
+};
+
+use crate::store::{Rejection, Store, StoreError};
+
+/// Bytes of changes pushed per round, and pulled per round.
+pub const PUSH_BYTES_PER_ROUND: usize = 4 * 1024 * 1024;
+pub const PULL_BYTES_PER_ROUND: u32 = 8 * 1024 * 1024;
+/// A sync that needs more rounds than this stops and says so (it resumes next time).
+pub const MAX_ROUNDS: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("本设备尚未登记到服务器,请先运行 zoufang enroll")]
+    NotEnrolled,
+    #[error("无法连接服务器:{0}")]
+    Network(String),
+    #[error("服务器拒绝:{0}")]
+    Server(String),
+    #[error("服务器返回的数据无效:{0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Progress of a sync, for a progress line or a UI.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    pub rounds: usize,
+    pub pushed_households: usize,
+    pub pushed_bytes: usize,
+    pub accepted: usize,
+    pub pulled_changes: usize,
+    pub households_updated: usize,
+    pub bytes_up: usize,
+    pub bytes_down: usize,
+    pub rejected: Vec<Rejection>,
+    /// Stopped at [`MAX_ROUNDS`] with work left.
+    pub incomplete: bool,
+}
+
+fn http() -> Result<reqwest::Client, SyncError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(300))
+        .build()
+        .map_err(|e| SyncError::Network(e.to_string()))
+}
+
+async fn server_error(res: reqwest::Response) -> SyncError {
+    let status = res.status();
+    match res.json::<ErrorBody>().await {
+        Ok(body) => SyncError::Server(body.error),
+        Err(_) => SyncError::Server(format!("HTTP {status}")),
+    }
+}
+
+/// Signs this device in with the user's password; stores the server, token and user.
+pub async fn enroll(
+    store: &Store,
+    server: &str,
+    username: &str,
+    password: &str,
+    device_name: &str,
+) -> Result<EnrollResponse, SyncError> {
+    let server = server.trim_end_matches('/');
+    let identity = store.identity()?;
+    let res = http()?
+        .post(format!("{server}/api/enroll"))
+        .json(&EnrollRequest {
+            username: username.to_owned(),
+            password: password.to_owned(),
+            device_id: identity.device_id.clone(),
+            device_name: device_name.to_owned(),
+            actor: identity.actor.to_hex_string(),
+        })
+        .send()
+        .await
+        .map_err(|e| SyncError::Network(e.to_string()))?;
+    if !res.status().is_success() {
+        return Err(server_error(res).await);
+    }
+    let body: EnrollResponse = res
+        .json()
+        .await
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    store.set_setting("server_url", server)?;
+    store.set_setting("token", &body.token)?;
+    store.set_setting("user_id", &body.user_id)?;
+    store.set_setting("user_name", &body.user_name)?;
+    store.set_setting("role", &body.role)?;
+    store.set_setting("areas", &body.areas.join(","))?;
+    Ok(body)
+}
+
+/// Syncs until nothing is left to push or pull. `progress` hears after every round.
+pub async fn sync(
+    store: &mut Store,
+    mut progress: impl FnMut(&SyncReport),
+) -> Result<SyncReport, SyncError> {
+    let server = store.setting("server_url")?.ok_or(SyncError::NotEnrolled)?;
+    let token = store.setting("token")?.ok_or(SyncError::NotEnrolled)?;
+    let client = http()?;
+    let mut report = SyncReport::default();
+    loop {
+        if report.rounds == MAX_ROUNDS {
+            report.incomplete = true;
+            return Ok(report);
+        }
+        let (pending, more_to_push) = store.pending_pushes(PUSH_BYTES_PER_ROUND)?;
+        report.pushed_households += pending.len();
+        report.pushed_bytes += pending
+            .iter()
+            .flat_map(|p| &p.changes)
+            .map(Vec::len)
+            .sum::<usize>();
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: store.sync_cursor()?,
+            pushes: pending
+                .into_iter()
+                .map(|p| Push {
+                    household: p.household,
+                    have: p.have,
+                    changes: p.changes,
+                })
+                .collect(),
+            max_pull_bytes: PULL_BYTES_PER_ROUND,
+        };
+        let body = wire::encode(&req).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        report.bytes_up += body.len();
+        let res = client
+            .post(format!("{server}/api/sync"))
+            .bearer_auth(&token)
+            .header(reqwest::header::CONTENT_TYPE, SYNC_CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        if !res.status().is_success() {
+            return Err(server_error(res).await);
+        }
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        report.bytes_down += bytes.len();
+        let answer: SyncResponse =
+            wire::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let outcome = store.apply_sync(&answer)?;
+        report.rounds += 1;
+        report.accepted += outcome.accepted;
+        report.pulled_changes += outcome.pulled_changes;
+        report.households_updated += outcome.households_updated;
+        report.rejected.extend(outcome.rejected);
+        progress(&report);
+        if !answer.more && !more_to_push && outcome.need_all == 0 {
+            return Ok(report);
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Server settings: defaults, then an optional TOML file, then the environment, then flags —
+//! each later source wins, so an operator's `ZOUFANG_…` variable beats a stale file.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `postgres://…`, or an SQLite file path (the default: one file next to the server).
+    pub database: String,
+    pub listen: SocketAddr,
+    /// Lifetime of a device token.
+    pub token_days: i64,
+    /// Largest compressed sync body accepted.
+    pub max_sync_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database: "zoufang-server.db".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            token_days: 90,
+            max_sync_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// The file's keys; all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database: Option<String>,
+    listen: Option<SocketAddr>,
+    token_days: Option<i64>,
+    max_sync_bytes: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("{name}: {message}")]
+    Env { name: &'static str, message: String },
+}
+
+/// Values given on the command line (clap reads flags only; env is applied here, in order).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub database: Option<String>,
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        if let Some(path) = file {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            let f: FileConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: shown,
+                source,
+            })?;
+            c.database = f.database.unwrap_or(c.database);
+            c.listen = f.listen.unwrap_or(c.listen);
+            c.token_days = f.token_days.unwrap_or(c.token_days);
+            c.max_sync_bytes = f.max_sync_bytes.unwrap_or(c.max_sync_bytes);
+        }
+        if let Ok(v) = std::env::var("ZOUFANG_DATABASE_URL") {
+            c.database = v;
+        }
+        if let Ok(v) = std::env::var("ZOUFANG_LISTEN") {
+            c.listen = v.parse().map_err(|e| ConfigError::Env {
+                name: "ZOUFANG_LISTEN",
+                message: format!("{e}"),
+            })?;
+        }
+        if let Some(v) = &flags.database {
+            c.database = v.clone();
+        }
+        if let Some(v) = flags.listen {
+            c.listen = v;
+        }
+        Ok(c)
+    }
+}

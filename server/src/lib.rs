@@ -1,0 +1,8 @@
+//! The central server: accounts and areas, device enrollment, and the sync endpoint that merges
+//! every device's household documents.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod storage;
+pub mod sync;

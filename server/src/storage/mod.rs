@@ -1,0 +1,392 @@
+//! Storage behind one trait, with an SQLite (default, one file, WAL) and a PostgreSQL
+//! implementation, chosen by the URL scheme (the split atuin's server uses).
+//!
+//! The trait speaks in whole operations, each one transaction: the sync path hands over a
+//! [`SyncWrite`] and gets it committed atomically or not at all. Concurrency between server
+//! processes is optimistic: every household row has a version, a write names the version it
+//! merged onto, and a moved version fails the whole batch with [`DbError::Conflict`] so the
+//! caller merges again onto fresh documents.
+//!
+//! The change log's sequence numbers are allocated by updating one counter row inside the
+//! writing transaction. That row lock is held until commit, so on PostgreSQL with several server
+//! processes sequence order equals commit order and a puller reading `seq > cursor` can never
+//! skip a change that commits later with a smaller number.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("not found")]
+    NotFound,
+    #[error("a household changed under a concurrent write")]
+    Conflict,
+    #[error("already exists")]
+    Duplicate,
+    #[error("database: {0}")]
+    Other(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Roles, from least to most privileged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Surveyor,
+    TeamLeader,
+    TownshipReviewer,
+    CountySupervisor,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Surveyor,
+        Role::TeamLeader,
+        Role::TownshipReviewer,
+        Role::CountySupervisor,
+        Role::Admin,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Surveyor => "surveyor",
+            Role::TeamLeader => "team_leader",
+            Role::TownshipReviewer => "township_reviewer",
+            Role::CountySupervisor => "county_supervisor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Surveyor => "调查员",
+            Role::TeamLeader => "队长",
+            Role::TownshipReviewer => "乡镇审核员",
+            Role::CountySupervisor => "县级督查",
+            Role::Admin => "管理员",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.code() == s || r.label() == s)
+    }
+}
+
+/// An administrative area: county → township → village → 村民小组. Codes are hierarchical
+/// (a child's code starts with its parent's), so "inside an area" is a prefix test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Area {
+    pub code: String,
+    pub name: String,
+    pub parent: Option<String>,
+    /// county, township, village or group.
+    pub level: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    pub role: Role,
+    pub areas: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub areas: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// The client's device id (from its `init`).
+    pub id: String,
+    pub user_id: i64,
+    pub name: String,
+    /// Hex actor id: the only actor this device may introduce changes under.
+    pub actor: String,
+    /// SHA-256 hex of the bearer token; the token itself is never stored.
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a valid token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub device_id: String,
+    pub actor: String,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+    pub user: User,
+}
+
+/// A household as stored.
+#[derive(Debug, Clone)]
+pub struct StoredHousehold {
+    pub id: String,
+    pub area_code: String,
+    /// Automerge save format.
+    pub doc: Vec<u8>,
+    /// Optimistic-concurrency version, bumped by every write.
+    pub version: i64,
+}
+
+/// One household written by a sync batch.
+#[derive(Debug, Clone)]
+pub struct HouseholdWrite {
+    pub id: String,
+    pub area_code: String,
+    pub doc: Vec<u8>,
+    /// The version merged onto; `None` for a household new to the server.
+    pub expected_version: Option<i64>,
+    /// Changes new to the server, in causal order.
+    pub changes: Vec<NewChange>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    /// Hex change hash; (household, hash) is unique, so a retried change is stored once.
+    pub hash: String,
+    /// Hex actor id.
+    pub actor: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything one sync request writes, committed in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct SyncWrite {
+    pub households: Vec<HouseholdWrite>,
+}
+
+/// A change from the log, for a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedChange {
+    pub seq: i64,
+    pub household_id: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A page of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangePage {
+    pub changes: Vec<LoggedChange>,
+    /// The cursor to ask from next time: the last sequence number this page covered.
+    pub cursor: i64,
+    /// More changes wait beyond this page.
+    pub more: bool,
+}
+
+/// Storage of the server. Implementations: [`sqlite::SqliteDb`], [`postgres::PgDb`].
+pub trait Database: Clone + Send + Sync + 'static {
+    // --- accounts and areas
+    fn upsert_areas(&self, areas: &[Area]) -> impl Future<Output = Result<usize, DbError>> + Send;
+    fn areas(&self) -> impl Future<Output = Result<Vec<Area>, DbError>> + Send;
+    /// Fails with [`DbError::Duplicate`] when the username is taken.
+    fn create_user(&self, user: &NewUser) -> impl Future<Output = Result<i64, DbError>> + Send;
+    fn user_by_name(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = Result<Option<User>, DbError>> + Send;
+    fn users(&self) -> impl Future<Output = Result<Vec<User>, DbError>> + Send;
+    fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    // --- devices
+    /// Enrolls a device, replacing an earlier enrollment of the same device id (a re-enrollment
+    /// issues a new token; the old one stops working). The actor must not belong to another
+    /// device ([`DbError::Duplicate`]).
+    fn enroll_device(&self, device: &NewDevice)
+    -> impl Future<Output = Result<(), DbError>> + Send;
+    fn device_by_token(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<DeviceAuth>, DbError>> + Send;
+    fn revoke_device(&self, device_id: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+
+    // --- documents and the change log
+    fn households(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<StoredHousehold>, DbError>> + Send;
+    /// Commits the batch atomically: every household at its expected version (else
+    /// [`DbError::Conflict`] and nothing written), every new change appended to the log.
+    fn commit_sync(&self, write: &SyncWrite) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// Logged changes after `cursor` of households whose area code starts with one of `scope`,
+    /// not written under `exclude_actor`, up to about `max_bytes` (at least one change).
+    fn changes_since(
+        &self,
+        cursor: i64,
+        scope: &[String],
+        exclude_actor: &str,
+        max_bytes: usize,
+    ) -> impl Future<Output = Result<ChangePage, DbError>> + Send;
+    fn household_count(&self) -> impl Future<Output = Result<i64, DbError>> + Send;
+}
+
+/// Either backend, picked from the URL: `postgres://…` or an SQLite path / `sqlite://…`.
+#[derive(Clone)]
+pub enum AnyDb {
+    Sqlite(sqlite::SqliteDb),
+    Postgres(postgres::PgDb),
+}
+
+impl AnyDb {
+    pub async fn connect(url: &str) -> Result<AnyDb, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(AnyDb::Postgres(postgres::PgDb::connect(url).await?))
+        } else {
+            Ok(AnyDb::Sqlite(sqlite::SqliteDb::connect(url).await?))
+        }
+    }
+}
+
+/// Delegates every [`Database`] method to the backend inside [`AnyDb`].
+macro_rules! delegate_to_backend {
+    ($(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        impl Database for AnyDb {
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, DbError> {
+                    match self {
+                        AnyDb::Sqlite(db) => db.$name($($arg),*).await,
+                        AnyDb::Postgres(db) => db.$name($($arg),*).await,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+delegate_to_backend! {
+    fn upsert_areas(&self, areas: &[Area]) -> usize;
+    fn areas(&self) -> Vec<Area>;
+    fn create_user(&self, user: &NewUser) -> i64;
+    fn user_by_name(&self, username: &str) -> Option<User>;
+    fn users(&self) -> Vec<User>;
+    fn set_user_disabled(&self, username: &str, disabled: bool) -> ();
+    fn enroll_device(&self, device: &NewDevice) -> ();
+    fn device_by_token(&self, token_hash: &str) -> Option<DeviceAuth>;
+    fn revoke_device(&self, device_id: &str) -> ();
+    fn households(&self, ids: &[String]) -> Vec<StoredHousehold>;
+    fn commit_sync(&self, write: &SyncWrite) -> ();
+    fn changes_since(
+        &self,
+        cursor: i64,
+        scope: &[String],
+        exclude_actor: &str,
+        max_bytes: usize
+    ) -> ChangePage;
+    fn household_count(&self) -> i64;
+}
+
+// --- helpers shared by the backends
+
+/// Appends the pull filter over `changes`: after `after`, up to `upto`, not under
+/// `exclude_actor`, in one of the `scope` areas (which must not be empty).
+///
+/// "Code starts with p" is written as the range `p <= code < successor(p)`, which holds for
+/// byte-order (SQLite BINARY, PostgreSQL "C") comparison, needs no LIKE escaping, and lets an
+/// index on the code serve it.
+pub(crate) fn push_log_filter<DB>(
+    qb: &mut sqlx::QueryBuilder<DB>,
+    after: i64,
+    upto: i64,
+    exclude_actor: &str,
+    scope: &[String],
+) where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    qb.push(" WHERE seq > ")
+        .push_bind(after)
+        .push(" AND seq <= ")
+        .push_bind(upto)
+        .push(" AND actor <> ")
+        .push_bind(exclude_actor.to_owned())
+        .push(" AND (");
+    for (i, prefix) in scope.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        qb.push("(area_code >= ").push_bind(prefix.clone());
+        match prefix_successor(prefix) {
+            Some(upper) => qb.push(" AND area_code < ").push_bind(upper).push(")"),
+            None => qb.push(")"),
+        };
+    }
+    qb.push(")");
+}
+
+/// The smallest string greater than every string starting with `prefix` in code-point order,
+/// or `None` when no such string exists (an empty prefix, or one of only U+10FFFF).
+pub(crate) fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => 0xE000,
+            n => n,
+        };
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// A unique-constraint violation becomes [`DbError::Duplicate`].
+pub(crate) fn duplicate_on_unique(e: sqlx::Error) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Duplicate,
+        _ => DbError::Other(e),
+    }
+}
+
+pub(crate) fn parse_role(code: &str) -> Result<Role, DbError> {
+    Role::parse(code)
+        .ok_or_else(|| DbError::Other(sqlx::Error::Decode(format!("unknown role {code:?}").into())))
+}
+
+/// How many log rows a pull examines per query while filling a page.
+pub(crate) const PAGE_SCAN_ROWS: i64 = 500;
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn successor_bounds_exactly_the_prefixed_strings() {
+        assert_eq!(prefix_successor("530921100").as_deref(), Some("530921101"));
+        assert_eq!(prefix_successor("53092119").as_deref(), Some("5309211:"));
+        assert_eq!(prefix_successor(""), None);
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        let upper = prefix_successor("530921100").expect("a successor");
+        for code in ["530921100", "530921100201", "5309211009"] {
+            assert!(code >= "530921100" && code < upper.as_str(), "{code}");
+        }
+        for code in ["530921101", "530921200101", "53092110", "5309210"] {
+            assert!(!(code >= "530921100" && code < upper.as_str()), "{code}");
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! SQLite has one writer at a time, so every write transaction starts with `BEGIN IMMEDIATE`:
+//! it takes the write lock up front (waiting up to the busy timeout) instead of reading under a
+//! shared lock and failing with SQLITE_BUSY when two transactions both try to upgrade it.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{
+    Area, ChangePage, Database, DbError, DeviceAuth, LoggedChange, NewDevice, NewUser,
+    PAGE_SCAN_ROWS, StoredHousehold, SyncWrite, User, duplicate_on_unique, parse_role,
+    push_log_filter,
+};
+
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations/server-sqlite");
+
+/// SQLite's default limit on bound parameters is 32766; stay far below it.
+const IDS_PER_QUERY: usize = 500;
+
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pool: SqlitePool,
+}
+
+type UserRow = (i64, String, String, String, String, bool);
+
+impl SqliteDb {
+    /// Opens (creating if missing) the database at a plain path or an `sqlite:` URL and brings
+    /// its schema up to date.
+    pub async fn connect(url_or_path: &str) -> Result<SqliteDb, DbError> {
+        let options = if url_or_path.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url_or_path)?
+        } else {
+            SqliteConnectOptions::new().filename(url_or_path)
+        }
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: an acknowledged sync must survive a power cut, not only a process crash.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteDb { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn areas_of(&self, user_id: i64) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT area_code FROM user_areas WHERE user_id = ? ORDER BY area_code",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn user_from_row(&self, row: UserRow) -> Result<User, DbError> {
+        let (id, username, display_name, password_hash, role, disabled) = row;
+        Ok(User {
+            id,
+            username,
+            display_name,
+            password_hash,
+            role: parse_role(&role)?,
+            disabled,
+            areas: self.areas_of(id).await?,
+        })
+    }
+}
+
+impl Database for SqliteDb {
+    async fn upsert_areas(&self, areas: &[Area]) -> Result<usize, DbError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut count = 0;
+        for a in areas {
+            count += sqlx::query(
+                "INSERT INTO areas (code, name, parent, level) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (code) DO UPDATE
+                 SET name = excluded.name, parent = excluded.parent, level = excluded.level",
+            )
+            .bind(&a.code)
+            .bind(&a.name)
+            .bind(&a.parent)
+            .bind(&a.level)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+
+    async fn areas(&self) -> Result<Vec<Area>, DbError> {
+        let rows: Vec<(String, String, Option<String>, String)> =
+            sqlx::query_as("SELECT code, name, parent, level FROM areas ORDER BY code")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(code, name, parent, level)| Area {
+                code,
+                name,
+                parent,
+                level,
+            })
+            .collect())
+    }
+
+    async fn create_user(&self, user: &NewUser) -> Result<i64, DbError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, display_name, password_hash, role)
+             VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&user.username)
+        .bind(&user.display_name)
+        .bind(&user.password_hash)
+        .bind(user.role.code())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(duplicate_on_unique)?;
+        for area in &user.areas {
+            sqlx::query(
+                "INSERT INTO user_areas (user_id, area_code) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(area)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>, DbError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT id, username, display_name, password_hash, role, disabled
+             FROM users WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.user_from_row(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn users(&self) -> Result<Vec<User>, DbError> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT id, username, display_name, password_hash, role, disabled
+             FROM users ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let links: Vec<(i64, String)> =
+            sqlx::query_as("SELECT user_id, area_code FROM user_areas ORDER BY user_id, area_code")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut areas: HashMap<i64, Vec<String>> = HashMap::new();
+        for (user_id, code) in links {
+            areas.entry(user_id).or_default().push(code);
+        }
+        rows.into_iter()
+            .map(
+                |(id, username, display_name, password_hash, role, disabled)| {
+                    Ok(User {
+                        id,
+                        username,
+                        display_name,
+                        password_hash,
+                        role: parse_role(&role)?,
+                        disabled,
+                        areas: areas.remove(&id).unwrap_or_default(),
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<(), DbError> {
+        let done = sqlx::query("UPDATE users SET disabled = ? WHERE username = ?")
+            .bind(disabled)
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn enroll_device(&self, device: &NewDevice) -> Result<(), DbError> {
+        // The WHERE keeps a device id enrolled by one user from being taken over by another
+        // (who would then own its actor); that case reports Duplicate like a taken actor.
+        let done = sqlx::query(
+            "INSERT INTO devices (id, user_id, name, actor, token_hash, expires_at, revoked)
+             VALUES (?, ?, ?, ?, ?, ?, FALSE)
+             ON CONFLICT (id) DO UPDATE
+             SET name = excluded.name, actor = excluded.actor, token_hash = excluded.token_hash,
+                 expires_at = excluded.expires_at, revoked = FALSE
+             WHERE devices.user_id = excluded.user_id",
+        )
+        .bind(&device.id)
+        .bind(device.user_id)
+        .bind(&device.name)
+        .bind(&device.actor)
+        .bind(&device.token_hash)
+        .bind(device.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(duplicate_on_unique)?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::Duplicate);
+        }
+        Ok(())
+    }
+
+    async fn device_by_token(&self, token_hash: &str) -> Result<Option<DeviceAuth>, DbError> {
+        type Row = (
+            String,
+            String,
+            DateTime<Utc>,
+            bool,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            bool,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT d.id, d.actor, d.expires_at, d.revoked,
+                    u.id, u.username, u.display_name, u.password_hash, u.role, u.disabled
+             FROM devices d JOIN users u ON u.id = d.user_id
+             WHERE d.token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((device_id, actor, expires_at, revoked, uid, uname, display, pw, role, disabled)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let user = self
+            .user_from_row((uid, uname, display, pw, role, disabled))
+            .await?;
+        Ok(Some(DeviceAuth {
+            device_id,
+            actor,
+            expires_at,
+            revoked,
+            user,
+        }))
+    }
+
+    async fn revoke_device(&self, device_id: &str) -> Result<(), DbError> {
+        let done = sqlx::query("UPDATE devices SET revoked = TRUE WHERE id = ?")
+            .bind(device_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn households(&self, ids: &[String]) -> Result<Vec<StoredHousehold>, DbError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT id, area_code, doc, version FROM households WHERE id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(id.clone());
+            }
+            qb.push(")");
+            let rows: Vec<(String, String, Vec<u8>, i64)> =
+                qb.build_query_as().fetch_all(&self.pool).await?;
+            found.extend(
+                rows.into_iter()
+                    .map(|(id, area_code, doc, version)| StoredHousehold {
+                        id,
+                        area_code,
+                        doc,
+                        version,
+                    }),
+            );
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(found)
+    }
+
+    async fn commit_sync(&self, write: &SyncWrite) -> Result<(), DbError> {
+        if write.households.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for h in &write.households {
+            let done =
+                match h.expected_version {
+                    Some(v) => {
+                        sqlx::query(
+                            "UPDATE households
+                         SET area_code = ?, doc = ?, version = version + 1,
+                             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                         WHERE id = ? AND version = ?",
+                        )
+                        .bind(&h.area_code)
+                        .bind(&h.doc)
+                        .bind(&h.id)
+                        .bind(v)
+                        .execute(&mut *tx)
+                        .await?
+                    }
+                    None => sqlx::query(
+                        "INSERT INTO households (id, area_code, doc, version) VALUES (?, ?, ?, 1)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&h.id)
+                    .bind(&h.area_code)
+                    .bind(&h.doc)
+                    .execute(&mut *tx)
+                    .await?,
+                };
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Err(DbError::Conflict);
+            }
+        }
+        // The write lock is already held, so numbering only the rows actually inserted leaves
+        // no gaps: the counter always equals the highest seq in the log.
+        let mut seq: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let before = seq;
+        for h in &write.households {
+            for c in &h.changes {
+                let done = sqlx::query(
+                    "INSERT INTO changes (seq, household_id, hash, actor, area_code, bytes)
+                     VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (household_id, hash) DO NOTHING",
+                )
+                .bind(seq + 1)
+                .bind(&h.id)
+                .bind(&c.hash)
+                .bind(&c.actor)
+                .bind(&h.area_code)
+                .bind(&c.bytes)
+                .execute(&mut *tx)
+                .await?;
+                seq += done.rows_affected() as i64;
+            }
+        }
+        if seq != before {
+            sqlx::query("UPDATE sync_state SET seq = ? WHERE id = 1")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn changes_since(
+        &self,
+        cursor: i64,
+        scope: &[String],
+        exclude_actor: &str,
+        max_bytes: usize,
+    ) -> Result<ChangePage, DbError> {
+        if scope.is_empty() {
+            return Ok(ChangePage {
+                changes: Vec::new(),
+                cursor,
+                more: false,
+            });
+        }
+        // One read transaction is one WAL snapshot. Writers are serialised and bump the counter
+        // in the same transaction as their log rows, so the counter read here bounds exactly
+        // the rows this snapshot can see; see the PostgreSQL backend for the general argument.
+        let mut tx = self.pool.begin().await?;
+        let upto: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        // First sizes only, so the page's bytes are read once and only for what is sent.
+        let mut picked_last = None;
+        let mut total = 0usize;
+        let mut more = false;
+        let mut after = cursor;
+        'scan: loop {
+            let mut qb = QueryBuilder::<Sqlite>::new("SELECT seq, length(bytes) FROM changes");
+            push_log_filter(&mut qb, after, upto, exclude_actor, scope);
+            qb.push(" ORDER BY seq LIMIT ").push_bind(PAGE_SCAN_ROWS);
+            let sizes: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            let scanned = sizes.len() as i64;
+            for (seq, len) in sizes {
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                if picked_last.is_some() && total.saturating_add(len) > max_bytes {
+                    more = true;
+                    break 'scan;
+                }
+                total = total.saturating_add(len);
+                picked_last = Some(seq);
+                after = seq;
+            }
+            if scanned < PAGE_SCAN_ROWS {
+                break;
+            }
+        }
+        let Some(last) = picked_last else {
+            tx.rollback().await?;
+            return Ok(ChangePage {
+                changes: Vec::new(),
+                cursor: cursor.max(upto),
+                more: false,
+            });
+        };
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT seq, household_id, bytes FROM changes");
+        push_log_filter(&mut qb, cursor, last, exclude_actor, scope);
+        qb.push(" ORDER BY seq");
+        let rows: Vec<(i64, String, Vec<u8>)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        tx.rollback().await?;
+        Ok(ChangePage {
+            changes: rows
+                .into_iter()
+                .map(|(seq, household_id, bytes)| LoggedChange {
+                    seq,
+                    household_id,
+                    bytes,
+                })
+                .collect(),
+            cursor: if more { last } else { cursor.max(upto) },
+            more,
+        })
+    }
+
+    async fn household_count(&self) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM households")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}

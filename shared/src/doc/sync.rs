@@ -1,0 +1,72 @@
+//! What sync needs of a household document: the changes a peer lacks, and applying a peer's
+//! changes with the checks a server makes before it keeps them.
+
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
+
+use super::{DocError, HouseholdDoc};
+
+/// A change as it arrives over the wire, decoded.
+#[derive(Debug, Clone)]
+pub struct IncomingChange {
+    change: Change,
+}
+
+impl IncomingChange {
+    /// Decodes one change; garbage is an error, never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<IncomingChange, DocError> {
+        Change::try_from(bytes)
+            .map(|change| IncomingChange { change })
+            .map_err(|e| DocError::Layout(format!("变更数据无法解析: {e}")))
+    }
+
+    pub fn hash(&self) -> ChangeHash {
+        self.change.hash()
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        self.change.actor_id()
+    }
+
+    /// The change as it is sent (compressed when that is smaller).
+    pub fn bytes(&mut self) -> Vec<u8> {
+        self.change.bytes().into_owned()
+    }
+}
+
+impl HouseholdDoc {
+    /// A document with no changes yet, for changes of a household not seen before.
+    pub fn empty(actor: ActorId) -> HouseholdDoc {
+        HouseholdDoc {
+            doc: AutoCommit::new().with_actor(actor),
+        }
+    }
+
+    /// Every change after `have` (the heads a peer is known to hold), in causal order, encoded.
+    pub fn changes_after(&mut self, have: &[ChangeHash]) -> Vec<Vec<u8>> {
+        self.doc
+            .get_changes(have)
+            .into_iter()
+            .map(|mut c| c.bytes().into_owned())
+            .collect()
+    }
+
+    /// Whether the document already holds this change.
+    pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
+        self.doc.get_change_by_hash(hash).is_some()
+    }
+
+    /// Applies a peer's changes. Afterwards the document must be complete (no change waiting
+    /// for a dependency it lacks: [`DocError::MissingDependencies`]) and still a valid
+    /// household of this schema. On error the caller must drop this copy: it may hold part of
+    /// the changes.
+    pub fn apply(&mut self, changes: Vec<IncomingChange>) -> Result<(), DocError> {
+        self.doc
+            .apply_changes(changes.into_iter().map(|c| c.change))?;
+        if !self.doc.get_missing_deps(&[]).is_empty() {
+            return Err(DocError::MissingDependencies);
+        }
+        self.check_schema()?;
+        self.read()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! Wire types of the sync protocol, shared by client and server.
+//!
+//! A sync is one `POST /api/sync`: the device pushes, for every household it changed, the
+//! Automerge changes the server lacks (never the whole document when a delta will do), and in
+//! the same response pulls the changes others made since its cursor. Bodies are postcard
+//! (compact binary serde) compressed with DEFLATE: a 2G link pays for every byte.
+//!
+//! Account and error bodies are JSON: small, and readable in logs and tools.
+
+use std::io::{Read, Write};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// `Content-Type` of sync bodies.
+pub const SYNC_CONTENT_TYPE: &str = "application/x-zoufang-sync";
+/// Bumped on any incompatible change of the types below.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Ceiling of a decompressed body, against compression bombs.
+pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A change hash (SHA-256 of the change).
+pub type Hash = [u8; 32];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub protocol: u32,
+    /// Where the device's last pull ended (0 for a first sync).
+    pub cursor: i64,
+    pub pushes: Vec<Push>,
+    /// How much the device will take back in this response (compressed size is smaller).
+    pub max_pull_bytes: u32,
+}
+
+/// One household's changes the server does not have yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Push {
+    pub household: String,
+    /// The heads the device believes the server has; `changes` are everything after them.
+    pub have: Vec<Hash>,
+    /// Raw Automerge changes, in causal order.
+    pub changes: Vec<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub results: Vec<PushResult>,
+    pub pulled: Vec<PulledChange>,
+    /// The cursor to send next time.
+    pub cursor: i64,
+    /// More changes wait: sync again.
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub household: String,
+    pub outcome: PushOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PushOutcome {
+    /// Stored. `heads` are the server's heads of the document afterwards.
+    Accepted { heads: Vec<Hash> },
+    /// The server lacks changes these depend on (it was restored from a backup, or the device's
+    /// idea of `have` is wrong): push every change of the household.
+    NeedAll,
+    /// Refused; the rest of the batch went through. `code` is stable, `message` is for people.
+    Rejected { code: String, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledChange {
+    pub household: String,
+    pub change: Vec<u8>,
+}
+
+/// `POST /api/enroll`: a device signs in once with its user's password and gets a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub username: String,
+    pub password: String,
+    pub device_id: String,
+    pub device_name: String,
+    /// Hex actor id the device writes under.
+    pub actor: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub token: String,
+    pub user_id: String,
+    pub user_name: String,
+    pub role: String,
+    /// Area codes the user works in.
+    pub areas: Vec<String>,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// Every API error: a stable code and a message for people (Chinese).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub error: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("数据压缩格式错误")]
+    Compression,
+    #[error("数据超过 {MAX_DECODED_BYTES} 字节上限")]
+    TooLarge,
+    #[error("数据格式错误:{0}")]
+    Decode(#[from] postcard::Error),
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    let raw = postcard::to_stdvec(value)?;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&raw).map_err(|_| WireError::Compression)?;
+    z.finish().map_err(|_| WireError::Compression)
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let mut raw = Vec::new();
+    flate2::read::DeflateDecoder::new(bytes)
+        .take(MAX_DECODED_BYTES + 1)
+        .read_to_end(&mut raw)
+        .map_err(|_| WireError::Compression)?;
+    if raw.len() as u64 > MAX_DECODED_BYTES {
+        return Err(WireError::TooLarge);
+    }
+    Ok(postcard::from_bytes(&raw)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        let req = SyncRequest {
+            protocol: PROTOCOL_VERSION,
+            cursor: 42,
+            pushes: vec![Push {
+                household: "hh-1".into(),
+                have: vec![[7; 32]],
+                changes: vec![vec![1, 2, 3], vec![]],
+            }],
+            max_pull_bytes: 1 << 20,
+        };
+        let bytes = encode(&req).expect("encode");
+        assert_eq!(decode::<SyncRequest>(&bytes).expect("decode"), req);
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_errors_not_panics() {
+        let bytes = encode(&SyncResponse {
+            results: vec![],
+            pulled: vec![],
+            cursor: 1,
+            more: false,
+        })
+        .expect("encode");
+        for cut in 0..bytes.len() {
+            let _ = decode::<SyncResponse>(&bytes[..cut]);
+        }
+        assert!(decode::<SyncRequest>(b"\xff\xfe garbage").is_err());
+        assert!(decode::<SyncRequest>(&[]).is_err());
+    }
+
+    #[test]
+    fn a_compression_bomb_is_refused() {
+        let zeros = vec![0u8; (MAX_DECODED_BYTES + 10) as usize];
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&zeros).expect("write");
+        let bomb = z.finish().expect("finish");
+        assert!(bomb.len() < 200_000, "{}", bomb.len());
+        assert!(matches!(
+            decode::<SyncRequest>(&bomb),
+            Err(WireError::TooLarge)
+        ));
+    }
+}

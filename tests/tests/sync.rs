@@ -1,0 +1,152 @@
+//! Sync end to end: real server processes (SQLite and PostgreSQL), real client processes, real
+//! sockets. Each story runs against both backends.
+
+use serde_json::{Value, json};
+use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb};
+use zoufang_shared::demo::id_number;
+
+/// A roster of one household of two, as the national system exports it.
+fn roster() -> String {
+    format!(
+        "户编号,村,户主姓名,姓名,性别,与户主关系,证件号码\n\
+         530921100201001,三合村,李大山,李大山,男,户主,{}\n\
+         530921100201001,三合村,李大山,王秀英,女,配偶,{}\n",
+        id_number("19700312", "011"),
+        id_number("19720801", "022")
+    )
+}
+
+const HOUSEHOLD: &str = "hh-530921100201001";
+
+fn household<'a>(export: &'a Value, id: &str) -> &'a Value {
+    export
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["id"] == id))
+        .unwrap_or_else(|| panic!("{id} not in export: {export}"))
+}
+
+/// Adds a member through the device's own web UI API, as the phone form does.
+async fn add_member_via_ui(device: &Device, name: &str, birth: &str) {
+    let ui = ClientProcess::start(device.data.path()).await;
+    let res = reqwest::Client::new()
+        .put(format!("{}/api/households/{HOUSEHOLD}", ui.url))
+        .json(&json!({
+            "m.new1.name": name,
+            "m.new1.relation": "son",
+            "m.new1.sex": "male",
+            "m.new1.id_number": id_number(birth, "031"),
+        }))
+        .send()
+        .await
+        .expect("form save");
+    assert!(
+        res.status().is_success(),
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    ui.kill().await;
+}
+
+async fn two_devices_edit_offline_and_converge(db: TestDb) {
+    let server = ServerProcess::start(&db.url).await;
+    server
+        .add_user("zhang", "张调查", "surveyor", &["530921100"])
+        .await;
+    server
+        .add_user("li", "李调查", "surveyor", &["530921100"])
+        .await;
+    let a = Device::enrolled(&server, "zhang").await;
+    let b = Device::enrolled(&server, "li").await;
+
+    let csv = a.data.path().join("roster.csv");
+    std::fs::write(&csv, roster()).expect("csv");
+    a.ok(&["import", &csv.display().to_string()]).await;
+    let first = a.sync().await;
+    assert_eq!(first["accepted"], 1, "{first}");
+    let got = b.sync().await;
+    assert!(got["pulled_changes"].as_u64().unwrap_or(0) >= 1, "{got}");
+    assert_eq!(
+        household(&a.export().await, HOUSEHOLD),
+        household(&b.export().await, HOUSEHOLD)
+    );
+
+    // Offline: A changes the income and grades the house C; B adds a member and grades it D.
+    a.ok(&["edit", HOUSEHOLD, "incomes.2026.wage", "2400000"])
+        .await;
+    a.ok(&["edit", HOUSEHOLD, "living.house_grade", "C级"])
+        .await;
+    add_member_via_ui(&b, "李小明", "20120905").await;
+    b.ok(&["edit", HOUSEHOLD, "living.house_grade", "D级"])
+        .await;
+
+    a.sync().await;
+    b.sync().await;
+    a.sync().await;
+    // A third device, new, holds exactly what the server holds.
+    server
+        .add_user("wang", "王队长", "team_leader", &["530921100"])
+        .await;
+    let c = Device::enrolled(&server, "wang").await;
+    c.sync().await;
+
+    let (ea, eb, ec) = (a.export().await, b.export().await, c.export().await);
+    let h = household(&ea, HOUSEHOLD);
+    assert_eq!(h, household(&eb, HOUSEHOLD), "A and B converge");
+    assert_eq!(h, household(&ec, HOUSEHOLD), "the server has the same");
+    assert_eq!(
+        h["incomes"]["2026"]["wage"], 2_400_000,
+        "the income survives"
+    );
+    let names: Vec<&str> = h["members"]
+        .as_object()
+        .expect("members")
+        .values()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    assert!(names.contains(&"李小明"), "the member survives: {names:?}");
+    assert_eq!(names.len(), 3);
+
+    for device in [&a, &b, &c] {
+        let show: Value =
+            serde_json::from_str(&device.ok(&["--json", "show", HOUSEHOLD]).await).expect("show");
+        let conflicts = show["conflicts"].as_array().expect("conflicts");
+        let grade = conflicts
+            .iter()
+            .find(|c| c["path"] == json!(["living", "house_grade"]))
+            .unwrap_or_else(|| panic!("house grade conflict missing: {conflicts:?}"));
+        let mut values: Vec<String> = grade["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|v| v["value"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        values.sort();
+        assert_eq!(values, ["c", "d"]);
+        let writers: Vec<&str> = grade["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .filter_map(|v| v["user"].as_str())
+            .collect();
+        assert!(
+            writers.contains(&"zhang") && writers.contains(&"li"),
+            "{writers:?}"
+        );
+    }
+
+    // Nothing left to do: another sync moves nothing.
+    let idle = a.sync().await;
+    assert_eq!(idle["pushed_households"], 0, "{idle}");
+    assert_eq!(idle["pulled_changes"], 0, "{idle}");
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_edit_offline_and_converge_on_sqlite() {
+    two_devices_edit_offline_and_converge(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_edit_offline_and_converge_on_postgres() {
+    two_devices_edit_offline_and_converge(TestDb::postgres()).await;
+}

@@ -15,6 +15,7 @@ use zoufang_shared::wire::{
     self, EnrollRequest, EnrollResponse, ErrorBody, SYNC_CONTENT_TYPE, SyncRequest,
 };
 
+use crate::attachments::{self, UploadError};
 use crate::auth;
 use crate::config::Config;
 use crate::storage::{Database, DbError, DeviceAuth, NewDevice};
@@ -78,6 +79,25 @@ impl From<SyncError> for ApiError {
     }
 }
 
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        let status = match &e {
+            UploadError::BadHash | UploadError::BadType | UploadError::Corrupt => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            UploadError::TooLarge | UploadError::TooManyHashes | UploadError::BadChunk => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            UploadError::WrongOffset(_) => StatusCode::CONFLICT,
+            UploadError::Db(_) => {
+                tracing::error!(error = %e, "attachment storage");
+                return ApiError::internal();
+            }
+        };
+        ApiError::new(status, "attachment", e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
@@ -134,6 +154,15 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
         .route(
             "/api/sync",
             post(sync_handler::<D>).layer(DefaultBodyLimit::max(max_sync)),
+        )
+        .route(
+            "/api/attachments/status",
+            post(attachment_status::<D>).layer(DefaultBodyLimit::max(256 * 1024)),
+        )
+        .route(
+            "/api/attachments/{hash}",
+            axum::routing::put(attachment_upload::<D>)
+                .layer(DefaultBodyLimit::max(wire::MAX_CHUNK_BYTES + 1024)),
         )
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")
@@ -257,4 +286,53 @@ async fn sync_handler<D: Database>(
     );
     let bytes = wire::encode(&res).map_err(|_| ApiError::internal())?;
     Ok(([(header::CONTENT_TYPE, SYNC_CONTENT_TYPE)], bytes).into_response())
+}
+
+async fn attachment_status<D: Database>(
+    State(state): State<Shared<D>>,
+    Device(_device): Device,
+    body: Result<Json<wire::AttachmentStatusRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<wire::AttachmentStatusResponse>, ApiError> {
+    let Json(req) = body.map_err(|r| {
+        ApiError::new(
+            r.status(),
+            "bad_request",
+            format!("请求内容无效:{}", r.body_text()),
+        )
+    })?;
+    Ok(Json(wire::AttachmentStatusResponse {
+        missing: attachments::missing(&state.db, &req.hashes).await?,
+    }))
+}
+
+#[derive(serde::Deserialize)]
+struct UploadQuery {
+    offset: i64,
+    total: i64,
+}
+
+async fn attachment_upload<D: Database>(
+    State(state): State<Shared<D>>,
+    Device(_device): Device,
+    axum::extract::Path(hash): axum::extract::Path<String>,
+    query: Result<axum::extract::Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "缺少 offset 或 total 参数",
+        )
+    })?;
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match attachments::upload_chunk(&state.db, &hash, mime, q.total, q.offset, &body).await {
+        Ok(s) => Ok(Json(s).into_response()),
+        Err(UploadError::WrongOffset(s)) => Ok((StatusCode::CONFLICT, Json(s)).into_response()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1,6 +1,7 @@
 //! The central server: accounts and areas, device enrollment, and the sync endpoint that merges
 //! every device's household documents.
 
+pub mod attachments;
 pub mod auth;
 pub mod config;
 pub mod http;

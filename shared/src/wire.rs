@@ -99,6 +99,33 @@ pub struct EnrollResponse {
     pub expires_at: String,
 }
 
+/// `POST /api/attachments/status`: which of these does the server still need?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentStatusRequest {
+    /// SHA-256 hex digests.
+    pub hashes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentStatusResponse {
+    /// The hashes the server lacks, each with where to resume its upload.
+    pub missing: Vec<UploadState>,
+}
+
+/// Where an upload stands: `PUT /api/attachments/{hash}?offset=…&total=…` answers with this,
+/// and a chunk sent at the wrong offset is refused (409) with it, so the client resumes there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    pub hash: String,
+    pub offset: i64,
+    pub complete: bool,
+}
+
+/// Largest attachment the server keeps, and largest chunk of one upload request.
+pub const MAX_ATTACHMENT_BYTES: i64 = 4 * 1024 * 1024;
+pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
+
 /// Every API error: a stable code and a message for people (Chinese).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

@@ -25,10 +25,46 @@ fn household<'a>(export: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{id} not in export: {export}"))
 }
 
-/// Adds a member through the device's own web UI API, as the phone form does.
+/// A tiny PNG (its header is all the client checks).
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend_from_slice(&width.to_be_bytes());
+    png.extend_from_slice(&height.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    png.extend(std::iter::repeat_n(7u8, 300_000));
+    png
+}
+
+/// Adds a member and records a visit with a photo through the device's own web UI API, as the
+/// phone does.
 async fn add_member_via_ui(device: &Device, name: &str, birth: &str) {
     let ui = ClientProcess::start(device.data.path()).await;
-    let res = reqwest::Client::new()
+    let http = reqwest::Client::new();
+    let photo: Value = http
+        .post(format!("{}/api/attachments", ui.url))
+        .header("Content-Type", "image/png")
+        .body(png(800, 600))
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("upload answer");
+    let visit = http
+        .post(format!("{}/api/households/{HOUSEHOLD}/visits", ui.url))
+        .json(&json!({
+            "date": "2026-11-20", "visitor": "李调查", "mode": "in_person",
+            "photos": [photo["hash"]],
+        }))
+        .send()
+        .await
+        .expect("visit");
+    assert!(
+        visit.status().is_success(),
+        "{}",
+        visit.text().await.unwrap_or_default()
+    );
+    let res = http
         .put(format!("{}/api/households/{HOUSEHOLD}", ui.url))
         .json(&json!({
             "m.new1.name": name,
@@ -80,7 +116,9 @@ async fn two_devices_edit_offline_and_converge(db: TestDb) {
         .await;
 
     a.sync().await;
-    b.sync().await;
+    let with_photo = b.sync().await;
+    assert_eq!(with_photo["attachments_uploaded"], 1, "{with_photo}");
+    assert!(with_photo["attachment_bytes"].as_u64().unwrap_or(0) > 300_000);
     a.sync().await;
     // A third device, new, holds exactly what the server holds.
     server
@@ -138,6 +176,9 @@ async fn two_devices_edit_offline_and_converge(db: TestDb) {
     let idle = a.sync().await;
     assert_eq!(idle["pushed_households"], 0, "{idle}");
     assert_eq!(idle["pulled_changes"], 0, "{idle}");
+    let idle = b.sync().await;
+    assert_eq!(idle["attachments_uploaded"], 0, "{idle}");
+    assert_eq!(h["visits"].as_object().map(|v| v.len()), Some(1));
     server.kill().await;
 }
 

@@ -121,6 +121,23 @@ impl Store {
         Ok(())
     }
 
+    /// Hashes of the images to sync that the server has not confirmed yet.
+    pub fn pending_uploads(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT hash FROM attachments WHERE uploaded = 0 AND original_of IS NULL ORDER BY hash",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn mark_uploaded(&self, hash: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE attachments SET uploaded = 1 WHERE hash = ?1",
+            [hash],
+        )?;
+        Ok(())
+    }
+
     /// The bytes and type of a stored attachment.
     pub fn attachment(&self, hash: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         Ok(self

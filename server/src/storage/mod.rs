@@ -240,6 +240,50 @@ pub trait Database: Clone + Send + Sync + 'static {
         max_bytes: usize,
     ) -> impl Future<Output = Result<ChangePage, DbError>> + Send;
     fn household_count(&self) -> impl Future<Output = Result<i64, DbError>> + Send;
+
+    // --- attachments (the logic lives in `crate::attachments`; these are single statements)
+    /// Bytes received so far and completeness of each known hash among `hashes`.
+    fn attachment_states(
+        &self,
+        hashes: &[String],
+    ) -> impl Future<Output = Result<Vec<AttachmentState>, DbError>> + Send;
+    /// Appends `chunk` at `offset`: creates the upload at offset 0, else extends an incomplete
+    /// upload whose received length is exactly `offset` and whose total matches. Returns false
+    /// when it does not match (the caller reports where to resume).
+    fn append_attachment(
+        &self,
+        hash: &str,
+        mime: &str,
+        total: i64,
+        offset: i64,
+        chunk: &[u8],
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
+    /// The bytes (received so far) of an upload, with its type and whether it is complete.
+    fn attachment(
+        &self,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<StoredAttachment>, DbError>> + Send;
+    /// Marks a verified upload complete, or (when `verified` is false) discards it.
+    fn finish_attachment(
+        &self,
+        hash: &str,
+        verified: bool,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentState {
+    pub hash: String,
+    pub received: i64,
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    pub mime: String,
+    pub total: i64,
+    pub bytes: Vec<u8>,
+    pub complete: bool,
 }
 
 /// Either backend, picked from the URL: `postgres://…` or an SQLite path / `sqlite://…`.
@@ -295,6 +339,17 @@ delegate_to_backend! {
         max_bytes: usize
     ) -> ChangePage;
     fn household_count(&self) -> i64;
+    fn attachment_states(&self, hashes: &[String]) -> Vec<AttachmentState>;
+    fn append_attachment(
+        &self,
+        hash: &str,
+        mime: &str,
+        total: i64,
+        offset: i64,
+        chunk: &[u8]
+    ) -> bool;
+    fn attachment(&self, hash: &str) -> Option<StoredAttachment>;
+    fn finish_attachment(&self, hash: &str, verified: bool) -> ();
 }
 
 // --- helpers shared by the backends

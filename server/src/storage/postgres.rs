@@ -28,9 +28,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
 use super::{
-    Area, ChangePage, Database, DbError, DeviceAuth, HouseholdWrite, LoggedChange, NewDevice,
-    NewUser, PAGE_SCAN_ROWS, StoredHousehold, SyncWrite, User, duplicate_on_unique, parse_role,
-    push_log_filter,
+    Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, HouseholdWrite, LoggedChange,
+    NewDevice, NewUser, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite, User,
+    duplicate_on_unique, parse_role, push_log_filter,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/server-postgres");
@@ -493,6 +493,87 @@ impl Database for PgDb {
         Ok(sqlx::query_scalar("SELECT count(*) FROM households")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    async fn attachment_states(&self, hashes: &[String]) -> Result<Vec<AttachmentState>, DbError> {
+        let rows: Vec<(String, i32, bool)> = sqlx::query_as(
+            "SELECT hash, length(bytes), complete FROM attachments WHERE hash = ANY($1)",
+        )
+        .bind(hashes)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(hash, received, complete)| AttachmentState {
+                hash,
+                received: received.into(),
+                complete,
+            })
+            .collect())
+    }
+
+    async fn append_attachment(
+        &self,
+        hash: &str,
+        mime: &str,
+        total: i64,
+        offset: i64,
+        chunk: &[u8],
+    ) -> Result<bool, DbError> {
+        let done = if offset == 0 {
+            sqlx::query(
+                "INSERT INTO attachments (hash, mime, total, bytes) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (hash) DO NOTHING",
+            )
+            .bind(hash)
+            .bind(mime)
+            .bind(total)
+            .bind(chunk)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+        } else {
+            0
+        };
+        if done == 1 {
+            return Ok(true);
+        }
+        Ok(sqlx::query(
+            "UPDATE attachments SET bytes = bytes || $1
+             WHERE hash = $2 AND length(bytes) = $3 AND total = $4 AND NOT complete",
+        )
+        .bind(chunk)
+        .bind(hash)
+        .bind(offset)
+        .bind(total)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    async fn attachment(&self, hash: &str) -> Result<Option<StoredAttachment>, DbError> {
+        let row: Option<(String, i64, Vec<u8>, bool)> =
+            sqlx::query_as("SELECT mime, total, bytes, complete FROM attachments WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(mime, total, bytes, complete)| StoredAttachment {
+            mime,
+            total,
+            bytes,
+            complete,
+        }))
+    }
+
+    async fn finish_attachment(&self, hash: &str, verified: bool) -> Result<(), DbError> {
+        let sql = if verified {
+            "UPDATE attachments SET complete = TRUE WHERE hash = $1"
+        } else {
+            "DELETE FROM attachments WHERE hash = $1 AND NOT complete"
+        };
+        sqlx::query(sql).bind(hash).execute(&self.pool).await?;
+        Ok(())
     }
 }
 

@@ -16,9 +16,9 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::{
-    Area, ChangePage, Database, DbError, DeviceAuth, LoggedChange, NewDevice, NewUser,
-    PAGE_SCAN_ROWS, StoredHousehold, SyncWrite, User, duplicate_on_unique, parse_role,
-    push_log_filter,
+    Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, LoggedChange, NewDevice,
+    NewUser, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite, User,
+    duplicate_on_unique, parse_role, push_log_filter,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/server-sqlite");
@@ -456,5 +456,102 @@ impl Database for SqliteDb {
         Ok(sqlx::query_scalar("SELECT count(*) FROM households")
             .fetch_one(&self.pool)
             .await?)
+    }
+
+    async fn attachment_states(&self, hashes: &[String]) -> Result<Vec<AttachmentState>, DbError> {
+        let mut states = Vec::new();
+        for chunk in hashes.chunks(IDS_PER_QUERY) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT hash, length(bytes), complete FROM attachments WHERE hash IN (",
+            );
+            let mut list = qb.separated(", ");
+            for h in chunk {
+                list.push_bind(h.clone());
+            }
+            qb.push(")");
+            let rows: Vec<(String, i64, bool)> = qb.build_query_as().fetch_all(&self.pool).await?;
+            states.extend(
+                rows.into_iter()
+                    .map(|(hash, received, complete)| AttachmentState {
+                        hash,
+                        received,
+                        complete,
+                    }),
+            );
+        }
+        Ok(states)
+    }
+
+    async fn append_attachment(
+        &self,
+        hash: &str,
+        mime: &str,
+        total: i64,
+        offset: i64,
+        chunk: &[u8],
+    ) -> Result<bool, DbError> {
+        let done = if offset == 0 {
+            sqlx::query(
+                "INSERT INTO attachments (hash, mime, total, bytes) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (hash) DO NOTHING",
+            )
+            .bind(hash)
+            .bind(mime)
+            .bind(total)
+            .bind(chunk)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+        } else {
+            0
+        };
+        if done == 1 {
+            return Ok(true);
+        }
+        // Read, check and rewrite in one write transaction: SQLite's `||` is a text operator.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row: Option<(Vec<u8>, i64, bool)> =
+            sqlx::query_as("SELECT bytes, total, complete FROM attachments WHERE hash = ?")
+                .bind(hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((mut bytes, stored_total, complete)) = row else {
+            return Ok(false);
+        };
+        if complete || stored_total != total || bytes.len() as i64 != offset {
+            return Ok(false);
+        }
+        bytes.extend_from_slice(chunk);
+        sqlx::query("UPDATE attachments SET bytes = ? WHERE hash = ?")
+            .bind(bytes)
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn attachment(&self, hash: &str) -> Result<Option<StoredAttachment>, DbError> {
+        let row: Option<(String, i64, Vec<u8>, bool)> =
+            sqlx::query_as("SELECT mime, total, bytes, complete FROM attachments WHERE hash = ?")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(mime, total, bytes, complete)| StoredAttachment {
+            mime,
+            total,
+            bytes,
+            complete,
+        }))
+    }
+
+    async fn finish_attachment(&self, hash: &str, verified: bool) -> Result<(), DbError> {
+        let sql = if verified {
+            "UPDATE attachments SET complete = TRUE WHERE hash = ?"
+        } else {
+            "DELETE FROM attachments WHERE hash = ? AND NOT complete"
+        };
+        sqlx::query(sql).bind(hash).execute(&self.pool).await?;
+        Ok(())
     }
 }

@@ -38,6 +38,12 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Serve with a demo county (凤庆县: 诗礼乡, 小湾镇) and demo accounts, created if missing
+    Demo {
+        /// Address to listen on (default 127.0.0.1:8090) [env: ZOUFANG_LISTEN]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
     /// Manage user accounts
     User {
         #[command(subcommand)]
@@ -112,7 +118,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let listen = match &cli.command {
-        Command::Serve { listen } => *listen,
+        Command::Serve { listen } | Command::Demo { listen } => *listen,
         _ => None,
     };
     let overrides = Overrides {
@@ -123,6 +129,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Standards { file } => standards(file),
         Command::Serve { .. } => serve(config).await,
+        Command::Demo { .. } => {
+            let db = connect(&config).await?;
+            seed_demo(&db).await?;
+            serve(config).await
+        }
         Command::User { command } => {
             let db = connect(&config).await?;
             user(&db, command).await
@@ -279,6 +290,52 @@ async fn area(db: &AnyDb, command: AreaCommand) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// The demo accounts' password, printed for the person trying Zoufang out.
+pub const DEMO_PASSWORD: &str = "zoufang-demo";
+
+/// (username, name, role, area) of the demo accounts.
+const DEMO_USERS: [(&str, &str, Role, &str); 5] = [
+    ("zhang", "张调查", Role::Surveyor, "530921100"),
+    ("li", "李调查", Role::Surveyor, "530921100"),
+    ("wang", "王审核", Role::TownshipReviewer, "530921100"),
+    ("zhao", "赵督查", Role::CountySupervisor, "530921"),
+    ("admin", "管理员", Role::Admin, "530921"),
+];
+
+async fn seed_demo(db: &AnyDb) -> Result<(), String> {
+    let areas = parse_areas(include_str!("../data/demo-areas.csv"))?;
+    db.upsert_areas(&areas).await.map_err(|e| e.to_string())?;
+    for (username, name, role, area) in DEMO_USERS {
+        if db
+            .user_by_name(username)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            continue;
+        }
+        let hash =
+            tokio::task::spawn_blocking(|| zoufang_server::auth::hash_password(DEMO_PASSWORD))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        db.create_user(&NewUser {
+            username: username.into(),
+            display_name: name.into(),
+            password_hash: hash,
+            role,
+            areas: vec![area.into()],
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    }
+    println!("演示账号(密码均为 {DEMO_PASSWORD}):");
+    for (username, name, role, area) in DEMO_USERS {
+        println!("  {username}\t{name}\t{}\t{area}", role.label());
+    }
+    Ok(())
 }
 
 const LEVELS: [&str; 4] = ["county", "township", "village", "group"];

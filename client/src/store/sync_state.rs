@@ -100,6 +100,15 @@ impl Store {
         Ok((out, false))
     }
 
+    /// Households with changes the server is not known to have.
+    pub fn pending_count(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM households WHERE dirty = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
     pub fn rejections(&self) -> Result<Vec<Rejection>, StoreError> {
         let mut stmt = self
             .conn

@@ -6,6 +6,7 @@ mod error;
 pub mod fields;
 pub mod form;
 mod pages;
+mod sync_task;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,12 +42,18 @@ pub struct ServeOptions {
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<Mutex<Store>>,
+    /// The data directory, for the sync task's own connection to the store.
+    dir: PathBuf,
+    /// The running or last sync, for the page to poll.
+    sync: Arc<Mutex<sync_task::SyncStatus>>,
 }
 
 impl AppState {
     pub fn new(store: Store) -> Self {
         AppState {
+            dir: store.dir().to_owned(),
             store: Arc::new(Mutex::new(store)),
+            sync: Arc::default(),
         }
     }
 
@@ -119,6 +126,8 @@ pub fn router(state: AppState) -> Router {
             "/api/households/{id}/cases/{case}/steps",
             post(api::add_step),
         )
+        .route("/sync", get(sync_task::page))
+        .route("/api/sync", get(sync_task::status).post(sync_task::start))
         .route("/api/attachments", post(api::upload))
         .route(
             "/api/attachments/{hash}/original",

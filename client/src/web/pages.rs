@@ -31,6 +31,7 @@ pub fn layout(title: &str, user: &str, body: Markup) -> Markup {
                     nav {
                         a href="/" { "农户" }
                         a href="/h/new" { "新建" }
+                        a href="/sync" { "同步" }
                     }
                     span.user { (user) }
                 }

@@ -250,6 +250,49 @@ async function signatures(form) {
   return out;
 }
 
+// ---- Sync: start it, then show its progress until it ends ---------------------------------
+
+function describeSync(s) {
+  const r = s.report;
+  const lines = [];
+  if (s.running) lines.push("正在同步……");
+  if (r) {
+    lines.push(`往返 ${r.rounds} 次:上传 ${r.accepted} 户,下载 ${r.pulled_changes} 项变更,更新本机 ${r.households_updated} 户`);
+    lines.push(`照片与签名上传 ${r.attachments_uploaded} 个;上行 ${r.bytes_up} 字节,下行 ${r.bytes_down} 字节`);
+    for (const x of r.rejected || []) lines.push(`未被接受:${x.household} —— ${x.message}`);
+  }
+  if (!s.running && s.error) lines.push("同步未完成:" + s.error + "(已完成的部分不会丢失,可再次同步)");
+  else if (!s.running && s.finished_at) lines.push("同步完成:" + s.finished_at);
+  return lines;
+}
+
+function wireSync(button) {
+  const box = document.getElementById("sync-progress");
+  const show = (s) => {
+    box.hidden = false;
+    box.classList.toggle("ok", !s.error);
+    box.textContent = "";
+    for (const line of describeSync(s)) {
+      const p = document.createElement("p");
+      p.textContent = line;
+      box.appendChild(p);
+    }
+    button.disabled = s.running;
+  };
+  const poll = async () => {
+    const res = await send("/api/sync", "GET");
+    if (res.json) show(res.json);
+    if (res.json && res.json.running) setTimeout(poll, 500);
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const res = await send("/api/sync", "POST");
+    if (res.json) show(res.json);
+    setTimeout(poll, 300);
+  });
+  poll();
+}
+
 // ---- Wiring ------------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -275,6 +318,8 @@ document.addEventListener("DOMContentLoaded", () => {
       };
     });
   }
+  const syncButton = document.getElementById("sync-start");
+  if (syncButton) wireSync(syncButton);
   for (const id of ["case-form", "step-form"]) {
     const f = document.getElementById(id);
     if (f) wireForm(f);

@@ -11,7 +11,9 @@ use zoufang_shared::wire::{
     ErrorBody, PROTOCOL_VERSION, Push, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse, UploadState,
 };
 
-use crate::store::{Rejection, Store, StoreError};
+use zoufang_shared::wire::bundle::{self, Bundle, BundleError, BundleReply, BundledAttachment};
+
+use crate::store::{Rejection, Store, StoreError, SyncOutcome};
 
 /// Bytes of changes pushed per round, and pulled per round.
 pub const PUSH_BYTES_PER_ROUND: usize = 4 * 1024 * 1024;
@@ -31,6 +33,8 @@ pub enum SyncError {
     Protocol(String),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Bundle(#[from] BundleError),
 }
 
 /// Progress of a sync, for a progress line or a UI.
@@ -272,4 +276,68 @@ async fn upload_one(
         }
     }
     Err(SyncError::Protocol(format!("附件 {hash} 上传未能完成")))
+}
+
+/// The key that seals this device's bundle files: the hex SHA-256 of its token, which the server
+/// keeps in place of the token.
+fn bundle_key(store: &Store) -> Result<String, SyncError> {
+    use sha2::{Digest, Sha256};
+    let token = store.setting("token")?.ok_or(SyncError::NotEnrolled)?;
+    Ok(Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Everything the server lacks, sealed in one file for a USB stick. Returns the file and how
+/// many households and attachments it carries.
+pub fn export_bundle(store: &Store) -> Result<(Vec<u8>, usize, usize), SyncError> {
+    let key = bundle_key(store)?;
+    let device = store.identity()?.device_id;
+    let (pending, _) = store.pending_pushes(usize::MAX)?;
+    let households = pending.len();
+    let mut attachments = Vec::new();
+    for hash in store.pending_uploads()? {
+        if let Some((mime, bytes)) = store.attachment(&hash)? {
+            attachments.push(BundledAttachment { hash, mime, bytes });
+        }
+    }
+    let count = attachments.len();
+    let file = bundle::write(
+        bundle::KIND_REQUEST,
+        &device,
+        &key,
+        &Bundle {
+            request: SyncRequest {
+                protocol: PROTOCOL_VERSION,
+                cursor: store.sync_cursor()?,
+                pushes: pending
+                    .into_iter()
+                    .map(|p| Push {
+                        household: p.household,
+                        have: p.have,
+                        changes: p.changes,
+                    })
+                    .collect(),
+                max_pull_bytes: u32::MAX,
+            },
+            attachments,
+        },
+    )?;
+    Ok((file, households, count))
+}
+
+/// Applies the server's reply to a bundle: acknowledgements and the device's pull.
+pub fn import_reply(store: &mut Store, file: &[u8]) -> Result<SyncOutcome, SyncError> {
+    let key = bundle_key(store)?;
+    let (_, device) = bundle::header(file)?;
+    if device != store.identity()?.device_id {
+        return Err(SyncError::Bundle(BundleError::BadSeal));
+    }
+    let reply: BundleReply = bundle::read(file, bundle::KIND_REPLY, &key)?;
+    let outcome = store.apply_sync(&reply.response)?;
+    for hash in &reply.attachments_stored {
+        store.mark_uploaded(hash)?;
+    }
+    Ok(outcome)
 }

@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod auth;
+pub mod bundles;
 pub mod config;
 pub mod http;
 pub mod storage;

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: AreaCommand,
     },
+    /// Sync by file for devices with no network
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
     /// Validate and list an income standards table (default: the built-in one)
     Standards {
         /// A standards JSON file to check instead of the built-in table
@@ -81,6 +86,17 @@ enum UserCommand {
     List,
     /// Disable a user: their devices stop syncing at once
     Disable { username: String },
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Apply a device's bundle (same checks as a sync) and write the reply it takes back
+    Import {
+        file: PathBuf,
+        /// Where to write the reply (acknowledgements and the device's pull)
+        #[arg(long)]
+        reply: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -137,6 +153,22 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::User { command } => {
             let db = connect(&config).await?;
             user(&db, command).await
+        }
+        Command::Bundle {
+            command: BundleCommand::Import { file, reply },
+        } => {
+            let db = connect(&config).await?;
+            let bytes =
+                std::fs::read(&file).map_err(|e| format!("无法读取 {}:{e}", file.display()))?;
+            let (out, summary) = zoufang_server::bundles::import(&db, &bytes)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tmp = reply.with_extension("part");
+            std::fs::write(&tmp, out)
+                .and_then(|()| std::fs::rename(&tmp, &reply))
+                .map_err(|e| format!("无法写入 {}:{e}", reply.display()))?;
+            println!("{summary}");
+            Ok(())
         }
         Command::Area { command } => {
             let db = connect(&config).await?;

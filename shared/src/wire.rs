@@ -211,3 +211,168 @@ mod tests {
         ));
     }
 }
+
+/// Sync by file, for places with no network at all: a device writes its sync request to a
+/// [`Bundle`] file (a USB stick), the server applies it with the same checks as over HTTP and
+/// writes a [`BundleReply`] holding the device's pull, which the device then imports.
+///
+/// A file is `ZFB1`, a kind byte, the device id (length-prefixed), an HMAC-SHA256 of everything
+/// else, and the DEFLATE-compressed postcard payload. The MAC key is the hex SHA-256 of the
+/// device's token, which both ends hold (the server stores only that hash), so neither file can
+/// be forged or altered by whoever carries it.
+pub mod bundle {
+    use hmac::{Hmac, Mac};
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Serialize};
+    use sha2::Sha256;
+
+    use super::{SyncRequest, SyncResponse, WireError, decode, encode};
+
+    const MAGIC: &[u8; 4] = b"ZFB1";
+    pub const KIND_REQUEST: u8 = 1;
+    pub const KIND_REPLY: u8 = 2;
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Bundle {
+        pub request: SyncRequest,
+        /// Photos and signatures the server has not confirmed.
+        pub attachments: Vec<BundledAttachment>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct BundledAttachment {
+        pub hash: String,
+        pub mime: String,
+        pub bytes: Vec<u8>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct BundleReply {
+        pub response: SyncResponse,
+        /// Attachments of the bundle the server now holds.
+        pub attachments_stored: Vec<String>,
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum BundleError {
+        #[error("这不是走访同步文件")]
+        NotABundle,
+        #[error("同步文件类型不对(应为{0})")]
+        WrongKind(&'static str),
+        #[error("同步文件已被改动或不属于本设备,已拒绝")]
+        BadSeal,
+        #[error(transparent)]
+        Wire(#[from] WireError),
+    }
+
+    fn mac(key: &str, kind: u8, device: &str, payload: &[u8]) -> Hmac<Sha256> {
+        // HMAC takes keys of any length; this cannot fail.
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        m.update(&[kind]);
+        m.update(device.as_bytes());
+        m.update(payload);
+        m
+    }
+
+    /// Seals `value` for `device` with `key` (hex SHA-256 of the device's token).
+    pub fn write<T: Serialize>(
+        kind: u8,
+        device: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<Vec<u8>, BundleError> {
+        let payload = encode(value)?;
+        let device_len = u8::try_from(device.len()).map_err(|_| BundleError::NotABundle)?;
+        let tag = mac(key, kind, device, &payload).finalize().into_bytes();
+        let mut out = Vec::with_capacity(payload.len() + 64);
+        out.extend_from_slice(MAGIC);
+        out.push(kind);
+        out.push(device_len);
+        out.extend_from_slice(device.as_bytes());
+        out.extend_from_slice(&tag);
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// The kind and device a file claims, before its seal is checked (to find the key).
+    pub fn header(bytes: &[u8]) -> Result<(u8, String), BundleError> {
+        let rest = bytes.strip_prefix(MAGIC).ok_or(BundleError::NotABundle)?;
+        let (&kind, rest) = rest.split_first().ok_or(BundleError::NotABundle)?;
+        let (&len, rest) = rest.split_first().ok_or(BundleError::NotABundle)?;
+        let device = rest
+            .get(..usize::from(len))
+            .ok_or(BundleError::NotABundle)?;
+        let device = std::str::from_utf8(device).map_err(|_| BundleError::NotABundle)?;
+        Ok((kind, device.to_owned()))
+    }
+
+    /// Checks the seal with `key` and decodes the payload.
+    pub fn read<T: DeserializeOwned>(bytes: &[u8], kind: u8, key: &str) -> Result<T, BundleError> {
+        let (found, device) = header(bytes)?;
+        if found != kind {
+            return Err(BundleError::WrongKind(if kind == KIND_REQUEST {
+                "设备导出的同步文件"
+            } else {
+                "服务器回执"
+            }));
+        }
+        let start = MAGIC.len() + 2 + device.len();
+        let tag = bytes
+            .get(start..start + 32)
+            .ok_or(BundleError::NotABundle)?;
+        let payload = bytes.get(start + 32..).ok_or(BundleError::NotABundle)?;
+        mac(key, kind, &device, payload)
+            .verify_slice(tag)
+            .map_err(|_| BundleError::BadSeal)?;
+        Ok(decode(payload)?)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn reply() -> BundleReply {
+            BundleReply {
+                response: SyncResponse {
+                    results: vec![],
+                    pulled: vec![],
+                    cursor: 9,
+                    more: false,
+                },
+                attachments_stored: vec!["ab".into()],
+            }
+        }
+
+        #[test]
+        fn sealed_files_open_only_with_their_key_and_unchanged() {
+            let file = write(KIND_REPLY, "dev-1", "key", &reply()).expect("write");
+            assert_eq!(
+                header(&file).expect("header"),
+                (KIND_REPLY, "dev-1".to_owned())
+            );
+            assert_eq!(
+                read::<BundleReply>(&file, KIND_REPLY, "key").expect("read"),
+                reply()
+            );
+            assert!(matches!(
+                read::<BundleReply>(&file, KIND_REPLY, "other"),
+                Err(BundleError::BadSeal)
+            ));
+            assert!(matches!(
+                read::<BundleReply>(&file, KIND_REQUEST, "key"),
+                Err(BundleError::WrongKind(_))
+            ));
+            for i in 0..file.len() {
+                let mut bad = file.clone();
+                bad[i] ^= 0x40;
+                assert!(
+                    read::<BundleReply>(&bad, KIND_REPLY, "key").is_err(),
+                    "byte {i}"
+                );
+            }
+            assert!(read::<BundleReply>(b"ZFB", KIND_REPLY, "key").is_err());
+            assert!(read::<BundleReply>(&file[..file.len() / 2], KIND_REPLY, "key").is_err());
+        }
+    }
+}

@@ -389,3 +389,56 @@ async fn every_page_fits_a_small_phone() {
     browser.close().await;
     client.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_button_syncs_and_shows_progress() {
+    use zoufang_e2e::{Device, ServerProcess, TestDb};
+    let db = TestDb::sqlite();
+    let server = ServerProcess::start(&db.url).await;
+    server
+        .add_user("zhang", "张调查", "surveyor", &["530921100"])
+        .await;
+    server
+        .add_user("li", "李调查", "surveyor", &["530921100"])
+        .await;
+    let phone = Device::enrolled(&server, "zhang").await;
+    let other = Device::enrolled(&server, "li").await;
+    let csv = phone.data.path().join("roster.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "户编号,村,姓名,与户主关系,证件号码\n530921100201009,三合村,杨大山,户主,{}\n",
+            id_number("19700312", "011")
+        ),
+    )
+    .expect("csv");
+    phone.ok(&["import", &csv.display().to_string()]).await;
+
+    let ui = ClientProcess::start(phone.data.path()).await;
+    let browser = Browser::start(390, 844).await;
+    let c = &browser.client;
+    c.goto(&format!("{}/sync", ui.url))
+        .await
+        .expect("sync page");
+    wait_text(c, "#sync-pending", "待上传:1 户").await;
+    c.find(Locator::Id("sync-start"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    let shown = wait_text(c, "#sync-progress", "同步完成").await;
+    assert!(shown.contains("上传 1 户"), "{shown}");
+    snap(c, "5-sync").await;
+    c.refresh().await.expect("reload");
+    wait_text(c, "#sync-pending", "待上传:0 户").await;
+    browser.close().await;
+    ui.kill().await;
+
+    // The other device receives what the button sent.
+    let got = other.sync().await;
+    assert!(got["pulled_changes"].as_u64().unwrap_or(0) >= 1, "{got}");
+    let names = other.ok(&["list"]).await;
+    assert!(names.contains("杨大山"), "{names}");
+    server.kill().await;
+}

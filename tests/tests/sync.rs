@@ -191,3 +191,100 @@ async fn two_devices_edit_offline_and_converge_on_sqlite() {
 async fn two_devices_edit_offline_and_converge_on_postgres() {
     two_devices_edit_offline_and_converge(TestDb::postgres()).await;
 }
+
+async fn a_device_without_network_syncs_by_file(db: TestDb) {
+    use zoufang_e2e::zoufang_server;
+    let server = ServerProcess::start(&db.url).await;
+    server
+        .add_user("zhang", "张调查", "surveyor", &["530921100"])
+        .await;
+    server
+        .add_user("li", "李调查", "surveyor", &["530921100"])
+        .await;
+    let a = Device::enrolled(&server, "zhang").await;
+    let b = Device::enrolled(&server, "li").await;
+    let csv = a.data.path().join("roster.csv");
+    std::fs::write(&csv, roster()).expect("csv");
+    a.ok(&["import", &csv.display().to_string()]).await;
+    a.sync().await;
+    b.sync().await;
+    b.ok(&["edit", HOUSEHOLD, "info.phone", "13900000001"])
+        .await;
+    b.sync().await;
+
+    // A is in a village with no signal: its edit goes on a USB stick.
+    a.ok(&["edit", HOUSEHOLD, "living.house_grade", "B级"])
+        .await;
+    let stick = a.data.path().join("to-township.zfb");
+    let reply = a.data.path().join("from-township.zfb");
+    a.ok(&["bundle", "export", &stick.display().to_string()])
+        .await;
+
+    let mut tampered = std::fs::read(&stick).expect("bundle");
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let bad = a.data.path().join("tampered.zfb");
+    std::fs::write(&bad, tampered).expect("write");
+    let (status, _, err) = zoufang_server(
+        &db.url,
+        &[
+            "bundle",
+            "import",
+            &bad.display().to_string(),
+            "--reply",
+            "/dev/null",
+        ],
+    )
+    .await;
+    assert!(!status.success());
+    assert!(err.contains("已被改动"), "{err}");
+
+    for _ in 0..2 {
+        // Importing the same stick twice is harmless.
+        let (status, out, err) = zoufang_server(
+            &db.url,
+            &[
+                "bundle",
+                "import",
+                &stick.display().to_string(),
+                "--reply",
+                &reply.display().to_string(),
+            ],
+        )
+        .await;
+        assert!(status.success(), "{err}");
+        assert!(out.contains("1 户的修改已处理"), "{out}");
+    }
+    let back: Value = serde_json::from_str(
+        &a.ok(&["--json", "bundle", "import", &reply.display().to_string()])
+            .await,
+    )
+    .expect("reply JSON");
+    assert_eq!(back["accepted"], 1, "{back}");
+    assert!(
+        back["pulled_changes"].as_u64().unwrap_or(0) >= 1,
+        "B's phone came back: {back}"
+    );
+
+    b.sync().await;
+    let (ea, eb) = (a.export().await, b.export().await);
+    assert_eq!(household(&ea, HOUSEHOLD), household(&eb, HOUSEHOLD));
+    assert_eq!(household(&ea, HOUSEHOLD)["living"]["house_grade"], "b");
+    assert_eq!(household(&ea, HOUSEHOLD)["info"]["phone"], "13900000001");
+    let idle = a.sync().await;
+    assert_eq!(
+        idle["pushed_households"], 0,
+        "the stick's work counts as synced: {idle}"
+    );
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_without_network_syncs_by_file_on_sqlite() {
+    a_device_without_network_syncs_by_file(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_without_network_syncs_by_file_on_postgres() {
+    a_device_without_network_syncs_by_file(TestDb::postgres()).await;
+}

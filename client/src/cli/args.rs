@@ -101,6 +101,8 @@ pub enum Command {
     },
     #[command(about = "与服务器同步:上传本机修改,下载他人修改")]
     Sync,
+    #[command(subcommand, about = "无网络时用文件(U 盘)同步")]
+    Bundle(BundleCommand),
     #[command(about = "启动本机网页界面(手机浏览器访问)")]
     Serve {
         #[arg(long, value_name = "地址", default_value = "127.0.0.1", value_parser = ip, help = "监听地址")]
@@ -313,4 +315,18 @@ mod tests {
     fn the_grammar_is_consistent() {
         localise(Cli::command(), true).debug_assert();
     }
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BundleCommand {
+    #[command(about = "把服务器尚未收到的修改写入同步文件,带到乡镇导入服务器")]
+    Export {
+        #[arg(value_name = "文件")]
+        file: PathBuf,
+    },
+    #[command(about = "导入服务器写回的回执文件(确认已接收并带回他人的修改)")]
+    Import {
+        #[arg(value_name = "文件")]
+        file: PathBuf,
+    },
 }

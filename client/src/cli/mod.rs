@@ -95,6 +95,8 @@ fn run(ctx: &Context, command: Command) -> Outcome {
             device_name,
         } => remote::enroll(ctx, &server, &username, &device_name),
         Command::Sync => remote::sync(ctx),
+        Command::Bundle(args::BundleCommand::Export { file }) => remote::bundle_export(ctx, &file),
+        Command::Bundle(args::BundleCommand::Import { file }) => remote::bundle_import(ctx, &file),
         Command::CheckId { number, sex } => checks::check_id(ctx, &number, sex.as_deref()),
         Command::Assess { file, year, on } => checks::assess(ctx, &file, year, on),
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use zoufang_client::sync::{self, SyncReport};
 
 use super::output::{Text, emit_json};
-use super::{Context, Failure, Outcome};
+use super::{Context, Failure, Outcome, read_file};
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
@@ -96,6 +96,61 @@ pub fn sync(ctx: &Context) -> Outcome {
         t.emit()?;
     }
     Ok(if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn bundle_export(ctx: &Context, file: &std::path::Path) -> Outcome {
+    let store = ctx.store()?;
+    let (bytes, households, attachments) =
+        sync::export_bundle(&store).map_err(|e| Failure::error(e.to_string()))?;
+    // Written beside and renamed, so a pulled-out stick never holds half a file.
+    let tmp = file.with_extension("part");
+    std::fs::write(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, file))
+        .map_err(|e| Failure::error(format!("无法写入 {}:{e}", file.display())))?;
+    if ctx.json {
+        emit_json(&serde_json::json!({
+            "households": households, "attachments": attachments, "bytes": bytes.len(),
+        }))?;
+    } else {
+        let mut t = Text::default();
+        t.line(format_args!(
+            "已写入 {}:{households} 户的修改、{attachments} 个照片或签名,共 {} 字节",
+            file.display(),
+            bytes.len()
+        ));
+        t.emit()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn bundle_import(ctx: &Context, file: &std::path::Path) -> Outcome {
+    let bytes = read_file(file)?;
+    let mut store = ctx.store()?;
+    let outcome =
+        sync::import_reply(&mut store, &bytes).map_err(|e| Failure::error(e.to_string()))?;
+    if ctx.json {
+        emit_json(&serde_json::json!({
+            "accepted": outcome.accepted,
+            "rejected": outcome.rejected,
+            "pulled_changes": outcome.pulled_changes,
+            "households_updated": outcome.households_updated,
+        }))?;
+    } else {
+        let mut t = Text::default();
+        t.line(format_args!(
+            "已导入回执:服务器接收 {} 户,带回 {} 项变更,更新本机 {} 户",
+            outcome.accepted, outcome.pulled_changes, outcome.households_updated
+        ));
+        for r in &outcome.rejected {
+            t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
+        }
+        t.emit()?;
+    }
+    Ok(if outcome.rejected.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

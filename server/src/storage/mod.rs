@@ -221,6 +221,11 @@ pub trait Database: Clone + Send + Sync + 'static {
         token_hash: &str,
     ) -> impl Future<Output = Result<Option<DeviceAuth>, DbError>> + Send;
     fn revoke_device(&self, device_id: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// The token hash of an enrolled device (the key that authenticates its sync bundles).
+    fn device_token_hash(
+        &self,
+        device_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, DbError>> + Send;
 
     // --- documents and the change log
     fn households(
@@ -329,6 +334,7 @@ delegate_to_backend! {
     fn enroll_device(&self, device: &NewDevice) -> ();
     fn device_by_token(&self, token_hash: &str) -> Option<DeviceAuth>;
     fn revoke_device(&self, device_id: &str) -> ();
+    fn device_token_hash(&self, device_id: &str) -> Option<String>;
     fn households(&self, ids: &[String]) -> Vec<StoredHousehold>;
     fn commit_sync(&self, write: &SyncWrite) -> ();
     fn changes_since(

@@ -270,6 +270,15 @@ impl Database for SqliteDb {
         }))
     }
 
+    async fn device_token_hash(&self, device_id: &str) -> Result<Option<String>, DbError> {
+        Ok(
+            sqlx::query_scalar("SELECT token_hash FROM devices WHERE id = ?")
+                .bind(device_id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     async fn revoke_device(&self, device_id: &str) -> Result<(), DbError> {
         let done = sqlx::query("UPDATE devices SET revoked = TRUE WHERE id = ?")
             .bind(device_id)

@@ -6,5 +6,6 @@ pub mod auth;
 pub mod bundles;
 pub mod config;
 pub mod http;
+pub mod server_edit;
 pub mod storage;
 pub mod sync;

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: AreaCommand,
     },
+    /// Correct a household on the server; devices receive it on their next sync
+    Household {
+        #[command(subcommand)]
+        command: HouseholdCommand,
+    },
     /// Sync by file for devices with no network
     Bundle {
         #[command(subcommand)]
@@ -86,6 +91,19 @@ enum UserCommand {
     List,
     /// Disable a user: their devices stop syncing at once
     Disable { username: String },
+}
+
+#[derive(Subcommand)]
+enum HouseholdCommand {
+    /// Set one field by its path (e.g. living.house_grade B级), as a change by USER
+    Set {
+        id: String,
+        field: String,
+        value: String,
+        /// The account the change is recorded under
+        #[arg(long)]
+        user: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,6 +186,35 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .and_then(|()| std::fs::rename(&tmp, &reply))
                 .map_err(|e| format!("无法写入 {}:{e}", reply.display()))?;
             println!("{summary}");
+            Ok(())
+        }
+        Command::Household {
+            command:
+                HouseholdCommand::Set {
+                    id,
+                    field,
+                    value,
+                    user,
+                },
+        } => {
+            let db = connect(&config).await?;
+            if db
+                .user_by_name(&user)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!("没有用户 {user}"));
+            }
+            let value: serde_json::Value =
+                serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            let author = zoufang_shared::doc::ChangeAuthor::new(user, "server", chrono::Utc::now());
+            zoufang_server::server_edit::edit_household(&db, &id, &author, |e| {
+                e.set_field(&field, value.clone())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("已修改 {id} 的 {field}");
             Ok(())
         }
         Command::Area { command } => {

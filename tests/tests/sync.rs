@@ -179,6 +179,36 @@ async fn two_devices_edit_offline_and_converge(db: TestDb) {
     let idle = b.sync().await;
     assert_eq!(idle["attachments_uploaded"], 0, "{idle}");
     assert_eq!(h["visits"].as_object().map(|v| v.len()), Some(1));
+
+    // A decision taken on the server reaches the devices on their next sync.
+    let (status, _, err) = zoufang_e2e::zoufang_server(
+        &server.database,
+        &[
+            "household",
+            "set",
+            HOUSEHOLD,
+            "info.status",
+            "已脱贫(享受政策)",
+            "--user",
+            "wang",
+        ],
+    )
+    .await;
+    assert!(status.success(), "{err}");
+    let got = a.sync().await;
+    assert_eq!(got["pulled_changes"], 1, "{got}");
+    let after = a.export().await;
+    assert_eq!(
+        household(&after, HOUSEHOLD)["info"]["status"],
+        "exited_supported"
+    );
+    let show: Value =
+        serde_json::from_str(&a.ok(&["--json", "show", HOUSEHOLD]).await).expect("show");
+    assert_eq!(
+        show["conflicts"].as_array().map(Vec::len),
+        Some(1),
+        "still only the grade"
+    );
     server.kill().await;
 }
 

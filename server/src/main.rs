@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: AreaCommand,
     },
+    /// Manage enrolled devices
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
     /// Correct a household on the server; devices receive it on their next sync
     Household {
         #[command(subcommand)]
@@ -91,6 +96,12 @@ enum UserCommand {
     List,
     /// Disable a user: their devices stop syncing at once
     Disable { username: String },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Revoke a device (a lost phone): its token stops working at once
+    Revoke { device_id: String },
 }
 
 #[derive(Subcommand)]
@@ -216,6 +227,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
             println!("已修改 {id} 的 {field}");
             Ok(())
+        }
+        Command::Device {
+            command: DeviceCommand::Revoke { device_id },
+        } => {
+            let db = connect(&config).await?;
+            match db.revoke_device(&device_id).await {
+                Ok(()) => {
+                    println!("已停用设备 {device_id}");
+                    Ok(())
+                }
+                Err(DbError::NotFound) => Err(format!("没有设备 {device_id}")),
+                Err(e) => Err(e.to_string()),
+            }
         }
         Command::Area { command } => {
             let db = connect(&config).await?;

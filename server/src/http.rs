@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -190,9 +191,13 @@ async fn enroll<D: Database>(
             format!("请求内容无效:{}", r.body_text()),
         )
     })?;
+    // The server's own actor writes reviewers' decisions; no device may pose as it.
     if !valid_device_id(&req.device_id)
         || req.actor.len() != 32
         || !req.actor.bytes().all(|b| b.is_ascii_hexdigit())
+        || req
+            .actor
+            .eq_ignore_ascii_case(&sync::server_actor().to_hex_string())
     {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -251,12 +256,28 @@ async fn enroll<D: Database>(
     }))
 }
 
+/// The body as bytes; a body over the limit or cut off in transit is a JSON error like any other.
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "数据超过服务器上限,请分批同步",
+            )
+        } else {
+            ApiError::new(r.status(), "incomplete_body", "数据未完整收到,请重试")
+        }
+    })
+}
+
 async fn sync_handler<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -317,8 +338,9 @@ async fn attachment_upload<D: Database>(
     axum::extract::Path(hash): axum::extract::Path<String>,
     query: Result<axum::extract::Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body_bytes(body)?;
     let axum::extract::Query(q) = query.map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

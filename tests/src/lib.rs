@@ -1,6 +1,10 @@
 //! The end-to-end harness: real `zoufang` processes on loopback ports, driven through a real
 //! headless Chromium (chromedriver) at a phone's viewport.
 
+pub mod api;
+pub mod db;
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -177,15 +181,8 @@ pub async fn zoufang_server(
 
 pub const TEST_PASSWORD: &str = "走访-test-password";
 
-/// The demo county: 凤庆县 with two townships, and villages in each.
-pub const AREAS_CSV: &str = "code,name,parent,level
-530921,凤庆县,,county
-530921100,诗礼乡,530921,township
-530921100201,三合村,530921100,village
-530921100202,孔兴村,530921100,village
-530921200,小湾镇,530921,township
-530921200201,锦秀村,530921200,village
-";
+/// The demo county (the server's `demo` command imports the same file).
+pub const AREAS_CSV: &str = include_str!("../../server/data/demo-areas.csv");
 
 impl ServerProcess {
     /// Starts a server on `database` with the test areas imported.
@@ -373,4 +370,169 @@ impl Device {
         let out = self.ok(&["--json", "export"]).await;
         serde_json::from_str(&out).expect("export JSON")
     }
+}
+
+impl Device {
+    /// As [`Device::enrolled`], at any URL (a proxy in front of a server, say).
+    pub async fn enrolled_at(server_url: &str, username: &str) -> Device {
+        let data = tempfile::tempdir().expect("device dir");
+        let (status, _, err) = zoufang(
+            data.path(),
+            &["init", "--user-id", username, "--user-name", username],
+        )
+        .await;
+        assert!(status.success(), "init: {err}");
+        let out = Command::new(bin("zoufang"))
+            .arg("--data")
+            .arg(data.path())
+            .args(["enroll", "--server", server_url, "--username", username])
+            .env("ZOUFANG_PASSWORD", TEST_PASSWORD)
+            .output()
+            .await
+            .expect("enroll");
+        assert!(
+            out.status.success(),
+            "enroll {username} at {server_url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Device { data }
+    }
+
+    /// Runs `zoufang --json sync`: the report when it printed one (also when some households
+    /// were rejected, which exits with 1), else the error the client printed.
+    pub async fn try_sync(&self) -> Result<serde_json::Value, String> {
+        let (status, out, err) = self.run(&["--json", "sync"]).await;
+        match serde_json::from_str::<serde_json::Value>(&out) {
+            Ok(report) if status.success() || status.code() == Some(1) => Ok(report),
+            _ => Err(format!("{status}: {}", err.trim())),
+        }
+    }
+
+    async fn store(&self) -> sqlx::SqlitePool {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.data.path().join("zoufang.db"))
+            .busy_timeout(Duration::from_secs(10));
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("open the device's store")
+    }
+
+    /// A value from the device's settings (`token`, `server_url`, `device_id`, `actor`, …).
+    pub async fn setting(&self, key: &str) -> Option<String> {
+        let pool = self.store().await;
+        let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&pool)
+            .await
+            .expect("read a setting");
+        pool.close().await;
+        value
+    }
+
+    /// Changes a setting while no `zoufang` process runs on this device, as no command does:
+    /// pointing an enrolled device at another server process, for one.
+    pub async fn set_setting(&self, key: &str, value: &str) {
+        let pool = self.store().await;
+        let done = sqlx::query("UPDATE settings SET value = ? WHERE key = ?")
+            .bind(value)
+            .bind(key)
+            .execute(&pool)
+            .await
+            .expect("write a setting");
+        assert_eq!(done.rows_affected(), 1, "no setting {key}");
+        pool.close().await;
+    }
+}
+
+/// A roster CSV as the national system exports it: for each `(户编号, 村, member count)` a head,
+/// a spouse and sons. Person `k` (counted from `first_person` across the whole file) is born
+/// `k` days after 1950-01-01, so resident IDs are unique across a test as long as the ranges
+/// of different rosters do not overlap.
+pub fn roster_csv(households: &[(&str, &str, usize)], first_person: u32) -> String {
+    let base = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).expect("date");
+    let mut csv = String::from("户编号,村,户主姓名,姓名,性别,与户主关系,证件号码\n");
+    let mut k = first_person;
+    for (no, village, members) in households {
+        let head = format!("户主{k}");
+        for i in 0..*members {
+            let birth = (base + chrono::Days::new(u64::from(k)))
+                .format("%Y%m%d")
+                .to_string();
+            let (name, sex, relation, seq) = match i {
+                0 => (head.clone(), "男", "户主", "011"),
+                1 => (format!("配偶{k}"), "女", "配偶", "022"),
+                _ => (format!("儿子{k}"), "男", "之子", "031"),
+            };
+            let id = zoufang_shared::demo::id_number(&birth, seq);
+            csv.push_str(&format!(
+                "{no},{village},{head},{name},{sex},{relation},{id}\n"
+            ));
+            k += 1;
+        }
+    }
+    csv
+}
+
+impl Device {
+    /// Imports a roster CSV given as text; panics unless the import succeeds.
+    pub async fn import_roster(&self, csv: &str) {
+        let file = self.data.path().join(format!(
+            "roster-{}.csv",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::write(&file, csv).expect("write the roster");
+        let out = self
+            .ok(&["--json", "import", &file.display().to_string()])
+            .await;
+        let report: serde_json::Value = serde_json::from_str(&out).expect("import report");
+        assert!(
+            report["bad"].as_array().is_none_or(|b| b.is_empty()),
+            "import refused households: {report}"
+        );
+    }
+}
+
+/// Adds users `(username, role, area)` at once (each `user add` hashes a password: slow in a
+/// debug build, so they run side by side). Display names are the usernames.
+pub async fn add_users(database: &str, users: &[(&str, &str, &str)]) {
+    let mut set = tokio::task::JoinSet::new();
+    for (username, role, area) in users {
+        let (db, u, r, a) = (
+            database.to_owned(),
+            (*username).to_owned(),
+            (*role).to_owned(),
+            (*area).to_owned(),
+        );
+        set.spawn(async move {
+            let (status, _, err) = zoufang_server(
+                &db,
+                &["user", "add", &u, "--name", &u, "--role", &r, "--area", &a],
+            )
+            .await;
+            assert!(status.success(), "user add {u}: {err}");
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done.expect("user add task");
+    }
+}
+
+/// Initialises and enrolls one device per username at `server_url`, side by side; in order.
+pub async fn enroll_all(server_url: &str, usernames: &[&str]) -> Vec<Device> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, username) in usernames.iter().enumerate() {
+        let (url, u) = (server_url.to_owned(), (*username).to_owned());
+        set.spawn(async move { (i, Device::enrolled_at(&url, &u).await) });
+    }
+    let mut devices: Vec<(usize, Device)> = Vec::new();
+    while let Some(done) = set.join_next().await {
+        devices.push(done.expect("enroll task"));
+    }
+    devices.sort_by_key(|(i, _)| *i);
+    devices.into_iter().map(|(_, d)| d).collect()
 }

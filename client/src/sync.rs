@@ -133,6 +133,8 @@ pub async fn sync(
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
             cursor: store.sync_cursor()?,
+            scope: store.sync_scope()?,
+            want_full: store.want_full()?,
             pushes: pending
                 .into_iter()
                 .map(|p| Push {
@@ -143,6 +145,8 @@ pub async fn sync(
                 .collect(),
             max_pull_bytes: PULL_BYTES_PER_ROUND,
         };
+        // Asked for whole households this round: do not ask again in a loop if it fails.
+        let asked_full = !req.want_full.is_empty();
         let body = wire::encode(&req).map_err(|e| SyncError::Protocol(e.to_string()))?;
         report.bytes_up += body.len();
         let res = client
@@ -170,7 +174,8 @@ pub async fn sync(
         report.households_updated += outcome.households_updated;
         report.rejected.extend(outcome.rejected);
         progress(&report);
-        if !answer.more && !more_to_push && outcome.need_all == 0 {
+        let wants_full = outcome.want_full > 0 && !asked_full;
+        if !answer.more && !more_to_push && outcome.need_all == 0 && !wants_full {
             break;
         }
     }
@@ -311,6 +316,8 @@ pub fn export_bundle(store: &Store) -> Result<(Vec<u8>, usize, usize), SyncError
             request: SyncRequest {
                 protocol: PROTOCOL_VERSION,
                 cursor: store.sync_cursor()?,
+                scope: store.sync_scope()?,
+                want_full: store.want_full()?,
                 pushes: pending
                     .into_iter()
                     .map(|p| Push {

@@ -60,28 +60,79 @@ pub async fn sync<D: Database>(
     if req.pushes.len() > MAX_PUSHES {
         return Err(SyncError::TooManyPushes);
     }
+    if req.want_full.len() > MAX_PUSHES {
+        return Err(SyncError::TooManyPushes);
+    }
     let results = push(db, device, &req.pushes).await?;
+    let scope = scope_key(&device.user.areas);
+    // The cursor only covers what was in scope when it was handed out.
+    let cursor = if req.scope == scope { req.cursor } else { 0 };
     let page = db
         .changes_since(
-            req.cursor,
+            cursor,
             &device.user.areas,
             &device.actor,
             req.max_pull_bytes.min(MAX_PULL_BYTES) as usize,
         )
         .await?;
+    let mut pulled: Vec<PulledChange> = page
+        .changes
+        .into_iter()
+        .map(|c| PulledChange {
+            household: c.household_id,
+            change: c.bytes,
+        })
+        .collect();
+    pulled.extend(full_documents(db, device, &req.want_full).await?);
     Ok(SyncResponse {
         results,
-        pulled: page
-            .changes
-            .into_iter()
-            .map(|c| PulledChange {
-                household: c.household_id,
-                change: c.bytes,
-            })
-            .collect(),
+        pulled,
         cursor: page.cursor,
         more: page.more,
+        scope,
     })
+}
+
+/// Names the set of areas a pull covered; it changes when the user's areas do.
+pub fn scope_key(areas: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted = areas.to_vec();
+    sorted.sort();
+    Sha256::digest(sorted.join(",").as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Every change of each asked-for household that is in the device's scope.
+async fn full_documents<D: Database>(
+    db: &D,
+    device: &DeviceAuth,
+    ids: &[String],
+) -> Result<Vec<PulledChange>, SyncError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for stored in db.households(ids).await? {
+        if !in_scope(&device.user.areas, &stored.area_code) {
+            continue;
+        }
+        let Ok(mut doc) = HouseholdDoc::load(&stored.doc, server_actor()) else {
+            tracing::error!(household = %stored.id, "stored document unreadable");
+            continue;
+        };
+        out.extend(
+            doc.changes_after(&[])
+                .into_iter()
+                .map(|change| PulledChange {
+                    household: stored.id.clone(),
+                    change,
+                }),
+        );
+    }
+    Ok(out)
 }
 
 async fn push<D: Database>(
@@ -169,6 +220,13 @@ fn merge_one(
         if change.actor().to_hex_string() != device.actor {
             return (
                 rejected("forged_actor", "变更的设备标识与本设备不符,已拒绝"),
+                None,
+            );
+        }
+        // History shows which device wrote what: the label must be this device's.
+        if change.author().1.as_deref() != Some(device.device_id.as_str()) {
+            return (
+                rejected("forged_author", "变更记录的设备与本设备不符,已拒绝"),
                 None,
             );
         }

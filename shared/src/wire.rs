@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 /// `Content-Type` of sync bodies.
 pub const SYNC_CONTENT_TYPE: &str = "application/x-zoufang-sync";
 /// Bumped on any incompatible change of the types below.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Ceiling of a decompressed body, against compression bombs.
 pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -27,7 +27,13 @@ pub struct SyncRequest {
     pub protocol: u32,
     /// Where the device's last pull ended (0 for a first sync).
     pub cursor: i64,
+    /// The scope key of the device's last pull. When the user's areas have changed since, the
+    /// cursor no longer covers what is now in scope, and the server pulls from the start.
+    pub scope: String,
     pub pushes: Vec<Push>,
+    /// Households whose pulled changes the device could not apply (a dependency it never got,
+    /// e.g. a household that moved into its areas): the server sends every change of each.
+    pub want_full: Vec<String>,
     /// How much the device will take back in this response (compressed size is smaller).
     pub max_pull_bytes: u32,
 }
@@ -50,6 +56,8 @@ pub struct SyncResponse {
     pub cursor: i64,
     /// More changes wait: sync again.
     pub more: bool,
+    /// The scope key to send next time.
+    pub scope: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +179,8 @@ mod tests {
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
             cursor: 42,
+            scope: "k".into(),
+            want_full: vec!["hh-2".into()],
             pushes: vec![Push {
                 household: "hh-1".into(),
                 have: vec![[7; 32]],
@@ -189,6 +199,7 @@ mod tests {
             pulled: vec![],
             cursor: 1,
             more: false,
+            scope: String::new(),
         })
         .expect("encode");
         for cut in 0..bytes.len() {
@@ -339,6 +350,7 @@ pub mod bundle {
                     pulled: vec![],
                     cursor: 9,
                     more: false,
+                    scope: String::new(),
                 },
                 attachments_stored: vec!["ab".into()],
             }

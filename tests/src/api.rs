@@ -115,6 +115,8 @@ pub struct ApiDevice {
     pub actor: [u8; 16],
     pub token: String,
     pub enrollment: EnrollResponse,
+    /// The scope key of the last answer, sent back as a device does.
+    scope: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 pub fn actor_hex(actor: &[u8]) -> String {
@@ -147,15 +149,19 @@ impl ApiDevice {
             actor,
             token: enrollment.token.clone(),
             enrollment,
+            scope: std::sync::Arc::default(),
         }
     }
 
     /// One sync request; panics unless the server answers 200 with a decodable response.
     pub async fn sync(&self, cursor: i64, pushes: Vec<Push>) -> SyncResponse {
+        let scope = self.scope.lock().map(|s| s.clone()).unwrap_or_default();
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
             cursor,
+            scope,
             pushes,
+            want_full: Vec::new(),
             max_pull_bytes: 8 << 20,
         };
         let reply = post_sync(
@@ -166,7 +172,11 @@ impl ApiDevice {
         )
         .await;
         assert_eq!(reply.status, StatusCode::OK, "sync: {}", reply.text());
-        wire::decode(&reply.body).expect("decode the sync response")
+        let res: SyncResponse = wire::decode(&reply.body).expect("decode the sync response");
+        if let Ok(mut s) = self.scope.lock() {
+            s.clone_from(&res.scope);
+        }
+        res
     }
 
     /// Pulls everything the server lets this device see, following pages.

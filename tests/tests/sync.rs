@@ -318,3 +318,55 @@ async fn a_device_without_network_syncs_by_file_on_sqlite() {
 async fn a_device_without_network_syncs_by_file_on_postgres() {
     a_device_without_network_syncs_by_file(TestDb::postgres()).await;
 }
+
+/// A household that moves into a device's areas arrives whole, though the device never saw the
+/// changes made while it was elsewhere.
+async fn a_household_moving_into_scope_arrives_whole(db: TestDb) {
+    let server = ServerProcess::start(&db.url).await;
+    server
+        .add_user("zhao", "赵督查", "county_supervisor", &["530921"])
+        .await;
+    server
+        .add_user("zhang", "张调查", "surveyor", &["530921100"])
+        .await;
+    let county = Device::enrolled(&server, "zhao").await;
+    let shili = Device::enrolled(&server, "zhang").await;
+    let csv = county.data.path().join("roster.csv");
+    std::fs::write(&csv, roster()).expect("csv");
+    county.ok(&["import", &csv.display().to_string()]).await;
+    county
+        .ok(&["edit", HOUSEHOLD, "info.area_code", "530921200201"])
+        .await;
+    county
+        .ok(&["edit", HOUSEHOLD, "info.phone", "13900000002"])
+        .await;
+    county.sync().await;
+    let before = shili.sync().await;
+    assert_eq!(before["pulled_changes"], 0, "not in 诗礼乡 yet: {before}");
+
+    county
+        .ok(&["edit", HOUSEHOLD, "info.area_code", "530921100201"])
+        .await;
+    county.sync().await;
+    let moved = shili.sync().await;
+    assert_eq!(
+        moved["rounds"], 2,
+        "one round finds the gap, one fetches it whole: {moved}"
+    );
+    let (ec, es) = (county.export().await, shili.export().await);
+    assert_eq!(household(&ec, HOUSEHOLD), household(&es, HOUSEHOLD));
+    assert_eq!(household(&es, HOUSEHOLD)["info"]["phone"], "13900000002");
+    let idle = shili.sync().await;
+    assert_eq!(idle["rounds"], 1, "{idle}");
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_household_moving_into_scope_arrives_whole_on_sqlite() {
+    a_household_moving_into_scope_arrives_whole(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_household_moving_into_scope_arrives_whole_on_postgres() {
+    a_household_moving_into_scope_arrives_whole(TestDb::postgres()).await;
+}

@@ -35,7 +35,8 @@ fn new_household(id: &str, actor: [u8; 16], area: Option<&str>) -> Push {
     let (mut doc, ()) = HouseholdDoc::create_with(
         &HouseholdId(id.to_owned()),
         ActorId::from(actor),
-        &author("api", "api"),
+        // Devices in these stories are enrolled under their actor's hex as device id.
+        &author("api", &actor_hex(&actor)),
         |e| match area {
             Some(a) => e.set_field("info.area_code", json!(a)),
             None => Ok(()),
@@ -53,7 +54,9 @@ fn request(pushes: Vec<Push>) -> SyncRequest {
     SyncRequest {
         protocol: PROTOCOL_VERSION,
         cursor: 0,
+        scope: String::new(),
         pushes,
+        want_full: Vec::new(),
         max_pull_bytes: 1 << 20,
     }
 }
@@ -74,7 +77,8 @@ fn doc_from(pulled: &[PulledChange], household: &str, actor: ActorId) -> Househo
 /// One edit of `doc` as a push of just that change on top of what the server has.
 fn edit_push(doc: &mut HouseholdDoc, household: &str, field: &str, value: Value) -> Push {
     let have = doc.heads();
-    doc.edit(&author("api", "api"), |e| e.set_field(field, value))
+    let device = doc.actor().to_hex_string();
+    doc.edit(&author("api", &device), |e| e.set_field(field, value))
         .expect("edit");
     Push {
         household: household.to_owned(),
@@ -160,7 +164,7 @@ async fn refused_requests_change_nothing(db: TestDb) {
     for d in [&e, &lost, &z, &auditor] {
         d.sync().await;
     }
-    let api = ApiDevice::enroll(&server.url, "zhang", "api-zhang", [7; 16]).await;
+    let api = ApiDevice::enroll(&server.url, "zhang", &actor_hex(&[7; 16]), [7; 16]).await;
     // What every refused request carries: a push the server would take from a valid request.
     let valid = wire::encode(&request(vec![new_household(
         "hh-api-new",
@@ -464,8 +468,10 @@ async fn another_townships_households_are_neither_taken_nor_given(db: TestDb) {
     assert_eq!(ids(&w.export().await), [H2], "W has only its township");
 
     // Through the API: wang's device pulls from the very beginning and gets only 小湾镇.
-    let wang_api = ApiDevice::enroll(&server.url, "wang", "api-wang", [0x20; 16]).await;
-    let zhang_api = ApiDevice::enroll(&server.url, "zhang", "api-zhang", [0x10; 16]).await;
+    let wang_api =
+        ApiDevice::enroll(&server.url, "wang", &actor_hex(&[0x20; 16]), [0x20; 16]).await;
+    let zhang_api =
+        ApiDevice::enroll(&server.url, "zhang", &actor_hex(&[0x10; 16]), [0x10; 16]).await;
     let pulled = wang_api.pull_all().await;
     assert!(
         !pulled.is_empty() && pulled.iter().all(|p| p.household == H2),
@@ -623,7 +629,7 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
     auditor.sync().await;
     let export_before = auditor.export().await;
     // li's device, a valid one, in the same township: everything but the actor is in order.
-    let li = ApiDevice::enroll(&server.url, "li", "api-li", [7; 16]).await;
+    let li = ApiDevice::enroll(&server.url, "li", &actor_hex(&[7; 16]), [7; 16]).await;
     let pulled = li.pull_all().await;
     let a_actor =
         ActorId::try_from(a.setting("actor").await.expect("actor").as_str()).expect("A's actor");
@@ -651,6 +657,22 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
         .await;
     assert_rejected(&res, "hh-forged", "forged_actor");
     assert_unchanged(&sdb, &before, "a new household by another actor").await;
+
+    // li's own actor, but the change says another device wrote it: history must not lie.
+    let mut relabelled = doc_from(&pulled, H1, ActorId::from(li.actor));
+    let have = relabelled.heads();
+    relabelled
+        .edit(&author("li", "someone-elses-device"), |e| {
+            e.set_field("info.phone", json!("13000000007"))
+        })
+        .expect("edit");
+    let mislabelled = Push {
+        household: H1.into(),
+        have: have.iter().map(|h| h.0).collect(),
+        changes: relabelled.changes_after(&have),
+    };
+    assert_rejected(&li.sync(0, vec![mislabelled]).await, H1, "forged_author");
+    assert_unchanged(&sdb, &before, "a change labelled with another device").await;
 
     // li's own change followed by a forged one in the same push: the push is refused whole.
     let mut mine = doc_from(&pulled, H1, ActorId::from(li.actor));
@@ -733,7 +755,7 @@ async fn changes_under_another_actor_are_refused_on_postgres() {
 async fn oversized_and_cut_short_bodies_are_refused(db: TestDb) {
     let server = ServerProcess::start(&db.url).await;
     add_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
-    let api = ApiDevice::enroll(&server.url, "zhang", "api-zhang", [7; 16]).await;
+    let api = ApiDevice::enroll(&server.url, "zhang", &actor_hex(&[7; 16]), [7; 16]).await;
     let res = api
         .sync(
             0,

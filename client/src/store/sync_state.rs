@@ -15,8 +15,10 @@ use zoufang_shared::wire::{Hash, PushOutcome, SyncResponse};
 use super::households::write_doc;
 use super::{Store, StoreError};
 
-/// Settings key of the pull cursor.
+/// Settings keys: the pull cursor, the scope it covers, and households to fetch in full.
 const CURSOR: &str = "sync_cursor";
+const SCOPE: &str = "sync_scope";
+const WANT_FULL: &str = "sync_want_full";
 
 /// One household's changes to send.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct SyncOutcome {
     pub rejected: Vec<Rejection>,
     /// Households the server wants in full (it lacks earlier changes).
     pub need_all: usize,
+    /// Households to ask for whole next round (pulled changes that could not be applied).
+    pub want_full: usize,
     pub pulled_changes: usize,
     pub households_updated: usize,
 }
@@ -64,6 +68,19 @@ impl Store {
             .setting(CURSOR)?
             .and_then(|c| c.parse().ok())
             .unwrap_or(0))
+    }
+
+    /// The scope key of the last pull ("" before the first).
+    pub fn sync_scope(&self) -> Result<String, StoreError> {
+        Ok(self.setting(SCOPE)?.unwrap_or_default())
+    }
+
+    /// Households whose pulled changes could not be applied, to fetch whole.
+    pub fn want_full(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .setting(WANT_FULL)?
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default())
     }
 
     /// Households with changes the server lacks, up to about `max_bytes` of changes (at least
@@ -129,12 +146,14 @@ impl Store {
         let salt = self.id_salt()?;
         let now = chrono::Utc::now().to_rfc3339();
         let mut outcome = SyncOutcome::default();
+        let mut want_full: BTreeSet<String> = self.want_full()?.into_iter().collect();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // What the server is now known to have, per household touched.
         let mut known: BTreeMap<String, Vec<ChangeHash>> = BTreeMap::new();
         let mut need_all: BTreeSet<String> = BTreeSet::new();
+
         let old_heads = |id: &str| -> Result<Vec<ChangeHash>, rusqlite::Error> {
             Ok(tx
                 .query_row(
@@ -203,7 +222,14 @@ impl Store {
                 incoming.push(change);
             }
             outcome.pulled_changes += incoming.len();
-            doc.apply(incoming)?;
+            // A change whose dependency never reached this device (the household moved into
+            // its areas, say) must not stop the rest: ask for the whole household next round.
+            if let Err(e) = doc.apply(incoming) {
+                tracing::warn!(household = id, error = %e, "pulled changes not applicable");
+                want_full.insert(id.to_owned());
+                continue;
+            }
+            want_full.remove(id);
             let entry = match known.get_mut(id) {
                 Some(k) => k,
                 None => known.entry(id.to_owned()).or_insert(old_heads(id)?),
@@ -248,11 +274,19 @@ impl Store {
                 [id],
             )?;
         }
-        tx.execute(
-            "INSERT INTO settings(key, value) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![CURSOR, res.cursor.to_string()],
-        )?;
+        outcome.want_full = want_full.len();
+        let want_full = serde_json::to_string(&want_full).unwrap_or_else(|_| "[]".into());
+        for (key, value) in [
+            (CURSOR, res.cursor.to_string()),
+            (SCOPE, res.scope.clone()),
+            (WANT_FULL, want_full),
+        ] {
+            tx.execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
         tx.commit()?;
         Ok(outcome)
     }

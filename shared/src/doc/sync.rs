@@ -27,6 +27,11 @@ impl IncomingChange {
         self.change.actor_id()
     }
 
+    /// The user and device the change says wrote it (see [`super::ChangeAuthor`]).
+    pub fn author(&self) -> (Option<String>, Option<String>) {
+        super::author::parse_message(self.change.message())
+    }
+
     /// The change as it is sent (compressed when that is smaller).
     pub fn bytes(&mut self) -> Vec<u8> {
         self.change.bytes().into_owned()

@@ -96,6 +96,12 @@ enum UserCommand {
     List,
     /// Disable a user: their devices stop syncing at once
     Disable { username: String },
+    /// Replace a user's areas (their devices then receive what is newly in scope)
+    Areas {
+        username: String,
+        #[arg(long = "area", required = true)]
+        areas: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -358,6 +364,20 @@ async fn user(db: &AnyDb, command: UserCommand) -> Result<(), String> {
                 );
             }
             Ok(())
+        }
+        UserCommand::Areas { username, areas } => {
+            let known = db.areas().await.map_err(|e| e.to_string())?;
+            if let Some(a) = areas.iter().find(|a| !known.iter().any(|k| &k.code == *a)) {
+                return Err(format!("区划代码「{a}」不存在,请先导入区划"));
+            }
+            match db.set_user_areas(&username, &areas).await {
+                Ok(()) => {
+                    println!("已将 {username} 的负责区域设为 {}", areas.join("、"));
+                    Ok(())
+                }
+                Err(DbError::NotFound) => Err(format!("没有用户 {username}")),
+                Err(e) => Err(e.to_string()),
+            }
         }
         UserCommand::Disable { username } => match db.set_user_disabled(&username, true).await {
             Ok(()) => {

@@ -370,3 +370,58 @@ async fn a_household_moving_into_scope_arrives_whole_on_sqlite() {
 async fn a_household_moving_into_scope_arrives_whole_on_postgres() {
     a_household_moving_into_scope_arrives_whole(TestDb::postgres()).await;
 }
+
+/// A surveyor given another township receives its households, though the device's cursor had
+/// long passed their changes.
+async fn a_wider_scope_brings_what_is_newly_in_it(db: TestDb) {
+    use zoufang_e2e::zoufang_server;
+    let server = ServerProcess::start(&db.url).await;
+    server
+        .add_user("zhao", "赵督查", "county_supervisor", &["530921"])
+        .await;
+    server
+        .add_user("zhang", "张调查", "surveyor", &["530921100"])
+        .await;
+    let county = Device::enrolled(&server, "zhao").await;
+    let zhang = Device::enrolled(&server, "zhang").await;
+    let csv = county.data.path().join("roster.csv");
+    std::fs::write(&csv, roster()).expect("csv");
+    county.ok(&["import", &csv.display().to_string()]).await;
+    county
+        .ok(&["edit", HOUSEHOLD, "info.area_code", "530921200201"])
+        .await;
+    county.sync().await;
+    zhang.sync().await;
+    assert_eq!(zhang.export().await, json!([]), "小湾镇 is not zhang's yet");
+
+    let (status, _, err) = zoufang_server(
+        &db.url,
+        &[
+            "user",
+            "areas",
+            "zhang",
+            "--area",
+            "530921100",
+            "--area",
+            "530921200",
+        ],
+    )
+    .await;
+    assert!(status.success(), "{err}");
+    zhang.sync().await;
+    assert_eq!(
+        household(&zhang.export().await, HOUSEHOLD),
+        household(&county.export().await, HOUSEHOLD)
+    );
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wider_scope_brings_what_is_newly_in_it_on_sqlite() {
+    a_wider_scope_brings_what_is_newly_in_it(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wider_scope_brings_what_is_newly_in_it_on_postgres() {
+    a_wider_scope_brings_what_is_newly_in_it(TestDb::postgres()).await;
+}

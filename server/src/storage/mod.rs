@@ -209,6 +209,12 @@ pub trait Database: Clone + Send + Sync + 'static {
         username: &str,
         disabled: bool,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// Replaces a user's areas ([`DbError::NotFound`] for an unknown user).
+    fn set_user_areas(
+        &self,
+        username: &str,
+        areas: &[String],
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
 
     // --- devices
     /// Enrolls a device, replacing an earlier enrollment of the same device id (a re-enrollment
@@ -331,6 +337,7 @@ delegate_to_backend! {
     fn user_by_name(&self, username: &str) -> Option<User>;
     fn users(&self) -> Vec<User>;
     fn set_user_disabled(&self, username: &str, disabled: bool) -> ();
+    fn set_user_areas(&self, username: &str, areas: &[String]) -> ();
     fn enroll_device(&self, device: &NewDevice) -> ();
     fn device_by_token(&self, token_hash: &str) -> Option<DeviceAuth>;
     fn revoke_device(&self, device_id: &str) -> ();

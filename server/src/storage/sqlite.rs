@@ -147,6 +147,30 @@ impl Database for SqliteDb {
         Ok(id)
     }
 
+    async fn set_user_areas(&self, username: &str, areas: &[String]) -> Result<(), DbError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let id = id.ok_or(DbError::NotFound)?;
+        sqlx::query("DELETE FROM user_areas WHERE user_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        for area in areas {
+            sqlx::query(
+                "INSERT INTO user_areas (user_id, area_code) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(area)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, DbError> {
         let row: Option<UserRow> = sqlx::query_as(
             "SELECT id, username, display_name, password_hash, role, disabled

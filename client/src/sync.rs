@@ -109,6 +109,29 @@ pub async fn enroll(
     Ok(body)
 }
 
+/// The request carrying `pending` and the device's pull position.
+fn request(
+    store: &Store,
+    pending: Vec<crate::store::PendingPush>,
+    max_pull_bytes: u32,
+) -> Result<SyncRequest, SyncError> {
+    Ok(SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor: store.sync_cursor()?,
+        scope: store.sync_scope()?,
+        want_full: store.want_full()?,
+        pushes: pending
+            .into_iter()
+            .map(|p| Push {
+                household: p.household,
+                have: p.have,
+                changes: p.changes,
+            })
+            .collect(),
+        max_pull_bytes,
+    })
+}
+
 /// Syncs until nothing is left to push or pull. `progress` hears after every round.
 pub async fn sync(
     store: &mut Store,
@@ -130,21 +153,7 @@ pub async fn sync(
             .flat_map(|p| &p.changes)
             .map(Vec::len)
             .sum::<usize>();
-        let req = SyncRequest {
-            protocol: PROTOCOL_VERSION,
-            cursor: store.sync_cursor()?,
-            scope: store.sync_scope()?,
-            want_full: store.want_full()?,
-            pushes: pending
-                .into_iter()
-                .map(|p| Push {
-                    household: p.household,
-                    have: p.have,
-                    changes: p.changes,
-                })
-                .collect(),
-            max_pull_bytes: PULL_BYTES_PER_ROUND,
-        };
+        let req = request(store, pending, PULL_BYTES_PER_ROUND)?;
         // Asked for whole households this round: do not ask again in a loop if it fails.
         let asked_full = !req.want_full.is_empty();
         let body = wire::encode(&req).map_err(|e| SyncError::Protocol(e.to_string()))?;
@@ -313,21 +322,7 @@ pub fn export_bundle(store: &Store) -> Result<(Vec<u8>, usize, usize), SyncError
         &device,
         &key,
         &Bundle {
-            request: SyncRequest {
-                protocol: PROTOCOL_VERSION,
-                cursor: store.sync_cursor()?,
-                scope: store.sync_scope()?,
-                want_full: store.want_full()?,
-                pushes: pending
-                    .into_iter()
-                    .map(|p| Push {
-                        household: p.household,
-                        have: p.have,
-                        changes: p.changes,
-                    })
-                    .collect(),
-                max_pull_bytes: u32::MAX,
-            },
+            request: request(store, pending, u32::MAX)?,
             attachments,
         },
     )?;

@@ -99,6 +99,16 @@ impl From<UploadError> for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
+        ApiError::new(
+            r.status(),
+            "bad_request",
+            format!("请求内容无效:{}", r.body_text()),
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
@@ -184,13 +194,7 @@ async fn enroll<D: Database>(
     State(state): State<Shared<D>>,
     body: Result<Json<EnrollRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    let Json(req) = body.map_err(|r| {
-        ApiError::new(
-            r.status(),
-            "bad_request",
-            format!("请求内容无效:{}", r.body_text()),
-        )
-    })?;
+    let Json(req) = body.map_err(ApiError::from)?;
     // The server's own actor writes reviewers' decisions; no device may pose as it.
     if !valid_device_id(&req.device_id)
         || req.actor.len() != 32
@@ -314,13 +318,7 @@ async fn attachment_status<D: Database>(
     Device(_device): Device,
     body: Result<Json<wire::AttachmentStatusRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<wire::AttachmentStatusResponse>, ApiError> {
-    let Json(req) = body.map_err(|r| {
-        ApiError::new(
-            r.status(),
-            "bad_request",
-            format!("请求内容无效:{}", r.body_text()),
-        )
-    })?;
+    let Json(req) = body.map_err(ApiError::from)?;
     Ok(Json(wire::AttachmentStatusResponse {
         missing: attachments::missing(&state.db, &req.hashes).await?,
     }))

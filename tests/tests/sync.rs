@@ -83,20 +83,39 @@ async fn add_member_via_ui(device: &Device, name: &str, birth: &str) {
     ui.kill().await;
 }
 
-async fn two_devices_edit_offline_and_converge(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &["530921100"])
-        .await;
-    server
-        .add_user("li", "李调查", "surveyor", &["530921100"])
-        .await;
-    let a = Device::enrolled(&server, "zhang").await;
-    let b = Device::enrolled(&server, "li").await;
+/// Two surveyors of 诗礼乡.
+const SURVEYORS: [Account; 2] = [
+    ("zhang", "张调查", "surveyor", "530921100"),
+    ("li", "李调查", "surveyor", "530921100"),
+];
+/// The county supervisor and a surveyor of 诗礼乡.
+const COUNTY_AND_SHILI: [Account; 2] = [
+    ("zhao", "赵督查", "county_supervisor", "530921"),
+    ("zhang", "张调查", "surveyor", "530921100"),
+];
 
-    let csv = a.data.path().join("roster.csv");
+/// (username, name, role, area).
+type Account = (&'static str, &'static str, &'static str, &'static str);
+
+/// A server with these accounts, one enrolled device each, and the roster imported (not yet
+/// synced) on the first.
+async fn setup(db: &TestDb, accounts: &[Account]) -> (ServerProcess, Vec<Device>) {
+    let server = ServerProcess::start(&db.url).await;
+    let mut devices = Vec::new();
+    for (username, name, role, area) in accounts {
+        server.add_user(username, name, role, &[area]).await;
+        devices.push(Device::enrolled(&server, username).await);
+    }
+    let first = &devices[0];
+    let csv = first.data.path().join("roster.csv");
     std::fs::write(&csv, roster()).expect("csv");
-    a.ok(&["import", &csv.display().to_string()]).await;
+    first.ok(&["import", &csv.display().to_string()]).await;
+    (server, devices)
+}
+
+async fn two_devices_edit_offline_and_converge(db: TestDb) {
+    let (server, devices) = setup(&db, &SURVEYORS).await;
+    let [a, b] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
     let first = a.sync().await;
     assert_eq!(first["accepted"], 1, "{first}");
     let got = b.sync().await;
@@ -224,18 +243,8 @@ async fn two_devices_edit_offline_and_converge_on_postgres() {
 
 async fn a_device_without_network_syncs_by_file(db: TestDb) {
     use zoufang_e2e::zoufang_server;
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &["530921100"])
-        .await;
-    server
-        .add_user("li", "李调查", "surveyor", &["530921100"])
-        .await;
-    let a = Device::enrolled(&server, "zhang").await;
-    let b = Device::enrolled(&server, "li").await;
-    let csv = a.data.path().join("roster.csv");
-    std::fs::write(&csv, roster()).expect("csv");
-    a.ok(&["import", &csv.display().to_string()]).await;
+    let (server, devices) = setup(&db, &SURVEYORS).await;
+    let [a, b] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
     a.sync().await;
     b.sync().await;
     b.ok(&["edit", HOUSEHOLD, "info.phone", "13900000001"])
@@ -322,18 +331,8 @@ async fn a_device_without_network_syncs_by_file_on_postgres() {
 /// A household that moves into a device's areas arrives whole, though the device never saw the
 /// changes made while it was elsewhere.
 async fn a_household_moving_into_scope_arrives_whole(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhao", "赵督查", "county_supervisor", &["530921"])
-        .await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &["530921100"])
-        .await;
-    let county = Device::enrolled(&server, "zhao").await;
-    let shili = Device::enrolled(&server, "zhang").await;
-    let csv = county.data.path().join("roster.csv");
-    std::fs::write(&csv, roster()).expect("csv");
-    county.ok(&["import", &csv.display().to_string()]).await;
+    let (server, devices) = setup(&db, &COUNTY_AND_SHILI).await;
+    let [county, shili] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
     county
         .ok(&["edit", HOUSEHOLD, "info.area_code", "530921200201"])
         .await;
@@ -375,18 +374,8 @@ async fn a_household_moving_into_scope_arrives_whole_on_postgres() {
 /// long passed their changes.
 async fn a_wider_scope_brings_what_is_newly_in_it(db: TestDb) {
     use zoufang_e2e::zoufang_server;
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhao", "赵督查", "county_supervisor", &["530921"])
-        .await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &["530921100"])
-        .await;
-    let county = Device::enrolled(&server, "zhao").await;
-    let zhang = Device::enrolled(&server, "zhang").await;
-    let csv = county.data.path().join("roster.csv");
-    std::fs::write(&csv, roster()).expect("csv");
-    county.ok(&["import", &csv.display().to_string()]).await;
+    let (server, devices) = setup(&db, &COUNTY_AND_SHILI).await;
+    let [county, zhang] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
     county
         .ok(&["edit", HOUSEHOLD, "info.area_code", "530921200201"])
         .await;

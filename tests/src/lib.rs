@@ -326,27 +326,7 @@ pub struct Device {
 
 impl Device {
     pub async fn enrolled(server: &ServerProcess, username: &str) -> Device {
-        let data = tempfile::tempdir().expect("device dir");
-        let (status, _, err) = zoufang(
-            data.path(),
-            &["init", "--user-id", username, "--user-name", username],
-        )
-        .await;
-        assert!(status.success(), "init: {err}");
-        let out = Command::new(bin("zoufang"))
-            .arg("--data")
-            .arg(data.path())
-            .args(["enroll", "--server", &server.url, "--username", username])
-            .env("ZOUFANG_PASSWORD", TEST_PASSWORD)
-            .output()
-            .await
-            .expect("enroll");
-        assert!(
-            out.status.success(),
-            "enroll {username}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Device { data }
+        Self::enrolled_at(&server.url, username).await
     }
 
     pub async fn run(&self, args: &[&str]) -> (std::process::ExitStatus, String, String) {

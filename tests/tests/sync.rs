@@ -199,6 +199,18 @@ async fn two_devices_edit_offline_and_converge(db: TestDb) {
     assert_eq!(idle["attachments_uploaded"], 0, "{idle}");
     assert_eq!(h["visits"].as_object().map(|v| v.len()), Some(1));
 
+    // The household page names the conflicted field and each value as people read them.
+    let ui = ClientProcess::start(a.data.path()).await;
+    let page = reqwest::get(format!("{}/h/{HOUSEHOLD}", ui.url))
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    ui.kill().await;
+    assert!(page.contains("<strong>危房等级</strong>"), "{page}");
+    assert!(page.contains("C级 — zhang") && page.contains("D级 — li"), "{page}");
+
     // A decision taken on the server reaches the devices on their next sync.
     let (status, _, err) = zoufang_e2e::zoufang_server(
         &server.database,

@@ -254,3 +254,123 @@ impl Field {
         }
     }
 }
+
+/// The form field a document path names, with a label for people: `living.house_grade` is
+/// 危房等级, `incomes.2026.wage` is 2026 年 工资性收入, `members.<id>.name` is 成员 姓名.
+pub fn for_path(path: &[String]) -> Option<(String, &'static Field)> {
+    let find = |tables: &[&'static [Field]], key: &str| {
+        tables.iter().flat_map(|t| t.iter()).find(|f| f.key == key)
+    };
+    match path {
+        [section, key] => {
+            let tables: &[&'static [Field]] = match section.as_str() {
+                "info" => &[INFO, CHECKLIST],
+                "living" => &[LIVING],
+                "water" => &[WATER],
+                "land" => &[LAND],
+                _ => return None,
+            };
+            find(tables, key).map(|f| (f.label.to_owned(), f))
+        }
+        [section, year, key] if section == "incomes" => {
+            find(&[INCOME], key).map(|f| (format!("{year} 年{}", f.label), f))
+        }
+        [section, _, key] if section == "members" => {
+            find(&[MEMBER], key).map(|f| (format!("成员{}", f.label), f))
+        }
+        _ => None,
+    }
+}
+
+impl Field {
+    /// A stored value as people read it: choice codes as their labels, money in yuan.
+    pub fn describe(&self, value: &Json) -> String {
+        let shown = self.show(Some(value));
+        match self.kind {
+            _ if value.is_null() => "(空)".to_owned(),
+            Kind::Choice(list) => list()
+                .into_iter()
+                .find(|(code, _)| *code == shown)
+                .map(|(_, label)| label.to_owned())
+                .unwrap_or(shown),
+            Kind::YesNo | Kind::Check => match value {
+                Json::Bool(true) => "是".to_owned(),
+                Json::Bool(false) => "否".to_owned(),
+                _ => shown,
+            },
+            Kind::Money if shown.is_empty() => "0.00".to_owned(),
+            _ => shown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(p: &str) -> Vec<String> {
+        p.split('.').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn conflicted_paths_read_as_form_labels_and_values() {
+        let (label, f) = for_path(&path("living.house_grade")).expect("known");
+        assert_eq!(label, "危房等级");
+        assert_eq!(f.describe(&Json::from("c")), "C级");
+        let (label, f) = for_path(&path("incomes.2026.wage")).expect("known");
+        assert_eq!(label, "2026 年工资性收入");
+        assert_eq!(f.describe(&Json::from(1_250_050)), "12500.50");
+        let (label, f) = for_path(&path("members.abc.medical_insurance")).expect("known");
+        assert_eq!(label, "成员参加城乡居民基本医疗保险");
+        assert_eq!(f.describe(&Json::Bool(false)), "否");
+        assert_eq!(f.describe(&Json::Null), "(空)");
+        assert!(for_path(&path("cases.x.steps.y.outcome")).is_none());
+    }
+
+    #[test]
+    fn every_form_key_is_a_model_field() {
+        use zoufang_shared::model::*;
+        let keys = |v: serde_json::Value| -> Vec<String> {
+            v.as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let full_income = Income {
+            wage: Fen(1),
+            planting: Fen(1),
+            breeding: Fen(1),
+            forestry_fruit: Fen(1),
+            business_other: Fen(1),
+            property: Fen(1),
+            family_planning: Fen(1),
+            dibao: Fen(1),
+            tekun: Fen(1),
+            pension: Fen(1),
+            eco_compensation: Fen(1),
+            transfer_other: Fen(1),
+            production_cost: Fen(1),
+            insurance_claims: Fen(1),
+            compliant_out_of_pocket: Fen(1),
+        };
+        let to = |v: Result<Json, serde_json::Error>| keys(v.expect("model serialises"));
+        for (tables, model) in [
+            (
+                vec![INFO, CHECKLIST],
+                to(serde_json::to_value(HouseholdInfo::default())),
+            ),
+            (vec![LIVING], to(serde_json::to_value(Living::default()))),
+            (vec![WATER], to(serde_json::to_value(Water::default()))),
+            (vec![LAND], to(serde_json::to_value(Land::default()))),
+            (vec![INCOME], to(serde_json::to_value(full_income))),
+            (vec![MEMBER], to(serde_json::to_value(Member::default()))),
+        ] {
+            for f in tables.iter().flat_map(|t| t.iter()) {
+                assert!(
+                    model.contains(&f.key.to_owned()),
+                    "{} is not a model field",
+                    f.key
+                );
+            }
+        }
+    }
+}

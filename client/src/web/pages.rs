@@ -187,9 +187,19 @@ pub fn household(v: &HouseholdView<'_>) -> Markup {
             ul.conflicts #conflicts {
                 @for c in &v.conflicts {
                     li {
-                        code { (c.path_string()) } ":"
-                        @for val in &c.values {
-                            span.badge { (val.value.to_string()) " — " (val.user.clone().unwrap_or_default()) }
+                        @match fields::for_path(&c.path) {
+                            Some((label, field)) => {
+                                strong { (label) } ":"
+                                @for val in &c.values {
+                                    span.badge { (field.describe(&val.value)) " — " (writer(val)) }
+                                }
+                            }
+                            None => {
+                                code { (c.path_string()) } ":"
+                                @for val in &c.values {
+                                    span.badge { (val.value.to_string()) " — " (writer(val)) }
+                                }
+                            }
                         }
                     }
                 }
@@ -232,6 +242,18 @@ pub fn household(v: &HouseholdView<'_>) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// Who wrote a conflicting value, and when.
+fn writer(v: &zoufang_shared::doc::ConflictValue) -> String {
+    let who = v.user.clone().unwrap_or_else(|| "未知".into());
+    match v.at {
+        Some(at) => format!(
+            "{who},{}",
+            at.with_timezone(&chrono::Local).format("%m-%d %H:%M")
+        ),
+        None => who,
     }
 }
 

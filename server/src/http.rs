@@ -2,6 +2,7 @@
 //! deserves. Internal details are logged, never returned.
 
 use std::sync::Arc;
+use zoufang_shared::CodeList;
 
 use axum::Json;
 use axum::Router;

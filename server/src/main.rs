@@ -316,12 +316,7 @@ async fn user(db: &AnyDb, command: UserCommand) -> Result<(), String> {
             role,
             areas,
         } => {
-            let role = Role::parse(&role).ok_or_else(|| {
-                format!(
-                    "不认识的角色「{role}」,可选:{}",
-                    Role::ALL.map(|r| r.code()).join("、")
-                )
-            })?;
+            let role = Role::parse(&role).map_err(|e| e.to_string())?;
             let known = db.areas().await.map_err(|e| e.to_string())?;
             for a in &areas {
                 if !known.iter().any(|k| &k.code == a) {

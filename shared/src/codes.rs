@@ -44,6 +44,8 @@ pub trait CodeList: Copy + Sized + 'static {
     }
 }
 
+/// Defines a code list; exported so the server's own lists (roles) are made the same way.
+#[macro_export]
 macro_rules! code_list {
     ($(#[$meta:meta])* $name:ident, $list:literal { $($variant:ident = $code:literal, $label:literal;)+ }) => {
         $(#[$meta])*
@@ -89,7 +91,7 @@ macro_rules! code_list {
     };
 }
 
-pub(crate) use code_list;
+pub use code_list;
 
 code_list!(
     /// 户状态 as the national system words it.

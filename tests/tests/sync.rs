@@ -209,7 +209,10 @@ async fn two_devices_edit_offline_and_converge(db: TestDb) {
         .expect("html");
     ui.kill().await;
     assert!(page.contains("<strong>危房等级</strong>"), "{page}");
-    assert!(page.contains("C级 — zhang") && page.contains("D级 — li"), "{page}");
+    assert!(
+        page.contains("C级 — zhang") && page.contains("D级 — li"),
+        "{page}"
+    );
 
     // A decision taken on the server reaches the devices on their next sync.
     let (status, _, err) = zoufang_e2e::zoufang_server(

@@ -17,6 +17,8 @@ pub mod sqlite;
 
 use std::future::Future;
 
+pub use zoufang_shared::CodeList;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -34,52 +36,16 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-/// Roles, from least to most privileged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Surveyor,
-    TeamLeader,
-    TownshipReviewer,
-    CountySupervisor,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Surveyor,
-        Role::TeamLeader,
-        Role::TownshipReviewer,
-        Role::CountySupervisor,
-        Role::Admin,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Surveyor => "surveyor",
-            Role::TeamLeader => "team_leader",
-            Role::TownshipReviewer => "township_reviewer",
-            Role::CountySupervisor => "county_supervisor",
-            Role::Admin => "admin",
-        }
+zoufang_shared::code_list!(
+    /// Roles, from least to most privileged.
+    Role, "角色" {
+        Surveyor = "surveyor", "调查员";
+        TeamLeader = "team_leader", "队长";
+        TownshipReviewer = "township_reviewer", "乡镇审核员";
+        CountySupervisor = "county_supervisor", "县级督查";
+        Admin = "admin", "管理员";
     }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Surveyor => "调查员",
-            Role::TeamLeader => "队长",
-            Role::TownshipReviewer => "乡镇审核员",
-            Role::CountySupervisor => "县级督查",
-            Role::Admin => "管理员",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.code() == s || r.label() == s)
-    }
-}
+);
 
 /// An administrative area: county → township → village → 村民小组. Codes are hierarchical
 /// (a child's code starts with its parent's), so "inside an area" is a prefix test.
@@ -432,7 +398,7 @@ pub(crate) fn duplicate_on_unique(e: sqlx::Error) -> DbError {
 
 pub(crate) fn parse_role(code: &str) -> Result<Role, DbError> {
     Role::parse(code)
-        .ok_or_else(|| DbError::Other(sqlx::Error::Decode(format!("unknown role {code:?}").into())))
+        .map_err(|_| DbError::Other(sqlx::Error::Decode(format!("unknown role {code:?}").into())))
 }
 
 /// How many log rows a pull examines per query while filling a page.

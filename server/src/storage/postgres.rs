@@ -21,6 +21,7 @@
 //! drew 7 may commit after one that drew 8 and was already pulled past.
 
 use std::collections::{HashMap, HashSet};
+use zoufang_shared::CodeList;
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
+use zoufang_shared::CodeList;
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;

@@ -15,6 +15,15 @@ pub struct Config {
     pub token_days: i64,
     /// Largest compressed sync body accepted.
     pub max_sync_bytes: usize,
+    /// Shortest 村内公示 before the township check may pass a case (seeds: 5–7 days).
+    pub publicity_min_days: i64,
+    /// A registered household not visited for this many days is flagged (helpers visit weekly).
+    pub no_visit_days: i64,
+    /// Lifetime of a review-page login.
+    pub session_hours: i64,
+    /// Mixed into the spot-check draw's seed: a county secret makes the daily sample
+    /// unpredictable to townships yet reproducible by the county.
+    pub spot_check_salt: String,
 }
 
 impl Default for Config {
@@ -24,6 +33,10 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             token_days: 90,
             max_sync_bytes: 16 * 1024 * 1024,
+            publicity_min_days: 5,
+            no_visit_days: 14,
+            session_hours: 12,
+            spot_check_salt: String::new(),
         }
     }
 }
@@ -36,6 +49,10 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     token_days: Option<i64>,
     max_sync_bytes: Option<usize>,
+    publicity_min_days: Option<i64>,
+    no_visit_days: Option<i64>,
+    session_hours: Option<i64>,
+    spot_check_salt: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +95,10 @@ impl Config {
             c.listen = f.listen.unwrap_or(c.listen);
             c.token_days = f.token_days.unwrap_or(c.token_days);
             c.max_sync_bytes = f.max_sync_bytes.unwrap_or(c.max_sync_bytes);
+            c.publicity_min_days = f.publicity_min_days.unwrap_or(c.publicity_min_days);
+            c.no_visit_days = f.no_visit_days.unwrap_or(c.no_visit_days);
+            c.session_hours = f.session_hours.unwrap_or(c.session_hours);
+            c.spot_check_salt = f.spot_check_salt.unwrap_or(c.spot_check_salt);
         }
         if let Ok(v) = std::env::var("ZOUFANG_DATABASE_URL") {
             c.database = v;

@@ -176,6 +176,7 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
             axum::routing::put(attachment_upload::<D>)
                 .layer(DefaultBodyLimit::max(wire::MAX_CHUNK_BYTES + 1024)),
         )
+        .merge(crate::web::routes::<D>())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")
         })

@@ -20,7 +20,8 @@ use zoufang_shared::rules::standards::Standards;
     about = "走访 central server: merge, review, rosters"
 )]
 struct Cli {
-    /// TOML settings file (keys: database, listen, token_days, max_sync_bytes)
+    /// TOML settings file (keys: database, listen, token_days, max_sync_bytes, publicity_min_days,
+    /// no_visit_days, session_hours, spot_check_salt)
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Database: an SQLite file path (default zoufang-server.db) or postgres://… [env: ZOUFANG_DATABASE_URL]
@@ -69,6 +70,8 @@ enum Command {
         #[command(subcommand)]
         command: BundleCommand,
     },
+    /// Rebuild the supervisors' tables (rosters, reports, flags) from the stored documents
+    Reindex,
     /// Validate and list an income standards table (default: the built-in one)
     Standards {
         /// A standards JSON file to check instead of the built-in table
@@ -250,6 +253,26 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Area { command } => {
             let db = connect(&config).await?;
             area(&db, command).await
+        }
+        Command::Reindex => {
+            let db = connect(&config).await?;
+            let report = zoufang_server::projection::reindex::reindex(&db)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "已重建 {} 户(并发修改跳过 {} 户,无法读取 {} 户)",
+                report.households,
+                report.moved,
+                report.unreadable.len()
+            );
+            for id in &report.unreadable {
+                println!("  无法读取:{id}");
+            }
+            if report.unreadable.is_empty() {
+                Ok(())
+            } else {
+                Err("部分农户数据无法读取,见上".into())
+            }
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use zoufang_shared::doc::{ChangeAuthor, DocError, Editor, HouseholdDoc};
 
-use crate::storage::{Database, DbError, HouseholdWrite, NewChange, SyncWrite};
+use crate::projection::household_write;
+use crate::storage::{Database, DbError, NewChange, SyncWrite};
 use crate::sync::server_actor;
 
 #[derive(Debug, thiserror::Error)]
@@ -40,19 +41,18 @@ pub async fn edit_household<D: Database, R>(
             .automerge()
             .get_last_local_change()
             .ok_or_else(|| DocError::Layout("no change after an edit".into()))?;
-        let area = doc.read()?.info.area_code.unwrap_or(stored.area_code);
+        let change = NewChange {
+            hash: hash.to_string(),
+            actor: server_actor().to_hex_string(),
+            bytes: change.bytes().into_owned(),
+        };
         let write = SyncWrite {
-            households: vec![HouseholdWrite {
-                id: id.to_owned(),
-                area_code: area,
-                doc: doc.save(),
-                expected_version: Some(stored.version),
-                changes: vec![NewChange {
-                    hash: hash.to_string(),
-                    actor: server_actor().to_hex_string(),
-                    bytes: change.bytes().into_owned(),
-                }],
-            }],
+            households: vec![household_write(
+                id,
+                &mut doc,
+                Some(stored.version),
+                vec![change],
+            )?],
         };
         match db.commit_sync(&write).await {
             Ok(()) => return Ok(r),

@@ -15,6 +15,7 @@ use zoufang_shared::wire::{
 };
 
 use crate::auth::in_scope;
+use crate::projection::household_write;
 use crate::storage::{
     Database, DbError, DeviceAuth, HouseholdWrite, NewChange, StoredHousehold, SyncWrite,
 };
@@ -271,12 +272,14 @@ fn merge_one(
         );
     }
     let heads = heads_of(&mut doc);
-    let write = HouseholdWrite {
-        id: push.household.clone(),
-        area_code: area,
-        doc: doc.save(),
-        expected_version: stored.map(|s| s.version),
-        changes: new_changes,
+    let write = match household_write(
+        &push.household,
+        &mut doc,
+        stored.map(|s| s.version),
+        new_changes,
+    ) {
+        Ok(w) => w,
+        Err(e) => return (rejected("invalid_document", e.to_string()), None),
     };
     (PushOutcome::Accepted { heads }, Some(write))
 }

@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod demo;
 pub mod doc;
+pub mod fields;
 pub mod ids;
 pub mod model;
 pub mod money;

@@ -3,7 +3,7 @@
 
 mod api;
 mod error;
-pub mod fields;
+pub use zoufang_shared::fields;
 pub mod form;
 mod pages;
 mod sync_task;

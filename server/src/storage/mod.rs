@@ -13,13 +13,19 @@
 //! skip a change that commits later with a smaller number.
 
 pub mod postgres;
+mod projection_sql;
 pub mod sqlite;
 
 use std::future::Future;
 
 pub use zoufang_shared::CodeList;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::projection::Projection;
+use crate::report::cross::{BusyHelper, ConflictEntry, DuplicateId};
+use crate::report::roster::{RosterFilter, RosterRow};
+use crate::report::{CaseCount, StatusCount};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +129,8 @@ pub struct HouseholdWrite {
     pub expected_version: Option<i64>,
     /// Changes new to the server, in causal order.
     pub changes: Vec<NewChange>,
+    /// The merged document's projection, written in the same transaction.
+    pub projection: crate::projection::Projection,
 }
 
 #[derive(Debug, Clone)]
@@ -159,7 +167,7 @@ pub struct ChangePage {
 }
 
 /// Storage of the server. Implementations: [`sqlite::SqliteDb`], [`postgres::PgDb`].
-pub trait Database: Clone + Send + Sync + 'static {
+pub trait Database: Projections + WebStore + Clone + Send + Sync + 'static {
     // --- accounts and areas
     fn upsert_areas(&self, areas: &[Area]) -> impl Future<Output = Result<usize, DbError>> + Send;
     fn areas(&self) -> impl Future<Output = Result<Vec<Area>, DbError>> + Send;
@@ -248,6 +256,126 @@ pub trait Database: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
+/// Reads and writes of the projection (see `crate::projection`), one SQL text for both
+/// backends (see `projection_sql`).
+pub trait Projections {
+    /// Household ids with their versions after `after`, in id order.
+    fn household_ids_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<(String, i64)>, DbError>> + Send;
+    /// Rewrites projections computed from documents at the given versions; a household whose
+    /// version moved meanwhile is skipped. Returns how many were written.
+    fn rewrite_projections(
+        &self,
+        items: &[(i64, Projection)],
+    ) -> impl Future<Output = Result<usize, DbError>> + Send;
+    /// Every projection row as text, in a fixed order (rebuild checks compare two dumps).
+    fn dump_projection(&self) -> impl Future<Output = Result<Vec<String>, DbError>> + Send;
+    /// Households and persons per (area code, status, monitoring category) inside `area`.
+    fn status_counts(
+        &self,
+        area: &str,
+    ) -> impl Future<Output = Result<Vec<StatusCount>, DbError>> + Send;
+    /// Cases proposed in [from, to] inside `area`, grouped by everything the report splits by.
+    fn case_counts(
+        &self,
+        area: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<CaseCount>, DbError>> + Send;
+    /// One page of a roster, in (area code, id) order.
+    fn roster(
+        &self,
+        filter: &RosterFilter,
+    ) -> impl Future<Output = Result<Vec<RosterRow>, DbError>> + Send;
+    /// Households and persons a roster filter matches (ignoring its page position).
+    fn roster_count(
+        &self,
+        filter: &RosterFilter,
+    ) -> impl Future<Output = Result<(i64, i64), DbError>> + Send;
+    /// Holders of ID numbers current in more than one household, one of them inside `area`.
+    fn duplicate_ids(
+        &self,
+        area: &str,
+    ) -> impl Future<Output = Result<Vec<DuplicateId>, DbError>> + Send;
+    /// Helpers with a household inside `area` and more than `max` households in all.
+    fn busy_helpers(
+        &self,
+        area: &str,
+        max: i64,
+    ) -> impl Future<Output = Result<Vec<BusyHelper>, DbError>> + Send;
+    /// Conflicted fields inside `area`.
+    fn conflict_queue(
+        &self,
+        area: &str,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<ConflictEntry>, DbError>> + Send;
+}
+
+/// A review-page login, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebSession {
+    pub username: String,
+    /// The session's anti-forgery token, echoed by every form it posts.
+    pub csrf: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// One household of a day's spot-check sample, and what the check found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct SpotCheck {
+    pub township: String,
+    pub day: String,
+    pub household_id: String,
+    pub village: String,
+    pub drawn_by: String,
+    pub result: Option<String>,
+    pub note: Option<String>,
+    pub checked_by: Option<String>,
+    pub checked_at: Option<String>,
+}
+
+/// Review-page sessions and spot checks (SQL in `projection_sql`).
+pub trait WebStore {
+    fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        csrf: &str,
+        expires_at: &str,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+    fn session(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = Result<Option<WebSession>, DbError>> + Send;
+    fn delete_session(&self, token_hash: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// Households and their area codes inside `area` (spot-check candidates).
+    fn household_areas(
+        &self,
+        area: &str,
+    ) -> impl Future<Output = Result<Vec<(String, String)>, DbError>> + Send;
+    /// The sample drawn for a township and day, if any.
+    fn spot_checks(
+        &self,
+        township: &str,
+        day: &str,
+    ) -> impl Future<Output = Result<Vec<SpotCheck>, DbError>> + Send;
+    /// Stores a drawn sample; a sample already stored for that township and day stays.
+    fn save_spot_checks(
+        &self,
+        rows: &[SpotCheck],
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// Records a check's result; false when the household is not in that sample.
+    fn record_spot_check(
+        &self,
+        row: &SpotCheck,
+    ) -> impl Future<Output = Result<bool, DbError>> + Send;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachmentState {
     pub hash: String,
@@ -282,8 +410,8 @@ impl AnyDb {
 
 /// Delegates every [`Database`] method to the backend inside [`AnyDb`].
 macro_rules! delegate_to_backend {
-    ($(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
-        impl Database for AnyDb {
+    ($trait:ident { $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }) => {
+        impl $trait for AnyDb {
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, DbError> {
                     match self {
@@ -296,7 +424,7 @@ macro_rules! delegate_to_backend {
     };
 }
 
-delegate_to_backend! {
+delegate_to_backend! { Database {
     fn upsert_areas(&self, areas: &[Area]) -> usize;
     fn areas(&self) -> Vec<Area>;
     fn create_user(&self, user: &NewUser) -> i64;
@@ -329,7 +457,36 @@ delegate_to_backend! {
     ) -> bool;
     fn attachment(&self, hash: &str) -> Option<StoredAttachment>;
     fn finish_attachment(&self, hash: &str, verified: bool) -> ();
-}
+} }
+
+delegate_to_backend! { Projections {
+    fn household_ids_after(&self, after: &str, limit: i64) -> Vec<(String, i64)>;
+    fn rewrite_projections(&self, items: &[(i64, Projection)]) -> usize;
+    fn dump_projection(&self) -> Vec<String>;
+    fn status_counts(&self, area: &str) -> Vec<StatusCount>;
+    fn case_counts(
+        &self,
+        area: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        today: NaiveDate
+    ) -> Vec<CaseCount>;
+    fn roster(&self, filter: &RosterFilter) -> Vec<RosterRow>;
+    fn roster_count(&self, filter: &RosterFilter) -> (i64, i64);
+    fn duplicate_ids(&self, area: &str) -> Vec<DuplicateId>;
+    fn busy_helpers(&self, area: &str, max: i64) -> Vec<BusyHelper>;
+    fn conflict_queue(&self, area: &str, limit: i64) -> Vec<ConflictEntry>;
+} }
+
+delegate_to_backend! { WebStore {
+    fn create_session(&self, token_hash: &str, user_id: i64, csrf: &str, expires_at: &str) -> ();
+    fn session(&self, token_hash: &str) -> Option<WebSession>;
+    fn delete_session(&self, token_hash: &str) -> ();
+    fn household_areas(&self, area: &str) -> Vec<(String, String)>;
+    fn spot_checks(&self, township: &str, day: &str) -> Vec<SpotCheck>;
+    fn save_spot_checks(&self, rows: &[SpotCheck]) -> ();
+    fn record_spot_check(&self, row: &SpotCheck) -> bool;
+} }
 
 // --- helpers shared by the backends
 
@@ -362,11 +519,24 @@ pub(crate) fn push_log_filter<DB>(
         if i > 0 {
             qb.push(" OR ");
         }
-        qb.push("(area_code >= ").push_bind(prefix.clone());
-        match prefix_successor(prefix) {
-            Some(upper) => qb.push(" AND area_code < ").push_bind(upper).push(")"),
-            None => qb.push(")"),
-        };
+        push_prefix_range(qb, "area_code", prefix);
+    }
+    qb.push(")");
+}
+
+/// `(column >= prefix AND column < successor(prefix))`: the column starts with `prefix`.
+pub(crate) fn push_prefix_range<DB>(qb: &mut sqlx::QueryBuilder<DB>, column: &str, prefix: &str)
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    qb.push("(")
+        .push(column)
+        .push(" >= ")
+        .push_bind(prefix.to_owned());
+    if let Some(upper) = prefix_successor(prefix) {
+        qb.push(" AND ").push(column).push(" < ").push_bind(upper);
     }
     qb.push(")");
 }

@@ -34,6 +34,15 @@ use super::{
     duplicate_on_unique, parse_role, push_log_filter,
 };
 
+mod projection {
+    super::super::projection_sql::projection_sql!(
+        super::PgDb,
+        sqlx::Postgres,
+        " FOR UPDATE",
+        "BEGIN"
+    );
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/server-postgres");
 
 #[derive(Clone, Debug)]
@@ -375,6 +384,10 @@ impl Database for PgDb {
                 return Err(DbError::Conflict);
             }
         }
+        // Under the household row locks just taken, so two writers of one household cannot
+        // interleave their projection rows.
+        let projections: Vec<_> = write.households.iter().map(|h| &h.projection).collect();
+        projection::write_projections(&mut tx, &projections).await?;
 
         // Which changes the log already has. Every log insert for a household happens in a
         // transaction that also wrote the household row, and this one now holds those rows'

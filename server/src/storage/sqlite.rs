@@ -22,6 +22,15 @@ use super::{
     duplicate_on_unique, parse_role, push_log_filter,
 };
 
+mod projection {
+    super::super::projection_sql::projection_sql!(
+        super::SqliteDb,
+        sqlx::Sqlite,
+        "",
+        "BEGIN IMMEDIATE"
+    );
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/server-sqlite");
 
 /// SQLite's default limit on bound parameters is 32766; stay far below it.
@@ -379,6 +388,8 @@ impl Database for SqliteDb {
                 return Err(DbError::Conflict);
             }
         }
+        let projections: Vec<_> = write.households.iter().map(|h| &h.projection).collect();
+        projection::write_projections(&mut tx, &projections).await?;
         // The write lock is already held, so numbering only the rows actually inserted leaves
         // no gaps: the counter always equals the highest seq in the log.
         let mut seq: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")

@@ -24,6 +24,7 @@
 mod author;
 mod conflicts;
 mod editor;
+mod history;
 mod sync;
 mod tree;
 
@@ -31,6 +32,7 @@ pub use author::{ChangeAuthor, ChangeInfo};
 pub use automerge::{ActorId, ChangeHash};
 pub use conflicts::{Conflict, ConflictValue};
 pub use editor::{Editor, ValidationError, validate_member};
+pub use history::FieldChange;
 pub use sync::IncomingChange;
 
 use automerge::transaction::CommitOptions;
@@ -228,6 +230,12 @@ impl HouseholdDoc {
                 author::change_info(m.hash, &m.actor, m.seq, m.timestamp, m.message.as_deref())
             })
             .collect()
+    }
+
+    /// Every field each change set, oldest change first, with its value before (as the writer
+    /// saw it) and after.
+    pub fn field_history(&mut self) -> Result<Vec<FieldChange>, DocError> {
+        history::field_history(&mut self.doc)
     }
 
     pub fn heads(&mut self) -> Vec<ChangeHash> {

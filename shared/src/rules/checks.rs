@@ -147,6 +147,16 @@ fn check_heads(h: &Household, out: &mut Vec<Finding>) {
     }
 }
 
+/// The year a household's standing is judged in: that of the latest income on file; without
+/// any, the survey round's year (whose missing income then fails the assessment, as it should).
+pub fn judged_year(h: &Household, on: NaiveDate) -> i32 {
+    h.latest_incomes()
+        .0
+        .map(|(y, _)| y)
+        .or(h.info.year)
+        .unwrap_or_else(|| on.year())
+}
+
 fn check_exit(h: &Household, on: NaiveDate, standards: &Standards, out: &mut Vec<Finding>) {
     let exit_open = h
         .cases
@@ -155,14 +165,7 @@ fn check_exit(h: &Household, on: NaiveDate, standards: &Standards, out: &mut Vec
     if !exit_open {
         return;
     }
-    // The exit is judged on the latest income on file; without any, on the survey round's year
-    // (whose missing income then fails the assessment, as it should).
-    let year = h
-        .latest_incomes()
-        .0
-        .map(|(y, _)| y)
-        .or(h.info.year)
-        .unwrap_or_else(|| on.year());
+    let year = judged_year(h, on);
     let a = assessment::assess(h, year, on, standards);
     if a.passed {
         return;

@@ -1,11 +1,12 @@
-//! The household form's fields, declared once: the same table renders the inputs, parses what the
-//! browser sends back (with a Chinese message per field), and names the model's serde keys, so
-//! a field cannot be shown but not saved, or saved under another name.
+//! The household form's fields, declared once: the same table renders the client's inputs,
+//! parses what the browser sends back (with a Chinese message per field), names the model's
+//! serde keys — so a field cannot be shown but not saved, or saved under another name — and
+//! gives the server's conflict and history pages their labels.
 
+use crate::CodeList;
+use crate::codes::*;
+use crate::money::{Fen, Mu};
 use serde_json::Value as Json;
-use zoufang_shared::CodeList;
-use zoufang_shared::codes::*;
-use zoufang_shared::money::{Fen, Mu};
 
 /// How a field is entered and what it holds.
 #[derive(Clone, Copy)]
@@ -329,7 +330,7 @@ mod tests {
 
     #[test]
     fn every_form_key_is_a_model_field() {
-        use zoufang_shared::model::*;
+        use crate::model::*;
         let keys = |v: serde_json::Value| -> Vec<String> {
             v.as_object()
                 .map(|m| m.keys().cloned().collect())

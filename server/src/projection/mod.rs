@@ -1,0 +1,466 @@
+//! The projection: what supervisors query, derived from each merged household document.
+//!
+//! Documents are the truth; these rows are a pure function of one document, recomputed and
+//! rewritten in the same transaction that stores the document (sync merges and server edits
+//! alike), so a report never disagrees with what was merged. Because the function reads nothing
+//! but the document — checks run as of the day of its newest change, not "today" — rebuilding
+//! every row from the stored documents (`zoufang-server reindex`) gives identical tables.
+//!
+//! Rows are handed to storage as plain values per table ([`TableRows`]) so that one piece of SQL
+//! writes them on either backend.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use zoufang_shared::CodeList;
+use zoufang_shared::doc::{DocError, HouseholdDoc};
+use zoufang_shared::model::{CaseStage, Household};
+use zoufang_shared::rules::assessment::assess;
+use zoufang_shared::rules::checks::{Severity, check_household, judged_year};
+use zoufang_shared::rules::income::net_income;
+use zoufang_shared::rules::standards::Standards;
+
+use crate::storage::{HouseholdWrite, NewChange};
+
+pub mod reindex;
+
+/// One SQL value of a projection row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Val {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Val {
+        Val::Text(Some(s.to_owned()))
+    }
+}
+impl From<String> for Val {
+    fn from(s: String) -> Val {
+        Val::Text(Some(s))
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(s: Option<String>) -> Val {
+        Val::Text(s)
+    }
+}
+impl From<Option<&str>> for Val {
+    fn from(s: Option<&str>) -> Val {
+        Val::Text(s.map(str::to_owned))
+    }
+}
+impl From<i64> for Val {
+    fn from(n: i64) -> Val {
+        Val::Int(Some(n))
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(n: Option<i64>) -> Val {
+        Val::Int(n)
+    }
+}
+impl From<Option<NaiveDate>> for Val {
+    fn from(d: Option<NaiveDate>) -> Val {
+        Val::Text(d.map(|d| d.to_string()))
+    }
+}
+impl From<NaiveDate> for Val {
+    fn from(d: NaiveDate) -> Val {
+        Val::Text(Some(d.to_string()))
+    }
+}
+
+/// A projection table: its name and columns, the first of which is always `household_id` (or
+/// `id` for the household table itself), the key a rewrite deletes by.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+pub const HOUSEHOLDS: Table = Table {
+    name: "p_households",
+    columns: &[
+        "id",
+        "area_code",
+        "household_no",
+        "head_name",
+        "head_id",
+        "phone",
+        "status",
+        "monitoring",
+        "attribute",
+        "main_cause",
+        "persons",
+        "income_year",
+        "net_income",
+        "per_capita",
+        "prev_net_income",
+        "last_visit",
+        "errors",
+        "warnings",
+        "conflicts",
+        "failed_criteria",
+        "changed_at",
+    ],
+};
+pub const MEMBERS: Table = Table {
+    name: "p_members",
+    columns: &[
+        "household_id",
+        "member_id",
+        "area_code",
+        "name",
+        "id_number",
+        "sex",
+        "relation",
+        "birth_date",
+        "health",
+        "is_current",
+    ],
+};
+pub const CASES: Table = Table {
+    name: "p_cases",
+    columns: &[
+        "household_id",
+        "case_id",
+        "area_code",
+        "kind",
+        "origin",
+        "proposed_on",
+        "stage",
+        "stage_step",
+        "persons",
+        "publicity_start",
+        "publicity_end",
+        "objections",
+    ],
+};
+pub const STEPS: Table = Table {
+    name: "p_steps",
+    columns: &[
+        "household_id",
+        "case_id",
+        "step_id",
+        "step",
+        "outcome",
+        "day",
+        "actor",
+        "comment",
+    ],
+};
+pub const VISITS: Table = Table {
+    name: "p_visits",
+    columns: &["household_id", "visit_id", "day", "visitor", "mode"],
+};
+pub const HELPERS: Table = Table {
+    name: "p_helpers",
+    columns: &[
+        "household_id",
+        "helper_id",
+        "area_code",
+        "name",
+        "unit",
+        "helper_key",
+    ],
+};
+pub const FLAGS: Table = Table {
+    name: "p_flags",
+    columns: &[
+        "household_id",
+        "n",
+        "area_code",
+        "code",
+        "severity",
+        "message",
+        "member_id",
+    ],
+};
+pub const CONFLICTS: Table = Table {
+    name: "p_conflicts",
+    columns: &["household_id", "path", "area_code", "n_values"],
+};
+
+/// Every projection table, in the order rows are written.
+pub const TABLES: [&Table; 8] = [
+    &HOUSEHOLDS,
+    &MEMBERS,
+    &CASES,
+    &STEPS,
+    &VISITS,
+    &HELPERS,
+    &FLAGS,
+    &CONFLICTS,
+];
+
+/// The rows of one table for one household.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRows {
+    pub table: &'static Table,
+    pub rows: Vec<Vec<Val>>,
+}
+
+/// Every projection row of one household.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projection {
+    pub household_id: String,
+    /// One entry per table of [`TABLES`], in that order.
+    pub tables: Vec<TableRows>,
+}
+
+impl Projection {
+    /// No rows: writing it clears the household's projection (storage tests use it with
+    /// documents that are not household documents).
+    pub fn empty(household_id: &str) -> Projection {
+        Projection {
+            household_id: household_id.to_owned(),
+            tables: TABLES
+                .iter()
+                .map(|t| TableRows {
+                    table: t,
+                    rows: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The write that stores a merged or edited document: its bytes, its area and its projection,
+/// so every path that stores a document keeps the projection current.
+pub fn household_write(
+    id: &str,
+    doc: &mut HouseholdDoc,
+    expected_version: Option<i64>,
+    changes: Vec<NewChange>,
+) -> Result<HouseholdWrite, DocError> {
+    let projection = project(id, doc)?;
+    Ok(HouseholdWrite {
+        id: id.to_owned(),
+        area_code: doc.read()?.info.area_code.unwrap_or_default(),
+        doc: doc.save(),
+        expected_version,
+        changes,
+        projection,
+    })
+}
+
+/// China Standard Time: "the day" of a change, a visit or a publicity period is a local day.
+pub fn local_offset() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// Today in China Standard Time.
+pub fn today() -> NaiveDate {
+    Utc::now().with_timezone(&local_offset()).date_naive()
+}
+
+fn standards() -> &'static Standards {
+    static STANDARDS: OnceLock<Standards> = OnceLock::new();
+    STANDARDS.get_or_init(|| Standards::builtin().expect("the built-in standards table is valid"))
+}
+
+/// The key that makes one helper one person across households: name and unit, trimmed.
+pub fn helper_key(name: &str, unit: Option<&str>) -> String {
+    format!("{}|{}", name.trim(), unit.unwrap_or("").trim())
+}
+
+/// Builds the projection of a document.
+pub fn project(id: &str, doc: &mut HouseholdDoc) -> Result<Projection, DocError> {
+    let h = doc.read()?;
+    let conflicts = doc.conflicts()?;
+    let newest: Option<DateTime<Utc>> = doc.history().iter().filter_map(|c| c.at).max();
+    let as_of = newest
+        .map(|t| t.with_timezone(&local_offset()).date_naive())
+        .unwrap_or(NaiveDate::MIN);
+    let area = h.info.area_code.clone().unwrap_or_default();
+    let findings = check_household(&h, as_of, standards());
+
+    let mut tables = Projection::empty(id).tables;
+    let persons = h.size() as i64;
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count() as i64;
+
+    let counts = [
+        errors,
+        findings.len() as i64 - errors,
+        conflicts.len() as i64,
+    ];
+    tables[0]
+        .rows
+        .push(household_row(id, &h, &area, counts, as_of, newest));
+    for (mid, m) in &h.members {
+        tables[1].rows.push(vec![
+            id.into(),
+            mid.as_str().into(),
+            area.as_str().into(),
+            m.name.as_str().into(),
+            m.id_number.clone().into(),
+            m.sex.map(|s| s.code()).into(),
+            m.relation.map(|r| r.code()).into(),
+            m.birth_date.into(),
+            m.health.map(|x| x.code()).into(),
+            i64::from(m.is_current()).into(),
+        ]);
+    }
+    for (cid, c) in &h.cases {
+        let (stage, step) = match c.stage() {
+            CaseStage::Proposed => ("proposed", None),
+            CaseStage::Passed(s) => ("passed", Some(s.code())),
+            CaseStage::Returned(s) => ("returned", Some(s.code())),
+            CaseStage::Rejected(s) => ("rejected", Some(s.code())),
+        };
+        let publicity = c.passed(zoufang_shared::codes::ProcedureStep::Publicity);
+        let objections: usize = c.steps.values().map(|s| s.objections.len()).sum();
+        let case_persons = if c.members.is_empty() {
+            persons
+        } else {
+            c.members.len() as i64
+        };
+        tables[2].rows.push(vec![
+            id.into(),
+            cid.as_str().into(),
+            area.as_str().into(),
+            c.kind.code().into(),
+            c.origin.map(|o| o.code()).into(),
+            c.proposed_on.into(),
+            stage.into(),
+            step.into(),
+            case_persons.into(),
+            publicity.and_then(|p| p.publicity_start).into(),
+            publicity.and_then(|p| p.publicity_end).into(),
+            (objections as i64).into(),
+        ]);
+        for (sid, s) in &c.steps {
+            tables[3].rows.push(vec![
+                id.into(),
+                cid.as_str().into(),
+                sid.as_str().into(),
+                s.step.code().into(),
+                s.outcome.code().into(),
+                s.date.into(),
+                s.actor.as_str().into(),
+                s.comment.as_str().into(),
+            ]);
+        }
+    }
+    for (vid, v) in &h.visits {
+        tables[4].rows.push(vec![
+            id.into(),
+            vid.as_str().into(),
+            v.date.into(),
+            v.visitor.as_str().into(),
+            v.mode.code().into(),
+        ]);
+    }
+    for (hid, helper) in &h.helpers {
+        tables[5].rows.push(vec![
+            id.into(),
+            hid.as_str().into(),
+            area.as_str().into(),
+            helper.name.as_str().into(),
+            helper.unit.clone().into(),
+            helper_key(&helper.name, helper.unit.as_deref()).into(),
+        ]);
+    }
+    for (n, f) in findings.iter().enumerate() {
+        tables[6].rows.push(vec![
+            id.into(),
+            (n as i64).into(),
+            area.as_str().into(),
+            f.code.into(),
+            f.severity.code().into(),
+            f.message.as_str().into(),
+            f.member.as_ref().map(|m| m.as_str()).into(),
+        ]);
+    }
+    for c in &conflicts {
+        tables[7].rows.push(vec![
+            id.into(),
+            c.path_string().into(),
+            area.as_str().into(),
+            (c.values.len() as i64).into(),
+        ]);
+    }
+    Ok(Projection {
+        household_id: id.to_owned(),
+        tables,
+    })
+}
+
+/// `counts`: errors, warnings, conflicted fields.
+fn household_row(
+    id: &str,
+    h: &Household,
+    area: &str,
+    counts: [i64; 3],
+    as_of: NaiveDate,
+    newest: Option<DateTime<Utc>>,
+) -> Vec<Val> {
+    let [errors, warnings, conflicts] = counts;
+    let failed: Vec<&str> = assess(h, judged_year(h, as_of), as_of, standards())
+        .failed_criteria()
+        .iter()
+        .map(|c| c.code())
+        .collect();
+    let head = h.head();
+    let (latest, previous) = h.latest_incomes();
+    let persons = h.size() as i64;
+    let net = latest.and_then(|(_, i)| net_income(i).ok()).map(|f| f.0);
+    let last_visit = h.visits.values().map(|v| v.date).max();
+    vec![
+        id.into(),
+        area.into(),
+        h.info.household_no.clone().into(),
+        head.map(|m| m.name.clone()).unwrap_or_default().into(),
+        head.and_then(|m| m.id_number.clone()).into(),
+        h.info.phone.clone().into(),
+        h.info.status.map(|s| s.code()).into(),
+        h.info.monitoring.map(|s| s.code()).into(),
+        h.info.attribute.map(|s| s.code()).into(),
+        h.info.main_cause.map(|s| s.code()).into(),
+        persons.into(),
+        latest.map(|(y, _)| i64::from(y)).into(),
+        net.into(),
+        net.filter(|_| persons > 0).map(|n| n / persons).into(),
+        previous
+            .and_then(|(_, i)| net_income(i).ok())
+            .map(|f| f.0)
+            .into(),
+        last_visit.into(),
+        errors.into(),
+        warnings.into(),
+        conflicts.into(),
+        failed.join(",").into(),
+        newest.map(|t| t.to_rfc3339()).unwrap_or_default().into(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zoufang_shared::doc::ChangeAuthor;
+
+    #[test]
+    fn every_row_has_a_value_per_column() {
+        let author = ChangeAuthor::new("u", "d", Utc::now());
+        let (mut doc, ()) = HouseholdDoc::create_with(
+            &zoufang_shared::ids::HouseholdId::random(),
+            zoufang_shared::doc::ActorId::random(),
+            &author,
+            zoufang_shared::demo::fill_typical,
+        )
+        .expect("demo household");
+        let p = project("h1", &mut doc).expect("projection");
+        for t in &p.tables {
+            for row in &t.rows {
+                assert_eq!(row.len(), t.table.columns.len(), "{}", t.table.name);
+            }
+        }
+        assert_eq!(p.tables[0].rows.len(), 1);
+        assert!(!p.tables[1].rows.is_empty(), "members are projected");
+    }
+}

@@ -1,0 +1,500 @@
+//! The dynamic-management report (动态管理统计): households AND persons by status, by case type
+//! and by where each case stands in the procedure, for an area and each area below it, over a
+//! period; with the rates the county reports (错评率, 错退率, 漏评, 贫困发生率).
+//!
+//! Storage answers two grouped counts over the projection ([`StatusCount`], [`CaseCount`]);
+//! everything else — which child area a row belongs to, buckets, totals, rates — is computed
+//! here, so both backends share it and it is tested without a database.
+//!
+//! Definitions (stated on the report page too):
+//! - cases count when proposed within the period; status counts are the current state;
+//! - a case's persons are the members it names, or the household's current members;
+//! - 错评率 = 错评剔除 households not rejected ÷ registered households (未脱贫, 已脱贫, 返贫);
+//! - 错退率 = 错退 households not rejected ÷ exited households (已脱贫, both kinds);
+//! - 漏评 = 新识别 cases found by screening (排查发现) rather than applied for, not rejected;
+//! - 贫困发生率 = persons in 未脱贫 or 返贫 households ÷ persons in every household on file.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use zoufang_shared::CodeList;
+use zoufang_shared::codes::{
+    CaseKind, CaseOrigin, HouseholdStatus, MonitoringCategory, ProcedureStep,
+};
+
+use crate::storage::Area;
+
+pub mod cross;
+pub mod roster;
+
+/// Households and persons: every count in a roster is both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Hp {
+    pub households: i64,
+    pub persons: i64,
+}
+
+impl Hp {
+    fn add(&mut self, households: i64, persons: i64) {
+        self.households += households;
+        self.persons += persons;
+    }
+}
+
+impl std::ops::AddAssign for Hp {
+    fn add_assign(&mut self, o: Hp) {
+        self.add(o.households, o.persons);
+    }
+}
+
+/// One group of the status count, as storage returns it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StatusCount {
+    pub area_code: String,
+    pub status: Option<String>,
+    pub monitoring: Option<String>,
+    pub households: i64,
+    pub persons: i64,
+}
+
+/// One group of the case count, as storage returns it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CaseCount {
+    pub area_code: String,
+    pub kind: String,
+    pub origin: Option<String>,
+    pub stage: String,
+    pub stage_step: Option<String>,
+    /// 1 while the case's 公示 period has not ended.
+    pub publicity_running: i64,
+    /// 1 when objections were recorded.
+    pub objected: i64,
+    pub households: i64,
+    pub persons: i64,
+}
+
+/// Where a case stands, as the report's columns show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    Proposed,
+    HomeCheck,
+    Deliberation,
+    PublicityRunning,
+    PublicityDone,
+    TownshipReview,
+    CountyDecision,
+    Announced,
+    Returned,
+    Rejected,
+}
+
+impl Bucket {
+    pub const ALL: [Bucket; 10] = [
+        Bucket::Proposed,
+        Bucket::HomeCheck,
+        Bucket::Deliberation,
+        Bucket::PublicityRunning,
+        Bucket::PublicityDone,
+        Bucket::TownshipReview,
+        Bucket::CountyDecision,
+        Bucket::Announced,
+        Bucket::Returned,
+        Bucket::Rejected,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Bucket::Proposed => "已提出",
+            Bucket::HomeCheck => "入户核查",
+            Bucket::Deliberation => "民主评议",
+            Bucket::PublicityRunning => "公示中",
+            Bucket::PublicityDone => "公示结束",
+            Bucket::TownshipReview => "乡镇审核",
+            Bucket::CountyDecision => "县级审定",
+            Bucket::Announced => "已公告",
+            Bucket::Returned => "退回",
+            Bucket::Rejected => "不通过",
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Bucket::Proposed => "proposed",
+            Bucket::HomeCheck => "home_check",
+            Bucket::Deliberation => "deliberation",
+            Bucket::PublicityRunning => "publicity_running",
+            Bucket::PublicityDone => "publicity_done",
+            Bucket::TownshipReview => "township_review",
+            Bucket::CountyDecision => "county_decision",
+            Bucket::Announced => "announced",
+            Bucket::Returned => "returned",
+            Bucket::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Bucket> {
+        Bucket::ALL.into_iter().find(|b| b.code() == code)
+    }
+
+    /// The bucket of a case from its projected stage.
+    pub fn of(stage: &str, step: Option<&str>, publicity_running: bool) -> Option<Bucket> {
+        let step = step.and_then(|s| ProcedureStep::parse(s).ok());
+        Some(match (stage, step) {
+            ("proposed", _) => Bucket::Proposed,
+            ("returned", _) => Bucket::Returned,
+            ("rejected", _) => Bucket::Rejected,
+            ("passed", Some(step)) => match step {
+                ProcedureStep::HomeCheck => Bucket::HomeCheck,
+                ProcedureStep::Deliberation => Bucket::Deliberation,
+                ProcedureStep::Publicity if publicity_running => Bucket::PublicityRunning,
+                ProcedureStep::Publicity => Bucket::PublicityDone,
+                ProcedureStep::TownshipReview => Bucket::TownshipReview,
+                ProcedureStep::CountyDecision => Bucket::CountyDecision,
+                ProcedureStep::Announcement => Bucket::Announced,
+            },
+            _ => return None,
+        })
+    }
+
+    /// The SQL condition on `p_cases` (aliased `c`) selecting this bucket; when the second
+    /// value is true the condition ends in a comparison whose right side (today's date) the
+    /// caller binds. The codes are constants, never user input.
+    pub fn condition(self) -> (String, bool) {
+        let passed = |step: ProcedureStep| {
+            format!("c.stage = 'passed' AND c.stage_step = '{}'", step.code())
+        };
+        match self {
+            Bucket::Proposed => ("c.stage = 'proposed'".into(), false),
+            Bucket::Returned => ("c.stage = 'returned'".into(), false),
+            Bucket::Rejected => ("c.stage = 'rejected'".into(), false),
+            Bucket::HomeCheck => (passed(ProcedureStep::HomeCheck), false),
+            Bucket::Deliberation => (passed(ProcedureStep::Deliberation), false),
+            Bucket::TownshipReview => (passed(ProcedureStep::TownshipReview), false),
+            Bucket::CountyDecision => (passed(ProcedureStep::CountyDecision), false),
+            Bucket::Announced => (passed(ProcedureStep::Announcement), false),
+            Bucket::PublicityRunning => (
+                format!(
+                    "{} AND c.publicity_end >= ",
+                    passed(ProcedureStep::Publicity)
+                ),
+                true,
+            ),
+            Bucket::PublicityDone => (
+                format!(
+                    "{} AND c.publicity_end < ",
+                    passed(ProcedureStep::Publicity)
+                ),
+                true,
+            ),
+        }
+    }
+}
+
+/// What a report is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportQuery {
+    /// The area reported on (inside the reader's scope).
+    pub area: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub today: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Label {
+    pub code: &'static str,
+    pub label: &'static str,
+}
+
+/// A count line with its key and label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Line {
+    pub code: String,
+    pub label: String,
+    #[serde(flatten)]
+    pub count: Hp,
+}
+
+/// One case kind across the procedure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseLine {
+    pub kind: String,
+    pub label: String,
+    pub total: Hp,
+    /// In [`Bucket::ALL`] order.
+    pub buckets: Vec<Hp>,
+    /// Cases whose 公示 drew objections.
+    pub objected: Hp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rates {
+    /// 错评率, a ratio (0.0523 = 5.23 %); None when the denominator is zero.
+    pub wrong_entry: Option<f64>,
+    /// 错退率.
+    pub wrongful_exit: Option<f64>,
+    /// 漏评.
+    pub missed: Hp,
+    /// 贫困发生率 over persons.
+    pub poverty_incidence: Option<f64>,
+}
+
+/// The figures of one area.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    pub area_code: String,
+    pub area_name: String,
+    pub all: Hp,
+    /// Every status, then every monitoring category, then "未填状态" when any.
+    pub by_status: Vec<Line>,
+    /// Every case kind.
+    pub by_case: Vec<CaseLine>,
+    pub rates: Rates,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub today: NaiveDate,
+    /// The procedure columns, in the order of every [`CaseLine::buckets`].
+    pub buckets: Vec<Label>,
+    pub total: Section,
+    /// One per child area (the next level down), then one for households filed directly under
+    /// the area itself, when there are any.
+    pub children: Vec<Section>,
+}
+
+/// Sums that make a [`Section`].
+#[derive(Default)]
+struct Tally {
+    all: Hp,
+    status: BTreeMap<String, Hp>,
+    monitoring: BTreeMap<String, Hp>,
+    no_status: Hp,
+    cases: BTreeMap<(String, usize), Hp>,
+    case_totals: BTreeMap<String, Hp>,
+    objected: BTreeMap<String, Hp>,
+    missed: Hp,
+}
+
+impl Tally {
+    fn status(&mut self, r: &StatusCount) {
+        self.all.add(r.households, r.persons);
+        match &r.status {
+            Some(s) => self.status.entry(s.clone()).or_default(),
+            None => &mut self.no_status,
+        }
+        .add(r.households, r.persons);
+        if let Some(m) = &r.monitoring {
+            self.monitoring
+                .entry(m.clone())
+                .or_default()
+                .add(r.households, r.persons);
+        }
+    }
+
+    fn case(&mut self, r: &CaseCount) {
+        let Some(bucket) = Bucket::of(&r.stage, r.stage_step.as_deref(), r.publicity_running != 0)
+        else {
+            return;
+        };
+        let idx = Bucket::ALL.iter().position(|b| *b == bucket).unwrap_or(0);
+        self.cases
+            .entry((r.kind.clone(), idx))
+            .or_default()
+            .add(r.households, r.persons);
+        self.case_totals
+            .entry(r.kind.clone())
+            .or_default()
+            .add(r.households, r.persons);
+        if r.objected != 0 {
+            self.objected
+                .entry(r.kind.clone())
+                .or_default()
+                .add(r.households, r.persons);
+        }
+        if r.kind == CaseKind::NewEntry.code()
+            && r.origin.as_deref() == Some(CaseOrigin::Screening.code())
+            && bucket != Bucket::Rejected
+        {
+            self.missed.add(r.households, r.persons);
+        }
+    }
+
+    fn status_hp(&self, s: HouseholdStatus) -> Hp {
+        self.status.get(s.code()).copied().unwrap_or_default()
+    }
+
+    /// A kind's cases, rejected ones left out.
+    fn standing(&self, kind: CaseKind) -> Hp {
+        let total = self
+            .case_totals
+            .get(kind.code())
+            .copied()
+            .unwrap_or_default();
+        let rejected_idx = Bucket::ALL.len() - 1;
+        let rejected = self
+            .cases
+            .get(&(kind.code().to_owned(), rejected_idx))
+            .copied()
+            .unwrap_or_default();
+        Hp {
+            households: total.households - rejected.households,
+            persons: total.persons - rejected.persons,
+        }
+    }
+
+    fn section(&self, area_code: &str, area_name: &str) -> Section {
+        use HouseholdStatus as S;
+        let mut by_status: Vec<Line> = HouseholdStatus::ALL
+            .iter()
+            .map(|s| line(s.code(), s.label(), self.status_hp(*s)))
+            .collect();
+        by_status.extend(MonitoringCategory::ALL.iter().map(|m| {
+            line(
+                m.code(),
+                m.label(),
+                self.monitoring.get(m.code()).copied().unwrap_or_default(),
+            )
+        }));
+        if self.no_status.households > 0 {
+            by_status.push(line("none", "未填状态", self.no_status));
+        }
+        let by_case = CaseKind::ALL
+            .iter()
+            .map(|k| CaseLine {
+                kind: k.code().into(),
+                label: k.label().into(),
+                total: self.case_totals.get(k.code()).copied().unwrap_or_default(),
+                buckets: (0..Bucket::ALL.len())
+                    .map(|i| {
+                        self.cases
+                            .get(&(k.code().to_owned(), i))
+                            .copied()
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+                objected: self.objected.get(k.code()).copied().unwrap_or_default(),
+            })
+            .collect();
+        let registered = [
+            S::NotExited,
+            S::ExitedSupported,
+            S::ExitedUnsupported,
+            S::Relapsed,
+        ]
+        .iter()
+        .map(|s| self.status_hp(*s).households)
+        .sum::<i64>();
+        let exited = self.status_hp(S::ExitedSupported).households
+            + self.status_hp(S::ExitedUnsupported).households;
+        let poor = self.status_hp(S::NotExited).persons + self.status_hp(S::Relapsed).persons;
+        Section {
+            area_code: area_code.into(),
+            area_name: area_name.into(),
+            all: self.all,
+            by_status,
+            by_case,
+            rates: Rates {
+                wrong_entry: ratio(
+                    self.standing(CaseKind::WrongEntryRemoval).households,
+                    registered,
+                ),
+                wrongful_exit: ratio(self.standing(CaseKind::WrongfulExit).households, exited),
+                missed: self.missed,
+                poverty_incidence: ratio(poor, self.all.persons),
+            },
+        }
+    }
+}
+
+fn line(code: &str, label: &str, count: Hp) -> Line {
+    Line {
+        code: code.into(),
+        label: label.into(),
+        count,
+    }
+}
+
+fn ratio(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// Builds the report of `q.area` from grouped counts over it. `areas` is the area tree (for the
+/// children and their names).
+pub fn build(
+    q: &ReportQuery,
+    areas: &[Area],
+    statuses: &[StatusCount],
+    cases: &[CaseCount],
+) -> Report {
+    let name_of = |code: &str| {
+        areas
+            .iter()
+            .find(|a| a.code == code)
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| code.to_owned())
+    };
+    let children: Vec<&Area> = areas
+        .iter()
+        .filter(|a| a.parent.as_deref() == Some(q.area.as_str()))
+        .collect();
+    // None: filed under the area itself, not under one of its children.
+    let child_of = |code: &str| -> Option<usize> {
+        children
+            .iter()
+            .position(|c| code.starts_with(c.code.as_str()))
+    };
+    let mut total = Tally::default();
+    let mut per_child: Vec<Tally> = children.iter().map(|_| Tally::default()).collect();
+    let mut direct = Tally::default();
+    let mut direct_used = false;
+    for r in statuses {
+        total.status(r);
+        match child_of(&r.area_code) {
+            Some(i) => per_child[i].status(r),
+            None => {
+                direct_used = true;
+                direct.status(r)
+            }
+        }
+    }
+    for r in cases {
+        total.case(r);
+        match child_of(&r.area_code) {
+            Some(i) => per_child[i].case(r),
+            None => {
+                direct_used = true;
+                direct.case(r)
+            }
+        }
+    }
+    let mut sections: Vec<Section> = children
+        .iter()
+        .zip(&per_child)
+        .map(|(a, t)| t.section(&a.code, &a.name))
+        .collect();
+    if direct_used && !children.is_empty() {
+        sections.push(direct.section(&q.area, &format!("{}(直属)", name_of(&q.area))));
+    }
+    Report {
+        from: q.from,
+        to: q.to,
+        today: q.today,
+        buckets: Bucket::ALL
+            .iter()
+            .map(|b| Label {
+                code: b.code(),
+                label: b.label(),
+            })
+            .collect(),
+        total: total.section(&q.area, &name_of(&q.area)),
+        children: sections,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+use super::*;
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().expect("date")
+}
+
+fn area(code: &str, name: &str, parent: Option<&str>, level: &str) -> Area {
+    Area {
+        code: code.into(),
+        name: name.into(),
+        parent: parent.map(Into::into),
+        level: level.into(),
+    }
+}
+
+fn areas() -> Vec<Area> {
+    vec![
+        area("530921100", "诗礼乡", Some("530921"), "township"),
+        area("530921100201", "三合村", Some("530921100"), "village"),
+        area("530921100202", "孔兴村", Some("530921100"), "village"),
+    ]
+}
+
+fn status(area: &str, s: Option<&str>, m: Option<&str>, h: i64, p: i64) -> StatusCount {
+    StatusCount {
+        area_code: area.into(),
+        status: s.map(Into::into),
+        monitoring: m.map(Into::into),
+        households: h,
+        persons: p,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn case(
+    area: &str,
+    kind: &str,
+    origin: Option<&str>,
+    stage: &str,
+    step: Option<&str>,
+    running: i64,
+    h: i64,
+    p: i64,
+) -> CaseCount {
+    CaseCount {
+        area_code: area.into(),
+        kind: kind.into(),
+        origin: origin.map(Into::into),
+        stage: stage.into(),
+        stage_step: step.map(Into::into),
+        publicity_running: running,
+        objected: 0,
+        households: h,
+        persons: p,
+    }
+}
+
+fn query() -> ReportQuery {
+    ReportQuery {
+        area: "530921100".into(),
+        from: day("2026-01-01"),
+        to: day("2026-12-31"),
+        today: day("2026-11-25"),
+    }
+}
+
+fn hp(households: i64, persons: i64) -> Hp {
+    Hp {
+        households,
+        persons,
+    }
+}
+
+fn status_line<'a>(s: &'a Section, code: &str) -> &'a Line {
+    s.by_status.iter().find(|l| l.code == code).expect("line")
+}
+
+fn case_line<'a>(s: &'a Section, kind: &str) -> &'a CaseLine {
+    s.by_case.iter().find(|l| l.kind == kind).expect("kind")
+}
+
+fn bucket(l: &CaseLine, b: Bucket) -> Hp {
+    l.buckets[Bucket::ALL.iter().position(|x| *x == b).expect("bucket")]
+}
+
+#[test]
+fn counts_split_by_village_and_add_up() {
+    let statuses = [
+        status("530921100201", Some("not_exited"), None, 3, 11),
+        status(
+            "530921100201",
+            Some("exited_supported"),
+            Some("unstable_exited"),
+            2,
+            7,
+        ),
+        status("530921100202", Some("not_exited"), None, 1, 4),
+        status("530921100202", Some("ordinary"), None, 4, 12),
+    ];
+    let r = build(&query(), &areas(), &statuses, &[]);
+    assert_eq!(r.total.all, hp(10, 34));
+    assert_eq!(status_line(&r.total, "not_exited").count, hp(4, 15));
+    assert_eq!(status_line(&r.total, "unstable_exited").count, hp(2, 7));
+    assert_eq!(
+        r.children.len(),
+        2,
+        "no direct row when none is filed directly"
+    );
+    assert_eq!(r.children[0].area_name, "三合村");
+    assert_eq!(status_line(&r.children[0], "not_exited").count, hp(3, 11));
+    assert_eq!(status_line(&r.children[1], "ordinary").count, hp(4, 12));
+    // 贫困发生率: 15 persons of 34.
+    let incidence = r.total.rates.poverty_incidence.expect("rate");
+    assert!((incidence - 15.0 / 34.0).abs() < 1e-12);
+}
+
+#[test]
+fn cases_fall_in_procedure_buckets() {
+    let cases = [
+        case("530921100201", "exit", None, "proposed", None, 0, 1, 4),
+        case(
+            "530921100201",
+            "exit",
+            None,
+            "passed",
+            Some("publicity"),
+            1,
+            2,
+            6,
+        ),
+        case(
+            "530921100202",
+            "exit",
+            None,
+            "passed",
+            Some("publicity"),
+            0,
+            1,
+            3,
+        ),
+        case(
+            "530921100202",
+            "exit",
+            None,
+            "returned",
+            Some("township_review"),
+            0,
+            1,
+            2,
+        ),
+        case(
+            "530921100202",
+            "new_entry",
+            Some("screening"),
+            "passed",
+            Some("announcement"),
+            0,
+            2,
+            5,
+        ),
+        case(
+            "530921100202",
+            "new_entry",
+            Some("application"),
+            "rejected",
+            Some("deliberation"),
+            0,
+            1,
+            1,
+        ),
+    ];
+    let r = build(&query(), &areas(), &[], &cases);
+    let exit = case_line(&r.total, "exit");
+    assert_eq!(exit.total, hp(5, 15));
+    assert_eq!(bucket(exit, Bucket::Proposed), hp(1, 4));
+    assert_eq!(bucket(exit, Bucket::PublicityRunning), hp(2, 6));
+    assert_eq!(bucket(exit, Bucket::PublicityDone), hp(1, 3));
+    assert_eq!(bucket(exit, Bucket::Returned), hp(1, 2));
+    let new = case_line(&r.total, "new_entry");
+    assert_eq!(bucket(new, Bucket::Announced), hp(2, 5));
+    assert_eq!(bucket(new, Bucket::Rejected), hp(1, 1));
+    assert_eq!(
+        r.total.rates.missed,
+        hp(2, 5),
+        "only screening finds count as 漏评"
+    );
+    assert_eq!(case_line(&r.children[0], "exit").total, hp(3, 10));
+}
+
+#[test]
+fn rates_leave_rejected_cases_out() {
+    let statuses = [
+        status("530921100201", Some("not_exited"), None, 50, 200),
+        status("530921100201", Some("exited_supported"), None, 50, 180),
+    ];
+    let cases = [
+        case(
+            "530921100201",
+            "wrong_entry_removal",
+            None,
+            "passed",
+            Some("county_decision"),
+            0,
+            5,
+            20,
+        ),
+        case(
+            "530921100201",
+            "wrong_entry_removal",
+            None,
+            "rejected",
+            Some("township_review"),
+            0,
+            3,
+            9,
+        ),
+        case(
+            "530921100201",
+            "wrongful_exit",
+            None,
+            "proposed",
+            None,
+            0,
+            1,
+            3,
+        ),
+    ];
+    let r = build(&query(), &areas(), &statuses, &cases);
+    assert_eq!(r.total.rates.wrong_entry, Some(0.05));
+    assert_eq!(r.total.rates.wrongful_exit, Some(0.02));
+}
+
+#[test]
+fn households_filed_on_the_area_itself_get_their_own_row() {
+    let statuses = [
+        status("530921100201", Some("not_exited"), None, 1, 2),
+        status("530921100", Some("edge"), None, 1, 3),
+    ];
+    let r = build(&query(), &areas(), &statuses, &[]);
+    assert_eq!(r.children.len(), 3);
+    assert_eq!(r.children[2].area_name, "诗礼乡(直属)");
+    assert_eq!(status_line(&r.children[2], "edge").count, hp(1, 3));
+    assert_eq!(r.total.rates.wrong_entry, Some(0.0));
+    assert_eq!(
+        r.total.rates.wrongful_exit, None,
+        "no exited household: no rate"
+    );
+}
+
+#[test]
+fn bucket_codes_round_trip_and_conditions_name_the_step() {
+    for b in Bucket::ALL {
+        assert_eq!(Bucket::parse(b.code()), Some(b));
+    }
+    let (sql, binds_today) = Bucket::PublicityRunning.condition();
+    assert!(sql.contains("'publicity'") && binds_today, "{sql}");
+    assert!(!Bucket::Announced.condition().1);
+}

@@ -1,0 +1,417 @@
+//! What supervisors do, independent of HTTP: read reports and rosters of their areas, decide
+//! procedure steps, settle conflicts, draw and record spot checks.
+//!
+//! Every operation takes the acting [`User`] and checks both axes of least privilege here, once
+//! for pages and API alike: the role (who may decide which step, who may settle conflicts) and
+//! the area (a household outside the user's areas is "not found", so its existence leaks
+//! nothing).
+//!
+//! Decisions and settlements are written into the household document as server-authored
+//! changes (`server_edit`), so they reach the field teams on their next sync like any edit.
+
+use chrono::{NaiveDate, Utc};
+use serde_json::Value as Json;
+use zoufang_shared::CodeList;
+use zoufang_shared::codes::{ProcedureStep, StepOutcome};
+use zoufang_shared::doc::{ChangeAuthor, DocError, HouseholdDoc};
+use zoufang_shared::ids::CaseId;
+use zoufang_shared::model::{Household, StepRecord};
+
+use crate::auth::in_scope;
+use crate::report::roster::{RosterFilter, RosterRow};
+use crate::report::{self, Report, ReportQuery};
+use crate::server_edit::{EditError, edit_household};
+use crate::storage::{Database, DbError, Role, SpotCheck, User};
+use crate::sync::server_actor;
+
+pub mod history;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// The role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Unknown, or outside the user's areas (the same answer, on purpose).
+    #[error("找不到该农户或区域,或不在您负责的范围内")]
+    NotFound,
+    /// The request contradicts the procedure or the data.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("服务器繁忙,请重试")]
+    Busy,
+    #[error("数据库错误")]
+    Db(#[from] DbError),
+}
+
+impl From<EditError> for ReviewError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::NotFound(_) => ReviewError::NotFound,
+            EditError::Doc(d) => ReviewError::Invalid(d.to_string()),
+            EditError::Busy => ReviewError::Busy,
+            EditError::Db(d) => ReviewError::Db(d),
+        }
+    }
+}
+
+/// The server-side device label of review changes in household histories.
+pub const REVIEW_DEVICE: &str = "review";
+
+/// The procedure steps a role decides on the server. Field steps (入户核查, 评议, 公示) are
+/// recorded by the teams on their devices.
+pub fn decides(role: Role, step: ProcedureStep) -> bool {
+    match step {
+        ProcedureStep::TownshipReview => role == Role::TownshipReviewer,
+        ProcedureStep::CountyDecision | ProcedureStep::Announcement => {
+            role == Role::CountySupervisor
+        }
+        _ => false,
+    }
+}
+
+/// Who settles conflicting values: those who answer for the data of an area.
+pub fn settles_conflicts(role: Role) -> bool {
+    matches!(
+        role,
+        Role::TeamLeader | Role::TownshipReviewer | Role::Admin
+    )
+}
+
+/// Who draws and records spot checks: the county's inspection team.
+pub fn spot_checks(role: Role) -> bool {
+    matches!(role, Role::CountySupervisor | Role::Admin)
+}
+
+/// The area asked for, if the user may read it: inside one of their areas. An empty request
+/// means the user's first area.
+pub fn readable_area(user: &User, asked: Option<&str>) -> Result<String, ReviewError> {
+    match asked.map(str::trim).filter(|a| !a.is_empty()) {
+        None => user.areas.first().cloned().ok_or(ReviewError::NotFound),
+        Some(a) if a.bytes().all(|b| b.is_ascii_digit()) && in_scope(&user.areas, a) => {
+            Ok(a.to_owned())
+        }
+        Some(_) => Err(ReviewError::NotFound),
+    }
+}
+
+/// The report of an area the user may read.
+pub async fn report<D: Database>(
+    db: &D,
+    user: &User,
+    area: Option<&str>,
+    from: NaiveDate,
+    to: NaiveDate,
+    today: NaiveDate,
+) -> Result<Report, ReviewError> {
+    let area = readable_area(user, area)?;
+    if from > to {
+        return Err(ReviewError::Invalid("开始日期不能晚于结束日期".into()));
+    }
+    let statuses = db.status_counts(&area).await?;
+    let cases = db.case_counts(&area, from, to, today).await?;
+    let areas = db.areas().await?;
+    Ok(report::build(
+        &ReportQuery {
+            area,
+            from,
+            to,
+            today,
+        },
+        &areas,
+        &statuses,
+        &cases,
+    ))
+}
+
+/// A roster page, masked for the user's role. `filter.area` must already be readable.
+pub async fn roster<D: Database>(
+    db: &D,
+    user: &User,
+    filter: &RosterFilter,
+) -> Result<Vec<RosterRow>, ReviewError> {
+    readable_area(user, Some(&filter.area))?;
+    let mut rows = db.roster(filter).await?;
+    for r in &mut rows {
+        r.mask_for(user.role);
+    }
+    Ok(rows)
+}
+
+/// A household the user may read, as merged, with its document (for conflicts and history).
+pub async fn household<D: Database>(
+    db: &D,
+    user: &User,
+    id: &str,
+) -> Result<(Household, HouseholdDoc), ReviewError> {
+    let stored = db
+        .households(&[id.to_owned()])
+        .await?
+        .pop()
+        .ok_or(ReviewError::NotFound)?;
+    if !in_scope(&user.areas, &stored.area_code) {
+        return Err(ReviewError::NotFound);
+    }
+    let doc = HouseholdDoc::load(&stored.doc, server_actor()).map_err(|e| {
+        tracing::error!(household = %id, error = %e, "stored document unreadable");
+        ReviewError::Invalid("该户数据无法读取,已记录".into())
+    })?;
+    let h = doc
+        .read()
+        .map_err(|e| ReviewError::Invalid(format!("该户数据无法读取:{e}")))?;
+    Ok((h, doc))
+}
+
+/// A reviewer's decision on one step of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub household_id: String,
+    pub case_id: String,
+    pub step: ProcedureStep,
+    pub outcome: StepOutcome,
+    pub comment: String,
+}
+
+fn author(user: &User) -> ChangeAuthor {
+    ChangeAuthor::new(user.username.clone(), REVIEW_DEVICE, Utc::now())
+}
+
+/// Records a decision: the role must decide this step, the household must be in the user's
+/// areas, the procedure order holds (the document's editor refuses a step whose predecessor
+/// has not passed), a return or rejection says why, and the township check waits until a
+/// 公示 of at least `min_publicity_days` has ended.
+pub async fn decide<D: Database>(
+    db: &D,
+    user: &User,
+    d: &Decision,
+    today: NaiveDate,
+    min_publicity_days: i64,
+) -> Result<(), ReviewError> {
+    if !decides(user.role, d.step) {
+        return Err(ReviewError::Forbidden(format!(
+            "{}不能审批「{}」",
+            user.role.label(),
+            d.step.label()
+        )));
+    }
+    let comment = d.comment.trim().to_owned();
+    if d.outcome != StepOutcome::Passed && comment.is_empty() {
+        return Err(ReviewError::Invalid("退回或不通过须填写意见".into()));
+    }
+    if comment.chars().count() > 2000 {
+        return Err(ReviewError::Invalid("意见不能超过 2000 字".into()));
+    }
+    let (h, _) = household(db, user, &d.household_id).await?;
+    let case_id = CaseId::from(d.case_id.as_str());
+    let case = h.cases.get(&case_id).ok_or(ReviewError::NotFound)?;
+    if d.step == ProcedureStep::TownshipReview && d.outcome == StepOutcome::Passed {
+        let publicity = case.passed(ProcedureStep::Publicity).ok_or_else(|| {
+            ReviewError::Invalid("该事项尚未完成村内公示,不能通过乡镇审核".into())
+        })?;
+        if let (Some(start), Some(end)) = (publicity.publicity_start, publicity.publicity_end) {
+            let days = (end - start).num_days() + 1;
+            if days < min_publicity_days {
+                return Err(ReviewError::Invalid(format!(
+                    "公示期只有 {days} 天,至少须 {min_publicity_days} 天"
+                )));
+            }
+            if today <= end {
+                return Err(ReviewError::Invalid(format!(
+                    "公示期到 {end} 结束,结束后才能通过乡镇审核"
+                )));
+            }
+        }
+        let open_objections = case
+            .steps
+            .values()
+            .flat_map(|s| s.objections.values())
+            .filter(|o| o.resolution.as_deref().unwrap_or("").trim().is_empty())
+            .count();
+        if open_objections > 0 {
+            return Err(ReviewError::Invalid(format!(
+                "公示期间有 {open_objections} 条异议尚未处理,处理后才能通过"
+            )));
+        }
+    }
+    let record = StepRecord {
+        step: d.step,
+        date: today,
+        actor: user.display_name.clone(),
+        actor_user: Some(user.username.clone()),
+        outcome: d.outcome,
+        comment,
+        publicity_start: None,
+        publicity_end: None,
+        objections: Default::default(),
+        attachments: Default::default(),
+    };
+    edit_household(db, &d.household_id, &author(user), |e| {
+        e.add_step(&case_id, &record)
+    })
+    .await?;
+    tracing::info!(
+        user = %user.username,
+        household = %d.household_id,
+        step = d.step.code(),
+        outcome = d.outcome.code(),
+        "step decided"
+    );
+    Ok(())
+}
+
+/// The value a reviewer typed, as JSON: numbers and true/false as such, anything else as text.
+pub fn typed_value(text: &str) -> Json {
+    let t = text.trim();
+    match serde_json::from_str::<Json>(t) {
+        Ok(v @ (Json::Number(_) | Json::Bool(_) | Json::Null)) => v,
+        _ => Json::String(t.to_owned()),
+    }
+}
+
+/// Settles a conflicted field with `value` (one of the values written, or a typed one) as one
+/// new change that has seen every concurrent value.
+pub async fn settle<D: Database>(
+    db: &D,
+    user: &User,
+    household_id: &str,
+    path: &str,
+    value: Json,
+) -> Result<(), ReviewError> {
+    if !settles_conflicts(user.role) {
+        return Err(ReviewError::Forbidden(format!(
+            "{}不能处理冲突",
+            user.role.label()
+        )));
+    }
+    let (_, mut doc) = household(db, user, household_id).await?;
+    let conflicts = doc
+        .conflicts()
+        .map_err(|e| ReviewError::Invalid(e.to_string()))?;
+    let Some(conflict) = conflicts.into_iter().find(|c| c.path_string() == path) else {
+        return Err(ReviewError::Invalid(
+            "该字段已没有冲突(可能已被他人处理)".into(),
+        ));
+    };
+    let parts = conflict.path.clone();
+    edit_household(db, household_id, &author(user), |e| {
+        e.resolve(&parts, value.clone())?;
+        // A label typed for a coded field is stored as its code, like every other write.
+        let canonical =
+            serde_json::to_value(e.household()?).map_err(|err| DocError::Model(err.to_string()))?;
+        let stored = parts
+            .iter()
+            .try_fold(&canonical, |v, k| v.get(k))
+            .cloned()
+            .unwrap_or(Json::Null);
+        if stored != value {
+            e.resolve(&parts, stored)?;
+        }
+        Ok(())
+    })
+    .await?;
+    tracing::info!(user = %user.username, household = %household_id, "conflict settled");
+    Ok(())
+}
+
+/// The day's spot-check sample of a township: drawn (and stored) on first request, the same
+/// list for everyone after that.
+pub async fn spot_sample<D: Database>(
+    db: &D,
+    user: &User,
+    township: &str,
+    day: NaiveDate,
+    n: usize,
+    salt: &str,
+) -> Result<Vec<SpotCheck>, ReviewError> {
+    let township = readable_area(user, Some(township))?;
+    let day_text = day.to_string();
+    let existing = db.spot_checks(&township, &day_text).await?;
+    if !existing.is_empty() || !spot_checks(user.role) {
+        return Ok(existing);
+    }
+    let candidates: Vec<crate::spot_check::Candidate> = db
+        .household_areas(&township)
+        .await?
+        .into_iter()
+        .map(|(household_id, area)| crate::spot_check::Candidate {
+            household_id,
+            village: village_of(&area, &township),
+        })
+        .collect();
+    let drawn = crate::spot_check::draw(&candidates, n, &township, day, salt);
+    let rows: Vec<SpotCheck> = drawn
+        .into_iter()
+        .map(|c| SpotCheck {
+            township: township.clone(),
+            day: day_text.clone(),
+            household_id: c.household_id,
+            village: c.village,
+            drawn_by: user.username.clone(),
+            result: None,
+            note: None,
+            checked_by: None,
+            checked_at: None,
+        })
+        .collect();
+    db.save_spot_checks(&rows).await?;
+    // Another inspector may have drawn at the same moment: what is stored is the sample.
+    Ok(db.spot_checks(&township, &day_text).await?)
+}
+
+/// The village (12-digit code) a household's area lies in, or the township itself.
+fn village_of(area: &str, township: &str) -> String {
+    if area.len() >= 12 {
+        area[..12].to_owned()
+    } else {
+        township.to_owned()
+    }
+}
+
+/// What a spot check found.
+pub const SPOT_RESULTS: [(&str, &str); 3] = [
+    ("ok", "属实"),
+    ("problem", "发现问题"),
+    ("absent", "未遇到户主"),
+];
+
+/// Records what the check of one sampled household found.
+pub async fn record_spot<D: Database>(
+    db: &D,
+    user: &User,
+    township: &str,
+    day: NaiveDate,
+    household_id: &str,
+    result: &str,
+    note: &str,
+) -> Result<(), ReviewError> {
+    if !spot_checks(user.role) {
+        return Err(ReviewError::Forbidden(format!(
+            "{}不能登记抽查结果",
+            user.role.label()
+        )));
+    }
+    let township = readable_area(user, Some(township))?;
+    if !SPOT_RESULTS.iter().any(|(code, _)| *code == result) {
+        return Err(ReviewError::Invalid("抽查结果无效".into()));
+    }
+    if note.chars().count() > 2000 {
+        return Err(ReviewError::Invalid("说明不能超过 2000 字".into()));
+    }
+    let recorded = db
+        .record_spot_check(&SpotCheck {
+            township,
+            day: day.to_string(),
+            household_id: household_id.to_owned(),
+            village: String::new(),
+            drawn_by: String::new(),
+            result: Some(result.to_owned()),
+            note: Some(note.trim().to_owned()),
+            checked_by: Some(user.username.clone()),
+            checked_at: Some(Utc::now().to_rfc3339()),
+        })
+        .await?;
+    if recorded {
+        Ok(())
+    } else {
+        Err(ReviewError::NotFound)
+    }
+}

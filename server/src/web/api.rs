@@ -1,0 +1,293 @@
+//! The review pages' data as JSON, for county systems and scripts: the same operations, the
+//! same access rules (`crate::review`), a session cookie from `POST /api/review/login`, and the
+//! session's anti-forgery token in an `X-CSRF-Token` header on every write.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json_;
+use zoufang_shared::CodeList;
+use zoufang_shared::codes::{ProcedureStep, StepOutcome};
+use zoufang_shared::model::Case;
+
+use super::report::RosterParams;
+use super::{PageError, PeriodParams, Viewer, review_status, session};
+use crate::http::{ApiError, Shared};
+use crate::report::Report;
+use crate::report::cross::ConflictEntry;
+use crate::report::roster::RosterRow;
+use crate::review::{self, Decision, ReviewError, readable_area};
+use crate::storage::Database;
+
+pub fn routes<D: Database>() -> Router<Shared<D>> {
+    Router::new()
+        .route("/api/review/login", post(login::<D>))
+        .route("/api/review/report", get(report::<D>))
+        .route("/api/review/roster", get(roster::<D>))
+        .route("/api/review/households/{id}", get(household::<D>))
+        .route("/api/review/conflicts", get(conflicts::<D>))
+        .route("/api/review/decide", post(decide::<D>))
+        .route("/api/review/settle", post(settle::<D>))
+}
+
+fn api_error(e: ReviewError) -> ApiError {
+    let status = review_status(&e);
+    let code = match status {
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::SERVICE_UNAVAILABLE => "busy",
+        _ => "internal",
+    };
+    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+        "服务器内部错误".to_owned()
+    } else {
+        e.to_string()
+    };
+    ApiError::new(status, code, message)
+}
+
+impl From<PageError> for ApiError {
+    fn from(e: PageError) -> Self {
+        let code = if e.status == StatusCode::FORBIDDEN {
+            "forbidden"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(e.status, code, e.message)
+    }
+}
+
+fn csrf(viewer: &Viewer, headers: &HeaderMap) -> Result<(), ApiError> {
+    let sent = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    viewer.check_csrf(sent).map_err(ApiError::from)
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body.map(|Json(t)| t).map_err(ApiError::from)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    username: String,
+    name: String,
+    role: String,
+    areas: Vec<String>,
+    /// Send back as `X-CSRF-Token` on every write.
+    csrf: String,
+}
+
+async fn login<D: Database>(
+    State(state): State<Shared<D>>,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let req = json_body(body)?;
+    let Some((user, token)) = session::open_session(&state, &req.username, &req.password).await?
+    else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "用户名或密码错误",
+        ));
+    };
+    let session = state
+        .db
+        .session(&crate::auth::token_hash(&token))
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "会话丢失"))?;
+    Ok((
+        [(
+            header::SET_COOKIE,
+            session::session_cookie(&token, state.config.session_hours),
+        )],
+        Json(LoginResponse {
+            username: user.username,
+            name: user.display_name,
+            role: user.role.code().into(),
+            areas: user.areas,
+            csrf: session.csrf,
+        }),
+    )
+        .into_response())
+}
+
+async fn report<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Query(params): Query<PeriodParams>,
+) -> Result<Json<Report>, ApiError> {
+    let p = params.period()?;
+    review::report(
+        &state.db,
+        &viewer.user,
+        params.area.as_deref(),
+        p.from,
+        p.to,
+        p.today,
+    )
+    .await
+    .map(Json)
+    .map_err(api_error)
+}
+
+#[derive(Serialize)]
+struct RosterPage {
+    households: i64,
+    persons: i64,
+    rows: Vec<RosterRow>,
+    /// The `after` of the next page, when there is one.
+    next: Option<String>,
+}
+
+async fn roster<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Query(params): Query<RosterParams>,
+) -> Result<Json<RosterPage>, ApiError> {
+    let filter = params.filter(
+        &viewer,
+        state.config.no_visit_days,
+        super::report::PAGE_ROWS,
+    )?;
+    let rows = review::roster(&state.db, &viewer.user, &filter)
+        .await
+        .map_err(api_error)?;
+    let (households, persons) = state.db.roster_count(&filter).await?;
+    let next = (rows.len() as i64 == filter.limit)
+        .then(|| rows.last().map(|r| format!("{}|{}", r.area_code, r.id)))
+        .flatten();
+    Ok(Json(RosterPage {
+        households,
+        persons,
+        rows,
+        next,
+    }))
+}
+
+#[derive(Serialize)]
+struct HouseholdView {
+    id: String,
+    area_code: Option<String>,
+    status: Option<String>,
+    persons: usize,
+    cases: std::collections::BTreeMap<String, Case>,
+    /// Conflicted fields and how many values each has.
+    conflicts: Vec<(String, usize)>,
+}
+
+async fn household<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<HouseholdView>, ApiError> {
+    let (h, mut doc) = review::household(&state.db, &viewer.user, &id)
+        .await
+        .map_err(api_error)?;
+    let conflicts = doc
+        .conflicts()
+        .map_err(|e| api_error(ReviewError::Invalid(e.to_string())))?
+        .into_iter()
+        .map(|c| (c.path_string(), c.values.len()))
+        .collect();
+    Ok(Json(HouseholdView {
+        id,
+        area_code: h.info.area_code.clone(),
+        status: h.info.status.map(|s| s.code().to_owned()),
+        persons: h.size(),
+        cases: h
+            .cases
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+            .collect(),
+        conflicts,
+    }))
+}
+
+async fn conflicts<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Query(params): Query<PeriodParams>,
+) -> Result<Json<Vec<ConflictEntry>>, ApiError> {
+    let area = readable_area(&viewer.user, params.area.as_deref()).map_err(api_error)?;
+    Ok(Json(state.db.conflict_queue(&area, 500).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideRequest {
+    household: String,
+    case: String,
+    step: ProcedureStep,
+    outcome: StepOutcome,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn decide<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    body: Result<Json<DecideRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    csrf(&viewer, &headers)?;
+    let req = json_body(body)?;
+    review::decide(
+        &state.db,
+        &viewer.user,
+        &Decision {
+            household_id: req.household,
+            case_id: req.case,
+            step: req.step,
+            outcome: req.outcome,
+            comment: req.comment,
+        },
+        crate::projection::today(),
+        state.config.publicity_min_days,
+    )
+    .await
+    .map_err(api_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettleRequest {
+    household: String,
+    path: String,
+    value: Json_,
+}
+
+async fn settle<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    body: Result<Json<SettleRequest>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    csrf(&viewer, &headers)?;
+    let req = json_body(body)?;
+    review::settle(
+        &state.db,
+        &viewer.user,
+        &req.household,
+        &req.path,
+        req.value,
+    )
+    .await
+    .map_err(api_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}

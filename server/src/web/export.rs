@@ -1,0 +1,229 @@
+//! Downloads: the report and rosters as XLSX or CSV, masked like the pages for the role.
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use zoufang_shared::CodeList;
+use zoufang_shared::codes::{HouseholdStatus, MonitoringCategory};
+
+use super::report::RosterParams;
+use super::{PageError, PeriodParams, Viewer};
+use crate::export::{CSV_CONTENT_TYPE, Cell, Table, XLSX_CONTENT_TYPE, content_disposition};
+use crate::http::Shared;
+use crate::report::{Bucket, Report};
+use crate::review;
+use crate::storage::Database;
+
+/// A roster export stops here; a county is about 100,000 households.
+const MAX_EXPORT_ROWS: usize = 500_000;
+const EXPORT_PAGE: i64 = 5_000;
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Xlsx,
+    Csv,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FormatParam {
+    #[serde(default)]
+    pub format: Format,
+}
+
+fn download(table: &Table, stem: &str, format: Format) -> Result<Response, PageError> {
+    let (bytes, content_type, ext) = match format {
+        Format::Csv => (table.to_csv(), CSV_CONTENT_TYPE, "csv"),
+        Format::Xlsx => (
+            table.to_xlsx().map_err(|e| {
+                tracing::error!(error = %e, "xlsx export");
+                PageError::bad_request(format!("无法生成 Excel 文件:{e}"))
+            })?,
+            XLSX_CONTENT_TYPE,
+            "xlsx",
+        ),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, content_disposition(stem, ext)),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn hp_cells(h: crate::report::Hp) -> [Cell; 2] {
+    [Cell::Int(h.households), Cell::Int(h.persons)]
+}
+
+/// The report as one table: a block of status lines and one of case lines, for the area and
+/// each area below it.
+pub fn report_table(r: &Report) -> Table {
+    let mut headers: Vec<String> = vec!["区域".into(), "类别".into(), "项目".into()];
+    headers.extend(["户数".to_owned(), "人数".to_owned()]);
+    for b in Bucket::ALL {
+        headers.push(format!("{}(户)", b.label()));
+        headers.push(format!("{}(人)", b.label()));
+    }
+    let mut rows = Vec::new();
+    for section in std::iter::once(&r.total).chain(&r.children) {
+        for l in &section.by_status {
+            let mut row = vec![
+                Cell::Text(section.area_name.clone()),
+                Cell::Text("户状态".into()),
+                Cell::Text(l.label.clone()),
+            ];
+            row.extend(hp_cells(l.count));
+            rows.push(row);
+        }
+        for c in &section.by_case {
+            let mut row = vec![
+                Cell::Text(section.area_name.clone()),
+                Cell::Text("动态管理事项".into()),
+                Cell::Text(c.label.clone()),
+            ];
+            row.extend(hp_cells(c.total));
+            for b in &c.buckets {
+                row.extend(hp_cells(*b));
+            }
+            rows.push(row);
+        }
+        let rate = |v: Option<f64>| v.map(Cell::Percent).unwrap_or(Cell::Empty);
+        for (label, value) in [
+            ("错评率", rate(section.rates.wrong_entry)),
+            ("错退率", rate(section.rates.wrongful_exit)),
+            ("贫困发生率", rate(section.rates.poverty_incidence)),
+        ] {
+            rows.push(vec![
+                Cell::Text(section.area_name.clone()),
+                Cell::Text("比率".into()),
+                Cell::Text(label.into()),
+                value,
+            ]);
+        }
+        let mut missed = vec![
+            Cell::Text(section.area_name.clone()),
+            Cell::Text("比率".into()),
+            Cell::Text("漏评".into()),
+        ];
+        missed.extend(hp_cells(section.rates.missed));
+        rows.push(missed);
+    }
+    Table {
+        title: format!("动态管理统计 {} 至 {}", r.from, r.to),
+        headers,
+        rows,
+    }
+}
+
+pub async fn report<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Query(params): Query<PeriodParams>,
+    Query(f): Query<FormatParam>,
+) -> Result<Response, PageError> {
+    let period = params.period()?;
+    let r = review::report(
+        &state.db,
+        &viewer.user,
+        params.area.as_deref(),
+        period.from,
+        period.to,
+        period.today,
+    )
+    .await?;
+    let table = report_table(&r);
+    download(
+        &table,
+        &format!("动态管理统计-{}", r.total.area_name),
+        f.format,
+    )
+}
+
+fn status_label(code: Option<&str>) -> String {
+    code.map(|c| {
+        HouseholdStatus::parse(c)
+            .map(|s| s.label().to_owned())
+            .or_else(|_| MonitoringCategory::parse(c).map(|m| m.label().to_owned()))
+            .unwrap_or_else(|_| c.to_owned())
+    })
+    .unwrap_or_default()
+}
+
+pub async fn roster<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Query(params): Query<RosterParams>,
+    Query(f): Query<FormatParam>,
+) -> Result<Response, PageError> {
+    let mut filter = params.filter(&viewer, state.config.no_visit_days, EXPORT_PAGE)?;
+    filter.after = None;
+    let areas = state.db.areas().await?;
+    let area_name = |code: &str| {
+        areas
+            .iter()
+            .filter(|a| code.starts_with(a.code.as_str()))
+            .max_by_key(|a| a.code.len())
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| code.to_owned())
+    };
+    let headers = [
+        "户编号",
+        "区划代码",
+        "所在区域",
+        "户主姓名",
+        "户主证件号码",
+        "联系电话",
+        "户状态",
+        "监测类别",
+        "家庭人口",
+        "收入年度",
+        "人均纯收入(元)",
+        "最近走访",
+        "错误",
+        "警告",
+        "冲突",
+    ];
+    let mut rows = Vec::new();
+    loop {
+        let page = review::roster(&state.db, &viewer.user, &filter).await?;
+        let Some(last) = page.last() else { break };
+        filter.after = Some((last.area_code.clone(), last.id.clone()));
+        let full = page.len() as i64 == filter.limit;
+        for r in page {
+            rows.push(vec![
+                r.household_no.into(),
+                Cell::Text(r.area_code.clone()),
+                Cell::Text(area_name(&r.area_code)),
+                Cell::Text(r.head_name),
+                r.head_id.into(),
+                r.phone.into(),
+                Cell::Text(status_label(r.status.as_deref())),
+                Cell::Text(status_label(r.monitoring.as_deref())),
+                Cell::Int(r.persons),
+                r.income_year.into(),
+                r.per_capita.map(Cell::Fen).unwrap_or(Cell::Empty),
+                r.last_visit.into(),
+                Cell::Int(r.errors),
+                Cell::Int(r.warnings),
+                Cell::Int(r.conflicts),
+            ]);
+        }
+        if !full || rows.len() >= MAX_EXPORT_ROWS {
+            break;
+        }
+    }
+    let table = Table {
+        title: "花名册".into(),
+        headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+        rows,
+    };
+    download(
+        &table,
+        &format!("花名册-{}", area_name(&filter.area)),
+        f.format,
+    )
+}

@@ -1,0 +1,181 @@
+//! The supervisors' pages and their JSON API: reports, rosters, households with their cases,
+//! conflicts, checks and spot checks, exports.
+//!
+//! Server-rendered HTML with plain forms and links: it works on any phone browser, needs no
+//! script at all (the CSP allows none), and every page is a URL a supervisor can send to a
+//! colleague. All access rules live in `crate::review`; handlers here only translate HTTP.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{Datelike, NaiveDate};
+use serde::Deserialize;
+
+use crate::http::Shared;
+use crate::projection::today;
+use crate::review::ReviewError;
+use crate::storage::Database;
+
+pub mod api;
+mod checks;
+mod export;
+mod household;
+mod pages;
+mod report;
+pub mod session;
+
+pub use session::Viewer;
+
+/// Forms are small; anything larger is not from these pages.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+pub fn routes<D: Database>() -> Router<Shared<D>> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/report") }))
+        .route("/login", get(session::login_page).post(session::login::<D>))
+        .route("/logout", post(session::logout::<D>))
+        .route("/report", get(report::report_page::<D>))
+        .route("/roster", get(report::roster_page::<D>))
+        .route("/export/report", get(export::report::<D>))
+        .route("/export/roster", get(export::roster::<D>))
+        .route("/households/{id}", get(household::page::<D>))
+        .route("/households/{id}/decide", post(household::decide::<D>))
+        .route("/households/{id}/settle", post(household::settle::<D>))
+        .route("/conflicts", get(checks::conflicts_page::<D>))
+        .route("/checks", get(checks::checks_page::<D>))
+        .route("/spot", get(checks::spot_page::<D>))
+        .route("/spot/record", post(checks::spot_record::<D>))
+        .route("/assets/review.css", get(style))
+        .merge(api::routes::<D>())
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// Strict CSP: no script at all, styles only from this origin.
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // Rosters hold personal data: not for shared caches or the back-forward cache of a
+    // borrowed phone.
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        include_str!("assets/review.css"),
+    )
+}
+
+/// An error shown as a page.
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    message: String,
+}
+
+impl PageError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        PageError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ReviewError> for PageError {
+    fn from(e: ReviewError) -> Self {
+        PageError {
+            status: review_status(&e),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::storage::DbError> for PageError {
+    fn from(e: crate::storage::DbError) -> Self {
+        ReviewError::from(e).into()
+    }
+}
+
+/// The HTTP status of a review error; internal causes are logged, never shown.
+pub fn review_status(e: &ReviewError) -> StatusCode {
+    match e {
+        ReviewError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ReviewError::NotFound => StatusCode::NOT_FOUND,
+        ReviewError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        ReviewError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ReviewError::Db(db) => {
+            tracing::error!(error = %db, "database error");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Html(pages::error_page(self.status, &self.message).into_string()),
+        )
+            .into_response()
+    }
+}
+
+/// The period a report covers: by default this calendar year up to today.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PeriodParams {
+    pub area: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub today: NaiveDate,
+}
+
+impl PeriodParams {
+    pub fn period(&self) -> Result<Period, PageError> {
+        let today = today();
+        let parse = |v: &Option<String>, default: NaiveDate| match v
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => Ok(default),
+            Some(s) => s.parse::<NaiveDate>().map_err(|_| {
+                PageError::bad_request(format!("日期「{s}」无效,应为 2026-01-31 的形式"))
+            }),
+        };
+        let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
+        Ok(Period {
+            from: parse(&self.from, year_start)?,
+            to: parse(&self.to, today)?,
+            today,
+        })
+    }
+}

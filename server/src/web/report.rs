@@ -1,0 +1,197 @@
+//! The report and the roster it drills down to.
+
+use axum::extract::{Query, State};
+use axum::response::Html;
+use serde::Deserialize;
+use zoufang_shared::CodeList;
+use zoufang_shared::codes::{CaseKind, HouseholdStatus, MonitoringCategory};
+
+use super::{PageError, PeriodParams, Viewer, pages};
+use crate::http::Shared;
+use crate::report::Bucket;
+use crate::report::roster::{CaseFilter, RosterFilter};
+use crate::review::{self, readable_area};
+use crate::storage::{Area, Database};
+
+/// Rows per roster page.
+pub const PAGE_ROWS: i64 = 50;
+
+/// A roster's filters as they travel in links (the report's cells, the checks page, paging).
+/// No personal data is ever a parameter: links end up in logs and browser histories.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RosterParams {
+    #[serde(flatten)]
+    pub period: PeriodParams,
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub bucket: Option<String>,
+    pub missed: Option<String>,
+    pub objected: Option<String>,
+    pub flag: Option<String>,
+    pub conflicted: Option<String>,
+    pub helper: Option<String>,
+    pub unvisited: Option<String>,
+    pub exit_failing: Option<String>,
+    pub q: Option<String>,
+    /// `area_code|id` of the last row of the previous page.
+    pub after: Option<String>,
+}
+
+fn set(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn flag(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1" | "true" | "on"))
+}
+
+impl RosterParams {
+    /// The filter these parameters ask for, with the area checked against the viewer's scope.
+    pub fn filter(
+        &self,
+        viewer: &Viewer,
+        no_visit_days: i64,
+        limit: i64,
+    ) -> Result<RosterFilter, PageError> {
+        let area = readable_area(&viewer.user, self.period.area.as_deref())?;
+        let period = self.period.period()?;
+        let status = set(&self.status);
+        if let Some(s) = &status
+            && s != "none"
+            && HouseholdStatus::parse(s).is_err()
+            && MonitoringCategory::parse(s).is_err()
+        {
+            return Err(PageError::bad_request(format!("状态「{s}」无效")));
+        }
+        let kind = set(&self.kind);
+        if let Some(k) = &kind {
+            CaseKind::parse(k).map_err(|e| PageError::bad_request(e.to_string()))?;
+        }
+        let bucket = match set(&self.bucket) {
+            None => None,
+            Some(b) => Some(
+                Bucket::parse(&b)
+                    .ok_or_else(|| PageError::bad_request(format!("程序阶段「{b}」无效")))?,
+            ),
+        };
+        let (missed, objected) = (flag(&self.missed), flag(&self.objected));
+        let case = (kind.is_some() || bucket.is_some() || missed || objected).then(|| CaseFilter {
+            kind: kind.clone(),
+            bucket,
+            from: period.from,
+            to: period.to,
+            today: period.today,
+            missed,
+            objected,
+        });
+        let after = match set(&self.after) {
+            None => None,
+            Some(a) => Some(
+                a.split_once('|')
+                    .map(|(area, id)| (area.to_owned(), id.to_owned()))
+                    .ok_or_else(|| PageError::bad_request("翻页参数无效"))?,
+            ),
+        };
+        Ok(RosterFilter {
+            area,
+            status,
+            case,
+            flag: set(&self.flag),
+            conflicted: flag(&self.conflicted),
+            helper_key: set(&self.helper),
+            not_visited_since: flag(&self.unvisited)
+                .then(|| period.today - chrono::Duration::days(no_visit_days)),
+            exit_failing: flag(&self.exit_failing),
+            id_number: None,
+            search: set(&self.q),
+            after,
+            limit,
+        })
+    }
+
+    /// The query string of these parameters without the page position.
+    pub fn query(&self) -> String {
+        let p = &self.period;
+        let pairs: [(&str, &Option<String>); 15] = [
+            ("area", &p.area),
+            ("from", &p.from),
+            ("to", &p.to),
+            ("status", &self.status),
+            ("kind", &self.kind),
+            ("bucket", &self.bucket),
+            ("missed", &self.missed),
+            ("objected", &self.objected),
+            ("flag", &self.flag),
+            ("conflicted", &self.conflicted),
+            ("helper", &self.helper),
+            ("unvisited", &self.unvisited),
+            ("exit_failing", &self.exit_failing),
+            ("q", &self.q),
+            ("after", &None),
+        ];
+        pages::query_string(
+            pairs
+                .iter()
+                .filter_map(|(k, v)| set(v).map(|v| (*k, v)))
+                .collect::<Vec<_>>()
+                .as_slice(),
+        )
+    }
+}
+
+/// The areas a viewer may pick: their own and everything below.
+pub async fn readable_areas<D: Database>(db: &D, viewer: &Viewer) -> Result<Vec<Area>, PageError> {
+    Ok(db
+        .areas()
+        .await?
+        .into_iter()
+        .filter(|a| crate::auth::in_scope(&viewer.user.areas, &a.code))
+        .collect())
+}
+
+pub async fn report_page<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Query(params): Query<PeriodParams>,
+) -> Result<Html<String>, PageError> {
+    let period = params.period()?;
+    let report = review::report(
+        &state.db,
+        &viewer.user,
+        params.area.as_deref(),
+        period.from,
+        period.to,
+        period.today,
+    )
+    .await?;
+    let areas = readable_areas(&state.db, &viewer).await?;
+    Ok(Html(
+        pages::report_page(&viewer, &report, &areas).into_string(),
+    ))
+}
+
+pub async fn roster_page<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Query(params): Query<RosterParams>,
+) -> Result<Html<String>, PageError> {
+    let filter = params.filter(&viewer, state.config.no_visit_days, PAGE_ROWS)?;
+    let rows = review::roster(&state.db, &viewer.user, &filter).await?;
+    let (households, persons) = state.db.roster_count(&filter).await?;
+    let areas = readable_areas(&state.db, &viewer).await?;
+    Ok(Html(
+        pages::roster_page(
+            &viewer,
+            &params,
+            &filter,
+            &rows,
+            (households, persons),
+            &areas,
+            filter.limit,
+        )
+        .into_string(),
+    ))
+}

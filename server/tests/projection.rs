@@ -1,0 +1,457 @@
+//! The projection on both backends: what a merge writes is what the report, the rosters and
+//! the cross-household checks read, and a rebuild from the documents gives the same rows.
+
+mod common;
+
+use chrono::{NaiveDate, TimeDelta, Utc};
+use common::{open, with_pg, with_sqlite};
+use zoufang_server::projection::{household_write, reindex::reindex};
+use zoufang_server::report::roster::{CaseFilter, RosterFilter};
+use zoufang_server::report::{self, Bucket, Hp, ReportQuery};
+use zoufang_server::storage::{AnyDb, Area, Database, Projections, SyncWrite};
+use zoufang_shared::codes::*;
+use zoufang_shared::demo::id_number;
+use zoufang_shared::doc::{ActorId, ChangeAuthor, Editor, HouseholdDoc};
+use zoufang_shared::ids::{CaseId, HelperId, HouseholdId};
+use zoufang_shared::model::{Case, Helper, HouseholdInfo, Member, StepRecord, Visit};
+
+const V1: &str = "530921100201";
+const V2: &str = "530921100202";
+const TOWNSHIP: &str = "530921100";
+
+fn today() -> NaiveDate {
+    zoufang_server::projection::today()
+}
+
+fn author() -> ChangeAuthor {
+    ChangeAuthor::new("zhang", "dev-1", Utc::now())
+}
+
+/// A household of `persons` members (IDs from `seq`), in `area` with `status`.
+fn household(
+    area: &str,
+    status: Option<HouseholdStatus>,
+    persons: usize,
+    seq: u32,
+    fill: impl FnOnce(&mut Editor<'_>) -> Result<(), zoufang_shared::doc::DocError>,
+) -> (String, HouseholdDoc) {
+    let id = HouseholdId::random();
+    let (doc, ()) = HouseholdDoc::create_with(&id, ActorId::random(), &author(), |e| {
+        e.set_info(&HouseholdInfo {
+            area_code: Some(area.into()),
+            status,
+            year: Some(2026),
+            ..HouseholdInfo::default()
+        })?;
+        for i in 0..persons {
+            e.add_member(&Member {
+                name: format!("成员{seq}-{i}"),
+                id_number: Some(id_number(
+                    "19800101",
+                    &format!("{:03}", seq * 10 + i as u32),
+                )),
+                relation: Some(if i == 0 {
+                    Relation::Head
+                } else {
+                    Relation::Other
+                }),
+                education: Some(Education::Junior),
+                medical_insurance: true,
+                ..Member::default()
+            })?;
+        }
+        fill(e)
+    })
+    .expect("household");
+    (id.as_str().to_owned(), doc)
+}
+
+fn case(kind: CaseKind, origin: Option<CaseOrigin>) -> Case {
+    Case {
+        kind,
+        origin,
+        proposed_on: today(),
+        proposed_by: "张调查".into(),
+        proposed_by_user: None,
+        reason: String::new(),
+        members: Default::default(),
+        steps: Default::default(),
+    }
+}
+
+fn passed(step: ProcedureStep) -> StepRecord {
+    let publicity = step == ProcedureStep::Publicity;
+    StepRecord {
+        step,
+        date: today(),
+        actor: "村委会".into(),
+        actor_user: None,
+        outcome: StepOutcome::Passed,
+        comment: String::new(),
+        publicity_start: publicity.then(|| today() - TimeDelta::days(2)),
+        publicity_end: publicity.then(|| today() + TimeDelta::days(3)),
+        objections: Default::default(),
+        attachments: Default::default(),
+    }
+}
+
+/// Adds a case with its steps passed up to and including `upto`.
+fn case_through(
+    e: &mut Editor<'_>,
+    kind: CaseKind,
+    origin: Option<CaseOrigin>,
+    upto: Option<ProcedureStep>,
+) -> Result<CaseId, zoufang_shared::doc::DocError> {
+    let id = e.add_case(&case(kind, origin))?;
+    if let Some(upto) = upto {
+        for step in ProcedureStep::ALL.iter().take(upto.index() + 1) {
+            e.add_step(&id, &passed(*step))?;
+        }
+    }
+    Ok(id)
+}
+
+async fn store(db: &AnyDb, docs: &mut [(String, HouseholdDoc)]) {
+    let households = docs
+        .iter_mut()
+        .map(|(id, doc)| household_write(id, doc, None, Vec::new()).expect("write"))
+        .collect();
+    db.commit_sync(&SyncWrite { households })
+        .await
+        .expect("commit");
+}
+
+/// Stores a later version of a household already stored.
+async fn store_again(db: &AnyDb, id: &str, doc: &mut HouseholdDoc) {
+    let stored = db
+        .households(std::slice::from_ref(&id.to_owned()))
+        .await
+        .expect("read");
+    let w = household_write(id, doc, Some(stored[0].version), Vec::new()).expect("write");
+    db.commit_sync(&SyncWrite {
+        households: vec![w],
+    })
+    .await
+    .expect("commit");
+}
+
+async fn with_areas(db: &AnyDb) {
+    let area = |code: &str, name: &str, parent: &str, level: &str| Area {
+        code: code.into(),
+        name: name.into(),
+        parent: Some(parent.into()),
+        level: level.into(),
+    };
+    db.upsert_areas(&[
+        area(TOWNSHIP, "诗礼乡", "530921", "township"),
+        area(V1, "三合村", TOWNSHIP, "village"),
+        area(V2, "孔兴村", TOWNSHIP, "village"),
+    ])
+    .await
+    .expect("areas");
+}
+
+/// Four households: A (poor, 3 persons, new entry in 公示), B (exited, 4, exit proposed),
+/// C (relapsed, 2, relapse passed the township check), D (ordinary, 1, nothing).
+fn township() -> Vec<(String, HouseholdDoc)> {
+    vec![
+        household(V1, Some(HouseholdStatus::NotExited), 3, 1, |e| {
+            case_through(
+                e,
+                CaseKind::NewEntry,
+                Some(CaseOrigin::Screening),
+                Some(ProcedureStep::Publicity),
+            )
+            .map(drop)
+        }),
+        household(V1, Some(HouseholdStatus::ExitedSupported), 4, 2, |e| {
+            case_through(e, CaseKind::Exit, Some(CaseOrigin::Application), None).map(drop)
+        }),
+        household(V2, Some(HouseholdStatus::Relapsed), 2, 3, |e| {
+            case_through(
+                e,
+                CaseKind::Relapse,
+                None,
+                Some(ProcedureStep::TownshipReview),
+            )
+            .map(drop)
+        }),
+        household(V2, Some(HouseholdStatus::Ordinary), 1, 4, |_| Ok(())),
+    ]
+}
+
+async fn report_of(db: &AnyDb, area: &str) -> report::Report {
+    let q = ReportQuery {
+        area: area.into(),
+        from: today() - TimeDelta::days(30),
+        to: today(),
+        today: today(),
+    };
+    let statuses = db.status_counts(area).await.expect("statuses");
+    let cases = db
+        .case_counts(area, q.from, q.to, q.today)
+        .await
+        .expect("cases");
+    report::build(&q, &db.areas().await.expect("areas"), &statuses, &cases)
+}
+
+fn hp(households: i64, persons: i64) -> Hp {
+    Hp {
+        households,
+        persons,
+    }
+}
+
+fn bucket_of(r: &report::Section, kind: CaseKind, b: Bucket) -> Hp {
+    let line = r
+        .by_case
+        .iter()
+        .find(|l| l.kind == kind.code())
+        .expect("kind");
+    line.buckets[Bucket::ALL.iter().position(|x| *x == b).expect("bucket")]
+}
+
+fn status_of(r: &report::Section, code: &str) -> Hp {
+    r.by_status
+        .iter()
+        .find(|l| l.code == code)
+        .expect("status")
+        .count
+}
+
+fn roster_filter(area: &str) -> RosterFilter {
+    RosterFilter {
+        area: area.into(),
+        limit: 100,
+        ..RosterFilter::default()
+    }
+}
+
+async fn report_and_drill_down(url: String) {
+    let db = open(&url).await;
+    with_areas(&db).await;
+    let mut docs = township();
+    store(&db, &mut docs).await;
+
+    let r = report_of(&db, TOWNSHIP).await;
+    assert_eq!(r.total.all, hp(4, 10));
+    assert_eq!(status_of(&r.total, "not_exited"), hp(1, 3));
+    assert_eq!(status_of(&r.total, "exited_supported"), hp(1, 4));
+    assert_eq!(status_of(&r.total, "relapsed"), hp(1, 2));
+    assert_eq!(
+        bucket_of(&r.total, CaseKind::NewEntry, Bucket::PublicityRunning),
+        hp(1, 3)
+    );
+    assert_eq!(
+        bucket_of(&r.total, CaseKind::Exit, Bucket::Proposed),
+        hp(1, 4)
+    );
+    assert_eq!(
+        bucket_of(&r.total, CaseKind::Relapse, Bucket::TownshipReview),
+        hp(1, 2)
+    );
+    assert_eq!(r.total.rates.missed, hp(1, 3));
+    assert_eq!(r.children.len(), 2);
+    assert_eq!(r.children[0].all, hp(2, 7));
+    assert_eq!(r.children[1].all, hp(2, 3));
+
+    // Drill down: the households behind a number.
+    let mut f = roster_filter(TOWNSHIP);
+    f.case = Some(CaseFilter {
+        kind: Some(CaseKind::NewEntry.code().into()),
+        bucket: Some(Bucket::PublicityRunning),
+        from: today() - TimeDelta::days(30),
+        to: today(),
+        today: today(),
+        missed: false,
+        objected: false,
+    });
+    let rows = db.roster(&f).await.expect("roster");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id, docs[0].0);
+    assert_eq!(rows[0].persons, 3);
+    assert_eq!(db.roster_count(&f).await.expect("count"), (1, 3));
+
+    let mut f = roster_filter(TOWNSHIP);
+    f.status = Some("relapsed".into());
+    let rows = db.roster(&f).await.expect("roster");
+    assert_eq!(rows.iter().map(|r| &r.id).collect::<Vec<_>>(), [&docs[2].0]);
+
+    // Paging by key visits every household once, in (area, id) order.
+    let mut f = roster_filter(TOWNSHIP);
+    f.limit = 3;
+    let first = db.roster(&f).await.expect("page 1");
+    let last = first.last().expect("a row");
+    f.after = Some((last.area_code.clone(), last.id.clone()));
+    let second = db.roster(&f).await.expect("page 2");
+    assert_eq!((first.len(), second.len()), (3, 1));
+    let mut all: Vec<String> = first.iter().chain(&second).map(|r| r.id.clone()).collect();
+    all.dedup();
+    assert_eq!(all.len(), 4);
+
+    // A village is its own area.
+    let r = report_of(&db, V2).await;
+    assert_eq!(r.total.all, hp(2, 3));
+    assert!(r.children.is_empty());
+}
+
+#[tokio::test]
+async fn report_and_drill_down_sqlite() {
+    with_sqlite(report_and_drill_down).await;
+}
+
+#[tokio::test]
+async fn report_and_drill_down_postgres() {
+    with_pg(report_and_drill_down).await;
+}
+
+async fn rebuild_is_identical(url: String) {
+    let db = open(&url).await;
+    with_areas(&db).await;
+    let mut docs = township();
+    // An edit after the first write: the projection follows the latest document.
+    store(&db, &mut docs[..2]).await;
+    let (id, doc) = &mut docs[0];
+    doc.edit(&author(), |e| {
+        e.add_visit(&Visit {
+            date: today(),
+            visitor: "张调查".into(),
+            visitor_user: None,
+            mode: VisitMode::InPerson,
+            household_present: Some(true),
+            notes: String::new(),
+            policies_known: String::new(),
+            satisfaction: Some(Satisfaction::Satisfied),
+            attachments: Default::default(),
+        })
+        .map(drop)
+    })
+    .expect("visit");
+    store_again(&db, id, doc).await;
+    store(&db, &mut docs[2..]).await;
+
+    let before = db.dump_projection().await.expect("dump");
+    assert!(before.iter().any(|r| r.starts_with("p_visits: ")));
+    wipe_projection(&url).await;
+    assert!(db.dump_projection().await.expect("dump").is_empty());
+    let done = reindex(&db).await.expect("reindex");
+    assert_eq!(done.households, 4);
+    assert!(done.unreadable.is_empty());
+    assert_eq!(db.dump_projection().await.expect("dump"), before);
+}
+
+async fn wipe_projection(url: &str) {
+    use sqlx::Connection;
+    let tables = zoufang_server::projection::TABLES;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+        for t in tables {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {}", t.name)))
+                .execute(&mut c)
+                .await
+                .expect("wipe");
+        }
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{url}"))
+            .await
+            .expect("connect");
+        for t in tables {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {}", t.name)))
+                .execute(&mut c)
+                .await
+                .expect("wipe");
+        }
+    }
+}
+
+#[tokio::test]
+async fn rebuild_is_identical_sqlite() {
+    with_sqlite(rebuild_is_identical).await;
+}
+
+#[tokio::test]
+async fn rebuild_is_identical_postgres() {
+    with_pg(rebuild_is_identical).await;
+}
+
+async fn cross_household_checks(url: String) {
+    let db = open(&url).await;
+    with_areas(&db).await;
+    let helper = Helper {
+        name: "刘帮扶".into(),
+        unit: Some("县交通局".into()),
+        ..Helper::default()
+    };
+    // Six households share one helper; two of them share a person (seq 7 and 7).
+    let mut docs: Vec<(String, HouseholdDoc)> = (0..6)
+        .map(|i| {
+            let seq = if i == 5 { 7 } else { 20 + i };
+            let area = if i % 2 == 0 { V1 } else { V2 };
+            let helper = helper.clone();
+            household(area, Some(HouseholdStatus::NotExited), 2, seq, move |e| {
+                e.put_helper(&HelperId::random(), &helper)
+            })
+        })
+        .collect();
+    docs.push(household(V2, Some(HouseholdStatus::Edge), 1, 7, |_| Ok(())));
+    store(&db, &mut docs).await;
+
+    let dups = db.duplicate_ids(TOWNSHIP).await.expect("duplicates");
+    let holders: Vec<&str> = dups.iter().map(|d| d.household_id.as_str()).collect();
+    assert_eq!(dups.len(), 2, "{dups:?}");
+    assert!(holders.contains(&docs[5].0.as_str()) && holders.contains(&docs[6].0.as_str()));
+    assert!(db.duplicate_ids(V1).await.expect("v1").is_empty() || V1 == V2);
+
+    let busy = db.busy_helpers(TOWNSHIP, 5).await.expect("helpers");
+    assert_eq!(busy.len(), 1);
+    assert_eq!((busy[0].name.as_str(), busy[0].households), ("刘帮扶", 6));
+    assert!(
+        db.busy_helpers(TOWNSHIP, 6)
+            .await
+            .expect("helpers")
+            .is_empty()
+    );
+    let mut f = roster_filter(TOWNSHIP);
+    f.helper_key = Some(busy[0].helper_key.clone());
+    assert_eq!(db.roster_count(&f).await.expect("count").0, 6);
+
+    // No visit recorded anywhere: every registered household is overdue, the edge one too
+    // (边缘户 is not registered, so it is not).
+    let mut f = roster_filter(TOWNSHIP);
+    f.not_visited_since = Some(today() - TimeDelta::days(7));
+    assert_eq!(db.roster_count(&f).await.expect("count").0, 6);
+
+    // Two devices set one field concurrently: the queue lists it.
+    let (id, doc) = &mut docs[0];
+    let mut other = doc.fork(ActorId::random());
+    doc.edit(&author(), |e| {
+        e.set_field("living.house_grade", serde_json::json!("c"))
+    })
+    .expect("edit");
+    other
+        .edit(&ChangeAuthor::new("li", "dev-2", Utc::now()), |e| {
+            e.set_field("living.house_grade", serde_json::json!("d"))
+        })
+        .expect("edit");
+    doc.merge(&mut other).expect("merge");
+    store_again(&db, id, doc).await;
+    let queue = db.conflict_queue(TOWNSHIP, 100).await.expect("queue");
+    assert_eq!(queue.len(), 1, "{queue:?}");
+    assert_eq!(
+        (queue[0].path.as_str(), queue[0].n_values),
+        ("living.house_grade", 2)
+    );
+    let mut f = roster_filter(TOWNSHIP);
+    f.conflicted = true;
+    assert_eq!(db.roster_count(&f).await.expect("count").0, 1);
+}
+
+#[tokio::test]
+async fn cross_household_checks_sqlite() {
+    with_sqlite(cross_household_checks).await;
+}
+
+#[tokio::test]
+async fn cross_household_checks_postgres() {
+    with_pg(cross_household_checks).await;
+}

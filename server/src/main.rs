@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use zoufang_server::config::{Config, Overrides};
 use zoufang_server::http::{AppState, router};
-use zoufang_server::storage::{AnyDb, Area, Database, DbError, NewUser, Role};
+use zoufang_server::storage::{AnyDb, Area, Database, DbError, NewUser, Projections, Role};
 use zoufang_shared::CodeList;
 use zoufang_shared::rules::standards::Standards;
 
@@ -285,6 +285,7 @@ async fn connect(config: &Config) -> Result<AnyDb, String> {
 
 async fn serve(config: Config) -> Result<(), String> {
     let db = connect(&config).await?;
+    rebuild_if_behind(&db).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("无法监听 {}:{e}", config.listen))?;
@@ -296,6 +297,22 @@ async fn serve(config: Config) -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+/// A database from before the projection existed (or restored from documents alone) has
+/// households without projection rows: rebuild them before serving reports that would
+/// otherwise undercount.
+async fn rebuild_if_behind(db: &AnyDb) -> Result<(), String> {
+    let stored = db.household_count().await.map_err(|e| e.to_string())?;
+    let projected = db.projected_count().await.map_err(|e| e.to_string())?;
+    if projected < stored {
+        println!("正在重建审核统计表({projected}/{stored} 户已有)……");
+        let report = zoufang_server::projection::reindex::reindex(db)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("已重建 {} 户", report.households);
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

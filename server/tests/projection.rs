@@ -8,7 +8,7 @@ use common::{open, with_pg, with_sqlite};
 use zoufang_server::projection::{household_write, reindex::reindex};
 use zoufang_server::report::roster::{CaseFilter, RosterFilter};
 use zoufang_server::report::{self, Bucket, Hp, ReportQuery};
-use zoufang_server::storage::{AnyDb, Area, Database, Projections, SyncWrite};
+use zoufang_server::storage::{AnyDb, Area, Database, Projections, SyncWrite, WebStore};
 use zoufang_shared::codes::*;
 use zoufang_shared::demo::id_number;
 use zoufang_shared::doc::{ActorId, ChangeAuthor, Editor, HouseholdDoc};
@@ -454,4 +454,104 @@ async fn cross_household_checks_sqlite() {
 #[tokio::test]
 async fn cross_household_checks_postgres() {
     with_pg(cross_household_checks).await;
+}
+
+fn user(
+    username: &str,
+    role: zoufang_server::storage::Role,
+    area: &str,
+) -> zoufang_server::storage::User {
+    zoufang_server::storage::User {
+        id: 1,
+        username: username.into(),
+        display_name: username.into(),
+        password_hash: String::new(),
+        role,
+        disabled: false,
+        areas: vec![area.into()],
+    }
+}
+
+async fn spot_checks_are_drawn_once_and_recorded(url: String) {
+    use zoufang_server::review::{self, ReviewError};
+    use zoufang_server::storage::Role;
+    let db = open(&url).await;
+    with_areas(&db).await;
+    let mut docs: Vec<(String, HouseholdDoc)> = (0..12)
+        .map(|i| {
+            let area = if i < 8 { V1 } else { V2 };
+            household(
+                area,
+                Some(HouseholdStatus::NotExited),
+                1,
+                40 + i,
+                |_| Ok(()),
+            )
+        })
+        .collect();
+    store(&db, &mut docs).await;
+    let inspector = user("zhao", Role::CountySupervisor, "530921");
+    let day = today();
+    let first = review::spot_sample(&db, &inspector, TOWNSHIP, day, 4, "salt")
+        .await
+        .expect("draw");
+    assert_eq!(first.len(), 4);
+    // Stratified: both villages are in the sample (8 and 4 households: 3 and 1 of 4).
+    let in_v2 = first.iter().filter(|s| s.village == V2).count();
+    assert_eq!(in_v2, 1, "{first:?}");
+    // The day's sample is fixed: asking again (even for more) shows the same list.
+    let again = review::spot_sample(&db, &inspector, TOWNSHIP, day, 10, "salt")
+        .await
+        .expect("again");
+    assert_eq!(again, first);
+    // A township reviewer sees the list but cannot draw or record.
+    let reviewer = user("wang", Role::TownshipReviewer, TOWNSHIP);
+    let next_day = day + TimeDelta::days(1);
+    assert!(
+        review::spot_sample(&db, &reviewer, TOWNSHIP, next_day, 4, "salt")
+            .await
+            .expect("view")
+            .is_empty()
+    );
+    let hh = first[0].household_id.clone();
+    assert!(matches!(
+        review::record_spot(&db, &reviewer, TOWNSHIP, day, &hh, "ok", "").await,
+        Err(ReviewError::Forbidden(_))
+    ));
+    review::record_spot(&db, &inspector, TOWNSHIP, day, &hh, "problem", "门牌不符")
+        .await
+        .expect("record");
+    let stored = db
+        .spot_checks(TOWNSHIP, &day.to_string())
+        .await
+        .expect("read");
+    let row = stored.iter().find(|s| s.household_id == hh).expect("row");
+    assert_eq!(
+        (
+            row.result.as_deref(),
+            row.note.as_deref(),
+            row.checked_by.as_deref()
+        ),
+        (Some("problem"), Some("门牌不符"), Some("zhao"))
+    );
+    // A household not in the sample is not recordable.
+    let outside = docs
+        .iter()
+        .map(|(id, _)| id.clone())
+        .find(|id| !first.iter().any(|s| &s.household_id == id))
+        .expect("one not drawn");
+    assert!(matches!(
+        review::record_spot(&db, &inspector, TOWNSHIP, day, &outside, "ok", "").await,
+        Err(ReviewError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn spot_checks_are_drawn_once_and_recorded_sqlite() {
+    with_sqlite(spot_checks_are_drawn_once_and_recorded).await;
+}
+
+#[tokio::test]
+async fn spot_checks_are_drawn_once_and_recorded_postgres() {
+    with_pg(spot_checks_are_drawn_once_and_recorded).await;
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod db;
 pub mod proxy;
+pub mod review;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -97,6 +98,22 @@ fn free_port() -> u16 {
 impl Browser {
     /// A phone-sized browser: `width`×`height` CSS pixels.
     pub async fn start(width: u32, height: u32) -> Browser {
+        Self::launch(width, height, None).await
+    }
+
+    /// As [`Self::start`], saving downloads into `dir` without asking (headless Chromium
+    /// honours these preferences).
+    pub async fn start_with_downloads(width: u32, height: u32, dir: &Path) -> Browser {
+        let prefs = serde_json::json!({
+            "download.default_directory": dir.display().to_string(),
+            "download.prompt_for_download": false,
+            "download.directory_upgrade": true,
+            "safebrowsing.enabled": false,
+        });
+        Self::launch(width, height, Some(prefs)).await
+    }
+
+    async fn launch(width: u32, height: u32, prefs: Option<serde_json::Value>) -> Browser {
         let port = free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -123,6 +140,13 @@ impl Browser {
                 }
             }),
         );
+        if let (Some(prefs), Some(options)) = (
+            prefs,
+            caps.get_mut("goog:chromeOptions")
+                .and_then(serde_json::Value::as_object_mut),
+        ) {
+            options.insert("prefs".into(), prefs);
+        }
         let url = format!("http://127.0.0.1:{port}");
         let mut last_error = String::new();
         for _ in 0..100 {

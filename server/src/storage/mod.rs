@@ -273,6 +273,8 @@ pub trait Projections {
     ) -> impl Future<Output = Result<usize, DbError>> + Send;
     /// Every projection row as text, in a fixed order (rebuild checks compare two dumps).
     fn dump_projection(&self) -> impl Future<Output = Result<Vec<String>, DbError>> + Send;
+    /// How many households have a projection (fewer than stored: a rebuild is due).
+    fn projected_count(&self) -> impl Future<Output = Result<i64, DbError>> + Send;
     /// Households and persons per (area code, status, monitoring category) inside `area`.
     fn status_counts(
         &self,
@@ -463,6 +465,7 @@ delegate_to_backend! { Projections {
     fn household_ids_after(&self, after: &str, limit: i64) -> Vec<(String, i64)>;
     fn rewrite_projections(&self, items: &[(i64, Projection)]) -> usize;
     fn dump_projection(&self) -> Vec<String>;
+    fn projected_count(&self) -> i64;
     fn status_counts(&self, area: &str) -> Vec<StatusCount>;
     fn case_counts(
         &self,

@@ -250,6 +250,13 @@ macro_rules! projection_sql {
                 Ok(out)
             }
 
+            async fn projected_count(&self) -> Result<i64, DbError> {
+                Ok(QueryBuilder::<$db>::new("SELECT COUNT(*) FROM p_households")
+                    .build_query_scalar()
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
             async fn status_counts(&self, area: &str) -> Result<Vec<StatusCount>, DbError> {
                 let mut qb = QueryBuilder::<$db>::new(
                     "SELECT area_code, status, monitoring, COUNT(*) AS households, \

@@ -1,0 +1,173 @@
+//! The supervisors' side: a reviewer signed in to the server's review API, and the field steps
+//! (cases, procedure steps) entered through a client's own local web API, as a surveyor's phone
+//! does.
+
+use chrono::NaiveDate;
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::{ClientProcess, TEST_PASSWORD};
+
+/// A user signed in to the review API: the session cookie and its anti-forgery token.
+pub struct Reviewer {
+    http: reqwest::Client,
+    pub base: String,
+    cookie: String,
+    pub csrf: String,
+}
+
+impl Reviewer {
+    /// Signs in as `username` (password [`TEST_PASSWORD`]); panics unless it succeeds.
+    pub async fn login(server_url: &str, username: &str) -> Reviewer {
+        let http = reqwest::Client::new();
+        let res = http
+            .post(format!("{server_url}/api/review/login"))
+            .json(&json!({ "username": username, "password": TEST_PASSWORD }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(res.status(), StatusCode::OK, "login as {username}");
+        let cookie = res
+            .headers()
+            .get(SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        let body: Value = res.json().await.expect("login JSON");
+        Reviewer {
+            http,
+            base: server_url.to_owned(),
+            cookie,
+            csrf: body["csrf"].as_str().expect("csrf").to_owned(),
+        }
+    }
+
+    /// GET `path` (with its query); the status and the body as JSON (Null when not JSON).
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .expect("GET");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// GET `path` as bytes, with the response's content type.
+    pub async fn get_bytes(&self, path: &str) -> (StatusCode, String, Vec<u8>) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .expect("GET");
+        let status = res.status();
+        let ct = res
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, ct, res.bytes().await.expect("body").to_vec())
+    }
+
+    /// POST JSON to `path` with the session's anti-forgery token (or `csrf` instead, to test
+    /// its absence); the status and the body as JSON (Null when empty).
+    pub async fn post_with(&self, path: &str, body: &Value, csrf: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, &self.cookie)
+            .header("X-CSRF-Token", csrf)
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.post_with(path, body, &self.csrf.clone()).await
+    }
+}
+
+/// Posts JSON to a client's local web API; returns the `redirect` it answers with.
+async fn client_post(client: &ClientProcess, path: &str, body: &Value) -> String {
+    let res = reqwest::Client::new()
+        .post(format!("{}{path}", client.url))
+        .json(body)
+        .send()
+        .await
+        .expect("client API request");
+    let status = res.status();
+    let reply: Value = res.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "client {path}: {status} {reply}");
+    reply["redirect"].as_str().unwrap_or("").to_owned()
+}
+
+/// Proposes a case on a household through the client; returns the case id.
+pub async fn propose_case(
+    client: &ClientProcess,
+    household: &str,
+    kind: &str,
+    origin: Option<&str>,
+) -> String {
+    let to = client_post(
+        client,
+        &format!("/api/households/{household}/cases"),
+        &json!({ "kind": kind, "origin": origin, "reason": "入户排查" }),
+    )
+    .await;
+    to.rsplit('/').next().expect("a case id").to_owned()
+}
+
+/// Records a procedure step of a case through the client. `publicity` gives a 公示's first
+/// and last day.
+pub async fn record_step(
+    client: &ClientProcess,
+    household: &str,
+    case: &str,
+    step: &str,
+    outcome: &str,
+    date: NaiveDate,
+    publicity: Option<(NaiveDate, NaiveDate)>,
+) {
+    client_post(
+        client,
+        &format!("/api/households/{household}/cases/{case}/steps"),
+        &json!({
+            "step": step,
+            "outcome": outcome,
+            "date": date.to_string(),
+            "actor": "村委会",
+            "publicity_start": publicity.map(|(a, _)| a.to_string()),
+            "publicity_end": publicity.map(|(_, b)| b.to_string()),
+        }),
+    )
+    .await;
+}
+
+/// The field steps in procedure order, up to and including `upto`, all passed, dated `on`;
+/// a 公示 runs `publicity`.
+pub async fn pass_steps_through(
+    client: &ClientProcess,
+    household: &str,
+    case: &str,
+    upto: &str,
+    on: NaiveDate,
+    publicity: (NaiveDate, NaiveDate),
+) {
+    for step in ["home_check", "deliberation", "publicity"] {
+        let p = (step == "publicity").then_some(publicity);
+        record_step(client, household, case, step, "passed", on, p).await;
+        if step == upto {
+            return;
+        }
+    }
+}

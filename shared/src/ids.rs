@@ -45,4 +45,13 @@ id_type!(HelperId);
 id_type!(VisitId);
 id_type!(CaseId);
 id_type!(StepId);
+
+impl StepId {
+    /// A fresh id that sorts after every id made earlier (UUIDv7: milliseconds first), so two
+    /// records of one step on one day — returned in the morning, passed after lunch — keep the
+    /// order they were written in (see `Case::records`).
+    pub fn time_ordered() -> Self {
+        StepId(uuid::Uuid::now_v7().simple().to_string())
+    }
+}
 id_type!(ObjectionId);

@@ -324,6 +324,42 @@ fn procedure_steps_follow_the_order() {
         h.cases[&case_id].stage(),
         CaseStage::Passed(ProcedureStep::Deliberation)
     );
+
+    // Sent back and passed again on the same day: the later record stands, and a step whose
+    // predecessor was sent back after passing must wait for it to pass again.
+    doc.edit(&author(1), |e| {
+        e.add_step(
+            &case_id,
+            &step(ProcedureStep::Deliberation, StepOutcome::Returned),
+        )
+    })
+    .expect("returned");
+    let h = doc.read().expect("read");
+    assert_eq!(
+        h.cases[&case_id].stage(),
+        CaseStage::Returned(ProcedureStep::Deliberation)
+    );
+    let mut publicity = step(ProcedureStep::Publicity, StepOutcome::Passed);
+    publicity.publicity_start = Some(date(2026, 11, 2));
+    publicity.publicity_end = Some(date(2026, 11, 8));
+    let err = doc
+        .edit(&author(1), |e| e.add_step(&case_id, &publicity))
+        .expect_err("the deliberation was sent back");
+    assert!(err.to_string().contains("民主评议"), "{err}");
+    doc.edit(&author(1), |e| {
+        e.add_step(
+            &case_id,
+            &step(ProcedureStep::Deliberation, StepOutcome::Passed),
+        )
+    })
+    .expect("passed again");
+    let h = doc.read().expect("read");
+    assert_eq!(
+        h.cases[&case_id].stage(),
+        CaseStage::Passed(ProcedureStep::Deliberation)
+    );
+    doc.edit(&author(1), |e| e.add_step(&case_id, &publicity))
+        .expect("now the publicity may follow");
 }
 
 #[test]

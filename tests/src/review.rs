@@ -95,6 +95,12 @@ impl Reviewer {
     pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
         self.post_with(path, body, &self.csrf.clone()).await
     }
+
+    /// The session cookie as sent (`zf_session=…`), for requests the methods above do not
+    /// make: a POST with no anti-forgery header at all, a form post to a page.
+    pub fn cookie(&self) -> &str {
+        &self.cookie
+    }
 }
 
 /// Posts JSON to a client's local web API; returns the `redirect` it answers with.
@@ -122,6 +128,26 @@ pub async fn propose_case(
         client,
         &format!("/api/households/{household}/cases"),
         &json!({ "kind": kind, "origin": origin, "reason": "入户排查" }),
+    )
+    .await;
+    to.rsplit('/').next().expect("a case id").to_owned()
+}
+
+/// As [`propose_case`], for a case that concerns only some members (人员变动, a partial 错评):
+/// their member ids.
+pub async fn propose_case_for(
+    client: &ClientProcess,
+    household: &str,
+    kind: &str,
+    origin: Option<&str>,
+    members: &[&str],
+) -> String {
+    let to = client_post(
+        client,
+        &format!("/api/households/{household}/cases"),
+        &json!({
+            "kind": kind, "origin": origin, "reason": "入户排查", "members": members.join(","),
+        }),
     )
     .await;
     to.rsplit('/').next().expect("a case id").to_owned()

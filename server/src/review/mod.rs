@@ -204,9 +204,13 @@ pub async fn decide<D: Database>(
     let case_id = CaseId::from(d.case_id.as_str());
     let case = h.cases.get(&case_id).ok_or(ReviewError::NotFound)?;
     if d.step == ProcedureStep::TownshipReview && d.outcome == StepOutcome::Passed {
-        let publicity = case.passed(ProcedureStep::Publicity).ok_or_else(|| {
-            ReviewError::Invalid("该事项尚未完成村内公示,不能通过乡镇审核".into())
-        })?;
+        // The latest 公示 counts: one passed and later sent back is not done.
+        let publicity = case
+            .latest(ProcedureStep::Publicity)
+            .filter(|r| r.outcome == StepOutcome::Passed)
+            .ok_or_else(|| {
+                ReviewError::Invalid("该事项尚未完成村内公示,不能通过乡镇审核".into())
+            })?;
         if let (Some(start), Some(end)) = (publicity.publicity_start, publicity.publicity_end) {
             let days = (end - start).num_days() + 1;
             if days < min_publicity_days {

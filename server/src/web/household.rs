@@ -123,7 +123,7 @@ pub async fn decide<D: Database>(
     )
     .await
     {
-        Ok(()) => Ok(Redirect::to(&format!("/households/{id}?done=decided#cases")).into_response()),
+        Ok(()) => Ok(Redirect::to(&format!("/households/{id}?done=decided")).into_response()),
         Err(e) => failed(&state, &viewer, &id, e).await,
     }
 }
@@ -175,9 +175,7 @@ pub async fn settle<D: Database>(
         None => return Err(PageError::bad_request("选择无效")),
     };
     match review::settle(&state.db, &viewer.user, &id, &form.path, value).await {
-        Ok(()) => {
-            Ok(Redirect::to(&format!("/households/{id}?done=settled#conflicts")).into_response())
-        }
+        Ok(()) => Ok(Redirect::to(&format!("/households/{id}?done=settled")).into_response()),
         Err(e) => failed(&state, &viewer, &id, e).await,
     }
 }

@@ -234,7 +234,7 @@ impl<'a> Editor<'a> {
             .get(case_id)
             .ok_or_else(|| ValidationError::UnknownCase(case_id.clone()))?;
         validate_step(case, record)?;
-        let id = StepId::random();
+        let id = StepId::time_ordered();
         self.write(&["cases", case_id.as_str(), "steps", id.as_str()], record)?;
         Ok(id)
     }
@@ -443,8 +443,11 @@ fn validate_step(case: &Case, record: &StepRecord) -> Result<(), ValidationError
     if let crate::model::CaseStage::Rejected(step) = case.stage() {
         return Err(ValidationError::CaseRejected(step));
     }
+    // The previous step must stand passed now: a pass later sent back does not count.
     if let Some(previous) = record.step.previous()
-        && case.passed(previous).is_none()
+        && case
+            .latest(previous)
+            .is_none_or(|r| r.outcome != StepOutcome::Passed)
     {
         return Err(ValidationError::StepOutOfOrder {
             step: record.step,

@@ -78,7 +78,8 @@ pub enum CaseStage {
 
 impl Case {
     /// Step records in the order they happened: by date, then by step order, then by id so that
-    /// every replica sees the same order.
+    /// every replica sees the same order (step ids are time-ordered, so two records of one step
+    /// on one day stand in the order they were written).
     pub fn records(&self) -> Vec<(&StepId, &StepRecord)> {
         let mut v: Vec<_> = self.steps.iter().collect();
         v.sort_by(|(ia, a), (ib, b)| {
@@ -104,6 +105,15 @@ impl Case {
             self.stage(),
             CaseStage::Rejected(_) | CaseStage::Passed(ProcedureStep::Announcement)
         )
+    }
+
+    /// The latest record of `step`, whatever its outcome.
+    pub fn latest(&self, step: ProcedureStep) -> Option<&StepRecord> {
+        self.records()
+            .into_iter()
+            .rev()
+            .map(|(_, r)| r)
+            .find(|r| r.step == step)
     }
 
     /// The latest passed record of `step`, if any.

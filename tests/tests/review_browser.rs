@@ -1,0 +1,788 @@
+//! The supervisors' pages in a real browser, at a phone's and at a desktop's size: households
+//! seeded through real field clients (a roster import, statuses, a 新识别 case passed through
+//! 入户核查, 民主评议 and a finished 公示, and a conflict from two devices editing offline), then
+//! a township reviewer and a county supervisor log in, read the report, drill down to the
+//! household, decide their steps, settle the conflict and download the roster as Excel.
+//!
+//! What a person would see wrong on the screen (a label broken over lines, a confirmation out of
+//! view) is gathered as the story goes and asserted at its end, so one run reports all of it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use calamine::{Data, Reader, Xlsx, open_workbook};
+use chrono::{Days, FixedOffset, NaiveDate, Utc};
+use fantoccini::elements::Element;
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+use zoufang_e2e::review::{pass_steps_through, propose_case};
+use zoufang_e2e::{
+    Browser, ClientProcess, Device, ServerProcess, TEST_PASSWORD, TestDb, add_users, enroll_all,
+    roster_csv,
+};
+use zoufang_shared::demo::id_number;
+
+/// 诗礼乡 and its county, as in the harness' AREAS_CSV.
+const SHILI: &str = "530921100";
+const COUNTY: &str = "530921";
+/// 三合村: head 户主0, spouse and son; the household with the 新识别 case.
+const CASE_NO: &str = "530921100201001";
+const CASE_HH: &str = "hh-530921100201001";
+const CASE_HEAD: &str = "户主0";
+/// 孔兴村: head 户主3 and spouse; the household two surveyors grade differently.
+const OTHER_NO: &str = "530921100202001";
+const OTHER_HH: &str = "hh-530921100202001";
+const OTHER_HEAD: &str = "户主3";
+
+const REVIEWER: &str = "xiang";
+const SUPERVISOR: &str = "xian";
+
+/// Today as the server counts days: China Standard Time, whatever the machine's zone.
+fn today() -> NaiveDate {
+    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    Utc::now().with_timezone(&cst).date_naive()
+}
+
+/// The resident ID of the first household's head (person 0 of the roster: born 1950-01-01).
+fn case_head_id() -> String {
+    id_number("19500101", "011")
+}
+
+/// What the field teams did before the supervisors look.
+struct Seeded {
+    _db: TestDb,
+    server: ServerProcess,
+    zhang: Device,
+    li: Device,
+    case_id: String,
+}
+
+async fn seed() -> Seeded {
+    let db = TestDb::sqlite();
+    let server = ServerProcess::start(&db.url).await;
+    add_users(
+        &db.url,
+        &[
+            ("zhang", "surveyor", SHILI),
+            ("li", "surveyor", SHILI),
+            (REVIEWER, "township_reviewer", SHILI),
+            (SUPERVISOR, "county_supervisor", COUNTY),
+        ],
+    )
+    .await;
+    let devices = enroll_all(&server.url, &["zhang", "li"]).await;
+    let [zhang, li] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
+    zhang
+        .import_roster(&roster_csv(
+            &[(CASE_NO, "三合村", 3), (OTHER_NO, "孔兴村", 2)],
+            0,
+        ))
+        .await;
+    for hh in [CASE_HH, OTHER_HH] {
+        zhang.ok(&["edit", hh, "info.status", "not_exited"]).await;
+    }
+
+    // The case and its field steps, entered through the phone's own web API.
+    let ui = ClientProcess::start(zhang.data.path()).await;
+    let case_id = propose_case(&ui, CASE_HH, "new_entry", Some("screening")).await;
+    let day = |n: u64| today().checked_sub_days(Days::new(n)).expect("date");
+    pass_steps_through(
+        &ui,
+        CASE_HH,
+        &case_id,
+        "publicity",
+        today(),
+        (day(10), day(3)),
+    )
+    .await;
+    ui.kill().await;
+
+    let sent = zhang.sync().await;
+    assert_eq!(sent["accepted"], 2, "{sent}");
+    li.sync().await;
+    // Both grade the same house offline, differently, then sync: a conflict on the server.
+    zhang
+        .ok(&["edit", OTHER_HH, "living.house_grade", "c"])
+        .await;
+    li.ok(&["edit", OTHER_HH, "living.house_grade", "d"]).await;
+    zhang.sync().await;
+    li.sync().await;
+    Seeded {
+        _db: db,
+        server,
+        zhang,
+        li,
+        case_id,
+    }
+}
+
+// --- Reading pages -----------------------------------------------------------------------------
+
+/// Text without any whitespace: "1户\n3人" reads "1户3人".
+fn squash(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+async fn text_of(el: &Element) -> String {
+    el.text().await.expect("text")
+}
+
+async fn find(c: &Client, css: &str) -> Element {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+async fn count(c: &Client, css: &str) -> usize {
+    c.find_all(Locator::Css(css)).await.expect("find").len()
+}
+
+/// Waits until the element's text contains `needle`; returns the text.
+async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            last = el.text().await.unwrap_or_default();
+            if last.contains(needle) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never contained {needle:?}; last text: {last:?}");
+}
+
+/// Waits for the page whose path starts with `prefix` and whose query contains `query`;
+/// returns its URL.
+async fn wait_page(c: &Client, prefix: &str, query: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        let url = c.current_url().await.expect("url");
+        if url.path().starts_with(prefix)
+            && url.query().unwrap_or("").contains(query)
+            && c.find(Locator::Css("main")).await.is_ok()
+        {
+            return url.to_string();
+        }
+        last = url.to_string();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never reached {prefix}?…{query}…; still at {last}");
+}
+
+async fn fill(c: &Client, name: &str, value: &str) {
+    let el = find(c, &format!("[name=\"{name}\"]")).await;
+    el.clear().await.expect("clear");
+    el.send_keys(value).await.expect("type");
+}
+
+/// The element among `css` whose text (whitespace ignored) is `text`.
+async fn by_text(c: &Client, css: &str, text: &str) -> Element {
+    let mut seen = Vec::new();
+    for el in c.find_all(Locator::Css(css)).await.expect("find") {
+        let t = squash(&text_of(&el).await);
+        if t == squash(text) {
+            return el;
+        }
+        seen.push(t);
+    }
+    panic!("no {css} reads {text:?}; there are {seen:?}");
+}
+
+/// The texts of a table row's cells, whitespace removed.
+async fn cells_of(row: &Element) -> Vec<String> {
+    let mut cells = Vec::new();
+    for cell in row.find_all(Locator::Css("th, td")).await.expect("cells") {
+        cells.push(squash(&text_of(&cell).await));
+    }
+    cells
+}
+
+/// The report's cell for a case kind (row) at a procedure stage (column).
+async fn case_cell(c: &Client, kind: &str, bucket: &str) -> Element {
+    let mut column = None;
+    let headers = c
+        .find_all(Locator::Css("table.counts.wide thead th"))
+        .await
+        .expect("headers");
+    for (i, h) in headers.iter().enumerate() {
+        if squash(&text_of(h).await) == bucket {
+            column = Some(i);
+        }
+    }
+    let column = column.unwrap_or_else(|| panic!("no column {bucket}"));
+    for row in c
+        .find_all(Locator::Css("table.counts.wide tbody tr"))
+        .await
+        .expect("rows")
+    {
+        let cells = row.find_all(Locator::Css("th, td")).await.expect("cells");
+        if squash(&text_of(&cells[0]).await) == kind {
+            return cells[column].clone();
+        }
+    }
+    panic!("no row {kind}");
+}
+
+/// What the browser knows about the page on screen: its width against the viewport, CSP
+/// violations (buffered, so those of the page's load count too), failed loads, whether the
+/// stylesheet applies, and how the top bar's links lie.
+const PAGE_FACTS: &str = r#"
+    const done = arguments[0];
+    const csp = [];
+    const report = (rs) => csp.push(...rs.map(r =>
+      r.body.effectiveDirective + ' ' + (r.body.blockedURL || r.body.sourceFile)));
+    const observer = new ReportingObserver(report, { types: ['csp-violation'], buffered: true });
+    observer.observe();
+    setTimeout(() => {
+      report(observer.takeRecords());
+      observer.disconnect();
+      const root = document.documentElement;
+      const header = document.querySelector('header.top');
+      const nav = document.querySelector('header.top nav');
+      const box = nav && nav.getBoundingClientRect();
+      done({
+        fits: root.scrollWidth <= window.innerWidth,
+        scrollWidth: root.scrollWidth,
+        innerWidth: window.innerWidth,
+        csp,
+        failed: performance.getEntriesByType('resource')
+          .concat(performance.getEntriesByType('navigation'))
+          .filter(e => e.responseStatus >= 400)
+          .map(e => e.name + ' ' + e.responseStatus),
+        inlineStyles: document.querySelectorAll('[style]').length,
+        styled: !!header && getComputedStyle(header).position === 'sticky',
+        wideOutsideScroll: [...document.querySelectorAll('table')]
+          .filter(t => t.scrollWidth > window.innerWidth && !t.closest('.scroll')).length,
+        header: header ? Math.round(header.getBoundingClientRect().height) : 0,
+        nav: nav ? [...nav.querySelectorAll('a')].map(a => {
+          const text = document.createRange();
+          text.selectNodeContents(a);
+          const r = a.getBoundingClientRect();
+          return {
+            label: a.textContent.trim(),
+            lines: text.getClientRects().length,
+            visible: r.left >= box.left - 0.5 && r.right <= Math.min(box.right, window.innerWidth) + 0.5,
+          };
+        }) : [],
+      });
+    }, 50);"#;
+
+/// Where the confirmation of a post lies against the viewport and the sticky top bar.
+const NOTICE_FACTS: &str = r#"
+    const n = document.querySelector('p.notice').getBoundingClientRect();
+    const bar = document.querySelector('header.top').getBoundingClientRect();
+    return {
+      inView: n.top >= bar.bottom - 0.5 && n.bottom <= window.innerHeight + 0.5,
+      top: Math.round(n.top), bar: Math.round(bar.bottom), height: window.innerHeight,
+      hash: location.hash,
+    };"#;
+
+// --- The reviewers' session --------------------------------------------------------------------
+
+/// One browser on the review pages, at one screen size.
+struct Review<'a> {
+    c: &'a Client,
+    base: String,
+    /// The viewport's width, for screenshot names and messages.
+    width: u32,
+    /// What a person would see wrong, each once.
+    defects: Vec<String>,
+}
+
+impl Review<'_> {
+    fn defect(&mut self, what: String) {
+        if !self.defects.contains(&what) {
+            self.defects.push(what);
+        }
+    }
+
+    /// Saves a screenshot when `ZOUFANG_SCREENSHOTS` names a directory (for a person to look at).
+    async fn snap(&self, name: &str) {
+        if let Some(dir) = std::env::var_os("ZOUFANG_SCREENSHOTS") {
+            let png = self.c.screenshot().await.expect("screenshot");
+            let file = Path::new(&dir).join(format!("review-{}-{name}.png", self.width));
+            std::fs::write(file, png).expect("write screenshot");
+        }
+    }
+
+    /// A page as a person gets it on this screen: nothing sticks out sideways (wide tables
+    /// scroll inside their own `.scroll` box), the stylesheet applies, the browser refused
+    /// nothing (CSP) and every load succeeded; and each link of the top bar reads on one line
+    /// and is in view.
+    async fn sound_page(&mut self, what: &str) {
+        let facts = self
+            .c
+            .execute_async(PAGE_FACTS, vec![])
+            .await
+            .expect("page facts");
+        assert_eq!(
+            facts["fits"],
+            Value::Bool(true),
+            "{what}: the page scrolls sideways: {facts}"
+        );
+        assert_eq!(facts["wideOutsideScroll"], 0, "{what}: {facts}");
+        assert_eq!(facts["csp"], json!([]), "{what}: CSP violations: {facts}");
+        assert_eq!(facts["failed"], json!([]), "{what}: failed loads: {facts}");
+        assert_eq!(facts["inlineStyles"], 0, "{what}: {facts}");
+        assert_eq!(
+            facts["styled"],
+            Value::Bool(true),
+            "{what}: unstyled: {facts}"
+        );
+        for link in facts["nav"].as_array().into_iter().flatten() {
+            let label = link["label"].as_str().unwrap_or("");
+            let lines = link["lines"].as_u64().unwrap_or(0);
+            if lines > 1 {
+                self.defect(format!(
+                    "top bar: the link 「{label}」 breaks over {lines} lines (the bar is {} px tall)",
+                    facts["header"]
+                ));
+            }
+            if link["visible"] != Value::Bool(true) {
+                self.defect(format!(
+                    "top bar: the link 「{label}」 is cut off, outside the nav's visible box"
+                ));
+            }
+        }
+    }
+
+    /// The confirmation of a post must be in view, not above the screen nor under the bar.
+    async fn notice_in_view(&mut self, after: &str) {
+        let n = self
+            .c
+            .execute(NOTICE_FACTS, vec![])
+            .await
+            .expect("notice facts");
+        if n["inView"] != Value::Bool(true) {
+            self.defect(format!(
+                "after {after} the notice is out of view: its top at {} px, the top bar ends at \
+                 {} px, the viewport is {} px tall (the page opened at {})",
+                n["top"], n["bar"], n["height"], n["hash"]
+            ));
+        }
+    }
+
+    async fn login(&mut self, username: &str) {
+        let c = self.c;
+        c.goto(&format!("{}/login", self.base))
+            .await
+            .expect("login page");
+        self.sound_page("/login").await;
+        fill(c, "username", username).await;
+        fill(c, "password", TEST_PASSWORD).await;
+        self.snap(&format!("login-{username}")).await;
+        find(c, "form.stack button[type=submit]")
+            .await
+            .click()
+            .await
+            .expect("log in");
+        wait_page(c, "/report", "").await;
+        wait_text(c, "form.logout .user", username).await;
+    }
+
+    async fn logout(&self) {
+        find(self.c, "form.logout button[type=submit]")
+            .await
+            .click()
+            .await
+            .expect("log out");
+        wait_page(self.c, "/login", "").await;
+    }
+
+    /// Follows a link of the top bar.
+    async fn nav(&mut self, path: &str) {
+        find(self.c, &format!("header.top nav a[href=\"{path}\"]"))
+            .await
+            .click()
+            .await
+            .expect("nav");
+        wait_page(self.c, path, "").await;
+        self.sound_page(path).await;
+    }
+
+    /// Reads the report of the user's area (`area`), checks the 新识别 cell at `bucket`, and
+    /// follows it to the roster, then to the household.
+    async fn drill_down(&mut self, area: &str, bucket: &str, name: &str) {
+        let c = self.c;
+        self.nav("/report").await;
+        wait_text(c, "main h1", area).await;
+        // The statuses entered on the phones.
+        let status = by_text(c, "table.counts:not(.wide) tbody td", "未脱贫")
+            .await
+            .find(Locator::XPath(".."))
+            .await
+            .expect("status row");
+        assert_eq!(cells_of(&status).await, ["未脱贫", "2户5人"]);
+        // On a phone the stages table is wider than the screen and scrolls in its own box.
+        let boxed = c
+            .execute(
+                "const box = document.querySelector('table.counts.wide').closest('.scroll');
+                 return box.scrollWidth > box.clientWidth;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        if self.width < 600 {
+            assert_eq!(
+                boxed,
+                Value::Bool(true),
+                "the stages table scrolls in its box"
+            );
+        }
+        let cell = case_cell(c, "新识别", bucket).await;
+        assert_eq!(
+            squash(&text_of(&cell).await),
+            "1户3人",
+            "the 新识别 · {bucket} cell"
+        );
+        self.snap(&format!("{name}-report")).await;
+        cell.find(Locator::Css("a"))
+            .await
+            .expect("the number is a link")
+            .click()
+            .await
+            .expect("drill down");
+        let url = wait_page(c, "/roster", "kind=new_entry").await;
+        assert!(url.contains("bucket="), "{url}");
+        self.sound_page("/roster (drilled down)").await;
+        let words = wait_text(c, "p.filter-words", "新识别").await;
+        assert!(words.contains(bucket), "{words}");
+        assert_eq!(text_of(&find(c, "strong.total").await).await, "1");
+        let cards = c
+            .find_all(Locator::Css("ul.cards li.card a"))
+            .await
+            .expect("cards");
+        assert_eq!(cards.len(), 1, "only the household with the case");
+        let card = text_of(&cards[0]).await;
+        assert!(card.contains(CASE_HEAD) && card.contains("3人"), "{card}");
+        self.snap(&format!("{name}-roster")).await;
+        cards[0].click().await.expect("open the household");
+        wait_page(c, &format!("/households/{CASE_HH}"), "").await;
+        wait_text(c, "main h1", CASE_HEAD).await;
+        self.sound_page("/households/{id}").await;
+    }
+
+    /// Passes the step the household page offers this user, and checks what the page shows.
+    async fn approve(&mut self, step: &str, by: &str, name: &str) {
+        let c = self.c;
+        let form = find(c, "form.decide").await;
+        let offered = text_of(&form).await;
+        assert!(offered.contains(step), "the form offers {offered:?}");
+        let passed = form
+            .find(Locator::XPath(
+                ".//label[input[@name='outcome'][@value='passed']]",
+            ))
+            .await
+            .expect("the 通过 choice");
+        assert_eq!(squash(&text_of(&passed).await), "通过");
+        passed
+            .find(Locator::Css("input"))
+            .await
+            .expect("radio")
+            .click()
+            .await
+            .expect("pick 通过");
+        self.snap(&format!("{name}-decide")).await;
+        form.find(Locator::Css("button[type=submit]"))
+            .await
+            .expect("submit")
+            .click()
+            .await
+            .expect("submit");
+        wait_page(c, &format!("/households/{CASE_HH}"), "done=decided").await;
+        wait_text(c, "p.notice", "审批意见已保存").await;
+        assert_eq!(count(c, "p.error").await, 0);
+        self.snap(&format!("{name}-decided")).await;
+        self.notice_in_view(&format!("deciding {step}")).await;
+        wait_text(c, "article.case .stage", &format!("{step}已通过")).await;
+        let row = by_text(c, "article.case table.steps tbody td:first-child", step)
+            .await
+            .find(Locator::XPath(".."))
+            .await
+            .expect("step row");
+        let cells = cells_of(&row).await;
+        assert_eq!(
+            cells[..4],
+            [step, "通过", &today().to_string(), by],
+            "{cells:?}"
+        );
+        self.sound_page("/households/{id} after deciding").await;
+    }
+
+    /// Settles the one conflict of the household on screen with the value shown as `value`.
+    async fn settle(&mut self, field: &str, value: &str) {
+        let c = self.c;
+        let form = find(c, "form.conflict").await;
+        let legend = text_of(&form.find(Locator::Css("legend")).await.expect("legend")).await;
+        assert_eq!(legend, field);
+        let mut shown = Vec::new();
+        for choice in form
+            .find_all(Locator::Css("label.check.value"))
+            .await
+            .expect("choices")
+        {
+            let Ok(strong) = choice.find(Locator::Css("strong")).await else {
+                continue;
+            };
+            let text = text_of(&strong).await;
+            if text == value {
+                choice
+                    .find(Locator::Css("input[type=radio]"))
+                    .await
+                    .expect("radio")
+                    .click()
+                    .await
+                    .expect("pick");
+            }
+            shown.push(text);
+        }
+        shown.sort();
+        assert_eq!(shown, ["C级", "D级"], "the values written");
+        self.snap("3-settle").await;
+        form.find(Locator::Css("button[type=submit]"))
+            .await
+            .expect("submit")
+            .click()
+            .await
+            .expect("settle");
+        wait_page(c, &format!("/households/{OTHER_HH}"), "done=settled").await;
+        wait_text(c, "p.notice", "冲突已处理").await;
+        assert_eq!(count(c, "p.error").await, 0);
+        self.notice_in_view("settling a conflict").await;
+        wait_text(c, "#conflicts", "没有冲突。").await;
+        assert_eq!(count(c, "form.conflict").await, 0);
+        self.sound_page("/households/{id} after settling").await;
+    }
+
+    /// Clicks 导出 Excel on the roster page of the user's area and waits for the new file.
+    async fn download_roster(&mut self, dir: &Path, area: &str) -> PathBuf {
+        self.nav("/roster").await;
+        let before = downloaded(dir);
+        by_text(self.c, "p.actions a", "导出 Excel")
+            .await
+            .click()
+            .await
+            .expect("export");
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Some(new) = downloaded(dir).into_iter().find(|p| !before.contains(p)) {
+                let name = new.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                assert!(name.starts_with(&format!("花名册-{area}")), "{name}");
+                return new;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let all: Vec<_> = std::fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        panic!("no roster was downloaded into {}: {all:?}", dir.display());
+    }
+}
+
+/// The spreadsheets Chromium has finished saving in `dir` (not its `.crdownload` parts).
+fn downloaded(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("download dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "xlsx"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The roster sheet's rows, each by column name.
+fn roster_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut book: Xlsx<_> = open_workbook(path).expect("open the XLSX");
+    let sheet = book
+        .worksheet_range_at(0)
+        .expect("a sheet")
+        .expect("read the sheet");
+    let mut rows = sheet.rows();
+    let header: Vec<String> = rows
+        .next()
+        .expect("a header row")
+        .iter()
+        .map(Data::to_string)
+        .collect();
+    rows.map(|r| {
+        header
+            .iter()
+            .cloned()
+            .zip(r.iter().map(Data::to_string))
+            .collect()
+    })
+    .collect()
+}
+
+fn row_of<'a>(rows: &'a [HashMap<String, String>], head: &str) -> &'a HashMap<String, String> {
+    rows.iter()
+        .find(|r| r.get("户主姓名").map(String::as_str) == Some(head))
+        .unwrap_or_else(|| panic!("{head} not in the roster: {rows:?}"))
+}
+
+// --- The story ---------------------------------------------------------------------------------
+
+async fn supervisors_review_in_a_browser(width: u32, height: u32) {
+    let started = Instant::now();
+    let s = seed().await;
+    let seeded = started.elapsed();
+    let downloads = tempfile::tempdir().expect("download dir");
+    let browser = Browser::start_with_downloads(width, height, downloads.path()).await;
+    let c = &browser.client;
+    let mut r = Review {
+        c,
+        base: s.server.url.clone(),
+        width,
+        defects: Vec::new(),
+    };
+
+    // Nobody signed in: the pages lead to the login.
+    c.goto(&format!("{}/report", r.base)).await.expect("open");
+    wait_page(c, "/login", "").await;
+
+    // --- The township reviewer: the finished 公示 in the report, down to the household.
+    r.login(REVIEWER).await;
+    r.drill_down("诗礼乡", "公示结束", "1-township").await;
+    let members = text_of(&find(c, "#members").await).await;
+    assert!(
+        members.contains(&case_head_id()),
+        "the township reviewer reads full IDs: {members}"
+    );
+    r.approve("乡镇审核", REVIEWER, "1-township").await;
+    wait_text(c, "article.case", "下一步:县级审定").await; // not hers
+    r.logout().await;
+
+    // --- The county supervisor: his report covers the county; the case has passed 乡镇审核.
+    r.login(SUPERVISOR).await;
+    r.drill_down("凤庆县", "乡镇审核", "2-county").await;
+    let members = text_of(&find(c, "#members").await).await;
+    assert!(
+        !members.contains(&case_head_id()),
+        "the county supervisor reads masked IDs: {members}"
+    );
+    r.approve("县级审定", SUPERVISOR, "2-county").await;
+    let next = text_of(&find(c, "form.decide").await).await;
+    assert!(next.contains("公告"), "公告 is his next: {next}");
+    // The conflict is not his to settle.
+    c.goto(&format!("{}/households/{OTHER_HH}", r.base))
+        .await
+        .expect("open");
+    wait_text(c, "#conflicts", "您的角色不能处理冲突").await;
+    assert_eq!(count(c, "form.conflict button[type=submit]").await, 0);
+    // His roster download masks IDs.
+    let xlsx = r.download_roster(downloads.path(), "凤庆县").await;
+    let rows = roster_rows(&xlsx);
+    let masked = row_of(&rows, CASE_HEAD)
+        .get("户主证件号码")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        masked.contains('*') && masked != case_head_id(),
+        "masked for the county: {masked}"
+    );
+    r.logout().await;
+
+    // --- The township reviewer settles the conflict.
+    r.login(REVIEWER).await;
+    r.nav("/conflicts").await;
+    let entries = c
+        .find_all(Locator::Css("ul.cards li.card a"))
+        .await
+        .expect("entries");
+    assert_eq!(entries.len(), 1, "one conflicted field");
+    let entry = squash(&text_of(&entries[0]).await);
+    assert!(
+        entry.contains(OTHER_HEAD) && entry.contains("危房等级") && entry.contains("2个不同的值"),
+        "{entry}"
+    );
+    r.snap("3-conflicts").await;
+    entries[0].click().await.expect("follow the entry");
+    wait_page(c, &format!("/households/{OTHER_HH}"), "").await;
+    r.sound_page("/households/{id} with a conflict").await;
+    r.settle("危房等级", "D级").await;
+    r.nav("/conflicts").await;
+    wait_text(c, "main", "没有待处理的冲突。").await;
+    assert_eq!(count(c, "ul.cards li.card").await, 0);
+
+    // --- Her roster download: both households, full IDs.
+    let xlsx = r.download_roster(downloads.path(), "诗礼乡").await;
+    r.snap("4-roster").await;
+    let rows = roster_rows(&xlsx);
+    assert_eq!(rows.len(), 2, "both households: {rows:?}");
+    let head = row_of(&rows, CASE_HEAD);
+    assert_eq!(head.get("户主证件号码"), Some(&case_head_id()), "{head:?}");
+    assert_eq!(head.get("户编号").map(String::as_str), Some(CASE_NO));
+    assert_eq!(head.get("家庭人口").map(String::as_str), Some("3"));
+    assert_eq!(head.get("户状态").map(String::as_str), Some("未脱贫"));
+    let other = row_of(&rows, OTHER_HEAD);
+    assert_eq!(other.get("户编号").map(String::as_str), Some(OTHER_NO));
+    assert_eq!(
+        other.get("冲突").map(String::as_str),
+        Some("0"),
+        "{other:?}"
+    );
+    r.logout().await;
+    let defects = std::mem::take(&mut r.defects);
+    let browsed = started.elapsed() - seeded;
+    browser.close().await;
+
+    // --- What was decided reaches the phones on their next sync.
+    s.li.sync().await;
+    s.zhang.sync().await;
+    let export = s.zhang.export().await;
+    let household = |id: &str| {
+        export
+            .as_array()
+            .and_then(|a| a.iter().find(|h| h["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not exported"))
+    };
+    let case = &household(CASE_HH)["cases"][&s.case_id];
+    let steps: Vec<(&str, &str)> = case["steps"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .map(|r| {
+            (
+                r["step"].as_str().unwrap_or(""),
+                r["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    for step in ["township_review", "county_decision"] {
+        assert!(
+            steps.contains(&(step, "passed")),
+            "{step} reached the phone: {case}"
+        );
+    }
+    assert_eq!(household(OTHER_HH)["living"]["house_grade"], "d");
+    let show: Value =
+        serde_json::from_str(&s.li.ok(&["--json", "show", OTHER_HH]).await).expect("show JSON");
+    assert_eq!(show["conflicts"], json!([]), "{show}");
+    s.server.kill().await;
+    eprintln!(
+        "{width}×{height}: seeding {:.1} s, browser {:.1} s, total {:.1} s",
+        seeded.as_secs_f64(),
+        browsed.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        defects.is_empty(),
+        "{} thing(s) look wrong at {width}×{height}:\n- {}",
+        defects.len(),
+        defects.join("\n- ")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisors_review_on_a_phone() {
+    supervisors_review_in_a_browser(390, 844).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisors_review_on_a_desktop() {
+    supervisors_review_in_a_browser(1280, 800).await;
+}

@@ -355,6 +355,11 @@ pub trait WebStore {
         token_hash: &str,
     ) -> impl Future<Output = Result<Option<WebSession>, DbError>> + Send;
     fn delete_session(&self, token_hash: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// Forgets sessions that expired before `time` (RFC 3339, whole seconds, `Z`).
+    fn delete_sessions_before(
+        &self,
+        time: &str,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
     /// Households and their area codes inside `area` (spot-check candidates).
     fn household_areas(
         &self,
@@ -485,6 +490,7 @@ delegate_to_backend! { WebStore {
     fn create_session(&self, token_hash: &str, user_id: i64, csrf: &str, expires_at: &str) -> ();
     fn session(&self, token_hash: &str) -> Option<WebSession>;
     fn delete_session(&self, token_hash: &str) -> ();
+    fn delete_sessions_before(&self, time: &str) -> ();
     fn household_areas(&self, area: &str) -> Vec<(String, String)>;
     fn spot_checks(&self, township: &str, day: &str) -> Vec<SpotCheck>;
     fn save_spot_checks(&self, rows: &[SpotCheck]) -> ();

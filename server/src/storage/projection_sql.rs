@@ -171,13 +171,13 @@ macro_rules! projection_sql {
                     .push(" ESCAPE '\\')");
             }
             if let Some((area, id)) = &f.after {
-                qb.push(" AND (h.area_code > ")
+                // A row value, so both planners seek the (area_code, id) index to the page
+                // instead of reading past every earlier row.
+                qb.push(" AND (h.area_code, h.id) > (")
                     .push_bind(area.clone())
-                    .push(" OR (h.area_code = ")
-                    .push_bind(area.clone())
-                    .push(" AND h.id > ")
+                    .push(", ")
                     .push_bind(id.clone())
-                    .push("))");
+                    .push(")");
             }
         }
 
@@ -320,18 +320,19 @@ macro_rules! projection_sql {
             async fn duplicate_ids(&self, area: &str) -> Result<Vec<DuplicateId>, DbError> {
                 // Every holder of an ID that some member in the area holds in another household
                 // too, wherever the other household is: the reader must learn there is one.
+                // One grouped pass over the partial index finds the duplicated IDs (few);
+                // MATERIALIZED keeps PostgreSQL from planning for hundreds of thousands.
                 let mut qb = QueryBuilder::<$db>::new(
-                    "SELECT m.id_number, m.household_id, m.area_code, m.name FROM p_members m \
-                     WHERE m.is_current = 1 AND m.id_number IN (\
-                       SELECT d.id_number FROM p_members d WHERE d.is_current = 1 \
-                       AND d.id_number IN (SELECT a.id_number FROM p_members a \
-                         WHERE a.is_current = 1 AND a.id_number IS NOT NULL AND ",
+                    "WITH dup AS MATERIALIZED (SELECT id_number FROM p_members \
+                       WHERE is_current = 1 AND id_number IS NOT NULL GROUP BY id_number \
+                       HAVING MIN(household_id) <> MAX(household_id)) \
+                     SELECT m.id_number, m.household_id, m.area_code, m.name \
+                     FROM dup JOIN p_members m ON m.id_number = dup.id_number \
+                     WHERE m.is_current = 1 AND EXISTS (SELECT 1 FROM p_members a \
+                       WHERE a.id_number = m.id_number AND a.is_current = 1 AND ",
                 );
                 push_prefix_range(&mut qb, "a.area_code", area);
-                qb.push(
-                    ") GROUP BY d.id_number HAVING COUNT(DISTINCT d.household_id) > 1) \
-                     ORDER BY m.id_number, m.household_id",
-                );
+                qb.push(") ORDER BY m.id_number, m.household_id");
                 Ok(qb.build_query_as().fetch_all(&self.pool).await?)
             }
 
@@ -402,6 +403,14 @@ macro_rules! projection_sql {
                 let mut qb =
                     QueryBuilder::<$db>::new("DELETE FROM web_sessions WHERE token_hash = ");
                 qb.push_bind(token_hash.to_owned());
+                qb.build().execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn delete_sessions_before(&self, time: &str) -> Result<(), DbError> {
+                let mut qb =
+                    QueryBuilder::<$db>::new("DELETE FROM web_sessions WHERE expires_at < ");
+                qb.push_bind(time.to_owned());
                 qb.build().execute(&self.pool).await?;
                 Ok(())
             }

@@ -8,7 +8,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::pages;
@@ -147,14 +147,17 @@ pub async fn open_session<D: Database>(
         return Ok(None);
     }
     let token = auth::new_token();
-    let expires = Utc::now() + Duration::hours(state.config.session_hours);
+    let now = Utc::now();
+    // Whole seconds and `Z`: one fixed width, so the stored times compare as text.
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    state.db.delete_sessions_before(&stamp(now)).await?;
     state
         .db
         .create_session(
             &auth::token_hash(&token),
             user.id,
             &auth::new_token(),
-            &expires.to_rfc3339(),
+            &stamp(now + Duration::hours(state.config.session_hours)),
         )
         .await?;
     tracing::info!(user = %user.username, "review login");

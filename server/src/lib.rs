@@ -1,10 +1,12 @@
 //! The central server: accounts and areas, device enrollment, and the sync endpoint that merges
 //! every device's household documents.
 
+pub mod areas;
 pub mod attachments;
 pub mod auth;
 pub mod bundles;
 pub mod config;
+pub mod demo;
 pub mod export;
 pub mod http;
 pub mod projection;

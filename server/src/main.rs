@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use zoufang_server::config::{Config, Overrides};
 use zoufang_server::http::{AppState, router};
-use zoufang_server::storage::{AnyDb, Area, Database, DbError, NewUser, Projections, Role};
+use zoufang_server::storage::{AnyDb, Database, DbError, NewUser, Projections, Role};
 use zoufang_shared::CodeList;
 use zoufang_shared::rules::standards::Standards;
 
@@ -430,7 +430,7 @@ async fn area(db: &AnyDb, command: AreaCommand) -> Result<(), String> {
         AreaCommand::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| format!("无法读取 {}:{e}", file.display()))?;
-            let areas = parse_areas(&text)?;
+            let areas = zoufang_server::areas::parse_areas(&text)?;
             let n = db.upsert_areas(&areas).await.map_err(|e| e.to_string())?;
             println!("已导入 {n} 个区划");
             Ok(())
@@ -453,6 +453,9 @@ async fn area(db: &AnyDb, command: AreaCommand) -> Result<(), String> {
 /// The demo accounts' password, printed for the person trying Zoufang out.
 pub const DEMO_PASSWORD: &str = "zoufang-demo";
 
+/// Households generated for an empty demo server, so the review pages have something to show.
+const DEMO_HOUSEHOLDS: usize = 300;
+
 /// (username, name, role, area) of the demo accounts.
 const DEMO_USERS: [(&str, &str, Role, &str); 5] = [
     ("zhang", "张调查", Role::Surveyor, "530921100"),
@@ -463,8 +466,9 @@ const DEMO_USERS: [(&str, &str, Role, &str); 5] = [
 ];
 
 async fn seed_demo(db: &AnyDb) -> Result<(), String> {
-    let areas = parse_areas(include_str!("../data/demo-areas.csv"))?;
-    db.upsert_areas(&areas).await.map_err(|e| e.to_string())?;
+    db.upsert_areas(&zoufang_server::demo::demo_areas())
+        .await
+        .map_err(|e| e.to_string())?;
     for (username, name, role, area) in DEMO_USERS {
         if db
             .user_by_name(username)
@@ -489,50 +493,17 @@ async fn seed_demo(db: &AnyDb) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     }
+    let seeded = zoufang_server::demo::seed_demo_households(db, DEMO_HOUSEHOLDS)
+        .await
+        .map_err(|e| e.to_string())?;
+    if seeded > 0 {
+        println!("已生成 {seeded} 户演示农户(含各程序阶段的事项、一人多户、冲突等,供审核页面演示)");
+    }
     println!("演示账号(密码均为 {DEMO_PASSWORD}):");
     for (username, name, role, area) in DEMO_USERS {
         println!("  {username}\t{name}\t{}\t{area}", role.label());
     }
     Ok(())
-}
-
-const LEVELS: [&str; 4] = ["county", "township", "village", "group"];
-
-/// `code,name,parent,level` lines after a header; a child's code must extend its parent's.
-fn parse_areas(text: &str) -> Result<Vec<Area>, String> {
-    let mut out: Vec<Area> = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let n = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [code, name, parent, level] = cols[..] else {
-            return Err(format!("第 {n} 行应有 4 列:code,name,parent,level"));
-        };
-        if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("第 {n} 行:区划代码「{code}」应为数字"));
-        }
-        if !LEVELS.contains(&level) {
-            return Err(format!(
-                "第 {n} 行:级别「{level}」应为 {}",
-                LEVELS.join("/")
-            ));
-        }
-        let parent = (!parent.is_empty()).then(|| parent.to_owned());
-        if let Some(p) = &parent
-            && !code.starts_with(p.as_str())
-        {
-            return Err(format!("第 {n} 行:区划代码 {code} 应以上级代码 {p} 开头"));
-        }
-        out.push(Area {
-            code: code.into(),
-            name: name.into(),
-            parent,
-            level: level.into(),
-        });
-    }
-    Ok(out)
 }
 
 fn standards(file: Option<PathBuf>) -> Result<(), String> {

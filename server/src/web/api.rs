@@ -16,7 +16,7 @@ use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 use zoufang_shared::model::Case;
 
 use super::report::RosterParams;
-use super::{PageError, PeriodParams, Viewer, review_status, session};
+use super::{PageError, PeriodParams, Viewer, session};
 use crate::http::{ApiError, Shared};
 use crate::report::Report;
 use crate::report::cross::ConflictEntry;
@@ -35,31 +35,25 @@ pub fn routes<D: Database>() -> Router<Shared<D>> {
         .route("/api/review/settle", post(settle::<D>))
 }
 
-fn api_error(e: ReviewError) -> ApiError {
-    let status = review_status(&e);
-    let code = match status {
+/// The `code` of an error body, by status.
+fn status_code_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::FORBIDDEN => "forbidden",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::UNPROCESSABLE_ENTITY => "invalid",
         StatusCode::SERVICE_UNAVAILABLE => "busy",
         _ => "internal",
-    };
-    let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-        "服务器内部错误".to_owned()
-    } else {
-        e.to_string()
-    };
-    ApiError::new(status, code, message)
+    }
+}
+
+fn api_error(e: ReviewError) -> ApiError {
+    PageError::from(e).into()
 }
 
 impl From<PageError> for ApiError {
     fn from(e: PageError) -> Self {
-        let code = if e.status == StatusCode::FORBIDDEN {
-            "forbidden"
-        } else {
-            "bad_request"
-        };
-        ApiError::new(e.status, code, e.message)
+        ApiError::new(e.status, status_code_name(e.status), e.message)
     }
 }
 
@@ -131,18 +125,7 @@ async fn report<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Json<Report>, ApiError> {
-    let p = params.period()?;
-    review::report(
-        &state.db,
-        &viewer.user,
-        params.area.as_deref(),
-        p.from,
-        p.to,
-        p.today,
-    )
-    .await
-    .map(Json)
-    .map_err(api_error)
+    Ok(Json(super::report_of(&state, &viewer, &params).await?))
 }
 
 #[derive(Serialize)]

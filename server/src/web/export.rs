@@ -4,9 +4,8 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use zoufang_shared::CodeList;
-use zoufang_shared::codes::{HouseholdStatus, MonitoringCategory};
 
+use super::pages::{area_name, status_label};
 use super::report::RosterParams;
 use super::{PageError, PeriodParams, Viewer};
 use crate::export::{CSV_CONTENT_TYPE, Cell, Table, XLSX_CONTENT_TYPE, content_disposition};
@@ -125,32 +124,13 @@ pub async fn report<D: Database>(
     Query(params): Query<PeriodParams>,
     Query(f): Query<FormatParam>,
 ) -> Result<Response, PageError> {
-    let period = params.period()?;
-    let r = review::report(
-        &state.db,
-        &viewer.user,
-        params.area.as_deref(),
-        period.from,
-        period.to,
-        period.today,
-    )
-    .await?;
+    let r = super::report_of(&state, &viewer, &params).await?;
     let table = report_table(&r);
     download(
         &table,
         &format!("动态管理统计-{}", r.total.area_name),
         f.format,
     )
-}
-
-fn status_label(code: Option<&str>) -> String {
-    code.map(|c| {
-        HouseholdStatus::parse(c)
-            .map(|s| s.label().to_owned())
-            .or_else(|_| MonitoringCategory::parse(c).map(|m| m.label().to_owned()))
-            .unwrap_or_else(|_| c.to_owned())
-    })
-    .unwrap_or_default()
 }
 
 pub async fn roster<D: Database>(
@@ -162,14 +142,7 @@ pub async fn roster<D: Database>(
     let mut filter = params.filter(&viewer, state.config.no_visit_days, EXPORT_PAGE)?;
     filter.after = None;
     let areas = state.db.areas().await?;
-    let area_name = |code: &str| {
-        areas
-            .iter()
-            .filter(|a| code.starts_with(a.code.as_str()))
-            .max_by_key(|a| a.code.len())
-            .map(|a| a.name.clone())
-            .unwrap_or_else(|| code.to_owned())
-    };
+    let area_name = |code: &str| area_name(&areas, code);
     let headers = [
         "户编号",
         "区划代码",
@@ -201,8 +174,13 @@ pub async fn roster<D: Database>(
                 Cell::Text(r.head_name),
                 r.head_id.into(),
                 r.phone.into(),
-                Cell::Text(status_label(r.status.as_deref())),
-                Cell::Text(status_label(r.monitoring.as_deref())),
+                Cell::Text(r.status.as_deref().map(status_label).unwrap_or_default()),
+                Cell::Text(
+                    r.monitoring
+                        .as_deref()
+                        .map(status_label)
+                        .unwrap_or_default(),
+                ),
                 Cell::Int(r.persons),
                 r.income_year.into(),
                 r.per_capita.map(Cell::Fen).unwrap_or(Cell::Empty),

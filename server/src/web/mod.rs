@@ -107,10 +107,14 @@ impl PageError {
 
 impl From<ReviewError> for PageError {
     fn from(e: ReviewError) -> Self {
-        PageError {
-            status: review_status(&e),
-            message: e.to_string(),
-        }
+        let status = review_status(&e);
+        // Internal causes are logged by `review_status`, never shown.
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "服务器内部错误,请稍后重试".to_owned()
+        } else {
+            e.to_string()
+        };
+        PageError { status, message }
     }
 }
 
@@ -142,6 +146,25 @@ impl IntoResponse for PageError {
         )
             .into_response()
     }
+}
+
+/// The report a page, an export or the API asks for: the area (inside the viewer's scope) and
+/// period of `params`.
+pub async fn report_of<D: Database>(
+    state: &Shared<D>,
+    viewer: &Viewer,
+    params: &PeriodParams,
+) -> Result<crate::report::Report, PageError> {
+    let p = params.period()?;
+    Ok(crate::review::report(
+        &state.db,
+        &viewer.user,
+        params.area.as_deref(),
+        p.from,
+        p.to,
+        p.today,
+    )
+    .await?)
 }
 
 /// The period a report covers: by default this calendar year up to today.

@@ -93,7 +93,8 @@ pub fn login_page(error: Option<&str>) -> Markup {
     )
 }
 
-fn area_name(areas: &[Area], code: &str) -> String {
+/// The name of the smallest known area containing `code`.
+pub fn area_name(areas: &[Area], code: &str) -> String {
     areas
         .iter()
         .filter(|a| code.starts_with(a.code.as_str()))
@@ -114,7 +115,8 @@ fn area_select(areas: &[Area], selected: &str) -> Markup {
     }
 }
 
-fn status_label(code: &str) -> String {
+/// A status or monitoring category code as people read it.
+pub fn status_label(code: &str) -> String {
     HouseholdStatus::parse(code)
         .map(|s| s.label().to_owned())
         .or_else(|_| MonitoringCategory::parse(code).map(|m| m.label().to_owned()))

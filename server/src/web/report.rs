@@ -157,16 +157,7 @@ pub async fn report_page<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Html<String>, PageError> {
-    let period = params.period()?;
-    let report = review::report(
-        &state.db,
-        &viewer.user,
-        params.area.as_deref(),
-        period.from,
-        period.to,
-        period.today,
-    )
-    .await?;
+    let report = super::report_of(&state, &viewer, &params).await?;
     let areas = readable_areas(&state.db, &viewer).await?;
     Ok(Html(
         pages::report_page(&viewer, &report, &areas).into_string(),

@@ -25,6 +25,25 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether `password` is the password of `phc` (a user's stored hash), checked on the blocking
+/// pool. Without a user the password is checked against a dummy hash anyway, so an unknown
+/// username takes as long to refuse as a wrong password and names cannot be probed by timing.
+pub async fn check_password(password: &str, phc: Option<&str>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let known = phc.is_some();
+    let phc = match phc {
+        Some(p) => p.to_owned(),
+        None => DUMMY
+            .get_or_init(|| hash_password("not anyone's password").unwrap_or_default())
+            .clone(),
+    };
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+        .await
+        .unwrap_or(false);
+    ok && known
+}
+
 /// A fresh bearer token: 64 hex digits from two random UUIDs' 244 random bits.
 pub fn new_token() -> String {
     format!(

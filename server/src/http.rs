@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use zoufang_shared::wire::{
@@ -20,6 +20,7 @@ use zoufang_shared::wire::{
 use crate::attachments::{self, UploadError};
 use crate::auth;
 use crate::config::Config;
+use crate::ratelimit::LoginLimiter;
 use crate::storage::{Database, DbError, DeviceAuth, NewDevice};
 use crate::sync::{self, SyncError};
 
@@ -180,7 +181,33 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(LoginLimiter::default()),
+            crate::ratelimit::throttle_logins,
+        ))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// The headers of every answer — device API, review pages, errors, the 404 of an unknown path
+/// and a refused login alike: no script, no framing, no sniffing, no referrer, no caching of
+/// what may hold personal data. The review pages set the same policy themselves
+/// (`web::security_headers`); what a route set is kept.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("no-referrer"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    res
 }
 
 async fn healthz<D: Database>(State(state): State<Shared<D>>) -> Result<&'static str, ApiError> {
@@ -212,18 +239,12 @@ async fn enroll<D: Database>(
         ));
     }
     let denied = || ApiError::unauthorized("用户名或密码错误");
-    let user = state
-        .db
-        .user_by_name(req.username.trim())
-        .await?
-        .ok_or_else(denied)?;
-    let (password, hash) = (req.password.clone(), user.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|_| ApiError::internal())?;
-    if !ok {
+    let user = state.db.user_by_name(req.username.trim()).await?;
+    let phc = user.as_ref().map(|u| u.password_hash.as_str());
+    if !auth::check_password(&req.password, phc).await {
         return Err(denied());
     }
+    let user = user.ok_or_else(denied)?;
     if user.disabled {
         return Err(ApiError::unauthorized("该账号已停用,请联系管理员"));
     }

@@ -4,12 +4,14 @@
 pub mod areas;
 pub mod attachments;
 pub mod auth;
+pub mod backup;
 pub mod bundles;
 pub mod config;
 pub mod demo;
 pub mod export;
 pub mod http;
 pub mod projection;
+pub mod ratelimit;
 pub mod report;
 pub mod review;
 pub mod server_edit;

@@ -72,6 +72,31 @@ enum Command {
     },
     /// Rebuild the supervisors' tables (rosters, reports, flags) from the stored documents
     Reindex,
+    /// Write a consistent backup to FILE while the server runs (SQLite: VACUUM INTO;
+    /// PostgreSQL: pg_dump --format=custom, which must be installed)
+    Backup { file: PathBuf },
+    /// Restore from a backup with the server stopped; devices then resend what the backup
+    /// lacks. Also: record a restore done by other means, close the recovery window, show it
+    Restore {
+        /// The backup file (from `backup`, or a pg_dump --format=custom file)
+        #[arg(
+            required_unless_present_any = ["mark", "close", "status"],
+            conflicts_with_all = ["mark", "close", "status"]
+        )]
+        file: Option<PathBuf>,
+        /// Days devices may resend other devices' changes the restore lost (default 14)
+        #[arg(long, value_name = "DAYS", conflicts_with_all = ["close", "status"])]
+        window_days: Option<i64>,
+        /// The database was restored by other means (pg_restore, a disk snapshot): record it
+        #[arg(long, conflicts_with_all = ["close", "status"])]
+        mark: bool,
+        /// Close the recovery window (once the devices have resynced)
+        #[arg(long, conflicts_with = "status")]
+        close: bool,
+        /// Show the last restore, which devices have resynced and the changes they resent
+        #[arg(long)]
+        status: bool,
+    },
     /// Validate and list an income standards table (default: the built-in one)
     Standards {
         /// A standards JSON file to check instead of the built-in table
@@ -254,6 +279,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             let db = connect(&config).await?;
             area(&db, command).await
         }
+        Command::Backup { file } => {
+            let summary = zoufang_server::backup::backup(&config.database, &file).await?;
+            println!(
+                "已备份到 {}:{} 户,变更日志至 {} 号,{} 字节",
+                file.display(),
+                summary.households,
+                summary.seq,
+                summary.bytes
+            );
+            Ok(())
+        }
+        Command::Restore {
+            file,
+            window_days,
+            mark,
+            close,
+            status: _,
+        } => restore(&config, file, window_days, mark, close).await,
         Command::Reindex => {
             let db = connect(&config).await?;
             let report = zoufang_server::projection::reindex::reindex(&db)
@@ -293,10 +336,14 @@ async fn serve(config: Config) -> Result<(), String> {
     println!("走访服务器已启动:http://{addr}/");
     tracing::info!(%addr, "listening");
     let app = router(Arc::new(AppState { db, config }));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    // The peer's address: failed logins are also counted per client (`ratelimit`).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| e.to_string())
 }
 
 /// A database from before the projection existed (or restored from documents alone) has
@@ -313,6 +360,125 @@ async fn rebuild_if_behind(db: &AnyDb) -> Result<(), String> {
         println!("已重建 {} 户", report.households);
     }
     Ok(())
+}
+
+async fn restore(
+    config: &Config,
+    file: Option<PathBuf>,
+    window_days: Option<i64>,
+    mark: bool,
+    close: bool,
+) -> Result<(), String> {
+    use zoufang_server::backup::{DEFAULT_WINDOW_DAYS, RecoveryStore};
+    let days = window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
+    if !(0..=365).contains(&days) {
+        return Err("--window-days 须在 0 到 365 之间".into());
+    }
+    let window = chrono::Duration::days(days);
+    if let Some(file) = file {
+        let done = zoufang_server::backup::restore(&config.database, &file, window).await?;
+        println!(
+            "已从 {} 恢复:{} 户,变更日志至 {} 号",
+            file.display(),
+            done.households,
+            done.point.seq
+        );
+        if let Some(aside) = &done.replaced {
+            println!("原数据库已移至 {}(确认无误后可删除)", aside.display());
+        }
+        print_restore_next_steps(&done.point);
+        return Ok(());
+    }
+    let db = connect(config).await?;
+    if mark {
+        let point = db
+            .open_restore_point("restored by other means (--mark)", window)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("已记录恢复点,变更日志至 {} 号", point.seq);
+        print_restore_next_steps(&point);
+        return Ok(());
+    }
+    if close {
+        return match db.close_restore_point().await.map_err(|e| e.to_string())? {
+            Some(point) => {
+                println!(
+                    "恢复窗口已关闭(恢复于 {}):此后设备只能提交本设备的修改",
+                    point.restored_at.format("%Y-%m-%d %H:%M:%S UTC")
+                );
+                Ok(())
+            }
+            None => Err("该数据库没有恢复记录".into()),
+        };
+    }
+    // Otherwise (--status): the last restore and the recovery's progress.
+    let Some(point) = db.restore_point().await.map_err(|e| e.to_string())? else {
+        println!("该数据库没有恢复记录");
+        return Ok(());
+    };
+    let now = chrono::Utc::now();
+    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    println!(
+        "恢复于 {}(来源 {},恢复时变更日志至 {} 号)",
+        time(point.restored_at),
+        point.source,
+        point.seq
+    );
+    match point.closed_at {
+        Some(t) => println!("恢复窗口:已于 {} 关闭", time(t)),
+        None if point.window_open(now) => {
+            println!("恢复窗口:开放至 {}", time(point.window_until));
+        }
+        None => println!("恢复窗口:已于 {} 到期", time(point.window_until)),
+    }
+    let st = db
+        .recovery_status(point.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let active: Vec<_> = st.devices.iter().filter(|d| !d.revoked).collect();
+    let resynced = active.iter().filter(|d| d.resynced_at.is_some()).count();
+    println!("在用设备恢复后已同步 {resynced}/{} 台:", active.len());
+    for d in &st.devices {
+        let state = match (d.revoked, d.resynced_at) {
+            (true, _) => "已停用".to_owned(),
+            (false, Some(t)) => format!("已同步 {}", time(t)),
+            (false, None) => "未同步".to_owned(),
+        };
+        println!("  {}\t{}\t{}\t{state}", d.device_id, d.username, d.name);
+    }
+    println!("代其他设备补传的变更:{} 项", st.recovered.len());
+    for r in &st.recovered {
+        let c = &r.change;
+        let mut notes = Vec::new();
+        if !r.stored {
+            notes.push("未入库");
+        }
+        if c.change_time.is_some_and(|t| t > point.restored_at) {
+            notes.push("⚠ 变更时间晚于恢复时间");
+        }
+        println!(
+            "  {}\t{}\t{}\t{} 的变更\t由 {} 补传\t{}\t{}",
+            time(r.at),
+            c.household_id,
+            &c.hash[..c.hash.len().min(12)],
+            c.actor_device,
+            c.pushed_by,
+            c.change_time.map(time).unwrap_or_else(|| "-".into()),
+            notes.join(" ")
+        );
+    }
+    Ok(())
+}
+
+fn print_restore_next_steps(point: &zoufang_server::backup::RestorePoint) {
+    println!(
+        "恢复窗口开放至 {}:各设备下次同步时会重新提交备份之后的修改(包括它们从其他设备收到的)。",
+        point.window_until.format("%Y-%m-%d %H:%M:%S UTC")
+    );
+    println!(
+        "设备都同步过后运行 zoufang-server restore --close;进度见 zoufang-server restore --status。"
+    );
+    println!("备份之后新建的账号、登记的设备、停用和区域调整须重新办理。");
 }
 
 async fn shutdown_signal() {

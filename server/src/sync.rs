@@ -6,8 +6,13 @@
 //! accepted ones are written in one transaction; if another server process wrote one of the same
 //! households meanwhile, the merge is redone on fresh documents. Retrying a request is harmless:
 //! changes the server has are skipped, and pulls are by cursor.
+//!
+//! After a restore from a backup (see [`crate::backup`]) the scope key also names the restored
+//! change log, so every device pulls from the start and offers everything again; while the
+//! restore's recovery window is open, a push may carry changes of other enrolled devices that the
+//! restore lost, under the rules set out there.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use zoufang_shared::doc::{ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange};
 use zoufang_shared::wire::{
@@ -15,6 +20,7 @@ use zoufang_shared::wire::{
 };
 
 use crate::auth::in_scope;
+use crate::backup::{ActorDevice, Recovered, RestorePoint};
 use crate::projection::household_write;
 use crate::storage::{
     Database, DbError, DeviceAuth, HouseholdWrite, NewChange, StoredHousehold, SyncWrite,
@@ -64,8 +70,15 @@ pub async fn sync<D: Database>(
     if req.want_full.len() > MAX_PUSHES {
         return Err(SyncError::TooManyPushes);
     }
-    let results = push(db, device, &req.pushes).await?;
-    let scope = scope_key(&device.user.areas);
+    let restore = db.restore_point().await?;
+    let window = restore
+        .as_ref()
+        .filter(|p| p.window_open(chrono::Utc::now()));
+    let results = push(db, device, &req.pushes, window).await?;
+    let scope = log_scope_key(
+        &device.user.areas,
+        restore.as_ref().map(|p| p.log_id.as_str()),
+    );
     // The cursor only covers what was in scope when it was handed out.
     let cursor = if req.scope == scope { req.cursor } else { 0 };
     let page = db
@@ -85,6 +98,9 @@ pub async fn sync<D: Database>(
         })
         .collect();
     pulled.extend(full_documents(db, device, &req.want_full).await?);
+    if let Some(p) = window {
+        db.note_resynced(p.id, &device.device_id).await?;
+    }
     Ok(SyncResponse {
         results,
         pulled,
@@ -104,6 +120,70 @@ pub fn scope_key(areas: &[String]) -> String {
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// The scope key of a pull: the areas, and after a restore the restored change log's name
+/// (`<areas>.<log>`). A device whose key names another log knows that the server was restored
+/// and offers everything again; the server pulls it from the start, its cursor counting in a
+/// log that no longer exists.
+pub fn log_scope_key(areas: &[String], log_id: Option<&str>) -> String {
+    let key = scope_key(areas);
+    match log_id {
+        Some(log) => format!("{key}.{log}"),
+        None => key,
+    }
+}
+
+/// What a push may re-send during a recovery window: the enrolled devices behind the other
+/// actors its changes carry.
+struct Recovery<'a> {
+    point: &'a RestorePoint,
+    devices: HashMap<String, ActorDevice>,
+}
+
+impl<'a> Recovery<'a> {
+    async fn load<D: Database>(
+        db: &D,
+        point: &'a RestorePoint,
+        device: &DeviceAuth,
+        pushes: &[Push],
+    ) -> Result<Recovery<'a>, DbError> {
+        let server = server_actor().to_hex_string();
+        let mut actors = BTreeSet::new();
+        for bytes in pushes.iter().flat_map(|p| &p.changes) {
+            if let Ok(change) = IncomingChange::decode(bytes) {
+                let actor = change.actor().to_hex_string();
+                if actor != device.actor && actor != server {
+                    actors.insert(actor);
+                }
+            }
+        }
+        let devices = if actors.is_empty() {
+            HashMap::new()
+        } else {
+            let actors: Vec<String> = actors.into_iter().collect();
+            db.actor_devices(&actors)
+                .await?
+                .into_iter()
+                .map(|d| (d.actor.clone(), d))
+                .collect()
+        };
+        Ok(Recovery { point, devices })
+    }
+
+    /// The enrolled device a change under `actor` may be re-sent for (rule 1 of
+    /// [`crate::backup`]), or why not.
+    fn vouch(&self, actor: &str) -> Result<&ActorDevice, PushOutcome> {
+        if actor == server_actor().to_hex_string() {
+            return Err(rejected(
+                "lost_server_change",
+                "该户含有服务器恢复备份后丢失的审核修改,设备不能代为补传;请联系管理员重新办理",
+            ));
+        }
+        self.devices
+            .get(actor)
+            .ok_or_else(|| rejected("forged_actor", "变更的设备标识与本设备不符,已拒绝"))
+    }
 }
 
 /// Every change of each asked-for household that is in the device's scope.
@@ -140,10 +220,15 @@ async fn push<D: Database>(
     db: &D,
     device: &DeviceAuth,
     pushes: &[Push],
+    window: Option<&RestorePoint>,
 ) -> Result<Vec<PushResult>, SyncError> {
     if pushes.is_empty() {
         return Ok(Vec::new());
     }
+    let recovery = match window {
+        Some(point) => Some(Recovery::load(db, point, device, pushes).await?),
+        None => None,
+    };
     let ids: Vec<String> = pushes.iter().map(|p| p.household.clone()).collect();
     for _ in 0..MAX_ATTEMPTS {
         let stored: HashMap<String, StoredHousehold> = db
@@ -153,6 +238,7 @@ async fn push<D: Database>(
             .map(|h| (h.id.clone(), h))
             .collect();
         let mut write = SyncWrite::default();
+        let mut recovered = Vec::new();
         let mut results = Vec::with_capacity(pushes.len());
         // Two pushes of one household in a batch would race each other: the later wins.
         let mut seen = std::collections::HashSet::new();
@@ -164,18 +250,32 @@ async fn push<D: Database>(
                 });
                 continue;
             }
-            let (outcome, w) = merge_one(device, p, stored.get(&p.household));
+            let (outcome, w, r) = merge_one(device, p, stored.get(&p.household), recovery.as_ref());
             results.push(PushResult {
                 household: p.household.clone(),
                 outcome,
             });
             write.households.extend(w);
+            recovered.extend(r);
         }
         if write.households.is_empty() {
             return Ok(results);
         }
+        // The audit row goes first: no recovered change is ever stored without one.
+        db.record_recovered(&recovered).await?;
         match db.commit_sync(&write).await {
-            Ok(()) => return Ok(results),
+            Ok(()) => {
+                for r in &recovered {
+                    tracing::warn!(
+                        household = %r.household_id,
+                        change = %r.hash,
+                        actor_device = %r.actor_device,
+                        pushed_by = %r.pushed_by,
+                        "restore recovery: accepted another device's change"
+                    );
+                }
+                return Ok(results);
+            }
             Err(DbError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -183,63 +283,92 @@ async fn push<D: Database>(
     Err(SyncError::Busy)
 }
 
-/// Checks and merges one push onto the stored document; returns the outcome and, when there is
-/// something new to keep, the write.
+/// Checks and merges one push onto the stored document; returns the outcome, when there is
+/// something new to keep the write, and the changes it takes under other devices' actors during a
+/// recovery window.
 fn merge_one(
     device: &DeviceAuth,
     push: &Push,
     stored: Option<&StoredHousehold>,
-) -> (PushOutcome, Option<HouseholdWrite>) {
+    recovery: Option<&Recovery<'_>>,
+) -> (PushOutcome, Option<HouseholdWrite>, Vec<Recovered>) {
+    match merge_checked(device, push, stored, recovery) {
+        Ok((outcome, write, recovered)) => (outcome, write, recovered),
+        Err(outcome) => (outcome, None, Vec::new()),
+    }
+}
+
+type Merged = (PushOutcome, Option<HouseholdWrite>, Vec<Recovered>);
+
+fn merge_checked(
+    device: &DeviceAuth,
+    push: &Push,
+    stored: Option<&StoredHousehold>,
+    recovery: Option<&Recovery<'_>>,
+) -> Result<Merged, PushOutcome> {
     let scope = &device.user.areas;
     if let Some(s) = stored
         && !in_scope(scope, &s.area_code)
     {
-        return (rejected("out_of_scope", "该户不在您负责的区域内"), None);
+        return Err(rejected("out_of_scope", "该户不在您负责的区域内"));
     }
     let mut doc = match stored {
         Some(s) => match HouseholdDoc::load(&s.doc, server_actor()) {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(household = %push.household, error = %e, "stored document unreadable");
-                return (
-                    rejected("server_document", "服务器上的该户数据异常,已记录"),
-                    None,
-                );
+                return Err(rejected("server_document", "服务器上的该户数据异常,已记录"));
             }
         },
         None => HouseholdDoc::empty(server_actor()),
     };
     let mut fresh = Vec::new();
+    // Changes under another enrolled device's actor, re-sent during a recovery window.
+    let mut foreign: Vec<(String, &ActorDevice)> = Vec::new();
     for bytes in &push.changes {
         let change = match IncomingChange::decode(bytes) {
             Ok(c) => c,
-            Err(_) => return (rejected("malformed_change", "变更数据损坏"), None),
+            Err(_) => return Err(rejected("malformed_change", "变更数据损坏")),
         };
         if doc.has_change(&change.hash()) {
             continue;
         }
-        if change.actor().to_hex_string() != device.actor {
-            return (
-                rejected("forged_actor", "变更的设备标识与本设备不符,已拒绝"),
-                None,
-            );
-        }
-        // History shows which device wrote what: the label must be this device's.
-        if change.author().1.as_deref() != Some(device.device_id.as_str()) {
-            return (
-                rejected("forged_author", "变更记录的设备与本设备不符,已拒绝"),
-                None,
-            );
+        let actor = change.actor().to_hex_string();
+        // History shows which device wrote what: the label must be the actor's device.
+        let label = if actor == device.actor {
+            device.device_id.as_str()
+        } else {
+            let Some(recovery) = recovery else {
+                return Err(rejected(
+                    "forged_actor",
+                    "变更的设备标识与本设备不符,已拒绝",
+                ));
+            };
+            let owner = recovery.vouch(&actor)?;
+            foreign.push((change.hash().to_string(), owner));
+            owner.device_id.as_str()
+        };
+        if change.author().1.as_deref() != Some(label) {
+            return Err(rejected(
+                "forged_author",
+                "变更记录的设备与本设备不符,已拒绝",
+            ));
         }
         fresh.push(change);
     }
     if fresh.is_empty() {
         let heads = heads_of(&mut doc);
         if stored.is_none() {
-            return (PushOutcome::NeedAll, None);
+            return Ok((PushOutcome::NeedAll, None, Vec::new()));
         }
-        return (PushOutcome::Accepted { heads }, None);
+        return Ok((PushOutcome::Accepted { heads }, None, Vec::new()));
     }
+    // Who wrote to the household before, by the restored log (rule 3 of crate::backup).
+    let earlier: HashSet<String> = if foreign.is_empty() {
+        HashSet::new()
+    } else {
+        doc.history().into_iter().map(|c| c.actor).collect()
+    };
     let new_changes: Vec<NewChange> = fresh
         .iter_mut()
         .map(|c| NewChange {
@@ -250,27 +379,30 @@ fn merge_one(
         .collect();
     match doc.apply(fresh) {
         Ok(()) => {}
-        Err(DocError::MissingDependencies) => return (PushOutcome::NeedAll, None),
+        Err(DocError::MissingDependencies) => return Ok((PushOutcome::NeedAll, None, Vec::new())),
         Err(e) => {
-            return (
-                rejected("invalid_document", format!("该户数据不符合要求:{e}")),
-                None,
-            );
+            return Err(rejected(
+                "invalid_document",
+                format!("该户数据不符合要求:{e}"),
+            ));
         }
     }
     let area = match doc.read() {
         Ok(h) => h.info.area_code.unwrap_or_default(),
-        Err(e) => return (rejected("invalid_document", e.to_string()), None),
+        Err(e) => return Err(rejected("invalid_document", e.to_string())),
     };
     if !in_scope(scope, &area) {
-        return (
-            rejected(
-                "out_of_scope",
-                "该户的区划代码不在您负责的区域内(新建农户须在本人负责的区域内)",
-            ),
-            None,
-        );
+        return Err(rejected(
+            "out_of_scope",
+            "该户的区划代码不在您负责的区域内(新建农户须在本人负责的区域内)",
+        ));
     }
+    let recovered = match recovery {
+        Some(recovery) if !foreign.is_empty() => recovered_changes(
+            recovery, device, push, stored, &area, &earlier, &foreign, &mut doc,
+        )?,
+        _ => Vec::new(),
+    };
     let heads = heads_of(&mut doc);
     let write = match household_write(
         &push.household,
@@ -279,9 +411,49 @@ fn merge_one(
         new_changes,
     ) {
         Ok(w) => w,
-        Err(e) => return (rejected("invalid_document", e.to_string()), None),
+        Err(e) => return Err(rejected("invalid_document", e.to_string())),
     };
-    (PushOutcome::Accepted { heads }, Some(write))
+    Ok((PushOutcome::Accepted { heads }, Some(write), recovered))
+}
+
+/// Rule 3 of [`crate::backup`] for each change re-sent under another device's actor: that
+/// device's user works in the household's area (before or after this merge), or that actor
+/// wrote to the household before. Returns the audit rows.
+#[allow(clippy::too_many_arguments)]
+fn recovered_changes(
+    recovery: &Recovery<'_>,
+    device: &DeviceAuth,
+    push: &Push,
+    stored: Option<&StoredHousehold>,
+    area: &str,
+    earlier: &HashSet<String>,
+    foreign: &[(String, &ActorDevice)],
+    doc: &mut HouseholdDoc,
+) -> Result<Vec<Recovered>, PushOutcome> {
+    let times: HashMap<String, Option<chrono::DateTime<chrono::Utc>>> =
+        doc.history().into_iter().map(|c| (c.hash, c.at)).collect();
+    let mut out = Vec::with_capacity(foreign.len());
+    for (hash, owner) in foreign {
+        let covers = in_scope(&owner.areas, area)
+            || stored.is_some_and(|s| in_scope(&owner.areas, &s.area_code))
+            || earlier.contains(&owner.actor);
+        if !covers {
+            return Err(rejected(
+                "forged_actor",
+                "恢复期间只能补传负责该户的设备的变更,已拒绝",
+            ));
+        }
+        out.push(Recovered {
+            restore_id: recovery.point.id,
+            household_id: push.household.clone(),
+            hash: hash.clone(),
+            actor: owner.actor.clone(),
+            actor_device: owner.device_id.clone(),
+            pushed_by: device.device_id.clone(),
+            change_time: times.get(hash).copied().flatten(),
+        });
+    }
+    Ok(out)
 }
 
 fn heads_of(doc: &mut HouseholdDoc) -> Vec<Hash> {

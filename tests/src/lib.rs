@@ -1,6 +1,7 @@
 //! The end-to-end harness: real `zoufang` processes on loopback ports, driven through a real
 //! headless Chromium (chromedriver) at a phone's viewport.
 
+pub mod access;
 pub mod api;
 pub mod db;
 pub mod proxy;

@@ -57,6 +57,13 @@ fn to_hashes(text: &str) -> Vec<ChangeHash> {
         .collect()
 }
 
+/// The change-log part of a scope key (`<areas>.<log>`; none before the server's first restore).
+/// When it changes, the server was restored from a backup and may lack anything this device
+/// sent or pulled since that backup.
+fn log_of(scope: &str) -> &str {
+    scope.split_once('.').map_or("", |(_, log)| log)
+}
+
 fn to_text(hashes: &[ChangeHash]) -> String {
     serde_json::to_string(&hashes.iter().map(ToString::to_string).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into())
@@ -147,6 +154,8 @@ impl Store {
         let now = chrono::Utc::now().to_rfc3339();
         let mut outcome = SyncOutcome::default();
         let mut want_full: BTreeSet<String> = self.want_full()?.into_iter().collect();
+        let previous_scope = self.sync_scope()?;
+        let restored = !previous_scope.is_empty() && log_of(&previous_scope) != log_of(&res.scope);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -274,6 +283,18 @@ impl Store {
                 [id],
             )?;
         }
+        if restored {
+            // The server went back to a backup: offer every household again from the start (it
+            // keeps what it lacks, its own changes and those it may take back from other
+            // devices, and skips the rest), and every photo.
+            tracing::warn!("the server was restored from a backup: sending everything again");
+            outcome.need_all +=
+                tx.execute("UPDATE households SET server_heads = '[]', dirty = 1", [])?;
+            tx.execute(
+                "UPDATE attachments SET uploaded = 0 WHERE original_of IS NULL",
+                [],
+            )?;
+        }
         outcome.want_full = want_full.len();
         let want_full = serde_json::to_string(&want_full).unwrap_or_else(|_| "[]".into());
         for (key, value) in [
@@ -289,5 +310,73 @@ impl Store {
         }
         tx.commit()?;
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zoufang_shared::wire::SyncResponse;
+
+    fn answer(scope: &str) -> SyncResponse {
+        SyncResponse {
+            results: Vec::new(),
+            pulled: Vec::new(),
+            cursor: 7,
+            more: false,
+            scope: scope.to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_log_part_of_a_scope_key() {
+        assert_eq!(log_of(""), "");
+        assert_eq!(log_of("0123456789abcdef"), "");
+        assert_eq!(log_of("0123456789abcdef.4f1c2a9b7e01"), "4f1c2a9b7e01");
+    }
+
+    /// A household the server acknowledged is offered again only when the server names another
+    /// change log (it was restored from a backup), not when the user's areas change.
+    #[test]
+    fn a_restored_server_gets_everything_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open(dir.path()).expect("store");
+        store.init("zhang", "张调查").expect("init");
+        store
+            .create_household(&HouseholdId("hh-1".into()), |_| Ok(()))
+            .expect("household");
+        let pending = |store: &Store| store.pending_pushes(usize::MAX).expect("pending").0;
+        assert_eq!(pending(&store).len(), 1);
+        let heads = store.doc(&HouseholdId("hh-1".into())).expect("doc").heads();
+        let mut acknowledged = answer("aaaa");
+        acknowledged.results.push(zoufang_shared::wire::PushResult {
+            household: "hh-1".into(),
+            outcome: PushOutcome::Accepted {
+                heads: heads.iter().map(|h| h.0).collect(),
+            },
+        });
+        store.apply_sync(&acknowledged).expect("apply");
+        assert!(pending(&store).is_empty(), "synced");
+
+        let moved = store.apply_sync(&answer("bbbb")).expect("areas changed");
+        assert_eq!(moved.need_all, 0);
+        assert!(pending(&store).is_empty(), "an area change resends nothing");
+
+        let restored = store
+            .apply_sync(&answer("bbbb.4f1c2a9b7e01"))
+            .expect("restored");
+        assert_eq!(restored.need_all, 1);
+        let again = pending(&store);
+        assert_eq!(again.len(), 1);
+        assert!(
+            again[0].have.is_empty(),
+            "the whole household, from the start"
+        );
+        assert_eq!(store.sync_scope().expect("scope"), "bbbb.4f1c2a9b7e01");
+
+        let same = store
+            .apply_sync(&answer("bbbb.4f1c2a9b7e01"))
+            .expect("again");
+        assert_eq!(same.need_all, 0, "once per restore");
     }
 }

@@ -262,13 +262,24 @@ pub async fn decide<D: Database>(
     Ok(())
 }
 
-/// The value a reviewer typed, as JSON: numbers and true/false as such, anything else as text.
-pub fn typed_value(text: &str) -> Json {
+/// The value a reviewer typed for the field at `path`, as the model stores it: parsed by the
+/// form's own field table where the field has one (money in yuan, 亩, codes or their labels,
+/// 是/否), else numbers and true/false as such and anything else as text.
+pub fn typed_value(path: &str, text: &str) -> Result<Json, ReviewError> {
     let t = text.trim();
-    match serde_json::from_str::<Json>(t) {
+    let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
+    if let Some((_, field)) = zoufang_shared::fields::for_path(&parts) {
+        let t = match t {
+            "是" => "true",
+            "否" => "false",
+            other => other,
+        };
+        return field.parse(Some(t)).map_err(ReviewError::Invalid);
+    }
+    Ok(match serde_json::from_str::<Json>(t) {
         Ok(v @ (Json::Number(_) | Json::Bool(_) | Json::Null)) => v,
         _ => Json::String(t.to_owned()),
-    }
+    })
 }
 
 /// Settles a conflicted field with `value` (one of the values written, or a typed one) as one
@@ -417,5 +428,24 @@ pub async fn record_spot<D: Database>(
         Ok(())
     } else {
         Err(ReviewError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typed_value;
+    use serde_json::json;
+
+    #[test]
+    fn typed_values_are_parsed_as_the_field_stores_them() {
+        let v = |path: &str, text: &str| typed_value(path, text).expect(path);
+        assert_eq!(v("living.house_grade", "C级"), json!("c"));
+        assert_eq!(v("info.phone", "13812345678"), json!("13812345678"));
+        assert_eq!(v("living.house_area_m2", "96"), json!(96));
+        assert_eq!(v("incomes.2026.wage", "1250.5"), json!(125_050));
+        assert_eq!(v("members.abc.medical_insurance", "是"), json!(true));
+        assert!(v("land.forest", "5").is_string(), "亩 are stored as text");
+        assert!(typed_value("living.house_grade", "E级").is_err());
+        assert_eq!(v("not.a.form.field", "12"), json!(12));
     }
 }

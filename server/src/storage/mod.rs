@@ -167,7 +167,9 @@ pub struct ChangePage {
 }
 
 /// Storage of the server. Implementations: [`sqlite::SqliteDb`], [`postgres::PgDb`].
-pub trait Database: Projections + WebStore + Clone + Send + Sync + 'static {
+pub trait Database:
+    Projections + WebStore + crate::backup::RecoveryStore + Clone + Send + Sync + 'static
+{
     // --- accounts and areas
     fn upsert_areas(&self, areas: &[Area]) -> impl Future<Output = Result<usize, DbError>> + Send;
     fn areas(&self) -> impl Future<Output = Result<Vec<Area>, DbError>> + Send;

@@ -170,7 +170,10 @@ pub async fn settle<D: Database>(
                 let e = ReviewError::Invalid("请填写正确的值".into());
                 return failed(&state, &viewer, &id, e).await;
             }
-            review::typed_value(&form.typed)
+            match review::typed_value(&form.path, &form.typed) {
+                Ok(v) => v,
+                Err(e) => return failed(&state, &viewer, &id, e).await,
+            }
         }
         None => return Err(PageError::bad_request("选择无效")),
     };

@@ -123,6 +123,15 @@ pub async fn login_page() -> Html<String> {
     Html(pages::login_page(None).into_string())
 }
 
+/// The login page again, 429, when too many attempts failed (`crate::ratelimit`).
+pub fn throttled_page(message: &str) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        Html(pages::login_page(Some(message)).into_string()),
+    )
+        .into_response()
+}
+
 #[derive(Deserialize)]
 pub struct LoginForm {
     username: String,
@@ -136,16 +145,14 @@ pub async fn open_session<D: Database>(
     username: &str,
     password: &str,
 ) -> Result<Option<(User, String)>, crate::storage::DbError> {
-    let Some(user) = state.db.user_by_name(username.trim()).await? else {
-        return Ok(None);
-    };
-    let (password, hash) = (password.to_owned(), user.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    if !ok || user.disabled {
+    let user = state.db.user_by_name(username.trim()).await?;
+    let phc = user.as_ref().map(|u| u.password_hash.as_str());
+    if !auth::check_password(password, phc).await {
         return Ok(None);
     }
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        return Ok(None);
+    };
     let token = auth::new_token();
     let now = Utc::now();
     // Whole seconds and `Z`: one fixed width, so the stored times compare as text.

@@ -1,0 +1,1637 @@
+//! Who may do what, end to end, as one table: every role (each scoped to 诗礼乡, and the county
+//! roles also scoped to the whole county) and an anonymous caller × a household and area of
+//! their own township or of another township × every endpoint — the device API (enroll, sync
+//! pushes and pulls), the review pages and their posts, the JSON API — and what each role sees
+//! of ID numbers and phones. The expected value of each cell comes from the documented rules
+//! (README "The server"; `review::{decides, settles_conflicts, spot_checks, readable_area}`;
+//! `report::roster::{sees_ids, sees_phones}`; the household history masks for roles without
+//! `sees_ids`), written down here, one row per cell, so a changed rule shows up as a diff.
+//!
+//! Also: login throttling, revocation taking effect at once, security headers on every page
+//! (the server's and the field client's, error pages included) and body size limits.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use zoufang_e2e::access::{
+    CONFLICT_FIELDS, COUNTY, County, Home, SHILI, UrlLog, Web, XIAOWAN, api_device, county,
+    doc_from, edit_push, new_household_push,
+};
+use zoufang_e2e::api::{self, ApiDevice, actor_hex};
+use zoufang_e2e::{ClientProcess, ServerProcess, TEST_PASSWORD, TestDb, add_users, zoufang_server};
+use zoufang_shared::doc::ActorId;
+use zoufang_shared::wire::{
+    self, PROTOCOL_VERSION, PushOutcome, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
+};
+
+/// role · area · endpoint · expected. `own` is 诗礼乡 (its household and its area code), `other`
+/// 小湾镇; `-` an endpoint without an area. Statuses are HTTP statuses; `accepted` /
+/// `out_of_scope` a push's outcome; `pulled` / `absent` whether a pull carries the household;
+/// `full` / `masked` whether an ID number, phone or bank account shows in full. Decisions post
+/// 退回 (with a reason) so that each can be repeated; a settle takes a conflict of its own.
+const MATRIX: &str = "
+surveyor                  -      device enroll                                 200
+surveyor                  -      device attachments                            200
+surveyor                  own    device push-edit                              accepted
+surveyor                  own    device push-new                               accepted
+surveyor                  own    device pull                                   pulled
+surveyor                  own    device pull-full                              pulled
+surveyor                  own    GET /report                                   200
+surveyor                  own    GET /roster                                   200
+surveyor                  own    GET /households/{id}                          200
+surveyor                  own    GET /conflicts                                200
+surveyor                  own    GET /checks                                   200
+surveyor                  own    GET /spot                                     200
+surveyor                  own    GET /export/report                            200
+surveyor                  own    GET /export/roster                            200
+surveyor                  own    POST /households/{id}/decide township_review  403
+surveyor                  own    POST /households/{id}/decide county_decision  403
+surveyor                  own    POST /households/{id}/decide announcement     403
+surveyor                  own    POST /households/{id}/settle                  403
+surveyor                  own    POST /spot/record                             403
+surveyor                  own    GET /api/review/report                        200
+surveyor                  own    GET /api/review/roster                        200
+surveyor                  own    GET /api/review/households/{id}               200
+surveyor                  own    GET /api/review/conflicts                     200
+surveyor                  own    POST /api/review/decide township_review       403
+surveyor                  own    POST /api/review/decide county_decision       403
+surveyor                  own    POST /api/review/decide announcement          403
+surveyor                  own    POST /api/review/settle                       403
+surveyor                  other  device push-edit                              out_of_scope
+surveyor                  other  device push-new                               out_of_scope
+surveyor                  other  device pull                                   absent
+surveyor                  other  device pull-full                              absent
+surveyor                  other  GET /report                                   404
+surveyor                  other  GET /roster                                   404
+surveyor                  other  GET /households/{id}                          404
+surveyor                  other  GET /conflicts                                404
+surveyor                  other  GET /checks                                   404
+surveyor                  other  GET /spot                                     404
+surveyor                  other  GET /export/report                            404
+surveyor                  other  GET /export/roster                            404
+surveyor                  other  POST /households/{id}/decide township_review  404
+surveyor                  other  POST /households/{id}/decide county_decision  404
+surveyor                  other  POST /households/{id}/decide announcement     404
+surveyor                  other  POST /households/{id}/settle                  404
+surveyor                  other  POST /spot/record                             403
+surveyor                  other  GET /api/review/report                        404
+surveyor                  other  GET /api/review/roster                        404
+surveyor                  other  GET /api/review/households/{id}               404
+surveyor                  other  GET /api/review/conflicts                     404
+surveyor                  other  POST /api/review/decide township_review       403
+surveyor                  other  POST /api/review/decide county_decision       403
+surveyor                  other  POST /api/review/decide announcement          403
+surveyor                  other  POST /api/review/settle                       403
+surveyor                  own    mask /api/review/roster head_id               masked
+surveyor                  own    mask /api/review/roster phone                 masked
+surveyor                  own    mask /export/roster head_id                   masked
+surveyor                  own    mask /export/roster phone                     masked
+surveyor                  own    mask /roster head_id                          masked
+surveyor                  own    mask /households/{id} id_number               masked
+surveyor                  own    mask /households/{id} phone                   masked
+surveyor                  own    mask /households/{id} bank_account            masked
+
+team_leader               -      device enroll                                 200
+team_leader               -      device attachments                            200
+team_leader               own    device push-edit                              accepted
+team_leader               own    device push-new                               accepted
+team_leader               own    device pull                                   pulled
+team_leader               own    device pull-full                              pulled
+team_leader               own    GET /report                                   200
+team_leader               own    GET /roster                                   200
+team_leader               own    GET /households/{id}                          200
+team_leader               own    GET /conflicts                                200
+team_leader               own    GET /checks                                   200
+team_leader               own    GET /spot                                     200
+team_leader               own    GET /export/report                            200
+team_leader               own    GET /export/roster                            200
+team_leader               own    POST /households/{id}/decide township_review  403
+team_leader               own    POST /households/{id}/decide county_decision  403
+team_leader               own    POST /households/{id}/decide announcement     403
+team_leader               own    POST /households/{id}/settle                  303
+team_leader               own    POST /spot/record                             403
+team_leader               own    GET /api/review/report                        200
+team_leader               own    GET /api/review/roster                        200
+team_leader               own    GET /api/review/households/{id}               200
+team_leader               own    GET /api/review/conflicts                     200
+team_leader               own    POST /api/review/decide township_review       403
+team_leader               own    POST /api/review/decide county_decision       403
+team_leader               own    POST /api/review/decide announcement          403
+team_leader               own    POST /api/review/settle                       204
+team_leader               other  device push-edit                              out_of_scope
+team_leader               other  device push-new                               out_of_scope
+team_leader               other  device pull                                   absent
+team_leader               other  device pull-full                              absent
+team_leader               other  GET /report                                   404
+team_leader               other  GET /roster                                   404
+team_leader               other  GET /households/{id}                          404
+team_leader               other  GET /conflicts                                404
+team_leader               other  GET /checks                                   404
+team_leader               other  GET /spot                                     404
+team_leader               other  GET /export/report                            404
+team_leader               other  GET /export/roster                            404
+team_leader               other  POST /households/{id}/decide township_review  404
+team_leader               other  POST /households/{id}/decide county_decision  404
+team_leader               other  POST /households/{id}/decide announcement     404
+team_leader               other  POST /households/{id}/settle                  404
+team_leader               other  POST /spot/record                             403
+team_leader               other  GET /api/review/report                        404
+team_leader               other  GET /api/review/roster                        404
+team_leader               other  GET /api/review/households/{id}               404
+team_leader               other  GET /api/review/conflicts                     404
+team_leader               other  POST /api/review/decide township_review       403
+team_leader               other  POST /api/review/decide county_decision       403
+team_leader               other  POST /api/review/decide announcement          403
+team_leader               other  POST /api/review/settle                       404
+team_leader               own    mask /api/review/roster head_id               masked
+team_leader               own    mask /api/review/roster phone                 masked
+team_leader               own    mask /export/roster head_id                   masked
+team_leader               own    mask /export/roster phone                     masked
+team_leader               own    mask /roster head_id                          masked
+team_leader               own    mask /households/{id} id_number               masked
+team_leader               own    mask /households/{id} phone                   masked
+team_leader               own    mask /households/{id} bank_account            masked
+
+township_reviewer         -      device enroll                                 200
+township_reviewer         -      device attachments                            200
+township_reviewer         own    device push-edit                              accepted
+township_reviewer         own    device push-new                               accepted
+township_reviewer         own    device pull                                   pulled
+township_reviewer         own    device pull-full                              pulled
+township_reviewer         own    GET /report                                   200
+township_reviewer         own    GET /roster                                   200
+township_reviewer         own    GET /households/{id}                          200
+township_reviewer         own    GET /conflicts                                200
+township_reviewer         own    GET /checks                                   200
+township_reviewer         own    GET /spot                                     200
+township_reviewer         own    GET /export/report                            200
+township_reviewer         own    GET /export/roster                            200
+township_reviewer         own    POST /households/{id}/decide township_review  303
+township_reviewer         own    POST /households/{id}/decide county_decision  403
+township_reviewer         own    POST /households/{id}/decide announcement     403
+township_reviewer         own    POST /households/{id}/settle                  303
+township_reviewer         own    POST /spot/record                             403
+township_reviewer         own    GET /api/review/report                        200
+township_reviewer         own    GET /api/review/roster                        200
+township_reviewer         own    GET /api/review/households/{id}               200
+township_reviewer         own    GET /api/review/conflicts                     200
+township_reviewer         own    POST /api/review/decide township_review       204
+township_reviewer         own    POST /api/review/decide county_decision       403
+township_reviewer         own    POST /api/review/decide announcement          403
+township_reviewer         own    POST /api/review/settle                       204
+township_reviewer         other  device push-edit                              out_of_scope
+township_reviewer         other  device push-new                               out_of_scope
+township_reviewer         other  device pull                                   absent
+township_reviewer         other  device pull-full                              absent
+township_reviewer         other  GET /report                                   404
+township_reviewer         other  GET /roster                                   404
+township_reviewer         other  GET /households/{id}                          404
+township_reviewer         other  GET /conflicts                                404
+township_reviewer         other  GET /checks                                   404
+township_reviewer         other  GET /spot                                     404
+township_reviewer         other  GET /export/report                            404
+township_reviewer         other  GET /export/roster                            404
+township_reviewer         other  POST /households/{id}/decide township_review  404
+township_reviewer         other  POST /households/{id}/decide county_decision  404
+township_reviewer         other  POST /households/{id}/decide announcement     404
+township_reviewer         other  POST /households/{id}/settle                  404
+township_reviewer         other  POST /spot/record                             403
+township_reviewer         other  GET /api/review/report                        404
+township_reviewer         other  GET /api/review/roster                        404
+township_reviewer         other  GET /api/review/households/{id}               404
+township_reviewer         other  GET /api/review/conflicts                     404
+township_reviewer         other  POST /api/review/decide township_review       404
+township_reviewer         other  POST /api/review/decide county_decision       403
+township_reviewer         other  POST /api/review/decide announcement          403
+township_reviewer         other  POST /api/review/settle                       404
+township_reviewer         own    mask /api/review/roster head_id               full
+township_reviewer         own    mask /api/review/roster phone                 full
+township_reviewer         own    mask /export/roster head_id                   full
+township_reviewer         own    mask /export/roster phone                     full
+township_reviewer         own    mask /roster head_id                          full
+township_reviewer         own    mask /households/{id} id_number               full
+township_reviewer         own    mask /households/{id} phone                   full
+township_reviewer         own    mask /households/{id} bank_account            full
+
+county_supervisor         -      device enroll                                 200
+county_supervisor         -      device attachments                            200
+county_supervisor         own    device push-edit                              accepted
+county_supervisor         own    device push-new                               accepted
+county_supervisor         own    device pull                                   pulled
+county_supervisor         own    device pull-full                              pulled
+county_supervisor         own    GET /report                                   200
+county_supervisor         own    GET /roster                                   200
+county_supervisor         own    GET /households/{id}                          200
+county_supervisor         own    GET /conflicts                                200
+county_supervisor         own    GET /checks                                   200
+county_supervisor         own    GET /spot                                     200
+county_supervisor         own    GET /export/report                            200
+county_supervisor         own    GET /export/roster                            200
+county_supervisor         own    POST /households/{id}/decide township_review  403
+county_supervisor         own    POST /households/{id}/decide county_decision  303
+county_supervisor         own    POST /households/{id}/decide announcement     303
+county_supervisor         own    POST /households/{id}/settle                  403
+county_supervisor         own    POST /spot/record                             303
+county_supervisor         own    GET /api/review/report                        200
+county_supervisor         own    GET /api/review/roster                        200
+county_supervisor         own    GET /api/review/households/{id}               200
+county_supervisor         own    GET /api/review/conflicts                     200
+county_supervisor         own    POST /api/review/decide township_review       403
+county_supervisor         own    POST /api/review/decide county_decision       204
+county_supervisor         own    POST /api/review/decide announcement          204
+county_supervisor         own    POST /api/review/settle                       403
+county_supervisor         other  device push-edit                              out_of_scope
+county_supervisor         other  device push-new                               out_of_scope
+county_supervisor         other  device pull                                   absent
+county_supervisor         other  device pull-full                              absent
+county_supervisor         other  GET /report                                   404
+county_supervisor         other  GET /roster                                   404
+county_supervisor         other  GET /households/{id}                          404
+county_supervisor         other  GET /conflicts                                404
+county_supervisor         other  GET /checks                                   404
+county_supervisor         other  GET /spot                                     404
+county_supervisor         other  GET /export/report                            404
+county_supervisor         other  GET /export/roster                            404
+county_supervisor         other  POST /households/{id}/decide township_review  404
+county_supervisor         other  POST /households/{id}/decide county_decision  404
+county_supervisor         other  POST /households/{id}/decide announcement     404
+county_supervisor         other  POST /households/{id}/settle                  404
+county_supervisor         other  POST /spot/record                             404
+county_supervisor         other  GET /api/review/report                        404
+county_supervisor         other  GET /api/review/roster                        404
+county_supervisor         other  GET /api/review/households/{id}               404
+county_supervisor         other  GET /api/review/conflicts                     404
+county_supervisor         other  POST /api/review/decide township_review       403
+county_supervisor         other  POST /api/review/decide county_decision       404
+county_supervisor         other  POST /api/review/decide announcement          404
+county_supervisor         other  POST /api/review/settle                       403
+county_supervisor         own    mask /api/review/roster head_id               masked
+county_supervisor         own    mask /api/review/roster phone                 full
+county_supervisor         own    mask /export/roster head_id                   masked
+county_supervisor         own    mask /export/roster phone                     full
+county_supervisor         own    mask /roster head_id                          masked
+county_supervisor         own    mask /households/{id} id_number               masked
+county_supervisor         own    mask /households/{id} phone                   masked
+county_supervisor         own    mask /households/{id} bank_account            masked
+
+admin                     -      device enroll                                 200
+admin                     -      device attachments                            200
+admin                     own    device push-edit                              accepted
+admin                     own    device push-new                               accepted
+admin                     own    device pull                                   pulled
+admin                     own    device pull-full                              pulled
+admin                     own    GET /report                                   200
+admin                     own    GET /roster                                   200
+admin                     own    GET /households/{id}                          200
+admin                     own    GET /conflicts                                200
+admin                     own    GET /checks                                   200
+admin                     own    GET /spot                                     200
+admin                     own    GET /export/report                            200
+admin                     own    GET /export/roster                            200
+admin                     own    POST /households/{id}/decide township_review  403
+admin                     own    POST /households/{id}/decide county_decision  403
+admin                     own    POST /households/{id}/decide announcement     403
+admin                     own    POST /households/{id}/settle                  303
+admin                     own    POST /spot/record                             303
+admin                     own    GET /api/review/report                        200
+admin                     own    GET /api/review/roster                        200
+admin                     own    GET /api/review/households/{id}               200
+admin                     own    GET /api/review/conflicts                     200
+admin                     own    POST /api/review/decide township_review       403
+admin                     own    POST /api/review/decide county_decision       403
+admin                     own    POST /api/review/decide announcement          403
+admin                     own    POST /api/review/settle                       204
+admin                     other  device push-edit                              out_of_scope
+admin                     other  device push-new                               out_of_scope
+admin                     other  device pull                                   absent
+admin                     other  device pull-full                              absent
+admin                     other  GET /report                                   404
+admin                     other  GET /roster                                   404
+admin                     other  GET /households/{id}                          404
+admin                     other  GET /conflicts                                404
+admin                     other  GET /checks                                   404
+admin                     other  GET /spot                                     404
+admin                     other  GET /export/report                            404
+admin                     other  GET /export/roster                            404
+admin                     other  POST /households/{id}/decide township_review  404
+admin                     other  POST /households/{id}/decide county_decision  404
+admin                     other  POST /households/{id}/decide announcement     404
+admin                     other  POST /households/{id}/settle                  404
+admin                     other  POST /spot/record                             404
+admin                     other  GET /api/review/report                        404
+admin                     other  GET /api/review/roster                        404
+admin                     other  GET /api/review/households/{id}               404
+admin                     other  GET /api/review/conflicts                     404
+admin                     other  POST /api/review/decide township_review       403
+admin                     other  POST /api/review/decide county_decision       403
+admin                     other  POST /api/review/decide announcement          403
+admin                     other  POST /api/review/settle                       404
+admin                     own    mask /api/review/roster head_id               full
+admin                     own    mask /api/review/roster phone                 full
+admin                     own    mask /export/roster head_id                   full
+admin                     own    mask /export/roster phone                     full
+admin                     own    mask /roster head_id                          full
+admin                     own    mask /households/{id} id_number               full
+admin                     own    mask /households/{id} phone                   full
+admin                     own    mask /households/{id} bank_account            full
+
+county_supervisor@county  -      device enroll                                 200
+county_supervisor@county  -      device attachments                            200
+county_supervisor@county  own    device push-edit                              accepted
+county_supervisor@county  own    device push-new                               accepted
+county_supervisor@county  own    device pull                                   pulled
+county_supervisor@county  own    device pull-full                              pulled
+county_supervisor@county  own    GET /report                                   200
+county_supervisor@county  own    GET /roster                                   200
+county_supervisor@county  own    GET /households/{id}                          200
+county_supervisor@county  own    GET /conflicts                                200
+county_supervisor@county  own    GET /checks                                   200
+county_supervisor@county  own    GET /spot                                     200
+county_supervisor@county  own    GET /export/report                            200
+county_supervisor@county  own    GET /export/roster                            200
+county_supervisor@county  own    POST /households/{id}/decide township_review  403
+county_supervisor@county  own    POST /households/{id}/decide county_decision  303
+county_supervisor@county  own    POST /households/{id}/decide announcement     303
+county_supervisor@county  own    POST /households/{id}/settle                  403
+county_supervisor@county  own    POST /spot/record                             303
+county_supervisor@county  own    GET /api/review/report                        200
+county_supervisor@county  own    GET /api/review/roster                        200
+county_supervisor@county  own    GET /api/review/households/{id}               200
+county_supervisor@county  own    GET /api/review/conflicts                     200
+county_supervisor@county  own    POST /api/review/decide township_review       403
+county_supervisor@county  own    POST /api/review/decide county_decision       204
+county_supervisor@county  own    POST /api/review/decide announcement          204
+county_supervisor@county  own    POST /api/review/settle                       403
+county_supervisor@county  other  device push-edit                              accepted
+county_supervisor@county  other  device push-new                               accepted
+county_supervisor@county  other  device pull                                   pulled
+county_supervisor@county  other  device pull-full                              pulled
+county_supervisor@county  other  GET /report                                   200
+county_supervisor@county  other  GET /roster                                   200
+county_supervisor@county  other  GET /households/{id}                          200
+county_supervisor@county  other  GET /conflicts                                200
+county_supervisor@county  other  GET /checks                                   200
+county_supervisor@county  other  GET /spot                                     200
+county_supervisor@county  other  GET /export/report                            200
+county_supervisor@county  other  GET /export/roster                            200
+county_supervisor@county  other  POST /households/{id}/decide township_review  403
+county_supervisor@county  other  POST /households/{id}/decide county_decision  303
+county_supervisor@county  other  POST /households/{id}/decide announcement     303
+county_supervisor@county  other  POST /households/{id}/settle                  403
+county_supervisor@county  other  POST /spot/record                             303
+county_supervisor@county  other  GET /api/review/report                        200
+county_supervisor@county  other  GET /api/review/roster                        200
+county_supervisor@county  other  GET /api/review/households/{id}               200
+county_supervisor@county  other  GET /api/review/conflicts                     200
+county_supervisor@county  other  POST /api/review/decide township_review       403
+county_supervisor@county  other  POST /api/review/decide county_decision       204
+county_supervisor@county  other  POST /api/review/decide announcement          204
+county_supervisor@county  other  POST /api/review/settle                       403
+county_supervisor@county  own    mask /api/review/roster head_id               masked
+county_supervisor@county  own    mask /api/review/roster phone                 full
+county_supervisor@county  own    mask /export/roster head_id                   masked
+county_supervisor@county  own    mask /export/roster phone                     full
+county_supervisor@county  own    mask /roster head_id                          masked
+county_supervisor@county  own    mask /households/{id} id_number               masked
+county_supervisor@county  own    mask /households/{id} phone                   masked
+county_supervisor@county  own    mask /households/{id} bank_account            masked
+
+admin@county              -      device enroll                                 200
+admin@county              -      device attachments                            200
+admin@county              own    device push-edit                              accepted
+admin@county              own    device push-new                               accepted
+admin@county              own    device pull                                   pulled
+admin@county              own    device pull-full                              pulled
+admin@county              own    GET /report                                   200
+admin@county              own    GET /roster                                   200
+admin@county              own    GET /households/{id}                          200
+admin@county              own    GET /conflicts                                200
+admin@county              own    GET /checks                                   200
+admin@county              own    GET /spot                                     200
+admin@county              own    GET /export/report                            200
+admin@county              own    GET /export/roster                            200
+admin@county              own    POST /households/{id}/decide township_review  403
+admin@county              own    POST /households/{id}/decide county_decision  403
+admin@county              own    POST /households/{id}/decide announcement     403
+admin@county              own    POST /households/{id}/settle                  303
+admin@county              own    POST /spot/record                             303
+admin@county              own    GET /api/review/report                        200
+admin@county              own    GET /api/review/roster                        200
+admin@county              own    GET /api/review/households/{id}               200
+admin@county              own    GET /api/review/conflicts                     200
+admin@county              own    POST /api/review/decide township_review       403
+admin@county              own    POST /api/review/decide county_decision       403
+admin@county              own    POST /api/review/decide announcement          403
+admin@county              own    POST /api/review/settle                       204
+admin@county              other  device push-edit                              accepted
+admin@county              other  device push-new                               accepted
+admin@county              other  device pull                                   pulled
+admin@county              other  device pull-full                              pulled
+admin@county              other  GET /report                                   200
+admin@county              other  GET /roster                                   200
+admin@county              other  GET /households/{id}                          200
+admin@county              other  GET /conflicts                                200
+admin@county              other  GET /checks                                   200
+admin@county              other  GET /spot                                     200
+admin@county              other  GET /export/report                            200
+admin@county              other  GET /export/roster                            200
+admin@county              other  POST /households/{id}/decide township_review  403
+admin@county              other  POST /households/{id}/decide county_decision  403
+admin@county              other  POST /households/{id}/decide announcement     403
+admin@county              other  POST /households/{id}/settle                  303
+admin@county              other  POST /spot/record                             303
+admin@county              other  GET /api/review/report                        200
+admin@county              other  GET /api/review/roster                        200
+admin@county              other  GET /api/review/households/{id}               200
+admin@county              other  GET /api/review/conflicts                     200
+admin@county              other  POST /api/review/decide township_review       403
+admin@county              other  POST /api/review/decide county_decision       403
+admin@county              other  POST /api/review/decide announcement          403
+admin@county              other  POST /api/review/settle                       204
+admin@county              own    mask /api/review/roster head_id               full
+admin@county              own    mask /api/review/roster phone                 full
+admin@county              own    mask /export/roster head_id                   full
+admin@county              own    mask /export/roster phone                     full
+admin@county              own    mask /roster head_id                          full
+admin@county              own    mask /households/{id} id_number               full
+admin@county              own    mask /households/{id} phone                   full
+admin@county              own    mask /households/{id} bank_account            full
+
+anonymous                 -      device enroll                                 401
+anonymous                 -      device attachments                            401
+anonymous                 -      device sync                                   401
+anonymous                 own    GET /report                                   303
+anonymous                 own    GET /roster                                   303
+anonymous                 own    GET /households/{id}                          303
+anonymous                 own    GET /conflicts                                303
+anonymous                 own    GET /checks                                   303
+anonymous                 own    GET /spot                                     303
+anonymous                 own    GET /export/report                            303
+anonymous                 own    GET /export/roster                            303
+anonymous                 own    POST /households/{id}/decide township_review  303
+anonymous                 own    POST /households/{id}/decide county_decision  303
+anonymous                 own    POST /households/{id}/decide announcement     303
+anonymous                 own    POST /households/{id}/settle                  303
+anonymous                 own    POST /spot/record                             303
+anonymous                 own    GET /api/review/report                        401
+anonymous                 own    GET /api/review/roster                        401
+anonymous                 own    GET /api/review/households/{id}               401
+anonymous                 own    GET /api/review/conflicts                     401
+anonymous                 own    POST /api/review/decide township_review       401
+anonymous                 own    POST /api/review/decide county_decision       401
+anonymous                 own    POST /api/review/decide announcement          401
+anonymous                 own    POST /api/review/settle                       401
+anonymous                 other  GET /report                                   303
+anonymous                 other  GET /roster                                   303
+anonymous                 other  GET /households/{id}                          303
+anonymous                 other  GET /conflicts                                303
+anonymous                 other  GET /checks                                   303
+anonymous                 other  GET /spot                                     303
+anonymous                 other  GET /export/report                            303
+anonymous                 other  GET /export/roster                            303
+anonymous                 other  POST /households/{id}/decide township_review  303
+anonymous                 other  POST /households/{id}/decide county_decision  303
+anonymous                 other  POST /households/{id}/decide announcement     303
+anonymous                 other  POST /households/{id}/settle                  303
+anonymous                 other  POST /spot/record                             303
+anonymous                 other  GET /api/review/report                        401
+anonymous                 other  GET /api/review/roster                        401
+anonymous                 other  GET /api/review/households/{id}               401
+anonymous                 other  GET /api/review/conflicts                     401
+anonymous                 other  POST /api/review/decide township_review       401
+anonymous                 other  POST /api/review/decide county_decision       401
+anonymous                 other  POST /api/review/decide announcement          401
+anonymous                 other  POST /api/review/settle                       401
+";
+
+/// Matrix users: the role column's name → username, role and area.
+const USERS: [(&str, &str, &str, &str); 7] = [
+    ("surveyor", "m_sv", "surveyor", SHILI),
+    ("team_leader", "m_tl", "team_leader", SHILI),
+    ("township_reviewer", "m_tr", "township_reviewer", SHILI),
+    ("county_supervisor", "m_cs", "county_supervisor", SHILI),
+    ("admin", "m_ad", "admin", SHILI),
+    (
+        "county_supervisor@county",
+        "m_cs_county",
+        "county_supervisor",
+        COUNTY,
+    ),
+    ("admin@county", "m_ad_county", "admin", COUNTY),
+];
+
+#[derive(Debug, Clone)]
+struct Cell {
+    role: String,
+    area: String,
+    endpoint: String,
+    expect: String,
+}
+
+fn cells() -> Vec<Cell> {
+    MATRIX
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            assert!(words.len() >= 4, "matrix row {l:?}");
+            Cell {
+                role: words[0].to_owned(),
+                area: words[1].to_owned(),
+                endpoint: words[2..words.len() - 1].join(" "),
+                expect: words[words.len() - 1].to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// One caller of the matrix: a review session (or none) and, once needed, a device.
+struct Caller {
+    username: Option<&'static str>,
+    web: Web,
+    device: Option<ApiDevice>,
+    /// Distinguishes this caller's devices and new households.
+    tag: u8,
+}
+
+struct Run<'a> {
+    county: &'a County,
+    callers: BTreeMap<String, Caller>,
+    /// Conflicted paths not yet settled, per household id.
+    conflicts: BTreeMap<String, VecDeque<String>>,
+    urls: UrlLog,
+}
+
+fn outcome_word(res: &SyncResponse, household: &str) -> String {
+    match res.results.iter().find(|r| r.household == household) {
+        Some(r) => match &r.outcome {
+            PushOutcome::Accepted { .. } => "accepted".into(),
+            PushOutcome::Rejected { code, .. } => code.clone(),
+            PushOutcome::NeedAll => "need_all".into(),
+        },
+        None => "no result".into(),
+    }
+}
+
+fn full(shown: bool) -> String {
+    if shown { "full" } else { "masked" }.to_owned()
+}
+
+impl<'a> Run<'a> {
+    async fn new(county: &'a County) -> Run<'a> {
+        let urls = UrlLog::default();
+        let url = &county.server.url;
+        let mut callers = BTreeMap::new();
+        let mut set = tokio::task::JoinSet::new();
+        for (i, (_, username, _, _)) in USERS.iter().enumerate() {
+            let (url, urls) = (url.clone(), urls.clone());
+            set.spawn(async move { (i, Web::login_api(&url, username, &urls).await) });
+        }
+        let mut webs: Vec<(usize, Web)> = Vec::new();
+        while let Some(done) = set.join_next().await {
+            webs.push(done.expect("login task"));
+        }
+        webs.sort_by_key(|(i, _)| *i);
+        for ((i, web), (name, username, _, _)) in webs.into_iter().zip(USERS) {
+            callers.insert(
+                name.to_owned(),
+                Caller {
+                    username: Some(username),
+                    web,
+                    device: None,
+                    tag: i as u8 + 1,
+                },
+            );
+        }
+        callers.insert(
+            "anonymous".to_owned(),
+            Caller {
+                username: None,
+                web: Web::anonymous(url, &urls),
+                device: None,
+                tag: 0xee,
+            },
+        );
+        let conflicts = [&county.shili, &county.xiaowan]
+            .iter()
+            .map(|h| (h.id.clone(), h.conflicts.iter().cloned().collect()))
+            .collect();
+        Run {
+            county,
+            callers,
+            conflicts,
+            urls,
+        }
+    }
+
+    fn home(&self, area: &str) -> &'a Home {
+        match area {
+            "own" => &self.county.shili,
+            "other" => &self.county.xiaowan,
+            a => panic!("no household for area {a:?}"),
+        }
+    }
+
+    fn township(area: &str) -> &'static str {
+        if area == "other" { XIAOWAN } else { SHILI }
+    }
+
+    async fn device(&mut self, role: &str) -> ApiDevice {
+        let url = self.county.server.url.clone();
+        let caller = self.callers.get_mut(role).expect("caller");
+        if caller.device.is_none() {
+            let username = caller.username.expect("a user");
+            caller.device = Some(api_device(&url, username, [caller.tag; 16]).await);
+        }
+        caller.device.clone().expect("device")
+    }
+
+    /// Runs one cell; returns what was observed, in the table's words.
+    async fn observe(&mut self, c: &Cell) -> String {
+        let url = self.county.server.url.clone();
+        let (username, tag, web) = {
+            let caller = &self.callers[&c.role];
+            (caller.username, caller.tag, caller.web.clone())
+        };
+        let area = c.area.as_str();
+        let ep = c.endpoint.as_str();
+        let status = |a: &zoufang_e2e::access::Answer| a.status.as_u16().to_string();
+        if let Some(dev) = ep.strip_prefix("device ") {
+            return self
+                .device_cell(&c.role, username, tag, area, dev, &url)
+                .await;
+        }
+        if let Some(rest) = ep.strip_prefix("mask ") {
+            return self.mask_cell(&web, rest).await;
+        }
+        let home = self.home(area);
+        let township = Self::township(area);
+        let step_case = |step: &str| match step {
+            "township_review" => home.cases[0].clone(),
+            "county_decision" => home.cases[1].clone(),
+            "announcement" => home.cases[2].clone(),
+            s => panic!("step {s}"),
+        };
+        match ep {
+            "GET /report" => status(&web.get(&format!("/report?area={township}")).await),
+            "GET /roster" => status(&web.get(&format!("/roster?area={township}")).await),
+            "GET /households/{id}" => status(&web.get(&format!("/households/{}", home.id)).await),
+            "GET /conflicts" => status(&web.get(&format!("/conflicts?area={township}")).await),
+            "GET /checks" => status(&web.get(&format!("/checks?area={township}")).await),
+            "GET /spot" => status(&web.get(&format!("/spot?township={township}")).await),
+            "GET /export/report" => status(
+                &web.get(&format!("/export/report?area={township}&format=csv"))
+                    .await,
+            ),
+            "GET /export/roster" => status(
+                &web.get(&format!("/export/roster?area={township}&format=csv"))
+                    .await,
+            ),
+            "GET /api/review/report" => status(
+                &web.get(&format!("/api/review/report?area={township}"))
+                    .await,
+            ),
+            "GET /api/review/roster" => status(
+                &web.get(&format!("/api/review/roster?area={township}"))
+                    .await,
+            ),
+            "GET /api/review/households/{id}" => status(
+                &web.get(&format!("/api/review/households/{}", home.id))
+                    .await,
+            ),
+            "GET /api/review/conflicts" => status(
+                &web.get(&format!("/api/review/conflicts?area={township}"))
+                    .await,
+            ),
+            "POST /households/{id}/settle" => {
+                let path = self.next_conflict(&home.id);
+                status(
+                    &web.post_form(
+                        &format!("/households/{}/settle", home.id),
+                        &[("csrf", &web.csrf), ("path", &path), ("choice", "pick:0")],
+                    )
+                    .await,
+                )
+            }
+            "POST /api/review/settle" => {
+                let path = self.next_conflict(&home.id);
+                let value = CONFLICT_FIELDS
+                    .iter()
+                    .find(|(f, _, _)| *f == path)
+                    .map(|(_, v, _)| serde_json::from_str::<Value>(v).expect("value"))
+                    .expect("a conflict field");
+                status(
+                    &web.post_json(
+                        "/api/review/settle",
+                        &json!({ "household": home.id, "path": path, "value": value }),
+                    )
+                    .await,
+                )
+            }
+            "POST /spot/record" => status(
+                &web.post_form(
+                    "/spot/record",
+                    &[
+                        ("csrf", &web.csrf),
+                        ("township", township),
+                        ("day", ""),
+                        ("household", &home.id),
+                        ("result", "ok"),
+                        ("note", ""),
+                    ],
+                )
+                .await,
+            ),
+            _ => {
+                if let Some(step) = ep.strip_prefix("POST /households/{id}/decide ") {
+                    let case = step_case(step);
+                    return status(
+                        &web.post_form(
+                            &format!("/households/{}/decide", home.id),
+                            &[
+                                ("csrf", &web.csrf),
+                                ("case", &case),
+                                ("step", step),
+                                ("outcome", "returned"),
+                                ("comment", "材料不全"),
+                            ],
+                        )
+                        .await,
+                    );
+                }
+                if let Some(step) = ep.strip_prefix("POST /api/review/decide ") {
+                    let case = step_case(step);
+                    return status(
+                        &web.post_json(
+                            "/api/review/decide",
+                            &json!({
+                                "household": home.id, "case": case, "step": step,
+                                "outcome": "returned", "comment": "材料不全",
+                            }),
+                        )
+                        .await,
+                    );
+                }
+                panic!("unknown endpoint {ep:?}")
+            }
+        }
+    }
+
+    fn next_conflict(&mut self, household: &str) -> String {
+        self.conflicts
+            .get_mut(household)
+            .and_then(VecDeque::pop_front)
+            .unwrap_or_else(|| panic!("no conflict of {household} left to settle"))
+    }
+
+    async fn device_cell(
+        &mut self,
+        role: &str,
+        username: Option<&str>,
+        tag: u8,
+        area: &str,
+        what: &str,
+        url: &str,
+    ) -> String {
+        let Some(username) = username else {
+            // No account: no token.
+            let reply = match what {
+                "enroll" => {
+                    api::enroll(url, "nobody", "anonymous-device", &actor_hex(&[tag; 16])).await
+                }
+                "attachments" => attachment_status(url, None).await,
+                "sync" => {
+                    let body = wire::encode(&request(0, String::new(), Vec::new(), Vec::new()))
+                        .expect("encode");
+                    api::post_sync(url, None, Some(SYNC_CONTENT_TYPE), body).await
+                }
+                w => panic!("anonymous device {w}"),
+            };
+            return reply.status.as_u16().to_string();
+        };
+        match what {
+            "enroll" => {
+                let actor = [tag, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xe0];
+                api::enroll(url, username, &actor_hex(&actor), &actor_hex(&actor))
+                    .await
+                    .status
+                    .as_u16()
+                    .to_string()
+            }
+            "attachments" => {
+                let d = self.device(role).await;
+                attachment_status(url, Some(&d.token))
+                    .await
+                    .status
+                    .as_u16()
+                    .to_string()
+            }
+            "push-edit" => {
+                let d = self.device(role).await;
+                let home = self.home(area);
+                let changes = if area == "own" {
+                    d.pull_all().await
+                } else {
+                    home.changes.clone()
+                };
+                let mut doc = doc_from(&changes, &home.id, ActorId::from(d.actor));
+                let push = edit_push(
+                    &mut doc,
+                    &home.id,
+                    username,
+                    &[("living.sanitary_toilet", json!(true))],
+                );
+                outcome_word(&d.sync(0, vec![push]).await, &home.id)
+            }
+            "push-new" => {
+                let d = self.device(role).await;
+                let id = format!("hh-new-{tag}-{area}");
+                let push = new_household_push(&id, &d, username, Self::township(area));
+                outcome_word(&d.sync(0, vec![push]).await, &id)
+            }
+            "pull" => {
+                let d = self.device(role).await;
+                let home = self.home(area);
+                let pulled = d.pull_all().await;
+                pulled_word(pulled.iter().any(|p| p.household == home.id))
+            }
+            "pull-full" => {
+                let d = self.device(role).await;
+                let home = self.home(area);
+                // Caught up first, so only the asked-for document can bring the household.
+                let (mut cursor, mut scope) = (0, String::new());
+                loop {
+                    let res = sync_raw(
+                        url,
+                        &d.token,
+                        request(cursor, scope.clone(), vec![], vec![]),
+                    )
+                    .await;
+                    cursor = res.cursor;
+                    scope = res.scope;
+                    if !res.more {
+                        break;
+                    }
+                }
+                let res = sync_raw(
+                    url,
+                    &d.token,
+                    request(cursor, scope, vec![], vec![home.id.clone()]),
+                )
+                .await;
+                pulled_word(res.pulled.iter().any(|p| p.household == home.id))
+            }
+            w => panic!("device endpoint {w}"),
+        }
+    }
+
+    async fn mask_cell(&self, web: &Web, what: &str) -> String {
+        let home = &self.county.shili;
+        let (path, value) = match what {
+            "/api/review/roster head_id" | "/api/review/roster phone" => {
+                let a = web.get(&format!("/api/review/roster?area={SHILI}")).await;
+                if a.status != StatusCode::OK {
+                    return format!("status {}", a.status.as_u16());
+                }
+                let body = a.json();
+                let Some(row) = body["rows"]
+                    .as_array()
+                    .and_then(|rows| rows.iter().find(|r| r["id"] == home.id))
+                else {
+                    return "row missing".into();
+                };
+                return if what.ends_with("head_id") {
+                    full(row["head_id"] == home.head_id.as_str())
+                } else {
+                    full(row["phone"] == home.phone.as_str())
+                };
+            }
+            "/export/roster head_id" => (
+                format!("/export/roster?area={SHILI}&format=csv"),
+                &home.head_id,
+            ),
+            "/export/roster phone" => (
+                format!("/export/roster?area={SHILI}&format=csv"),
+                &home.phone,
+            ),
+            "/roster head_id" => (format!("/roster?area={SHILI}"), &home.head_id),
+            "/households/{id} id_number" => (format!("/households/{}", home.id), &home.head_id),
+            "/households/{id} phone" => (format!("/households/{}", home.id), &home.phone),
+            "/households/{id} bank_account" => {
+                (format!("/households/{}", home.id), &home.bank_account)
+            }
+            w => panic!("mask {w}"),
+        };
+        let a = web.get(&path).await;
+        if a.status != StatusCode::OK {
+            return format!("status {}", a.status.as_u16());
+        }
+        full(a.text().contains(value.as_str()))
+    }
+}
+
+fn pulled_word(pulled: bool) -> String {
+    if pulled { "pulled" } else { "absent" }.to_owned()
+}
+
+fn request(
+    cursor: i64,
+    scope: String,
+    pushes: Vec<wire::Push>,
+    want_full: Vec<String>,
+) -> SyncRequest {
+    SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor,
+        scope,
+        pushes,
+        want_full,
+        max_pull_bytes: 8 << 20,
+    }
+}
+
+async fn sync_raw(url: &str, token: &str, req: SyncRequest) -> SyncResponse {
+    let reply = api::post_sync(
+        url,
+        Some(&format!("Bearer {token}")),
+        Some(SYNC_CONTENT_TYPE),
+        wire::encode(&req).expect("encode"),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "sync: {}", reply.text());
+    wire::decode(&reply.body).expect("decode the sync response")
+}
+
+async fn attachment_status(url: &str, token: Option<&str>) -> api::Reply {
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}/api/attachments/status"))
+        .json(&json!({ "hashes": ["0".repeat(64)] }));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.expect("POST /api/attachments/status");
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    api::Reply {
+        status,
+        content_type,
+        body: res.bytes().await.expect("body").to_vec(),
+    }
+}
+
+/// Sets up a county with the matrix users and runs the cells `keep` selects; panics with every
+/// cell that differs. Returns how many cells were checked.
+async fn run_matrix(db: TestDb, keep: impl Fn(&Cell) -> bool) -> usize {
+    let server = ServerProcess::start(&db.url).await;
+    let users: Vec<(&str, &str, &str)> = USERS.iter().map(|(_, u, r, a)| (*u, *r, *a)).collect();
+    let county = county(server, &users).await;
+    let mut run = Run::new(&county).await;
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for c in cells().iter().filter(|c| keep(c)) {
+        let got = run.observe(c).await;
+        checked += 1;
+        if got != c.expect {
+            wrong.push(format!(
+                "{:<26} {:<5} {:<46} expected {:<12} got {got}",
+                c.role, c.area, c.endpoint, c.expect
+            ));
+        }
+    }
+    // Nothing an anonymous or out-of-area caller asked for was ever answered with a server
+    // error, and no URL carried personal data.
+    let urls = run.urls.lock().map(|u| u.clone()).unwrap_or_default();
+    for u in &urls {
+        for p in county
+            .shili
+            .personal_data()
+            .iter()
+            .chain(&county.xiaowan.personal_data())
+        {
+            assert!(!u.contains(p.as_str()), "a URL carries personal data: {u}");
+        }
+    }
+    println!(
+        "access matrix: {checked} cells checked, {} differ",
+        wrong.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked} cells differ from the rules:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    checked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn access_matrix_on_sqlite() {
+    let all = cells().len();
+    let checked = run_matrix(TestDb::sqlite(), |_| true).await;
+    assert_eq!(checked, all);
+}
+
+/// A few cells of each kind on PostgreSQL: the rules live above the storage, but the area
+/// filters are SQL of each backend's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn access_matrix_smoke_on_postgres() {
+    let roles = [
+        "surveyor",
+        "township_reviewer",
+        "county_supervisor@county",
+        "anonymous",
+    ];
+    let endpoints = [
+        "device push-edit",
+        "device pull",
+        "device pull-full",
+        "device sync",
+        "GET /households/{id}",
+        "GET /api/review/roster",
+        "GET /export/roster",
+        "POST /api/review/decide township_review",
+        "POST /api/review/decide county_decision",
+        "POST /households/{id}/settle",
+        "mask /api/review/roster head_id",
+        "mask /export/roster phone",
+    ];
+    let checked = run_matrix(TestDb::postgres(), |c| {
+        roles.contains(&c.role.as_str()) && endpoints.contains(&c.endpoint.as_str())
+    })
+    .await;
+    assert!(checked >= 30, "{checked} cells");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login throttling.
+
+fn enroll_body(username: &str, password: &str, actor: [u8; 16]) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "username": username, "password": password, "device_id": actor_hex(&actor),
+        "device_name": "throttle test", "actor": actor_hex(&actor),
+    }))
+    .expect("JSON")
+}
+
+/// A 429 as the rules want it: a `Retry-After` within the window and a message in Chinese.
+fn assert_throttled(a: &zoufang_e2e::access::Answer, what: &str) -> String {
+    assert_eq!(
+        a.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{what}: {}",
+        a.text()
+    );
+    let wait: u64 = a
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: a Retry-After in seconds"));
+    assert!((1..=15 * 60).contains(&wait), "{what}: Retry-After {wait}");
+    let text = a.text();
+    assert!(text.contains("登录失败次数过多"), "{what}: {text}");
+    assert!(api::has_chinese(&text), "{what}");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_per_username_and_per_address() {
+    let db = TestDb::sqlite();
+    let server = ServerProcess::start(&db.url).await;
+    add_users(
+        &db.url,
+        &[
+            ("zhang", "surveyor", SHILI),
+            ("li", "township_reviewer", SHILI),
+        ],
+    )
+    .await;
+    let urls = UrlLog::default();
+    let web = Web::anonymous(&server.url, &urls);
+    let api_login = |user: &str, password: &str| json!({ "username": user, "password": password });
+
+    // Five wrong passwords for zhang, through all three doors: each an ordinary 401.
+    for _ in 0..2 {
+        let a = web
+            .post_form(
+                "/login",
+                &[("username", "zhang"), ("password", "wrong-password")],
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+        let a = web
+            .post_json("/api/review/login", &api_login("zhang", "wrong-password"))
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+    }
+    let a = web
+        .post_raw(
+            "/api/enroll",
+            "application/json",
+            enroll_body("zhang", "wrong", [1; 16]),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+
+    // The sixth attempt is refused before the password is looked at, even the right one.
+    let a = web
+        .post_json("/api/review/login", &api_login("zhang", TEST_PASSWORD))
+        .await;
+    assert_throttled(&a, "API login");
+    assert_eq!(a.json()["code"], "too_many_attempts", "{}", a.text());
+    let a = web
+        .post_form(
+            "/login",
+            &[("username", "zhang"), ("password", TEST_PASSWORD)],
+        )
+        .await;
+    let page = assert_throttled(&a, "the login page");
+    assert!(page.contains("<form"), "the login form again: {page}");
+    let a = web
+        .post_raw(
+            "/api/enroll",
+            "application/json",
+            enroll_body("zhang", TEST_PASSWORD, [2; 16]),
+        )
+        .await;
+    assert_throttled(&a, "enrollment");
+    // Case and spaces do not make another user of him.
+    let a = web
+        .post_json("/api/review/login", &api_login(" Zhang ", TEST_PASSWORD))
+        .await;
+    assert_throttled(&a, "the same name, written otherwise");
+
+    // Another user at the same address is not affected; a success clears his count.
+    let ok = web
+        .post_json("/api/review/login", &api_login("li", TEST_PASSWORD))
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    for round in 0..2 {
+        for _ in 0..4 {
+            let a = web
+                .post_json("/api/review/login", &api_login("li", "nope"))
+                .await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "round {round}");
+        }
+        let a = web
+            .post_json("/api/review/login", &api_login("li", TEST_PASSWORD))
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "round {round}: 4 failures, then right: {}",
+            a.text()
+        );
+    }
+
+    // Per address: behind a proxy on the same host, the address it forwards counts. Twenty
+    // failures from one address (names that do not exist) close it for every name …
+    let guesser = web.with_header("X-Forwarded-For", "198.51.100.9, 203.0.113.7");
+    for i in 0..20 {
+        let a = guesser
+            .post_json("/api/review/login", &api_login(&format!("guess{i}"), "x"))
+            .await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    let a = guesser
+        .post_json("/api/review/login", &api_login("li", TEST_PASSWORD))
+        .await;
+    assert_throttled(&a, "the guessing address");
+    // … and no other.
+    let neighbour = web.with_header("X-Forwarded-For", "203.0.113.8");
+    let a = neighbour
+        .post_json("/api/review/login", &api_login("li", TEST_PASSWORD))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "another address: {}", a.text());
+    let a = web
+        .post_json("/api/review/login", &api_login("li", TEST_PASSWORD))
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "the proxy's own address: {}",
+        a.text()
+    );
+    server.kill().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_devices_and_disabled_users_are_refused_at_once() {
+    let db = TestDb::sqlite();
+    let server = ServerProcess::start(&db.url).await;
+    let url = server.url.clone();
+    add_users(
+        &db.url,
+        &[
+            ("zhang", "surveyor", SHILI),
+            ("li", "surveyor", SHILI),
+            ("wang", "township_reviewer", SHILI),
+        ],
+    )
+    .await;
+    let (lost, kept, li) = tokio::join!(
+        api_device(&url, "zhang", [0x11; 16]),
+        api_device(&url, "zhang", [0x12; 16]),
+        api_device(&url, "li", [0x13; 16]),
+    );
+    for d in [&lost, &kept, &li] {
+        d.sync(0, Vec::new()).await;
+    }
+    let urls = UrlLog::default();
+    let wang = Web::login_page(&url, "wang", &urls).await;
+    assert_eq!(wang.get("/api/review/report").await.status, StatusCode::OK);
+
+    let empty =
+        || wire::encode(&request(0, String::new(), Vec::new(), Vec::new())).expect("encode");
+    let expect_401 = |r: &api::Reply, what: &str| {
+        let body = r.expect_error(StatusCode::UNAUTHORIZED, what);
+        assert_eq!(body.code, "unauthorized", "{what}");
+        assert!(
+            body.error.contains("停用"),
+            "{what}: says why: {}",
+            body.error
+        );
+    };
+
+    // A lost phone: its very next call is refused; the user's other device goes on.
+    let (status, _, err) = zoufang_server(&db.url, &["device", "revoke", &lost.device_id]).await;
+    assert!(status.success(), "device revoke: {err}");
+    let bearer = format!("Bearer {}", lost.token);
+    let r = api::post_sync(&url, Some(&bearer), Some(SYNC_CONTENT_TYPE), empty()).await;
+    expect_401(&r, "sync of a revoked device");
+    expect_401(
+        &attachment_status(&url, Some(&lost.token)).await,
+        "attachments of a revoked device",
+    );
+    kept.sync(0, Vec::new()).await;
+
+    // A disabled user: devices and review session alike, at once.
+    for user in ["li", "wang"] {
+        let (status, _, err) = zoufang_server(&db.url, &["user", "disable", user]).await;
+        assert!(status.success(), "user disable {user}: {err}");
+    }
+    let bearer = format!("Bearer {}", li.token);
+    let r = api::post_sync(&url, Some(&bearer), Some(SYNC_CONTENT_TYPE), empty()).await;
+    expect_401(&r, "sync of a disabled user's device");
+    let a = wang.get("/api/review/report").await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
+    assert_eq!(a.json()["code"], "unauthorized");
+    let a = wang.get("/report").await;
+    assert!(a.status.is_redirection(), "the page: {}", a.status);
+    assert_eq!(a.header("location").as_deref(), Some("/login"));
+    let a = wang
+        .post_json(
+            "/api/review/decide",
+            &json!({ "household": "hh-x", "case": "c", "step": "township_review", "outcome": "passed" }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "a write: {}", a.text());
+    let a = Web::anonymous(&url, &urls)
+        .post_json(
+            "/api/review/login",
+            &json!({ "username": "wang", "password": TEST_PASSWORD }),
+        )
+        .await;
+    assert_eq!(
+        a.status,
+        StatusCode::UNAUTHORIZED,
+        "a new login: {}",
+        a.text()
+    );
+    server.kill().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Headers and body limits.
+
+/// The security headers every answer must carry; panics naming `what` otherwise.
+fn assert_hardened(headers: &reqwest::header::HeaderMap, what: &str) {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {name}"))
+            .to_owned()
+    };
+    let csp = get("content-security-policy");
+    for banned in ["'unsafe-inline'", "'unsafe-eval'", "unsafe-hashes"] {
+        assert!(!csp.contains(banned), "{what}: CSP allows {banned}: {csp}");
+    }
+    let directive = |name: &str| {
+        csp.split(';')
+            .map(str::trim)
+            .find(|d| d.split_whitespace().next() == Some(name))
+            .map(|d| {
+                d.split_whitespace()
+                    .skip(1)
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+    };
+    let default =
+        directive("default-src").unwrap_or_else(|| panic!("{what}: no default-src: {csp}"));
+    assert!(
+        !default.is_empty() && !default.iter().any(|s| s == "*" || s.ends_with(':')),
+        "{what}: default-src too wide: {csp}"
+    );
+    let frames =
+        directive("frame-ancestors").unwrap_or_else(|| panic!("{what}: no frame-ancestors: {csp}"));
+    assert!(
+        frames == ["'none'"] || frames == ["'self'"],
+        "{what}: frame-ancestors {frames:?}"
+    );
+    assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
+    let referrer = get("referrer-policy");
+    assert!(
+        [
+            "no-referrer",
+            "same-origin",
+            "strict-origin",
+            "strict-origin-when-cross-origin"
+        ]
+        .contains(&referrer.as_str()),
+        "{what}: Referrer-Policy {referrer}"
+    );
+}
+
+/// An HTML page the CSP can keep working: no inline script, style or event handler.
+fn assert_no_inline_code(html: &str, what: &str) {
+    let lower = html.to_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(i) = rest.find("<script") {
+        let tag_end = rest[i..].find('>').map(|e| i + e).unwrap_or(rest.len());
+        assert!(
+            rest[i..tag_end].contains(" src="),
+            "{what}: an inline <script>"
+        );
+        rest = &rest[tag_end..];
+    }
+    assert!(!lower.contains("<style"), "{what}: an inline <style>");
+    assert!(!lower.contains(" style=\""), "{what}: a style attribute");
+    for handler in [
+        " onclick=",
+        " onload=",
+        " onsubmit=",
+        " onchange=",
+        " oninput=",
+        "javascript:",
+    ] {
+        assert!(!lower.contains(handler), "{what}: {handler}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
+    let db = TestDb::sqlite();
+    let server = ServerProcess::start(&db.url).await;
+    let county = county(server, &[]).await;
+    let url = county.server.url.clone();
+    let (own, other) = (&county.shili, &county.xiaowan);
+    let urls = UrlLog::default();
+    let anon = Web::anonymous(&url, &urls);
+    let tr = Web::login_page(&url, "tr_a", &urls).await;
+    let surveyor = Web::login_api(&url, "field_a", &urls).await;
+    let mut checked = 0;
+
+    // The review pages, their downloads and assets.
+    let pages = [
+        "/report".to_owned(),
+        format!("/report?area={SANHE}", SANHE = zoufang_e2e::access::SANHE),
+        format!("/roster?area={SHILI}"),
+        format!("/roster?area={SHILI}&conflicted=1"),
+        format!("/households/{}", own.id),
+        format!("/households/{}?done=decided", own.id),
+        format!("/conflicts?area={SHILI}"),
+        format!("/checks?area={SHILI}"),
+        "/spot".to_owned(),
+        format!("/spot?township={SHILI}"),
+    ];
+    for p in &pages {
+        let a = tr.get(p).await;
+        assert_eq!(a.status, StatusCode::OK, "{p}");
+        assert_hardened(&a.headers, p);
+        assert_no_inline_code(&a.text(), p);
+        checked += 1;
+    }
+    for p in [
+        format!("/export/report?area={SHILI}&format=csv"),
+        format!("/export/report?area={SHILI}&format=xlsx"),
+        format!("/export/roster?area={SHILI}&format=csv"),
+        format!("/export/roster?area={SHILI}&format=xlsx"),
+        "/assets/review.css".to_owned(),
+    ] {
+        let a = tr.get(&p).await;
+        assert_eq!(a.status, StatusCode::OK, "{p}");
+        assert_hardened(&a.headers, &p);
+        checked += 1;
+    }
+    let a = anon.get("/login").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_hardened(&a.headers, "the login page");
+    assert_no_inline_code(&a.text(), "the login page");
+    checked += 1;
+
+    // Errors and redirects, pages and API alike.
+    let wrong_csrf = [
+        ("csrf", "not-the-token"),
+        ("case", own.cases[0].as_str()),
+        ("step", "township_review"),
+        ("outcome", "passed"),
+    ];
+    let mut errors: Vec<(String, zoufang_e2e::access::Answer, u16)> = vec![
+        ("anonymous /".into(), anon.get("/").await, 303),
+        ("anonymous /report".into(), anon.get("/report").await, 303),
+        ("anonymous API".into(), anon.get("/api/review/report").await, 401),
+        ("unknown page".into(), tr.get("/no-such-page").await, 404),
+        ("unknown API".into(), tr.get("/api/no-such-thing").await, 404),
+        ("unknown household".into(), tr.get("/households/hh-none").await, 404),
+        ("another township's household".into(), tr.get(&format!("/households/{}", other.id)).await, 404),
+        ("API: another township".into(), tr.get(&format!("/api/review/roster?area={XIAOWAN}")).await, 404),
+        ("a bad date".into(), tr.get("/report?from=yesterday").await, 400),
+        (
+            "a forged form".into(),
+            tr.post_form(&format!("/households/{}/decide", own.id), &wrong_csrf).await,
+            403,
+        ),
+        (
+            "a surveyor deciding".into(),
+            surveyor
+                .post_json(
+                    "/api/review/decide",
+                    &json!({ "household": own.id, "case": own.cases[0], "step": "township_review", "outcome": "passed" }),
+                )
+                .await,
+            403,
+        ),
+        (
+            "a surveyor settling on the page".into(),
+            surveyor
+                .post_form(
+                    &format!("/households/{}/settle", own.id),
+                    &[("csrf", &surveyor.csrf), ("path", "info.group"), ("choice", "pick:0")],
+                )
+                .await,
+            403,
+        ),
+        ("a wrong login".into(), anon.post_form("/login", &[("username", "tr_a"), ("password", "x")]).await, 401),
+        ("health".into(), anon.get("/healthz").await, 200),
+        ("device API without a token".into(), anon.post_raw("/api/sync", SYNC_CONTENT_TYPE, Vec::new()).await, 401),
+        (
+            "enrollment with a wrong password".into(),
+            anon.post_raw("/api/enroll", "application/json", enroll_body("field_a", "x", [9; 16])).await,
+            401,
+        ),
+        ("GET of a POST route".into(), anon.get("/api/enroll").await, 405),
+    ];
+    // Too large: 413, never a 5xx, with the same headers.
+    let big = "x".repeat(70 * 1024);
+    let big_json = json!({ "username": "tr_a", "password": big });
+    errors.push((
+        "an oversized login form".into(),
+        anon.post_form("/login", &[("username", "tr_a"), ("password", &big)])
+            .await,
+        413,
+    ));
+    errors.push((
+        "an oversized API login".into(),
+        anon.post_json("/api/review/login", &big_json).await,
+        413,
+    ));
+    errors.push((
+        "an oversized enrollment".into(),
+        anon.post_raw(
+            "/api/enroll",
+            "application/json",
+            enroll_body("field_a", &"y".repeat(20 * 1024), [8; 16]),
+        )
+        .await,
+        413,
+    ));
+    errors.push((
+        "an oversized decision form".into(),
+        tr.post_form(
+            &format!("/households/{}/decide", own.id),
+            &[
+                ("csrf", &tr.csrf),
+                ("case", &own.cases[0]),
+                ("step", "township_review"),
+                ("outcome", "returned"),
+                ("comment", &big),
+            ],
+        )
+        .await,
+        413,
+    ));
+    let api_tr = Web::login_api(&url, "tr_a", &urls).await;
+    errors.push((
+        "an oversized API decision".into(),
+        api_tr
+            .post_json(
+                "/api/review/decide",
+                &json!({ "household": own.id, "case": own.cases[0], "step": "township_review",
+                         "outcome": "returned", "comment": big }),
+            )
+            .await,
+        413,
+    ));
+    errors.push((
+        "an oversized settle".into(),
+        api_tr
+            .post_json(
+                "/api/review/settle",
+                &json!({ "household": own.id, "path": "info.group", "value": big }),
+            )
+            .await,
+        413,
+    ));
+    errors.push((
+        "an oversized spot check".into(),
+        tr.post_form(
+            "/spot/record",
+            &[
+                ("csrf", &tr.csrf),
+                ("township", SHILI),
+                ("day", ""),
+                ("household", &own.id),
+                ("result", "ok"),
+                ("note", &big),
+            ],
+        )
+        .await,
+        413,
+    ));
+    for (what, a, want) in &errors {
+        assert_eq!(a.status.as_u16(), *want, "{what}: {}", a.text());
+        assert!(!a.status.is_server_error(), "{what}");
+        assert_hardened(&a.headers, what);
+        if a.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+        {
+            assert_no_inline_code(&a.text(), what);
+        }
+        checked += 1;
+    }
+    // A login body of unknown length (chunked) past the limit: 413 as well.
+    let host = url.trim_start_matches("http://");
+    let head = format!(
+        "POST /api/review/login HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let body = serde_json::to_vec(&big_json).expect("JSON");
+    let r = api::raw_request(&url, head, api::chunked(&body), true).await;
+    assert_eq!(
+        r.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "chunked: {}",
+        r.text()
+    );
+    // Nothing oversized was taken for a login attempt: tr_a still signs in.
+    let a = anon
+        .post_json(
+            "/api/review/login",
+            &json!({ "username": "tr_a", "password": TEST_PASSWORD }),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK);
+
+    // The field client's own pages.
+    let client = ClientProcess::start(county.devices[0].data.path()).await;
+    let local = Web::anonymous(&client.url, &urls);
+    let id = &own.id;
+    for (p, want) in [
+        ("/".to_owned(), 200),
+        ("/?q=户主".to_owned(), 200),
+        ("/h/new".to_owned(), 200),
+        (format!("/h/{id}"), 200),
+        (format!("/h/{id}/edit"), 200),
+        (format!("/h/{id}/visit"), 200),
+        (format!("/h/{id}/case/new"), 200),
+        (format!("/h/{id}/case/{}", own.cases[0]), 200),
+        ("/sync".to_owned(), 200),
+        ("/assets/app.css".to_owned(), 200),
+        ("/assets/app.js".to_owned(), 200),
+        ("/api/sync".to_owned(), 200),
+        ("/h/hh-none".to_owned(), 404),
+        ("/no-such-page".to_owned(), 404),
+    ] {
+        let a = local.get(&p).await;
+        assert_eq!(a.status.as_u16(), want, "client {p}: {}", a.text());
+        assert_hardened(&a.headers, &format!("client {p}"));
+        if a.header("content-type")
+            .is_some_and(|c| c.starts_with("text/html"))
+        {
+            assert_no_inline_code(&a.text(), &format!("client {p}"));
+        }
+        checked += 1;
+    }
+    client.kill().await;
+    println!("security headers: {checked} answers checked");
+}

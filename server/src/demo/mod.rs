@@ -1,7 +1,7 @@
 //! A synthetic county of household documents: the demo data of `zoufang-server demo` and the
-//! data of the review benchmark (`examples/review_bench.rs`). One generator serves both, so the
-//! households a person trying Zoufang out clicks through are the households the report and the
-//! roster pages are measured on.
+//! data of the review benchmark (W4 of `bench/`, the `zoufang-bench` crate). One generator
+//! serves both, so the households a person trying Zoufang out clicks through are the households
+//! the report and the roster pages are measured on.
 //!
 //! The county is 凤庆县 (`530921`): by default ten townships of 8–12 villages whose names are
 //! drawn from the seed ([`Layout::Generated`]), or the areas given ([`Layout::Given`], the demo's

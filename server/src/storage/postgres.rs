@@ -43,6 +43,23 @@ mod projection {
     );
 }
 
+/// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
+/// of tests and benchmarks live beside the one configured.
+pub fn with_database(base: &str, name: &str) -> String {
+    let (rest, query) = match base.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (base, None),
+    };
+    let server = match rest.rsplit_once('/') {
+        Some((server, _)) if server.contains("//") && !server.ends_with('/') => server,
+        _ => rest.trim_end_matches('/'),
+    };
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/server-postgres");
 
 #[derive(Clone, Debug)]

@@ -28,21 +28,7 @@ pub async fn pg_admin(base: &str) -> PgConnection {
     })
 }
 
-/// `base` with its database name replaced by `name`.
-pub fn with_database(base: &str, name: &str) -> String {
-    let (rest, query) = match base.split_once('?') {
-        Some((rest, query)) => (rest, Some(query)),
-        None => (base, None),
-    };
-    let server = match rest.rsplit_once('/') {
-        Some((server, _)) if server.contains("//") && !server.ends_with('/') => server,
-        _ => rest.trim_end_matches('/'),
-    };
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
-}
+pub use zoufang_server::storage::postgres::with_database;
 
 /// Runs `body` with the URL of a fresh PostgreSQL database, dropped afterwards even when
 /// `body` panics.

@@ -335,3 +335,30 @@ pub fn chunked(bytes: &[u8]) -> Vec<u8> {
     out.extend_from_slice(b"0\r\n\r\n");
     out
 }
+
+/// A household's document rebuilt from pulled changes, writing under `actor`.
+pub fn doc_from(
+    pulled: &[wire::PulledChange],
+    household: &str,
+    actor: zoufang_shared::doc::ActorId,
+) -> zoufang_shared::doc::HouseholdDoc {
+    use zoufang_shared::doc::{HouseholdDoc, IncomingChange};
+    let changes: Vec<IncomingChange> = pulled
+        .iter()
+        .filter(|p| p.household == household)
+        .map(|p| IncomingChange::decode(&p.change).expect("pulled change"))
+        .collect();
+    assert!(!changes.is_empty(), "{household} was not pulled");
+    let mut doc = HouseholdDoc::empty(actor);
+    doc.apply(changes).expect("apply pulled changes");
+    doc
+}
+
+/// What the server answered for one household of a sync.
+pub fn outcome<'a>(res: &'a SyncResponse, household: &str) -> &'a wire::PushOutcome {
+    &res.results
+        .iter()
+        .find(|r| r.household == household)
+        .unwrap_or_else(|| panic!("no result for {household}: {res:?}"))
+        .outcome
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -540,4 +540,39 @@ pub async fn enroll_all(server_url: &str, usernames: &[&str]) -> Vec<Device> {
     }
     devices.sort_by_key(|(i, _)| *i);
     devices.into_iter().map(|(_, d)| d).collect()
+}
+
+/// The household ids of a `zoufang --json export`, sorted.
+pub fn export_ids(export: &serde_json::Value) -> Vec<String> {
+    let mut ids: Vec<String> = export
+        .as_array()
+        .expect("export is an array")
+        .iter()
+        .map(|h| h["id"].as_str().expect("id").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// One household of a `zoufang --json export`; panics naming the ids there when it is missing.
+pub fn exported_household<'a>(export: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    export
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["id"] == id))
+        .unwrap_or_else(|| panic!("{id} not in export: {}", export_ids(export).join(", ")))
+}
+
+/// Waits until the element's text contains `needle`; returns the text.
+pub async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(el) = c.find(Locator::Css(css)).await {
+            last = el.text().await.unwrap_or_default();
+            if last.contains(needle) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never contained {needle:?}; last text: {last:?}");
 }

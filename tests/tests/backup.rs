@@ -7,12 +7,13 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use zoufang_e2e::api::{ApiDevice, actor_hex};
+use zoufang_e2e::api::{ApiDevice, actor_hex, doc_from, outcome};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::{
     Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv, zoufang_server,
 };
-use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange};
+use zoufang_e2e::{export_ids as ids, exported_household as household};
+use zoufang_shared::doc::{ActorId, ChangeAuthor};
 use zoufang_shared::wire::{PulledChange, Push, PushOutcome, SyncResponse};
 
 const SHILI: &str = "530921100";
@@ -22,41 +23,10 @@ const H2: &str = "hh-530921100201002";
 const H3: &str = "hh-530921100201003";
 const H4: &str = "hh-530921100201004";
 
-fn household<'a>(export: &'a Value, id: &str) -> &'a Value {
-    export
-        .as_array()
-        .and_then(|a| a.iter().find(|h| h["id"] == id))
-        .unwrap_or_else(|| panic!("{id} not in export: {export}"))
-}
-
-fn ids(export: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = export
-        .as_array()
-        .expect("export is an array")
-        .iter()
-        .map(|h| h["id"].as_str().expect("id").to_owned())
-        .collect();
-    ids.sort();
-    ids
-}
-
 async fn server_ok(database: &str, args: &[&str]) -> String {
     let (status, out, err) = zoufang_server(database, args).await;
     assert!(status.success(), "zoufang-server {args:?}: {err}{out}");
     out
-}
-
-/// A household's document rebuilt from pulled changes, writing under `actor`.
-fn doc_from(pulled: &[PulledChange], household: &str, actor: ActorId) -> HouseholdDoc {
-    let changes: Vec<IncomingChange> = pulled
-        .iter()
-        .filter(|p| p.household == household)
-        .map(|p| IncomingChange::decode(&p.change).expect("pulled change"))
-        .collect();
-    assert!(!changes.is_empty(), "{household} was not pulled");
-    let mut doc = HouseholdDoc::empty(actor);
-    doc.apply(changes).expect("apply pulled changes");
-    doc
 }
 
 /// One edit of the server's copy of `household` under `actor`, labelled as written by
@@ -80,14 +50,6 @@ fn edit_as(
         have: have.iter().map(|h| h.0).collect(),
         changes: doc.changes_after(&have),
     }
-}
-
-fn outcome<'a>(res: &'a SyncResponse, household: &str) -> &'a PushOutcome {
-    &res.results
-        .iter()
-        .find(|r| r.household == household)
-        .unwrap_or_else(|| panic!("no result for {household}: {res:?}"))
-        .outcome
 }
 
 /// The push of `household` was refused with `code`; returns the message.

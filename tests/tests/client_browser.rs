@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::{Client, Locator};
-use zoufang_e2e::{Browser, ClientProcess, zoufang};
+use zoufang_e2e::{Browser, ClientProcess, wait_text, zoufang};
 use zoufang_shared::demo::id_number;
 
 async fn field(c: &Client, name: &str) -> fantoccini::elements::Element {
@@ -34,21 +34,6 @@ async fn check(c: &Client, name: &str) {
     if el.prop("checked").await.expect("checked").as_deref() != Some("true") {
         el.click().await.expect("click");
     }
-}
-
-/// Waits until the element's text contains `needle`; returns the text.
-async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(el) = c.find(Locator::Css(css)).await {
-            last = el.text().await.unwrap_or_default();
-            if last.contains(needle) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} never contained {needle:?}; last text: {last:?}");
 }
 
 /// Submits the form and waits for the page it leads to, whose path starts with `prefix`.

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use zoufang_e2e::review::{pass_steps_through, propose_case};
 use zoufang_e2e::{
     Browser, ClientProcess, Device, ServerProcess, TEST_PASSWORD, TestDb, add_users, enroll_all,
-    roster_csv,
+    roster_csv, wait_text,
 };
 use zoufang_shared::demo::id_number;
 
@@ -136,21 +136,6 @@ async fn find(c: &Client, css: &str) -> Element {
 
 async fn count(c: &Client, css: &str) -> usize {
     c.find_all(Locator::Css(css)).await.expect("find").len()
-}
-
-/// Waits until the element's text contains `needle`; returns the text.
-async fn wait_text(c: &Client, css: &str, needle: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(el) = c.find(Locator::Css(css)).await {
-            last = el.text().await.unwrap_or_default();
-            if last.contains(needle) {
-                return last;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{css} never contained {needle:?}; last text: {last:?}");
 }
 
 /// Waits for the page whose path starts with `prefix` and whose query contains `query`;

@@ -12,7 +12,9 @@ use std::time::Instant;
 use serde_json::Value;
 use tokio::task::JoinSet;
 use zoufang_e2e::db::ServerDb;
-use zoufang_e2e::{Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv};
+use zoufang_e2e::{
+    Device, ServerProcess, TestDb, add_users, enroll_all, export_ids as ids, roster_csv,
+};
 
 const DEVICES: usize = 20;
 const PER_TOWNSHIP: usize = DEVICES / 2;
@@ -100,17 +102,6 @@ async fn clean_sync(i: usize, d: &Device) -> Value {
     );
     assert_eq!(report["incomplete"], false, "device {i}: {report}");
     report
-}
-
-fn ids(export: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = export
-        .as_array()
-        .expect("export is an array")
-        .iter()
-        .map(|h| h["id"].as_str().expect("id").to_owned())
-        .collect();
-    ids.sort();
-    ids
 }
 
 async fn many_devices_two_servers_converge(db: TestDb) {

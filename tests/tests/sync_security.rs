@@ -10,17 +10,17 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use zoufang_e2e::api::{self, ApiDevice, actor_hex, has_chinese};
+use zoufang_e2e::api::{self, ApiDevice, actor_hex, doc_from, has_chinese, outcome};
 use zoufang_e2e::db::{ServerDb, Snapshot};
 use zoufang_e2e::proxy::SplitMix64;
 use zoufang_e2e::{
     Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv, zoufang_server,
 };
-use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange};
+use zoufang_e2e::{export_ids as ids, exported_household as household};
+use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::wire::{
-    self, PROTOCOL_VERSION, PulledChange, Push, PushOutcome, SYNC_CONTENT_TYPE, SyncRequest,
-    SyncResponse,
+    self, PROTOCOL_VERSION, Push, PushOutcome, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };
 
 const SHILI: &str = "530921100";
@@ -61,19 +61,6 @@ fn request(pushes: Vec<Push>) -> SyncRequest {
     }
 }
 
-/// A household's document rebuilt from pulled changes, writing under `actor`.
-fn doc_from(pulled: &[PulledChange], household: &str, actor: ActorId) -> HouseholdDoc {
-    let changes: Vec<IncomingChange> = pulled
-        .iter()
-        .filter(|p| p.household == household)
-        .map(|p| IncomingChange::decode(&p.change).expect("pulled change"))
-        .collect();
-    assert!(!changes.is_empty(), "{household} was not pulled");
-    let mut doc = HouseholdDoc::empty(actor);
-    doc.apply(changes).expect("apply pulled changes");
-    doc
-}
-
 /// One edit of `doc` as a push of just that change on top of what the server has.
 fn edit_push(doc: &mut HouseholdDoc, household: &str, field: &str, value: Value) -> Push {
     let have = doc.heads();
@@ -85,14 +72,6 @@ fn edit_push(doc: &mut HouseholdDoc, household: &str, field: &str, value: Value)
         have: have.iter().map(|h| h.0).collect(),
         changes: doc.changes_after(&have),
     }
-}
-
-fn outcome<'a>(res: &'a SyncResponse, household: &str) -> &'a PushOutcome {
-    &res.results
-        .iter()
-        .find(|r| r.household == household)
-        .unwrap_or_else(|| panic!("no result for {household}: {res:?}"))
-        .outcome
 }
 
 /// The push of `household` was refused with `code` and a message in Chinese.
@@ -116,28 +95,6 @@ fn assert_accepted(res: &SyncResponse, household: &str) {
 async fn assert_unchanged(db: &ServerDb, before: &Snapshot, what: &str) {
     let now = db.snapshot().await;
     assert_eq!(&now, before, "{what} changed the server's data");
-}
-
-fn ids(export: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = export
-        .as_array()
-        .expect("export is an array")
-        .iter()
-        .map(|h| h["id"].as_str().expect("id").to_owned())
-        .collect();
-    ids.sort();
-    ids
-}
-
-fn household<'a>(export: &'a Value, id: &str) -> &'a Value {
-    export
-        .as_array()
-        .and_then(|a| a.iter().find(|h| h["id"] == id))
-        .unwrap_or_else(|| panic!("{id} not in export: {}", ids_of(export)))
-}
-
-fn ids_of(export: &Value) -> String {
-    ids(export).join(", ")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -206,6 +206,8 @@ pub struct TableRows {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Projection {
     pub household_id: String,
+    /// The household's area code as the document has it ('' when unset).
+    pub area_code: String,
     /// One entry per table of [`TABLES`], in that order.
     pub tables: Vec<TableRows>,
 }
@@ -216,6 +218,7 @@ impl Projection {
     pub fn empty(household_id: &str) -> Projection {
         Projection {
             household_id: household_id.to_owned(),
+            area_code: String::new(),
             tables: TABLES
                 .iter()
                 .map(|t| TableRows {
@@ -238,7 +241,8 @@ pub fn household_write(
     let projection = project(id, doc)?;
     Ok(HouseholdWrite {
         id: id.to_owned(),
-        area_code: doc.read()?.info.area_code.unwrap_or_default(),
+        // Read once, by the projection: a merge is the hot path.
+        area_code: projection.area_code.clone(),
         doc: doc.save(),
         expected_version,
         changes,
@@ -387,6 +391,7 @@ pub fn project(id: &str, doc: &mut HouseholdDoc) -> Result<Projection, DocError>
     }
     Ok(Projection {
         household_id: id.to_owned(),
+        area_code: area,
         tables,
     })
 }

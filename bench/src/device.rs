@@ -148,12 +148,10 @@ impl Device {
     }
 }
 
-/// What a surveyor does at a visit: records the visit, then saves the form with ~15 fields
-/// changed (phone, 两不愁三保障 answers, housing, water, this year's income); two saves, as the
-/// UI makes them. `round` varies the values so a later visit changes them again. Returns the
-/// edits themselves as JSON (`visit`, `fields`): what the least possible upload would carry.
-pub fn visit_and_edit(store: &mut Store, id: &str, rng: &mut Rng, round: u32) -> Res<Value> {
-    let hid = HouseholdId::from(id);
+/// What a surveyor records at a visit: the visit, and ~15 form fields changed (phone,
+/// 两不愁三保障 answers, housing, water, this year's income). `round` varies the values so a
+/// later visit changes them again.
+pub fn visit_edits(rng: &mut Rng, round: u32) -> (Visit, Vec<(String, Value)>) {
     let day = data_day() + chrono::Days::new(u64::from(round));
     let visit = Visit {
         date: day,
@@ -171,9 +169,6 @@ pub fn visit_and_edit(store: &mut Store, id: &str, rng: &mut Rng, round: u32) ->
         satisfaction: Some(Satisfaction::Satisfied),
         attachments: Default::default(),
     };
-    store
-        .edit_household(&hid, |e| e.add_visit(&visit).map(|_| ()))
-        .map_err(|e| format!("visit {id}: {e}"))?;
     let income = |item: &str| format!("incomes.{}.{item}", day.year());
     let r = u64::from(round);
     let even = round.is_multiple_of(2);
@@ -212,6 +207,18 @@ pub fn visit_and_edit(store: &mut Store, id: &str, rng: &mut Rng, round: u32) ->
             (100 * (300 + rng.below(1_500))).into(),
         ),
     ];
+    (visit, fields)
+}
+
+/// A visit as the UI records it on a device: the visit, then the form saved with its fields
+/// changed ([`visit_edits`]); two saves. Returns the edits themselves as JSON (`visit`,
+/// `fields`): what the least possible upload would carry.
+pub fn visit_and_edit(store: &mut Store, id: &str, rng: &mut Rng, round: u32) -> Res<Value> {
+    let hid = HouseholdId::from(id);
+    let (visit, fields) = visit_edits(rng, round);
+    store
+        .edit_household(&hid, |e| e.add_visit(&visit).map(|_| ()))
+        .map_err(|e| format!("visit {id}: {e}"))?;
     store
         .edit_household(&hid, |e| {
             for (path, value) in &fields {

@@ -24,6 +24,7 @@ mod client;
 mod device;
 mod link;
 mod machine;
+mod merge;
 mod peers;
 mod pouch;
 mod server;
@@ -52,6 +53,7 @@ enum Workload {
     W2,
     W3,
     W4,
+    Merge,
     Client,
 }
 
@@ -88,6 +90,8 @@ pub struct Sizes {
     pub w2_township: usize,
     pub w3: W3Sizes,
     pub w4_households: usize,
+    /// Households merged in process by stage.
+    pub merge: usize,
     pub client: usize,
     /// Timed runs per W4 and client measurement (after a warm-up for W4).
     pub runs: usize,
@@ -107,6 +111,7 @@ impl Sizes {
                 shared_edits: 4,
             },
             w4_households: 100_000,
+            merge: 1_000,
             client: 10_000,
             runs: 20,
         }
@@ -125,6 +130,7 @@ impl Sizes {
                 shared_edits: 4,
             },
             w4_households: 5_000,
+            merge: 200,
             client: 2_000,
             runs: 5,
         }
@@ -221,6 +227,9 @@ fn run(args: &Args, table: &mut Table) -> Res<()> {
                 table.na("every figure", e);
             }
         }
+    }
+    if want(Workload::Merge) {
+        merge::run(&ctx, table)?;
     }
     if want(Workload::W4) {
         let mut targets = vec![ScratchDb::sqlite()?];

@@ -315,7 +315,6 @@ impl Anatomy {
         };
         let mut all = Vec::new();
         for p in pending {
-            a.have_hashes += p.have.len();
             for bytes in &p.changes {
                 let c = automerge::Change::from_bytes(bytes.clone())
                     .map_err(|e| format!("a pending change does not load: {e}"))?;

@@ -124,7 +124,6 @@ fn request(
             .into_iter()
             .map(|p| Push {
                 household: p.household,
-                have: p.have,
                 changes: p.changes,
             })
             .collect(),
@@ -153,6 +152,7 @@ pub async fn sync(
             .flat_map(|p| &p.changes)
             .map(Vec::len)
             .sum::<usize>();
+        let sent = crate::store::sent_heads(&pending);
         let req = request(store, pending, PULL_BYTES_PER_ROUND)?;
         // Asked for whole households this round: do not ask again in a loop if it fails.
         let asked_full = !req.want_full.is_empty();
@@ -176,7 +176,7 @@ pub async fn sync(
         report.bytes_down += bytes.len();
         let answer: SyncResponse =
             wire::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let outcome = store.apply_sync(&answer)?;
+        let outcome = store.apply_sync(&answer, &sent)?;
         report.rounds += 1;
         report.accepted += outcome.accepted;
         report.pulled_changes += outcome.pulled_changes;
@@ -337,7 +337,8 @@ pub fn import_reply(store: &mut Store, file: &[u8]) -> Result<SyncOutcome, SyncE
         return Err(SyncError::Bundle(BundleError::BadSeal));
     }
     let reply: BundleReply = bundle::read(file, bundle::KIND_REPLY, &key)?;
-    let outcome = store.apply_sync(&reply.response)?;
+    // A reply is read after the device may have edited again: the server's heads count.
+    let outcome = store.apply_sync(&reply.response, &crate::store::SentHeads::new())?;
     for hash in &reply.attachments_stored {
         store.mark_uploaded(hash)?;
     }

@@ -45,7 +45,7 @@ pub async fn import<D: Database>(db: &D, file: &[u8]) -> Result<(Vec<u8>, String
         }
     }
     let pushes = b.request.pushes.len();
-    let response = sync::sync(db, &device, b.request).await?;
+    let response = sync::sync(db, &device, b.request, sync::Via::Bundle).await?;
     let summary = format!(
         "设备 {device_id}:{pushes} 户的修改已处理,附件 {}/{} 个,回执带回 {} 项变更",
         stored.len(),

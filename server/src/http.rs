@@ -324,7 +324,7 @@ async fn sync_handler<D: Database>(
         )
     })?;
     let pushes = req.pushes.len();
-    let res = sync::sync(&state.db, &device, req).await?;
+    let res = sync::sync(&state.db, &device, req, crate::sync::Via::Http).await?;
     tracing::info!(
         device = %device.device_id,
         pushes,

@@ -14,14 +14,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use zoufang_shared::doc::{ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange};
+use zoufang_shared::doc::{ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange, wire_form};
 use zoufang_shared::wire::{
     Hash, PROTOCOL_VERSION, PulledChange, Push, PushOutcome, PushResult, SyncRequest, SyncResponse,
 };
 
 use crate::auth::in_scope;
 use crate::backup::{ActorDevice, Recovered, RestorePoint};
-use crate::projection::household_write;
+use crate::projection::household_write_read;
 use crate::storage::{
     Database, DbError, DeviceAuth, HouseholdWrite, NewChange, StoredHousehold, SyncWrite,
 };
@@ -56,10 +56,19 @@ pub fn server_actor() -> ActorId {
     ActorId::from(*b"zoufang-server\0\0")
 }
 
+/// How a sync arrived: a bundle's reply is read later, so acknowledgements carry the server's
+/// heads (see [`PushOutcome::Accepted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Http,
+    Bundle,
+}
+
 pub async fn sync<D: Database>(
     db: &D,
     device: &DeviceAuth,
     req: SyncRequest,
+    via: Via,
 ) -> Result<SyncResponse, SyncError> {
     if req.protocol != PROTOCOL_VERSION {
         return Err(SyncError::Protocol(req.protocol));
@@ -74,7 +83,14 @@ pub async fn sync<D: Database>(
     let window = restore
         .as_ref()
         .filter(|p| p.window_open(chrono::Utc::now()));
-    let results = push(db, device, &req.pushes, window).await?;
+    let mut results = push(db, device, &req.pushes, window).await?;
+    if via == Via::Http {
+        for r in &mut results {
+            if let PushOutcome::Accepted { heads } = &mut r.outcome {
+                heads.clear();
+            }
+        }
+    }
     let scope = log_scope_key(
         &device.user.areas,
         restore.as_ref().map(|p| p.log_id.as_str()),
@@ -94,7 +110,7 @@ pub async fn sync<D: Database>(
         .into_iter()
         .map(|c| PulledChange {
             household: c.household_id,
-            change: c.bytes,
+            change: wire_form(c.bytes),
         })
         .collect();
     pulled.extend(full_documents(db, device, &req.want_full).await?);
@@ -377,8 +393,8 @@ fn merge_checked(
             bytes: c.bytes(),
         })
         .collect();
-    match doc.apply(fresh) {
-        Ok(()) => {}
+    let household = match doc.apply(fresh) {
+        Ok(h) => h,
         Err(DocError::MissingDependencies) => return Ok((PushOutcome::NeedAll, None, Vec::new())),
         Err(e) => {
             return Err(rejected(
@@ -386,11 +402,8 @@ fn merge_checked(
                 format!("该户数据不符合要求:{e}"),
             ));
         }
-    }
-    let area = match doc.read() {
-        Ok(h) => h.info.area_code.unwrap_or_default(),
-        Err(e) => return Err(rejected("invalid_document", e.to_string())),
     };
+    let area = household.info.area_code.clone().unwrap_or_default();
     if !in_scope(scope, &area) {
         return Err(rejected(
             "out_of_scope",
@@ -404,9 +417,10 @@ fn merge_checked(
         _ => Vec::new(),
     };
     let heads = heads_of(&mut doc);
-    let write = match household_write(
+    let write = match household_write_read(
         &push.household,
         &mut doc,
+        household,
         stored.map(|s| s.version),
         new_changes,
     ) {

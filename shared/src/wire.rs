@@ -3,7 +3,10 @@
 //! A sync is one `POST /api/sync`: the device pushes, for every household it changed, the
 //! Automerge changes the server lacks (never the whole document when a delta will do), and in
 //! the same response pulls the changes others made since its cursor. Bodies are postcard
-//! (compact binary serde) compressed with DEFLATE: a 2G link pays for every byte.
+//! (compact binary serde) compressed with DEFLATE: a 2G link pays for every byte. Changes travel
+//! uncompressed inside the body: households are filled in with the same fields, so the body's
+//! one compression finds what their changes share, which each change compressed on its own
+//! (Automerge's stored form) hides.
 //!
 //! Account and error bodies are JSON: small, and readable in logs and tools.
 
@@ -15,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// `Content-Type` of sync bodies.
 pub const SYNC_CONTENT_TYPE: &str = "application/x-zoufang-sync";
 /// Bumped on any incompatible change of the types below.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Ceiling of a decompressed body, against compression bombs.
 pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -39,12 +42,13 @@ pub struct SyncRequest {
 }
 
 /// One household's changes the server does not have yet.
+///
+/// No heads ride along: every change names its dependencies, and a push whose dependencies the
+/// server lacks is answered [`PushOutcome::NeedAll`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Push {
     pub household: String,
-    /// The heads the device believes the server has; `changes` are everything after them.
-    pub have: Vec<Hash>,
-    /// Raw Automerge changes, in causal order.
+    /// Automerge changes in causal order, uncompressed (see the module comment).
     pub changes: Vec<Vec<u8>>,
 }
 
@@ -68,7 +72,10 @@ pub struct PushResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PushOutcome {
-    /// Stored. `heads` are the server's heads of the document afterwards.
+    /// Stored: the server now has everything the device had of the household when it pushed.
+    /// `heads` are the server's heads afterwards in a [`bundle`] reply, which the device reads
+    /// after it may have edited again; over HTTP the device remembers what it sent, and they
+    /// are left empty (32 bytes a household on a 2G link).
     Accepted { heads: Vec<Hash> },
     /// The server lacks changes these depend on (it was restored from a backup, or the device's
     /// idea of `have` is wrong): push every change of the household.
@@ -183,7 +190,6 @@ mod tests {
             want_full: vec!["hh-2".into()],
             pushes: vec![Push {
                 household: "hh-1".into(),
-                have: vec![[7; 32]],
                 changes: vec![vec![1, 2, 3], vec![]],
             }],
             max_pull_bytes: 1 << 20,

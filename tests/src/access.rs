@@ -106,7 +106,6 @@ pub fn edit_push(
     .expect("edit");
     Push {
         household: household.to_owned(),
-        have: have.iter().map(|h| h.0).collect(),
         changes: doc.changes_after(&have),
     }
 }
@@ -122,7 +121,6 @@ pub fn new_household_push(id: &str, device: &ApiDevice, user: &str, area: &str) 
     .expect("create a household");
     Push {
         household: id.to_owned(),
-        have: Vec::new(),
         changes: doc.changes_after(&[]),
     }
 }

@@ -47,7 +47,6 @@ fn edit_as(
     .expect("edit");
     Push {
         household: household.to_owned(),
-        have: have.iter().map(|h| h.0).collect(),
         changes: doc.changes_after(&have),
     }
 }

@@ -45,7 +45,6 @@ fn new_household(id: &str, actor: [u8; 16], area: Option<&str>) -> Push {
     .expect("create a household");
     Push {
         household: id.to_owned(),
-        have: Vec::new(),
         changes: doc.changes_after(&[]),
     }
 }
@@ -69,7 +68,6 @@ fn edit_push(doc: &mut HouseholdDoc, household: &str, field: &str, value: Value)
         .expect("edit");
     Push {
         household: household.to_owned(),
-        have: have.iter().map(|h| h.0).collect(),
         changes: doc.changes_after(&have),
     }
 }
@@ -448,7 +446,6 @@ async fn another_townships_households_are_neither_taken_nor_given(db: TestDb) {
     // Also with every change of the household, as a device that lost track would send.
     let all = Push {
         household: H1.into(),
-        have: Vec::new(),
         changes: h1.changes_after(&[]),
     };
     assert_rejected(&wang_api.sync(0, vec![all]).await, H1, "out_of_scope");
@@ -625,7 +622,6 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
         .expect("edit");
     let mislabelled = Push {
         household: H1.into(),
-        have: have.iter().map(|h| h.0).collect(),
         changes: relabelled.changes_after(&have),
     };
     assert_rejected(&li.sync(0, vec![mislabelled]).await, H1, "forged_author");
@@ -642,7 +638,6 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
     // Replaying A's real changes, which the server has, is harmless and accepted.
     let replay = Push {
         household: H1.into(),
-        have: Vec::new(),
         changes: pulled
             .iter()
             .filter(|p| p.household == H1)

@@ -13,7 +13,7 @@ pub use attachments::{
 };
 pub use households::ListFilter;
 pub use index::IndexRow;
-pub use sync_state::{PendingPush, Rejection, SyncOutcome};
+pub use sync_state::{PendingPush, Rejection, SentHeads, SyncOutcome, sent_heads};
 
 use std::path::{Path, PathBuf};
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use zoufang_shared::doc::{ChangeHash, HouseholdDoc, IncomingChange};
 use zoufang_shared::ids::HouseholdId;
-use zoufang_shared::wire::{Hash, PushOutcome, SyncResponse};
+use zoufang_shared::wire::{PushOutcome, SyncResponse};
 
 use super::households::write_doc;
 use super::{Store, StoreError};
@@ -24,8 +24,20 @@ const WANT_FULL: &str = "sync_want_full";
 #[derive(Debug, Clone)]
 pub struct PendingPush {
     pub household: String,
-    pub have: Vec<Hash>,
     pub changes: Vec<Vec<u8>>,
+    /// The household's heads when the push was made: what the server has once it accepts.
+    pub heads: Vec<ChangeHash>,
+}
+
+/// The heads each pushed household had, by id (see [`Store::apply_sync`]).
+pub type SentHeads = BTreeMap<String, Vec<ChangeHash>>;
+
+/// What a set of pushes sent.
+pub fn sent_heads(pushes: &[PendingPush]) -> SentHeads {
+    pushes
+        .iter()
+        .map(|p| (p.household.clone(), p.heads.clone()))
+        .collect()
 }
 
 /// A push the server refused, as kept for the user.
@@ -114,8 +126,8 @@ impl Store {
             bytes += changes.iter().map(Vec::len).sum::<usize>();
             out.push(PendingPush {
                 household: id.clone(),
-                have: have.iter().map(|h| h.0).collect(),
                 changes,
+                heads: doc.heads(),
             });
             if bytes >= max_bytes {
                 return Ok((out, i + 1 < rows.len()));
@@ -147,8 +159,14 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Applies a server's answer to the pushes in `sent`, all in one transaction.
-    pub fn apply_sync(&mut self, res: &SyncResponse) -> Result<SyncOutcome, StoreError> {
+    /// Applies a server's answer to the pushes in `sent`, all in one transaction. An accepted
+    /// push counts as the heads it was sent with, else (a bundle's reply, read later) as the
+    /// heads the server names.
+    pub fn apply_sync(
+        &mut self,
+        res: &SyncResponse,
+        sent: &SentHeads,
+    ) -> Result<SyncOutcome, StoreError> {
         let actor = self.identity()?.actor;
         let salt = self.id_salt()?;
         let now = chrono::Utc::now().to_rfc3339();
@@ -179,7 +197,10 @@ impl Store {
                 PushOutcome::Accepted { heads } => {
                     outcome.accepted += 1;
                     let mut k = old_heads(&r.household)?;
-                    k.extend(heads.iter().map(|h| ChangeHash(*h)));
+                    match sent.get(&r.household) {
+                        Some(sent) => k.extend(sent.iter().copied()),
+                        None => k.extend(heads.iter().map(|h| ChangeHash(*h))),
+                    }
                     known.insert(r.household.clone(), k);
                     tx.execute(
                         "DELETE FROM sync_rejections WHERE household_id = ?1",
@@ -335,6 +356,32 @@ mod tests {
         assert_eq!(log_of("0123456789abcdef.4f1c2a9b7e01"), "4f1c2a9b7e01");
     }
 
+    /// Over HTTP the server names no heads: an accepted push counts as what was sent, and an
+    /// edit made while the answer was on its way stays to be sent.
+    #[test]
+    fn an_accepted_push_counts_as_what_was_sent() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open(dir.path()).expect("store");
+        store.init("zhang", "张调查").expect("init");
+        let id = HouseholdId("hh-1".into());
+        store.create_household(&id, |_| Ok(())).expect("household");
+        let (sent, _) = store.pending_pushes(usize::MAX).expect("pending");
+        store
+            .edit_household(&id, |e| e.set_field("info.phone", "13800000000".into()))
+            .expect("edit while syncing");
+        let mut answer = answer("aaaa");
+        answer.results.push(zoufang_shared::wire::PushResult {
+            household: "hh-1".into(),
+            outcome: PushOutcome::Accepted { heads: Vec::new() },
+        });
+        store
+            .apply_sync(&answer, &sent_heads(&sent))
+            .expect("apply");
+        let (left, _) = store.pending_pushes(usize::MAX).expect("pending");
+        assert_eq!(left.len(), 1, "the later edit is still to send");
+        assert_eq!(left[0].changes.len(), 1, "and only it");
+    }
+
     /// A household the server acknowledged is offered again only when the server names another
     /// change log (it was restored from a backup), not when the user's areas change.
     #[test]
@@ -355,27 +402,35 @@ mod tests {
                 heads: heads.iter().map(|h| h.0).collect(),
             },
         });
-        store.apply_sync(&acknowledged).expect("apply");
+        store
+            .apply_sync(&acknowledged, &SentHeads::new())
+            .expect("apply");
         assert!(pending(&store).is_empty(), "synced");
 
-        let moved = store.apply_sync(&answer("bbbb")).expect("areas changed");
+        let moved = store
+            .apply_sync(&answer("bbbb"), &SentHeads::new())
+            .expect("areas changed");
         assert_eq!(moved.need_all, 0);
         assert!(pending(&store).is_empty(), "an area change resends nothing");
 
         let restored = store
-            .apply_sync(&answer("bbbb.4f1c2a9b7e01"))
+            .apply_sync(&answer("bbbb.4f1c2a9b7e01"), &SentHeads::new())
             .expect("restored");
         assert_eq!(restored.need_all, 1);
         let again = pending(&store);
         assert_eq!(again.len(), 1);
-        assert!(
-            again[0].have.is_empty(),
+        let every = store
+            .doc(&HouseholdId("hh-1".into()))
+            .expect("doc")
+            .changes_after(&[]);
+        assert_eq!(
+            again[0].changes, every,
             "the whole household, from the start"
         );
         assert_eq!(store.sync_scope().expect("scope"), "bbbb.4f1c2a9b7e01");
 
         let same = store
-            .apply_sync(&answer("bbbb.4f1c2a9b7e01"))
+            .apply_sync(&answer("bbbb.4f1c2a9b7e01"), &SentHeads::new())
             .expect("again");
         assert_eq!(same.need_all, 0, "once per restore");
     }

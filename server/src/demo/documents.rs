@@ -528,11 +528,11 @@ pub(super) fn build(p: &Plan, county: &County) -> Result<HouseholdWrite, DocErro
         .changes_after(&[])
         .into_iter()
         .map(|bytes| {
-            let c = IncomingChange::decode(&bytes)?;
+            let mut c = IncomingChange::decode(&bytes)?;
             Ok(NewChange {
                 hash: c.hash().to_string(),
                 actor: c.actor().to_hex_string(),
-                bytes,
+                bytes: c.bytes(),
             })
         })
         .collect::<Result<Vec<_>, DocError>>()?;

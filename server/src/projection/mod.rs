@@ -238,7 +238,19 @@ pub fn household_write(
     expected_version: Option<i64>,
     changes: Vec<NewChange>,
 ) -> Result<HouseholdWrite, DocError> {
-    let projection = project(id, doc)?;
+    let household = doc.read()?;
+    household_write_read(id, doc, household, expected_version, changes)
+}
+
+/// [`household_write`] of a document already read as `household` (a merge reads it to check it).
+pub fn household_write_read(
+    id: &str,
+    doc: &mut HouseholdDoc,
+    household: Household,
+    expected_version: Option<i64>,
+    changes: Vec<NewChange>,
+) -> Result<HouseholdWrite, DocError> {
+    let projection = project_read(id, doc, household)?;
     Ok(HouseholdWrite {
         id: id.to_owned(),
         // Read once, by the projection: a merge is the hot path.
@@ -272,7 +284,16 @@ pub fn helper_key(name: &str, unit: Option<&str>) -> String {
 
 /// Builds the projection of a document.
 pub fn project(id: &str, doc: &mut HouseholdDoc) -> Result<Projection, DocError> {
-    let h = doc.read()?;
+    let household = doc.read()?;
+    project_read(id, doc, household)
+}
+
+/// [`project`] of a document already read as `h`.
+pub fn project_read(
+    id: &str,
+    doc: &mut HouseholdDoc,
+    h: Household,
+) -> Result<Projection, DocError> {
     let conflicts = doc.conflicts()?;
     let newest: Option<DateTime<Utc>> = doc.history().iter().filter_map(|c| c.at).max();
     let as_of = newest

@@ -6,7 +6,7 @@
 //! all values). Colliding objects (see [`super::tree`]) are walked together, so a field the two
 //! objects disagree on is a conflict too.
 
-use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, Value};
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, Value, ValueRef};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -66,39 +66,65 @@ fn walk(
     path: &mut Vec<String>,
     out: &mut Vec<Candidate>,
 ) -> Result<(), DocError> {
+    // One map that collides with no other: one pass, and only keys holding concurrent values
+    // are looked at closely (a lookup by key decodes the op columns afresh; see `tree`).
+    if let [obj] = objs {
+        for item in doc.map_range(obj, ..) {
+            if item.conflict {
+                walk_key(doc, objs, &item.key, path, out)?;
+            } else if let ValueRef::Object(ObjType::Map) = item.value {
+                path.push(item.key.to_string());
+                walk(doc, &[item.id()], path, out)?;
+                path.pop();
+            }
+        }
+        return Ok(());
+    }
     let keys: std::collections::BTreeSet<String> =
         objs.iter().flat_map(|obj| doc.keys(obj)).collect();
     for key in keys {
-        path.push(key.clone());
-        let mut has_map = false;
-        let mut scalars: Vec<(Json, bool, ObjId)> = Vec::new();
-        let mut shown_taken = false;
-        for obj in objs {
-            let winner = doc.get(obj, &key)?.map(|(_, id)| id);
-            for (value, op) in doc.get_all(obj, &key)? {
-                match value {
-                    Value::Object(ObjType::Map) => has_map = true,
-                    Value::Object(_) => {}
-                    Value::Scalar(s) => {
-                        let shown = !shown_taken && winner.as_ref() == Some(&op);
-                        shown_taken |= shown;
-                        scalars.push((scalar_to_json(&s)?, shown, op));
-                    }
+        walk_key(doc, objs, &key, path, out)?;
+    }
+    Ok(())
+}
+
+/// Every value of `key` in the map(s) `objs`: a candidate when they differ; maps are walked.
+fn walk_key(
+    doc: &AutoCommit,
+    objs: &[ObjId],
+    key: &str,
+    path: &mut Vec<String>,
+    out: &mut Vec<Candidate>,
+) -> Result<(), DocError> {
+    path.push(key.to_owned());
+    let mut has_map = false;
+    let mut scalars: Vec<(Json, bool, ObjId)> = Vec::new();
+    let mut shown_taken = false;
+    for obj in objs {
+        let winner = doc.get(obj, key)?.map(|(_, id)| id);
+        for (value, op) in doc.get_all(obj, key)? {
+            match value {
+                Value::Object(ObjType::Map) => has_map = true,
+                Value::Object(_) => {}
+                Value::Scalar(s) => {
+                    let shown = !shown_taken && winner.as_ref() == Some(&op);
+                    shown_taken |= shown;
+                    scalars.push((scalar_to_json(&s)?, shown, op));
                 }
             }
         }
-        if has_map {
-            walk(doc, &child_maps(doc, objs, &key)?, path, out)?;
-        }
-        let mut distinct: Vec<&Json> = scalars.iter().map(|(v, _, _)| v).collect();
-        distinct.sort_by_key(|v| v.to_string());
-        distinct.dedup();
-        if distinct.len() > 1 {
-            scalars.sort_by_key(|(_, shown, _)| !*shown);
-            out.push((path.clone(), scalars));
-        }
-        path.pop();
     }
+    if has_map {
+        walk(doc, &child_maps(doc, objs, key)?, path, out)?;
+    }
+    let mut distinct: Vec<&Json> = scalars.iter().map(|(v, _, _)| v).collect();
+    distinct.sort_by_key(|v| v.to_string());
+    distinct.dedup();
+    if distinct.len() > 1 {
+        scalars.sort_by_key(|(_, shown, _)| !*shown);
+        out.push((path.clone(), scalars));
+    }
+    path.pop();
     Ok(())
 }
 

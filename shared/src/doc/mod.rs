@@ -33,7 +33,7 @@ pub use automerge::{ActorId, ChangeHash};
 pub use conflicts::{Conflict, ConflictValue};
 pub use editor::{Editor, ValidationError, validate_member};
 pub use history::FieldChange;
-pub use sync::IncomingChange;
+pub use sync::{IncomingChange, wire_form};
 
 use automerge::transaction::CommitOptions;
 use automerge::{AutoCommit, ReadDoc, ScalarValue, Value};

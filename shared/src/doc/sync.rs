@@ -4,6 +4,7 @@
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
 
 use super::{DocError, HouseholdDoc};
+use crate::model::Household;
 
 /// A change as it arrives over the wire, decoded.
 #[derive(Debug, Clone)]
@@ -32,9 +33,24 @@ impl IncomingChange {
         super::author::parse_message(self.change.message())
     }
 
-    /// The change as it is sent (compressed when that is smaller).
+    /// The change as it is stored (compressed when that is smaller).
     pub fn bytes(&mut self) -> Vec<u8> {
         self.change.bytes().into_owned()
+    }
+
+    /// The change as it is sent: uncompressed, for the sync body's compression to span
+    /// households (see `crate::wire`).
+    pub fn wire_bytes(&self) -> Vec<u8> {
+        self.change.raw_bytes().to_vec()
+    }
+}
+
+/// A stored change in its wire form; bytes that do not decode are passed on as they are (the
+/// receiver refuses them as it would any malformed change).
+pub fn wire_form(stored: Vec<u8>) -> Vec<u8> {
+    match IncomingChange::decode(&stored) {
+        Ok(c) => c.wire_bytes(),
+        Err(_) => stored,
     }
 }
 
@@ -46,12 +62,13 @@ impl HouseholdDoc {
         }
     }
 
-    /// Every change after `have` (the heads a peer is known to hold), in causal order, encoded.
+    /// Every change after `have` (the heads a peer is known to hold), in causal order, in
+    /// their wire form ([`IncomingChange::wire_bytes`]).
     pub fn changes_after(&mut self, have: &[ChangeHash]) -> Vec<Vec<u8>> {
         self.doc
             .get_changes(have)
             .into_iter()
-            .map(|mut c| c.bytes().into_owned())
+            .map(|c| c.raw_bytes().to_vec())
             .collect()
     }
 
@@ -62,16 +79,15 @@ impl HouseholdDoc {
 
     /// Applies a peer's changes. Afterwards the document must be complete (no change waiting
     /// for a dependency it lacks: [`DocError::MissingDependencies`]) and still a valid
-    /// household of this schema. On error the caller must drop this copy: it may hold part of
-    /// the changes.
-    pub fn apply(&mut self, changes: Vec<IncomingChange>) -> Result<(), DocError> {
+    /// household of this schema, which is returned (read once: reading is the costly part of a
+    /// merge). On error the caller must drop this copy: it may hold part of the changes.
+    pub fn apply(&mut self, changes: Vec<IncomingChange>) -> Result<Household, DocError> {
         self.doc
             .apply_changes(changes.into_iter().map(|c| c.change))?;
         if !self.doc.get_missing_deps(&[]).is_empty() {
             return Err(DocError::MissingDependencies);
         }
         self.check_schema()?;
-        self.read()?;
-        Ok(())
+        self.read()
     }
 }

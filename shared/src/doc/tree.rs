@@ -14,7 +14,9 @@
 //!   reports the fields on which they disagree.
 
 use automerge::ObjId;
-use automerge::{AutoCommit, ObjType, ReadDoc, ScalarValue, Value, transaction::Transactable};
+use automerge::{
+    AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ValueRef, transaction::Transactable,
+};
 use serde_json::{Map, Value as Json};
 
 use super::DocError;
@@ -85,6 +87,9 @@ pub(crate) fn child_maps(
 
 /// Reads the map(s) `objs` (visible first) as one JSON object.
 pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, Json>, DocError> {
+    if let [obj] = objs {
+        return read_map(doc, obj);
+    }
     let keys: std::collections::BTreeSet<String> =
         objs.iter().flat_map(|obj| doc.keys(obj)).collect();
     let mut out = Map::new();
@@ -111,6 +116,42 @@ pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, 
         // Null is a cleared field: the model reads it as absent (its default).
         if !value.is_null() {
             out.insert(key, value);
+        }
+    }
+    Ok(out)
+}
+
+/// One map that collides with no other: one pass over its visible values. Every lookup by key
+/// decodes the document's op columns afresh, so reading key by key costs several times this;
+/// only keys with concurrent values take the general path.
+fn read_map(doc: &AutoCommit, obj: &ObjId) -> Result<Map<String, Json>, DocError> {
+    let mut out = Map::new();
+    for item in doc.map_range(obj, ..) {
+        let value = match item.value {
+            ValueRef::Object(ObjType::Map) if item.conflict => Json::Object(read_maps(
+                doc,
+                &child_maps(doc, std::slice::from_ref(obj), &item.key)?,
+            )?),
+            ValueRef::Object(ObjType::Map) => Json::Object(read_map(doc, &item.id())?),
+            ValueRef::Object(t) => {
+                return Err(DocError::Layout(format!(
+                    "unexpected {t:?} at {}",
+                    item.key
+                )));
+            }
+            scalar => match scalar.into_value() {
+                Value::Scalar(s) => scalar_to_json(&s)?,
+                Value::Object(t) => {
+                    return Err(DocError::Layout(format!(
+                        "unexpected {t:?} at {}",
+                        item.key
+                    )));
+                }
+            },
+        };
+        // Null is a cleared field: the model reads it as absent (its default).
+        if !value.is_null() {
+            out.insert(item.key.into_owned(), value);
         }
     }
     Ok(out)

@@ -1,0 +1,148 @@
+//! The server's merge of one pushed household, in process and by stage: what W3's merges/s is
+//! made of once HTTP, the database and the devices are taken away.
+//!
+//! Households come from the demo county generator (the documents W4 measures); each gets the
+//! edits of a visit ([`device::visit_edits`]) made on a device fork, and the server's steps are
+//! then timed one by one over all households, in the order `server::sync` runs them.
+
+use std::time::Instant;
+
+use zoufang_server::demo::{self, CountySpec};
+use zoufang_server::projection;
+use zoufang_server::sync::server_actor;
+use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange};
+
+use crate::device::{Rng, data_day, visit_edits};
+use crate::table::{Table, bytes, thousands};
+use crate::{Ctx, Res};
+
+/// One household as the server holds it, and a device's push for it.
+struct Case {
+    id: String,
+    stored: Vec<u8>,
+    changes: Vec<Vec<u8>>,
+}
+
+fn cases(n: usize, seed: u64) -> Res<Vec<Case>> {
+    let county = demo::plan(&CountySpec::new(n, seed, data_day()));
+    let writes = county
+        .build(0..n)
+        .map_err(|e| format!("demo documents: {e}"))?;
+    let mut rng = Rng::new(seed);
+    let device = ActorId::from([7u8; 16]);
+    let author = ChangeAuthor::new("bench", "bench-device", chrono::Utc::now());
+    writes
+        .into_iter()
+        .map(|w| {
+            let mut doc = HouseholdDoc::load(&w.doc, device.clone())
+                .map_err(|e| format!("load {}: {e}", w.id))?;
+            let before = doc.heads();
+            let (visit, fields) = visit_edits(&mut rng, 0);
+            doc.edit(&author, |e| e.add_visit(&visit).map(|_| ()))
+                .map_err(|e| format!("visit {}: {e}", w.id))?;
+            doc.edit(&author, |e| {
+                for (path, value) in &fields {
+                    e.set_field(path, value.clone())?;
+                }
+                Ok(())
+            })
+            .map_err(|e| format!("form {}: {e}", w.id))?;
+            Ok(Case {
+                id: w.id,
+                stored: w.doc,
+                changes: doc.changes_after(&before),
+            })
+        })
+        .collect()
+}
+
+/// Runs `f` on every item and returns the mean time per item.
+fn per_item<T, R>(items: &mut [T], mut f: impl FnMut(&mut T) -> Res<R>) -> Res<(f64, Vec<R>)> {
+    let t = Instant::now();
+    let out = items.iter_mut().map(&mut f).collect::<Res<Vec<R>>>()?;
+    Ok((t.elapsed().as_secs_f64() / items.len().max(1) as f64, out))
+}
+
+fn us(s: f64) -> String {
+    format!("{:.0} µs", s * 1e6)
+}
+
+pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
+    let n = ctx.sizes.merge;
+    crate::progress(format!("merge stages: {n} households"));
+    let mut cases = cases(n, ctx.seed)?;
+    let stored_bytes: usize = cases.iter().map(|c| c.stored.len()).sum();
+
+    let (load, mut docs) = per_item(&mut cases, |c| {
+        HouseholdDoc::load(&c.stored, server_actor()).map_err(|e| format!("load {}: {e}", c.id))
+    })?;
+    let mut pairs: Vec<(HouseholdDoc, &Case)> = docs.drain(..).zip(cases.iter()).collect();
+    let (decode, incoming) = per_item(&mut pairs, |(doc, c)| {
+        let mut fresh = Vec::new();
+        for bytes in &c.changes {
+            let change = IncomingChange::decode(bytes).map_err(|e| format!("decode: {e}"))?;
+            if !doc.has_change(&change.hash()) {
+                fresh.push(change);
+            }
+        }
+        Ok(fresh)
+    })?;
+    let mut work: Vec<(HouseholdDoc, &Case, Vec<IncomingChange>)> = pairs
+        .into_iter()
+        .zip(incoming)
+        .map(|((d, c), i)| (d, c, i))
+        .collect();
+    let (apply, households) = per_item(&mut work, |(doc, c, fresh)| {
+        doc.apply(std::mem::take(fresh))
+            .map_err(|e| format!("apply {}: {e}", c.id))
+    })?;
+    let (read, _) = per_item(&mut work, |(doc, _, _)| {
+        doc.read().map_err(|e| format!("read: {e}"))
+    })?;
+    let (conflicts, _) = per_item(&mut work, |(doc, _, _)| {
+        doc.conflicts().map_err(|e| format!("conflicts: {e}"))
+    })?;
+    let (history, _) = per_item(&mut work, |(doc, _, _)| Ok(doc.history()))?;
+    let mut projecting: Vec<_> = work.iter_mut().zip(households).collect();
+    let (project, _) = per_item(&mut projecting, |((doc, c, _), h)| {
+        projection::project_read(&c.id, doc, h.clone()).map_err(|e| format!("project: {e}"))
+    })?;
+    let (save, saved) = per_item(&mut work, |(doc, _, _)| Ok(doc.save()))?;
+    let saved_bytes: usize = saved.iter().map(Vec::len).sum();
+
+    table.section(format!(
+        "Merge of one pushed household, in process (W3's server work without HTTP or database; {} households of the demo county)",
+        thousands(n as u64)
+    ));
+    table.row(
+        "stored document / after the merge, mean",
+        format!(
+            "{} / {}",
+            bytes((stored_bytes / n.max(1)) as u64),
+            bytes((saved_bytes / n.max(1)) as u64)
+        ),
+    );
+    table.row("load the stored document", us(load));
+    table.row("decode the pushed changes", us(decode));
+    table.row(
+        "apply them, and read the typed household to check it",
+        us(apply),
+    );
+    table.row("(of which: read the typed household)", us(read));
+    table.row(
+        "projection (conflicts + history + checks + rows)",
+        us(project),
+    );
+    table.row("(of which: find conflicts)", us(conflicts));
+    table.row(
+        "(of which: change history, for the newest time)",
+        us(history),
+    );
+    table.row("save the whole document", us(save));
+    let total = load + decode + apply + project + save;
+    table.row(
+        "a merge as server::sync runs it (load, decode, apply, project, save)",
+        format!("{} ≈ {:.0} merges/s on one core", us(total), 1.0 / total),
+    );
+    Ok(())
+}

@@ -82,10 +82,15 @@ pub async fn upload_chunk<D: Database>(
     if total <= 0 || total > MAX_ATTACHMENT_BYTES {
         return Err(UploadError::TooLarge);
     }
-    let end = offset + chunk.len() as i64;
-    if chunk.is_empty() || chunk.len() > MAX_CHUNK_BYTES || offset < 0 || end > total {
+    // Compared before adding: an offset near i64::MAX must be refused, not overflow.
+    if chunk.is_empty()
+        || chunk.len() > MAX_CHUNK_BYTES
+        || offset < 0
+        || offset > total - chunk.len() as i64
+    {
         return Err(UploadError::BadChunk);
     }
+    let end = offset + chunk.len() as i64;
     let state = |offset, complete| UploadState {
         hash: hash.to_owned(),
         offset,

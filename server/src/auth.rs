@@ -8,6 +8,8 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 
+use crate::storage::{Database, DbError, User};
+
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes())?;
     Ok(Argon2::default()
@@ -42,6 +44,16 @@ pub async fn check_password(password: &str, phc: Option<&str>) -> bool {
         .await
         .unwrap_or(false);
     ok && known
+}
+
+/// The account a login names (trimmed), if any. A name holding a NUL names nobody: no account
+/// has one, and PostgreSQL would refuse it in the query.
+pub async fn known_user<D: Database>(db: &D, username: &str) -> Result<Option<User>, DbError> {
+    let name = username.trim();
+    if name.contains('\0') {
+        return Ok(None);
+    }
+    db.user_by_name(name).await
 }
 
 /// A fresh bearer token: 64 hex digits from two random UUIDs' 244 random bits.

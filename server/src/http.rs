@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use zoufang_shared::wire::{
-    self, EnrollRequest, EnrollResponse, ErrorBody, SYNC_CONTENT_TYPE, SyncRequest,
+    self, EnrollRequest, EnrollResponse, ErrorBody, SYNC_CONTENT_TYPE, SyncRequest, UploadState,
 };
 
 use crate::attachments::{self, UploadError};
@@ -177,10 +177,12 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
             axum::routing::put(attachment_upload::<D>)
                 .layer(DefaultBodyLimit::max(wire::MAX_CHUNK_BYTES + 1024)),
         )
+        .route("/api/openapi.json", get(crate::openapi::document))
         .merge(crate::web::routes::<D>())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")
         })
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(LoginLimiter::default()),
             crate::ratelimit::throttle_logins,
@@ -196,6 +198,27 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// A NUL character (`%00`) in a path or query parameter is refused before any handler sees
+/// it: no identifier or filter contains one, and PostgreSQL refuses it in text, which would
+/// turn a malformed link into a 500.
+async fn refuse_nul_in_uri(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let uri = req.uri();
+    let has_nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    };
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "请求地址含有无效字符(NUL)",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
@@ -210,7 +233,20 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     res
 }
 
-async fn healthz<D: Database>(State(state): State<Shared<D>>) -> Result<&'static str, ApiError> {
+/// Liveness and database reachability, for load balancers and monitoring.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "device",
+    responses(
+        (status = 200, description = "The server and its database answer", body = String,
+         content_type = "text/plain", example = "ok"),
+        (status = 500, description = "The database does not answer", body = ErrorBody),
+    )
+)]
+pub(crate) async fn healthz<D: Database>(
+    State(state): State<Shared<D>>,
+) -> Result<&'static str, ApiError> {
     state.db.household_count().await?;
     Ok("ok")
 }
@@ -219,7 +255,29 @@ fn valid_device_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-async fn enroll<D: Database>(
+/// A device signs in once with its user's password and gets a bearer token. Throttled with
+/// the review logins (`crate::ratelimit`).
+#[utoipa::path(
+    post,
+    path = "/api/enroll",
+    tag = "device",
+    request_body = EnrollRequest,
+    responses(
+        (status = 200, description = "Enrolled: the device's token", body = EnrollResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Wrong username or password, or a disabled account",
+         body = ErrorBody),
+        (status = 409, description = "The actor id belongs to another device", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Missing or invalid fields, or an invalid device or actor id",
+         body = ErrorBody),
+        (status = 429, description = "Too many failed attempts; see `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn enroll<D: Database>(
     State(state): State<Shared<D>>,
     body: Result<Json<EnrollRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
@@ -239,7 +297,7 @@ async fn enroll<D: Database>(
         ));
     }
     let denied = || ApiError::unauthorized("用户名或密码错误");
-    let user = state.db.user_by_name(req.username.trim()).await?;
+    let user = auth::known_user(&state.db, &req.username).await?;
     let phc = user.as_ref().map(|u| u.password_hash.as_str());
     if !auth::check_password(&req.password, phc).await {
         return Err(denied());
@@ -255,7 +313,13 @@ async fn enroll<D: Database>(
         .enroll_device(&NewDevice {
             id: req.device_id.clone(),
             user_id: user.id,
-            name: req.device_name.chars().take(100).collect(),
+            // Display text: control characters (NUL among them) have no place in it.
+            name: req
+                .device_name
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect(),
             actor: req.actor.to_ascii_lowercase(),
             token_hash: auth::token_hash(&token),
             expires_at,
@@ -298,7 +362,30 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-async fn sync_handler<D: Database>(
+/// One sync round: push the device's changes, pull everyone else's. The body is a
+/// `SyncRequest`, the answer a `SyncResponse` (`zoufang_shared::wire`), both postcard
+/// compressed with DEFLATE.
+#[utoipa::path(
+    post,
+    path = "/api/sync",
+    tag = "device",
+    security(("device" = [])),
+    request_body(content = crate::openapi::SyncBody, content_type = "application/x-zoufang-sync",
+                 description = "A DEFLATE-compressed postcard `SyncRequest`"),
+    responses(
+        (status = 200, description = "A DEFLATE-compressed postcard `SyncResponse`",
+         body = crate::openapi::SyncBody, content_type = "application/x-zoufang-sync"),
+        (status = 400, description = "Undecodable body, or a protocol error", body = ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or expired device token",
+         body = ErrorBody),
+        (status = 413, description = "Body over the server's limit, or too many pushes",
+         body = ErrorBody),
+        (status = 415, description = "Not `application/x-zoufang-sync`", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Busy: sync again", body = ErrorBody),
+    )
+)]
+pub(crate) async fn sync_handler<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,
     headers: HeaderMap,
@@ -336,7 +423,26 @@ async fn sync_handler<D: Database>(
     Ok(([(header::CONTENT_TYPE, SYNC_CONTENT_TYPE)], bytes).into_response())
 }
 
-async fn attachment_status<D: Database>(
+/// Which of these attachments the server still needs, and where each upload resumes.
+#[utoipa::path(
+    post,
+    path = "/api/attachments/status",
+    tag = "device",
+    security(("device" = [])),
+    request_body = wire::AttachmentStatusRequest,
+    responses(
+        (status = 200, description = "The hashes the server lacks",
+         body = wire::AttachmentStatusResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or expired device token",
+         body = ErrorBody),
+        (status = 413, description = "Body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Missing or invalid fields", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn attachment_status<D: Database>(
     State(state): State<Shared<D>>,
     Device(_device): Device,
     body: Result<Json<wire::AttachmentStatusRequest>, axum::extract::rejection::JsonRejection>,
@@ -347,13 +453,48 @@ async fn attachment_status<D: Database>(
     }))
 }
 
-#[derive(serde::Deserialize)]
-struct UploadQuery {
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UploadQuery {
+    /// Where this chunk starts in the attachment.
+    #[param(minimum = 0)]
     offset: i64,
+    /// The attachment's whole size in bytes.
+    #[param(minimum = 1, maximum = 4194304)]
     total: i64,
 }
 
-async fn attachment_upload<D: Database>(
+/// One chunk of a photo, at `offset` of `total` bytes; the body's type is the photo's.
+#[utoipa::path(
+    put,
+    path = "/api/attachments/{hash}",
+    tag = "device",
+    security(("device" = [])),
+    params(("hash" = String, Path, pattern = "^[0-9a-f]{64}$",
+            description = "SHA-256 of the whole attachment, lowercase hex"),
+           UploadQuery),
+    request_body(
+        description = "The chunk's bytes (at most 1 MiB)",
+        content(
+            (crate::openapi::ChunkBody = "image/jpeg"),
+            (crate::openapi::ChunkBody = "image/png"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Stored; where the upload stands", body = UploadState),
+        (status = 400, description = "Missing or non-integer `offset` or `total`",
+         body = ErrorBody),
+        (status = 401, description = "Missing, unknown, revoked or expired device token",
+         body = ErrorBody),
+        (status = 409, description = "Wrong offset: resume where this says", body = UploadState),
+        (status = 413, description = "Attachment or chunk too large, or a chunk out of range",
+         body = ErrorBody),
+        (status = 422, description = "Not a SHA-256 hex hash, not JPEG or PNG, or corrupt",
+         body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn attachment_upload<D: Database>(
     State(state): State<Shared<D>>,
     Device(_device): Device,
     axum::extract::Path(hash): axum::extract::Path<String>,

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod export;
 pub mod http;
+pub mod openapi;
 pub mod projection;
 pub mod ratelimit;
 pub mod report;

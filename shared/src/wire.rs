@@ -91,17 +91,21 @@ pub struct PulledChange {
 }
 
 /// `POST /api/enroll`: a device signs in once with its user's password and gets a token.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     pub username: String,
     pub password: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9-]{1,64}$"))]
     pub device_id: String,
     pub device_name: String,
     /// Hex actor id the device writes under.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-fA-F]{32}$"))]
     pub actor: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollResponse {
     pub token: String,
@@ -115,13 +119,16 @@ pub struct EnrollResponse {
 }
 
 /// `POST /api/attachments/status`: which of these does the server still need?
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentStatusRequest {
     /// SHA-256 hex digests.
+    #[cfg_attr(feature = "openapi", schema(max_items = 2000))]
     pub hashes: Vec<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentStatusResponse {
     /// The hashes the server lacks, each with where to resume its upload.
@@ -130,6 +137,7 @@ pub struct AttachmentStatusResponse {
 
 /// Where an upload stands: `PUT /api/attachments/{hash}?offset=…&total=…` answers with this,
 /// and a chunk sent at the wrong offset is refused (409) with it, so the client resumes there.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadState {
     pub hash: String,
@@ -142,6 +150,7 @@ pub const MAX_ATTACHMENT_BYTES: i64 = 4 * 1024 * 1024;
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Every API error: a stable code and a message for people (Chinese).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub code: String,

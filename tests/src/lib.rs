@@ -223,17 +223,28 @@ impl ServerProcess {
 
     /// Starts (or restarts) a server on an already prepared database.
     pub async fn spawn(database: &str) -> ServerProcess {
+        Self::spawn_command(database, "serve", Duration::from_secs(30)).await
+    }
+
+    /// Starts `zoufang-server demo`: the demo county with its accounts and a few hundred
+    /// generated households (cases at every step, conflicts), made first when missing.
+    pub async fn demo(database: &str) -> ServerProcess {
+        // Generating the households takes a while in a debug build on a busy machine.
+        Self::spawn_command(database, "demo", Duration::from_secs(300)).await
+    }
+
+    async fn spawn_command(database: &str, command: &str, start_within: Duration) -> ServerProcess {
         let mut child = Command::new(bin("zoufang-server"))
             .arg("--database")
             .arg(database)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([command, "--listen", "127.0.0.1:0"])
             .env("ZOUFANG_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn zoufang-server");
-        let url = read_url(&mut child).await;
+        let url = read_url_within(&mut child, start_within).await;
         ServerProcess {
             child,
             url,
@@ -259,9 +270,13 @@ impl ServerProcess {
 
 /// Reads a child's stdout until it prints the URL it serves on.
 async fn read_url(child: &mut Child) -> String {
+    read_url_within(child, Duration::from_secs(30)).await
+}
+
+async fn read_url_within(child: &mut Child, within: Duration) -> String {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
+    let url = tokio::time::timeout(within, async {
         while let Some(line) = lines.next_line().await.expect("read stdout") {
             if let Some(i) = line.find("http://") {
                 return line[i..].trim().trim_end_matches('/').to_owned();
@@ -270,7 +285,7 @@ async fn read_url(child: &mut Child) -> String {
         panic!("process exited before listening");
     })
     .await
-    .expect("did not start listening within 30 s");
+    .unwrap_or_else(|_| panic!("did not start listening within {within:?}"));
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     url
 }

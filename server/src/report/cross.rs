@@ -25,7 +25,7 @@ pub struct BusyHelper {
 }
 
 /// A field with concurrent values, in the conflicts queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ConflictEntry {
     pub household_id: String,
     pub path: String,

@@ -29,7 +29,7 @@ pub mod cross;
 pub mod roster;
 
 /// Households and persons: every count in a roster is both.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Hp {
     pub households: i64,
     pub persons: i64,
@@ -202,14 +202,14 @@ pub struct ReportQuery {
     pub today: NaiveDate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Label {
     pub code: &'static str,
     pub label: &'static str,
 }
 
 /// A count line with its key and label.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Line {
     pub code: String,
     pub label: String,
@@ -218,7 +218,7 @@ pub struct Line {
 }
 
 /// One case kind across the procedure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CaseLine {
     pub kind: String,
     pub label: String,
@@ -229,7 +229,7 @@ pub struct CaseLine {
     pub objected: Hp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Rates {
     /// 错评率, a ratio (0.0523 = 5.23 %); None when the denominator is zero.
     pub wrong_entry: Option<f64>,
@@ -242,7 +242,7 @@ pub struct Rates {
 }
 
 /// The figures of one area.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Section {
     pub area_code: String,
     pub area_name: String,
@@ -254,7 +254,7 @@ pub struct Section {
     pub rates: Rates,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Report {
     pub from: NaiveDate,
     pub to: NaiveDate,

@@ -51,7 +51,7 @@ pub struct CaseFilter {
 }
 
 /// One household of a roster.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RosterRow {
     pub id: String,
     pub area_code: String,

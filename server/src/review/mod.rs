@@ -143,6 +143,10 @@ pub async fn household<D: Database>(
     user: &User,
     id: &str,
 ) -> Result<(Household, HouseholdDoc), ReviewError> {
+    // No id holds a NUL, and PostgreSQL would refuse it in a query.
+    if id.contains('\0') {
+        return Err(ReviewError::NotFound);
+    }
     let stored = db
         .households(&[id.to_owned()])
         .await?
@@ -199,6 +203,10 @@ pub async fn decide<D: Database>(
     }
     if comment.chars().count() > 2000 {
         return Err(ReviewError::Invalid("意见不能超过 2000 字".into()));
+    }
+    // PostgreSQL refuses NUL in text: the projection of the comment would fail as a 500.
+    if comment.contains('\0') {
+        return Err(ReviewError::Invalid("意见含有无效字符(NUL)".into()));
     }
     let (h, _) = household(db, user, &d.household_id).await?;
     let case_id = CaseId::from(d.case_id.as_str());
@@ -282,6 +290,16 @@ pub fn typed_value(path: &str, text: &str) -> Result<Json, ReviewError> {
     })
 }
 
+/// Whether a JSON value holds a NUL anywhere: PostgreSQL refuses it in the projection's text.
+fn has_nul(v: &Json) -> bool {
+    match v {
+        Json::String(s) => s.contains('\0'),
+        Json::Array(items) => items.iter().any(has_nul),
+        Json::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 /// Settles a conflicted field with `value` (one of the values written, or a typed one) as one
 /// new change that has seen every concurrent value.
 pub async fn settle<D: Database>(
@@ -296,6 +314,9 @@ pub async fn settle<D: Database>(
             "{}不能处理冲突",
             user.role.label()
         )));
+    }
+    if has_nul(&value) {
+        return Err(ReviewError::Invalid("值含有无效字符(NUL)".into()));
     }
     let (_, mut doc) = household(db, user, household_id).await?;
     let conflicts = doc

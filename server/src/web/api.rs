@@ -23,6 +23,7 @@ use crate::report::cross::ConflictEntry;
 use crate::report::roster::RosterRow;
 use crate::review::{self, Decision, ReviewError, readable_area};
 use crate::storage::Database;
+use zoufang_shared::wire::ErrorBody;
 
 pub fn routes<D: Database>() -> Router<Shared<D>> {
     Router::new()
@@ -69,15 +70,15 @@ fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(t)| t).map_err(ApiError::from)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginRequest {
+pub(crate) struct LoginRequest {
     username: String,
     password: String,
 }
 
-#[derive(Serialize)]
-struct LoginResponse {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LoginResponse {
     username: String,
     name: String,
     role: String,
@@ -86,7 +87,28 @@ struct LoginResponse {
     csrf: String,
 }
 
-async fn login<D: Database>(
+/// Opens a review session: the cookie `zf_session`, and the anti-forgery token for writes.
+/// Throttled with the other logins (`crate::ratelimit`).
+#[utoipa::path(
+    post,
+    path = "/api/review/login",
+    tag = "review",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = LoginResponse,
+         headers(("Set-Cookie" = String, description = "`zf_session`, HttpOnly, SameSite=Strict"))),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Wrong username or password, or a disabled account",
+         body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Missing or unknown fields", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts; see `Retry-After`",
+         body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn login<D: Database>(
     State(state): State<Shared<D>>,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -120,7 +142,25 @@ async fn login<D: Database>(
         .into_response())
 }
 
-async fn report<D: Database>(
+/// The report of an area over a period: counts by status and case kind, the procedure's
+/// progress, the rates; one section per child area.
+#[utoipa::path(
+    get,
+    path = "/api/review/report",
+    tag = "review",
+    security(("session" = [])),
+    params(PeriodParams),
+    responses(
+        (status = 200, description = "The report", body = Report),
+        (status = 400, description = "A date that is not `YYYY-MM-DD`", body = ErrorBody),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 404, description = "An area unknown or outside the user's areas",
+         body = ErrorBody),
+        (status = 422, description = "The period ends before it starts", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn report<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
@@ -128,8 +168,8 @@ async fn report<D: Database>(
     Ok(Json(super::report_of(&state, &viewer, &params).await?))
 }
 
-#[derive(Serialize)]
-struct RosterPage {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct RosterPage {
     households: i64,
     persons: i64,
     rows: Vec<RosterRow>,
@@ -137,7 +177,24 @@ struct RosterPage {
     next: Option<String>,
 }
 
-async fn roster<D: Database>(
+/// One page of households matching the filters (as the report's cells link them).
+#[utoipa::path(
+    get,
+    path = "/api/review/roster",
+    tag = "review",
+    security(("session" = [])),
+    params(PeriodParams, RosterParams),
+    responses(
+        (status = 200, description = "A page of the roster", body = RosterPage),
+        (status = 400, description = "An invalid filter, date or page position", body = ErrorBody),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 404, description = "An area unknown or outside the user's areas",
+         body = ErrorBody),
+        (status = 422, description = "The period ends before it starts", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn roster<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Query(params): Query<RosterParams>,
@@ -162,18 +219,36 @@ async fn roster<D: Database>(
     }))
 }
 
-#[derive(Serialize)]
-struct HouseholdView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct HouseholdView {
     id: String,
     area_code: Option<String>,
     status: Option<String>,
     persons: usize,
+    /// By case id: the dynamic-management cases with their step records (`model::Case`).
+    #[schema(value_type = BTreeMap<String, Object>)]
     cases: std::collections::BTreeMap<String, Case>,
     /// Conflicted fields and how many values each has.
+    #[schema(schema_with = crate::openapi::conflict_pairs)]
     conflicts: Vec<(String, usize)>,
 }
 
-async fn household<D: Database>(
+/// One household: its cases and which fields are in conflict.
+#[utoipa::path(
+    get,
+    path = "/api/review/households/{id}",
+    tag = "review",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "The household's id")),
+    responses(
+        (status = 200, description = "The household", body = HouseholdView),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 404, description = "Unknown, or outside the user's areas", body = ErrorBody),
+        (status = 422, description = "The stored document cannot be read", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn household<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Path(id): Path<String>,
@@ -201,7 +276,22 @@ async fn household<D: Database>(
     }))
 }
 
-async fn conflicts<D: Database>(
+/// Conflicted fields of the area's households, at most 500.
+#[utoipa::path(
+    get,
+    path = "/api/review/conflicts",
+    tag = "review",
+    security(("session" = [])),
+    params(PeriodParams),
+    responses(
+        (status = 200, description = "The conflicts queue", body = Vec<ConflictEntry>),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 404, description = "An area unknown or outside the user's areas",
+         body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn conflicts<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
@@ -210,18 +300,43 @@ async fn conflicts<D: Database>(
     Ok(Json(state.db.conflict_queue(&area, 500).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DecideRequest {
+pub(crate) struct DecideRequest {
     household: String,
     case: String,
+    #[schema(schema_with = crate::openapi::code_list::<ProcedureStep>)]
     step: ProcedureStep,
+    #[schema(schema_with = crate::openapi::code_list::<StepOutcome>)]
     outcome: StepOutcome,
     #[serde(default)]
     comment: String,
 }
 
-async fn decide<D: Database>(
+/// Records a reviewer's step (township review, county decision, …) on a case.
+#[utoipa::path(
+    post,
+    path = "/api/review/decide",
+    tag = "review",
+    security(("session" = [], "csrf" = [])),
+    request_body = DecideRequest,
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 403, description = "Missing or wrong `X-CSRF-Token`, or a role that may not do this",
+         body = ErrorBody),
+        (status = 404, description = "Unknown household or case, or outside the user's areas",
+         body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Missing or invalid fields, or against the procedure",
+         body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Busy: retry", body = ErrorBody),
+    )
+)]
+pub(crate) async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     headers: HeaderMap,
@@ -247,15 +362,41 @@ async fn decide<D: Database>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SettleRequest {
+pub(crate) struct SettleRequest {
     household: String,
+    /// The conflicted field, as the household view lists it.
     path: String,
+    /// The value to keep, typed as the field's form parses it.
+    #[schema(value_type = Value)]
     value: Json_,
 }
 
-async fn settle<D: Database>(
+/// Settles a conflicted field with the value to keep.
+#[utoipa::path(
+    post,
+    path = "/api/review/settle",
+    tag = "review",
+    security(("session" = [], "csrf" = [])),
+    request_body = SettleRequest,
+    responses(
+        (status = 204, description = "Recorded"),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 403, description = "Missing or wrong `X-CSRF-Token`, or a role that may not do this",
+         body = ErrorBody),
+        (status = 404, description = "Unknown household or case, or outside the user's areas",
+         body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not `application/json`", body = ErrorBody),
+        (status = 422, description = "Missing or invalid fields, or against the procedure",
+         body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "Busy: retry", body = ErrorBody),
+    )
+)]
+pub(crate) async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     headers: HeaderMap,

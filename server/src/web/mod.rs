@@ -168,10 +168,14 @@ pub async fn report_of<D: Database>(
 }
 
 /// The period a report covers: by default this calendar year up to today.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PeriodParams {
+    /// Area code (digits) inside the user's areas; by default the user's first area.
     pub area: Option<String>,
+    /// First day, `YYYY-MM-DD`; by default 1 January of this year.
     pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD`; by default today.
     pub to: Option<String>,
 }
 

@@ -18,9 +18,12 @@ pub const PAGE_ROWS: i64 = 50;
 
 /// A roster's filters as they travel in links (the report's cells, the checks page, paging).
 /// No personal data is ever a parameter: links end up in logs and browser histories.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RosterParams {
+    /// Described by `PeriodParams` itself (utoipa does not follow `flatten` here).
     #[serde(flatten)]
+    #[param(ignore)]
     pub period: PeriodParams,
     pub status: Option<String>,
     pub kind: Option<String>,

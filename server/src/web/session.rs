@@ -145,7 +145,7 @@ pub async fn open_session<D: Database>(
     username: &str,
     password: &str,
 ) -> Result<Option<(User, String)>, crate::storage::DbError> {
-    let user = state.db.user_by_name(username.trim()).await?;
+    let user = auth::known_user(&state.db, username).await?;
     let phc = user.as_ref().map(|u| u.password_hash.as_str());
     if !auth::check_password(password, phc).await {
         return Ok(None);

@@ -13,21 +13,25 @@ const PASSPHRASE: &str = "135790";
 struct Answer {
     status: StatusCode,
     location: Option<String>,
+    cache: Option<String>,
     body: String,
 }
 
 async fn send(app: &axum::Router, req: Request<Body>) -> Answer {
     let res = app.clone().oneshot(req).await.expect("response");
     let status = res.status();
-    let location = res
-        .headers()
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let text = |name| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (location, cache) = (text(header::LOCATION), text(header::CACHE_CONTROL));
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
     Answer {
         status,
         location,
+        cache,
         body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
@@ -90,6 +94,11 @@ async fn unlock_takes_the_right_passphrase_from_this_ui_only_and_lock_drops_it()
     let a = get(&app, "/").await;
     assert_eq!(a.status, StatusCode::OK);
     assert!(a.body.contains("测试员"));
+    assert_eq!(
+        a.cache.as_deref(),
+        Some("no-store"),
+        "pages stay out of the browser's disk cache"
+    );
 
     assert_eq!(
         post(&app, "/lock", "", "cross-site").await.status,

@@ -221,7 +221,12 @@ fn a_damaged_file_under_the_right_passphrase_is_moved_aside() {
     assert!(db.exists(), "a wrong passphrase never moves the file");
     match Store::unlock(dir.path(), OLD) {
         Err(StoreError::Corrupt { moved_to }) => {
-            assert_eq!(std::fs::read(moved_to).expect("kept"), bytes);
+            assert_eq!(std::fs::read(&moved_to).expect("kept"), bytes);
+            let key_copy = format!("{}.key", moved_to.display());
+            assert_eq!(
+                std::fs::read(key_copy).expect("its key file kept with it"),
+                std::fs::read(dir.path().join(KEY_FILE)).expect("key file")
+            );
         }
         other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
     }

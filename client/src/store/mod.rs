@@ -49,7 +49,9 @@ pub enum StoreError {
     NotInitialised,
     #[error("数据库版本 {found} 比本程序支持的 {supported} 新,请升级程序")]
     NewerDatabase { found: i64, supported: i64 },
-    #[error("数据库文件已损坏,已移至 {moved_to} 保留(未删除任何数据);重新运行将新建数据库")]
+    #[error(
+        "数据库文件已损坏,已连同密钥文件移至 {moved_to} 保留(未删除任何数据);重新运行将新建数据库"
+    )]
     Corrupt { moved_to: PathBuf },
     #[error("口令错误")]
     WrongPassphrase,
@@ -156,6 +158,13 @@ impl Store {
                     "{DB_FILE}.corrupt-{}",
                     chrono::Utc::now().format("%Y%m%dT%H%M%S")
                 ));
+                // Its key file goes with it: a new store would write a new one, and what is
+                // left of the old file can only be read with its own.
+                let key_copy = PathBuf::from(format!("{}.key", moved_to.display()));
+                std::fs::copy(dir.join(KEY_FILE), &key_copy).map_err(|source| StoreError::Io {
+                    path: key_copy.clone(),
+                    source,
+                })?;
                 std::fs::rename(&path, &moved_to).map_err(|source| StoreError::Io {
                     path: path.clone(),
                     source,

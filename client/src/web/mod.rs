@@ -186,10 +186,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Strict CSP: scripts and styles only from this origin, no inline code.
+/// Strict CSP: scripts and styles only from this origin, no inline code. Nothing but the
+/// embedded assets may be cached: the browser's disk cache is outside the encrypted store, and
+/// pages and photos hold names, ID numbers and incomes.
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let cacheable = req.uri().path().starts_with("/assets/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if !cacheable {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

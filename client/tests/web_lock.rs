@@ -170,3 +170,22 @@ async fn a_new_store_gets_its_passphrase_set_twice() {
     );
     assert!(Store::unlock(dir.path(), "112233").is_ok());
 }
+
+#[tokio::test]
+async fn an_idle_ui_locks_itself() {
+    let (dir, _) = locked_ui();
+    let state = AppState::locked(dir.path().to_owned(), false);
+    state.lock_when_idle(std::time::Duration::from_secs(2));
+    let app = router(state);
+    let a = post(
+        &app,
+        "/unlock",
+        &format!("passphrase={PASSPHRASE}"),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(a.location.as_deref(), Some("/"));
+    assert_eq!(get(&app, "/").await.status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    assert_eq!(get(&app, "/").await.location.as_deref(), Some("/unlock"));
+}

@@ -82,6 +82,11 @@ impl AppState {
         self.store.lock().map(|s| s.is_none()).unwrap_or(true)
     }
 
+    /// Locks the UI whenever `after` passes without a request.
+    pub fn lock_when_idle(&self, after: Duration) {
+        tokio::spawn(auto_lock(self.clone(), after));
+    }
+
     /// Drops the store and with it the key.
     pub fn lock(&self) {
         if let Ok(mut s) = self.store.lock() {
@@ -107,8 +112,7 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     next.run(req).await
 }
 
-/// Locks the UI after `after` without a request.
-pub async fn auto_lock(state: AppState, after: Duration) {
+async fn auto_lock(state: AppState, after: Duration) {
     let tick = (after / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
     loop {
         tokio::time::sleep(tick).await;

@@ -117,7 +117,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
         }
     }
     if let Some(after) = options.lock_after {
-        tokio::spawn(lock::auto_lock(state.clone(), after));
+        state.lock_when_idle(after);
     }
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;

@@ -78,7 +78,7 @@ impl Gate {
 }
 
 impl AppState {
-    fn is_locked(&self) -> bool {
+    pub(super) fn is_locked(&self) -> bool {
         self.store.lock().map(|s| s.is_none()).unwrap_or(true)
     }
 

@@ -122,6 +122,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     println!("走访客户端已启动:http://{addr}/");
+    if state.is_locked() {
+        println!("本机数据已加密:请在该网页中输入口令解锁");
+    }
     let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

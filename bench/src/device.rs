@@ -61,6 +61,9 @@ impl Rng {
     }
 }
 
+/// The passphrase of every bench device's store.
+pub const PASSPHRASE: &str = "bench-passphrase";
+
 pub struct Device {
     pub dir: tempfile::TempDir,
     pub store: Store,
@@ -70,7 +73,8 @@ impl Device {
     /// A new device used by `user`.
     pub fn new(user: &str) -> Res<Device> {
         let dir = tempfile::tempdir().map_err(|e| format!("device dir: {e}"))?;
-        let mut store = Store::open(dir.path()).map_err(|e| format!("open store: {e}"))?;
+        let mut store =
+            Store::create(dir.path(), PASSPHRASE).map_err(|e| format!("open store: {e}"))?;
         store
             .init(user, user)
             .map_err(|e| format!("init device: {e}"))?;

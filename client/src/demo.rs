@@ -39,7 +39,7 @@ pub fn seed(store: &mut Store) -> Result<(), StoreError> {
             source,
         })?;
         // Reopen so the store reads the table it will assess with.
-        *store = Store::open(store.dir())?;
+        *store = Store::open(store.dir(), store.key())?;
     }
     if store.count()? > 0 {
         return Ok(());

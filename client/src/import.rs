@@ -275,7 +275,7 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = Store::open(dir.path()).expect("open");
+        let mut store = Store::create(dir.path(), "test-passphrase").expect("open");
         store.init("u1", "测试员").expect("init");
         (dir, store)
     }
@@ -428,7 +428,7 @@ mod tests {
     #[test]
     fn refuses_to_import_before_init() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Store::open(dir.path()).expect("open");
+        let mut s = Store::create(dir.path(), "test-passphrase").expect("open");
         let e = import(&mut s, HEADER.as_bytes(), today());
         assert!(matches!(
             e,

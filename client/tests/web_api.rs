@@ -6,22 +6,27 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use zoufang_client::store::{ListFilter, Store};
+use zoufang_client::store::{DbKey, ListFilter, Store};
 use zoufang_client::web::{AppState, router};
 
 struct Fixture {
     dir: tempfile::TempDir,
+    key: DbKey,
     app: axum::Router,
 }
 
 impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open(dir.path()).expect("store");
+        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
         store.init("u-test", "测试员").expect("init");
         zoufang_client::demo::seed(&mut store).expect("demo data");
+        let key = store.key();
         Fixture {
-            app: router(AppState::new(Store::open(dir.path()).expect("store"))),
+            app: router(AppState::new(
+                Store::open(dir.path(), key.clone()).expect("store"),
+            )),
+            key,
             dir,
         }
     }
@@ -60,7 +65,7 @@ impl Fixture {
 
     /// Everything the store holds, to compare before and after.
     fn snapshot(&self) -> Vec<String> {
-        let store = Store::open(self.dir.path()).expect("store");
+        let store = Store::open(self.dir.path(), self.key.clone()).expect("store");
         store
             .list(&ListFilter::default())
             .expect("list")

@@ -31,11 +31,21 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The passphrase of every test device's store.
+pub const TEST_PASSPHRASE: &str = "test-passphrase";
+
+/// `zoufang --data DIR`, with the store's passphrase in the environment as scripts give it.
+pub fn client_command(data: &Path) -> Command {
+    let mut cmd = Command::new(bin("zoufang"));
+    cmd.arg("--data")
+        .arg(data)
+        .env("ZOUFANG_PASSPHRASE", TEST_PASSPHRASE);
+    cmd
+}
+
 /// Runs `zoufang --data DIR <args>` to completion; returns (status, stdout, stderr).
 pub async fn zoufang(data: &Path, args: &[&str]) -> (std::process::ExitStatus, String, String) {
-    let out = Command::new(bin("zoufang"))
-        .arg("--data")
-        .arg(data)
+    let out = client_command(data)
         .args(args)
         .output()
         .await
@@ -61,9 +71,18 @@ impl ClientProcess {
 
     /// As [`Self::start`], with more arguments to `serve` (e.g. `--demo`).
     pub async fn start_with(data: &Path, serve_args: &[&str]) -> ClientProcess {
-        let mut child = Command::new(bin("zoufang"))
-            .arg("--data")
-            .arg(data)
+        Self::spawn(client_command(data), serve_args).await
+    }
+
+    /// As a user starts it: no passphrase in the environment, so the UI starts locked.
+    pub async fn start_locked(data: &Path, serve_args: &[&str]) -> ClientProcess {
+        let mut cmd = client_command(data);
+        cmd.env_remove("ZOUFANG_PASSPHRASE");
+        Self::spawn(cmd, serve_args).await
+    }
+
+    async fn spawn(mut cmd: Command, serve_args: &[&str]) -> ClientProcess {
+        let mut child = cmd
             .args(["serve", "--port", "0"])
             .args(serve_args)
             .stdout(Stdio::piped())
@@ -402,9 +421,7 @@ impl Device {
         )
         .await;
         assert!(status.success(), "init: {err}");
-        let out = Command::new(bin("zoufang"))
-            .arg("--data")
-            .arg(data.path())
+        let out = client_command(data.path())
             .args(["enroll", "--server", server_url, "--username", username])
             .env("ZOUFANG_PASSWORD", TEST_PASSWORD)
             .output()
@@ -428,41 +445,37 @@ impl Device {
         }
     }
 
-    async fn store(&self) -> sqlx::SqlitePool {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(self.data.path().join("zoufang.db"))
-            .busy_timeout(Duration::from_secs(10));
-        sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .expect("open the device's store")
+    /// Runs `f` on the device's store, unlocked as the `zoufang` commands unlock it.
+    async fn with_store<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&zoufang_client::store::Store) -> R + Send + 'static,
+    ) -> R {
+        let dir = self.data.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let store = zoufang_client::store::Store::unlock(&dir, TEST_PASSPHRASE)
+                .expect("open the device's store");
+            f(&store)
+        })
+        .await
+        .expect("store task")
     }
 
     /// A value from the device's settings (`token`, `server_url`, `device_id`, `actor`, …).
     pub async fn setting(&self, key: &str) -> Option<String> {
-        let pool = self.store().await;
-        let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&pool)
+        let key = key.to_owned();
+        self.with_store(move |s| s.setting(&key).expect("read a setting"))
             .await
-            .expect("read a setting");
-        pool.close().await;
-        value
     }
 
     /// Changes a setting while no `zoufang` process runs on this device, as no command does:
     /// pointing an enrolled device at another server process, for one.
     pub async fn set_setting(&self, key: &str, value: &str) {
-        let pool = self.store().await;
-        let done = sqlx::query("UPDATE settings SET value = ? WHERE key = ?")
-            .bind(value)
-            .bind(key)
-            .execute(&pool)
-            .await
-            .expect("write a setting");
-        assert_eq!(done.rows_affected(), 1, "no setting {key}");
-        pool.close().await;
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.with_store(move |s| {
+            assert!(s.setting(&key).expect("read").is_some(), "no setting {key}");
+            s.set_setting(&key, &value).expect("write a setting");
+        })
+        .await;
     }
 }
 

@@ -454,9 +454,13 @@ async fn a_backup_taken_during_syncs_is_consistent(db: TestDb, postgres: bool) {
             rows.iter().map(|(n, v, m)| (n.as_str(), *v, *m)).collect();
         d.import_roster(&roster_csv(&rows, (i as u32) * 100)).await;
     }
-    // Devices edit and sync in a loop while backups are taken.
+    // Devices edit and sync in a loop while backups are taken: one at the start, then one
+    // after each device's sync, while the other devices go on syncing. Paced by the syncs, not
+    // the clock, so the backups fall at different points however slow the machine is.
     let mut work = tokio::task::JoinSet::new();
+    let (synced, mut syncs) = tokio::sync::mpsc::unbounded_channel::<()>();
     for (i, d) in devices.into_iter().enumerate() {
+        let synced = synced.clone();
         work.spawn(async move {
             for round in 0..ROUNDS {
                 for k in 0..4 {
@@ -465,12 +469,14 @@ async fn a_backup_taken_during_syncs_is_consistent(db: TestDb, postgres: bool) {
                     d.ok(&["edit", &id, "incomes.2026.wage", &wage]).await;
                 }
                 assert_clean(&d.sync().await, "a device's sync");
+                let _ = synced.send(());
             }
             d
         });
     }
+    drop(synced);
     let mut files = Vec::new();
-    while files.len() < 3 || !work.is_empty() {
+    loop {
         let file = backups.path().join(format!("b{}.backup", files.len()));
         let file_arg = file.display().to_string();
         if postgres && files.len() == 1 {
@@ -488,10 +494,7 @@ async fn a_backup_taken_during_syncs_is_consistent(db: TestDb, postgres: bool) {
             server_ok(&db.url, &["backup", &file_arg]).await;
         }
         files.push(file);
-        if let Some(done) = work.try_join_next() {
-            done.expect("device task");
-        }
-        if files.len() > 40 {
+        if files.len() > 40 || syncs.recv().await.is_none() {
             break;
         }
     }

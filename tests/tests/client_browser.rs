@@ -427,3 +427,60 @@ async fn the_sync_button_syncs_and_shows_progress() {
     assert!(names.contains("杨大山"), "{names}");
     server.kill().await;
 }
+
+/// The UI as a user starts it (no passphrase in the environment): locked. A wrong PIN says so
+/// on the unlock page; the right one opens the list; 锁定 closes it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_starts_locked_and_opens_with_the_right_pin() {
+    use zoufang_e2e::TEST_PASSPHRASE;
+    let data = tempfile::tempdir().expect("data dir");
+    let (status, _, err) = zoufang(
+        data.path(),
+        &["init", "--user-id", "zhang", "--user-name", "张调查"],
+    )
+    .await;
+    assert!(status.success(), "init: {err}");
+    let client = ClientProcess::start_locked(data.path(), &["--demo"]).await;
+    let browser = Browser::start(360, 640).await;
+    let c = &browser.client;
+
+    c.goto(&format!("{}/h/demo-00", client.url))
+        .await
+        .expect("open");
+    wait_text(c, "h1", "解锁").await;
+    assert_eq!(c.current_url().await.expect("url").path(), "/unlock");
+    assert_no_horizontal_scroll(c).await;
+
+    fill(c, "passphrase", "000000").await;
+    c.find(Locator::Id("unlock"))
+        .await
+        .expect("unlock button")
+        .click()
+        .await
+        .expect("click");
+    wait_text(c, "#unlock-error", "口令错误").await;
+    snap(c, "6-unlock-wrong-pin").await;
+
+    fill(c, "passphrase", TEST_PASSPHRASE).await;
+    c.find(Locator::Id("unlock"))
+        .await
+        .expect("unlock button")
+        .click()
+        .await
+        .expect("click");
+    wait_text(c, "main", "三合村").await;
+    assert_eq!(c.current_url().await.expect("url").path(), "/");
+    wait_text(c, "header", "张调查").await;
+
+    c.find(Locator::Css("form.lock button"))
+        .await
+        .expect("lock button")
+        .click()
+        .await
+        .expect("lock");
+    wait_text(c, "h1", "解锁").await;
+    c.goto(&format!("{}/", client.url)).await.expect("list");
+    wait_text(c, "h1", "解锁").await;
+    browser.close().await;
+    client.kill().await;
+}

@@ -38,7 +38,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    #[command(about = "初始化本设备:建立数据库、设备身份和使用者")]
+    #[command(
+        about = "初始化本设备:设置口令,建立加密的数据库、设备身份和使用者",
+        after_help = "口令在终端中输入两次(不回显),至少 6 位,可用数字 PIN;\n\
+                      供脚本使用时从环境变量 ZOUFANG_PASSPHRASE 读取。"
+    )]
     Init {
         #[arg(long, value_name = "编号", help = "使用者的用户编号")]
         user_id: String,
@@ -101,6 +105,12 @@ pub enum Command {
     },
     #[command(about = "与服务器同步:上传本机修改,下载他人修改")]
     Sync,
+    #[command(
+        about = "更改本机数据的口令(数据库用新口令重新加密)",
+        after_help = "口令在终端中输入(不回显);供脚本使用时,原口令从 ZOUFANG_PASSPHRASE、\n\
+                      新口令从 ZOUFANG_NEW_PASSPHRASE 读取。"
+    )]
+    Passphrase,
     #[command(subcommand, about = "无网络时用文件(U 盘)同步")]
     Bundle(BundleCommand),
     #[command(about = "启动本机网页界面(手机浏览器访问)")]
@@ -111,6 +121,8 @@ pub enum Command {
         port: u16,
         #[arg(long, help = "数据为空时载入演示农户")]
         demo: bool,
+        #[arg(long, value_name = "分钟", default_value = "15", value_parser = minutes, help = "无操作多少分钟后自动锁定(0 为不自动锁定)")]
+        lock_after: u32,
     },
     #[command(about = "核验 18 位居民身份证号码(可同时核对性别)")]
     CheckId {
@@ -168,6 +180,11 @@ fn port(s: &str) -> Result<u16, String> {
 
 fn limit(s: &str) -> Result<u32, String> {
     s.parse().map_err(|_| "条数应为不小于 0 的整数".to_owned())
+}
+
+fn minutes(s: &str) -> Result<u32, String> {
+    s.parse()
+        .map_err(|_| "分钟数应为不小于 0 的整数".to_owned())
 }
 
 fn year(s: &str) -> Result<i32, String> {

@@ -6,6 +6,7 @@ mod args;
 mod checks;
 mod households;
 mod output;
+mod passphrase;
 mod remote;
 mod roster;
 mod show;
@@ -88,13 +89,19 @@ fn run(ctx: &Context, command: Command) -> Outcome {
         Command::Show { id } => show::show(ctx, &id),
         Command::Edit { id, field, value } => households::edit(ctx, &id, &field, &value),
         Command::Export { ids } => households::export(ctx, &ids),
-        Command::Serve { bind, port, demo } => roster::serve(ctx, bind, port, demo),
+        Command::Serve {
+            bind,
+            port,
+            demo,
+            lock_after,
+        } => roster::serve(ctx, bind, port, demo, lock_after),
         Command::Enroll {
             server,
             username,
             device_name,
         } => remote::enroll(ctx, &server, &username, &device_name),
         Command::Sync => remote::sync(ctx),
+        Command::Passphrase => passphrase::change(ctx),
         Command::Bundle(args::BundleCommand::Export { file }) => remote::bundle_export(ctx, &file),
         Command::Bundle(args::BundleCommand::Import { file }) => remote::bundle_import(ctx, &file),
         Command::CheckId { number, sex } => checks::check_id(ctx, &number, sex.as_deref()),
@@ -120,7 +127,8 @@ impl Context {
 
     /// The store, creating it when missing (for `init`).
     pub fn create_store(&self) -> Result<Store, Failure> {
-        Ok(Store::open(&self.data_dir()?)?)
+        let passphrase = passphrase::for_store(self)?;
+        Ok(Store::create(&self.data_dir()?, &passphrase)?)
     }
 
     /// The store, which must exist: a mistyped `--data` should say so, not leave an empty
@@ -133,7 +141,8 @@ impl Context {
                 dir.display()
             )));
         }
-        Ok(Store::open(&dir)?)
+        let passphrase = passphrase::for_store(self)?;
+        Ok(Store::unlock(&dir, &passphrase)?)
     }
 }
 

@@ -96,11 +96,17 @@ fn line_span(lines: &[usize]) -> String {
     }
 }
 
-pub fn serve(ctx: &Context, bind: IpAddr, port: u16, demo: bool) -> Outcome {
+pub fn serve(ctx: &Context, bind: IpAddr, port: u16, demo: bool, lock_after: u32) -> Outcome {
     let options = ServeOptions {
         data: ctx.data_dir()?,
         addr: SocketAddr::new(bind, port),
         demo,
+        // Only from the environment: without it the UI starts locked and asks in the browser.
+        passphrase: std::env::var(super::passphrase::PASSPHRASE_ENV)
+            .ok()
+            .map(zeroize::Zeroizing::new),
+        lock_after: (lock_after > 0)
+            .then(|| std::time::Duration::from_secs(u64::from(lock_after) * 60)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

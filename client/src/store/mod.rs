@@ -1,8 +1,12 @@
 //! The device's store: one SQLite file (WAL) holding household documents, their list index,
 //! attachments and the device's settings. Every write is one transaction, so a killed process
-//! leaves either the old state or the new one.
+//! leaves either the old state or the new one. The file is encrypted (SQLCipher) under a key
+//! derived from the user's passphrase ([`crypt`]).
 
 mod attachments;
+mod crypt;
+#[cfg(test)]
+mod encryption_tests;
 mod households;
 pub mod index;
 mod migrations;
@@ -11,9 +15,12 @@ mod sync_state;
 pub use attachments::{
     AttachmentError, MAX_ORIGINAL_BYTES, MAX_SYNCED_BYTES, MAX_SYNCED_PIXELS, image_size,
 };
+pub use crypt::{DbKey, KEY_FILE, MIN_PASSPHRASE_CHARS};
 pub use households::ListFilter;
 pub use index::IndexRow;
 pub use sync_state::{PendingPush, Rejection, SentHeads, SyncOutcome, sent_heads};
+
+use crypt::{KeyHeader, PENDING_KEY_FILE, REWRITE_FILE};
 
 use std::path::{Path, PathBuf};
 
@@ -42,8 +49,22 @@ pub enum StoreError {
     NotInitialised,
     #[error("数据库版本 {found} 比本程序支持的 {supported} 新,请升级程序")]
     NewerDatabase { found: i64, supported: i64 },
-    #[error("数据库文件已损坏,已移至 {moved_to} 保留(未删除任何数据);重新运行将新建数据库")]
+    #[error(
+        "数据库文件已损坏,已连同密钥文件移至 {moved_to} 保留(未删除任何数据);重新运行将新建数据库"
+    )]
     Corrupt { moved_to: PathBuf },
+    #[error("口令错误")]
+    WrongPassphrase,
+    #[error("数据库正被另一个 zoufang 进程使用(如 zoufang serve),请先关闭它再试")]
+    InUse,
+    #[error("口令错误:口令刚已更改,请输入新口令")]
+    PassphraseChanged,
+    #[error("口令太短:至少 {MIN_PASSPHRASE_CHARS} 位(可以是数字 PIN)")]
+    WeakPassphrase,
+    #[error("缺少密钥文件 {KEY_FILE}:无法解密数据库,请从备份恢复该文件(数据库未改动)")]
+    KeyFileMissing,
+    #[error("密钥文件 {KEY_FILE} 无效:无法解密数据库,请从备份恢复该文件(数据库未改动)")]
+    KeyFileInvalid,
     #[error("找不到农户 {0}")]
     NotFound(HouseholdId),
     #[error("农户 {0} 已存在")]
@@ -74,18 +95,62 @@ pub struct Store {
     conn: Connection,
     dir: PathBuf,
     standards: Standards,
+    key: DbKey,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir` and brings its schema up to date. A file
-    /// that is not a database is moved aside, never deleted: it may hold unsynced captures.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    /// Creates the store in `dir` under `passphrase` (for `init`); an existing store is unlocked
+    /// with it instead, so running `init` again never replaces data.
+    pub fn create(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
+        if dir.join(DB_FILE).exists() {
+            return Self::unlock(dir, passphrase);
+        }
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_owned(),
             source,
         })?;
+        let (header, key) = KeyHeader::new(passphrase)?;
+        // The key file first: a crash before the database exists leaves nothing to lose, and
+        // the next `init` writes a new one.
+        header.write(&dir.join(KEY_FILE))?;
+        Self::open(dir, key)
+    }
+
+    /// Opens the existing store in `dir` with `passphrase`. A store written before encryption
+    /// is encrypted under it first; a passphrase change a crash interrupted is finished or
+    /// undone. A wrong passphrase touches no file.
+    pub fn unlock(dir: &Path, passphrase: &str) -> Result<Store, StoreError> {
+        let db = dir.join(DB_FILE);
+        if !db.is_file() {
+            return Err(StoreError::NotInitialised);
+        }
+        let header = KeyHeader::read(&dir.join(KEY_FILE))?;
+        if crypt::is_plaintext(&db)? {
+            return Self::encrypt_plaintext(dir, header, passphrase);
+        }
+        let header = header.ok_or(StoreError::KeyFileMissing)?;
+        if let Some(pending) = KeyHeader::read(&dir.join(PENDING_KEY_FILE))? {
+            return Self::finish_change(dir, &header, &pending, passphrase);
+        }
+        let key = header.unlock(passphrase)?;
+        let store = Self::open(dir, key)?;
+        // A copy a crash left before any pending key file: never needed.
+        crypt::remove_if_present(&dir.join(REWRITE_FILE))?;
+        Ok(store)
+    }
+
+    /// Whether `dir` holds a store that is not encrypted yet (unlocking it sets its passphrase).
+    pub fn needs_passphrase_setup(dir: &Path) -> Result<bool, StoreError> {
+        let db = dir.join(DB_FILE);
+        Ok(!db.is_file() || crypt::is_plaintext(&db)?)
+    }
+
+    /// Opens the store in `dir` with a key already derived (a second connection of a process
+    /// that unlocked it), and brings its schema up to date. A file the verified key does not
+    /// open is damaged: it is moved aside, never deleted, as it may hold unsynced captures.
+    pub fn open(dir: &Path, key: DbKey) -> Result<Store, StoreError> {
         let path = dir.join(DB_FILE);
-        let mut conn = match Self::connect(&path) {
+        let mut conn = match Self::connect(&path, &key) {
             Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
                 if e.code == rusqlite::ErrorCode::NotADatabase =>
             {
@@ -93,6 +158,13 @@ impl Store {
                     "{DB_FILE}.corrupt-{}",
                     chrono::Utc::now().format("%Y%m%dT%H%M%S")
                 ));
+                // Its key file goes with it: a new store would write a new one, and what is
+                // left of the old file can only be read with its own.
+                let key_copy = PathBuf::from(format!("{}.key", moved_to.display()));
+                std::fs::copy(dir.join(KEY_FILE), &key_copy).map_err(|source| StoreError::Io {
+                    path: key_copy.clone(),
+                    source,
+                })?;
                 std::fs::rename(&path, &moved_to).map_err(|source| StoreError::Io {
                     path: path.clone(),
                     source,
@@ -107,19 +179,113 @@ impl Store {
             conn,
             dir: dir.to_owned(),
             standards,
+            key,
         })
     }
 
-    fn connect(path: &Path) -> Result<Connection, StoreError> {
+    fn connect(path: &Path, key: &DbKey) -> Result<Connection, StoreError> {
         let conn = Connection::open(path)?;
+        // The key before anything reads the file.
+        conn.pragma_update(None, "key", key.literal().as_str())?;
         // FULL: a phone loses power; WAL keeps readers off the writer's back.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        // Touch the schema so a non-database file fails here.
+        // Touch the schema so a wrong key or a non-database file fails here.
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
         Ok(conn)
+    }
+
+    /// Whether `key` opens the database (without moving anything aside when it does not).
+    fn opens_with(path: &Path, key: &DbKey) -> bool {
+        Self::connect(path, key).is_ok()
+    }
+
+    /// The key this store was opened with, for another connection to it.
+    pub fn key(&self) -> DbKey {
+        self.key.clone()
+    }
+
+    /// Encrypts a store written before encryption under `passphrase`: a complete encrypted
+    /// copy, fsynced, replaces the plaintext file atomically. A key file already there is from
+    /// an interrupted earlier attempt, and the passphrase must match it.
+    fn encrypt_plaintext(
+        dir: &Path,
+        header: Option<KeyHeader>,
+        passphrase: &str,
+    ) -> Result<Store, StoreError> {
+        let db = dir.join(DB_FILE);
+        let (header, key) = match header {
+            Some(h) => {
+                let key = h.unlock(passphrase)?;
+                (h, key)
+            }
+            None => KeyHeader::new(passphrase)?,
+        };
+        let rewritten = dir.join(REWRITE_FILE);
+        {
+            let plain = Connection::open(&db)?;
+            plain.busy_timeout(std::time::Duration::from_secs(5))?;
+            crypt::rewrite(&plain, &rewritten, &key)?;
+            plain.close().map_err(|(_, e)| e)?;
+        }
+        header.write(&dir.join(KEY_FILE))?;
+        crypt::rename_durably(&rewritten, &db)?;
+        Self::open(dir, key)
+    }
+
+    /// Changes the passphrase: the database is rewritten under a key from the new passphrase
+    /// (fresh salt), so the old passphrase opens nothing afterwards.
+    ///
+    /// Order, for crash safety: (1) the encrypted copy, fsynced; (2) the pending key file;
+    /// (3) the copy replaces the database; (4) the pending key file replaces the key file. A
+    /// pending key file therefore means a complete copy exists or has replaced the database;
+    /// [`Store::unlock`] finishes the change with the new passphrase or undoes it with the old.
+    pub fn change_passphrase(&mut self, new_passphrase: &str) -> Result<(), StoreError> {
+        let (header, key) = KeyHeader::new(new_passphrase)?;
+        let rewritten = self.dir.join(REWRITE_FILE);
+        crypt::rewrite(&self.conn, &rewritten, &key)?;
+        header.write(&self.dir.join(PENDING_KEY_FILE))?;
+        let conn = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
+        conn.close().map_err(|(_, e)| e)?;
+        crypt::rename_durably(&rewritten, &self.dir.join(DB_FILE))?;
+        crypt::rename_durably(&self.dir.join(PENDING_KEY_FILE), &self.dir.join(KEY_FILE))?;
+        *self = Self::open(&self.dir.clone(), key)?;
+        Ok(())
+    }
+
+    /// Unlocks a store whose passphrase change was interrupted, finishing or undoing it.
+    fn finish_change(
+        dir: &Path,
+        current: &KeyHeader,
+        pending: &KeyHeader,
+        passphrase: &str,
+    ) -> Result<Store, StoreError> {
+        let (db, rewritten) = (dir.join(DB_FILE), dir.join(REWRITE_FILE));
+        let (key_file, pending_file) = (dir.join(KEY_FILE), dir.join(PENDING_KEY_FILE));
+        match pending.unlock(passphrase) {
+            Ok(key) => {
+                // The new passphrase: roll forward.
+                if !Self::opens_with(&db, &key) {
+                    crypt::rename_durably(&rewritten, &db)?;
+                }
+                crypt::rename_durably(&pending_file, &key_file)?;
+                Self::open(dir, key)
+            }
+            Err(StoreError::WrongPassphrase) => {
+                let key = current.unlock(passphrase)?;
+                if !Self::opens_with(&db, &key) {
+                    // The copy under the new key already replaced the database.
+                    return Err(StoreError::PassphraseChanged);
+                }
+                // The old passphrase, and the database still under it: undo.
+                crypt::remove_if_present(&pending_file)?;
+                crypt::remove_if_present(&rewritten)?;
+                Self::open(dir, key)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn dir(&self) -> &Path {

@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn a_restored_server_gets_everything_again() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open(dir.path()).expect("store");
+        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
         store.init("zhang", "张调查").expect("init");
         store
             .create_household(&HouseholdId("hh-1".into()), |_| Ok(()))

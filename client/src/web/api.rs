@@ -479,16 +479,7 @@ pub async fn attachment(
             let (mime, bytes) = s
                 .attachment(&hash)?
                 .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "找不到该附件"))?;
-            Ok((
-                [
-                    (header::CONTENT_TYPE, mime),
-                    (
-                        header::CACHE_CONTROL,
-                        "private, max-age=31536000, immutable".into(),
-                    ),
-                ],
-                bytes,
-            ))
+            Ok(([(header::CONTENT_TYPE, mime)], bytes))
         })
         .await
 }

@@ -14,16 +14,27 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub struct Internal;
 
+/// The UI is locked: there is no store to use.
+#[derive(Debug)]
+pub struct Locked;
+
 #[derive(Debug)]
 pub enum PageError {
     NotFound(String),
     BadRequest(String),
+    Locked,
     Internal,
 }
 
 impl From<Internal> for PageError {
     fn from(_: Internal) -> Self {
         PageError::Internal
+    }
+}
+
+impl From<Locked> for PageError {
+    fn from(_: Locked) -> Self {
+        PageError::Locked
     }
 }
 
@@ -43,6 +54,7 @@ impl From<StoreError> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, text) = match self {
+            PageError::Locked => return axum::response::Redirect::to("/unlock").into_response(),
             PageError::NotFound(what) => (
                 StatusCode::NOT_FOUND,
                 "找不到",
@@ -110,6 +122,12 @@ impl From<Internal> for ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "内部错误,请重试;数据未受影响",
         )
+    }
+}
+
+impl From<Locked> for ApiError {
+    fn from(_: Locked) -> Self {
+        ApiError::new(StatusCode::LOCKED, "已锁定,请先在本机页面解锁")
     }
 }
 

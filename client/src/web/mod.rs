@@ -3,6 +3,7 @@
 
 mod api;
 mod error;
+mod lock;
 pub use zoufang_shared::fields;
 pub mod form;
 mod pages;
@@ -37,35 +38,56 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// Seed demo households (and a demo user) when the store is empty.
     pub demo: bool,
+    /// The passphrase, when given for automation: the UI starts unlocked. Otherwise it starts
+    /// locked and the user types it into the unlock page.
+    pub passphrase: Option<zeroize::Zeroizing<String>>,
+    /// Lock after this long without a request.
+    pub lock_after: Option<std::time::Duration>,
 }
 
 #[derive(Clone)]
 pub struct AppState {
-    store: Arc<Mutex<Store>>,
-    /// The data directory, for the sync task's own connection to the store.
+    /// The unlocked store; `None` while locked.
+    store: Arc<Mutex<Option<Store>>>,
+    /// The data directory, for unlocking and for the sync task's own connection to the store.
     dir: PathBuf,
     /// The running or last sync, for the page to poll.
     sync: Arc<Mutex<sync_task::SyncStatus>>,
+    gate: Arc<lock::Gate>,
 }
 
 impl AppState {
+    /// Unlocked, on an open store.
     pub fn new(store: Store) -> Self {
+        let state = Self::locked(store.dir().to_owned(), false);
+        if let Ok(mut s) = state.store.lock() {
+            *s = Some(store);
+        }
+        state
+    }
+
+    /// Locked, on the store in `dir`; `demo` seeds demo data once it is unlocked.
+    pub fn locked(dir: PathBuf, demo: bool) -> Self {
         AppState {
-            dir: store.dir().to_owned(),
-            store: Arc::new(Mutex::new(store)),
+            dir,
+            store: Arc::default(),
             sync: Arc::default(),
+            gate: Arc::new(lock::Gate::new(demo)),
         }
     }
 
     /// Runs `f` on the store off the async threads (SQLite and Automerge work is blocking).
-    async fn with_store<R: Send + 'static, E: From<error::Internal> + Send + 'static>(
+    async fn with_store<
+        R: Send + 'static,
+        E: From<error::Internal> + From<error::Locked> + Send + 'static,
+    >(
         &self,
         f: impl FnOnce(&mut Store) -> Result<R, E> + Send + 'static,
     ) -> Result<R, E> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
             let mut guard = store.lock().map_err(|_| error::Internal)?;
-            f(&mut guard)
+            f(guard.as_mut().ok_or(error::Locked)?)
         })
         .await
         .map_err(|_| error::Internal)?
@@ -74,15 +96,36 @@ impl AppState {
 
 /// Runs the web UI until Ctrl-C / SIGTERM. Prints the URL it listens on once ready.
 pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let mut store = Store::open(&options.data)?;
-    if options.demo {
-        crate::demo::seed(&mut store)?;
+    let dir = options.data.clone();
+    if !options.demo && !dir.join(crate::store::DB_FILE).is_file() {
+        return Err(crate::store::StoreError::NotInitialised.into());
     }
-    store.identity()?;
+    let state = AppState::locked(dir.clone(), options.demo);
+    if let Some(passphrase) = options.passphrase {
+        let demo = options.demo;
+        let store = tokio::task::spawn_blocking(move || {
+            let mut store = Store::create(&dir, &passphrase)?;
+            if demo {
+                crate::demo::seed(&mut store)?;
+            }
+            store.identity()?;
+            Ok::<_, crate::store::StoreError>(store)
+        })
+        .await??;
+        if let Ok(mut s) = state.store.lock() {
+            *s = Some(store);
+        }
+    }
+    if let Some(after) = options.lock_after {
+        state.lock_when_idle(after);
+    }
     let listener = tokio::net::TcpListener::bind(options.addr).await?;
     let addr = listener.local_addr()?;
     println!("走访客户端已启动:http://{addr}/");
-    let app = router(AppState::new(store));
+    if state.is_locked() {
+        println!("本机数据已加密:请在该网页中输入口令解锁");
+    }
+    let app = router(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -115,6 +158,8 @@ pub fn router(state: AppState) -> Router {
         .route("/h/{id}/case/new", get(case_new_page))
         .route("/h/{id}/case/{case}", get(case_page))
         .route("/a/{hash}", get(api::attachment))
+        .route("/unlock", get(lock::unlock_page).post(lock::unlock))
+        .route("/lock", post(lock::lock))
         .route("/assets/app.js", get(script))
         .route("/assets/app.css", get(style))
         .route("/api/preview", post(api::preview))
@@ -136,14 +181,24 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(
             crate::store::MAX_ORIGINAL_BYTES + 1024,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            lock::guard,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
 
-/// Strict CSP: scripts and styles only from this origin, no inline code.
+/// Strict CSP: scripts and styles only from this origin, no inline code. Nothing but the
+/// embedded assets may be cached: the browser's disk cache is outside the encrypted store, and
+/// pages and photos hold names, ID numbers and incomes.
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let cacheable = req.uri().path().starts_with("/assets/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
+    if !cacheable {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

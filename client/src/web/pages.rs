@@ -15,6 +15,29 @@ use super::fields::{self, Field, Kind};
 use crate::store::{IndexRow, ListFilter};
 
 pub fn layout(title: &str, user: &str, body: Markup) -> Markup {
+    document(
+        title,
+        html! {
+            nav {
+                a href="/" { "农户" }
+                a href="/h/new" { "新建" }
+                a href="/sync" { "同步" }
+            }
+            span.user { (user) }
+            form.lock method="post" action="/lock" {
+                button type="submit" { "锁定" }
+            }
+        },
+        body,
+    )
+}
+
+/// A page with no navigation: the unlock page, where nothing else is reachable.
+pub fn bare(title: &str, body: Markup) -> Markup {
+    document(title, html! { span.spacer {} }, body)
+}
+
+fn document(title: &str, top: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -28,12 +51,7 @@ pub fn layout(title: &str, user: &str, body: Markup) -> Markup {
             body {
                 header.top {
                     a.brand href="/" { "走访" }
-                    nav {
-                        a href="/" { "农户" }
-                        a href="/h/new" { "新建" }
-                        a href="/sync" { "同步" }
-                    }
-                    span.user { (user) }
+                    (top)
                 }
                 main { (body) }
             }

@@ -39,6 +39,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<SyncStatus>, A
 pub async fn start(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<SyncStatus>), ApiError> {
+    // The sync's own connection needs the key; a locked UI has none to give.
+    let key = state.with_store(|s| Ok::<_, ApiError>(s.key())).await?;
     {
         let mut s = state.sync.lock().map_err(|_| super::error::Internal)?;
         if s.running {
@@ -60,7 +62,7 @@ pub async fn start(
             .map_err(|e| e.to_string())
             .and_then(|rt| {
                 rt.block_on(async {
-                    let mut store = Store::open(&dir).map_err(|e| e.to_string())?;
+                    let mut store = Store::open(&dir, key).map_err(|e| e.to_string())?;
                     let progress = shared.clone();
                     sync::sync(&mut store, move |r| {
                         if let Ok(mut s) = progress.lock() {

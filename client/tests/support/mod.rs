@@ -12,13 +12,22 @@ pub fn today() -> NaiveDate {
     chrono::Local::now().date_naive()
 }
 
-/// `zoufang` with `args` (the data directory is whatever the args say).
+/// The passphrase of the test devices' stores.
+pub const PASSPHRASE: &str = "test-passphrase";
+
+/// `zoufang` with `args` (the data directory is whatever the args say), the store's passphrase
+/// in the environment as scripts give it.
 pub fn zoufang(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zoufang"))
-        .args(args)
-        .env_remove("ZOUFANG_DATA")
-        .output()
-        .expect("run zoufang")
+    command().args(args).output().expect("run zoufang")
+}
+
+/// The `zoufang` command [`zoufang`] runs, to add to.
+pub fn command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zoufang"));
+    cmd.env_remove("ZOUFANG_DATA")
+        .env_remove("ZOUFANG_NEW_PASSPHRASE")
+        .env("ZOUFANG_PASSPHRASE", PASSPHRASE);
+    cmd
 }
 
 pub fn stdout(o: &Output) -> String {

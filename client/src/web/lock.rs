@@ -1,0 +1,286 @@
+//! The UI's lock. The store is encrypted under the user's passphrase or PIN; `serve` starts
+//! locked (unless the passphrase came from the environment) and holds the key only while
+//! unlocked. Locked, every page leads to the unlock page and every API call answers 423.
+//!
+//! Unlock and lock are plain HTML form posts, accepted only from the UI's own pages (the
+//! browser's `Sec-Fetch-Site`, else `Origin` against `Host`), so another site open in the
+//! phone's browser cannot post guesses. Failed unlocks are serialised and, after a few typos,
+//! slowed down exponentially.
+
+use std::time::{Duration, Instant};
+
+use axum::Form;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::AppState;
+use super::error::ApiError;
+use super::pages;
+use crate::store::{MIN_PASSPHRASE_CHARS, Store, StoreError};
+
+/// Failed unlocks allowed before waiting starts (typos happen).
+const FREE_FAILURES: u32 = 3;
+/// The longest wait between unlock attempts.
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+/// Lock state that is not the store itself.
+pub struct Gate {
+    /// Held across an unlock attempt: attempts run one at a time.
+    backoff: tokio::sync::Mutex<Backoff>,
+    last_use: std::sync::Mutex<Instant>,
+    /// Seed demo data into the store once unlocked (`serve --demo`).
+    demo: bool,
+}
+
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    not_before: Option<Instant>,
+}
+
+impl Backoff {
+    fn failed(&mut self) {
+        self.failures += 1;
+        let over = self.failures.saturating_sub(FREE_FAILURES);
+        if over > 0 {
+            let wait = Duration::from_secs(1u64 << over.min(16)).min(MAX_WAIT);
+            self.not_before = Some(Instant::now() + wait);
+        }
+    }
+}
+
+impl Gate {
+    pub fn new(demo: bool) -> Gate {
+        Gate {
+            backoff: tokio::sync::Mutex::default(),
+            last_use: std::sync::Mutex::new(Instant::now()),
+            demo,
+        }
+    }
+
+    fn touch(&self) {
+        if let Ok(mut t) = self.last_use.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    fn idle(&self) -> Duration {
+        self.last_use
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+}
+
+impl AppState {
+    pub(super) fn is_locked(&self) -> bool {
+        self.store.lock().map(|s| s.is_none()).unwrap_or(true)
+    }
+
+    /// Locks the UI whenever `after` passes without a request.
+    pub fn lock_when_idle(&self, after: Duration) {
+        tokio::spawn(auto_lock(self.clone(), after));
+    }
+
+    /// Drops the store and with it the key.
+    pub fn lock(&self) {
+        if let Ok(mut s) = self.store.lock() {
+            *s = None;
+        }
+    }
+}
+
+/// Locked: pages go to the unlock page, API calls get 423. Unlocked: counts as activity.
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/unlock" || path.starts_with("/assets/") {
+        return next.run(req).await;
+    }
+    if state.is_locked() {
+        return if path.starts_with("/api/") {
+            ApiError::from(super::error::Locked).into_response()
+        } else {
+            Redirect::to("/unlock").into_response()
+        };
+    }
+    state.gate.touch();
+    next.run(req).await
+}
+
+async fn auto_lock(state: AppState, after: Duration) {
+    let tick = (after / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    loop {
+        tokio::time::sleep(tick).await;
+        if !state.is_locked() && state.gate.idle() >= after {
+            state.lock();
+        }
+    }
+}
+
+/// Whether a form post comes from this UI's own pages.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        return site == "same-origin" || site == "none";
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        // Not a browser (a browser sends Origin with every form post).
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin == format!("http://{host}"),
+        (Some(_), None) => false,
+    }
+}
+
+fn forbidden() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "请求有误",
+        html! { p.err { "请求不是从本机页面发出的,已拒绝。" } },
+    )
+}
+
+fn page(status: StatusCode, title: &str, body: maud::Markup) -> Response {
+    (status, Html(pages::bare(title, body).into_string())).into_response()
+}
+
+/// The unlock form; `setup` when the store has no passphrase yet (new, or from before
+/// encryption), which asks for it twice.
+fn form(status: StatusCode, setup: bool, error: Option<&str>) -> Response {
+    let title = if setup { "设置口令" } else { "解锁" };
+    let body = html! {
+        h1 { (title) }
+        @if setup {
+            p { "本机数据将用口令加密。请设置口令(至少 " (MIN_PASSPHRASE_CHARS) " 位,可用数字 PIN),忘记口令将无法读取本机数据。" }
+        } @else {
+            p { "本机数据已加密,请输入口令解锁。" }
+        }
+        form.unlock method="post" action="/unlock" {
+            div.field {
+                label for="passphrase" { "口令" }
+                input #passphrase type="password" name="passphrase" required
+                    autocomplete=(if setup { "new-password" } else { "current-password" }) autofocus;
+            }
+            @if setup {
+                div.field {
+                    label for="confirm" { "再次输入口令" }
+                    input #confirm type="password" name="confirm" required autocomplete="new-password";
+                }
+            }
+            p.err #unlock-error role="alert" { (error.unwrap_or_default()) }
+            button.primary #unlock type="submit" { (if setup { "设置口令并解锁" } else { "解锁" }) }
+        }
+    };
+    page(status, title, body)
+}
+
+fn needs_setup(state: &AppState) -> bool {
+    Store::needs_passphrase_setup(&state.dir).unwrap_or(false)
+}
+
+pub async fn unlock_page(State(state): State<AppState>) -> Response {
+    if !state.is_locked() {
+        return Redirect::to("/").into_response();
+    }
+    form(StatusCode::OK, needs_setup(&state), None)
+}
+
+#[derive(Deserialize)]
+pub struct UnlockForm {
+    passphrase: String,
+    confirm: Option<String>,
+}
+
+pub async fn unlock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<UnlockForm>,
+) -> Response {
+    if !same_origin(&headers) {
+        return forbidden();
+    }
+    if !state.is_locked() {
+        return Redirect::to("/").into_response();
+    }
+    let passphrase = Zeroizing::new(f.passphrase);
+    let confirm = f.confirm.map(Zeroizing::new);
+    let setup = needs_setup(&state);
+    if setup && confirm.as_deref().map(String::as_str) != Some(passphrase.as_str()) {
+        return form(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            true,
+            Some("两次输入的口令不一致"),
+        );
+    }
+    let mut backoff = state.gate.backoff.lock().await;
+    if let Some(wait) = backoff
+        .not_before
+        .and_then(|t| t.checked_duration_since(Instant::now()))
+    {
+        let text = format!("口令错误次数过多,请 {} 秒后再试", wait.as_secs().max(1));
+        return form(StatusCode::TOO_MANY_REQUESTS, setup, Some(&text));
+    }
+    let (dir, demo) = (state.dir.clone(), state.gate.demo);
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut store = if setup {
+            Store::create(&dir, &passphrase)?
+        } else {
+            Store::unlock(&dir, &passphrase)?
+        };
+        if demo {
+            crate::demo::seed(&mut store)?;
+        }
+        Ok::<_, StoreError>(store)
+    })
+    .await;
+    match opened {
+        Ok(Ok(store)) => {
+            *backoff = Backoff::default();
+            if let Ok(mut s) = state.store.lock() {
+                *s = Some(store);
+            }
+            state.gate.touch();
+            Redirect::to("/").into_response()
+        }
+        Ok(Err(e @ (StoreError::WrongPassphrase | StoreError::PassphraseChanged))) => {
+            backoff.failed();
+            form(StatusCode::UNAUTHORIZED, setup, Some(&e.to_string()))
+        }
+        Ok(Err(e @ StoreError::WeakPassphrase)) => form(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            setup,
+            Some(&e.to_string()),
+        ),
+        Ok(Err(e @ (StoreError::Sqlite(_) | StoreError::Doc(_)))) => {
+            tracing::error!(error = %e, "unlock failed");
+            form(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                setup,
+                Some("内部错误,请重试;数据未受影响"),
+            )
+        }
+        // Said as it is: a damaged file moved aside, a missing key file, another process.
+        Ok(Err(e)) => form(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            setup,
+            Some(&e.to_string()),
+        ),
+        Err(_) => form(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            setup,
+            Some("内部错误,请重试;数据未受影响"),
+        ),
+    }
+}
+
+pub async fn lock(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !same_origin(&headers) {
+        return forbidden();
+    }
+    state.lock();
+    Redirect::to("/unlock").into_response()
+}

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod db;
+pub mod faults;
 pub mod proxy;
 pub mod review;
 

@@ -90,10 +90,14 @@ struct Tally {
     /// Killed edits found whole afterwards, and found not there at all.
     client_kill_edit_kept: usize,
     client_kill_edit_absent: usize,
+    /// Households of killed imports found whole afterwards (a partial one fails the run).
+    client_kill_import_kept: usize,
     disk_full: usize,
     /// Syncs against the full disk: refused with the server's retryable error, or done.
     disk_full_refused: usize,
     disk_full_synced: usize,
+    /// HTTP statuses of sync requests sent straight to the server on a full disk.
+    disk_full_statuses: BTreeMap<u16, usize>,
     /// Sync attempts that failed on the link (and were retried).
     link_failures: usize,
     edits_checked: usize,
@@ -112,8 +116,10 @@ impl Tally {
     fn summary(&self) -> String {
         format!(
             "faults: runs={} cut_up={} cut_down={} stall={} duplicate={} reorder={} \
-             server_kill={} (in a request: {}) client_kill={} (edit kept whole: {}, absent: {}) \
-             disk_full={} (syncs refused: {}, done: {}) link_failures={} edits_checked={} \
+             server_kill={} (in a request: {}) client_kill={} (edit kept whole: {}, absent: {}; \
+             imported households kept whole: {}) \
+             disk_full={} (syncs refused: {}, done: {}; HTTP statuses {:?}) link_failures={} \
+             edits_checked={} \
              edits_lost={}",
             self.runs,
             self.cut_up,
@@ -126,9 +132,11 @@ impl Tally {
             self.client_kill,
             self.client_kill_edit_kept,
             self.client_kill_edit_absent,
+            self.client_kill_import_kept,
             self.disk_full,
             self.disk_full_refused,
             self.disk_full_synced,
+            self.disk_full_statuses,
             self.link_failures,
             self.edits_checked,
             self.edits_lost,
@@ -219,8 +227,12 @@ struct World {
     last: HashMap<(usize, usize), Value>,
     /// Values written so far (the source of unique values).
     written: u64,
-    /// Changes the server must hold: the roster import's, then one per saved edit.
+    /// Changes the server must hold on the first roster's households: the import's, then one
+    /// per saved edit.
     expected_changes: usize,
+    /// Households imported later (by imports that were killed, then done again), with their
+    /// member counts.
+    imported: BTreeMap<String, usize>,
 }
 
 impl World {
@@ -296,6 +308,7 @@ impl World {
             last: HashMap::new(),
             written: 0,
             expected_changes,
+            imported: BTreeMap::new(),
         }
     }
 
@@ -642,7 +655,10 @@ async fn client_kill(
     let d = rng.below(SURVEYORS.len() as u64) as usize;
     let device = world.devices[d].clone();
     let store = device.data.path().join("zoufang.db");
-    let killed = if rng.below(3) < 2 {
+    let op = rng.below(4);
+    let killed = if op == 3 {
+        import_killed(world, d, rng, tally).await
+    } else if op < 2 {
         let h = rng.below(HOUSEHOLDS as u64) as usize;
         let path = field_of(d);
         let before = field(
@@ -698,6 +714,57 @@ async fn client_kill(
     tally.client_kill += usize::from(killed);
 }
 
+/// A roster import SIGKILLed part way: the households it wrote are whole; importing the file
+/// again (as a user would) brings the rest.
+async fn import_killed(
+    world: &mut World,
+    d: usize,
+    rng: &mut SplitMix64,
+    tally: &mut Tally,
+) -> bool {
+    let device = world.devices[d].clone();
+    let first = world.imported.len();
+    let rows: Vec<(String, &str, usize)> = (first..first + 3)
+        .map(|j| (format!("5309211002011{j:02}"), "三合村", 1 + j % 3))
+        .collect();
+    let rows: Vec<(&str, &str, usize)> =
+        rows.iter().map(|(n, v, m)| (n.as_str(), *v, *m)).collect();
+    let csv = roster_csv(&rows, 1000 + 10 * first as u32);
+    let file = device.data.path().join(format!("roster-{first}.csv"));
+    std::fs::write(&file, &csv).expect("write the roster");
+    let delay = Duration::from_millis(rng.below(150));
+    let k = zoufang_killed_after(
+        device.data.path(),
+        &["--json", "import", &file.display().to_string()],
+        delay,
+    )
+    .await;
+    let store = device.data.path().join("zoufang.db");
+    assert_eq!(sqlite_integrity(&store).await, "ok", "store after SIGKILL");
+    if !k.killed {
+        assert!(k.status.success(), "import: {:?} {}", k.status, k.stdout);
+    }
+    let export = device.export().await;
+    for (no, _, members) in &rows {
+        let id = format!("hh-{no}");
+        let Some(x) = export
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["id"] == id))
+        else {
+            assert!(k.killed, "an import that ended well lacks {id}");
+            continue;
+        };
+        let held = x["members"].as_object().map_or(0, |m| m.len());
+        assert_eq!(held, *members, "{id} after a killed import: not whole");
+        tally.client_kill_import_kept += usize::from(k.killed);
+    }
+    device.import_roster(&csv).await;
+    for (no, _, members) in &rows {
+        world.imported.insert(format!("hh-{no}"), *members);
+    }
+    k.killed
+}
+
 async fn disk_full(
     world: &mut World,
     rng: &mut SplitMix64,
@@ -719,12 +786,27 @@ async fn disk_full(
             }
             Err(e) => {
                 assert!(
-                    e.contains("请稍后重试"),
+                    e.contains("存储空间已满") && e.contains("请稍后重试"),
                     "device {i}: a sync on a full disk should get the server's retryable error: {e}"
                 );
                 tally.disk_full_refused += 1;
             }
         }
+    }
+    // The same, straight over HTTP: a 5xx with the retryable error, or done.
+    let request = world.proxies[0]
+        .take_forwarded()
+        .pop()
+        .expect("a sync request went through the proxy");
+    let reply = deliver(&world.server_url(), &request).await;
+    *tally
+        .disk_full_statuses
+        .entry(reply.status.as_u16())
+        .or_default() += 1;
+    if reply.status != StatusCode::OK {
+        let body = reply.expect_error(StatusCode::SERVICE_UNAVAILABLE, "a sync on a full disk");
+        assert_eq!(body.code, "storage_full", "{}", body.error);
+        assert!(body.error.contains("请稍后重试"), "{}", body.error);
     }
     // Still serving, and the database whole.
     let health = reqwest::get(format!("{}/healthz", world.server_url()))
@@ -739,21 +821,37 @@ async fn disk_full(
 /// The invariant, after the faults: a clean sync everywhere, then everything everywhere.
 async fn check(world: &mut World, edits: &[Edit], tally: &mut Tally) {
     world.switch.off();
+    // Side by side: after the first pass the server has every device's edits, after the
+    // second every device has everyone's.
+    let fresh = tokio::spawn({
+        let url = world.server_url();
+        async move { Device::enrolled_at(&url, AUDITOR).await }
+    });
     for _ in 0..2 {
+        let mut set = JoinSet::new();
         for (i, d) in world.devices.iter().enumerate() {
-            clean_sync(i, d).await;
+            let d = d.clone();
+            set.spawn(async move { clean_sync(i, &d).await });
+        }
+        while let Some(done) = set.join_next().await {
+            done.expect("sync task");
         }
     }
-    clean_sync(SURVEYORS.len(), &world.auditor).await;
+    let fresh = fresh.await.expect("enroll a fresh device");
+    tokio::join!(
+        clean_sync(SURVEYORS.len(), &world.auditor),
+        clean_sync(SURVEYORS.len() + 1, &fresh)
+    );
     let truth = world.auditor.export().await;
+    let mut set = JoinSet::new();
     for (i, d) in world.devices.iter().enumerate() {
-        assert!(
-            d.export().await == truth,
-            "device {i} differs from the auditor"
-        );
+        let d = d.clone();
+        set.spawn(async move { (i, d.export().await) });
     }
-    let fresh = Device::enrolled_at(&world.server_url(), AUDITOR).await;
-    clean_sync(SURVEYORS.len() + 1, &fresh).await;
+    while let Some(done) = set.join_next().await {
+        let (i, export) = done.expect("export task");
+        assert!(export == truth, "device {i} differs from the auditor");
+    }
     assert!(
         fresh.export().await == truth,
         "a fresh device's download differs from the auditor"
@@ -774,12 +872,23 @@ async fn check(world: &mut World, edits: &[Edit], tally: &mut Tally) {
     let log = server_log(&sdb).await;
     let max_seq = sdb.scalar("SELECT max(seq) FROM changes").await;
     sdb.close().await;
-    assert_eq!(docs.len(), HOUSEHOLDS, "households on the server");
     assert_eq!(
-        log.len(),
+        docs.len(),
+        HOUSEHOLDS + world.imported.len(),
+        "households on the server"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|(h, _)| !world.imported.contains_key(h))
+            .count(),
         world.expected_changes,
         "changes logged: one per saved edit (and the import's)"
     );
+    for (id, members) in &world.imported {
+        let x = exported_household(&truth, id);
+        let held = x["members"].as_object().map_or(0, |m| m.len());
+        assert_eq!(held, *members, "{id}'s members");
+    }
     assert_eq!(
         max_seq as usize,
         log.len(),

@@ -619,6 +619,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn requests_are_split_where_their_bodies_end() {
+        let a = b"POST /api/sync HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc".to_vec();
+        let b = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+        let stream = [a.clone(), b.clone()].concat();
+        let mut requests = Requests::default();
+        let mut got = Vec::new();
+        // Byte by byte: a request is whole only once its body is.
+        for byte in &stream {
+            got.extend(requests.push(std::slice::from_ref(byte)));
+        }
+        assert_eq!(got, vec![a.clone(), b]);
+        assert!(is_sync(&got[0]) && !is_sync(&got[1]));
+        assert!(requests.push(&a[..a.len() - 1]).is_empty());
+    }
+
+    #[test]
     fn the_generator_is_seeded_and_spreads() {
         let mut a = SplitMix64::new(7);
         let mut b = SplitMix64::new(7);

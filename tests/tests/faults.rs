@@ -1,8 +1,8 @@
 //! The fault-injection suite: seeded, randomized runs of three field devices editing the same
 //! households and syncing through faults — connections cut at a random byte either way, stalls,
 //! sync requests delivered twice or late (after newer ones), the server SIGKILLed while syncs
-//! are in flight and restarted on the same database, a client SIGKILLed in the middle of an edit
-//! or a sync, the server's SQLite database on a full disk.
+//! are in flight and restarted on the same database, a client SIGKILLed in the middle of an
+//! edit, a roster import or a sync, the server's SQLite database on a full disk.
 //!
 //! After every run, with the faults gone, every device syncs cleanly and then: every edit a
 //! device reported saved is in the server's documents (its field history), each device's last

@@ -123,6 +123,9 @@ pub async fn sqlite_integrity(path: &Path) -> String {
         .busy_timeout(Duration::from_secs(10));
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(1)
+        // No maintenance task (see db::ServerDb::connect).
+        .idle_timeout(None)
+        .max_lifetime(None)
         .connect_with(options)
         .await
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));

@@ -420,6 +420,9 @@ impl Device {
             .busy_timeout(Duration::from_secs(10));
         sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
+            // No maintenance task (see db::ServerDb::connect).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .expect("open the device's store")

@@ -63,8 +63,24 @@ impl ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         tracing::error!(error = %e, "database error");
+        if storage_full(&e) {
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_full",
+                "服务器存储空间已满,本次未能保存,请稍后重试;已提交的数据未受影响",
+            );
+        }
         ApiError::internal()
     }
+}
+
+/// SQLite's SQLITE_FULL (13) or PostgreSQL's disk_full (53100): nothing was written, and the
+/// same request succeeds once space is freed, so the client is told to retry.
+fn storage_full(e: &DbError) -> bool {
+    let DbError::Other(sqlx::Error::Database(db)) = e else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("13" | "53100"))
 }
 
 impl From<SyncError> for ApiError {

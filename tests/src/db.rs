@@ -58,6 +58,10 @@ impl ServerDb {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(2)
+                // No maintenance task: sqlx 0.9.0's can read a transiently wrapped idle count
+                // and spin a worker thread forever (seen in the fault suite's long runs).
+                .idle_timeout(None)
+                .max_lifetime(None)
                 .connect(url)
                 .await
                 .expect("connect to PostgreSQL");
@@ -71,6 +75,8 @@ impl ServerDb {
             .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
                 .connect_with(options)
                 .await
                 .expect("open the SQLite database");

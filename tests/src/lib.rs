@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod db;
+pub mod faults;
 pub mod proxy;
 pub mod review;
 
@@ -458,6 +459,12 @@ impl Device {
         })
         .await
         .expect("store task")
+    }
+
+    /// `PRAGMA integrity_check` of the device's (encrypted) store: "ok", or what is wrong.
+    pub async fn store_integrity(&self) -> String {
+        self.with_store(|s| s.integrity_check().expect("integrity_check"))
+            .await
     }
 
     /// A value from the device's settings (`token`, `server_url`, `device_id`, `actor`, …).

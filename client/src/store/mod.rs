@@ -344,6 +344,15 @@ impl Store {
         self.identity()
     }
 
+    /// `PRAGMA integrity_check`: "ok", or what is wrong (one line per problem, joined).
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows.join("; "))
+    }
+
     pub fn identity(&self) -> Result<Identity, StoreError> {
         let get = |k| self.setting(k)?.ok_or(StoreError::NotInitialised);
         let actor =

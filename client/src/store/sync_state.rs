@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn an_accepted_push_counts_as_what_was_sent() {
         let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::open(dir.path()).expect("store");
+        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
         store.init("zhang", "张调查").expect("init");
         let id = HouseholdId("hh-1".into());
         store.create_household(&id, |_| Ok(())).expect("household");

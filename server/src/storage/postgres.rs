@@ -75,6 +75,10 @@ impl PgDb {
     pub async fn connect(url: &str) -> Result<PgDb, DbError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            // No maintenance task: sqlx 0.9.0's can read a transiently wrapped idle count and
+            // spin a worker thread forever (seen in the fault suite's long runs).
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;

@@ -14,7 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Connection, QueryBuilder, Sqlite};
 
 use super::{
     Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, LoggedChange, NewDevice,
@@ -60,6 +60,19 @@ impl SqliteDb {
         .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // No maintenance task (see `PgDb::connect`).
+            .idle_timeout(None)
+            .max_lifetime(None)
+            // A COMMIT that fails (disk full) may leave sqlx believing a transaction is still
+            // open when SQLite already rolled it back: its ROLLBACK then fails too, and the
+            // connection would refuse every later write and run reads in a stale snapshot.
+            // Such a connection is closed instead of going back to the pool.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;

@@ -21,21 +21,24 @@ pub fn run(data: &[u8]) {
 }
 
 /// Everything read from a document that loaded: none of it may panic, and saving it must give
-/// back the same document.
+/// back the same document. Conflicts, history and projection are read only from a document that
+/// reads as a household: the product keeps no other (`apply` refuses it).
 pub fn explore(doc: &mut HouseholdDoc) {
     let household = doc.read();
-    let _ = doc.conflicts();
-    let history = doc.history();
-    let _ = doc.field_history();
-    let changes = doc.changes_after(&[]);
-    assert_eq!(
-        changes.len(),
-        history.len(),
-        "every change is in the history"
-    );
+    if household.is_ok() {
+        let _ = doc.conflicts();
+        let history = doc.history();
+        let _ = doc.field_history();
+        let changes = doc.changes_after(&[]);
+        assert_eq!(
+            changes.len(),
+            history.len(),
+            "every change is in the history"
+        );
+        // The server stores a document only with its projection (or refuses it with an error).
+        let _ = household_write("hh-fuzz", doc, None, Vec::new());
+    }
     let mut heads = doc.heads();
-    // The server stores a document only with its projection (or refuses it with an error).
-    let _ = household_write("hh-fuzz", doc, None, Vec::new());
     let saved = doc.save();
     let mut again = HouseholdDoc::load(&saved, server_actor()).expect("a saved document loads");
     let mut heads_again = again.heads();

@@ -26,6 +26,50 @@ pub fn seeds() -> Result<Vec<Seed>, DocError> {
     Ok(out)
 }
 
+/// Inputs of findings fixed, for `fuzz/regressions/`: each once crashed its target.
+pub fn regressions() -> Vec<Seed> {
+    let mut out = Vec::new();
+    // Maps nested 5,000 deep (9 kB): reading the document recursed once per level and overflowed
+    // the stack, aborting the server on a device's push (see `zoufang_shared::doc::tree`).
+    let (doc, change) = deep_nesting(5_000);
+    seed(&mut out, "doc_load", "deep-nesting", doc);
+    let push = Push {
+        household: "hh-deep".into(),
+        have: Vec::new(),
+        changes: vec![change],
+    };
+    seed(
+        &mut out,
+        "sync_decode",
+        "deep-nesting",
+        request(vec![push], Vec::new()),
+    );
+    out
+}
+
+/// A household document whose `info` holds maps nested `depth` deep, written as one change by
+/// device `dev-1` (so that the server's actor and author checks let it through): the saved
+/// document and the change.
+pub fn deep_nesting(depth: usize) -> (Vec<u8>, Vec<u8>) {
+    use automerge::transaction::{CommitOptions, Transactable};
+    use automerge::{AutoCommit, ObjType, ROOT};
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(*b"zoufang-device01"));
+    let mut put = || -> Result<(), automerge::AutomergeError> {
+        doc.put(ROOT, "zoufang", "household")?;
+        doc.put(ROOT, "schema", 1i64)?;
+        doc.put(ROOT, "id", "hh-deep")?;
+        let mut obj = ROOT;
+        for _ in 0..depth {
+            obj = doc.put_object(&obj, "info", ObjType::Map)?;
+        }
+        Ok(())
+    };
+    put().expect("plain puts succeed");
+    doc.commit_with(CommitOptions::default().with_message(r#"{"u":"u-1","d":"dev-1"}"#));
+    let change = doc.get_changes(&[]).first().map(|c| c.raw_bytes().to_vec());
+    (doc.save(), change.expect("one change"))
+}
+
 fn seed(out: &mut Vec<Seed>, target: &'static str, name: impl Into<String>, bytes: Vec<u8>) {
     out.push(Seed {
         target,

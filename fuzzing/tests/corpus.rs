@@ -107,3 +107,31 @@ fn seeds_pass_the_first_stage_of_their_target() {
         (target.run)(&seed.bytes);
     }
 }
+
+#[test]
+fn a_push_nesting_maps_thousands_deep_is_rejected_not_a_stack_overflow() {
+    let (_, change) = zoufang_fuzzing::seeds::deep_nesting(20_000);
+    let push = wire::Push {
+        household: "hh-deep".into(),
+        have: Vec::new(),
+        changes: vec![change],
+    };
+    let req = SyncRequest {
+        protocol: wire::PROTOCOL_VERSION,
+        cursor: 0,
+        scope: String::new(),
+        pushes: vec![push],
+        want_full: Vec::new(),
+        max_pull_bytes: 0,
+    };
+    let device = zoufang_fuzzing::sync_decode::device_for(&req);
+    let (outcome, write) = zoufang_server::sync::check_push(&device, &req.pushes[0], None);
+    assert!(write.is_none());
+    match outcome {
+        PushOutcome::Rejected { code, message } => {
+            assert_eq!(code, "invalid_document");
+            assert!(message.contains("嵌套"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -19,6 +19,16 @@ use serde_json::{Map, Value as Json};
 
 use super::DocError;
 
+/// How deeply objects may nest. The layout nests maps at most six deep (cases → case → steps →
+/// step → objections → objection); the readers below recurse once per level, and a change
+/// nesting thousands of maps (a few kilobytes) would overflow the stack and abort the process
+/// — a server taking a device's push — so past this depth a document is refused as malformed.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+pub(crate) fn too_deep() -> DocError {
+    DocError::Layout(format!("对象嵌套超过 {MAX_DEPTH} 层"))
+}
+
 /// Scalar to JSON. Bytes and values from a future automerge are not part of our layout.
 pub(crate) fn scalar_to_json(s: &ScalarValue) -> Result<Json, DocError> {
     Ok(match s {
@@ -85,6 +95,17 @@ pub(crate) fn child_maps(
 
 /// Reads the map(s) `objs` (visible first) as one JSON object.
 pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, Json>, DocError> {
+    read_maps_below(doc, objs, 0)
+}
+
+fn read_maps_below(
+    doc: &AutoCommit,
+    objs: &[ObjId],
+    depth: usize,
+) -> Result<Map<String, Json>, DocError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
     let keys: std::collections::BTreeSet<String> =
         objs.iter().flat_map(|obj| doc.keys(obj)).collect();
     let mut out = Map::new();
@@ -93,7 +114,8 @@ pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, 
         for obj in objs {
             match doc.get(obj, &key)? {
                 Some((Value::Object(ObjType::Map), _)) => {
-                    value = Json::Object(read_maps(doc, &child_maps(doc, objs, &key)?)?);
+                    let children = child_maps(doc, objs, &key)?;
+                    value = Json::Object(read_maps_below(doc, &children, depth + 1)?);
                     break;
                 }
                 // A null (cleared) field may still be set in a colliding object.

@@ -44,6 +44,14 @@ pub fn regressions() -> Vec<Seed> {
         "deep-nesting",
         request(vec![push], Vec::new()),
     );
+    // A chunk at offset i64::MAX: the server's end-of-chunk sum overflowed (a panic with
+    // overflow checks, a wrapped negative end without).
+    let jpeg = jpeg();
+    let mut input = vec![0, 1, 1];
+    input.extend_from_slice(&i64::MAX.to_le_bytes());
+    input.extend_from_slice(&(jpeg.len() as u16).to_le_bytes());
+    input.extend_from_slice(&jpeg);
+    seed(&mut out, "attachment_upload", "offset-overflow", input);
     out
 }
 
@@ -215,17 +223,22 @@ fn upload(flags: u8, chunk_lens: &[u16], body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn images(out: &mut Vec<Seed>) {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    png.extend_from_slice(&640u32.to_be_bytes());
-    png.extend_from_slice(&480u32.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    // A baseline JPEG: SOI, an APP0 (JFIF) segment, then SOF0 giving 320×240.
+/// A baseline JPEG of 320×240: SOI, an APP0 (JFIF) segment, SOF0, EOI.
+fn jpeg() -> Vec<u8> {
     let mut jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00".to_vec();
     jpeg.extend_from_slice(
         b"\xff\xc0\x00\x11\x08\x00\xf0\x01\x40\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01",
     );
     jpeg.extend_from_slice(b"\xff\xd9");
+    jpeg
+}
+
+fn images(out: &mut Vec<Seed>) {
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend_from_slice(&640u32.to_be_bytes());
+    png.extend_from_slice(&480u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    let jpeg = jpeg();
     let len = |b: &[u8]| b.len() as u16;
     seed(
         out,

@@ -82,10 +82,16 @@ pub async fn upload_chunk<D: Database>(
     if total <= 0 || total > MAX_ATTACHMENT_BYTES {
         return Err(UploadError::TooLarge);
     }
-    let end = offset + chunk.len() as i64;
-    if chunk.is_empty() || chunk.len() > MAX_CHUNK_BYTES || offset < 0 || end > total {
+    // `offset` comes from the query string: near i64::MAX the sum would overflow.
+    let end = offset.checked_add(chunk.len() as i64);
+    if chunk.is_empty()
+        || chunk.len() > MAX_CHUNK_BYTES
+        || offset < 0
+        || end.is_none_or(|end| end > total)
+    {
         return Err(UploadError::BadChunk);
     }
+    let end = end.unwrap_or(total);
     let state = |offset, complete| UploadState {
         hash: hash.to_owned(),
         offset,

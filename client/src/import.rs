@@ -237,14 +237,12 @@ impl Table {
         let mut title_rows = 0;
         let mut first_error = None;
         let mut rows = Vec::new();
+        let mut lines = Lines::new(text);
         for record in reader.records() {
             let record = record.map_err(|e| ImportError::Csv {
-                line: e.position().map_or(0, csv::Position::line),
+                line: e.position().map_or(0, |p| lines.at(p.byte()) as u64),
             })?;
-            let line = record
-                .position()
-                .and_then(|p| usize::try_from(p.line()).ok())
-                .unwrap_or(0);
+            let line = record.position().map_or(0, |p| lines.at(p.byte()));
             if record.iter().all(|c| columns::clean(c).is_empty()) {
                 continue;
             }
@@ -289,6 +287,44 @@ impl Table {
             }
         }
         groups
+    }
+}
+
+/// Line numbers as people count them, where a line ends at `\n`, `\r\n` or a lone `\r`. The
+/// csv crate splits records at all three but counts only `\n`, so in a file saved with CR line
+/// endings (Excel for Mac's "CSV (Macintosh)") it would name every row line 1 (found by fuzzing).
+struct Lines<'a> {
+    text: &'a [u8],
+    /// Bytes before `pos` are counted; `line` is the line at `pos`.
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Lines {
+            text: text.as_bytes(),
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of byte offset `byte`; offsets must not go backwards.
+    fn at(&mut self, byte: u64) -> usize {
+        let end = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        let start = self.pos.min(end);
+        let before = start.checked_sub(1).and_then(|i| self.text.get(i)).copied();
+        let mut previous = before;
+        for &b in self.text.get(start..end).unwrap_or_default() {
+            if b == b'\r' || (b == b'\n' && previous != Some(b'\r')) {
+                self.line += 1;
+            }
+            previous = Some(b);
+        }
+        self.pos = self.pos.max(end);
+        self.line
     }
 }
 
@@ -462,6 +498,26 @@ mod tests {
         let e = import(&mut s, "x\ny\n".as_bytes(), today());
         assert!(matches!(e, Err(ImportError::MissingColumns(_))));
         assert_eq!(s.count().expect("count"), 0);
+    }
+
+    #[test]
+    fn names_lines_right_whatever_the_line_endings() {
+        let rows = [
+            row("A1", "李大山", "户主", &id_number("19700312", "011")),
+            row("A1", "", "配偶", &id_number("19720801", "022")),
+        ];
+        for end in ["\n", "\r\n", "\r"] {
+            let csv = format!("{HEADER}{end}{}{end}{}{end}", rows[0], rows[1]);
+            let roster = read(csv.as_bytes(), today()).expect("read");
+            let lines: Vec<_> = roster.households.iter().map(|h| h.lines.clone()).collect();
+            assert_eq!(lines, vec![vec![2, 3]], "{end:?}");
+            let reasons = roster.households.first().map(|h| h.outcome.as_ref().err());
+            assert_eq!(
+                reasons,
+                Some(Some(&vec!["第 3 行:缺少「姓名」".to_owned()])),
+                "{end:?}"
+            );
+        }
     }
 
     #[test]

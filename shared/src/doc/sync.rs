@@ -17,7 +17,14 @@ pub struct IncomingChange {
 impl IncomingChange {
     /// Decodes one change; garbage is an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<IncomingChange, DocError> {
-        Change::try_from(bytes)
+        // automerge 0.12 panics on some malformed changes instead of returning its error (an
+        // object id counter beyond u32 unwraps a failed conversion deep in its column decoder;
+        // found by fuzzing). Validating that first would mean re-implementing its columnar
+        // format, so the panic is caught here, and only here: decoding is a pure function of
+        // `bytes` that touches no shared state, so nothing is left half-done by the unwind.
+        let decoded = std::panic::catch_unwind(|| Change::try_from(bytes))
+            .map_err(|_| DocError::Layout("变更数据无法解析".into()))?;
+        decoded
             .map(|change| IncomingChange { change })
             .map_err(|e| DocError::Layout(format!("变更数据无法解析: {e}")))
     }

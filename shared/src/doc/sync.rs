@@ -76,8 +76,17 @@ impl HouseholdDoc {
     /// the changes.
     pub fn apply(&mut self, changes: Vec<IncomingChange>) -> Result<(), DocError> {
         check_objects(&mut self.doc, &changes)?;
-        self.doc
-            .apply_changes(changes.into_iter().map(|c| c.change))?;
+        // automerge 0.12 also panics on other malformed changes while applying them (an actor
+        // listed in a change but unknown to the document: an unwrap in its op import; found by
+        // fuzzing) that no check short of re-implementing it foresees. The unwind is caught:
+        // this copy of the document may then be half-changed, and the contract above already
+        // makes every caller drop it on error.
+        let doc = &mut self.doc;
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            doc.apply_changes(changes.into_iter().map(|c| c.change))
+        }))
+        .map_err(|_| DocError::Layout("变更数据无法应用".into()))?;
+        applied?;
         if !self.doc.get_missing_deps(&[]).is_empty() {
             return Err(DocError::MissingDependencies);
         }

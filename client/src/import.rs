@@ -16,12 +16,12 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use zoufang_shared::ids::HouseholdId;
 
-pub use check::valid_household_no;
+pub use check::{Candidate, Person, valid_household_no};
 pub use columns::{COLUMNS, Column};
 pub use decode::DecodeError;
 
 use crate::store::{Store, StoreError};
-use check::{Candidate, Row, Seen};
+use check::{Row, Seen};
 use columns::{Header, HeaderError};
 
 /// Rows above the header that are skipped as a title (the national export puts the sheet's name
@@ -71,6 +71,78 @@ pub fn household_id(household_no: &str) -> HouseholdId {
     HouseholdId(format!("hh-{household_no}"))
 }
 
+/// The roster read and checked against itself, before the store is consulted.
+pub struct Roster {
+    /// As [`ImportReport::notices`].
+    pub notices: Vec<String>,
+    /// Every household of the file, in file order.
+    pub households: Vec<CheckedHousehold>,
+}
+
+/// One household of the file: ready to create, or every reason it cannot be.
+pub struct CheckedHousehold {
+    /// As in the file; empty for rows that have none.
+    pub household_no: String,
+    /// Every line of the household, ascending.
+    pub lines: Vec<usize>,
+    pub outcome: Result<Candidate, Vec<String>>,
+}
+
+impl CheckedHousehold {
+    fn bad(&self, reasons: Vec<String>) -> BadHousehold {
+        BadHousehold {
+            household_no: self.household_no.clone(),
+            lines: self.lines.clone(),
+            reasons,
+        }
+    }
+}
+
+/// Reads and checks the roster in `bytes` (UTF-8 or GBK CSV) without writing anything. `today`
+/// bounds the birth dates in IDs.
+pub fn read(bytes: &[u8], today: NaiveDate) -> Result<Roster, ImportError> {
+    let mut notices = Vec::new();
+    let (text, encoding) = decode::decode(bytes)?;
+    if let Some(encoding) = encoding {
+        notices.push(format!("文件按 {encoding} 编码读取"));
+    }
+    let table = Table::read(&text)?;
+    if table.title_rows > 0 {
+        notices.push(format!("跳过了表头之前的 {} 行标题", table.title_rows));
+    }
+    if !table.header.unknown.is_empty() {
+        notices.push(format!(
+            "忽略了不认识的列:{}",
+            table.header.unknown.join("、")
+        ));
+    }
+    let mut seen = Seen::new();
+    let households = table
+        .households()
+        .into_iter()
+        .map(|group| {
+            let lines: Vec<usize> = group.rows.iter().map(|(l, _)| *l).collect();
+            let outcome = if group.no.is_empty() {
+                Err(lines
+                    .iter()
+                    .map(|l| format!("第 {l} 行:缺少「{}」", Column::HouseholdNo.header()))
+                    .collect())
+            } else {
+                check::check(group.no, &group.rows, &table.header, today, &mut seen)
+            };
+            CheckedHousehold {
+                household_no: group.no.to_owned(),
+                lines,
+                outcome,
+            }
+        })
+        .collect();
+    Ok(Roster {
+        notices,
+        households,
+    })
+}
+
 /// Imports the roster in `bytes` (UTF-8 or GBK CSV). `today` bounds the birth dates in IDs.
 pub fn import(
     store: &mut Store,
@@ -79,50 +151,23 @@ pub fn import(
 ) -> Result<ImportReport, ImportError> {
     // Checked first so an uninitialised device fails before any reading.
     store.identity()?;
-    let mut report = ImportReport::default();
-    let (text, encoding) = decode::decode(bytes)?;
-    if let Some(encoding) = encoding {
-        report.notices.push(format!("文件按 {encoding} 编码读取"));
-    }
-    let table = Table::read(&text)?;
-    if table.title_rows > 0 {
-        report
-            .notices
-            .push(format!("跳过了表头之前的 {} 行标题", table.title_rows));
-    }
-    if !table.header.unknown.is_empty() {
-        report.notices.push(format!(
-            "忽略了不认识的列:{}",
-            table.header.unknown.join("、")
-        ));
-    }
-    let mut seen = Seen::new();
-    for group in table.households() {
-        let lines: Vec<usize> = group.rows.iter().map(|(l, _)| *l).collect();
-        let bad = |reasons| BadHousehold {
-            household_no: group.no.to_owned(),
-            lines: lines.clone(),
-            reasons,
-        };
-        if group.no.is_empty() {
-            let reasons = lines
-                .iter()
-                .map(|l| format!("第 {l} 行:缺少「{}」", Column::HouseholdNo.header()))
-                .collect();
-            report.bad.push(bad(reasons));
-            continue;
-        }
-        let candidate = match check::check(group.no, &group.rows, &table.header, today, &mut seen) {
+    let roster = read(bytes, today)?;
+    let mut report = ImportReport {
+        notices: roster.notices,
+        ..ImportReport::default()
+    };
+    for household in roster.households {
+        let candidate = match &household.outcome {
             Ok(c) => c,
             Err(reasons) => {
-                report.bad.push(bad(reasons));
+                report.bad.push(household.bad(reasons.clone()));
                 continue;
             }
         };
-        match write(store, group.no, &candidate) {
+        match write(store, &household.household_no, candidate) {
             Ok(Written::Created) => report.imported += 1,
             Ok(Written::Existing) => report.skipped_existing += 1,
-            Ok(Written::Refused(reasons)) => report.bad.push(bad(reasons)),
+            Ok(Written::Refused(reasons)) => report.bad.push(household.bad(reasons)),
             Err(source) => {
                 return Err(ImportError::Interrupted {
                     imported: report.imported,
@@ -155,13 +200,7 @@ fn write(store: &mut Store, no: &str, c: &Candidate) -> Result<Written, StoreErr
     if !reasons.is_empty() {
         return Ok(Written::Refused(reasons));
     }
-    let created = store.create_household(&id, |e| {
-        e.set_info(&c.info)?;
-        for p in &c.persons {
-            e.add_member(&p.member)?;
-        }
-        Ok(())
-    });
+    let created = store.create_household(&id, |e| c.fill(e));
     match created {
         Ok(()) => Ok(Written::Created),
         // Another process imported it meanwhile: the same outcome as finding it first.
@@ -198,14 +237,12 @@ impl Table {
         let mut title_rows = 0;
         let mut first_error = None;
         let mut rows = Vec::new();
+        let mut lines = Lines::new(text);
         for record in reader.records() {
             let record = record.map_err(|e| ImportError::Csv {
-                line: e.position().map_or(0, csv::Position::line),
+                line: e.position().map_or(0, |p| lines.at(p.byte()) as u64),
             })?;
-            let line = record
-                .position()
-                .and_then(|p| usize::try_from(p.line()).ok())
-                .unwrap_or(0);
+            let line = record.position().map_or(0, |p| lines.at(p.byte()));
             if record.iter().all(|c| columns::clean(c).is_empty()) {
                 continue;
             }
@@ -250,6 +287,44 @@ impl Table {
             }
         }
         groups
+    }
+}
+
+/// Line numbers as people count them, where a line ends at `\n`, `\r\n` or a lone `\r`. The
+/// csv crate splits records at all three but counts only `\n`, so in a file saved with CR line
+/// endings (Excel for Mac's "CSV (Macintosh)") it would name every row line 1 (found by fuzzing).
+struct Lines<'a> {
+    text: &'a [u8],
+    /// Bytes before `pos` are counted; `line` is the line at `pos`.
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        Lines {
+            text: text.as_bytes(),
+            pos: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of byte offset `byte`; offsets must not go backwards.
+    fn at(&mut self, byte: u64) -> usize {
+        let end = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        let start = self.pos.min(end);
+        let before = start.checked_sub(1).and_then(|i| self.text.get(i)).copied();
+        let mut previous = before;
+        for &b in self.text.get(start..end).unwrap_or_default() {
+            if b == b'\r' || (b == b'\n' && previous != Some(b'\r')) {
+                self.line += 1;
+            }
+            previous = Some(b);
+        }
+        self.pos = self.pos.max(end);
+        self.line
     }
 }
 
@@ -423,6 +498,26 @@ mod tests {
         let e = import(&mut s, "x\ny\n".as_bytes(), today());
         assert!(matches!(e, Err(ImportError::MissingColumns(_))));
         assert_eq!(s.count().expect("count"), 0);
+    }
+
+    #[test]
+    fn names_lines_right_whatever_the_line_endings() {
+        let rows = [
+            row("A1", "李大山", "户主", &id_number("19700312", "011")),
+            row("A1", "", "配偶", &id_number("19720801", "022")),
+        ];
+        for end in ["\n", "\r\n", "\r"] {
+            let csv = format!("{HEADER}{end}{}{end}{}{end}", rows[0], rows[1]);
+            let roster = read(csv.as_bytes(), today()).expect("read");
+            let lines: Vec<_> = roster.households.iter().map(|h| h.lines.clone()).collect();
+            assert_eq!(lines, vec![vec![2, 3]], "{end:?}");
+            let reasons = roster.households.first().map(|h| h.outcome.as_ref().err());
+            assert_eq!(
+                reasons,
+                Some(Some(&vec!["第 3 行:缺少「姓名」".to_owned()])),
+                "{end:?}"
+            );
+        }
     }
 
     #[test]

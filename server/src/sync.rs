@@ -314,6 +314,19 @@ fn merge_one(
     }
 }
 
+/// What the server makes of one push outside a recovery window, before anything is stored: the
+/// outcome, and the write when there is something new to keep. Every byte of `push` comes from
+/// the device; `stored` is the server's copy. Public for the fuzz targets (crate
+/// zoufang-fuzzing), which feed it arbitrary pushes.
+pub fn check_push(
+    device: &DeviceAuth,
+    push: &Push,
+    stored: Option<&StoredHousehold>,
+) -> (PushOutcome, Option<HouseholdWrite>) {
+    let (outcome, write, _) = merge_one(device, push, stored, None);
+    (outcome, write)
+}
+
 type Merged = (PushOutcome, Option<HouseholdWrite>, Vec<Recovered>);
 
 fn merge_checked(

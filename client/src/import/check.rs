@@ -10,6 +10,7 @@ use zoufang_shared::codes::{
     Education, Health, HouseholdStatus, LabourSkill, PovertyAttribute, PovertyCause, Relation,
     SchoolStage, Sex, StandardLevel,
 };
+use zoufang_shared::doc::{DocError, Editor};
 use zoufang_shared::model::{HouseholdInfo, Member};
 use zoufang_shared::rules::resident_id::{self, ResidentId};
 
@@ -19,6 +20,17 @@ use super::columns::{COLUMNS, Column, Header, Level};
 pub struct Candidate {
     pub info: HouseholdInfo,
     pub persons: Vec<Person>,
+}
+
+impl Candidate {
+    /// Writes the household into a new document: what an import stores.
+    pub fn fill(&self, e: &mut Editor<'_>) -> Result<(), DocError> {
+        e.set_info(&self.info)?;
+        for p in &self.persons {
+            e.add_member(&p.member)?;
+        }
+        Ok(())
+    }
 }
 
 pub struct Person {

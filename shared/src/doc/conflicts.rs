@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::DocError;
 use super::author::parse_message;
-use super::tree::{child_maps, scalar_to_json};
+use super::tree::{MAX_DEPTH, child_maps, scalar_to_json, too_deep};
 
 /// One conflicted field.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,6 +66,9 @@ fn walk(
     path: &mut Vec<String>,
     out: &mut Vec<Candidate>,
 ) -> Result<(), DocError> {
+    if path.len() > MAX_DEPTH {
+        return Err(too_deep());
+    }
     // One map that collides with no other: one pass, and only keys holding concurrent values
     // are looked at closely (a lookup by key decodes the op columns afresh; see `tree`).
     if let [obj] = objs {

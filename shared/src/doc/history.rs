@@ -20,7 +20,7 @@ use serde_json::{Map, Value as Json};
 
 use super::DocError;
 use super::author::change_info;
-use super::tree::scalar_to_json;
+use super::tree::{MAX_DEPTH, scalar_to_json, too_deep};
 
 /// One field set by one change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -217,13 +217,26 @@ fn value_json_at(
     id: &ObjId,
     heads: &[ChangeHash],
 ) -> Result<Json, DocError> {
+    value_json_below(doc, value, id, heads, 0)
+}
+
+fn value_json_below(
+    doc: &AutoCommit,
+    value: Value<'_>,
+    id: &ObjId,
+    heads: &[ChangeHash],
+    depth: usize,
+) -> Result<Json, DocError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
     Ok(match value {
         Value::Scalar(s) => scalar_to_json(&s)?,
         Value::Object(ObjType::Map | ObjType::Table) => {
             let mut map = Map::new();
             for key in doc.keys_at(id, heads) {
                 if let Some((v, child)) = doc.get_at(id, key.as_str(), heads)? {
-                    map.insert(key, value_json_at(doc, v, &child, heads)?);
+                    map.insert(key, value_json_below(doc, v, &child, heads, depth + 1)?);
                 }
             }
             Json::Object(map)
@@ -232,7 +245,7 @@ fn value_json_at(
             let mut items = Vec::new();
             for i in 0..doc.length_at(id, heads) {
                 if let Some((v, child)) = doc.get_at(id, i, heads)? {
-                    items.push(value_json_at(doc, v, &child, heads)?);
+                    items.push(value_json_below(doc, v, &child, heads, depth + 1)?);
                 }
             }
             Json::Array(items)

@@ -1,6 +1,9 @@
 //! What sync needs of a household document: the changes a peer lacks, and applying a peer's
 //! changes with the checks a server makes before it keeps them.
 
+use std::collections::HashSet;
+
+use automerge::legacy::{ObjectId, OpId, OpType};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
 
 use super::{DocError, HouseholdDoc};
@@ -15,7 +18,14 @@ pub struct IncomingChange {
 impl IncomingChange {
     /// Decodes one change; garbage is an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<IncomingChange, DocError> {
-        Change::try_from(bytes)
+        // automerge 0.12 panics on some malformed changes instead of returning its error (an
+        // object id counter beyond u32 unwraps a failed conversion deep in its column decoder;
+        // found by fuzzing). Validating that first would mean re-implementing its columnar
+        // format, so the panic is caught here, and only here: decoding is a pure function of
+        // `bytes` that touches no shared state, so nothing is left half-done by the unwind.
+        let decoded = std::panic::catch_unwind(|| Change::try_from(bytes))
+            .map_err(|_| DocError::Layout("变更数据无法解析".into()))?;
+        decoded
             .map(|change| IncomingChange { change })
             .map_err(|e| DocError::Layout(format!("变更数据无法解析: {e}")))
     }
@@ -82,12 +92,82 @@ impl HouseholdDoc {
     /// household of this schema, which is returned (read once: reading is the costly part of a
     /// merge). On error the caller must drop this copy: it may hold part of the changes.
     pub fn apply(&mut self, changes: Vec<IncomingChange>) -> Result<Household, DocError> {
-        self.doc
-            .apply_changes(changes.into_iter().map(|c| c.change))?;
+        check_objects(&mut self.doc, &changes)?;
+        // automerge 0.12 also panics on other malformed changes while applying them (an actor
+        // listed in a change but unknown to the document: an unwrap in its op import; found by
+        // fuzzing) that no check short of re-implementing it foresees. The unwind is caught:
+        // this copy of the document may then be half-changed, and the contract above already
+        // makes every caller drop it on error.
+        let doc = &mut self.doc;
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            doc.apply_changes(changes.into_iter().map(|c| c.change))
+        }))
+        .map_err(|_| DocError::Layout("变更数据无法应用".into()))?;
+        applied?;
         if !self.doc.get_missing_deps(&[]).is_empty() {
             return Err(DocError::MissingDependencies);
         }
         self.check_schema()?;
         self.read()
     }
+}
+
+/// Refuses changes with an operation on an object that neither the document nor the changes
+/// themselves create. automerge 0.12 panics on such a change while applying it ("Obj … Missing
+/// from Index"), so one forged or corrupt change from a device would take down the request that
+/// carries it (found by fuzzing). Only changes whose dependencies are all at hand are checked:
+/// automerge queues the others unapplied, and [`HouseholdDoc::apply`] then reports
+/// [`DocError::MissingDependencies`] as before.
+fn check_objects(doc: &mut AutoCommit, changes: &[IncomingChange]) -> Result<(), DocError> {
+    // The changes automerge will apply: dependencies in the document or applied before them.
+    let mut ready: HashSet<ChangeHash> = HashSet::new();
+    let mut applied = vec![false; changes.len()];
+    let mut progress = true;
+    while progress {
+        progress = false;
+        for (change, applied) in changes.iter().zip(applied.iter_mut()) {
+            if !*applied
+                && change
+                    .change
+                    .deps()
+                    .iter()
+                    .all(|d| ready.contains(d) || doc.get_change_by_hash(d).is_some())
+            {
+                *applied = true;
+                ready.insert(change.change.hash());
+                progress = true;
+            }
+        }
+    }
+    let decoded: Vec<_> = changes
+        .iter()
+        .zip(&applied)
+        .filter(|(_, applied)| **applied)
+        .map(|(c, _)| c.change.decode())
+        .collect();
+    let made: HashSet<(u64, &ActorId)> = decoded
+        .iter()
+        .flat_map(|c| {
+            c.operations
+                .iter()
+                .zip(c.start_op.get()..)
+                .filter(|(op, _)| matches!(op.action, OpType::Make(_)))
+                .map(move |(_, counter)| (counter, &c.actor_id))
+        })
+        .collect();
+    for op in decoded.iter().flat_map(|c| &c.operations) {
+        let ObjectId::Id(OpId(counter, actor)) = &op.obj else {
+            continue;
+        };
+        // `import` resolves an object id as automerge prints it, and fails for one the document
+        // does not hold.
+        if !made.contains(&(*counter, actor))
+            && doc
+                .import(&format!("{counter}@{}", actor.to_hex_string()))
+                .is_err()
+        {
+            return Err(DocError::Layout("变更修改了文档中不存在的对象".into()));
+        }
+    }
+    Ok(())
 }

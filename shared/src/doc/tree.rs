@@ -21,6 +21,16 @@ use serde_json::{Map, Value as Json};
 
 use super::DocError;
 
+/// How deeply objects may nest. The layout nests maps at most six deep (cases → case → steps →
+/// step → objections → objection); the readers below recurse once per level, and a change
+/// nesting thousands of maps (a few kilobytes) would overflow the stack and abort the process
+/// — a server taking a device's push — so past this depth a document is refused as malformed.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+pub(crate) fn too_deep() -> DocError {
+    DocError::Layout(format!("对象嵌套超过 {MAX_DEPTH} 层"))
+}
+
 /// Scalar to JSON. Bytes and values from a future automerge are not part of our layout.
 pub(crate) fn scalar_to_json(s: &ScalarValue) -> Result<Json, DocError> {
     Ok(match s {
@@ -87,8 +97,19 @@ pub(crate) fn child_maps(
 
 /// Reads the map(s) `objs` (visible first) as one JSON object.
 pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, Json>, DocError> {
+    read_maps_below(doc, objs, 0)
+}
+
+fn read_maps_below(
+    doc: &AutoCommit,
+    objs: &[ObjId],
+    depth: usize,
+) -> Result<Map<String, Json>, DocError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
     if let [obj] = objs {
-        return read_map(doc, obj);
+        return read_map(doc, obj, depth);
     }
     let keys: std::collections::BTreeSet<String> =
         objs.iter().flat_map(|obj| doc.keys(obj)).collect();
@@ -98,7 +119,8 @@ pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, 
         for obj in objs {
             match doc.get(obj, &key)? {
                 Some((Value::Object(ObjType::Map), _)) => {
-                    value = Json::Object(read_maps(doc, &child_maps(doc, objs, &key)?)?);
+                    let children = child_maps(doc, objs, &key)?;
+                    value = Json::Object(read_maps_below(doc, &children, depth + 1)?);
                     break;
                 }
                 // A null (cleared) field may still be set in a colliding object.
@@ -124,15 +146,21 @@ pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, 
 /// One map that collides with no other: one pass over its visible values. Every lookup by key
 /// decodes the document's op columns afresh, so reading key by key costs several times this;
 /// only keys with concurrent values take the general path.
-fn read_map(doc: &AutoCommit, obj: &ObjId) -> Result<Map<String, Json>, DocError> {
+fn read_map(doc: &AutoCommit, obj: &ObjId, depth: usize) -> Result<Map<String, Json>, DocError> {
     let mut out = Map::new();
     for item in doc.map_range(obj, ..) {
         let value = match item.value {
-            ValueRef::Object(ObjType::Map) if item.conflict => Json::Object(read_maps(
+            ValueRef::Object(ObjType::Map) if item.conflict => Json::Object(read_maps_below(
                 doc,
                 &child_maps(doc, std::slice::from_ref(obj), &item.key)?,
+                depth + 1,
             )?),
-            ValueRef::Object(ObjType::Map) => Json::Object(read_map(doc, &item.id())?),
+            ValueRef::Object(ObjType::Map) => {
+                if depth + 1 > MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                Json::Object(read_map(doc, &item.id(), depth + 1)?)
+            }
             ValueRef::Object(t) => {
                 return Err(DocError::Layout(format!(
                     "unexpected {t:?} at {}",

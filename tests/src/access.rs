@@ -13,9 +13,10 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use tokio::process::Command;
-use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange};
+use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc};
 use zoufang_shared::wire::{PulledChange, Push};
 
+pub use crate::api::doc_from;
 use crate::api::{ApiDevice, actor_hex};
 use crate::review::{Reviewer, pass_steps_through, propose_case};
 use crate::{AREAS_CSV, ClientProcess, Device, ServerProcess, TEST_PASSWORD, bin, zoufang_server};
@@ -73,19 +74,6 @@ fn days_before(d: NaiveDate, n: u64) -> NaiveDate {
 
 pub fn author(user: &str, device: &str) -> ChangeAuthor {
     ChangeAuthor::new(user, device, Utc::now())
-}
-
-/// A household's document rebuilt from pulled changes, writing under `actor`.
-pub fn doc_from(pulled: &[PulledChange], household: &str, actor: ActorId) -> HouseholdDoc {
-    let changes: Vec<IncomingChange> = pulled
-        .iter()
-        .filter(|p| p.household == household)
-        .map(|p| IncomingChange::decode(&p.change).expect("pulled change"))
-        .collect();
-    assert!(!changes.is_empty(), "{household} was not pulled");
-    let mut doc = HouseholdDoc::empty(actor);
-    doc.apply(changes).expect("apply pulled changes");
-    doc
 }
 
 /// Edits of `doc` by `device` (an [`ApiDevice`]: its device id is its actor's hex) as a push of

@@ -115,7 +115,7 @@ fn request(
     pending: Vec<crate::store::PendingPush>,
     max_pull_bytes: u32,
 ) -> Result<SyncRequest, SyncError> {
-    Ok(SyncRequest {
+    let mut req = SyncRequest {
         protocol: PROTOCOL_VERSION,
         cursor: store.sync_cursor()?,
         scope: store.sync_scope()?,
@@ -128,7 +128,9 @@ fn request(
             })
             .collect(),
         max_pull_bytes,
-    })
+    };
+    req.pack();
+    Ok(req)
 }
 
 /// Syncs until nothing is left to push or pull. `progress` hears after every round.
@@ -174,8 +176,11 @@ pub async fn sync(
             .await
             .map_err(|e| SyncError::Network(e.to_string()))?;
         report.bytes_down += bytes.len();
-        let answer: SyncResponse =
+        let mut answer: SyncResponse =
             wire::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        answer
+            .unpack()
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
         let outcome = store.apply_sync(&answer, &sent)?;
         report.rounds += 1;
         report.accepted += outcome.accepted;
@@ -336,7 +341,11 @@ pub fn import_reply(store: &mut Store, file: &[u8]) -> Result<SyncOutcome, SyncE
     if device != store.identity()?.device_id {
         return Err(SyncError::Bundle(BundleError::BadSeal));
     }
-    let reply: BundleReply = bundle::read(file, bundle::KIND_REPLY, &key)?;
+    let mut reply: BundleReply = bundle::read(file, bundle::KIND_REPLY, &key)?;
+    reply
+        .response
+        .unpack()
+        .map_err(|e| SyncError::Protocol(e.to_string()))?;
     // A reply is read after the device may have edited again: the server's heads count.
     let outcome = store.apply_sync(&reply.response, &crate::store::SentHeads::new())?;
     for hash in &reply.attachments_stored {

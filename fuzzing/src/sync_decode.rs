@@ -1,5 +1,6 @@
-//! The body of `POST /api/sync` as the server reads it: DEFLATE, postcard, then each push checked
-//! and merged the way `sync::sync` does before anything is stored.
+//! The body of `POST /api/sync` as the server reads it: DEFLATE, postcard, packed changes
+//! rebuilt, then each push checked and merged the way `sync::sync` does before anything is
+//! stored.
 
 use std::sync::OnceLock;
 
@@ -28,6 +29,11 @@ pub fn run(data: &[u8]) {
         req,
         "decode → encode → decode round-trips"
     );
+    // As `sync::sync` does first: packed changes rebuilt (protocol 4), full ones left as they are.
+    let mut req = req;
+    if req.unpack().is_err() {
+        return;
+    }
     let device = device_for(&req);
     for push in req.pushes.iter().take(PUSHES_CHECKED) {
         check(&device, push, None);

@@ -93,6 +93,9 @@ impl From<SyncError> for ApiError {
                 e.to_string(),
             ),
             SyncError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            SyncError::TooLarge(_) => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            }
             SyncError::Db(db) => db.into(),
         }
     }
@@ -394,7 +397,8 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         (status = 400, description = "Undecodable body, or a protocol error", body = ErrorBody),
         (status = 401, description = "Missing, unknown, revoked or expired device token",
          body = ErrorBody),
-        (status = 413, description = "Body over the server's limit, or too many pushes",
+        (status = 413,
+         description = "Body too large (as sent, inflated or unpacked), or too many pushes",
          body = ErrorBody),
         (status = 415, description = "Not `application/x-zoufang-sync`", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),

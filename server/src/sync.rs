@@ -14,9 +14,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use zoufang_shared::doc::{ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange, wire_form};
+use zoufang_shared::doc::{
+    ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange, UnpackTooLarge, wire_form,
+};
 use zoufang_shared::wire::{
-    Hash, PROTOCOL_VERSION, PulledChange, Push, PushOutcome, PushResult, SyncRequest, SyncResponse,
+    Hash, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PulledChange, Push, PushOutcome, PushResult,
+    SyncRequest, SyncResponse,
 };
 
 use crate::auth::in_scope;
@@ -40,6 +43,8 @@ pub enum SyncError {
     TooManyPushes,
     #[error("服务器繁忙,请稍后重试")]
     Busy,
+    #[error(transparent)]
+    TooLarge(#[from] UnpackTooLarge),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -67,12 +72,13 @@ pub enum Via {
 pub async fn sync<D: Database>(
     db: &D,
     device: &DeviceAuth,
-    req: SyncRequest,
+    mut req: SyncRequest,
     via: Via,
 ) -> Result<SyncResponse, SyncError> {
-    if req.protocol != PROTOCOL_VERSION {
+    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&req.protocol) {
         return Err(SyncError::Protocol(req.protocol));
     }
+    req.unpack()?;
     if req.pushes.len() > MAX_PUSHES {
         return Err(SyncError::TooManyPushes);
     }
@@ -117,13 +123,18 @@ pub async fn sync<D: Database>(
     if let Some(p) = window {
         db.note_resynced(p.id, &device.device_id).await?;
     }
-    Ok(SyncResponse {
+    let mut res = SyncResponse {
         results,
         pulled,
         cursor: page.cursor,
         more: page.more,
         scope,
-    })
+    };
+    // A protocol 3 device reads full changes only.
+    if req.protocol >= 4 {
+        res.pack();
+    }
+    Ok(res)
 }
 
 /// Names the set of areas a pull covered; it changes when the user's areas do.

@@ -6,7 +6,9 @@
 //! (compact binary serde) compressed with DEFLATE: a 2G link pays for every byte. Changes travel
 //! uncompressed inside the body: households are filled in with the same fields, so the body's
 //! one compression finds what their changes share, which each change compressed on its own
-//! (Automerge's stored form) hides.
+//! (Automerge's stored form) hides. And they travel packed: what compression cannot shrink,
+//! the hash of a change sent just before that a change depends on, is sent as a reference
+//! (see [`crate::doc::pack_changes`]).
 //!
 //! Account and error bodies are JSON: small, and readable in logs and tools.
 
@@ -15,10 +17,17 @@ use std::io::{Read, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::doc::{UnpackTooLarge, pack_changes, unpack_changes};
+
 /// `Content-Type` of sync bodies.
 pub const SYNC_CONTENT_TYPE: &str = "application/x-zoufang-sync";
 /// Bumped on any incompatible change of the types below.
-pub const PROTOCOL_VERSION: u32 = 3;
+///
+/// 4: changes may travel packed ([`crate::doc::pack_changes`]); a server answers a protocol 3
+/// device (full changes only) with full changes, so devices can be updated after the server.
+pub const PROTOCOL_VERSION: u32 = 4;
+/// The oldest protocol a server still answers.
+pub const MIN_PROTOCOL_VERSION: u32 = 3;
 /// Ceiling of a decompressed body, against compression bombs.
 pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -50,6 +59,52 @@ pub struct Push {
     pub household: String,
     /// Automerge changes in causal order, uncompressed (see the module comment).
     pub changes: Vec<Vec<u8>>,
+}
+
+impl SyncRequest {
+    /// Packs each push's changes for the wire (a dependency is referred back to within its
+    /// household).
+    pub fn pack(&mut self) {
+        for push in &mut self.pushes {
+            push.changes = pack_changes(push.changes.iter().map(Vec::as_slice));
+        }
+    }
+
+    /// Every push's changes as full chunks, packed or not when they came.
+    pub fn unpack(&mut self) -> Result<(), UnpackTooLarge> {
+        let mut budget = MAX_DECODED_BYTES;
+        for push in &mut self.pushes {
+            let full = unpack_changes(std::mem::take(&mut push.changes), budget)?;
+            budget -= full.iter().map(|c| c.len() as u64).sum::<u64>();
+            push.changes = full;
+        }
+        Ok(())
+    }
+}
+
+impl SyncResponse {
+    /// Packs the pulled changes for the wire (a dependency is referred back to anywhere earlier
+    /// in the response).
+    pub fn pack(&mut self) {
+        let packed = pack_changes(self.pulled.iter().map(|p| p.change.as_slice()));
+        for (p, change) in self.pulled.iter_mut().zip(packed) {
+            p.change = change;
+        }
+    }
+
+    /// The pulled changes as full chunks.
+    pub fn unpack(&mut self) -> Result<(), UnpackTooLarge> {
+        let packed = self
+            .pulled
+            .iter_mut()
+            .map(|p| std::mem::take(&mut p.change))
+            .collect();
+        let full = unpack_changes(packed, MAX_DECODED_BYTES)?;
+        for (p, change) in self.pulled.iter_mut().zip(full) {
+            p.change = change;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

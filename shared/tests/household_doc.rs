@@ -388,6 +388,33 @@ fn garbage_bytes_are_a_typed_error() {
 }
 
 #[test]
+fn a_change_automerge_would_rebuild_differently_is_refused() {
+    use zoufang_shared::doc::IncomingChange;
+    // Found by fuzzing: a well-formed household change that automerge applies but, asked for
+    // its changes, rebuilds under another hash (and then panics). Kept, the document would no
+    // longer load after a save.
+    let bytes = include_bytes!(
+        "../../fuzz/regressions/doc_load/non-canonical-change-rebuilt-with-another-hash"
+    );
+    let change = IncomingChange::decode(bytes).expect("it decodes");
+    let mut doc = HouseholdDoc::empty(actor(1));
+    let err = doc.apply(vec![change]).expect_err("refused");
+    assert!(err.to_string().contains("不规范"), "{err}");
+
+    // The same check passes every change automerge itself wrote, pushed again or anew.
+    let mut original = typical_household();
+    let changes: Vec<IncomingChange> = original
+        .changes_after(&[])
+        .iter()
+        .map(|c| IncomingChange::decode(c).expect("decodes"))
+        .collect();
+    let mut copy = HouseholdDoc::empty(actor(2));
+    copy.apply(changes.clone()).expect("applies");
+    copy.apply(changes).expect("applies again, unchanged");
+    assert_eq!(copy.heads(), original.heads());
+}
+
+#[test]
 fn documents_of_another_kind_or_schema_are_refused() {
     use automerge::transaction::Transactable;
     let mut plain = automerge::AutoCommit::new();

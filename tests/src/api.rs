@@ -172,7 +172,8 @@ impl ApiDevice {
         )
         .await;
         assert_eq!(reply.status, StatusCode::OK, "sync: {}", reply.text());
-        let res: SyncResponse = wire::decode(&reply.body).expect("decode the sync response");
+        let mut res: SyncResponse = wire::decode(&reply.body).expect("decode the sync response");
+        res.unpack().expect("unpack the pulled changes");
         if let Ok(mut s) = self.scope.lock() {
             s.clone_from(&res.scope);
         }

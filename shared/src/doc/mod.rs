@@ -25,6 +25,7 @@ mod author;
 mod conflicts;
 mod editor;
 mod history;
+mod packed;
 mod sync;
 mod tree;
 
@@ -33,6 +34,7 @@ pub use automerge::{ActorId, ChangeHash};
 pub use conflicts::{Conflict, ConflictValue};
 pub use editor::{Editor, ValidationError, validate_member};
 pub use history::FieldChange;
+pub use packed::{UnpackTooLarge, pack_changes, unpack_changes};
 pub use sync::{IncomingChange, wire_form};
 
 use automerge::transaction::CommitOptions;

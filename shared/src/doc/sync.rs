@@ -84,7 +84,8 @@ impl HouseholdDoc {
 
     /// Whether the document already holds this change.
     pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
-        self.doc.get_change_by_hash(hash).is_some()
+        // The metadata alone: automerge rebuilds a whole change to return one.
+        self.doc.get_change_meta_by_hash(hash).is_some()
     }
 
     /// Applies a peer's changes. Afterwards the document must be complete (no change waiting
@@ -93,6 +94,12 @@ impl HouseholdDoc {
     /// merge). On error the caller must drop this copy: it may hold part of the changes.
     pub fn apply(&mut self, changes: Vec<IncomingChange>) -> Result<Household, DocError> {
         check_objects(&mut self.doc, &changes)?;
+        let before = self.doc.get_heads();
+        let new: Vec<ChangeHash> = changes
+            .iter()
+            .map(IncomingChange::hash)
+            .filter(|h| !self.has_change(h))
+            .collect();
         // automerge 0.12 also panics on other malformed changes while applying them (an actor
         // listed in a change but unknown to the document: an unwrap in its op import; found by
         // fuzzing) that no check short of re-implementing it foresees. The unwind is caught:
@@ -107,8 +114,37 @@ impl HouseholdDoc {
         if !self.doc.get_missing_deps(&[]).is_empty() {
             return Err(DocError::MissingDependencies);
         }
+        self.check_reproducible(&before, &new)?;
         self.check_schema()?;
         self.read()
+    }
+}
+
+impl HouseholdDoc {
+    /// Refuses changes that automerge applied but cannot give back as they came. automerge 0.12
+    /// keeps operations, not change bytes, and rebuilds a change when it is asked for one; a
+    /// change encoded in a way its own encoder never would (found by fuzzing: one forged change
+    /// with well-formed operations) is accepted, and then rebuilt with another hash. The
+    /// document's heads still name the original, so it could no longer be saved and loaded
+    /// again, nor its changes listed (a panic): one device could make a household unreadable
+    /// on the server. Rebuilding only the changes after `before` keeps the check to the size
+    /// of the push.
+    fn check_reproducible(
+        &mut self,
+        before: &[ChangeHash],
+        new: &[ChangeHash],
+    ) -> Result<(), DocError> {
+        let doc = &mut self.doc;
+        let rebuilt: HashSet<ChangeHash> =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                doc.get_changes(before).iter().map(|c| c.hash()).collect()
+            }))
+            .map_err(|_| DocError::Layout("变更数据编码不规范".into()))?;
+        if new.iter().all(|h| rebuilt.contains(h)) {
+            Ok(())
+        } else {
+            Err(DocError::Layout("变更数据编码不规范".into()))
+        }
     }
 }
 

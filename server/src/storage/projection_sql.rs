@@ -79,8 +79,11 @@ macro_rules! projection_sql {
                 }
             }
             if let Some(c) = &f.case {
-                qb.push(" AND EXISTS (SELECT 1 FROM p_cases c WHERE c.household_id = h.id")
-                    .push(" AND c.proposed_on >= ")
+                // `IN`, not a correlated `EXISTS`: the few matching cases are found first and
+                // their households looked up, instead of one probe of p_cases per household in
+                // the area (W4, SQLite 3.50: 586 ms for a county's exits in publicity).
+                qb.push(" AND h.id IN (SELECT c.household_id FROM p_cases c WHERE")
+                    .push(" c.proposed_on >= ")
                     .push_bind(c.from.to_string())
                     .push(" AND c.proposed_on <= ")
                     .push_bind(c.to.to_string());

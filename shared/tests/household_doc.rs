@@ -388,18 +388,28 @@ fn garbage_bytes_are_a_typed_error() {
 }
 
 #[test]
-fn a_change_automerge_would_rebuild_differently_is_refused() {
+fn changes_automerge_mishandles_are_refused() {
     use zoufang_shared::doc::IncomingChange;
-    // Found by fuzzing: a well-formed household change that automerge applies but, asked for
-    // its changes, rebuilds under another hash (and then panics). Kept, the document would no
-    // longer load after a save.
-    let bytes = include_bytes!(
-        "../../fuzz/regressions/doc_load/non-canonical-change-rebuilt-with-another-hash"
-    );
-    let change = IncomingChange::decode(bytes).expect("it decodes");
-    let mut doc = HouseholdDoc::empty(actor(1));
-    let err = doc.apply(vec![change]).expect_err("refused");
-    assert!(err.to_string().contains("不规范"), "{err}");
+    // Found by fuzzing, each a change that decodes: one automerge applies but, asked for its
+    // changes, rebuilds under another hash (kept, the document would no longer load after a
+    // save); one whose expansion panics inside automerge.
+    for (bytes, why) in [
+        (
+            &include_bytes!(
+                "../../fuzz/regressions/doc_load/non-canonical-change-rebuilt-with-another-hash"
+            )[..],
+            "不规范",
+        ),
+        (
+            &include_bytes!("../../fuzz/regressions/doc_load/change-expansion-panics")[..],
+            "无法解析",
+        ),
+    ] {
+        let change = IncomingChange::decode(bytes).expect("it decodes");
+        let mut doc = HouseholdDoc::empty(actor(1));
+        let err = doc.apply(vec![change]).expect_err("refused");
+        assert!(err.to_string().contains(why), "{err}");
+    }
 
     // The same check passes every change automerge itself wrote, pushed again or anew.
     let mut original = typical_household();

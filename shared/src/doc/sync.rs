@@ -167,7 +167,7 @@ fn check_objects(doc: &mut AutoCommit, changes: &[IncomingChange]) -> Result<(),
                     .change
                     .deps()
                     .iter()
-                    .all(|d| ready.contains(d) || doc.get_change_by_hash(d).is_some())
+                    .all(|d| ready.contains(d) || doc.get_change_meta_by_hash(d).is_some())
             {
                 *applied = true;
                 ready.insert(change.change.hash());
@@ -175,12 +175,18 @@ fn check_objects(doc: &mut AutoCommit, changes: &[IncomingChange]) -> Result<(),
             }
         }
     }
-    let decoded: Vec<_> = changes
-        .iter()
-        .zip(&applied)
-        .filter(|(_, applied)| **applied)
-        .map(|(c, _)| c.change.decode())
-        .collect();
+    // Expanding a change that decoded can still panic in automerge 0.12 (an `unwrap` in its
+    // change.rs on a malformed operation; found by fuzzing). Like `IncomingChange::decode` it
+    // reads only the change, so nothing is left half-done by the unwind.
+    let decoded: Vec<_> = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        changes
+            .iter()
+            .zip(&applied)
+            .filter(|(_, applied)| **applied)
+            .map(|(c, _)| c.change.decode())
+            .collect()
+    }))
+    .map_err(|_| DocError::Layout("变更数据无法解析".into()))?;
     let made: HashSet<(u64, &ActorId)> = decoded
         .iter()
         .flat_map(|c| {

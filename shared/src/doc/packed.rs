@@ -61,12 +61,18 @@ pub fn unpack_changes(entries: Vec<Vec<u8>>, limit: u64) -> Result<Vec<Vec<u8>>,
     let mut total = 0u64;
     let mut out = Vec::with_capacity(entries.len());
     for entry in entries {
-        let full = if entry.first() == Some(&PACKED_TAG) {
-            unpack_one(&entry[1..], &hashes).unwrap_or(entry)
-        } else {
-            entry
+        // A rebuilt chunk's hash comes with it; only a full entry is hashed here.
+        let (full, hash) = match entry.first() {
+            Some(&PACKED_TAG) => match unpack_one(&entry[1..], &hashes) {
+                Some((chunk, hash)) => (chunk, Some(hash)),
+                None => (entry, None),
+            },
+            _ => {
+                let hash = Chunk::parse(&entry).map(|c| c.hash());
+                (entry, hash)
+            }
         };
-        hashes.push(Chunk::parse(&full).map(|c| c.hash()));
+        hashes.push(hash);
         total += full.len() as u64;
         if total > limit {
             return Err(UnpackTooLarge { limit });
@@ -76,7 +82,7 @@ pub fn unpack_changes(entries: Vec<Vec<u8>>, limit: u64) -> Result<Vec<Vec<u8>>,
     Ok(out)
 }
 
-fn unpack_one(mut rest: &[u8], earlier: &[Option<[u8; 32]>]) -> Option<Vec<u8>> {
+fn unpack_one(mut rest: &[u8], earlier: &[Option<[u8; 32]>]) -> Option<(Vec<u8>, [u8; 32])> {
     let count = read_uleb(&mut rest)?;
     if count > MAX_PACKED_DEPS {
         return None;
@@ -104,7 +110,7 @@ fn unpack_one(mut rest: &[u8], earlier: &[Option<[u8; 32]>]) -> Option<Vec<u8>> 
     chunk.push(CHANGE_CHUNK);
     write_uleb(&mut chunk, data.len() as u64);
     chunk.extend_from_slice(&data);
-    Some(chunk)
+    Some((chunk, hash))
 }
 
 /// An uncompressed change chunk whose header is as automerge writes it.

@@ -236,7 +236,10 @@ async fn bad_visits_cases_and_steps_are_refused() {
         .next()
         .unwrap_or_default()
         .to_owned();
-    let step = |name: &str| json!({"step": name, "outcome": "passed", "date": "2026-01-06", "actor": "王队长"});
+    // Dated the day the case was proposed (the write model refuses a step before it).
+    let today = chrono::Local::now().date_naive().to_string();
+    let step =
+        |name: &str| json!({"step": name, "outcome": "passed", "date": today, "actor": "王队长"});
     let uri = format!("/api/households/demo-00/cases/{case}/steps");
     let (status, res) = f.json("POST", &uri, step("county_decision")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

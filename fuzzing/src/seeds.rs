@@ -76,7 +76,11 @@ pub fn deep_nesting(depth: usize) -> (Vec<u8>, Vec<u8>) {
         Ok(())
     };
     put().expect("plain puts succeed");
-    doc.commit_with(CommitOptions::default().with_message(r#"{"u":"u-1","d":"dev-1"}"#));
+    doc.commit_with(
+        CommitOptions::default()
+            .with_message(r#"{"u":"u-1","d":"dev-1"}"#)
+            .with_time(crate::now().timestamp_millis()),
+    );
     let change = doc.get_changes(&[]).first().map(|c| c.raw_bytes().to_vec());
     (doc.save(), change.expect("one change"))
 }

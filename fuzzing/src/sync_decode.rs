@@ -81,12 +81,16 @@ pub fn device_for(req: &SyncRequest) -> DeviceAuth {
         .iter()
         .flat_map(|p| &p.changes)
         .find_map(|bytes| IncomingChange::decode(bytes).ok());
-    let (actor, device_id) = match &first {
-        Some(c) => (
-            c.actor().to_hex_string(),
-            c.author().1.unwrap_or_else(|| "dev-fuzz".into()),
-        ),
-        None => ("00".repeat(16), "dev-fuzz".into()),
+    let (actor, username, device_id) = match &first {
+        Some(c) => {
+            let (user, device) = c.author();
+            (
+                c.actor().to_hex_string(),
+                user.unwrap_or_else(|| "fuzz".into()),
+                device.unwrap_or_else(|| "dev-fuzz".into()),
+            )
+        }
+        None => ("00".repeat(16), "fuzz".into(), "dev-fuzz".into()),
     };
     DeviceAuth {
         device_id,
@@ -95,7 +99,7 @@ pub fn device_for(req: &SyncRequest) -> DeviceAuth {
         revoked: false,
         user: User {
             id: 1,
-            username: "fuzz".into(),
+            username,
             display_name: "模糊测试".into(),
             password_hash: String::new(),
             role: Role::Surveyor,

@@ -34,7 +34,11 @@ pub async fn import<D: Database>(db: &D, file: &[u8]) -> Result<(Vec<u8>, String
         .device_by_token(&key)
         .await?
         .ok_or_else(|| ImportError::UnknownDevice(device_id.clone()))?;
-    if device.revoked || device.user.disabled || device.expires_at < chrono::Utc::now() {
+    if device.revoked
+        || device.user.disabled
+        || device.expires_at < chrono::Utc::now()
+        || !crate::review::may_hold_devices(device.user.role)
+    {
         return Err(ImportError::DeviceNotAllowed(device_id));
     }
     let mut stored = Vec::new();

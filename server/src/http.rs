@@ -21,7 +21,8 @@ use crate::attachments::{self, UploadError};
 use crate::auth;
 use crate::config::Config;
 use crate::ratelimit::LoginLimiter;
-use crate::storage::{Database, DbError, DeviceAuth, NewDevice};
+use crate::review;
+use crate::storage::{Database, DbError, DeviceAuth, NewDevice, Role};
 use crate::sync::{self, SyncError};
 
 pub struct AppState<D> {
@@ -171,6 +172,10 @@ impl<D: Database> FromRequestParts<Shared<D>> for Device {
         if device.user.disabled {
             return Err(ApiError::unauthorized("该账号已停用,请联系管理员"));
         }
+        // Enrolled before the rule, or under a role changed since: the device is refused too.
+        if !review::may_hold_devices(device.user.role) {
+            return Err(role_cannot_enroll(device.user.role));
+        }
         Ok(Device(device))
     }
 }
@@ -274,6 +279,19 @@ fn valid_device_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
+/// A role that may not hold a device (`review::may_hold_devices`), at enrollment and at every
+/// later request of a device enrolled before.
+fn role_cannot_enroll(role: Role) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "role_cannot_enroll",
+        format!(
+            "{}不能登记设备:设备上保存完整的证件号码和银行账号,请通过审核页面查看数据",
+            role.label()
+        ),
+    )
+}
+
 /// A device signs in once with its user's password and gets a bearer token. Throttled with
 /// the review logins (`crate::ratelimit`).
 #[utoipa::path(
@@ -283,10 +301,17 @@ fn valid_device_id(s: &str) -> bool {
     request_body = EnrollRequest,
     responses(
         (status = 200, description = "Enrolled: the device's token", body = EnrollResponse),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 400, description = "Malformed JSON, or a device id or name the server keeps \
+                                      for its own changes (`reserved_device_id`)",
+         body = ErrorBody),
         (status = 401, description = "Wrong username or password, or a disabled account",
          body = ErrorBody),
-        (status = 409, description = "The actor id belongs to another device", body = ErrorBody),
+        (status = 403, description = "The user's role reads through the review pages and may \
+                                      not hold a device (`role_cannot_enroll`)",
+         body = ErrorBody),
+        (status = 409, description = "The actor id belongs to another device (`actor_taken`), \
+                                      or the device id was revoked (`device_revoked`)",
+         body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Missing or invalid fields, or an invalid device or actor id",
@@ -315,6 +340,22 @@ pub(crate) async fn enroll<D: Database>(
             "设备标识无效",
         ));
     }
+    // Display text: control characters (NUL among them) have no place in it.
+    let device_name: String = req
+        .device_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    // Histories name the device of each change: none may read like the server's own.
+    if review::reserved_device_label(&req.device_id) || review::reserved_device_label(&device_name)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "reserved_device_id",
+            "设备标识或名称是服务器保留的名称(review、server 或以 zoufang 开头),请换一个",
+        ));
+    }
     let denied = || ApiError::unauthorized("用户名或密码错误");
     let user = auth::known_user(&state.db, &req.username).await?;
     let phc = user.as_ref().map(|u| u.password_hash.as_str());
@@ -325,6 +366,9 @@ pub(crate) async fn enroll<D: Database>(
     if user.disabled {
         return Err(ApiError::unauthorized("该账号已停用,请联系管理员"));
     }
+    if !review::may_hold_devices(user.role) {
+        return Err(role_cannot_enroll(user.role));
+    }
     let token = auth::new_token();
     let expires_at = chrono::Utc::now() + chrono::Duration::days(state.config.token_days);
     match state
@@ -332,13 +376,7 @@ pub(crate) async fn enroll<D: Database>(
         .enroll_device(&NewDevice {
             id: req.device_id.clone(),
             user_id: user.id,
-            // Display text: control characters (NUL among them) have no place in it.
-            name: req
-                .device_name
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(100)
-                .collect(),
+            name: device_name,
             actor: req.actor.to_ascii_lowercase(),
             token_hash: auth::token_hash(&token),
             expires_at,
@@ -351,6 +389,13 @@ pub(crate) async fn enroll<D: Database>(
                 StatusCode::CONFLICT,
                 "actor_taken",
                 "该设备标识已被另一台设备使用",
+            ));
+        }
+        Err(DbError::Revoked) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "device_revoked",
+                "该设备已被注销,请用新的设备标识重新初始化",
             ));
         }
         Err(e) => return Err(e.into()),
@@ -397,6 +442,8 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         (status = 400, description = "Undecodable body, or a protocol error", body = ErrorBody),
         (status = 401, description = "Missing, unknown, revoked or expired device token",
          body = ErrorBody),
+        (status = 403, description = "The user's role may not hold a device \
+                                      (`role_cannot_enroll`)", body = ErrorBody),
         (status = 413,
          description = "Body too large (as sent, inflated or unpacked), or too many pushes",
          body = ErrorBody),
@@ -456,6 +503,8 @@ pub(crate) async fn sync_handler<D: Database>(
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing, unknown, revoked or expired device token",
          body = ErrorBody),
+        (status = 403, description = "The user's role may not hold a device \
+                                      (`role_cannot_enroll`)", body = ErrorBody),
         (status = 413, description = "Body over 256 KiB", body = ErrorBody),
         (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Missing or invalid fields", body = ErrorBody),
@@ -506,6 +555,8 @@ pub(crate) struct UploadQuery {
          body = ErrorBody),
         (status = 401, description = "Missing, unknown, revoked or expired device token",
          body = ErrorBody),
+        (status = 403, description = "The user's role may not hold a device \
+                                      (`role_cannot_enroll`)", body = ErrorBody),
         (status = 409, description = "Wrong offset: resume where this says", body = UploadState),
         (status = 413, description = "Attachment or chunk too large, or a chunk out of range",
          body = ErrorBody),

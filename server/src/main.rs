@@ -253,7 +253,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             let value: serde_json::Value =
                 serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
-            let author = zoufang_shared::doc::ChangeAuthor::new(user, "server", chrono::Utc::now());
+            let author = zoufang_shared::doc::ChangeAuthor::new(
+                user,
+                zoufang_server::review::SERVER_DEVICE,
+                chrono::Utc::now(),
+            );
             zoufang_server::server_edit::edit_household(&db, &id, &author, |e| {
                 e.set_field(&field, value.clone())
             })

@@ -1,11 +1,11 @@
 //! Merging a device's pushes and answering its pull.
 //!
 //! Each push is checked on its own — changes decode, every change new to the server carries the
-//! device's own actor, the household lies in the user's areas before and after — and a push that
-//! fails is rejected with a per-household reason while the rest of the batch proceeds. The
-//! accepted ones are written in one transaction; if another server process wrote one of the same
-//! households meanwhile, the merge is redone on fresh documents. Retrying a request is harmless:
-//! changes the server has are skipped, and pulls are by cursor.
+//! device's own actor and a plausible time, the household lies in the user's areas before and
+//! after — and a push that fails is rejected with a per-household reason while the rest of the
+//! batch proceeds. The accepted ones are written in one transaction; if another server process
+//! wrote one of the same households meanwhile, the merge is redone on fresh documents. Retrying a
+//! request is harmless: changes the server has are skipped, and pulls are by cursor.
 //!
 //! After a restore from a backup (see [`crate::backup`]) the scope key also names the restored
 //! change log, so every device pulls from the start and offers everything again; while the
@@ -14,8 +14,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use zoufang_shared::authority::{self, Writer};
 use zoufang_shared::doc::{
-    ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange, UnpackTooLarge, wire_form,
+    ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange, UnpackTooLarge, change_time,
+    check_change_time, wire_form,
 };
 use zoufang_shared::wire::{
     Hash, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PulledChange, Push, PushOutcome, PushResult,
@@ -363,8 +365,10 @@ fn merge_checked(
         None => HouseholdDoc::empty(server_actor()),
     };
     let mut fresh = Vec::new();
+    let mut written_on = chrono::NaiveDate::MIN;
     // Changes under another enrolled device's actor, re-sent during a recovery window.
     let mut foreign: Vec<(String, &ActorDevice)> = Vec::new();
+    let now = chrono::Utc::now();
     for bytes in &push.changes {
         let change = match IncomingChange::decode(bytes) {
             Ok(c) => c,
@@ -388,11 +392,27 @@ fn merge_checked(
             foreign.push((change.hash().to_string(), owner));
             owner.device_id.as_str()
         };
-        if change.author().1.as_deref() != Some(label) {
+        let (user, label_device) = change.author();
+        if label_device.as_deref() != Some(label) {
             return Err(rejected(
                 "forged_author",
                 "变更记录的设备与本设备不符,已拒绝",
             ));
+        }
+        // The user named is the device's (a change re-sent for another device keeps its own).
+        if actor == device.actor && user.as_deref() != Some(device.user.username.as_str()) {
+            return Err(rejected(
+                "forged_author",
+                "变更记录的用户与本设备登记的用户不符,已拒绝",
+            ));
+        }
+        // History and the review pages date edits by it: a time in seconds would read 1970.
+        let at = change_time(&change);
+        if let Err(e) = check_change_time(at, now) {
+            return Err(rejected("implausible_time", e.to_string()));
+        }
+        if let Some(t) = chrono::DateTime::from_timestamp_millis(at) {
+            written_on = written_on.max(t.date_naive());
         }
         fresh.push(change);
     }
@@ -417,6 +437,14 @@ fn merge_checked(
             bytes: c.bytes(),
         })
         .collect();
+    // What the household was, for judging what the changes do to it.
+    let before = match stored {
+        Some(_) => Some(doc.read().map_err(|e| {
+            tracing::error!(household = %push.household, error = %e, "stored document unreadable");
+            rejected("server_document", "服务器上的该户数据异常,已记录")
+        })?),
+        None => None,
+    };
     let household = match doc.apply(fresh) {
         Ok(h) => h,
         Err(DocError::MissingDependencies) => return Ok((PushOutcome::NeedAll, None, Vec::new())),
@@ -433,6 +461,18 @@ fn merge_checked(
             "out_of_scope",
             "该户的区划代码不在您负责的区域内(新建农户须在本人负责的区域内)",
         ));
+    }
+    let ctx = authority::Context {
+        today: now.date_naive(),
+        written_on,
+    };
+    if let Err(r) = authority::check(
+        Writer::Device(device.user.role),
+        before.as_ref(),
+        &household,
+        &ctx,
+    ) {
+        return Err(rejected(r.code.code(), r.message));
     }
     let recovered = match recovery {
         Some(recovery) if !foreign.is_empty() => recovered_changes(

@@ -226,7 +226,7 @@ async fn accounts_story<D: Database>(db: D) {
         .expect("t2 is valid");
     assert_eq!(auth.expires_at, again.expires_at);
 
-    // Revocation shows on the token; re-enrollment clears it.
+    // Revocation shows on the token; re-enrolling the revoked id is refused, a new id works.
     db.revoke_device("phone-a").await.expect("revoke");
     let auth = db
         .device_by_token("t2")
@@ -236,9 +236,22 @@ async fn accounts_story<D: Database>(db: D) {
     assert!(auth.revoked);
     let missing = db.revoke_device("phone-z").await;
     assert!(matches!(missing, Err(DbError::NotFound)), "{missing:?}");
-    db.enroll_device(&device("phone-a", alice, &actor_a, "t3", 30))
+    let again = db
+        .enroll_device(&device("phone-a", alice, &actor_a, "t3", 30))
+        .await;
+    assert!(matches!(again, Err(DbError::Revoked)), "{again:?}");
+    assert!(db.device_by_token("t3").await.expect("look up").is_none());
+    assert!(
+        db.device_by_token("t2")
+            .await
+            .expect("look up")
+            .expect("still known")
+            .revoked
+    );
+    let actor_c = "cc".repeat(16);
+    db.enroll_device(&device("phone-c", alice, &actor_c, "t3", 30))
         .await
-        .expect("re-enroll after revocation");
+        .expect("enroll under a new id after revocation");
     let auth = db
         .device_by_token("t3")
         .await
@@ -479,7 +492,8 @@ async fn sync_log_story<D: Database>(db: D) {
     assert_eq!(hashes(&rest), ["p4", "p5", "q1"]);
     assert_eq!((rest.cursor, rest.more), (10, false));
 
-    // A household moving area logs its changes under the new area.
+    // A household moving area logs its changes under the new area, and its earlier ones go
+    // with it: pulls follow where a household is now, not where it was.
     db.commit_sync(&batch(vec![write(
         "h1",
         VILLAGE_2,
@@ -492,6 +506,15 @@ async fn sync_log_story<D: Database>(db: D) {
     assert_eq!(hashes(&pull(&db, 10, &[VILLAGE], "").await), [""; 0]);
     assert_eq!(hashes(&pull(&db, 10, &[VILLAGE_2], "").await), ["m1"]);
     assert_eq!(hashes(&pull(&db, 10, &[TOWNSHIP], "").await), ["m1"]);
+    assert_eq!(
+        hashes(&pull(&db, 0, &[VILLAGE], "").await),
+        ["p1", "p2", "p3", "p4", "p5"],
+        "only h4 is left in the old village"
+    );
+    assert_eq!(
+        hashes(&pull(&db, 0, &[VILLAGE_2], "").await),
+        ["c1", "c2", "c4", "m1"]
+    );
     let stored = db.households(&scope(&["h1"])).await.expect("households");
     assert_eq!(
         (stored[0].area_code.as_str(), stored[0].version),

@@ -53,5 +53,16 @@ impl StepId {
     pub fn time_ordered() -> Self {
         StepId(uuid::Uuid::now_v7().simple().to_string())
     }
+
+    /// The day the record was written, from a time-ordered id (UUIDv7: milliseconds in its
+    /// first 48 bits); `None` for another kind of id.
+    pub fn written_on(&self) -> Option<chrono::NaiveDate> {
+        let id = uuid::Uuid::try_parse(&self.0).ok()?;
+        if id.get_version_num() != 7 {
+            return None;
+        }
+        let (secs, nanos) = id.get_timestamp()?.to_unix();
+        chrono::DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos).map(|t| t.date_naive())
+    }
 }
 id_type!(ObjectionId);

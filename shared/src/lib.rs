@@ -1,6 +1,7 @@
 //! Zoufang's shared core: the domain model, the household CRDT document, the rules, and the
 //! wire types of the sync protocol. No I/O: the client and the server do that.
 
+pub mod authority;
 pub mod codes;
 pub mod demo;
 pub mod doc;

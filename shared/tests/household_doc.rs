@@ -195,6 +195,73 @@ fn two_devices_creating_the_same_household_lose_nothing() {
     assert_eq!(a.conflicts().expect("conflicts"), vec![]);
 }
 
+/// Two devices open the same income year at once; the maps collide and the reader unions them.
+/// Editing one field afterwards writes that field only: nothing is copied from the map that
+/// lost into the one shown, and no old value comes back as a conflict.
+#[test]
+fn editing_a_field_of_colliding_maps_touches_only_that_field() {
+    let mut a = typical_household();
+    let mut b = a.fork(actor(2));
+    for (doc, who, income) in [
+        (
+            &mut a,
+            1,
+            Income {
+                wage: Fen::from_yuan(5_000),
+                ..Income::default()
+            },
+        ),
+        (
+            &mut b,
+            2,
+            Income {
+                planting: Fen::from_yuan(700),
+                ..Income::default()
+            },
+        ),
+    ] {
+        doc.edit(&author(who), |e| e.set_income(2027, &income))
+            .expect("open 2027");
+    }
+    a.merge(&mut b).expect("merge");
+    let shown = a.read().expect("read").incomes[&2027].clone();
+    assert_eq!(shown.wage, Fen::from_yuan(5_000));
+    assert_eq!(shown.planting, Fen::from_yuan(700));
+
+    for edit in [
+        |e: &mut zoufang_shared::doc::Editor<'_>| {
+            e.set_field("incomes.2027.pension", serde_json::json!(1200))
+        },
+        |e: &mut zoufang_shared::doc::Editor<'_>| {
+            let mut income = e.household()?.incomes.remove(&2027).unwrap_or_default();
+            income.pension = Fen::from_yuan(13);
+            e.set_income(2027, &income)
+        },
+    ] {
+        let mut doc = a.fork(actor(3));
+        doc.edit(&author(3), edit).expect("edit one field");
+        let change = doc.automerge().get_last_local_change().expect("change");
+        assert_eq!(change.len(), 1, "one operation, nothing copied across maps");
+        let h = doc.read().expect("read");
+        assert_eq!(h.incomes[&2027].wage, Fen::from_yuan(5_000));
+        assert_eq!(h.incomes[&2027].planting, Fen::from_yuan(700));
+        assert!(doc.conflicts().expect("conflicts").is_empty());
+    }
+
+    // Clearing a value shown from the losing map clears it there, so it does not reappear.
+    let mut doc = a.fork(actor(3));
+    doc.edit(&author(3), |e| {
+        let mut income = e.household()?.incomes.remove(&2027).unwrap_or_default();
+        income.planting = Fen(0);
+        income.wage = Fen(0);
+        e.set_income(2027, &income)
+    })
+    .expect("clear");
+    let h = doc.read().expect("read");
+    assert_eq!(h.incomes[&2027].planting, Fen(0));
+    assert_eq!(h.incomes[&2027].wage, Fen(0));
+}
+
 #[test]
 fn invalid_edits_are_refused_whole() {
     let mut doc = typical_household();

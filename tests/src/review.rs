@@ -117,6 +117,14 @@ async fn client_post(client: &ClientProcess, path: &str, body: &Value) -> String
     reply["redirect"].as_str().unwrap_or("").to_owned()
 }
 
+/// The day the stories' cases are proposed: before every step they record (the write model
+/// refuses a step dated before its case's proposal), within the 30 days that need no reason.
+pub fn proposed_on() -> NaiveDate {
+    crate::access::today()
+        .checked_sub_days(chrono::Days::new(20))
+        .expect("date")
+}
+
 /// Proposes a case on a household through the client; returns the case id.
 pub async fn propose_case(
     client: &ClientProcess,
@@ -127,7 +135,10 @@ pub async fn propose_case(
     let to = client_post(
         client,
         &format!("/api/households/{household}/cases"),
-        &json!({ "kind": kind, "origin": origin, "reason": "入户排查" }),
+        &json!({
+            "kind": kind, "origin": origin, "reason": "入户排查",
+            "proposed_on": proposed_on().to_string(),
+        }),
     )
     .await;
     to.rsplit('/').next().expect("a case id").to_owned()
@@ -147,6 +158,7 @@ pub async fn propose_case_for(
         &format!("/api/households/{household}/cases"),
         &json!({
             "kind": kind, "origin": origin, "reason": "入户排查", "members": members.join(","),
+            "proposed_on": proposed_on().to_string(),
         }),
     )
     .await;

@@ -28,7 +28,8 @@ use zoufang_shared::wire::{
 /// role · area · endpoint · expected. `own` is 诗礼乡 (its household and its area code), `other`
 /// 小湾镇; `-` an endpoint without an area. Statuses are HTTP statuses; `accepted` /
 /// `out_of_scope` a push's outcome; `pulled` / `absent` whether a pull carries the household;
-/// `full` / `masked` whether an ID number, phone or bank account shows in full. Decisions post
+/// `full` / `masked` whether an ID number, phone or bank account shows in full; `no_device`
+/// for a role that may not enroll a device (`review::may_hold_devices`). Decisions post
 /// 退回 (with a reason) so that each can be repeated; a settle takes a conflict of its own.
 const MATRIX: &str = "
 surveyor                  -      device enroll                                 200
@@ -214,12 +215,12 @@ township_reviewer         own    mask /households/{id} id_number               f
 township_reviewer         own    mask /households/{id} phone                   full
 township_reviewer         own    mask /households/{id} bank_account            full
 
-county_supervisor         -      device enroll                                 200
-county_supervisor         -      device attachments                            200
-county_supervisor         own    device push-edit                              accepted
-county_supervisor         own    device push-new                               accepted
-county_supervisor         own    device pull                                   pulled
-county_supervisor         own    device pull-full                              pulled
+county_supervisor         -      device enroll                                 403
+county_supervisor         -      device attachments                            no_device
+county_supervisor         own    device push-edit                              no_device
+county_supervisor         own    device push-new                               no_device
+county_supervisor         own    device pull                                   no_device
+county_supervisor         own    device pull-full                              no_device
 county_supervisor         own    GET /report                                   200
 county_supervisor         own    GET /roster                                   200
 county_supervisor         own    GET /households/{id}                          200
@@ -241,10 +242,10 @@ county_supervisor         own    POST /api/review/decide township_review       4
 county_supervisor         own    POST /api/review/decide county_decision       204
 county_supervisor         own    POST /api/review/decide announcement          204
 county_supervisor         own    POST /api/review/settle                       403
-county_supervisor         other  device push-edit                              out_of_scope
-county_supervisor         other  device push-new                               out_of_scope
-county_supervisor         other  device pull                                   absent
-county_supervisor         other  device pull-full                              absent
+county_supervisor         other  device push-edit                              no_device
+county_supervisor         other  device push-new                               no_device
+county_supervisor         other  device pull                                   no_device
+county_supervisor         other  device pull-full                              no_device
 county_supervisor         other  GET /report                                   404
 county_supervisor         other  GET /roster                                   404
 county_supervisor         other  GET /households/{id}                          404
@@ -336,12 +337,12 @@ admin                     own    mask /households/{id} id_number               f
 admin                     own    mask /households/{id} phone                   full
 admin                     own    mask /households/{id} bank_account            full
 
-county_supervisor@county  -      device enroll                                 200
-county_supervisor@county  -      device attachments                            200
-county_supervisor@county  own    device push-edit                              accepted
-county_supervisor@county  own    device push-new                               accepted
-county_supervisor@county  own    device pull                                   pulled
-county_supervisor@county  own    device pull-full                              pulled
+county_supervisor@county  -      device enroll                                 403
+county_supervisor@county  -      device attachments                            no_device
+county_supervisor@county  own    device push-edit                              no_device
+county_supervisor@county  own    device push-new                               no_device
+county_supervisor@county  own    device pull                                   no_device
+county_supervisor@county  own    device pull-full                              no_device
 county_supervisor@county  own    GET /report                                   200
 county_supervisor@county  own    GET /roster                                   200
 county_supervisor@county  own    GET /households/{id}                          200
@@ -363,10 +364,10 @@ county_supervisor@county  own    POST /api/review/decide township_review       4
 county_supervisor@county  own    POST /api/review/decide county_decision       204
 county_supervisor@county  own    POST /api/review/decide announcement          204
 county_supervisor@county  own    POST /api/review/settle                       403
-county_supervisor@county  other  device push-edit                              accepted
-county_supervisor@county  other  device push-new                               accepted
-county_supervisor@county  other  device pull                                   pulled
-county_supervisor@county  other  device pull-full                              pulled
+county_supervisor@county  other  device push-edit                              no_device
+county_supervisor@county  other  device push-new                               no_device
+county_supervisor@county  other  device pull                                   no_device
+county_supervisor@county  other  device pull-full                              no_device
 county_supervisor@county  other  GET /report                                   200
 county_supervisor@county  other  GET /roster                                   200
 county_supervisor@county  other  GET /households/{id}                          200
@@ -638,14 +639,23 @@ impl<'a> Run<'a> {
         if area == "other" { XIAOWAN } else { SHILI }
     }
 
-    async fn device(&mut self, role: &str) -> ApiDevice {
+    /// The role's device, enrolled on first use; `None` when the role may not hold one (its
+    /// enrollment is refused with `role_cannot_enroll`).
+    async fn device(&mut self, role: &str) -> Option<ApiDevice> {
         let url = self.county.server.url.clone();
         let caller = self.callers.get_mut(role).expect("caller");
         if caller.device.is_none() {
             let username = caller.username.expect("a user");
-            caller.device = Some(api_device(&url, username, [caller.tag; 16]).await);
+            let actor = [caller.tag; 16];
+            let reply = api::enroll(&url, username, &actor_hex(&actor), &actor_hex(&actor)).await;
+            if reply.status == StatusCode::FORBIDDEN {
+                let body = reply.expect_error(StatusCode::FORBIDDEN, "enroll");
+                assert_eq!(body.code, "role_cannot_enroll", "{}", body.error);
+                return None;
+            }
+            caller.device = Some(api_device(&url, username, actor).await);
         }
-        caller.device.clone().expect("device")
+        caller.device.clone()
     }
 
     /// Runs one cell; returns what was observed, in the table's words.
@@ -821,7 +831,9 @@ impl<'a> Run<'a> {
                     .to_string()
             }
             "attachments" => {
-                let d = self.device(role).await;
+                let Some(d) = self.device(role).await else {
+                    return "no_device".into();
+                };
                 attachment_status(url, Some(&d.token))
                     .await
                     .status
@@ -829,7 +841,9 @@ impl<'a> Run<'a> {
                     .to_string()
             }
             "push-edit" => {
-                let d = self.device(role).await;
+                let Some(d) = self.device(role).await else {
+                    return "no_device".into();
+                };
                 let home = self.home(area);
                 let changes = if area == "own" {
                     d.pull_all().await
@@ -846,19 +860,25 @@ impl<'a> Run<'a> {
                 outcome_word(&d.sync(0, vec![push]).await, &home.id)
             }
             "push-new" => {
-                let d = self.device(role).await;
+                let Some(d) = self.device(role).await else {
+                    return "no_device".into();
+                };
                 let id = format!("hh-new-{tag}-{area}");
                 let push = new_household_push(&id, &d, username, Self::township(area));
                 outcome_word(&d.sync(0, vec![push]).await, &id)
             }
             "pull" => {
-                let d = self.device(role).await;
+                let Some(d) = self.device(role).await else {
+                    return "no_device".into();
+                };
                 let home = self.home(area);
                 let pulled = d.pull_all().await;
                 pulled_word(pulled.iter().any(|p| p.household == home.id))
             }
             "pull-full" => {
-                let d = self.device(role).await;
+                let Some(d) = self.device(role).await else {
+                    return "no_device".into();
+                };
                 let home = self.home(area);
                 // Caught up first, so only the asked-for document can bring the household.
                 let (mut cursor, mut scope) = (0, String::new());

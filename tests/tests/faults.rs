@@ -54,9 +54,12 @@ enum Kind {
     ServerKill,
     ClientKill,
     DiskFull,
+    /// Devices save edits while their own syncs run through a stalling, cutting link, as the
+    /// web UI's sync task runs beside its forms.
+    EditDuringSync,
 }
 
-const KINDS: [Kind; 8] = [
+const KINDS: [Kind; 9] = [
     Kind::CutUp,
     Kind::CutDown,
     Kind::Stall,
@@ -65,6 +68,7 @@ const KINDS: [Kind; 8] = [
     Kind::ServerKill,
     Kind::ClientKill,
     Kind::DiskFull,
+    Kind::EditDuringSync,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +102,8 @@ struct Tally {
     disk_full_synced: usize,
     /// HTTP statuses of sync requests sent straight to the server on a full disk.
     disk_full_statuses: BTreeMap<u16, usize>,
+    /// Edits saved while the same device's sync was running.
+    edits_during_sync: usize,
     /// Sync attempts that failed on the link (and were retried).
     link_failures: usize,
     edits_checked: usize,
@@ -118,8 +124,8 @@ impl Tally {
             "faults: runs={} cut_up={} cut_down={} stall={} duplicate={} reorder={} \
              server_kill={} (in a request: {}) client_kill={} (edit kept whole: {}, absent: {}; \
              imported households kept whole: {}) \
-             disk_full={} (syncs refused: {}, done: {}; HTTP statuses {:?}) link_failures={} \
-             edits_checked={} \
+             disk_full={} (syncs refused: {}, done: {}; HTTP statuses {:?}) \
+             edits_during_sync={} link_failures={} edits_checked={} \
              edits_lost={}",
             self.runs,
             self.cut_up,
@@ -137,6 +143,7 @@ impl Tally {
             self.disk_full_refused,
             self.disk_full_synced,
             self.disk_full_statuses,
+            self.edits_during_sync,
             self.link_failures,
             self.edits_checked,
             self.edits_lost,
@@ -646,6 +653,74 @@ async fn server_kill(
     }
 }
 
+/// Every device syncs through a stalling, cutting link while it saves edits on households its
+/// teammates edit too: a pull applied between an edit's read and its write must not be lost,
+/// and the edit must not be lost to the pull (the store reads and writes a document in one
+/// transaction).
+async fn edit_during_sync(
+    world: &mut World,
+    rng: &mut SplitMix64,
+    edits: &mut Vec<Edit>,
+    tally: &mut Tally,
+) {
+    let mut link = link_of(Kind::Stall);
+    link.cut_down = 20;
+    world.configure(rng, &link);
+    let before = world.counts();
+    // What each device will save, drawn before anything runs (values stay unique).
+    let mut planned: Vec<Vec<(usize, Value, Duration)>> = Vec::new();
+    for d in 0..world.devices.len() {
+        let n = 1 + rng.below(3) as usize;
+        planned.push(
+            (0..n)
+                .map(|_| {
+                    let h = rng.below(HOUSEHOLDS as u64) as usize;
+                    (
+                        h,
+                        world.next_value(d),
+                        Duration::from_millis(rng.below(300)),
+                    )
+                })
+                .collect(),
+        );
+    }
+    world.switch.on();
+    let mut set = JoinSet::new();
+    for (d, plan) in planned.into_iter().enumerate() {
+        let device = world.devices[d].clone();
+        set.spawn(async move {
+            let mut saved = Vec::new();
+            for (h, value, delay) in plan {
+                tokio::time::sleep(delay).await;
+                device
+                    .ok(&["edit", &household_id(h), field_of(d), &value.to_string()])
+                    .await;
+                saved.push(Edit {
+                    device: d,
+                    household: h,
+                    value,
+                });
+            }
+            (saved, 0)
+        });
+        let device = world.devices[d].clone();
+        set.spawn(async move { (Vec::new(), sync_through_faults(d, &device).await) });
+    }
+    let mut saved = Vec::new();
+    while let Some(done) = set.join_next().await {
+        let (s, failures) = done.expect("device task");
+        saved.extend(s);
+        tally.link_failures += failures;
+    }
+    world.switch.off();
+    tally.link(before, world.counts());
+    // Each device's edits were saved in order, so the last of each (device, household) wins.
+    for e in saved {
+        tally.edits_during_sync += 1;
+        world.saved(edits, e);
+    }
+}
+
 async fn client_kill(
     world: &mut World,
     rng: &mut SplitMix64,
@@ -943,6 +1018,7 @@ async fn run(world: &mut World, seed: u64, kind: Kind, tally: &mut Tally) {
         Kind::ServerKill => server_kill(world, &mut rng, &mut edits, tally).await,
         Kind::ClientKill => client_kill(world, &mut rng, &mut edits, tally).await,
         Kind::DiskFull => disk_full(world, &mut rng, &mut edits, tally).await,
+        Kind::EditDuringSync => edit_during_sync(world, &mut rng, &mut edits, tally).await,
     }
     check(world, &edits, tally).await;
 }
@@ -1031,6 +1107,7 @@ async fn faults_lose_no_edit() {
             ("server kill in a request", tally.server_kill_in_request),
             ("client_kill", tally.client_kill),
             ("disk_full", tally.disk_full),
+            ("edit during sync", tally.edits_during_sync),
         ] {
             assert!(n > 0, "no {what} in {runs} runs: {}", tally.summary());
         }
@@ -1054,5 +1131,6 @@ fn kind_name(k: Kind) -> &'static str {
         Kind::ServerKill => "server_kill",
         Kind::ClientKill => "client_kill",
         Kind::DiskFull => "disk_full",
+        Kind::EditDuringSync => "edit_during_sync",
     }
 }

@@ -19,7 +19,8 @@ const AREA: &str = "530921100201";
 
 /// A household created and then edited twice under `actor`: three changes in a chain.
 fn household(id: &str, actor: [u8; 16]) -> HouseholdDoc {
-    let author = ChangeAuthor::new("api", actor_hex(&actor), chrono::Utc::now());
+    // The user every device of this test is enrolled as.
+    let author = ChangeAuthor::new("zhang", actor_hex(&actor), chrono::Utc::now());
     let (mut doc, ()) = HouseholdDoc::create_with(
         &HouseholdId(id.to_owned()),
         ActorId::from(actor),

@@ -88,9 +88,10 @@ const SURVEYORS: [Account; 2] = [
     ("zhang", "张调查", "surveyor", "530921100"),
     ("li", "李调查", "surveyor", "530921100"),
 ];
-/// The county supervisor and a surveyor of 诗礼乡.
+/// A team leader of the whole county and a surveyor of 诗礼乡. (Not the county supervisor: that
+/// role reads through the review pages and may not hold a device.)
 const COUNTY_AND_SHILI: [Account; 2] = [
-    ("zhao", "赵督查", "county_supervisor", "530921"),
+    ("zhao", "赵队长", "team_leader", "530921"),
     ("zhang", "张调查", "surveyor", "530921100"),
 ];
 

@@ -31,12 +31,12 @@ fn author(user: &str, device: &str) -> ChangeAuthor {
 }
 
 /// A new household `id` in `area` (or none), created as one change under `actor`.
-fn new_household(id: &str, actor: [u8; 16], area: Option<&str>) -> Push {
+fn new_household(id: &str, user: &str, actor: [u8; 16], area: Option<&str>) -> Push {
     let (mut doc, ()) = HouseholdDoc::create_with(
         &HouseholdId(id.to_owned()),
         ActorId::from(actor),
         // Devices in these stories are enrolled under their actor's hex as device id.
-        &author("api", &actor_hex(&actor)),
+        &author(user, &actor_hex(&actor)),
         |e| match area {
             Some(a) => e.set_field("info.area_code", json!(a)),
             None => Ok(()),
@@ -61,10 +61,16 @@ fn request(pushes: Vec<Push>) -> SyncRequest {
 }
 
 /// One edit of `doc` as a push of just that change on top of what the server has.
-fn edit_push(doc: &mut HouseholdDoc, household: &str, field: &str, value: Value) -> Push {
+fn edit_push(
+    doc: &mut HouseholdDoc,
+    user: &str,
+    household: &str,
+    field: &str,
+    value: Value,
+) -> Push {
     let have = doc.heads();
     let device = doc.actor().to_hex_string();
-    doc.edit(&author("api", &device), |e| e.set_field(field, value))
+    doc.edit(&author(user, &device), |e| e.set_field(field, value))
         .expect("edit");
     Push {
         household: household.to_owned(),
@@ -123,6 +129,7 @@ async fn refused_requests_change_nothing(db: TestDb) {
     // What every refused request carries: a push the server would take from a valid request.
     let valid = wire::encode(&request(vec![new_household(
         "hh-api-new",
+        "zhang",
         api.actor,
         Some("530921100201"),
     )]))
@@ -240,6 +247,7 @@ async fn refused_requests_change_nothing(db: TestDb) {
     }
     let mut old = request(vec![new_household(
         "hh-api-new",
+        "zhang",
         api.actor,
         Some("530921100201"),
     )]);
@@ -439,7 +447,7 @@ async fn another_townships_households_are_neither_taken_nor_given(db: TestDb) {
 
     // wang pushes an edit of 诗礼乡's H1 (built on its real changes): refused, per household.
     let mut h1 = doc_from(&zhang_pulled, H1, ActorId::from(wang_api.actor));
-    let edit = edit_push(&mut h1, H1, "info.phone", json!("13911112222"));
+    let edit = edit_push(&mut h1, "wang", H1, "info.phone", json!("13911112222"));
     let res = wang_api.sync(0, vec![edit.clone()]).await;
     assert_rejected(&res, H1, "out_of_scope");
     assert!(res.pulled.iter().all(|p| p.household == H2), "{res:?}");
@@ -456,9 +464,9 @@ async fn another_townships_households_are_neither_taken_nor_given(db: TestDb) {
         .sync(
             0,
             vec![
-                new_household("hh-w-shili", wang_api.actor, Some("530921100201")),
-                new_household("hh-w-none", wang_api.actor, None),
-                new_household("hh-w-xiaowan", wang_api.actor, Some("530921200201")),
+                new_household("hh-w-shili", "wang", wang_api.actor, Some("530921100201")),
+                new_household("hh-w-none", "wang", wang_api.actor, None),
+                new_household("hh-w-xiaowan", "wang", wang_api.actor, Some("530921200201")),
             ],
         )
         .await;
@@ -482,7 +490,7 @@ async fn another_townships_households_are_neither_taken_nor_given(db: TestDb) {
     );
     // wang may not move his own household into another township either.
     let mut h2 = doc_from(&pulled, H2, ActorId::from(wang_api.actor));
-    let moved = edit_push(&mut h2, H2, "info.area_code", json!("530921100201"));
+    let moved = edit_push(&mut h2, "wang", H2, "info.area_code", json!("530921100201"));
     assert_rejected(&wang_api.sync(0, vec![moved]).await, H2, "out_of_scope");
     assert_unchanged(&sdb, &after, "moving a household out of the user's areas").await;
 
@@ -592,13 +600,13 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
 
     // A change by an actor no device has.
     let mut stranger = doc_from(&pulled, H1, ActorId::from([9u8; 16]));
-    let forged = edit_push(&mut stranger, H1, "info.phone", json!("13000000009"));
+    let forged = edit_push(&mut stranger, "li", H1, "info.phone", json!("13000000009"));
     assert_rejected(&li.sync(0, vec![forged.clone()]).await, H1, "forged_actor");
     assert_unchanged(&sdb, &before, "a change by an unknown actor").await;
 
     // A change in A's name: the next change A itself would make.
     let mut impostor = doc_from(&pulled, H1, a_actor.clone());
-    let as_a = edit_push(&mut impostor, H1, "info.phone", json!("13000000001"));
+    let as_a = edit_push(&mut impostor, "li", H1, "info.phone", json!("13000000001"));
     assert_rejected(&li.sync(0, vec![as_a]).await, H1, "forged_actor");
     assert_unchanged(&sdb, &before, "a change in another device's name").await;
 
@@ -606,7 +614,12 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
     let res = li
         .sync(
             0,
-            vec![new_household("hh-forged", [9; 16], Some("530921100201"))],
+            vec![new_household(
+                "hh-forged",
+                "li",
+                [9; 16],
+                Some("530921100201"),
+            )],
         )
         .await;
     assert_rejected(&res, "hh-forged", "forged_actor");
@@ -629,7 +642,7 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
 
     // li's own change followed by a forged one in the same push: the push is refused whole.
     let mut mine = doc_from(&pulled, H1, ActorId::from(li.actor));
-    let own = edit_push(&mut mine, H1, "living.house_area_m2", json!(88));
+    let own = edit_push(&mut mine, "li", H1, "living.house_area_m2", json!(88));
     let mut mixed = own.clone();
     mixed.changes.extend(forged.changes.clone());
     assert_rejected(&li.sync(0, vec![mixed]).await, H1, "forged_actor");
@@ -653,7 +666,7 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
             0,
             vec![
                 forged.clone(),
-                new_household("hh-li-new", li.actor, Some("530921100201")),
+                new_household("hh-li-new", "li", li.actor, Some("530921100201")),
             ],
         )
         .await;
@@ -711,12 +724,18 @@ async fn oversized_and_cut_short_bodies_are_refused(db: TestDb) {
     let res = api
         .sync(
             0,
-            vec![new_household("hh-api-1", api.actor, Some("530921100201"))],
+            vec![new_household(
+                "hh-api-1",
+                "zhang",
+                api.actor,
+                Some("530921100201"),
+            )],
         )
         .await;
     assert_accepted(&res, "hh-api-1");
     let valid = wire::encode(&request(vec![new_household(
         "hh-api-2",
+        "zhang",
         api.actor,
         Some("530921100201"),
     )]))

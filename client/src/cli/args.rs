@@ -77,6 +77,15 @@ pub enum Command {
         #[arg(value_name = "值", allow_hyphen_values = true)]
         value: String,
     },
+    #[command(
+        about = "放弃本设备对一户的修改,回到服务器上的版本(用于被服务器拒绝的农户)",
+        after_help = "只影响这一户;该户在本设备上、服务器尚未收到的全部修改都会丢弃。\n\
+                      从未同步到服务器的农户会从本设备删除。"
+    )]
+    Reset {
+        #[arg(value_name = "农户", help = "农户编号(如 hh-5309…)或户编号")]
+        id: String,
+    },
     #[command(about = "以 JSON 导出全部农户或指定的农户")]
     Export {
         #[arg(value_name = "农户", help = "只导出这些农户(默认全部)")]

@@ -117,6 +117,26 @@ pub fn edit(ctx: &Context, id: &str, field: &str, value: &str) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
+pub fn reset(ctx: &Context, id: &str) -> Outcome {
+    let mut store = ctx.store()?;
+    let id = resolve(&store, id)?;
+    let kept = store.reset_to_server(&id)?;
+    if ctx.json {
+        emit_json(&serde_json::json!({ "id": id, "kept": kept }))?;
+    } else {
+        let mut t = Text::default();
+        if kept {
+            t.line(format_args!(
+                "已放弃本设备对 {id} 的修改,回到服务器上的版本"
+            ));
+        } else {
+            t.line(format_args!("{id} 从未同步到服务器,已从本设备删除"));
+        }
+        t.emit()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Sets `field` from command-line text: JSON when it parses as JSON (numbers, true/false, null,
 /// quoted text), plain text otherwise. A phone number or 户编号 typed bare parses as a number
 /// that the model refuses for a text field, so that is tried again as text.

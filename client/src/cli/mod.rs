@@ -88,6 +88,7 @@ fn run(ctx: &Context, command: Command) -> Outcome {
         Command::List(a) => households::list(ctx, a),
         Command::Show { id } => show::show(ctx, &id),
         Command::Edit { id, field, value } => households::edit(ctx, &id, &field, &value),
+        Command::Reset { id } => households::reset(ctx, &id),
         Command::Export { ids } => households::export(ctx, &ids),
         Command::Serve {
             bind,

@@ -2,6 +2,8 @@
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
+use zoufang_shared::CodeList;
+use zoufang_shared::authority::{self, Role, Writer};
 use zoufang_shared::doc::{DocError, Editor, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::model::Household;
@@ -33,6 +35,7 @@ impl Store {
         let identity = self.identity()?;
         let author = identity.author();
         let default_area = self.default_area()?;
+        let (writer, ctx) = self.write_rules()?;
         let (mut doc, r) = HouseholdDoc::create_with(id, identity.actor, &author, |e| {
             let r = fill(e)?;
             // A household is created inside the user's area: the server refuses one outside.
@@ -43,6 +46,7 @@ impl Store {
             }
             Ok(r)
         })?;
+        authority::check(writer, None, &doc.read()?, &ctx)?;
         let salt = self.id_salt()?;
         let tx = self
             .conn
@@ -65,38 +69,56 @@ impl Store {
 
     /// Edits a household as one change, saved with its index row in one transaction. An edit
     /// that changes nothing writes nothing.
+    ///
+    /// The document is read inside the write transaction: another process (a sync applying
+    /// pulled changes, a second `zoufang edit`) may have saved it since this one last looked, and
+    /// writing back a copy loaded earlier would silently drop what that one saved.
     pub fn edit_household<R>(
         &mut self,
         id: &HouseholdId,
         f: impl FnOnce(&mut Editor<'_>) -> Result<R, DocError>,
     ) -> Result<R, StoreError> {
         let identity = self.identity()?;
-        let mut doc = self.doc(id)?;
+        let salt = self.id_salt()?;
+        let (writer, ctx) = self.write_rules()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut doc = load_doc(&tx, id, identity.actor.clone())?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let before = doc.read()?;
         let (r, change) = doc.edit(&identity.author(), f)?;
         if change.is_some() {
-            let salt = self.id_salt()?;
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // The server checks the same model: an edit it would refuse is not kept here either.
+            authority::check(writer, Some(&before), &doc.read()?, &ctx)?;
             write_doc(&tx, &mut doc, &self.standards, &salt)?;
             tx.commit()?;
         }
         Ok(r)
     }
 
+    /// Who this device writes as, and what the write model needs to judge it: the role the
+    /// server named at enrollment (a device not enrolled yet writes as a surveyor, the role
+    /// with the fewest rights that captures households) and the device's day.
+    fn write_rules(&self) -> Result<(Writer, authority::Context), StoreError> {
+        let role = self
+            .setting("role")?
+            .and_then(|r| Role::parse(&r).ok())
+            .unwrap_or(Role::Surveyor);
+        let today = chrono::Local::now().date_naive();
+        Ok((
+            Writer::Device(role),
+            authority::Context {
+                today,
+                written_on: today,
+            },
+        ))
+    }
+
     /// The household's document, opened for this device's actor.
     pub fn doc(&self, id: &HouseholdId) -> Result<HouseholdDoc, StoreError> {
-        let bytes: Vec<u8> = self
-            .conn
-            .query_row(
-                "SELECT doc FROM households WHERE id = ?1",
-                [id.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        let actor = self.identity()?.actor;
-        Ok(HouseholdDoc::load(&bytes, actor)?)
+        load_doc(&self.conn, id, self.identity()?.actor)?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))
     }
 
     pub fn household(&self, id: &HouseholdId) -> Result<Household, StoreError> {
@@ -223,6 +245,22 @@ impl Store {
             .conn
             .query_row("SELECT count(*) FROM households", [], |r| r.get(0))?)
     }
+}
+
+/// The stored document of `id`, if any, as `conn` (or the transaction it is) sees it now.
+pub(super) fn load_doc(
+    conn: &rusqlite::Connection,
+    id: &HouseholdId,
+    actor: zoufang_shared::doc::ActorId,
+) -> Result<Option<HouseholdDoc>, StoreError> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT doc FROM households WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(bytes.map(|b| HouseholdDoc::load(&b, actor)).transpose()?)
 }
 
 /// Saves `doc` and everything derived from it inside `tx`.

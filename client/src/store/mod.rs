@@ -73,6 +73,9 @@ pub enum StoreError {
     Attachment(#[from] AttachmentError),
     #[error("标准表无效:{0}")]
     Standards(#[from] StandardsError),
+    /// The write model refuses the edit for this user's role (the server would too).
+    #[error("{0}")]
+    Refused(#[from] zoufang_shared::authority::Refusal),
 }
 
 /// Who this device is and who uses it.

@@ -12,7 +12,7 @@ use zoufang_shared::doc::{ChangeHash, HouseholdDoc, IncomingChange};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::wire::{PushOutcome, SyncResponse};
 
-use super::households::write_doc;
+use super::households::{load_doc, write_doc};
 use super::{Store, StoreError};
 
 /// Settings keys: the pull cursor, the scope it covers, and households to fetch in full.
@@ -157,6 +157,55 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Drops this device's changes to a household the server refused, going back to the
+    /// version the server is known to hold (the document forked at the server's heads); a
+    /// household the server never had is removed. Other households are untouched. Returns
+    /// whether the household is still on the device.
+    pub fn reset_to_server(&mut self, id: &HouseholdId) -> Result<bool, StoreError> {
+        let actor = self.identity()?.actor;
+        let salt = self.id_salt()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let heads: String = tx
+            .query_row(
+                "SELECT server_heads FROM households WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let mut doc = load_doc(&tx, id, actor)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let heads: Vec<ChangeHash> = to_hashes(&heads)
+            .into_iter()
+            .filter(|h| doc.has_change(h))
+            .collect();
+        tx.execute(
+            "DELETE FROM sync_rejections WHERE household_id = ?1",
+            [id.as_str()],
+        )?;
+        let kept = if heads.is_empty() {
+            for sql in [
+                "DELETE FROM person_ids WHERE household_id = ?1",
+                "DELETE FROM household_index WHERE id = ?1",
+                "DELETE FROM households WHERE id = ?1",
+            ] {
+                tx.execute(sql, [id.as_str()])?;
+            }
+            false
+        } else {
+            let mut server = doc.fork_at(&heads)?;
+            write_doc(&tx, &mut server, &self.standards, &salt)?;
+            tx.execute(
+                "UPDATE households SET server_heads = ?2, dirty = 0 WHERE id = ?1",
+                params![id.as_str(), to_text(&heads)],
+            )?;
+            true
+        };
+        tx.commit()?;
+        Ok(kept)
     }
 
     /// Applies a server's answer to the pushes in `sent`, all in one transaction. An accepted
@@ -380,6 +429,56 @@ mod tests {
         let (left, _) = store.pending_pushes(usize::MAX).expect("pending");
         assert_eq!(left.len(), 1, "the later edit is still to send");
         assert_eq!(left[0].changes.len(), 1, "and only it");
+    }
+
+    /// A refused household goes back to what the server holds; one the server never had goes;
+    /// other households keep their unsent edits.
+    #[test]
+    fn resetting_a_refused_household_drops_only_its_local_changes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
+        store.init("zhang", "张调查").expect("init");
+        let (synced, other, fresh) = (
+            HouseholdId("hh-1".into()),
+            HouseholdId("hh-2".into()),
+            HouseholdId("hh-3".into()),
+        );
+        for id in [&synced, &other] {
+            store.create_household(id, |_| Ok(())).expect("household");
+        }
+        let (sent, _) = store.pending_pushes(usize::MAX).expect("pending");
+        let mut answer = answer("aaaa");
+        for id in [&synced, &other] {
+            answer.results.push(zoufang_shared::wire::PushResult {
+                household: id.0.clone(),
+                outcome: PushOutcome::Accepted { heads: Vec::new() },
+            });
+        }
+        store
+            .apply_sync(&answer, &sent_heads(&sent))
+            .expect("apply");
+        for id in [&synced, &other] {
+            store
+                .edit_household(id, |e| e.set_field("info.phone", "13800000000".into()))
+                .expect("edit");
+        }
+        store.create_household(&fresh, |_| Ok(())).expect("new");
+
+        assert!(store.reset_to_server(&synced).expect("reset"), "kept");
+        assert_eq!(store.household(&synced).expect("read").info.phone, None);
+        assert!(!store.reset_to_server(&fresh).expect("reset"), "removed");
+        assert!(!store.contains(&fresh).expect("contains"));
+        let (left, _) = store.pending_pushes(usize::MAX).expect("pending");
+        let left: Vec<&str> = left.iter().map(|p| p.household.as_str()).collect();
+        assert_eq!(
+            left,
+            ["hh-2"],
+            "only the other household's edit is still to send"
+        );
+        assert_eq!(
+            store.household(&other).expect("read").info.phone.as_deref(),
+            Some("13800000000")
+        );
     }
 
     /// A household the server acknowledged is offered again only when the server names another

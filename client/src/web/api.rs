@@ -22,7 +22,7 @@ use zoufang_shared::rules::assessment;
 use super::error::ApiError;
 use super::form::{self, FormData};
 use super::{AppState, assessment_year, valid_id};
-use crate::store::{Store, image_size};
+use crate::store::{Store, StoreError, image_size};
 
 /// JSON body whose rejection (malformed, wrong type, unknown field) is a Chinese 4xx.
 #[derive(FromRequest)]
@@ -149,10 +149,34 @@ pub async fn save(
     let id = household_id(&id)?;
     state
         .with_store(move |s| {
-            let base = s.household(&id)?;
+            // The household the form was opened on; without a version (an older page), as now.
+            let mut doc = s.doc(&id)?;
+            let opened = match form::version_of(&data) {
+                Some(heads) => doc.read_at(&heads).map_err(StoreError::from)?,
+                None => None,
+            };
+            let base = match opened {
+                Some(h) => h,
+                None => doc.read().map_err(StoreError::from)?,
+            };
             let form = form::parse(&data, &base, today()).map_err(ApiError::fields)?;
-            s.edit_household(&id, |e| form.apply(e))?;
+            s.edit_household(&id, |e| form.apply_onto(&base, e))?;
             Ok(redirect(format!("/h/{id}")))
+        })
+        .await
+}
+
+/// Drops this device's changes to a household the server refused (see
+/// [`Store::reset_to_server`]).
+pub async fn reset(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = household_id(&id)?;
+    state
+        .with_store(move |s| {
+            s.reset_to_server(&id)?;
+            Ok(redirect("/sync".to_owned()))
         })
         .await
 }
@@ -312,6 +336,10 @@ pub struct CaseBody {
     /// Comma-separated member ids.
     #[serde(default)]
     members: String,
+    /// The day the case was proposed, when a paper form is transcribed later (default: today;
+    /// more than 30 days back needs a reason, see `zoufang_shared::authority`).
+    #[serde(default)]
+    proposed_on: Option<String>,
 }
 
 pub async fn propose_case(
@@ -324,6 +352,10 @@ pub async fn propose_case(
         .with_store(move |s| {
             let kind: CaseKind = parse_code("kind", &body.kind)?;
             let origin = optional_code("origin", body.origin.as_deref())?;
+            let proposed_on = match body.proposed_on.as_deref().filter(|d| !d.trim().is_empty()) {
+                Some(d) => parse_date("proposed_on", d)?,
+                None => today(),
+            };
             let h = s.household(&id)?;
             if kind == CaseKind::Exit {
                 // 脱贫退出 needs income above the line and every guarantee met, now.
@@ -339,7 +371,7 @@ pub async fn propose_case(
             let case = Case {
                 kind,
                 origin,
-                proposed_on: today(),
+                proposed_on,
                 proposed_by: user.user_name.clone(),
                 proposed_by_user: Some(user.user_id.clone()),
                 reason: body.reason.trim().to_owned(),

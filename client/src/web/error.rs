@@ -146,6 +146,7 @@ impl From<StoreError> for ApiError {
                 ApiError::new(status, e.to_string())
             }
             StoreError::Doc(DocError::Invalid(v)) => ApiError::invalid(v.to_string()),
+            StoreError::Refused(_) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
             StoreError::NotInitialised => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             _ => {
                 tracing::error!(error = %e, "api call failed");

@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
-use zoufang_shared::doc::{DocError, Editor, validate_member};
+use zoufang_shared::doc::{ChangeHash, DocError, Editor, rebase, validate_member};
 use zoufang_shared::ids::MemberId;
 use zoufang_shared::model::*;
 
@@ -179,14 +179,35 @@ impl HouseholdForm {
 
     /// Writes the form as part of one edit; only what differs is written.
     pub fn apply(&self, e: &mut Editor<'_>) -> Result<(), DocError> {
-        e.set_info(&self.info)?;
-        e.set_land(&self.land)?;
-        e.set_living(&self.living)?;
-        e.set_water(&self.water)?;
-        e.set_income(self.income_year, &self.income)?;
+        let empty = Household::new(e.household()?.id);
+        self.apply_onto(&empty, e)
+    }
+
+    /// Writes what the surveyor changed on a form opened on `base` over the household as it
+    /// stands in the edit (see [`zoufang_shared::doc::rebase`]): a value a sync brought in for
+    /// a field the form left alone is kept. An income year nobody filled in is not created.
+    pub fn apply_onto(&self, base: &Household, e: &mut Editor<'_>) -> Result<(), DocError> {
+        let current = e.household()?;
+        e.set_info(&rebase(&base.info, &self.info, &current.info)?)?;
+        e.set_land(&rebase(&base.land, &self.land, &current.land)?)?;
+        e.set_living(&rebase(&base.living, &self.living, &current.living)?)?;
+        e.set_water(&rebase(&base.water, &self.water, &current.water)?)?;
+        let year = self.income_year;
+        let base_income = base.incomes.get(&year).cloned().unwrap_or_default();
+        if self.income != base_income {
+            let now = current.incomes.get(&year).cloned().unwrap_or_default();
+            e.set_income(year, &rebase(&base_income, &self.income, &now)?)?;
+        }
         for (key, member) in &self.members {
             match key {
-                MemberKey::Existing(id) => e.update_member(id, member)?,
+                MemberKey::Existing(id) => {
+                    let (Some(then), Some(now)) = (base.members.get(id), current.members.get(id))
+                    else {
+                        e.update_member(id, member)?;
+                        continue;
+                    };
+                    e.update_member(id, &rebase(then, member, now)?)?;
+                }
                 MemberKey::New(_) => {
                     e.add_member(member)?;
                 }
@@ -194,6 +215,28 @@ impl HouseholdForm {
         }
         Ok(())
     }
+}
+
+/// The name of the hidden input holding the document version a form was opened on.
+pub const VERSION_FIELD: &str = "_version";
+
+/// A document version (its heads) as the form carries it.
+pub fn version_text(heads: &[ChangeHash]) -> String {
+    heads
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The version a submitted form was opened on; `None` for a new household, or text that does not
+/// name heads.
+pub fn version_of(data: &FormData) -> Option<Vec<ChangeHash>> {
+    let text = data.get(VERSION_FIELD)?;
+    text.split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().ok())
+        .collect()
 }
 
 /// The model value of `field` in `section` of `h`, as an input shows it.

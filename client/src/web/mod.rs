@@ -166,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/households", post(api::create))
         .route("/api/households/{id}", put(api::save))
         .route("/api/households/{id}/visits", post(api::add_visit))
+        .route("/api/households/{id}/reset", post(api::reset))
         .route("/api/households/{id}/cases", post(api::propose_case))
         .route(
             "/api/households/{id}/cases/{case}/steps",
@@ -337,7 +338,7 @@ async fn new_page(State(state): State<AppState>) -> Result<Html<String>, PageErr
             Ok(page(
                 &user,
                 "新建农户",
-                pages::household_form(&h, true, year, None),
+                pages::household_form(&h, None, year, None),
             ))
         })
         .await
@@ -369,12 +370,19 @@ async fn edit_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    household_subpage(state, id, "编辑农户", |s, h, _| {
-        let year = assessment_year(h).unwrap_or_else(|| chrono::Datelike::year(&today()));
-        let a = assessment::assess(h, year, today(), s.standards());
-        Ok(pages::household_form(h, false, year, Some(&a)))
-    })
-    .await
+    let id = household_id(&id)?;
+    state
+        .with_store(move |s| {
+            let mut doc = s.doc(&id)?;
+            let h = doc.read().map_err(crate::store::StoreError::from)?;
+            let version = form::version_text(&doc.heads());
+            let year = assessment_year(&h).unwrap_or_else(|| chrono::Datelike::year(&today()));
+            let a = assessment::assess(&h, year, today(), s.standards());
+            let user = s.identity()?.user_name;
+            let body = pages::household_form(&h, Some(&version), year, Some(&a));
+            Ok(page(&user, "编辑农户", body))
+        })
+        .await
 }
 
 async fn visit_page(

@@ -366,7 +366,15 @@ fn member_card(key: &str, json: &Json, is_new: bool) -> Markup {
 }
 
 /// The household form: new (`h` is a blank household) or edit.
-pub fn household_form(h: &Household, is_new: bool, year: i32, a: Option<&Assessment>) -> Markup {
+/// `version` names the document version the form shows (its heads), so that saving carries
+/// only what the surveyor changed over whatever a sync brought in meanwhile.
+pub fn household_form(
+    h: &Household,
+    version: Option<&str>,
+    year: i32,
+    a: Option<&Assessment>,
+) -> Markup {
+    let is_new = version.is_none();
     let to_json = |v: &dyn erased::Ser| v.json();
     let info = to_json(&h.info);
     let income = h.incomes.get(&year).cloned().unwrap_or_default();
@@ -379,6 +387,7 @@ pub fn household_form(h: &Household, is_new: bool, year: i32, a: Option<&Assessm
         h1 { @if is_new { "新建农户" } @else { "编辑农户信息" } }
         form #household-form data-api=(action) data-method=(method) data-preview={ "/api/preview?household=" (h.id) } novalidate {
             p.err.form-error data-err-for="form" {}
+            @if let Some(v) = version { input type="hidden" name="_version" value=(v); }
             fieldset { legend { "基本信息" } (section_inputs("info", fields::INFO, &info)) }
             fieldset #members-section {
                 legend { "家庭成员" }

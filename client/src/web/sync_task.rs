@@ -102,7 +102,15 @@ fn body(s: &Store) -> Result<maud::Markup, PageError> {
             h2 { "未被服务器接受的农户" }
             ul.cards #sync-rejections {
                 @for r in &rejections {
-                    li.card { a href={ "/h/" (r.household) } { (r.household) } " — " (r.message) }
+                    li.card {
+                        a href={ "/h/" (r.household) } { (r.household) } " — " (r.message)
+                        form.reset-form data-api={ "/api/households/" (r.household) "/reset" }
+                            data-back="/sync"
+                            data-confirm="放弃本设备对该户的全部未同步修改,回到服务器上的版本?此操作不能撤销。" {
+                            p.err data-err-for="form" {}
+                            button type="submit" { "放弃本机修改,恢复为服务器版本" }
+                        }
+                    }
                 }
             }
         }

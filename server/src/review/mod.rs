@@ -9,6 +9,9 @@
 //! Decisions and settlements are written into the household document as server-authored
 //! changes (`server_edit`), so they reach the field teams on their next sync like any edit.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use chrono::{NaiveDate, Utc};
 use serde_json::Value as Json;
 use zoufang_shared::CodeList;
@@ -23,6 +26,7 @@ use crate::report::{self, Report, ReportQuery};
 use crate::server_edit::{EditError, edit_household};
 use crate::storage::{Database, DbError, Role, SpotCheck, User};
 use crate::sync::server_actor;
+use zoufang_shared::authority::{self, Writer};
 
 pub mod history;
 
@@ -57,16 +61,33 @@ impl From<EditError> for ReviewError {
 /// The server-side device label of review changes in household histories.
 pub const REVIEW_DEVICE: &str = "review";
 
+/// The device label of changes made with `zoufang-server household set` (`server/src/main.rs`).
+pub const SERVER_DEVICE: &str = "server";
+
+/// Labels the server writes its own changes under. A household's history names the device of
+/// each change, so no device may be enrolled under one of these as its id or its name, nor
+/// under anything starting with [`RESERVED_DEVICE_PREFIX`] (the server's actor is
+/// `zoufang-server`); compared without regard to case.
+pub const RESERVED_DEVICE_LABELS: [&str; 2] = [REVIEW_DEVICE, SERVER_DEVICE];
+pub const RESERVED_DEVICE_PREFIX: &str = "zoufang";
+
+/// Whether a device id or name is one the server keeps for itself (see
+/// [`RESERVED_DEVICE_LABELS`]).
+pub fn reserved_device_label(label: &str) -> bool {
+    let label = label.trim().to_lowercase();
+    RESERVED_DEVICE_LABELS.contains(&label.as_str()) || label.starts_with(RESERVED_DEVICE_PREFIX)
+}
+
+/// Who may enroll a device (and keep syncing one). A device receives whole household documents,
+/// ID numbers and bank accounts unmasked, so a role whose review pages mask ID numbers (the
+/// county supervisor) reads through those pages and the review API instead. The rule lives in
+/// the write model (`zoufang_shared::authority`), beside the other role rules of devices.
+pub use zoufang_shared::authority::may_hold_devices;
+
 /// The procedure steps a role decides on the server. Field steps (入户核查, 评议, 公示) are
 /// recorded by the teams on their devices.
 pub fn decides(role: Role, step: ProcedureStep) -> bool {
-    match step {
-        ProcedureStep::TownshipReview => role == Role::TownshipReviewer,
-        ProcedureStep::CountyDecision | ProcedureStep::Announcement => {
-            role == Role::CountySupervisor
-        }
-        _ => false,
-    }
+    authority::decided_by(step) == Some(role)
 }
 
 /// Who settles conflicting values: those who answer for the data of an area.
@@ -328,11 +349,26 @@ pub async fn settle<D: Database>(
         ));
     };
     let parts = conflict.path.clone();
-    edit_household(db, household_id, &author(user), |e| {
+    // A settled value is a write like any other: the household's area must stay a known area
+    // inside the settling user's areas, or it would leave their sight (and every reviewer's).
+    // Only `info.area_code` (or a map holding it) can move the household; another settlement
+    // that somehow changed the area would find no known area and be refused.
+    let known: HashSet<String> =
+        if parts.len() <= 2 && parts.iter().zip(["info", "area_code"]).all(|(p, q)| p == q) {
+            db.areas().await?.into_iter().map(|a| a.code).collect()
+        } else {
+            HashSet::new()
+        };
+    // Why the edit below was refused, when it was refused by that check (not by the document).
+    let refused: Mutex<Option<String>> = Mutex::new(None);
+    let settled = edit_household(db, household_id, &author(user), |e| {
+        let before = e.household()?;
+        let area_before = before.info.area_code.clone();
         e.resolve(&parts, value.clone())?;
         // A label typed for a coded field is stored as its code, like every other write.
+        let household = e.household()?;
         let canonical =
-            serde_json::to_value(e.household()?).map_err(|err| DocError::Model(err.to_string()))?;
+            serde_json::to_value(&household).map_err(|err| DocError::Model(err.to_string()))?;
         let stored = parts
             .iter()
             .try_fold(&canonical, |v, k| v.get(k))
@@ -341,10 +377,62 @@ pub async fn settle<D: Database>(
         if stored != value {
             e.resolve(&parts, stored)?;
         }
+        let after = e.household()?;
+        // The settler's role must be allowed to write what the settlement changes (a team
+        // leader cannot turn a decision's outcome by settling it, say).
+        let today = chrono::Utc::now().date_naive();
+        let ctx = authority::Context {
+            today,
+            written_on: today,
+        };
+        if let Err(r) = authority::check(Writer::Device(user.role), Some(&before), &after, &ctx) {
+            *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.message.clone());
+            return Err(DocError::Model(r.message));
+        }
+        let area_after = after.info.area_code;
+        if area_after != area_before
+            && let Err(why) = settled_area_allowed(user, &known, area_after.as_deref())
+        {
+            *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+            // Rolls the edit back: nothing is written.
+            return Err(DocError::Model(why));
+        }
         Ok(())
     })
-    .await?;
+    .await;
+    if let Err(e) = settled {
+        return Err(
+            match refused.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                Some(why) => ReviewError::Invalid(why),
+                None => e.into(),
+            },
+        );
+    }
     tracing::info!(user = %user.username, household = %household_id, "conflict settled");
+    Ok(())
+}
+
+/// Whether a settlement may give a household the area `area`: a code of the server's area tree
+/// inside one of the user's areas; else why not.
+fn settled_area_allowed(
+    user: &User,
+    known: &HashSet<String>,
+    area: Option<&str>,
+) -> Result<(), String> {
+    let area = area.unwrap_or("");
+    if area.trim().is_empty() {
+        return Err("农户的区划代码不能为空".into());
+    }
+    if !known.contains(area) {
+        return Err(format!(
+            "区划代码「{area}」不是服务器区划表中的代码,不能作为该户的区划"
+        ));
+    }
+    if !in_scope(&user.areas, area) {
+        return Err(format!(
+            "区划代码「{area}」不在您负责的区域内:处理冲突不能把农户移出您负责的区域"
+        ));
+    }
     Ok(())
 }
 
@@ -454,8 +542,40 @@ pub async fn record_spot<D: Database>(
 
 #[cfg(test)]
 mod tests {
-    use super::typed_value;
+    use super::{may_hold_devices, reserved_device_label, typed_value};
+    use crate::report::roster::sees_ids;
+    use crate::storage::Role;
     use serde_json::json;
+    use zoufang_shared::CodeList;
+
+    #[test]
+    fn no_role_whose_review_pages_mask_ids_holds_a_device_but_the_field_teams() {
+        for &role in Role::ALL {
+            let field = matches!(role, Role::Helper | Role::Surveyor | Role::TeamLeader);
+            if !field {
+                assert_eq!(may_hold_devices(role), sees_ids(role), "{role:?}");
+            }
+        }
+        assert!(!may_hold_devices(Role::CountySupervisor));
+        assert!(may_hold_devices(Role::Surveyor));
+    }
+
+    #[test]
+    fn the_servers_own_labels_are_reserved() {
+        for label in [
+            "review",
+            "server",
+            "Review",
+            " SERVER ",
+            "zoufang",
+            "zoufang-server",
+        ] {
+            assert!(reserved_device_label(label), "{label}");
+        }
+        for label in ["走访设备", "reviewer-phone", "my-server", "3f2a9c", ""] {
+            assert!(!reserved_device_label(label), "{label}");
+        }
+    }
 
     #[test]
     fn typed_values_are_parsed_as_the_field_stores_them() {

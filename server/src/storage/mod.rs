@@ -36,22 +36,16 @@ pub enum DbError {
     Conflict,
     #[error("already exists")]
     Duplicate,
+    /// A revoked device's id: it stays revoked, a new enrollment needs a new id.
+    #[error("device revoked")]
+    Revoked,
     #[error("database: {0}")]
     Other(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
-zoufang_shared::code_list!(
-    /// Roles, from least to most privileged.
-    Role, "角色" {
-        Surveyor = "surveyor", "调查员";
-        TeamLeader = "team_leader", "队长";
-        TownshipReviewer = "township_reviewer", "乡镇审核员";
-        CountySupervisor = "county_supervisor", "县级督查";
-        Admin = "admin", "管理员";
-    }
-);
+pub use zoufang_shared::authority::Role;
 
 /// An administrative area: county → township → village → 村民小组. Codes are hierarchical
 /// (a child's code starts with its parent's), so "inside an area" is a prefix test.
@@ -195,7 +189,8 @@ pub trait Database:
     // --- devices
     /// Enrolls a device, replacing an earlier enrollment of the same device id (a re-enrollment
     /// issues a new token; the old one stops working). The actor must not belong to another
-    /// device ([`DbError::Duplicate`]).
+    /// device, nor the device id to another user ([`DbError::Duplicate`]); a revoked device id
+    /// is never enrolled again ([`DbError::Revoked`]).
     fn enroll_device(&self, device: &NewDevice)
     -> impl Future<Output = Result<(), DbError>> + Send;
     fn device_by_token(
@@ -215,10 +210,15 @@ pub trait Database:
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<StoredHousehold>, DbError>> + Send;
     /// Commits the batch atomically: every household at its expected version (else
-    /// [`DbError::Conflict`] and nothing written), every new change appended to the log.
+    /// [`DbError::Conflict`] and nothing written), every new change appended to the log. A
+    /// household whose area changes takes its logged changes along (their `area_code`), in the
+    /// same transaction and under the household's row lock.
     fn commit_sync(&self, write: &SyncWrite) -> impl Future<Output = Result<(), DbError>> + Send;
     /// Logged changes after `cursor` of households whose area code starts with one of `scope`,
-    /// not written under `exclude_actor`, up to about `max_bytes` (at least one change).
+    /// not written under `exclude_actor`, up to about `max_bytes` (at least one change). The
+    /// area is the household's current one: [`Database::commit_sync`] moves the logged changes
+    /// of a household with it, so a household that left the scope sends none of its history and
+    /// one that entered it sends all of it.
     fn changes_since(
         &self,
         cursor: i64,

@@ -17,6 +17,13 @@
 //!    passed all of them, even those its scope or actor filter dropped; when the page fills up
 //!    first, the cursor stops at the last row sent.
 //!
+//! 4. A sync that moves a household to another area also rewrites the `area_code` of its logged
+//!    changes, in its own transaction and under the household's row lock (which every writer of
+//!    that household's log rows holds), so a snapshot sees the whole log of a household in one
+//!    area, before the move or after it. Pulls filter by the household's current area: the
+//!    history of a household that moved away stops flowing; one that moved in is pulled whole
+//!    from cursor 0, and a device past it asks for the whole document (`want_full`).
+//!
 //! A sequence (`nextval`) would break 1.: it hands out numbers at call time, and a writer that
 //! drew 7 may commit after one that drew 8 and was already pulled past.
 
@@ -260,14 +267,16 @@ impl Database for PgDb {
 
     async fn enroll_device(&self, device: &NewDevice) -> Result<(), DbError> {
         // The WHERE keeps a device id enrolled by one user from being taken over by another
-        // (who would then own its actor); that case reports Duplicate like a taken actor.
+        // (who would then own its actor); that case reports Duplicate like a taken actor. Nor
+        // does re-enrolling bring a revoked device back: a lost phone found again (or whoever
+        // holds it) gets a new id.
         let done = sqlx::query(
             "INSERT INTO devices (id, user_id, name, actor, token_hash, expires_at, revoked)
              VALUES ($1, $2, $3, $4, $5, $6, FALSE)
              ON CONFLICT (id) DO UPDATE
              SET name = excluded.name, actor = excluded.actor, token_hash = excluded.token_hash,
-                 expires_at = excluded.expires_at, revoked = FALSE
-             WHERE devices.user_id = excluded.user_id",
+                 expires_at = excluded.expires_at
+             WHERE devices.user_id = excluded.user_id AND NOT devices.revoked",
         )
         .bind(&device.id)
         .bind(device.user_id)
@@ -279,7 +288,16 @@ impl Database for PgDb {
         .await
         .map_err(duplicate_on_unique)?;
         if done.rows_affected() == 0 {
-            return Err(DbError::Duplicate);
+            let revoked: Option<bool> =
+                sqlx::query_scalar("SELECT revoked FROM devices WHERE id = $1")
+                    .bind(&device.id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            return Err(if revoked == Some(true) {
+                DbError::Revoked
+            } else {
+                DbError::Duplicate
+            });
         }
         Ok(())
     }
@@ -372,38 +390,66 @@ impl Database for PgDb {
         // Row locks in id order, so two batches sharing households cannot deadlock.
         let mut by_id: Vec<&HouseholdWrite> = write.households.iter().collect();
         by_id.sort_by(|a, b| a.id.cmp(&b.id));
+        // Households whose area this batch changes: their logged changes move with them.
+        let (mut moved_ids, mut moved_areas) = (Vec::<&str>::new(), Vec::<&str>::new());
         for h in by_id {
             let done = match h.expected_version {
                 Some(v) => {
-                    sqlx::query(
-                        "UPDATE households
+                    // The area it had: the CTE reads the statement's snapshot, and the update
+                    // goes through only if the row still has that version when locked, so it is
+                    // the area this update replaces (NULL only when the update fails).
+                    let before: Option<Option<String>> = sqlx::query_scalar(
+                        "WITH before AS (
+                             SELECT area_code FROM households WHERE id = $3 AND version = $4
+                         )
+                         UPDATE households
                          SET area_code = $1, doc = $2, version = version + 1, updated_at = now()
-                         WHERE id = $3 AND version = $4",
+                         WHERE id = $3 AND version = $4
+                         RETURNING (SELECT area_code FROM before)",
                     )
                     .bind(&h.area_code)
                     .bind(&h.doc)
                     .bind(&h.id)
                     .bind(v)
-                    .execute(&mut *tx)
-                    .await?
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(before) = &before
+                        && before.as_deref() != Some(h.area_code.as_str())
+                    {
+                        moved_ids.push(&h.id);
+                        moved_areas.push(&h.area_code);
+                    }
+                    u64::from(before.is_some())
                 }
-                None => {
-                    sqlx::query(
-                        "INSERT INTO households (id, area_code, doc, version)
+                None => sqlx::query(
+                    "INSERT INTO households (id, area_code, doc, version)
                          VALUES ($1, $2, $3, 1)
                          ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(&h.id)
-                    .bind(&h.area_code)
-                    .bind(&h.doc)
-                    .execute(&mut *tx)
-                    .await?
-                }
+                )
+                .bind(&h.id)
+                .bind(&h.area_code)
+                .bind(&h.doc)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
             };
-            if done.rows_affected() == 0 {
+            if done == 0 {
                 tx.rollback().await?;
                 return Err(DbError::Conflict);
             }
+        }
+        if !moved_ids.is_empty() {
+            // Under the row locks of those households: no other writer logs a change of theirs
+            // until this commits, and a pull sees the log either before or after the move.
+            sqlx::query(
+                "UPDATE changes c SET area_code = t.area_code
+                 FROM unnest($1::text[], $2::text[]) AS t(household_id, area_code)
+                 WHERE c.household_id = t.household_id AND c.area_code <> t.area_code",
+            )
+            .bind(&moved_ids)
+            .bind(&moved_areas)
+            .execute(&mut *tx)
+            .await?;
         }
         // Under the household row locks just taken, so two writers of one household cannot
         // interleave their projection rows.

@@ -254,14 +254,16 @@ impl Database for SqliteDb {
 
     async fn enroll_device(&self, device: &NewDevice) -> Result<(), DbError> {
         // The WHERE keeps a device id enrolled by one user from being taken over by another
-        // (who would then own its actor); that case reports Duplicate like a taken actor.
+        // (who would then own its actor); that case reports Duplicate like a taken actor. Nor
+        // does re-enrolling bring a revoked device back: a lost phone found again (or whoever
+        // holds it) gets a new id.
         let done = sqlx::query(
             "INSERT INTO devices (id, user_id, name, actor, token_hash, expires_at, revoked)
              VALUES (?, ?, ?, ?, ?, ?, FALSE)
              ON CONFLICT (id) DO UPDATE
              SET name = excluded.name, actor = excluded.actor, token_hash = excluded.token_hash,
-                 expires_at = excluded.expires_at, revoked = FALSE
-             WHERE devices.user_id = excluded.user_id",
+                 expires_at = excluded.expires_at
+             WHERE devices.user_id = excluded.user_id AND NOT devices.revoked",
         )
         .bind(&device.id)
         .bind(device.user_id)
@@ -273,7 +275,16 @@ impl Database for SqliteDb {
         .await
         .map_err(duplicate_on_unique)?;
         if done.rows_affected() == 0 {
-            return Err(DbError::Duplicate);
+            let revoked: Option<bool> =
+                sqlx::query_scalar("SELECT revoked FROM devices WHERE id = ?")
+                    .bind(&device.id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            return Err(if revoked == Some(true) {
+                DbError::Revoked
+            } else {
+                DbError::Duplicate
+            });
         }
         Ok(())
     }
@@ -369,7 +380,22 @@ impl Database for SqliteDb {
             return Ok(());
         }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Households whose area this batch changes: their logged changes move with them.
+        let mut moved = Vec::new();
         for h in &write.households {
+            if let Some(v) = h.expected_version {
+                // The write lock is held: what this reads is what the update below replaces.
+                let before: Option<String> = sqlx::query_scalar(
+                    "SELECT area_code FROM households WHERE id = ? AND version = ?",
+                )
+                .bind(&h.id)
+                .bind(v)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if before.is_some_and(|a| a != h.area_code) {
+                    moved.push(h);
+                }
+            }
             let done =
                 match h.expected_version {
                     Some(v) => {
@@ -400,6 +426,16 @@ impl Database for SqliteDb {
                 tx.rollback().await?;
                 return Err(DbError::Conflict);
             }
+        }
+        for h in moved {
+            sqlx::query(
+                "UPDATE changes SET area_code = ? WHERE household_id = ? AND area_code <> ?",
+            )
+            .bind(&h.area_code)
+            .bind(&h.id)
+            .bind(&h.area_code)
+            .execute(&mut *tx)
+            .await?;
         }
         let projections: Vec<_> = write.households.iter().map(|h| &h.projection).collect();
         projection::write_projections(&mut tx, &projections).await?;

@@ -481,11 +481,15 @@ pub fn household_page(
                         div.scroll { table.steps {
                             thead { tr { th { "步骤" } th { "结果" } th { "日期" } th { "经办" } th { "意见" } } }
                             tbody {
-                                @for (_, s) in c.records() {
+                                @for (sid, s) in c.records() {
                                     tr {
                                         td { (s.step.label()) }
                                         td { (s.outcome.label()) }
-                                        td { (s.date) @if let (Some(a), Some(b)) = (s.publicity_start, s.publicity_end) { br; span.muted { "公示 " (a) "–" (b) } } }
+                                        td { (s.date)
+                                            @if zoufang_shared::authority::transcribed(sid, s) {
+                                                " " span.flag title="录入日期比步骤日期晚 30 天以上" { "补录" }
+                                            }
+                                            @if let (Some(a), Some(b)) = (s.publicity_start, s.publicity_end) { br; span.muted { "公示 " (a) "–" (b) } } }
                                         td { (s.actor) }
                                         td { (s.comment)
                                             @for o in s.objections.values() {

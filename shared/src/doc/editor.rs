@@ -98,24 +98,27 @@ impl<'a> Editor<'a> {
         super::HouseholdDoc::read_from(self.doc)
     }
 
-    /// The visible map at `path`, created (with its parents) where missing.
-    fn map_at(&mut self, path: &[&str]) -> Result<ObjId, DocError> {
-        let mut obj = automerge::ROOT;
+    /// The maps at `path`, colliding ones included (visible first, as [`tree::child_maps`]
+    /// gives them); created in the visible parent where missing.
+    fn maps_at(&mut self, path: &[&str]) -> Result<Vec<ObjId>, DocError> {
+        let mut objs = vec![automerge::ROOT];
         for key in path {
-            obj = match self.doc.get(&obj, *key)? {
-                Some((Value::Object(ObjType::Map), id)) => id,
-                Some((Value::Object(_), _)) => {
+            let found = tree::child_maps(self.doc, &objs, key)?;
+            objs = if found.is_empty() {
+                if let Some((Value::Object(_), _)) = self.doc.get(&objs[0], *key)? {
                     return Err(DocError::Layout(format!("{key} is not a map")));
                 }
-                _ => self.doc.put_object(&obj, *key, ObjType::Map)?,
+                vec![self.doc.put_object(&objs[0], *key, ObjType::Map)?]
+            } else {
+                found
             };
         }
-        Ok(obj)
+        Ok(objs)
     }
 
     fn write<T: Serialize>(&mut self, path: &[&str], value: &T) -> Result<(), DocError> {
-        let obj = self.map_at(path)?;
-        tree::write_map(self.doc, &obj, &to_object(value)?)
+        let objs = self.maps_at(path)?;
+        tree::write_maps(self.doc, &objs, &to_object(value)?)
     }
 
     fn exists(&self, section: &str, key: &str) -> Result<bool, DocError> {
@@ -328,8 +331,8 @@ impl<'a> Editor<'a> {
             .and_then(|v| v.as_object())
             .ok_or_else(bad_path)?
             .clone();
-        let obj = self.map_at(parent)?;
-        tree::write_map(self.doc, &obj, &parent_json)
+        let objs = self.maps_at(parent)?;
+        tree::write_maps(self.doc, &objs, &parent_json)
     }
 
     fn validate_entity(&self, h: &crate::model::Household, parts: &[&str]) -> Result<(), DocError> {

@@ -22,19 +22,25 @@
 //! device and time ([`ChangeAuthor`]). An edit that fails validation is rolled back whole.
 
 mod author;
+mod clock;
 mod conflicts;
 mod editor;
 mod history;
 mod packed;
+mod rebase;
 mod sync;
 mod tree;
 
 pub use author::{ChangeAuthor, ChangeInfo};
 pub use automerge::{ActorId, ChangeHash};
+pub use clock::{
+    EARLIEST_CHANGE_MS, ImplausibleTime, MAX_AHEAD_MS, change_time, check_change_time,
+};
 pub use conflicts::{Conflict, ConflictValue};
 pub use editor::{Editor, ValidationError, validate_member};
 pub use history::FieldChange;
 pub use packed::{UnpackTooLarge, pack_changes, unpack_changes};
+pub use rebase::rebase;
 pub use sync::{IncomingChange, wire_form};
 
 use automerge::transaction::CommitOptions;
@@ -180,6 +186,19 @@ impl HouseholdDoc {
             .map_err(|e| DocError::Model(format!("{}: {}", e.path(), e.inner())))
     }
 
+    /// The household as it was at `heads` (a version a form was opened on); `None` when this
+    /// document lacks one of them.
+    pub fn read_at(&mut self, heads: &[ChangeHash]) -> Result<Option<Household>, DocError> {
+        if heads
+            .iter()
+            .any(|h| self.doc.get_change_by_hash(h).is_none())
+        {
+            return Ok(None);
+        }
+        let then = self.doc.fork_at(heads)?;
+        Self::read_from(&then).map(Some)
+    }
+
     /// Runs `f` as one change by `author`: all of it is committed, or (on error) none of it.
     /// Returns the change hash, or `None` when nothing actually changed.
     pub fn edit<R>(
@@ -203,6 +222,14 @@ impl HouseholdDoc {
                 .with_message(author.message())
                 .with_time(author.at.timestamp_millis()),
         )
+    }
+
+    /// The document as it was at `heads`, writing under the same actor.
+    pub fn fork_at(&mut self, heads: &[ChangeHash]) -> Result<Self, DocError> {
+        let actor = self.doc.get_actor().clone();
+        Ok(HouseholdDoc {
+            doc: self.doc.fork_at(heads)?.with_actor(actor),
+        })
     }
 
     /// A copy that writes under another actor (another device).

@@ -185,51 +185,102 @@ fn read_map(doc: &AutoCommit, obj: &ObjId, depth: usize) -> Result<Map<String, J
     Ok(out)
 }
 
-/// Writes `value` into the map `obj`, touching only fields whose visible value differs.
+/// Writes `value` into the map `obj`, touching only fields whose value differs.
 pub(crate) fn write_map(
     doc: &mut AutoCommit,
     obj: &ObjId,
     value: &Map<String, Json>,
 ) -> Result<(), DocError> {
+    write_maps(doc, std::slice::from_ref(obj), value)
+}
+
+/// Writes `value` over the colliding maps `objs` (visible first, as [`child_maps`] gives them),
+/// comparing each field with what [`read_maps`] shows of them: a field the caller did not change
+/// is not touched, also where its shown value comes from a map that lost the collision (copying
+/// it into the visible map would be a write nobody made, and would bring an old value back as a
+/// conflict when the maps' writers later disagree). A changed value goes into the visible map,
+/// which the reader puts first; a cleared one is cleared in every map that still holds a value,
+/// or the reader would show that value instead.
+pub(crate) fn write_maps(
+    doc: &mut AutoCommit,
+    objs: &[ObjId],
+    value: &Map<String, Json>,
+) -> Result<(), DocError> {
+    let Some(visible) = objs.first() else {
+        return Err(DocError::Layout("no map to write".into()));
+    };
     for (key, v) in value {
         match v {
             Json::Object(child) => {
-                let id = match doc.get(obj, key)? {
-                    Some((Value::Object(ObjType::Map), id)) => id,
-                    _ => doc.put_object(obj, key, ObjType::Map)?,
-                };
-                write_map(doc, &id, child)?;
+                let mut children = child_maps(doc, objs, key)?;
+                if children.is_empty() {
+                    if let Some((Value::Object(t), _)) = doc.get(visible, key)? {
+                        return Err(DocError::Layout(format!("unexpected {t:?} at {key}")));
+                    }
+                    children.push(doc.put_object(visible, key, ObjType::Map)?);
+                }
+                write_maps(doc, &children, child)?;
             }
             Json::Array(_) => {
                 return Err(DocError::Layout(format!("lists are not stored ({key})")));
             }
             scalar => {
                 let new = json_to_scalar(scalar)?;
-                let current = match doc.get(obj, key)? {
-                    Some((Value::Scalar(s), _)) => Some(s.into_owned()),
-                    Some((Value::Object(_), _)) => {
-                        return Err(DocError::Layout(format!("{key} is an object")));
-                    }
-                    None => None,
-                };
-                let unchanged = match &current {
-                    Some(c) => *c == new,
-                    None => new == ScalarValue::Null,
-                };
-                if !unchanged {
-                    doc.put(obj, key, new)?;
+                let shown = shown_scalar(doc, objs, key)?.unwrap_or(ScalarValue::Null);
+                if shown == new {
+                    continue;
+                }
+                if new.is_null() {
+                    clear_everywhere(doc, objs, key)?;
+                } else {
+                    doc.put(visible, key, new)?;
                 }
             }
         }
     }
     // Fields the model no longer has are cleared, not deleted: a delete racing a concurrent
     // write would vanish without a trace, a null shows up as a conflict instead.
-    let stale: Vec<String> = doc.keys(obj).filter(|k| !value.contains_key(k)).collect();
+    let stale: std::collections::BTreeSet<String> = objs
+        .iter()
+        .flat_map(|obj| doc.keys(obj))
+        .filter(|k| !value.contains_key(k))
+        .collect();
     for key in stale {
-        if let Some((Value::Scalar(s), _)) = doc.get(obj, &key)?
+        if shown_scalar(doc, objs, &key)?.is_some_and(|s| !s.is_null()) {
+            clear_everywhere(doc, objs, &key)?;
+        }
+    }
+    Ok(())
+}
+
+/// The scalar the reader shows at `key` of the colliding maps `objs`: the first that is not
+/// null. `None` where no map has the key or the first value found is an object.
+fn shown_scalar(
+    doc: &AutoCommit,
+    objs: &[ObjId],
+    key: &str,
+) -> Result<Option<ScalarValue>, DocError> {
+    let mut found = None;
+    for obj in objs {
+        match doc.get(obj, key)? {
+            Some((Value::Scalar(s), _)) if s.is_null() => found = Some(ScalarValue::Null),
+            Some((Value::Scalar(s), _)) => return Ok(Some(s.into_owned())),
+            Some((Value::Object(_), _)) if found.is_none() => {
+                return Err(DocError::Layout(format!("{key} is an object")));
+            }
+            _ => {}
+        }
+    }
+    Ok(found)
+}
+
+/// Nulls `key` in each of `objs` that holds a non-null scalar there.
+fn clear_everywhere(doc: &mut AutoCommit, objs: &[ObjId], key: &str) -> Result<(), DocError> {
+    for obj in objs {
+        if let Some((Value::Scalar(s), _)) = doc.get(obj, key)?
             && !s.is_null()
         {
-            doc.put(obj, &key, ScalarValue::Null)?;
+            doc.put(obj, key, ScalarValue::Null)?;
         }
     }
     Ok(())

@@ -63,6 +63,7 @@ async function sendJson(url, method, data) {
 function wireForm(form, extra) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
@@ -324,4 +325,5 @@ document.addEventListener("DOMContentLoaded", () => {
     const f = document.getElementById(id);
     if (f) wireForm(f);
   }
+  for (const f of document.querySelectorAll("form.reset-form")) wireForm(f);
 });

@@ -1,0 +1,615 @@
+//! Who may hold a device, and what a device may read (issue 15, items 2, 4 and 5), end to end on
+//! real server processes, each story on SQLite and on PostgreSQL:
+//!
+//! - a county supervisor, who sees ID numbers masked on the review pages, cannot enroll a device
+//!   (`403 role_cannot_enroll`), neither through the API nor with the stock client, and a device
+//!   enrolled before its user took such a role is refused at its next sync;
+//! - a revoked device id cannot be enrolled again (`409 device_revoked`), a new id can;
+//! - a device id or name the server writes its own changes under (`review`, `server`,
+//!   `zoufang…`) is refused (`400 reserved_device_id`);
+//! - settling a conflict is checked like a write: a township reviewer cannot settle
+//!   `info.area_code` to another township or to a code the area tree does not know, and nothing
+//!   is written;
+//! - a household that leaves a surveyor's township stops sending its history there: a device
+//!   enrolled afterwards never receives its earlier changes (ID numbers included), nor does an
+//!   older device receive the changes it had not pulled yet; the devices of its new township
+//!   receive it whole.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use zoufang_e2e::api::{self, ApiDevice, actor_hex, doc_from, has_chinese};
+use zoufang_e2e::db::ServerDb;
+use zoufang_e2e::review::Reviewer;
+use zoufang_e2e::{
+    Device, ServerProcess, TEST_PASSWORD, TestDb, add_users, client_command, exported_household,
+    roster_csv, zoufang_server,
+};
+use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc};
+use zoufang_shared::ids::HouseholdId;
+use zoufang_shared::wire::{self, PROTOCOL_VERSION, Push, PushOutcome, SyncRequest};
+
+const COUNTY: &str = "530921";
+/// 诗礼乡 and its villages 三合村, 孔兴村 and 河平村.
+const SHILI: &str = "530921100";
+const SANHE: &str = "530921100201";
+const KONGXING: &str = "530921100202";
+const HEPING: &str = "530921100203";
+/// 小湾镇 and its 锦秀村.
+const XIAOWAN: &str = "530921200";
+const JINXIU: &str = "530921200201";
+
+fn author(user: &str, device: &str) -> ChangeAuthor {
+    ChangeAuthor::new(user, device, chrono::Utc::now())
+}
+
+/// An API device of `username` whose device id is its actor's hex.
+async fn api_device(server: &ServerProcess, username: &str, actor: [u8; 16]) -> ApiDevice {
+    ApiDevice::enroll(&server.url, username, &actor_hex(&actor), actor).await
+}
+
+/// `POST /api/enroll` with any device id, name and actor, and the test password.
+async fn enroll_as(
+    server: &ServerProcess,
+    username: &str,
+    device_id: &str,
+    device_name: &str,
+    actor: [u8; 16],
+) -> api::Reply {
+    let body = serde_json::to_vec(&json!({
+        "username": username,
+        "password": TEST_PASSWORD,
+        "device_id": device_id,
+        "device_name": device_name,
+        "actor": actor_hex(&actor),
+    }))
+    .expect("JSON");
+    api::enroll_raw(&server.url, "application/json", body).await
+}
+
+/// `zoufang enroll` on an initialised device directory: (success, stderr).
+async fn client_enroll(
+    server: &ServerProcess,
+    data: &std::path::Path,
+    username: &str,
+) -> (bool, String) {
+    let out = client_command(data)
+        .args(["enroll", "--server", &server.url, "--username", username])
+        .env("ZOUFANG_PASSWORD", TEST_PASSWORD)
+        .output()
+        .await
+        .expect("run zoufang enroll");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A device directory initialised for `username`, not enrolled.
+async fn initialised(username: &str) -> tempfile::TempDir {
+    let data = tempfile::tempdir().expect("device dir");
+    let out = client_command(data.path())
+        .args(["init", "--user-id", username, "--user-name", username])
+        .output()
+        .await
+        .expect("run zoufang init");
+    assert!(
+        out.status.success(),
+        "init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    data
+}
+
+/// One sync request of an API device, as raw HTTP (to see a refusal).
+async fn sync_reply(device: &ApiDevice, cursor: i64, want_full: Vec<String>) -> api::Reply {
+    let req = SyncRequest {
+        protocol: PROTOCOL_VERSION,
+        cursor,
+        scope: String::new(),
+        pushes: Vec::new(),
+        want_full,
+        max_pull_bytes: 8 << 20,
+    };
+    api::post_sync(
+        &device.server,
+        Some(&format!("Bearer {}", device.token)),
+        Some(wire::SYNC_CONTENT_TYPE),
+        wire::encode(&req).expect("encode"),
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// A role that sees masked values on the review pages cannot hold a device.
+
+async fn a_county_supervisor_cannot_enroll_a_device(db: TestDb) {
+    let server = ServerProcess::start(&db.url).await;
+    add_users(
+        &db.url,
+        &[
+            ("zhao", "county_supervisor", COUNTY),
+            ("zhang", "surveyor", SHILI),
+            ("later", "surveyor", SHILI),
+        ],
+    )
+    .await;
+    let sdb = ServerDb::connect(&db.url).await;
+    let before = sdb.snapshot().await;
+
+    // Through the API, with the right password: refused, and said why in Chinese.
+    let reply = enroll_as(&server, "zhao", "zhao-phone", "赵的手机", [0x51; 16]).await;
+    let body = reply.expect_error(StatusCode::FORBIDDEN, "a county supervisor's enrollment");
+    assert_eq!(body.code, "role_cannot_enroll", "{}", body.error);
+    assert!(body.error.contains("审核页面"), "{}", body.error);
+    // The wrong password is still just a wrong password: the role says nothing to a guesser.
+    let body = api::enroll_raw(
+        &server.url,
+        "application/json",
+        serde_json::to_vec(&json!({
+            "username": "zhao", "password": "not-the-password", "device_id": "zhao-phone",
+            "device_name": "x", "actor": actor_hex(&[0x52; 16]),
+        }))
+        .expect("JSON"),
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "a wrong password");
+    assert_eq!(body.code, "unauthorized");
+
+    // With the stock client: refused with the same message.
+    let data = initialised("zhao").await;
+    let (ok, err) = client_enroll(&server, data.path(), "zhao").await;
+    assert!(!ok, "the client enrolled a county supervisor");
+    assert!(err.contains("审核页面"), "{err}");
+    assert_eq!(
+        sdb.snapshot().await.devices,
+        before.devices,
+        "no device was enrolled"
+    );
+
+    // The supervisor reads through the review API, masked as documented.
+    let zhao = Reviewer::login(&server.url, "zhao").await;
+    let (status, _) = zhao.get(&format!("/api/review/report?area={COUNTY}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A device enrolled while its user had a field role is refused once the role is one that
+    // may not hold devices, with the same code; a surveyor's device goes on syncing.
+    let zhang = api_device(&server, "zhang", [0x53; 16]).await;
+    let later = api_device(&server, "later", [0x54; 16]).await;
+    assert_eq!(sync_reply(&later, 0, vec![]).await.status, StatusCode::OK);
+    assert_eq!(
+        sdb.execute("UPDATE users SET role = 'county_supervisor' WHERE username = 'later'")
+            .await,
+        1
+    );
+    let body = sync_reply(&later, 0, vec![])
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "a county supervisor's old device");
+    assert_eq!(body.code, "role_cannot_enroll", "{}", body.error);
+    assert_eq!(sync_reply(&zhang, 0, vec![]).await.status, StatusCode::OK);
+    sdb.close().await;
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_supervisor_cannot_enroll_a_device_on_sqlite() {
+    a_county_supervisor_cannot_enroll_a_device(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_county_supervisor_cannot_enroll_a_device_on_postgres() {
+    a_county_supervisor_cannot_enroll_a_device(TestDb::postgres()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A revoked device id stays revoked; reserved device ids and names.
+
+async fn revoked_and_reserved_device_ids_are_refused(db: TestDb) {
+    let server = ServerProcess::start(&db.url).await;
+    add_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
+    let sdb = ServerDb::connect(&db.url).await;
+
+    // A phone is lost: its device id is revoked.
+    let lost = Device::enrolled(&server, "zhang").await;
+    lost.sync().await;
+    let lost_id = lost.setting("device_id").await.expect("a device id");
+    let (status, _, err) = zoufang_server(&db.url, &["device", "revoke", &lost_id]).await;
+    assert!(status.success(), "revoke: {err}");
+    let before = sdb.snapshot().await;
+
+    // Found again (or held by someone else): enrolling it again is refused, with the stock
+    // client as through the API, whatever actor it offers.
+    let (ok, err) = client_enroll(&server, lost.data.path(), "zhang").await;
+    assert!(!ok, "a revoked device enrolled again");
+    assert!(
+        err.contains("该设备已被注销,请用新的设备标识重新初始化"),
+        "{err}"
+    );
+    for actor in [[0x61; 16], [0x62; 16]] {
+        let body = enroll_as(&server, "zhang", &lost_id, "找回的手机", actor)
+            .await
+            .expect_error(StatusCode::CONFLICT, "re-enrolling a revoked device id");
+        assert_eq!(body.code, "device_revoked", "{}", body.error);
+        assert_eq!(body.error, "该设备已被注销,请用新的设备标识重新初始化");
+    }
+    let after = sdb.snapshot().await;
+    assert_eq!(
+        after.devices, before.devices,
+        "the revoked device stays revoked"
+    );
+    assert!(
+        after
+            .devices
+            .iter()
+            .any(|d| d.starts_with(&format!("{lost_id} ")) && d.ends_with(" true")),
+        "{:?}",
+        after.devices
+    );
+    // A new id (a freshly initialised device) works.
+    let fresh = Device::enrolled(&server, "zhang").await;
+    assert_ne!(
+        fresh.setting("device_id").await.as_deref(),
+        Some(lost_id.as_str())
+    );
+    fresh.sync().await;
+    let api_fresh = enroll_as(&server, "zhang", "zhang-new-phone", "新手机", [0x63; 16]).await;
+    assert_eq!(api_fresh.status, StatusCode::OK, "{}", api_fresh.text());
+
+    // The labels the server writes its own changes under are no device's id or name.
+    let before = sdb.snapshot().await;
+    let reserved_ids = [
+        "review",
+        "server",
+        "Review",
+        "zoufang",
+        "zoufang-server",
+        "zoufangX1",
+    ];
+    for (i, id) in reserved_ids.iter().enumerate() {
+        let body = enroll_as(&server, "zhang", id, "张的手机", [0x70 + i as u8; 16])
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, &format!("device id {id}"));
+        assert_eq!(body.code, "reserved_device_id", "{id}: {}", body.error);
+    }
+    for (i, name) in ["review", "server", " Server ", "zoufang-server"]
+        .iter()
+        .enumerate()
+    {
+        let body = enroll_as(
+            &server,
+            "zhang",
+            &format!("phone-{i}"),
+            name,
+            [0x80 + i as u8; 16],
+        )
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, &format!("device name {name:?}"));
+        assert_eq!(body.code, "reserved_device_id", "{name:?}: {}", body.error);
+    }
+    assert_eq!(
+        sdb.snapshot().await.devices,
+        before.devices,
+        "nothing enrolled"
+    );
+    // Names that only look alike are fine.
+    let ok = enroll_as(&server, "zhang", "reviewer-phone", "my-server", [0x90; 16]).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    sdb.close().await;
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_and_reserved_device_ids_are_refused_on_sqlite() {
+    revoked_and_reserved_device_ids_are_refused(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_and_reserved_device_ids_are_refused_on_postgres() {
+    revoked_and_reserved_device_ids_are_refused(TestDb::postgres()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settling a conflict is checked like a write.
+
+const CONFLICTED: &str = "hh-area-conflict";
+
+/// A household of 三合村; two devices of a surveyor of 诗礼乡 then set its village at once, to
+/// 河平村 and to 孔兴村.
+async fn area_code_conflict(server: &ServerProcess) {
+    let first = api_device(server, "zhang", [0xa1; 16]).await;
+    let second = api_device(server, "zhang", [0xa2; 16]).await;
+    let (mut doc, ()) = HouseholdDoc::create_with(
+        &HouseholdId(CONFLICTED.to_owned()),
+        ActorId::from(first.actor),
+        &author("zhang", &first.device_id),
+        |e| {
+            e.set_field("info.area_code", json!(SANHE))?;
+            e.set_field("info.phone", json!("13911112222"))
+        },
+    )
+    .expect("create a household");
+    let created = first
+        .sync(
+            0,
+            vec![Push {
+                household: CONFLICTED.to_owned(),
+                changes: doc.changes_after(&[]),
+            }],
+        )
+        .await;
+    assert!(
+        matches!(created.results[0].outcome, PushOutcome::Accepted { .. }),
+        "{created:?}"
+    );
+    let mut other = doc_from(
+        &second.pull_all().await,
+        CONFLICTED,
+        ActorId::from(second.actor),
+    );
+    for (device, doc, village) in [(&first, &mut doc, HEPING), (&second, &mut other, KONGXING)] {
+        let have = doc.heads();
+        doc.edit(&author("zhang", &device.device_id), |e| {
+            e.set_field("info.area_code", json!(village))?;
+            e.set_field("info.group", json!(format!("{village} 组")))
+        })
+        .expect("edit");
+        let res = device
+            .sync(
+                0,
+                vec![Push {
+                    household: CONFLICTED.to_owned(),
+                    changes: doc.changes_after(&have),
+                }],
+            )
+            .await;
+        assert!(
+            matches!(res.results[0].outcome, PushOutcome::Accepted { .. }),
+            "{res:?}"
+        );
+    }
+}
+
+async fn conflicts_on(reviewer: &Reviewer) -> Vec<String> {
+    let (status, body) = reviewer
+        .get(&format!("/api/review/households/{CONFLICTED}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["conflicts"]
+        .as_array()
+        .expect("conflicts")
+        .iter()
+        .map(|c| c[0].as_str().expect("a path").to_owned())
+        .collect()
+}
+
+async fn a_settled_area_code_is_checked_like_a_write(db: TestDb) {
+    let server = ServerProcess::start(&db.url).await;
+    add_users(
+        &db.url,
+        &[
+            ("zhang", "surveyor", SHILI),
+            ("wang", "township_reviewer", SHILI),
+            ("wu", "township_reviewer", XIAOWAN),
+        ],
+    )
+    .await;
+    area_code_conflict(&server).await;
+    let wang = Reviewer::login(&server.url, "wang").await;
+    assert!(
+        conflicts_on(&wang)
+            .await
+            .contains(&"info.area_code".to_owned()),
+        "the test needs an area code conflict: {:?}",
+        conflicts_on(&wang).await
+    );
+    let sdb = ServerDb::connect(&db.url).await;
+    let before = sdb.snapshot().await;
+
+    // Another township's village, the other township itself, a code the area tree does not
+    // know, and no area at all: each refused with a clear message, nothing written.
+    for (value, says) in [
+        (json!(JINXIU), "不在您负责的区域内"),
+        (json!(XIAOWAN), "不在您负责的区域内"),
+        (json!("530921100299"), "区划表"),
+        (json!("not-a-code"), "区划表"),
+        (json!(""), "不能为空"),
+    ] {
+        let (status, body) = wang
+            .post(
+                "/api/review/settle",
+                &json!({ "household": CONFLICTED, "path": "info.area_code", "value": value }),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "settle to {value}: {body}"
+        );
+        assert_eq!(body["code"], "invalid", "{body}");
+        let message = body["error"].as_str().unwrap_or("");
+        assert!(
+            has_chinese(message) && message.contains(says),
+            "settle to {value}: {message:?}"
+        );
+        assert_eq!(
+            sdb.snapshot().await,
+            before,
+            "settle to {value} wrote something"
+        );
+    }
+    // The household is still in sight, still in conflict; the other township never sees it.
+    assert!(
+        conflicts_on(&wang)
+            .await
+            .contains(&"info.area_code".to_owned())
+    );
+    let wu = Reviewer::login(&server.url, "wu").await;
+    let (status, _) = wu
+        .get(&format!("/api/review/households/{CONFLICTED}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A village of the reviewer's own township is a settlement like any other.
+    let (status, body) = wang
+        .post(
+            "/api/review/settle",
+            &json!({ "household": CONFLICTED, "path": "info.area_code", "value": KONGXING }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert!(
+        !conflicts_on(&wang)
+            .await
+            .contains(&"info.area_code".to_owned())
+    );
+    let (status, body) = wang
+        .get(&format!("/api/review/households/{CONFLICTED}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["area_code"], KONGXING, "{body}");
+    // Other fields still settle as before.
+    let (status, body) = wang
+        .post(
+            "/api/review/settle",
+            &json!({ "household": CONFLICTED, "path": "info.group", "value": "一组" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    sdb.close().await;
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_area_code_is_checked_like_a_write_on_sqlite() {
+    a_settled_area_code_is_checked_like_a_write(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settled_area_code_is_checked_like_a_write_on_postgres() {
+    a_settled_area_code_is_checked_like_a_write(TestDb::postgres()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// History follows the household's current area.
+
+/// The household of [`roster`]: three members of 三合村, ID numbers from person 500 on.
+const MOVING: &str = "hh-530921100201077";
+const FIRST_PERSON: u32 = 500;
+const MEMBERS: usize = 3;
+
+fn roster() -> String {
+    roster_csv(&[("530921100201077", "三合村", MEMBERS)], FIRST_PERSON)
+}
+
+/// The resident ID numbers [`roster`] gives its members (as `roster_csv` makes them).
+fn roster_ids() -> Vec<String> {
+    let base = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).expect("date");
+    (0..MEMBERS)
+        .map(|i| {
+            let k = FIRST_PERSON + i as u32;
+            let birth = (base + chrono::Days::new(u64::from(k)))
+                .format("%Y%m%d")
+                .to_string();
+            let seq = ["011", "022", "031"][i.min(2)];
+            zoufang_shared::demo::id_number(&birth, seq)
+        })
+        .collect()
+}
+
+fn exported_ids(export: &Value) -> Vec<String> {
+    zoufang_e2e::export_ids(export)
+}
+
+async fn history_follows_the_households_current_area(db: TestDb) {
+    let server = ServerProcess::start(&db.url).await;
+    server
+        .add_user("tl", "田队长", "team_leader", &[SHILI, XIAOWAN])
+        .await;
+    add_users(
+        &db.url,
+        &[("zhang", "surveyor", SHILI), ("li", "surveyor", XIAOWAN)],
+    )
+    .await;
+    let zhang = Device::enrolled(&server, "zhang").await;
+    let tl = Device::enrolled(&server, "tl").await;
+    let li = Device::enrolled(&server, "li").await;
+
+    // zhang enters the household, ID numbers and all; everyone syncs.
+    zhang.import_roster(&roster()).await;
+    assert_eq!(zhang.sync().await["accepted"], 1);
+    tl.sync().await;
+    let ids = roster_ids();
+    let entered = exported_household(&tl.export().await, MOVING).clone();
+    for id in &ids {
+        assert!(
+            entered.to_string().contains(id.as_str()),
+            "{id} not in {entered}"
+        );
+    }
+    li.sync().await;
+    assert_eq!(exported_ids(&li.export().await), Vec::<String>::new());
+
+    // The team leader corrects the phone (zhang's device does not sync yet), then moves the
+    // household to 锦秀村 of 小湾镇.
+    tl.ok(&["edit", MOVING, "info.phone", "13900000077"]).await;
+    tl.sync().await;
+    tl.ok(&["edit", MOVING, "info.area_code", JINXIU]).await;
+    tl.sync().await;
+    let moved = exported_household(&tl.export().await, MOVING).clone();
+    assert_eq!(moved["info"]["area_code"], JINXIU, "{moved}");
+
+    // zhang's device, which had not pulled the phone yet, never gets it (nor the move).
+    let report = zhang.sync().await;
+    assert_eq!(report["pulled_changes"], 0, "{report}");
+    let held = exported_household(&zhang.export().await, MOVING).clone();
+    assert_ne!(held["info"]["phone"], "13900000077", "{held}");
+
+    // A device of zhang enrolled now receives nothing of it: no change, ID numbers or not, and
+    // asking for the whole document brings nothing either.
+    let newcomer = api_device(&server, "zhang", [0xb1; 16]).await;
+    let pulled = newcomer.pull_all().await;
+    assert!(
+        pulled.iter().all(|p| p.household != MOVING),
+        "a change of the moved household reached a device of 诗礼乡"
+    );
+    for p in &pulled {
+        let text = String::from_utf8_lossy(&p.change);
+        assert!(ids.iter().all(|id| !text.contains(id.as_str())));
+    }
+    let reply = sync_reply(&newcomer, 0, vec![MOVING.to_owned()]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let mut res: wire::SyncResponse = wire::decode(&reply.body).expect("decode");
+    res.unpack().expect("unpack");
+    assert!(res.pulled.iter().all(|p| p.household != MOVING));
+    let fresh_zhang = Device::enrolled(&server, "zhang").await;
+    fresh_zhang.sync().await;
+    assert!(
+        !exported_ids(&fresh_zhang.export().await).contains(&MOVING.to_owned()),
+        "a device of 诗礼乡 enrolled after the move holds the household"
+    );
+
+    // li's device, long past these changes in the log, receives the household whole; so does
+    // a device of li enrolled now, on its first sync.
+    li.sync().await;
+    assert_eq!(exported_household(&li.export().await, MOVING), &moved);
+    let fresh_li = Device::enrolled(&server, "li").await;
+    fresh_li.sync().await;
+    assert_eq!(exported_household(&fresh_li.export().await, MOVING), &moved);
+    let api_li = api_device(&server, "li", [0xb2; 16]).await;
+    let whole = api_li.pull_all().await;
+    let doc = doc_from(&whole, MOVING, ActorId::from(api_li.actor));
+    assert_eq!(
+        doc.read().expect("read").info.phone.as_deref(),
+        Some("13900000077")
+    );
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_follows_the_households_current_area_on_sqlite() {
+    history_follows_the_households_current_area(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_follows_the_households_current_area_on_postgres() {
+    history_follows_the_households_current_area(TestDb::postgres()).await;
+}

@@ -10,6 +10,7 @@ use std::time::Instant;
 use zoufang_server::demo::{self, CountySpec};
 use zoufang_server::projection;
 use zoufang_server::sync::server_actor;
+use zoufang_shared::authority::{self, Role, Writer};
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange};
 
 use crate::device::{Rng, data_day, visit_edits};
@@ -77,6 +78,10 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
         HouseholdDoc::load(&c.stored, server_actor()).map_err(|e| format!("load {}: {e}", c.id))
     })?;
     let mut pairs: Vec<(HouseholdDoc, &Case)> = docs.drain(..).zip(cases.iter()).collect();
+    // The household before the push, for the write model to compare with.
+    let (read_before, mut befores) = per_item(&mut pairs, |(doc, _)| {
+        doc.read().map_err(|e| format!("read: {e}"))
+    })?;
     let (decode, incoming) = per_item(&mut pairs, |(doc, c)| {
         let mut fresh = Vec::new();
         for bytes in &c.changes {
@@ -103,6 +108,21 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
         doc.conflicts().map_err(|e| format!("conflicts: {e}"))
     })?;
     let (history, _) = per_item(&mut work, |(doc, _, _)| Ok(doc.history()))?;
+    let today = chrono::Utc::now().date_naive();
+    let ctx_check = authority::Context {
+        today,
+        written_on: today,
+    };
+    let mut judged: Vec<_> = households.iter().zip(befores.drain(..)).collect();
+    let (check, _) = per_item(&mut judged, |(after, before)| {
+        authority::check(
+            Writer::Device(Role::Surveyor),
+            Some(before),
+            after,
+            &ctx_check,
+        )
+        .map_err(|e| format!("write model: {e}"))
+    })?;
     let mut projecting: Vec<_> = work.iter_mut().zip(households).collect();
     let (project, _) = per_item(&mut projecting, |((doc, c, _), h)| {
         projection::project_read(&c.id, doc, h.clone()).map_err(|e| format!("project: {e}"))
@@ -130,6 +150,10 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
     );
     table.row("(of which: read the typed household)", us(read));
     table.row(
+        "write model: read the household before, judge what the push does",
+        format!("{} + {}", us(read_before), us(check)),
+    );
+    table.row(
         "projection (conflicts + history + checks + rows)",
         us(project),
     );
@@ -139,9 +163,9 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
         us(history),
     );
     table.row("save the whole document", us(save));
-    let total = load + decode + apply + project + save;
+    let total = load + read_before + decode + apply + check + project + save;
     table.row(
-        "a merge as server::sync runs it (load, decode, apply, project, save)",
+        "a merge as server::sync runs it (load, read, decode, apply, judge, project, save)",
         format!("{} ≈ {:.0} merges/s on one core", us(total), 1.0 / total),
     );
     Ok(())

@@ -46,6 +46,10 @@ pub struct SyncReport {
     pub accepted: usize,
     pub pulled_changes: usize,
     pub households_updated: usize,
+    /// Households that left the user's areas and were removed from this device.
+    pub households_removed: usize,
+    /// Of those, how many had edits not yet sent (lost with them).
+    pub removed_unsent: usize,
     pub bytes_up: usize,
     pub bytes_down: usize,
     pub rejected: Vec<Rejection>,
@@ -186,6 +190,8 @@ pub async fn sync(
         report.accepted += outcome.accepted;
         report.pulled_changes += outcome.pulled_changes;
         report.households_updated += outcome.households_updated;
+        report.households_removed += outcome.households_removed;
+        report.removed_unsent += outcome.removed_unsent;
         report.rejected.extend(outcome.rejected);
         progress(&report);
         let wants_full = outcome.want_full > 0 && !asked_full;
@@ -341,7 +347,8 @@ pub fn import_reply(store: &mut Store, file: &[u8]) -> Result<SyncOutcome, SyncE
     if device != store.identity()?.device_id {
         return Err(SyncError::Bundle(BundleError::BadSeal));
     }
-    let mut reply: BundleReply = bundle::read(file, bundle::KIND_REPLY, &key)?;
+    // Either layout: a bundle written before this device spoke protocol 5 is answered in 4's.
+    let mut reply: BundleReply = bundle::read_reply(file, &key)?;
     reply
         .response
         .unpack()

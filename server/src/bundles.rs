@@ -49,6 +49,7 @@ pub async fn import<D: Database>(db: &D, file: &[u8]) -> Result<(Vec<u8>, String
         }
     }
     let pushes = b.request.pushes.len();
+    let protocol = b.request.protocol;
     let response = sync::sync(db, &device, b.request, sync::Via::Bundle).await?;
     let summary = format!(
         "设备 {device_id}:{pushes} 户的修改已处理,附件 {}/{} 个,回执带回 {} 项变更",
@@ -56,14 +57,15 @@ pub async fn import<D: Database>(db: &D, file: &[u8]) -> Result<(Vec<u8>, String
         b.attachments.len(),
         response.pulled.len()
     );
-    let reply = bundle::write(
-        bundle::KIND_REPLY,
+    // In the layout of the protocol the device wrote its bundle in.
+    let reply = bundle::write_reply(
         &device_id,
         &key,
         &BundleReply {
             response,
             attachments_stored: stored,
         },
+        protocol,
     )?;
     Ok((reply, summary))
 }

@@ -478,15 +478,18 @@ pub(crate) async fn sync_handler<D: Database>(
         )
     })?;
     let pushes = req.pushes.len();
+    let protocol = req.protocol;
     let res = sync::sync(&state.db, &device, req, crate::sync::Via::Http).await?;
     tracing::info!(
         device = %device.device_id,
         pushes,
         pulled = res.pulled.len(),
         more = res.more,
+        gone = res.gone.len(),
         "sync"
     );
-    let bytes = wire::encode(&res).map_err(|_| ApiError::internal())?;
+    // In the layout of the device's protocol (3 and 4: without `gone`).
+    let bytes = wire::encode_response(&res, protocol).map_err(|_| ApiError::internal())?;
     Ok(([(header::CONTENT_TYPE, SYNC_CONTENT_TYPE)], bytes).into_response())
 }
 

@@ -20,8 +20,8 @@ use zoufang_shared::doc::{
     check_change_time, wire_form,
 };
 use zoufang_shared::wire::{
-    Hash, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PulledChange, Push, PushOutcome, PushResult,
-    SyncRequest, SyncResponse,
+    GONE_PROTOCOL, Hash, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PulledChange, Push, PushOutcome,
+    PushResult, SyncRequest, SyncResponse,
 };
 
 use crate::auth::in_scope;
@@ -131,6 +131,13 @@ pub async fn sync<D: Database>(
         cursor: page.cursor,
         more: page.more,
         scope,
+        // A protocol 3 or 4 device cannot read it (its answer is encoded without it, see
+        // `wire::encode_response`): it keeps such households until it is updated.
+        gone: if req.protocol >= GONE_PROTOCOL {
+            page.gone
+        } else {
+            Vec::new()
+        },
     };
     // A protocol 3 device reads full changes only.
     if req.protocol >= 4 {

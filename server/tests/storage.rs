@@ -280,7 +280,8 @@ async fn sync_log_story<D: Database>(db: D) {
         ChangePage {
             changes: vec![],
             cursor: 0,
-            more: false
+            more: false,
+            gone: vec![],
         }
     );
     assert_eq!(db.household_count().await.expect("count"), 0);
@@ -503,7 +504,11 @@ async fn sync_log_story<D: Database>(db: D) {
     )]))
     .await
     .expect("move h1");
-    assert_eq!(hashes(&pull(&db, 10, &[VILLAGE], "").await), [""; 0]);
+    let left = pull(&db, 10, &[VILLAGE], "").await;
+    assert_eq!(hashes(&left), [""; 0]);
+    assert_eq!(left.gone, ["h1"], "the old village is told it left");
+    assert_eq!(left.cursor, 12, "the move took a number after its change's");
+    assert_eq!(pull(&db, 10, &[TOWNSHIP], "").await.gone, [""; 0]);
     assert_eq!(hashes(&pull(&db, 10, &[VILLAGE_2], "").await), ["m1"]);
     assert_eq!(hashes(&pull(&db, 10, &[TOWNSHIP], "").await), ["m1"]);
     assert_eq!(
@@ -523,6 +528,198 @@ async fn sync_log_story<D: Database>(db: D) {
 
     // A cursor from the future is kept, not moved back.
     assert_eq!(pull(&db, 1000, &all, "").await.cursor, 1000);
+}
+
+/// The move log: a pull names the households that moved out of its scope after its cursor and
+/// are not back, and a move is numbered on the change log's counter, so a page's cursor covers
+/// it exactly like a change: one committed after a page's cursor comes with a later page.
+async fn moves_story<D: Database>(db: D) {
+    let township = [TOWNSHIP];
+    db.commit_sync(&batch(vec![
+        write("h1", VILLAGE, "h1 v1", None, vec![change("a1", "A", 10)]),
+        write("h2", VILLAGE, "h2 v1", None, vec![change("b1", "A", 10)]),
+        write("h3", VILLAGE, "h3 v1", None, vec![change("c1", "A", 10)]),
+    ]))
+    .await
+    .expect("create");
+    let start = pull(&db, 0, &township, "").await;
+    assert_eq!((start.cursor, start.gone.len()), (3, 0));
+
+    // h1 moves to the other township: one change and one move, numbers 4 and 5.
+    db.commit_sync(&batch(vec![write(
+        "h1",
+        OTHER_VILLAGE,
+        "h1 v2",
+        Some(1),
+        vec![change("a2", "T", 10)],
+    )]))
+    .await
+    .expect("move h1");
+    let after = pull(&db, 3, &township, "").await;
+    assert_eq!(hashes(&after), [""; 0]);
+    assert_eq!(
+        (after.cursor, after.gone.clone()),
+        (5, vec!["h1".to_owned()])
+    );
+    let there = pull(&db, 0, &[OTHER_TOWNSHIP], "").await;
+    assert_eq!(
+        hashes(&there),
+        ["a1", "a2"],
+        "its whole history, from the start"
+    );
+    assert!(there.gone.is_empty());
+    for codes in [
+        &[VILLAGE_2][..],
+        &[TOWNSHIP, OTHER_TOWNSHIP],
+        &[OTHER_VILLAGE],
+    ] {
+        assert!(pull(&db, 3, codes, "").await.gone.is_empty(), "{codes:?}");
+    }
+    assert!(
+        pull(&db, 5, &township, "").await.gone.is_empty(),
+        "past the move"
+    );
+    assert_eq!(
+        pull(&db, 0, &township, "").await.gone,
+        ["h1"],
+        "from the start"
+    );
+
+    // Out and back: not gone.
+    for (v, area) in [(1, OTHER_VILLAGE), (2, VILLAGE_2)] {
+        db.commit_sync(&batch(vec![write(
+            "h2",
+            area,
+            "h2 moved",
+            Some(v),
+            vec![change(&format!("b{}", v + 1), "T", 10)],
+        )]))
+        .await
+        .expect("move h2");
+    }
+    let back = pull(&db, 5, &township, "").await;
+    assert_eq!(hashes(&back), ["b2", "b3"]);
+    assert!(back.gone.is_empty(), "{:?}", back.gone);
+    assert_eq!(back.cursor, 9);
+
+    // Two more changes of h3 in its village, then h3 moves: they leave with it, and the move
+    // is named.
+    db.commit_sync(&batch(vec![write(
+        "h3",
+        VILLAGE,
+        "h3 v2",
+        Some(1),
+        vec![change("c2", "A", 10), change("c3", "A", 10)],
+    )]))
+    .await
+    .expect("edit h3");
+    db.commit_sync(&batch(vec![write(
+        "h3",
+        OTHER_VILLAGE,
+        "h3 v3",
+        Some(2),
+        vec![change("c4", "T", 10)],
+    )]))
+    .await
+    .expect("move h3");
+    // h3's log moved with it: nothing of it is left for the township.
+    let first = db
+        .changes_since(9, &scope(&township), "", 10)
+        .await
+        .expect("pull");
+    assert_eq!(hashes(&first), [""; 0]);
+    assert_eq!(
+        (first.cursor, first.gone.clone()),
+        (13, vec!["h3".to_owned()])
+    );
+
+    // With a change of another household in between, pages split around the move.
+    db.commit_sync(&batch(vec![
+        write("h5", VILLAGE, "h5 v1", None, vec![change("e1", "A", 10)]),
+        write("h6", VILLAGE, "h6 v1", None, vec![change("f1", "A", 10)]),
+    ]))
+    .await
+    .expect("create h5 h6");
+    db.commit_sync(&batch(vec![write(
+        "h5",
+        OTHER_VILLAGE,
+        "h5 v2",
+        Some(1),
+        vec![change("e2", "T", 10)],
+    )]))
+    .await
+    .expect("move h5");
+    let page = db
+        .changes_since(13, &scope(&township), "", 10)
+        .await
+        .expect("pull");
+    assert_eq!(hashes(&page), ["f1"]);
+    assert_eq!((page.cursor, page.more), (17, false));
+    assert_eq!(page.gone, ["h5"]);
+    // A page ending before the move does not name it, and the move is not skipped.
+    db.commit_sync(&batch(vec![
+        write("h7", VILLAGE, "h7 v1", None, vec![change("g1", "A", 10)]),
+        write("h8", VILLAGE, "h8 v1", None, vec![change("i1", "A", 10)]),
+    ]))
+    .await
+    .expect("create h7 h8");
+    db.commit_sync(&batch(vec![write(
+        "h7",
+        OTHER_VILLAGE,
+        "h7 v2",
+        Some(1),
+        vec![change("g2", "T", 10)],
+    )]))
+    .await
+    .expect("move h7");
+    let one = db
+        .changes_since(17, &scope(&township), "", 10)
+        .await
+        .expect("pull");
+    assert_eq!(hashes(&one), ["i1"]);
+    assert_eq!(one.gone, ["h7"]);
+    // Now a page that fills before the move: h9's two changes, then h9 moves.
+    db.commit_sync(&batch(vec![write(
+        "h9",
+        VILLAGE,
+        "h9 v1",
+        None,
+        vec![change("j1", "A", 10), change("j2", "A", 10)],
+    )]))
+    .await
+    .expect("create h9");
+    db.commit_sync(&batch(vec![write(
+        "h10",
+        VILLAGE,
+        "h10 v1",
+        None,
+        vec![change("k1", "A", 10)],
+    )]))
+    .await
+    .expect("create h10");
+    db.commit_sync(&batch(vec![write(
+        "h10",
+        OTHER_VILLAGE,
+        "h10 v2",
+        Some(1),
+        vec![change("k2", "T", 10)],
+    )]))
+    .await
+    .expect("move h10");
+    let p1 = db
+        .changes_since(one.cursor, &scope(&township), "", 10)
+        .await
+        .expect("pull");
+    assert_eq!(hashes(&p1), ["j1"]);
+    assert!(p1.more);
+    assert!(p1.gone.is_empty(), "the move lies beyond this page");
+    let p2 = db
+        .changes_since(p1.cursor, &scope(&township), "", 10)
+        .await
+        .expect("pull");
+    assert_eq!(hashes(&p2), ["j2"]);
+    assert!(!p2.more);
+    assert_eq!(p2.gone, ["h10"], "the next page names it");
 }
 
 /// What one concurrency run did.
@@ -722,6 +919,11 @@ async fn sqlite_sync_log() {
     with_sqlite(|path| async move { sync_log_story(open(&path).await).await }).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_moves() {
+    with_sqlite(|path| async move { moves_story(open(&path).await).await }).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_concurrent_writers_and_pullers() {
     with_sqlite(|path| async move {
@@ -773,6 +975,11 @@ async fn pg_accounts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pg_sync_log() {
     with_pg(|url| async move { sync_log_story(open(&url).await).await }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_moves() {
+    with_pg(|url| async move { moves_story(open(&url).await).await }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]

@@ -155,13 +155,17 @@ struct Expect {
 #[derive(Serialize)]
 struct ExpectResponse {
     results: Vec<ExpectResult>,
-    /// How pulled changes travel: `packed` (protocol 4) or `full` (protocol 3); none pulled: null.
+    /// How pulled changes travel: `packed` (protocol 4 on) or `full` (protocol 3); none pulled:
+    /// null.
     pulled_form: Option<&'static str>,
     /// In order; the hash of each change after unpacking.
     pulled: Vec<ExpectPulled>,
     cursor: i64,
     more: bool,
     scope: String,
+    /// Households that left the device's areas (protocol 5 on; absent from the layout of 3 and
+    /// 4, read as empty).
+    gone: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -393,6 +397,7 @@ fn ok(results: Vec<ExpectResult>, cursor: i64) -> Expect {
             cursor,
             more: false,
             scope: scope_key(&[AREA]),
+            gone: Vec::new(),
         }),
     }
 }
@@ -674,7 +679,7 @@ fn main() -> Result<(), Error> {
 
     out.write(
         "first-sync-empty",
-        "A device's first sync: protocol 4, cursor 0, empty scope, nothing to push, 1 MiB to pull. \
+        "A device's first sync: protocol 5, cursor 0, empty scope, nothing to push, 1 MiB to pull. \
          Nothing is in its areas yet (and a device never pulls its own changes): no results, \
          nothing pulled, cursor 0, and the scope key of 诗礼乡 to send next time.",
         DEVICE_A,
@@ -988,14 +993,14 @@ fn main() -> Result<(), Error> {
 
     out.write(
         "protocol-too-old",
-        "A well-formed request of protocol 2 (the server answers 3 and 4): 400 protocol.",
+        "A well-formed request of protocol 2 (the server answers 3 to 5): 400 protocol.",
         DEVICE_A,
         &request(2, Vec::new()),
         error(400, "protocol"),
     )?;
     out.write(
         "protocol-too-new",
-        "A well-formed request of protocol 5: 400 protocol.",
+        "A well-formed request of protocol 6: 400 protocol.",
         DEVICE_A,
         &request(PROTOCOL_VERSION + 1, Vec::new()),
         error(400, "protocol"),
@@ -1168,20 +1173,22 @@ fn main() -> Result<(), Error> {
             cursor,
             more: false,
             scope: scope_key(&[AREA]),
+            gone: Vec::new(),
         }),
     };
     out.write(
         "pull-protocol-3",
         "vec-phone-b (user vec-li, also in 诗礼乡) syncs for the first time on protocol 3: it \
          pulls the 7 changes vec-phone-a got accepted, in log order, each a full automerge \
-         chunk (protocol 3 devices read nothing else). Cursor 7.",
+         chunk (protocol 3 devices read nothing else), in the response layout without `gone`. \
+         Cursor 7.",
         DEVICE_B,
         &request(3, Vec::new()),
         pull("full", pulled(&log)?, 7),
     )?;
     out.write(
         "pull-packed",
-        "The same pull on protocol 4: the same 7 changes, packed across the whole response (a \
+        "The same pull on protocol 5: the same 7 changes, packed across the whole response (a \
          dependency on any change earlier in the response is a back reference). Unpacked they \
          are the changes of vector 22 byte for byte.",
         DEVICE_B,

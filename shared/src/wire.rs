@@ -25,7 +25,13 @@ pub const SYNC_CONTENT_TYPE: &str = "application/x-zoufang-sync";
 ///
 /// 4: changes may travel packed ([`crate::doc::pack_changes`]); a server answers a protocol 3
 /// device (full changes only) with full changes, so devices can be updated after the server.
-pub const PROTOCOL_VERSION: u32 = 4;
+///
+/// 5: [`SyncResponse::gone`], the households that left the user's areas, for the device to
+/// drop. A server answers a protocol 3 or 4 device in the layout without it
+/// ([`encode_response`]).
+pub const PROTOCOL_VERSION: u32 = 5;
+/// The first protocol whose [`SyncResponse`] carries [`SyncResponse::gone`].
+pub const GONE_PROTOCOL: u32 = 5;
 /// The oldest protocol a server still answers.
 pub const MIN_PROTOCOL_VERSION: u32 = 3;
 /// Ceiling of a decompressed body, against compression bombs.
@@ -117,6 +123,74 @@ pub struct SyncResponse {
     pub more: bool,
     /// The scope key to send next time.
     pub scope: String,
+    /// Protocol 5 on (last in the layout): households that moved out of the user's areas after
+    /// the request's cursor, up to the new one, and are not back in them. The device drops them.
+    pub gone: Vec<String>,
+}
+
+/// A response in the layout a device speaking `protocol` reads: up to protocol 4 it ends at
+/// `scope` (postcard is not self-describing, so an old device cannot skip an unknown field).
+pub struct ResponseLayout<'a> {
+    pub response: &'a SyncResponse,
+    pub protocol: u32,
+}
+
+impl Serialize for ResponseLayout<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.response;
+        let with_gone = self.protocol >= GONE_PROTOCOL;
+        let mut st = s.serialize_struct("SyncResponse", if with_gone { 6 } else { 5 })?;
+        st.serialize_field("results", &r.results)?;
+        st.serialize_field("pulled", &r.pulled)?;
+        st.serialize_field("cursor", &r.cursor)?;
+        st.serialize_field("more", &r.more)?;
+        st.serialize_field("scope", &r.scope)?;
+        if with_gone {
+            st.serialize_field("gone", &r.gone)?;
+        }
+        st.end()
+    }
+}
+
+/// The response layout of protocols 3 and 4, for reading one.
+#[derive(Deserialize)]
+struct SyncResponseV4 {
+    results: Vec<PushResult>,
+    pulled: Vec<PulledChange>,
+    cursor: i64,
+    more: bool,
+    scope: String,
+}
+
+impl From<SyncResponseV4> for SyncResponse {
+    fn from(r: SyncResponseV4) -> SyncResponse {
+        SyncResponse {
+            results: r.results,
+            pulled: r.pulled,
+            cursor: r.cursor,
+            more: r.more,
+            scope: r.scope,
+            gone: Vec::new(),
+        }
+    }
+}
+
+/// Encodes a response for a device speaking `protocol` (see [`ResponseLayout`]).
+pub fn encode_response(res: &SyncResponse, protocol: u32) -> Result<Vec<u8>, WireError> {
+    encode(&ResponseLayout {
+        response: res,
+        protocol,
+    })
+}
+
+/// Reads a response written for `protocol` (protocols 3 and 4: `gone` empty).
+pub fn decode_response(bytes: &[u8], protocol: u32) -> Result<SyncResponse, WireError> {
+    if protocol >= GONE_PROTOCOL {
+        decode(bytes)
+    } else {
+        decode::<SyncResponseV4>(bytes).map(SyncResponse::from)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,6 +344,7 @@ mod tests {
             cursor: 1,
             more: false,
             scope: String::new(),
+            gone: vec!["hh-9".into()],
         })
         .expect("encode");
         for cut in 0..bytes.len() {
@@ -277,6 +352,33 @@ mod tests {
         }
         assert!(decode::<SyncRequest>(b"\xff\xfe garbage").is_err());
         assert!(decode::<SyncRequest>(&[]).is_err());
+    }
+
+    /// A protocol 3 or 4 device reads the answer without `gone`; protocol 5 with it.
+    #[test]
+    fn responses_take_the_layout_of_the_device_protocol() {
+        let res = SyncResponse {
+            results: vec![],
+            pulled: vec![PulledChange {
+                household: "hh-1".into(),
+                change: vec![1, 2],
+            }],
+            cursor: 3,
+            more: true,
+            scope: "k".into(),
+            gone: vec!["hh-2".into()],
+        };
+        let new = encode_response(&res, PROTOCOL_VERSION).expect("encode");
+        assert_eq!(new, encode(&res).expect("encode"), "5: the struct as it is");
+        assert_eq!(decode_response(&new, 5).expect("decode"), res);
+        for old in [3, 4] {
+            let bytes = encode_response(&res, old).expect("encode");
+            let read = decode_response(&bytes, old).expect("decode");
+            assert!(read.gone.is_empty());
+            assert_eq!(read.pulled, res.pulled);
+            assert_eq!(read.scope, "k");
+            assert!(decode::<SyncResponse>(&bytes).is_err(), "one field short");
+        }
     }
 
     #[test]
@@ -307,7 +409,9 @@ pub mod bundle {
     use serde::{Deserialize, Serialize};
     use sha2::Sha256;
 
-    use super::{SyncRequest, SyncResponse, WireError, decode, encode};
+    use super::{
+        ResponseLayout, SyncRequest, SyncResponse, SyncResponseV4, WireError, decode, encode,
+    };
 
     const MAGIC: &[u8; 4] = b"ZFB1";
     pub const KIND_REQUEST: u8 = 1;
@@ -332,6 +436,20 @@ pub mod bundle {
         pub response: SyncResponse,
         /// Attachments of the bundle the server now holds.
         pub attachments_stored: Vec<String>,
+    }
+
+    /// A reply as written for a device speaking `protocol` (see [`ResponseLayout`]).
+    #[derive(Serialize)]
+    struct ReplyLayout<'a> {
+        response: ResponseLayout<'a>,
+        attachments_stored: &'a [String],
+    }
+
+    /// A reply in the layout of protocols 3 and 4.
+    #[derive(Deserialize)]
+    struct BundleReplyV4 {
+        response: SyncResponseV4,
+        attachments_stored: Vec<String>,
     }
 
     #[derive(Debug, thiserror::Error)]
@@ -388,8 +506,51 @@ pub mod bundle {
         Ok((kind, device.to_owned()))
     }
 
+    /// Seals the reply to a bundle whose request spoke `protocol`, in that protocol's layout.
+    pub fn write_reply(
+        device: &str,
+        key: &str,
+        reply: &BundleReply,
+        protocol: u32,
+    ) -> Result<Vec<u8>, BundleError> {
+        write(
+            KIND_REPLY,
+            device,
+            key,
+            &ReplyLayout {
+                response: ResponseLayout {
+                    response: &reply.response,
+                    protocol,
+                },
+                attachments_stored: &reply.attachments_stored,
+            },
+        )
+    }
+
+    /// Checks a reply's seal with `key` and reads it in either layout: a bundle written before
+    /// the device was updated to protocol 5 is answered in the older one. (Read as the other,
+    /// each layout runs out of bytes: the older one lacks a field.)
+    pub fn read_reply(bytes: &[u8], key: &str) -> Result<BundleReply, BundleError> {
+        let payload = open(bytes, KIND_REPLY, key)?;
+        match decode::<BundleReply>(payload) {
+            Ok(reply) => Ok(reply),
+            Err(e) => match decode::<BundleReplyV4>(payload) {
+                Ok(old) => Ok(BundleReply {
+                    response: old.response.into(),
+                    attachments_stored: old.attachments_stored,
+                }),
+                Err(_) => Err(e.into()),
+            },
+        }
+    }
+
     /// Checks the seal with `key` and decodes the payload.
     pub fn read<T: DeserializeOwned>(bytes: &[u8], kind: u8, key: &str) -> Result<T, BundleError> {
+        Ok(decode(open(bytes, kind, key)?)?)
+    }
+
+    /// Checks the seal with `key`; returns the sealed payload.
+    fn open<'b>(bytes: &'b [u8], kind: u8, key: &str) -> Result<&'b [u8], BundleError> {
         let (found, device) = header(bytes)?;
         if found != kind {
             return Err(BundleError::WrongKind(if kind == KIND_REQUEST {
@@ -406,7 +567,7 @@ pub mod bundle {
         mac(key, kind, &device, payload)
             .verify_slice(tag)
             .map_err(|_| BundleError::BadSeal)?;
-        Ok(decode(payload)?)
+        Ok(payload)
     }
 
     #[cfg(test)]
@@ -421,8 +582,25 @@ pub mod bundle {
                     cursor: 9,
                     more: false,
                     scope: String::new(),
+                    gone: vec!["hh-3".into()],
                 },
                 attachments_stored: vec!["ab".into()],
+            }
+        }
+
+        /// A reply to a protocol 4 bundle has no `gone`; the device reads it all the same.
+        #[test]
+        fn replies_are_written_in_the_request_protocol_and_read_in_either() {
+            for protocol in [3, 4, 5] {
+                let file = write_reply("dev-1", "key", &reply(), protocol).expect("write");
+                let read = read_reply(&file, "key").expect("read");
+                assert_eq!(read.attachments_stored, reply().attachments_stored);
+                assert_eq!(read.response.gone.is_empty(), protocol < 5, "{protocol}");
+                assert_eq!(read.response.cursor, 9);
+                assert!(matches!(
+                    read_reply(&file, "other"),
+                    Err(BundleError::BadSeal)
+                ));
             }
         }
 
@@ -454,6 +632,11 @@ pub mod bundle {
                 );
             }
             assert!(read::<BundleReply>(b"ZFB", KIND_REPLY, "key").is_err());
+            assert_eq!(
+                read_reply(&file, "key").expect("read_reply"),
+                reply(),
+                "protocol 5 layout"
+            );
             assert!(read::<BundleReply>(&file[..file.len() / 2], KIND_REPLY, "key").is_err());
         }
     }

@@ -12,8 +12,9 @@
 //!   is written;
 //! - a household that leaves a surveyor's township stops sending its history there: a device
 //!   enrolled afterwards never receives its earlier changes (ID numbers included), nor does an
-//!   older device receive the changes it had not pulled yet; the devices of its new township
-//!   receive it whole.
+//!   older device receive the changes it had not pulled yet, and a device that holds it drops it
+//!   at its next sync (its other households untouched, its unsent edits of it lost and counted);
+//!   the devices of its new township receive it whole.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -519,7 +520,9 @@ fn exported_ids(export: &Value) -> Vec<String> {
     zoufang_e2e::export_ids(export)
 }
 
-async fn history_follows_the_households_current_area(db: TestDb) {
+/// A server with surveyors `zhang` (诗礼乡) and `li` (小湾镇) and a team leader `tl` covering
+/// both, each with an enrolled device.
+async fn two_townships(db: &TestDb) -> (ServerProcess, Device, Device, Device) {
     let server = ServerProcess::start(&db.url).await;
     server
         .add_user("tl", "田队长", "team_leader", &[SHILI, XIAOWAN])
@@ -532,6 +535,11 @@ async fn history_follows_the_households_current_area(db: TestDb) {
     let zhang = Device::enrolled(&server, "zhang").await;
     let tl = Device::enrolled(&server, "tl").await;
     let li = Device::enrolled(&server, "li").await;
+    (server, zhang, tl, li)
+}
+
+async fn history_follows_the_households_current_area(db: TestDb) {
+    let (server, zhang, tl, li) = two_townships(&db).await;
 
     // zhang enters the household, ID numbers and all; everyone syncs.
     zhang.import_roster(&roster()).await;
@@ -557,11 +565,13 @@ async fn history_follows_the_households_current_area(db: TestDb) {
     let moved = exported_household(&tl.export().await, MOVING).clone();
     assert_eq!(moved["info"]["area_code"], JINXIU, "{moved}");
 
-    // zhang's device, which had not pulled the phone yet, never gets it (nor the move).
+    // zhang's device, which had not pulled the phone yet, never gets it (nor the move): it is
+    // told the household left its areas and drops it.
     let report = zhang.sync().await;
     assert_eq!(report["pulled_changes"], 0, "{report}");
-    let held = exported_household(&zhang.export().await, MOVING).clone();
-    assert_ne!(held["info"]["phone"], "13900000077", "{held}");
+    assert_eq!(report["households_removed"], 1, "{report}");
+    assert_eq!(report["removed_unsent"], 0, "{report}");
+    assert_eq!(exported_ids(&zhang.export().await), Vec::<String>::new());
 
     // A device of zhang enrolled now receives nothing of it: no change, ID numbers or not, and
     // asking for the whole document brings nothing either.
@@ -612,4 +622,79 @@ async fn history_follows_the_households_current_area_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_follows_the_households_current_area_on_postgres() {
     history_follows_the_households_current_area(TestDb::postgres()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A device drops a household that left its user's areas.
+
+const LEAVING: &str = "hh-530921100201081";
+const STAYING: &str = "hh-530921100201082";
+
+async fn a_device_drops_a_household_that_left_its_areas(db: TestDb) {
+    let (server, zhang, tl, li) = two_townships(&db).await;
+    zhang
+        .import_roster(&roster_csv(
+            &[
+                ("530921100201081", "三合村", 2),
+                ("530921100201082", "三合村", 2),
+            ],
+            600,
+        ))
+        .await;
+    assert_eq!(zhang.sync().await["accepted"], 2);
+    tl.sync().await;
+
+    // zhang edits both households and does not sync yet; the team leader moves one of them to
+    // 锦秀村 of 小湾镇.
+    zhang
+        .ok(&["edit", STAYING, "info.phone", "13900000081"])
+        .await;
+    zhang
+        .ok(&["edit", LEAVING, "info.phone", "13900000082"])
+        .await;
+    tl.ok(&["edit", LEAVING, "info.area_code", JINXIU]).await;
+    tl.sync().await;
+    let moved = exported_household(&tl.export().await, LEAVING).clone();
+    assert_eq!(moved["info"]["area_code"], JINXIU, "{moved}");
+
+    // zhang's next sync: its edit of the moved household is refused and the household leaves
+    // the device, edit and all; the other household's edit goes through.
+    let (status, out, err) = zhang.run(&["sync"]).await;
+    assert!(!status.success(), "a refused push: {out}{err}");
+    assert!(
+        out.contains("1 户已调出您的负责区域,已从本设备移除"),
+        "{out}{err}"
+    );
+    assert!(out.contains("其中 1 户有尚未上传的修改"), "{out}{err}");
+    let held = zhang.export().await;
+    assert_eq!(exported_ids(&held), vec![STAYING.to_owned()]);
+    assert_eq!(
+        exported_household(&held, STAYING)["info"]["phone"],
+        "13900000081"
+    );
+    let again = zhang.sync().await;
+    assert_eq!(again["households_removed"], 0, "{again}");
+    assert_eq!(again["rejected"], json!([]), "{again}");
+    assert!(zhang.store_integrity().await.contains("ok"));
+
+    // The team leader, whose areas cover both townships, keeps it; li's device gets it whole,
+    // without zhang's refused edit.
+    let report = tl.sync().await;
+    assert_eq!(report["households_removed"], 0, "{report}");
+    assert!(exported_ids(&tl.export().await).contains(&LEAVING.to_owned()));
+    li.sync().await;
+    let at_li = exported_household(&li.export().await, LEAVING).clone();
+    assert_eq!(at_li, moved);
+    assert_ne!(at_li["info"]["phone"], "13900000082");
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_drops_a_household_that_left_its_areas_on_sqlite() {
+    a_device_drops_a_household_that_left_its_areas(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_drops_a_household_that_left_its_areas_on_postgres() {
+    a_device_drops_a_household_that_left_its_areas(TestDb::postgres()).await;
 }

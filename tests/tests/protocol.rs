@@ -1,6 +1,7 @@
-//! The sync protocol across versions, through a real server: a protocol 4 device sends and gets
-//! changes packed (a dependency on a change just sent is a back reference), a protocol 3 device
-//! still syncs and gets every change in full, and other versions are refused. The wire handling
+//! The sync protocol across versions, through a real server: a protocol 4 or 5 device sends and
+//! gets changes packed (a dependency on a change just sent is a back reference), a protocol 3
+//! device still syncs and gets every change in full, protocols 3 and 4 get the answer's layout
+//! without `gone` (protocol 5), and other versions are refused. The wire handling
 //! is the same on both databases, so SQLite alone is used.
 
 use reqwest::StatusCode;
@@ -68,7 +69,7 @@ async fn devices_on_this_and_the_previous_protocol_sync() {
     // A device pulls what others wrote: this one has written nothing.
     let fresh = ApiDevice::enroll(&server.url, "zhang", &actor_hex(&[0x43; 16]), [0x43; 16]).await;
 
-    // Protocol 4 pushes packed: the second and third change refer back to the one before.
+    // The current protocol pushes packed: the second and third change refer back to the one before.
     let mut a = household("hh-proto-a", new.actor);
     let full_a = a.changes_after(&[]);
     let mut req = request(
@@ -108,7 +109,12 @@ async fn devices_on_this_and_the_previous_protocol_sync() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-    let res: SyncResponse = wire::decode(&body).expect("decode");
+    // The answer of protocols 3 and 4 ends at `scope`: no `gone` (protocol 5).
+    assert!(
+        wire::decode::<SyncResponse>(&body).is_err(),
+        "the old layout"
+    );
+    let res = wire::decode_response(&body, 3).expect("decode");
     assert!(matches!(
         res.results[0].outcome,
         PushOutcome::Accepted { .. }
@@ -127,7 +133,14 @@ async fn devices_on_this_and_the_previous_protocol_sync() {
         IncomingChange::decode(&p.change).expect("every pulled change decodes as it is");
     }
 
-    // Protocol 4 pulls packed, and unpacking gives back the very same changes.
+    // Protocol 4 pulls packed too, in the layout without `gone`.
+    let (status, body) = raw_sync(&fresh, request(4, Vec::new())).await;
+    assert_eq!(status, StatusCode::OK);
+    let res = wire::decode_response(&body, 4).expect("decode");
+    assert!(res.pulled.iter().all(|p| !p.change.starts_with(&MAGIC)));
+    assert_eq!(res.pulled.len(), 6);
+
+    // The current protocol pulls packed, and unpacking gives back the very same changes.
     let (status, body) = raw_sync(&fresh, request(PROTOCOL_VERSION, Vec::new())).await;
     assert_eq!(status, StatusCode::OK);
     let res: SyncResponse = wire::decode(&body).expect("decode");

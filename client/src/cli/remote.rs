@@ -87,6 +87,7 @@ pub fn sync(ctx: &Context) -> Outcome {
             "同步完成:{} 轮往返,上传 {} 户,更新本机 {} 户",
             report.rounds, report.accepted, report.households_updated
         ));
+        removed_lines(&mut t, report.households_removed, report.removed_unsent);
         for r in &report.rejected {
             t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
         }
@@ -138,6 +139,8 @@ pub fn bundle_import(ctx: &Context, file: &std::path::Path) -> Outcome {
             "rejected": outcome.rejected,
             "pulled_changes": outcome.pulled_changes,
             "households_updated": outcome.households_updated,
+            "households_removed": outcome.households_removed,
+            "removed_unsent": outcome.removed_unsent,
         }))?;
     } else {
         let mut t = Text::default();
@@ -145,6 +148,7 @@ pub fn bundle_import(ctx: &Context, file: &std::path::Path) -> Outcome {
             "已导入回执:服务器接收 {} 户,带回 {} 项变更,更新本机 {} 户",
             outcome.accepted, outcome.pulled_changes, outcome.households_updated
         ));
+        removed_lines(&mut t, outcome.households_removed, outcome.removed_unsent);
         for r in &outcome.rejected {
             t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
         }
@@ -155,4 +159,18 @@ pub fn bundle_import(ctx: &Context, file: &std::path::Path) -> Outcome {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What a surveyor reads about households that moved out of the user's areas.
+fn removed_lines(t: &mut Text, removed: usize, unsent: usize) {
+    if removed > 0 {
+        t.line(format_args!(
+            "{removed} 户已调出您的负责区域,已从本设备移除"
+        ));
+    }
+    if unsent > 0 {
+        t.line(format_args!(
+            "  其中 {unsent} 户有尚未上传的修改,已随之舍弃(调出后服务器不再接受本设备对其的修改)"
+        ));
+    }
 }

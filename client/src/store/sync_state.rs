@@ -59,6 +59,10 @@ pub struct SyncOutcome {
     pub want_full: usize,
     pub pulled_changes: usize,
     pub households_updated: usize,
+    /// Households that left the user's areas, removed from this device (protocol 5, `gone`).
+    pub households_removed: usize,
+    /// Of those, how many had edits not yet sent (lost: the server would refuse them).
+    pub removed_unsent: usize,
 }
 
 fn to_hashes(text: &str) -> Vec<ChangeHash> {
@@ -347,6 +351,73 @@ impl Store {
                 params![id, to_text(&heads), dirty as i64],
             )?;
         }
+        // Households that left the user's areas: the server sends nothing more of them and
+        // would refuse this device's edits of them (`out_of_scope`), so they go, whole.
+        let mut dropped_attachments = BTreeSet::new();
+        for id in &res.gone {
+            let row: Option<(Vec<u8>, bool)> = tx
+                .query_row(
+                    "SELECT doc, dirty FROM households WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            want_full.remove(id);
+            need_all.remove(id);
+            let Some((doc, dirty)) = row else {
+                continue;
+            };
+            match HouseholdDoc::load(&doc, actor.clone()).and_then(|d| d.read()) {
+                Ok(h) => dropped_attachments.extend(h.attachments.into_keys()),
+                Err(e) => tracing::warn!(household = %id, error = %e, "unreadable document"),
+            }
+            if dirty {
+                tracing::warn!(
+                    household = %id,
+                    "household left the user's areas: its unsent edits are dropped with it"
+                );
+                outcome.removed_unsent += 1;
+            }
+            for sql in [
+                "DELETE FROM sync_rejections WHERE household_id = ?1",
+                "DELETE FROM person_ids WHERE household_id = ?1",
+                "DELETE FROM household_index WHERE id = ?1",
+                "DELETE FROM households WHERE id = ?1",
+            ] {
+                tx.execute(sql, [id])?;
+            }
+            outcome.households_removed += 1;
+        }
+        if !dropped_attachments.is_empty() {
+            // A photo stays while another household on the device still refers to it.
+            let mut stmt = tx.prepare("SELECT id, doc FROM households")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            for row in rows {
+                let (id, doc) = row?;
+                match HouseholdDoc::load(&doc, actor.clone()).and_then(|d| d.read()) {
+                    Ok(h) => {
+                        for hash in h.attachments.keys() {
+                            dropped_attachments.remove(hash);
+                        }
+                    }
+                    Err(e) => {
+                        // Cannot tell what it refers to: keep every photo.
+                        tracing::warn!(household = %id, error = %e, "unreadable document");
+                        dropped_attachments.clear();
+                        break;
+                    }
+                }
+            }
+            drop(stmt);
+            for hash in &dropped_attachments {
+                tx.execute(
+                    "DELETE FROM attachments WHERE hash = ?1 OR original_of = ?1",
+                    [hash],
+                )?;
+            }
+        }
         for id in &need_all {
             tx.execute(
                 "UPDATE households SET server_heads = '[]', dirty = 1 WHERE id = ?1",
@@ -395,6 +466,7 @@ mod tests {
             cursor: 7,
             more: false,
             scope: scope.to_owned(),
+            gone: Vec::new(),
         }
     }
 
@@ -478,6 +550,132 @@ mod tests {
         assert_eq!(
             store.household(&other).expect("read").info.phone.as_deref(),
             Some("13800000000")
+        );
+    }
+
+    /// Households the server names `gone` leave the device whole, unsent edits included
+    /// (counted), in the same transaction as the rest of the answer; a photo goes unless
+    /// another household still refers to it; other households are untouched.
+    #[test]
+    fn a_gone_household_is_removed_with_what_only_it_refers_to() {
+        use zoufang_shared::codes::AttachmentKind;
+        use zoufang_shared::model::Attachment;
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
+        store.init("zhang", "张调查").expect("init");
+        let (leaving, staying, edited) = (
+            HouseholdId("hh-1".into()),
+            HouseholdId("hh-2".into()),
+            HouseholdId("hh-3".into()),
+        );
+        let (own, shared) = ("a".repeat(64), "b".repeat(64));
+        let meta = Attachment {
+            kind: AttachmentKind::Photo,
+            signer: None,
+            mime: "image/png".into(),
+            bytes: 3,
+            width: None,
+            height: None,
+            captured_at: None,
+            captured_by: None,
+            visit: None,
+            case: None,
+        };
+        for hash in [&own, &shared] {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO attachments(hash, mime, size, bytes, original_of, uploaded,
+                                             created_at)
+                     VALUES (?1, 'image/png', 3, x'010203', NULL, 1, '2024-01-01T00:00:00Z')",
+                    [hash],
+                )
+                .expect("attachment");
+        }
+        store
+            .conn
+            .execute(
+                "INSERT INTO attachments(hash, mime, size, bytes, original_of, created_at)
+                 VALUES (?1, 'image/jpeg', 3, x'040506', ?2, '2024-01-01T00:00:00Z')",
+                params!["c".repeat(64), own],
+            )
+            .expect("the camera original");
+        store
+            .create_household(&leaving, |e| {
+                e.put_attachment(&own, &meta)?;
+                e.put_attachment(&shared, &meta)
+            })
+            .expect("household");
+        store
+            .create_household(&staying, |e| e.put_attachment(&shared, &meta))
+            .expect("household");
+        store
+            .create_household(&edited, |_| Ok(()))
+            .expect("household");
+        let (sent, _) = store.pending_pushes(usize::MAX).expect("pending");
+        let mut synced = answer("aaaa");
+        for id in [&leaving, &staying, &edited] {
+            synced.results.push(zoufang_shared::wire::PushResult {
+                household: id.0.clone(),
+                outcome: PushOutcome::Accepted { heads: Vec::new() },
+            });
+        }
+        store
+            .apply_sync(&synced, &sent_heads(&sent))
+            .expect("apply");
+        store
+            .edit_household(&edited, |e| e.set_field("info.phone", "13800000000".into()))
+            .expect("an edit not sent yet");
+        store
+            .conn
+            .execute(
+                "INSERT INTO sync_rejections(household_id, code, message, at)
+                 VALUES ('hh-3', 'out_of_scope', '该户不在您负责的区域内', 'now')",
+                [],
+            )
+            .expect("rejection");
+
+        let mut gone = answer("aaaa");
+        gone.cursor = 9;
+        gone.gone = vec!["hh-1".into(), "hh-3".into(), "hh-unknown".into()];
+        let outcome = store.apply_sync(&gone, &SentHeads::new()).expect("apply");
+        assert_eq!((outcome.households_removed, outcome.removed_unsent), (2, 1));
+        assert!(!store.contains(&leaving).expect("contains"));
+        assert!(!store.contains(&edited).expect("contains"));
+        assert!(store.contains(&staying).expect("contains"));
+        assert_eq!(store.count().expect("count"), 1, "the index row went too");
+        assert!(store.rejections().expect("rejections").is_empty());
+        assert!(store.attachment(&own).expect("read").is_none());
+        assert!(
+            store.attachment(&"c".repeat(64)).expect("read").is_none(),
+            "its camera original"
+        );
+        assert!(store.attachment(&shared).expect("read").is_some());
+        for table in ["person_ids", "household_index", "households"] {
+            let left: i64 = store
+                .conn
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM {table} WHERE {} IN ('hh-1', 'hh-3')",
+                        if table == "person_ids" {
+                            "household_id"
+                        } else {
+                            "id"
+                        }
+                    ),
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("count");
+            assert_eq!(left, 0, "{table}");
+        }
+        assert_eq!(store.sync_cursor().expect("cursor"), 9);
+        assert!(
+            store
+                .pending_pushes(usize::MAX)
+                .expect("pending")
+                .0
+                .is_empty()
         );
     }
 

@@ -158,6 +158,10 @@ pub struct ChangePage {
     pub cursor: i64,
     /// More changes wait beyond this page.
     pub more: bool,
+    /// Households that moved out of the scope after the asked-for cursor, up to this page's
+    /// `cursor`, and are not back in it (the move log's `from_area` in scope, the household's
+    /// current area not), in id order.
+    pub gone: Vec<String>,
 }
 
 /// Storage of the server. Implementations: [`sqlite::SqliteDb`], [`postgres::PgDb`].
@@ -212,13 +216,16 @@ pub trait Database:
     /// Commits the batch atomically: every household at its expected version (else
     /// [`DbError::Conflict`] and nothing written), every new change appended to the log. A
     /// household whose area changes takes its logged changes along (their `area_code`), in the
-    /// same transaction and under the household's row lock.
+    /// same transaction and under the household's row lock, and its move is logged
+    /// (`household_moves`) under a number of the change log's counter, drawn with its changes'.
     fn commit_sync(&self, write: &SyncWrite) -> impl Future<Output = Result<(), DbError>> + Send;
     /// Logged changes after `cursor` of households whose area code starts with one of `scope`,
     /// not written under `exclude_actor`, up to about `max_bytes` (at least one change). The
     /// area is the household's current one: [`Database::commit_sync`] moves the logged changes
     /// of a household with it, so a household that left the scope sends none of its history and
-    /// one that entered it sends all of it.
+    /// one that entered it sends all of it. The page also names the households that left the
+    /// scope in the range it covers ([`ChangePage::gone`]), read in the same snapshot: a move
+    /// is numbered from the same counter as changes, in its writing transaction.
     fn changes_since(
         &self,
         cursor: i64,
@@ -533,6 +540,34 @@ pub(crate) fn push_log_filter<DB>(
         push_prefix_range(qb, "area_code", prefix);
     }
     qb.push(")");
+}
+
+/// The query for [`ChangePage::gone`]: households with a move numbered in (`after`, `upto`] out
+/// of one of the `scope` areas (which must not be empty), whose current area is in none of them.
+pub(crate) fn gone_query<DB>(after: i64, upto: i64, scope: &[String]) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut qb = sqlx::QueryBuilder::new(
+        "SELECT DISTINCT m.household_id FROM household_moves m
+         JOIN households h ON h.id = m.household_id WHERE m.seq > ",
+    );
+    qb.push_bind(after).push(" AND m.seq <= ").push_bind(upto);
+    for (column, negate) in [("m.from_area", false), ("h.area_code", true)] {
+        qb.push(if negate { " AND NOT (" } else { " AND (" });
+        for (i, prefix) in scope.iter().enumerate() {
+            if i > 0 {
+                qb.push(" OR ");
+            }
+            push_prefix_range(&mut qb, column, prefix);
+        }
+        qb.push(")");
+    }
+    qb.push(" ORDER BY m.household_id");
+    qb
 }
 
 /// `(column >= prefix AND column < successor(prefix))`: the column starts with `prefix`.

@@ -24,6 +24,10 @@
 //!    history of a household that moved away stops flowing; one that moved in is pulled whole
 //!    from cursor 0, and a device past it asks for the whole document (`want_full`).
 //!
+//! 5. The same sync logs each move (`household_moves`) under a number drawn with its changes'
+//!    in the one counter update, so 1.-3. hold for moves too: a pull lists the households that
+//!    left its scope in (cursor, new cursor] and no later page can reveal an earlier move.
+//!
 //! A sequence (`nextval`) would break 1.: it hands out numbers at call time, and a writer that
 //! drew 7 may commit after one that drew 8 and was already pulled past.
 
@@ -38,7 +42,7 @@ use sqlx::{Postgres, QueryBuilder};
 use super::{
     Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, HouseholdWrite, LoggedChange,
     NewDevice, NewUser, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite, User,
-    duplicate_on_unique, parse_role, push_log_filter,
+    duplicate_on_unique, gone_query, parse_role, push_log_filter,
 };
 
 mod projection {
@@ -392,6 +396,8 @@ impl Database for PgDb {
         by_id.sort_by(|a, b| a.id.cmp(&b.id));
         // Households whose area this batch changes: their logged changes move with them.
         let (mut moved_ids, mut moved_areas) = (Vec::<&str>::new(), Vec::<&str>::new());
+        // The areas they left, for the move log.
+        let mut moved_from = Vec::<String>::new();
         for h in by_id {
             let done = match h.expected_version {
                 Some(v) => {
@@ -413,11 +419,12 @@ impl Database for PgDb {
                     .bind(v)
                     .fetch_optional(&mut *tx)
                     .await?;
-                    if let Some(before) = &before
-                        && before.as_deref() != Some(h.area_code.as_str())
+                    if let Some(Some(from)) = &before
+                        && from != &h.area_code
                     {
                         moved_ids.push(&h.id);
                         moved_areas.push(&h.area_code);
+                        moved_from.push(from.clone());
                     }
                     u64::from(before.is_some())
                 }
@@ -468,20 +475,20 @@ impl Database for PgDb {
                 hashes.push(&c.hash);
             }
         }
-        if ids.is_empty() {
-            tx.commit().await?;
-            return Ok(());
-        }
-        let known: Vec<(String, String)> = sqlx::query_as(
-            "SELECT c.household_id, c.hash
+        let known: Vec<(String, String)> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "SELECT c.household_id, c.hash
              FROM changes c
              JOIN unnest($1::text[], $2::text[]) AS t(household_id, hash)
                ON c.household_id = t.household_id AND c.hash = t.hash",
-        )
-        .bind(&ids)
-        .bind(&hashes)
-        .fetch_all(&mut *tx)
-        .await?;
+            )
+            .bind(&ids)
+            .bind(&hashes)
+            .fetch_all(&mut *tx)
+            .await?
+        };
         let mut seen: HashSet<(&str, &str)> = known
             .iter()
             .map(|(h, c)| (h.as_str(), c.as_str()))
@@ -499,14 +506,31 @@ impl Database for PgDb {
             }
         }
         let n = new.hash.len() as i64;
-        if n > 0 {
-            // From here to commit the counter row is locked: the serialisation point.
+        let moves = moved_ids.len() as i64;
+        if n + moves > 0 {
+            // From here to commit the counter row is locked: the serialisation point. The
+            // changes take the first n numbers, the moves the rest, so a pull's cursor covers
+            // moves exactly as it covers changes (module comment, 1.-3.).
             let end: i64 = sqlx::query_scalar(
                 "UPDATE sync_state SET seq = seq + $1 WHERE id = 1 RETURNING seq",
             )
-            .bind(n)
+            .bind(n + moves)
             .fetch_one(&mut *tx)
             .await?;
+            if moves > 0 {
+                sqlx::query(
+                    "INSERT INTO household_moves (seq, household_id, from_area, to_area)
+                     SELECT $1 + t.ord, t.household_id, t.from_area, t.to_area
+                     FROM unnest($2::text[], $3::text[], $4::text[])
+                          WITH ORDINALITY AS t(household_id, from_area, to_area, ord)",
+                )
+                .bind(end - moves)
+                .bind(&moved_ids)
+                .bind(&moved_from)
+                .bind(&moved_areas)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query(
                 "INSERT INTO changes (seq, household_id, hash, actor, area_code, bytes)
                  SELECT $1 + t.ord, t.household_id, t.hash, t.actor, t.area_code, t.bytes
@@ -514,7 +538,7 @@ impl Database for PgDb {
                       WITH ORDINALITY AS t(household_id, hash, actor, area_code, bytes, ord)
                  ON CONFLICT (household_id, hash) DO NOTHING",
             )
-            .bind(end - n)
+            .bind(end - moves - n)
             .bind(&new.household_id)
             .bind(&new.hash)
             .bind(&new.actor)
@@ -539,6 +563,7 @@ impl Database for PgDb {
                 changes: Vec::new(),
                 cursor,
                 more: false,
+                gone: Vec::new(),
             });
         }
         // The snapshot is taken by the counter read, the first statement (module comment, 2.).
@@ -577,17 +602,28 @@ impl Database for PgDb {
             }
         }
         let Some(last) = picked_last else {
+            let gone = gone_query::<Postgres>(cursor, upto, scope)
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await?;
             tx.rollback().await?;
             return Ok(ChangePage {
                 changes: Vec::new(),
                 cursor: cursor.max(upto),
                 more: false,
+                gone,
             });
         };
         let mut qb = QueryBuilder::<Postgres>::new("SELECT seq, household_id, bytes FROM changes");
         push_log_filter(&mut qb, cursor, last, exclude_actor, scope);
         qb.push(" ORDER BY seq");
         let rows: Vec<(i64, String, Vec<u8>)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        let next = if more { last } else { cursor.max(upto) };
+        // Moves in the range the new cursor covers, in the same snapshot as the page.
+        let gone = gone_query::<Postgres>(cursor, next, scope)
+            .build_query_scalar()
+            .fetch_all(&mut *tx)
+            .await?;
         tx.rollback().await?;
         Ok(ChangePage {
             changes: rows
@@ -598,8 +634,9 @@ impl Database for PgDb {
                     bytes,
                 })
                 .collect(),
-            cursor: if more { last } else { cursor.max(upto) },
+            cursor: next,
             more,
+            gone,
         })
     }
 

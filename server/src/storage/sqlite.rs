@@ -19,7 +19,7 @@ use sqlx::{Connection, QueryBuilder, Sqlite};
 use super::{
     Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, LoggedChange, NewDevice,
     NewUser, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite, User,
-    duplicate_on_unique, parse_role, push_log_filter,
+    duplicate_on_unique, gone_query, parse_role, push_log_filter,
 };
 
 mod projection {
@@ -392,8 +392,8 @@ impl Database for SqliteDb {
                 .bind(v)
                 .fetch_optional(&mut *tx)
                 .await?;
-                if before.is_some_and(|a| a != h.area_code) {
-                    moved.push(h);
+                if let Some(from) = before.filter(|a| a != &h.area_code) {
+                    moved.push((h, from));
                 }
             }
             let done =
@@ -427,7 +427,7 @@ impl Database for SqliteDb {
                 return Err(DbError::Conflict);
             }
         }
-        for h in moved {
+        for (h, _) in &moved {
             sqlx::query(
                 "UPDATE changes SET area_code = ? WHERE household_id = ? AND area_code <> ?",
             )
@@ -440,7 +440,7 @@ impl Database for SqliteDb {
         let projections: Vec<_> = write.households.iter().map(|h| &h.projection).collect();
         projection::write_projections(&mut tx, &projections).await?;
         // The write lock is already held, so numbering only the rows actually inserted leaves
-        // no gaps: the counter always equals the highest seq in the log.
+        // no gaps: the counter always equals the highest seq in the log (changes and moves).
         let mut seq: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?;
@@ -462,6 +462,20 @@ impl Database for SqliteDb {
                 .await?;
                 seq += done.rows_affected() as i64;
             }
+        }
+        // Each move takes the next number: a pull's cursor covers moves as it covers changes.
+        for (h, from) in &moved {
+            seq += 1;
+            sqlx::query(
+                "INSERT INTO household_moves (seq, household_id, from_area, to_area)
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(&h.id)
+            .bind(from)
+            .bind(&h.area_code)
+            .execute(&mut *tx)
+            .await?;
         }
         if seq != before {
             sqlx::query("UPDATE sync_state SET seq = ? WHERE id = 1")
@@ -485,6 +499,7 @@ impl Database for SqliteDb {
                 changes: Vec::new(),
                 cursor,
                 more: false,
+                gone: Vec::new(),
             });
         }
         // One read transaction is one WAL snapshot. Writers are serialised and bump the counter
@@ -520,17 +535,28 @@ impl Database for SqliteDb {
             }
         }
         let Some(last) = picked_last else {
+            let gone = gone_query::<Sqlite>(cursor, upto, scope)
+                .build_query_scalar()
+                .fetch_all(&mut *tx)
+                .await?;
             tx.rollback().await?;
             return Ok(ChangePage {
                 changes: Vec::new(),
                 cursor: cursor.max(upto),
                 more: false,
+                gone,
             });
         };
         let mut qb = QueryBuilder::<Sqlite>::new("SELECT seq, household_id, bytes FROM changes");
         push_log_filter(&mut qb, cursor, last, exclude_actor, scope);
         qb.push(" ORDER BY seq");
         let rows: Vec<(i64, String, Vec<u8>)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+        let next = if more { last } else { cursor.max(upto) };
+        // Moves in the range the new cursor covers, in the same snapshot as the page.
+        let gone = gone_query::<Sqlite>(cursor, next, scope)
+            .build_query_scalar()
+            .fetch_all(&mut *tx)
+            .await?;
         tx.rollback().await?;
         Ok(ChangePage {
             changes: rows
@@ -541,8 +567,9 @@ impl Database for SqliteDb {
                     bytes,
                 })
                 .collect(),
-            cursor: if more { last } else { cursor.max(upto) },
+            cursor: next,
             more,
+            gone,
         })
     }
 

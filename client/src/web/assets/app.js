@@ -260,6 +260,8 @@ function describeSync(s) {
   if (r) {
     lines.push(`往返 ${r.rounds} 次:上传 ${r.accepted} 户,下载 ${r.pulled_changes} 项变更,更新本机 ${r.households_updated} 户`);
     lines.push(`照片与签名上传 ${r.attachments_uploaded} 个;上行 ${r.bytes_up} 字节,下行 ${r.bytes_down} 字节`);
+    if (r.households_removed) lines.push(`${r.households_removed} 户已调出您的负责区域,已从本设备移除`);
+    if (r.removed_unsent) lines.push(`其中 ${r.removed_unsent} 户有尚未上传的修改,已随之舍弃(调出后服务器不再接受本设备对其的修改)`);
     for (const x of r.rejected || []) lines.push(`未被接受:${x.household} —— ${x.message}`);
   }
   if (!s.running && s.error) lines.push("同步未完成:" + s.error + "(已完成的部分不会丢失,可再次同步)");

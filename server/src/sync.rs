@@ -16,8 +16,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use zoufang_shared::authority::{self, Writer};
 use zoufang_shared::doc::{
-    ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange, UnpackTooLarge, change_time,
-    check_change_time, wire_form,
+    ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange, UnpackTooLarge, check_change_time,
+    wire_form,
 };
 use zoufang_shared::wire::{
     GONE_PROTOCOL, Hash, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PulledChange, Push, PushOutcome,
@@ -362,13 +362,8 @@ fn merge_checked(
         return Err(rejected("out_of_scope", "该户不在您负责的区域内"));
     }
     let mut doc = match stored {
-        Some(s) => match HouseholdDoc::load(&s.doc, server_actor()) {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(household = %push.household, error = %e, "stored document unreadable");
-                return Err(rejected("server_document", "服务器上的该户数据异常,已记录"));
-            }
-        },
+        Some(s) => HouseholdDoc::load(&s.doc, server_actor())
+            .map_err(|e| unreadable(&push.household, &e))?,
         None => HouseholdDoc::empty(server_actor()),
     };
     let mut fresh = Vec::new();
@@ -414,7 +409,7 @@ fn merge_checked(
             ));
         }
         // History and the review pages date edits by it: a time in seconds would read 1970.
-        let at = change_time(&change);
+        let at = change.time();
         if let Err(e) = check_change_time(at, now) {
             return Err(rejected("implausible_time", e.to_string()));
         }
@@ -446,10 +441,7 @@ fn merge_checked(
         .collect();
     // What the household was, for judging what the changes do to it.
     let before = match stored {
-        Some(_) => Some(doc.read().map_err(|e| {
-            tracing::error!(household = %push.household, error = %e, "stored document unreadable");
-            rejected("server_document", "服务器上的该户数据异常,已记录")
-        })?),
+        Some(_) => Some(doc.read().map_err(|e| unreadable(&push.household, &e))?),
         None => None,
     };
     let household = match doc.apply(fresh) {
@@ -499,6 +491,13 @@ fn merge_checked(
         Err(e) => return Err(rejected("invalid_document", e.to_string())),
     };
     Ok((PushOutcome::Accepted { heads }, Some(write), recovered))
+}
+
+/// The refusal of a push whose household the server cannot read back (logged: it is the
+/// server's fault, not the device's).
+fn unreadable(household: &str, e: &DocError) -> PushOutcome {
+    tracing::error!(household, error = %e, "stored document unreadable");
+    rejected("server_document", "服务器上的该户数据异常,已记录")
 }
 
 /// Rule 3 of [`crate::backup`] for each change re-sent under another device's actor: that

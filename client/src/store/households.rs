@@ -46,7 +46,8 @@ impl Store {
             }
             Ok(r)
         })?;
-        authority::check(writer, None, &doc.read()?, &ctx)?;
+        let household = doc.read()?;
+        authority::check(writer, None, &household, &ctx)?;
         let salt = self.id_salt()?;
         let tx = self
             .conn
@@ -62,7 +63,7 @@ impl Store {
         if exists {
             return Err(StoreError::AlreadyExists(id.clone()));
         }
-        write_doc(&tx, &mut doc, &self.standards, &salt)?;
+        write_household(&tx, &mut doc, &household, &self.standards, &salt)?;
         tx.commit()?;
         Ok(r)
     }
@@ -90,8 +91,9 @@ impl Store {
         let (r, change) = doc.edit(&identity.author(), f)?;
         if change.is_some() {
             // The server checks the same model: an edit it would refuse is not kept here either.
-            authority::check(writer, Some(&before), &doc.read()?, &ctx)?;
-            write_doc(&tx, &mut doc, &self.standards, &salt)?;
+            let after = doc.read()?;
+            authority::check(writer, Some(&before), &after, &ctx)?;
+            write_household(&tx, &mut doc, &after, &self.standards, &salt)?;
             tx.commit()?;
         }
         Ok(r)
@@ -271,10 +273,21 @@ pub(super) fn write_doc(
     salt: &str,
 ) -> Result<(), StoreError> {
     let household = doc.read()?;
+    write_household(tx, doc, &household, standards, salt)
+}
+
+/// As [`write_doc`], with the household already read from `doc`.
+fn write_household(
+    tx: &Transaction<'_>,
+    doc: &mut HouseholdDoc,
+    household: &Household,
+    standards: &Standards,
+    salt: &str,
+) -> Result<(), StoreError> {
     let conflicts = doc.conflicts()?.len();
     let now = chrono::Utc::now().to_rfc3339();
     let today = chrono::Local::now().date_naive();
-    let row = IndexRow::of(&household, conflicts, standards, today, now.clone());
+    let row = IndexRow::of(household, conflicts, standards, today, now.clone());
     let id = household.id.as_str();
     tx.execute(
         "INSERT INTO households(id, doc, dirty, updated_at) VALUES (?1, ?2, 1, ?3)
@@ -297,7 +310,7 @@ pub(super) fn write_doc(
             row.size,
             code_set(&row.open_cases),
             code_set(&row.flags),
-            IndexRow::search_text(&household),
+            IndexRow::search_text(household),
             row.updated_at,
         ],
     )?;

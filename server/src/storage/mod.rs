@@ -425,6 +425,16 @@ impl AnyDb {
 }
 
 /// Delegates every [`Database`] method to the backend inside [`AnyDb`].
+/// Why an enrollment's upsert changed no row, from the `revoked` flag of the device id's row (if
+/// any): a revoked id stays revoked, any other refusal is an id or actor taken by another user.
+pub(crate) fn enroll_refused(revoked: Option<bool>) -> DbError {
+    if revoked == Some(true) {
+        DbError::Revoked
+    } else {
+        DbError::Duplicate
+    }
+}
+
 macro_rules! delegate_to_backend {
     ($trait:ident { $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }) => {
         impl $trait for AnyDb {

@@ -297,11 +297,7 @@ impl Database for PgDb {
                     .bind(&device.id)
                     .fetch_optional(&self.pool)
                     .await?;
-            return Err(if revoked == Some(true) {
-                DbError::Revoked
-            } else {
-                DbError::Duplicate
-            });
+            return Err(super::enroll_refused(revoked));
         }
         Ok(())
     }

@@ -33,9 +33,7 @@ mod tree;
 
 pub use author::{ChangeAuthor, ChangeInfo};
 pub use automerge::{ActorId, ChangeHash};
-pub use clock::{
-    EARLIEST_CHANGE_MS, ImplausibleTime, MAX_AHEAD_MS, change_time, check_change_time,
-};
+pub use clock::{EARLIEST_CHANGE_MS, ImplausibleTime, MAX_AHEAD_MS, check_change_time};
 pub use conflicts::{Conflict, ConflictValue};
 pub use editor::{Editor, ValidationError, validate_member};
 pub use history::FieldChange;

@@ -38,6 +38,12 @@ impl IncomingChange {
         self.change.actor_id()
     }
 
+    /// The time the change is stamped with, in milliseconds since the Unix epoch (0 when none
+    /// was set); see [`super::check_change_time`].
+    pub fn time(&self) -> i64 {
+        self.change.timestamp()
+    }
+
     /// The user and device the change says wrote it (see [`super::ChangeAuthor`]).
     pub fn author(&self) -> (Option<String>, Option<String>) {
         super::author::parse_message(self.change.message())

@@ -106,6 +106,7 @@ pub fn device_for(req: &SyncRequest) -> DeviceAuth {
             disabled: false,
             areas: vec![AREA.into()],
         },
+        own_resent_until: 0,
     }
 }
 

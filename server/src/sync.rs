@@ -24,11 +24,13 @@ use zoufang_shared::wire::{
     PushResult, SyncRequest, SyncResponse,
 };
 
+use crate::areas::scope_key;
 use crate::auth::in_scope;
 use crate::backup::{ActorDevice, Recovered, RestorePoint};
 use crate::projection::household_write_read;
 use crate::storage::{
-    Database, DbError, DeviceAuth, HouseholdWrite, NewChange, StoredHousehold, SyncWrite,
+    Database, DbError, DeviceAuth, HouseholdWrite, NewChange, OwnChanges, StoredHousehold,
+    SyncWrite,
 };
 
 /// Limits of one request, beyond the body size.
@@ -105,11 +107,19 @@ pub async fn sync<D: Database>(
     );
     // The cursor only covers what was in scope when it was handed out.
     let cursor = if req.scope == scope { req.cursor } else { 0 };
+    let reassigned = reassigned_from(&req.scope, &device.user.areas);
+    let own = OwnChanges {
+        actor: &device.actor,
+        resent_until: match reassigned {
+            Some(_) => db.resend_own_changes(&device.device_id).await?,
+            None => device.own_resent_until,
+        },
+    };
     let page = db
         .changes_since(
             cursor,
             &device.user.areas,
-            &device.actor,
+            own,
             req.max_pull_bytes.min(MAX_PULL_BYTES) as usize,
         )
         .await?;
@@ -125,6 +135,12 @@ pub async fn sync<D: Database>(
     if let Some(p) = window {
         db.note_resynced(p.id, &device.device_id).await?;
     }
+    let mut gone = page.gone;
+    if let Some(old_key) = reassigned.filter(|_| req.protocol >= GONE_PROTOCOL) {
+        gone.extend(left_since_reassignment(db, old_key, &device.user.areas).await?);
+        gone.sort();
+        gone.dedup();
+    }
     let mut res = SyncResponse {
         results,
         pulled,
@@ -134,7 +150,7 @@ pub async fn sync<D: Database>(
         // A protocol 3 or 4 device cannot read it (its answer is encoded without it, see
         // `wire::encode_response`): it keeps such households until it is updated.
         gone: if req.protocol >= GONE_PROTOCOL {
-            page.gone
+            gone
         } else {
             Vec::new()
         },
@@ -146,16 +162,25 @@ pub async fn sync<D: Database>(
     Ok(res)
 }
 
-/// Names the set of areas a pull covered; it changes when the user's areas do.
-pub fn scope_key(areas: &[String]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut sorted = areas.to_vec();
-    sorted.sort();
-    Sha256::digest(sorted.join(",").as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// The areas part of the scope key a device last pulled under, when its user's areas have
+/// changed since (a device's first pull, or a restore, is no reassignment).
+fn reassigned_from<'a>(last_scope: &'a str, areas: &[String]) -> Option<&'a str> {
+    let old = last_scope.split('.').next().unwrap_or_default();
+    (!old.is_empty() && old != scope_key(areas)).then_some(old)
+}
+
+/// Households a device pulling under `old_key` may hold that its user's areas no longer
+/// cover: when the user's areas were replaced, the old set was kept under its key
+/// (`past_scopes`). A key replaced before that record existed names nothing.
+async fn left_since_reassignment<D: Database>(
+    db: &D,
+    old_key: &str,
+    areas: &[String],
+) -> Result<Vec<String>, DbError> {
+    match db.past_scope(old_key).await? {
+        Some(old) => Ok(db.households_left(&old, areas).await?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The scope key of a pull: the areas, and after a restore the restored change log's name

@@ -19,7 +19,7 @@ use zoufang_server::storage::postgres::PgDb;
 use zoufang_server::storage::sqlite::SqliteDb;
 use zoufang_server::storage::{
     AnyDb, Area, ChangePage, Database, DbError, HouseholdWrite, NewChange, NewDevice, NewUser,
-    Role, SyncWrite,
+    OwnChanges, Role, SyncWrite,
 };
 
 fn area(code: &str, name: &str, parent: Option<&str>, level: &str) -> Area {
@@ -107,7 +107,7 @@ fn hashes(page: &ChangePage) -> Vec<String> {
 }
 
 async fn pull<D: Database>(db: &D, cursor: i64, codes: &[&str], exclude: &str) -> ChangePage {
-    db.changes_since(cursor, &scope(codes), exclude, usize::MAX)
+    db.changes_since(cursor, &scope(codes), OwnChanges::of(exclude), usize::MAX)
         .await
         .expect("pull")
 }
@@ -454,7 +454,7 @@ async fn sync_log_story<D: Database>(db: D) {
     let mut pages = Vec::new();
     loop {
         let page = db
-            .changes_since(cursor, &scope(&[TOWNSHIP]), "", 250)
+            .changes_since(cursor, &scope(&[TOWNSHIP]), OwnChanges::NONE, 250)
             .await
             .expect("pull a page");
         assert!(page.cursor >= cursor);
@@ -473,7 +473,7 @@ async fn sync_log_story<D: Database>(db: D) {
     assert_eq!(pages, expected);
     // A page holds at least one change, however small the budget.
     let tiny = db
-        .changes_since(4, &scope(&all), "", 0)
+        .changes_since(4, &scope(&all), OwnChanges::NONE, 0)
         .await
         .expect("pull");
     assert_eq!(
@@ -481,13 +481,13 @@ async fn sync_log_story<D: Database>(db: D) {
         (scope(&["p1"]), 5, true)
     );
     let exact = db
-        .changes_since(4, &scope(&all), "", 300)
+        .changes_since(4, &scope(&all), OwnChanges::NONE, 300)
         .await
         .expect("pull");
     assert_eq!(hashes(&exact), ["p1", "p2", "p3"]);
     assert!(exact.more);
     let rest = db
-        .changes_since(exact.cursor, &scope(&all), "", 1 << 20)
+        .changes_since(exact.cursor, &scope(&all), OwnChanges::NONE, 1 << 20)
         .await
         .expect("pull");
     assert_eq!(hashes(&rest), ["p4", "p5", "q1"]);
@@ -624,7 +624,7 @@ async fn moves_story<D: Database>(db: D) {
     .expect("move h3");
     // h3's log moved with it: nothing of it is left for the township.
     let first = db
-        .changes_since(9, &scope(&township), "", 10)
+        .changes_since(9, &scope(&township), OwnChanges::NONE, 10)
         .await
         .expect("pull");
     assert_eq!(hashes(&first), [""; 0]);
@@ -650,7 +650,7 @@ async fn moves_story<D: Database>(db: D) {
     .await
     .expect("move h5");
     let page = db
-        .changes_since(13, &scope(&township), "", 10)
+        .changes_since(13, &scope(&township), OwnChanges::NONE, 10)
         .await
         .expect("pull");
     assert_eq!(hashes(&page), ["f1"]);
@@ -673,7 +673,7 @@ async fn moves_story<D: Database>(db: D) {
     .await
     .expect("move h7");
     let one = db
-        .changes_since(17, &scope(&township), "", 10)
+        .changes_since(17, &scope(&township), OwnChanges::NONE, 10)
         .await
         .expect("pull");
     assert_eq!(hashes(&one), ["i1"]);
@@ -707,14 +707,14 @@ async fn moves_story<D: Database>(db: D) {
     .await
     .expect("move h10");
     let p1 = db
-        .changes_since(one.cursor, &scope(&township), "", 10)
+        .changes_since(one.cursor, &scope(&township), OwnChanges::NONE, 10)
         .await
         .expect("pull");
     assert_eq!(hashes(&p1), ["j1"]);
     assert!(p1.more);
     assert!(p1.gone.is_empty(), "the move lies beyond this page");
     let p2 = db
-        .changes_since(p1.cursor, &scope(&township), "", 10)
+        .changes_since(p1.cursor, &scope(&township), OwnChanges::NONE, 10)
         .await
         .expect("pull");
     assert_eq!(hashes(&p2), ["j2"]);
@@ -819,7 +819,7 @@ async fn concurrency_story<D: Database>(a: D, b: D, writers: usize, rounds: usiz
                 // nothing more means the log is drained.
                 let finished = done.load(Ordering::SeqCst);
                 let page = db
-                    .changes_since(cursor, &scope, &exclude, 1500)
+                    .changes_since(cursor, &scope, OwnChanges::of(&exclude), 1500)
                     .await
                     .expect("pull");
                 pulls += 1;
@@ -880,7 +880,7 @@ async fn concurrency_story<D: Database>(a: D, b: D, writers: usize, rounds: usiz
     }
     let changes = committed.iter().map(|(_, c)| c.len()).sum();
     let total = a
-        .changes_since(0, &scope(&["5"]), "", usize::MAX)
+        .changes_since(0, &scope(&["5"]), OwnChanges::NONE, usize::MAX)
         .await
         .expect("pull all");
     assert_eq!(

@@ -282,6 +282,16 @@ impl ServerProcess {
         assert!(status.success(), "user add {username}: {err}");
     }
 
+    /// Replaces a user's areas (`zoufang-server user areas`).
+    pub async fn set_areas(&self, username: &str, areas: &[&str]) {
+        let mut args = vec!["user", "areas", username];
+        for a in areas {
+            args.extend(["--area", a]);
+        }
+        let (status, _, err) = zoufang_server(&self.database, &args).await;
+        assert!(status.success(), "user areas {username}: {err}");
+    }
+
     pub async fn kill(mut self) {
         self.child.start_kill().expect("kill");
         self.child.wait().await.expect("reap");

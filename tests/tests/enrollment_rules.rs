@@ -14,7 +14,9 @@
 //!   enrolled afterwards never receives its earlier changes (ID numbers included), nor does an
 //!   older device receive the changes it had not pulled yet, and a device that holds it drops it
 //!   at its next sync (its other households untouched, its unsent edits of it lost and counted);
-//!   the devices of its new township receive it whole.
+//!   the devices of its new township receive it whole;
+//! - the same when the user's areas are replaced: a device still on the old areas drops, at its
+//!   next sync, the households of the areas taken away and those that had moved out of them.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -697,4 +699,79 @@ async fn a_device_drops_a_household_that_left_its_areas_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_drops_a_household_that_left_its_areas_on_postgres() {
     a_device_drops_a_household_that_left_its_areas(TestDb::postgres()).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A device drops the households its user's new areas leave out.
+
+const IN_SANHE: &str = "hh-530921100201091";
+const IN_KONGXING: &str = "hh-530921100202092";
+const MOVED_AWAY: &str = "hh-530921100202093";
+
+async fn a_device_drops_what_its_users_new_areas_leave_out(db: TestDb) {
+    let server = ServerProcess::start(&db.url).await;
+    server
+        .add_user("zhang", "张调查", "surveyor", &[SANHE, KONGXING])
+        .await;
+    server
+        .add_user("tl", "田队长", "team_leader", &[SHILI])
+        .await;
+    let zhang = Device::enrolled(&server, "zhang").await;
+    let tl = Device::enrolled(&server, "tl").await;
+    zhang
+        .import_roster(&roster_csv(
+            &[
+                ("530921100201091", "三合村", 1),
+                ("530921100202092", "孔兴村", 1),
+                ("530921100202093", "孔兴村", 1),
+            ],
+            700,
+        ))
+        .await;
+    // An import files every household under the device's first area.
+    for id in [IN_KONGXING, MOVED_AWAY] {
+        zhang.ok(&["edit", id, "info.area_code", KONGXING]).await;
+    }
+    assert_eq!(zhang.sync().await["accepted"], 3);
+    tl.sync().await;
+
+    // While zhang's device is away, the team leader moves a household of 孔兴村 to 河平村, and
+    // the administrator leaves zhang 三合村 only.
+    tl.ok(&["edit", MOVED_AWAY, "info.area_code", HEPING]).await;
+    tl.sync().await;
+    server.set_areas("zhang", &[SANHE]).await;
+
+    let report = zhang.sync().await;
+    assert_eq!(report["households_removed"], 2, "{report}");
+    assert_eq!(report["removed_unsent"], 0, "{report}");
+    assert_eq!(
+        exported_ids(&zhang.export().await),
+        vec![IN_SANHE.to_owned()]
+    );
+    let again = zhang.sync().await;
+    assert_eq!(again["households_removed"], 0, "{again}");
+    assert!(zhang.store_integrity().await.contains("ok"));
+
+    // Given 孔兴村 back, the device receives what is in it again, the moved household not.
+    server.set_areas("zhang", &[SANHE, KONGXING]).await;
+    let back = zhang.sync().await;
+    assert_eq!(back["households_removed"], 0, "{back}");
+    assert_eq!(
+        exported_ids(&zhang.export().await),
+        vec![IN_SANHE.to_owned(), IN_KONGXING.to_owned()]
+    );
+    // The team leader's device, whose areas did not change, keeps all three.
+    assert_eq!(tl.sync().await["households_removed"], 0);
+    assert_eq!(exported_ids(&tl.export().await).len(), 3);
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_drops_what_its_users_new_areas_leave_out_on_sqlite() {
+    a_device_drops_what_its_users_new_areas_leave_out(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_drops_what_its_users_new_areas_leave_out_on_postgres() {
+    a_device_drops_what_its_users_new_areas_leave_out(TestDb::postgres()).await;
 }

@@ -389,7 +389,6 @@ async fn a_household_moving_into_scope_arrives_whole_on_postgres() {
 /// A surveyor given another township receives its households, though the device's cursor had
 /// long passed their changes.
 async fn a_wider_scope_brings_what_is_newly_in_it(db: TestDb) {
-    use zoufang_e2e::zoufang_server;
     let (server, devices) = setup(&db, &COUNTY_AND_SHILI).await;
     let [county, zhang] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
     county
@@ -399,20 +398,7 @@ async fn a_wider_scope_brings_what_is_newly_in_it(db: TestDb) {
     zhang.sync().await;
     assert_eq!(zhang.export().await, json!([]), "小湾镇 is not zhang's yet");
 
-    let (status, _, err) = zoufang_server(
-        &db.url,
-        &[
-            "user",
-            "areas",
-            "zhang",
-            "--area",
-            "530921100",
-            "--area",
-            "530921200",
-        ],
-    )
-    .await;
-    assert!(status.success(), "{err}");
+    server.set_areas("zhang", &["530921100", "530921200"]).await;
     zhang.sync().await;
     assert_eq!(
         household(&zhang.export().await, HOUSEHOLD),

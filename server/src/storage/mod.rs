@@ -100,6 +100,35 @@ pub struct DeviceAuth {
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
     pub user: User,
+    /// The device's own changes numbered up to this are pulled like anyone's
+    /// ([`Database::resend_own_changes`]).
+    pub own_resent_until: i64,
+}
+
+/// Which of a device's own changes a pull leaves out: those under `actor` numbered after
+/// `resent_until` (the device has them; before that point it may have dropped some).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnChanges<'a> {
+    pub actor: &'a str,
+    pub resent_until: i64,
+}
+
+impl OwnChanges<'_> {
+    /// A pull that leaves nothing out.
+    pub const NONE: OwnChanges<'static> = OwnChanges {
+        actor: "",
+        resent_until: 0,
+    };
+}
+
+impl<'a> OwnChanges<'a> {
+    /// The changes of `actor` the device has.
+    pub fn of(actor: &'a str) -> Self {
+        OwnChanges {
+            actor,
+            resent_until: 0,
+        }
+    }
 }
 
 /// A household as stored.
@@ -183,12 +212,25 @@ pub trait Database:
         username: &str,
         disabled: bool,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
-    /// Replaces a user's areas ([`DbError::NotFound`] for an unknown user).
+    /// Replaces a user's areas ([`DbError::NotFound`] for an unknown user), keeping the old
+    /// set under its scope key ([`Database::past_scope`]) in the same transaction.
     fn set_user_areas(
         &self,
         username: &str,
         areas: &[String],
     ) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// The areas of a scope key some user had before their areas were replaced.
+    fn past_scope(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, DbError>> + Send;
+    /// Households a device pulling `old` areas may hold that lie outside `new` now: those in
+    /// `old` and those that ever moved out of it, sorted.
+    fn households_left(
+        &self,
+        old: &[String],
+        new: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, DbError>> + Send;
 
     // --- devices
     /// Enrolls a device, replacing an earlier enrollment of the same device id (a re-enrollment
@@ -220,7 +262,7 @@ pub trait Database:
     /// (`household_moves`) under a number of the change log's counter, drawn with its changes'.
     fn commit_sync(&self, write: &SyncWrite) -> impl Future<Output = Result<(), DbError>> + Send;
     /// Logged changes after `cursor` of households whose area code starts with one of `scope`,
-    /// not written under `exclude_actor`, up to about `max_bytes` (at least one change). The
+    /// not the device's own (see [`OwnChanges`]), up to about `max_bytes` (at least one change). The
     /// area is the household's current one: [`Database::commit_sync`] moves the logged changes
     /// of a household with it, so a household that left the scope sends none of its history and
     /// one that entered it sends all of it. The page also names the households that left the
@@ -230,9 +272,16 @@ pub trait Database:
         &self,
         cursor: i64,
         scope: &[String],
-        exclude_actor: &str,
+        own: OwnChanges<'_>,
         max_bytes: usize,
     ) -> impl Future<Output = Result<ChangePage, DbError>> + Send;
+    /// Sends a device its own changes again, up to the log's present end: after its user's
+    /// areas changed, it may have dropped households whose history it alone wrote. Returns the
+    /// new [`DeviceAuth::own_resent_until`].
+    fn resend_own_changes(
+        &self,
+        device_id: &str,
+    ) -> impl Future<Output = Result<i64, DbError>> + Send;
     fn household_count(&self) -> impl Future<Output = Result<i64, DbError>> + Send;
 
     // --- attachments (the logic lives in `crate::attachments`; these are single statements)
@@ -424,7 +473,6 @@ impl AnyDb {
     }
 }
 
-/// Delegates every [`Database`] method to the backend inside [`AnyDb`].
 /// Why an enrollment's upsert changed no row, from the `revoked` flag of the device id's row (if
 /// any): a revoked id stays revoked, any other refusal is an id or actor taken by another user.
 pub(crate) fn enroll_refused(revoked: Option<bool>) -> DbError {
@@ -435,6 +483,7 @@ pub(crate) fn enroll_refused(revoked: Option<bool>) -> DbError {
     }
 }
 
+/// Delegates every [`Database`] method to the backend inside [`AnyDb`].
 macro_rules! delegate_to_backend {
     ($trait:ident { $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }) => {
         impl $trait for AnyDb {
@@ -458,6 +507,8 @@ delegate_to_backend! { Database {
     fn users(&self) -> Vec<User>;
     fn set_user_disabled(&self, username: &str, disabled: bool) -> ();
     fn set_user_areas(&self, username: &str, areas: &[String]) -> ();
+    fn past_scope(&self, key: &str) -> Option<Vec<String>>;
+    fn households_left(&self, old: &[String], new: &[String]) -> Vec<String>;
     fn enroll_device(&self, device: &NewDevice) -> ();
     fn device_by_token(&self, token_hash: &str) -> Option<DeviceAuth>;
     fn revoke_device(&self, device_id: &str) -> ();
@@ -468,9 +519,10 @@ delegate_to_backend! { Database {
         &self,
         cursor: i64,
         scope: &[String],
-        exclude_actor: &str,
+        own: OwnChanges<'_>,
         max_bytes: usize
     ) -> ChangePage;
+    fn resend_own_changes(&self, device_id: &str) -> i64;
     fn household_count(&self) -> i64;
     fn attachment_states(&self, hashes: &[String]) -> Vec<AttachmentState>;
     fn append_attachment(
@@ -518,8 +570,8 @@ delegate_to_backend! { WebStore {
 
 // --- helpers shared by the backends
 
-/// Appends the pull filter over `changes`: after `after`, up to `upto`, not under
-/// `exclude_actor`, in one of the `scope` areas (which must not be empty).
+/// Appends the pull filter over `changes`: after `after`, up to `upto`, not one of `own`, in
+/// one of the `scope` areas (which must not be empty).
 ///
 /// "Code starts with p" is written as the range `p <= code < successor(p)`, which holds for
 /// byte-order (SQLite BINARY, PostgreSQL "C") comparison, needs no LIKE escaping, and lets an
@@ -528,7 +580,7 @@ pub(crate) fn push_log_filter<DB>(
     qb: &mut sqlx::QueryBuilder<DB>,
     after: i64,
     upto: i64,
-    exclude_actor: &str,
+    own: OwnChanges<'_>,
     scope: &[String],
 ) where
     DB: sqlx::Database,
@@ -540,15 +592,12 @@ pub(crate) fn push_log_filter<DB>(
         .push_bind(after)
         .push(" AND seq <= ")
         .push_bind(upto)
-        .push(" AND actor <> ")
-        .push_bind(exclude_actor.to_owned())
-        .push(" AND (");
-    for (i, prefix) in scope.iter().enumerate() {
-        if i > 0 {
-            qb.push(" OR ");
-        }
-        push_prefix_range(qb, "area_code", prefix);
-    }
+        .push(" AND (actor <> ")
+        .push_bind(own.actor.to_owned())
+        .push(" OR seq <= ")
+        .push_bind(own.resent_until)
+        .push(") AND (");
+    push_any_prefix(qb, "area_code", scope);
     qb.push(")");
 }
 
@@ -568,16 +617,47 @@ where
     qb.push_bind(after).push(" AND m.seq <= ").push_bind(upto);
     for (column, negate) in [("m.from_area", false), ("h.area_code", true)] {
         qb.push(if negate { " AND NOT (" } else { " AND (" });
-        for (i, prefix) in scope.iter().enumerate() {
-            if i > 0 {
-                qb.push(" OR ");
-            }
-            push_prefix_range(&mut qb, column, prefix);
-        }
+        push_any_prefix(&mut qb, column, scope);
         qb.push(")");
     }
     qb.push(" ORDER BY m.household_id");
     qb
+}
+
+/// The query for [`Database::households_left`] (`old` must not be empty).
+pub(crate) fn left_query<DB>(old: &[String], new: &[String]) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut qb = sqlx::QueryBuilder::new("SELECT h.id FROM households h WHERE (");
+    push_any_prefix(&mut qb, "h.area_code", old);
+    qb.push(" OR EXISTS (SELECT 1 FROM household_moves m WHERE m.household_id = h.id AND (");
+    push_any_prefix(&mut qb, "m.from_area", old);
+    qb.push(")))");
+    if !new.is_empty() {
+        qb.push(" AND NOT (");
+        push_any_prefix(&mut qb, "h.area_code", new);
+        qb.push(")");
+    }
+    qb.push(" ORDER BY h.id");
+    qb
+}
+
+/// `column` starts with one of `prefixes` (which must not be empty), as ORed ranges.
+fn push_any_prefix<DB>(qb: &mut sqlx::QueryBuilder<DB>, column: &str, prefixes: &[String])
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for (i, prefix) in prefixes.iter().enumerate() {
+        if i > 0 {
+            qb.push(" OR ");
+        }
+        push_prefix_range(qb, column, prefix);
+    }
 }
 
 /// `(column >= prefix AND column < successor(prefix))`: the column starts with `prefix`.

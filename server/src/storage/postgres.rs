@@ -41,8 +41,8 @@ use sqlx::{Postgres, QueryBuilder};
 
 use super::{
     Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, HouseholdWrite, LoggedChange,
-    NewDevice, NewUser, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite, User,
-    duplicate_on_unique, gone_query, parse_role, push_log_filter,
+    NewDevice, NewUser, OwnChanges, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite,
+    User, duplicate_on_unique, gone_query, left_query, parse_role, push_log_filter,
 };
 
 mod projection {
@@ -194,6 +194,19 @@ impl Database for PgDb {
             .fetch_optional(&mut *tx)
             .await?;
         let id = id.ok_or(DbError::NotFound)?;
+        let old: Vec<String> =
+            sqlx::query_scalar("SELECT area_code FROM user_areas WHERE user_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let (key, joined) = crate::areas::past_scope_row(&old);
+        sqlx::query(
+            "INSERT INTO past_scopes (scope_key, areas) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(key)
+        .bind(joined)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM user_areas WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -209,6 +222,29 @@ impl Database for PgDb {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn past_scope(&self, key: &str) -> Result<Option<Vec<String>>, DbError> {
+        let areas: Option<String> =
+            sqlx::query_scalar("SELECT areas FROM past_scopes WHERE scope_key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(areas.map(|a| crate::areas::split_scope(&a)))
+    }
+
+    async fn households_left(
+        &self,
+        old: &[String],
+        new: &[String],
+    ) -> Result<Vec<String>, DbError> {
+        if old.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(left_query::<Postgres>(old, new)
+            .build_query_scalar()
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, DbError> {
@@ -309,6 +345,7 @@ impl Database for PgDb {
             DateTime<Utc>,
             bool,
             i64,
+            i64,
             String,
             String,
             String,
@@ -316,7 +353,7 @@ impl Database for PgDb {
             bool,
         );
         let row: Option<Row> = sqlx::query_as(
-            "SELECT d.id, d.actor, d.expires_at, d.revoked,
+            "SELECT d.id, d.actor, d.expires_at, d.revoked, d.own_resent_until,
                     u.id, u.username, u.display_name, u.password_hash, u.role, u.disabled
              FROM devices d JOIN users u ON u.id = d.user_id
              WHERE d.token_hash = $1",
@@ -324,8 +361,19 @@ impl Database for PgDb {
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((device_id, actor, expires_at, revoked, uid, uname, display, pw, role, disabled)) =
-            row
+        let Some((
+            device_id,
+            actor,
+            expires_at,
+            revoked,
+            own_resent_until,
+            uid,
+            uname,
+            display,
+            pw,
+            role,
+            disabled,
+        )) = row
         else {
             return Ok(None);
         };
@@ -338,6 +386,7 @@ impl Database for PgDb {
             expires_at,
             revoked,
             user,
+            own_resent_until,
         }))
     }
 
@@ -551,7 +600,7 @@ impl Database for PgDb {
         &self,
         cursor: i64,
         scope: &[String],
-        exclude_actor: &str,
+        own: OwnChanges<'_>,
         max_bytes: usize,
     ) -> Result<ChangePage, DbError> {
         if scope.is_empty() {
@@ -579,7 +628,7 @@ impl Database for PgDb {
             let mut qb = QueryBuilder::<Postgres>::new(
                 "SELECT seq, octet_length(bytes)::BIGINT FROM changes",
             );
-            push_log_filter(&mut qb, after, upto, exclude_actor, scope);
+            push_log_filter(&mut qb, after, upto, own, scope);
             qb.push(" ORDER BY seq LIMIT ").push_bind(PAGE_SCAN_ROWS);
             let sizes: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
             let scanned = sizes.len() as i64;
@@ -611,7 +660,7 @@ impl Database for PgDb {
             });
         };
         let mut qb = QueryBuilder::<Postgres>::new("SELECT seq, household_id, bytes FROM changes");
-        push_log_filter(&mut qb, cursor, last, exclude_actor, scope);
+        push_log_filter(&mut qb, cursor, last, own, scope);
         qb.push(" ORDER BY seq");
         let rows: Vec<(i64, String, Vec<u8>)> = qb.build_query_as().fetch_all(&mut *tx).await?;
         let next = if more { last } else { cursor.max(upto) };
@@ -634,6 +683,17 @@ impl Database for PgDb {
             more,
             gone,
         })
+    }
+
+    async fn resend_own_changes(&self, device_id: &str) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE devices SET own_resent_until = (SELECT seq FROM sync_state WHERE id = 1)
+             WHERE id = $1 RETURNING own_resent_until",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(0))
     }
 
     async fn household_count(&self) -> Result<i64, DbError> {

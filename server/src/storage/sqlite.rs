@@ -18,8 +18,8 @@ use sqlx::{Connection, QueryBuilder, Sqlite};
 
 use super::{
     Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, LoggedChange, NewDevice,
-    NewUser, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite, User,
-    duplicate_on_unique, gone_query, parse_role, push_log_filter,
+    NewUser, OwnChanges, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite, User,
+    duplicate_on_unique, gone_query, left_query, parse_role, push_log_filter,
 };
 
 mod projection {
@@ -177,6 +177,19 @@ impl Database for SqliteDb {
             .fetch_optional(&mut *tx)
             .await?;
         let id = id.ok_or(DbError::NotFound)?;
+        let old: Vec<String> =
+            sqlx::query_scalar("SELECT area_code FROM user_areas WHERE user_id = ?")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        let (key, joined) = crate::areas::past_scope_row(&old);
+        sqlx::query(
+            "INSERT INTO past_scopes (scope_key, areas) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(key)
+        .bind(joined)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM user_areas WHERE user_id = ?")
             .bind(id)
             .execute(&mut *tx)
@@ -192,6 +205,29 @@ impl Database for SqliteDb {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn past_scope(&self, key: &str) -> Result<Option<Vec<String>>, DbError> {
+        let areas: Option<String> =
+            sqlx::query_scalar("SELECT areas FROM past_scopes WHERE scope_key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(areas.map(|a| crate::areas::split_scope(&a)))
+    }
+
+    async fn households_left(
+        &self,
+        old: &[String],
+        new: &[String],
+    ) -> Result<Vec<String>, DbError> {
+        if old.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(left_query::<Sqlite>(old, new)
+            .build_query_scalar()
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn user_by_name(&self, username: &str) -> Result<Option<User>, DbError> {
@@ -292,6 +328,7 @@ impl Database for SqliteDb {
             DateTime<Utc>,
             bool,
             i64,
+            i64,
             String,
             String,
             String,
@@ -299,7 +336,7 @@ impl Database for SqliteDb {
             bool,
         );
         let row: Option<Row> = sqlx::query_as(
-            "SELECT d.id, d.actor, d.expires_at, d.revoked,
+            "SELECT d.id, d.actor, d.expires_at, d.revoked, d.own_resent_until,
                     u.id, u.username, u.display_name, u.password_hash, u.role, u.disabled
              FROM devices d JOIN users u ON u.id = d.user_id
              WHERE d.token_hash = ?",
@@ -307,8 +344,19 @@ impl Database for SqliteDb {
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((device_id, actor, expires_at, revoked, uid, uname, display, pw, role, disabled)) =
-            row
+        let Some((
+            device_id,
+            actor,
+            expires_at,
+            revoked,
+            own_resent_until,
+            uid,
+            uname,
+            display,
+            pw,
+            role,
+            disabled,
+        )) = row
         else {
             return Ok(None);
         };
@@ -321,6 +369,7 @@ impl Database for SqliteDb {
             expires_at,
             revoked,
             user,
+            own_resent_until,
         }))
     }
 
@@ -487,7 +536,7 @@ impl Database for SqliteDb {
         &self,
         cursor: i64,
         scope: &[String],
-        exclude_actor: &str,
+        own: OwnChanges<'_>,
         max_bytes: usize,
     ) -> Result<ChangePage, DbError> {
         if scope.is_empty() {
@@ -512,7 +561,7 @@ impl Database for SqliteDb {
         let mut after = cursor;
         'scan: loop {
             let mut qb = QueryBuilder::<Sqlite>::new("SELECT seq, length(bytes) FROM changes");
-            push_log_filter(&mut qb, after, upto, exclude_actor, scope);
+            push_log_filter(&mut qb, after, upto, own, scope);
             qb.push(" ORDER BY seq LIMIT ").push_bind(PAGE_SCAN_ROWS);
             let sizes: Vec<(i64, i64)> = qb.build_query_as().fetch_all(&mut *tx).await?;
             let scanned = sizes.len() as i64;
@@ -544,7 +593,7 @@ impl Database for SqliteDb {
             });
         };
         let mut qb = QueryBuilder::<Sqlite>::new("SELECT seq, household_id, bytes FROM changes");
-        push_log_filter(&mut qb, cursor, last, exclude_actor, scope);
+        push_log_filter(&mut qb, cursor, last, own, scope);
         qb.push(" ORDER BY seq");
         let rows: Vec<(i64, String, Vec<u8>)> = qb.build_query_as().fetch_all(&mut *tx).await?;
         let next = if more { last } else { cursor.max(upto) };
@@ -567,6 +616,17 @@ impl Database for SqliteDb {
             more,
             gone,
         })
+    }
+
+    async fn resend_own_changes(&self, device_id: &str) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE devices SET own_resent_until = (SELECT seq FROM sync_state WHERE id = 1)
+             WHERE id = ? RETURNING own_resent_until",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(0))
     }
 
     async fn household_count(&self) -> Result<i64, DbError> {

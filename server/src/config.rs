@@ -24,6 +24,61 @@ pub struct Config {
     /// Mixed into the spot-check draw's seed: a county secret makes the daily sample
     /// unpredictable to townships yet reproducible by the county.
     pub spot_check_salt: String,
+    /// The address users reach the server at (`https://…` behind a TLS proxy): with https the
+    /// session cookie is marked `Secure`.
+    pub public_url: Option<String>,
+    /// What one request may make the server do; see [`Limits`].
+    pub limits: Limits,
+}
+
+/// Bounds on the work one request may cause, so one device cannot stall the server. Each has a
+/// file key of the same name; the README's limits table lists them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Households in one sync request.
+    pub max_households_per_push: usize,
+    /// Changes of one household in one push (devices send more over several rounds).
+    pub max_changes_per_household: usize,
+    /// Operations in one change.
+    pub max_ops_per_change: usize,
+    /// Bytes a sync body may inflate to (the inflater stops there).
+    pub max_inflated_bytes: u64,
+    /// Bytes of unfinished photo uploads one device may hold.
+    pub max_upload_bytes_in_progress: i64,
+    /// Hours after which an unfinished upload is dropped.
+    pub upload_expiry_hours: i64,
+    /// Seconds to receive a request's headers.
+    pub header_timeout_secs: u64,
+    /// Seconds to receive a request's body.
+    pub body_timeout_secs: u64,
+    /// Seconds a request may take in all before it is answered 503.
+    pub request_deadline_secs: u64,
+    /// Open connections; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Heavy jobs (merges, document loads, histories, exports, password hashes) run at once.
+    pub heavy_concurrency: usize,
+    /// Heavy jobs waiting for a slot; beyond it the server answers 503 with `Retry-After`.
+    pub heavy_queue: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_households_per_push: 5_000,
+            max_changes_per_household: 1_000,
+            max_ops_per_change: 10_000,
+            max_inflated_bytes: 64 * 1024 * 1024,
+            max_upload_bytes_in_progress: 16 * 1024 * 1024,
+            upload_expiry_hours: 24,
+            header_timeout_secs: 10,
+            body_timeout_secs: 60,
+            request_deadline_secs: 120,
+            max_connections: 1_024,
+            heavy_concurrency: 4,
+            heavy_queue: 64,
+        }
+    }
 }
 
 impl Default for Config {
@@ -37,6 +92,8 @@ impl Default for Config {
             no_visit_days: 14,
             session_hours: 12,
             spot_check_salt: String::new(),
+            public_url: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -53,6 +110,8 @@ struct FileConfig {
     no_visit_days: Option<i64>,
     session_hours: Option<i64>,
     spot_check_salt: Option<String>,
+    public_url: Option<String>,
+    limits: Option<Limits>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +138,13 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// Whether users reach the server over https (a `public_url` starting with it).
+    pub fn behind_tls(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+    }
+
     pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, ConfigError> {
         let mut c = Config::default();
         if let Some(path) = file {
@@ -99,9 +165,14 @@ impl Config {
             c.no_visit_days = f.no_visit_days.unwrap_or(c.no_visit_days);
             c.session_hours = f.session_hours.unwrap_or(c.session_hours);
             c.spot_check_salt = f.spot_check_salt.unwrap_or(c.spot_check_salt);
+            c.public_url = f.public_url.or(c.public_url);
+            c.limits = f.limits.unwrap_or(c.limits);
         }
         if let Ok(v) = std::env::var("ZOUFANG_DATABASE_URL") {
             c.database = v;
+        }
+        if let Ok(v) = std::env::var("ZOUFANG_PUBLIC_URL") {
+            c.public_url = Some(v);
         }
         if let Ok(v) = std::env::var("ZOUFANG_LISTEN") {
             c.listen = v.parse().map_err(|e| ConfigError::Env {

@@ -21,7 +21,8 @@ use zoufang_shared::rules::standards::Standards;
 )]
 struct Cli {
     /// TOML settings file (keys: database, listen, token_days, max_sync_bytes, publicity_min_days,
-    /// no_visit_days, session_hours, spot_check_salt)
+    /// no_visit_days, session_hours, spot_check_salt, public_url, and a [limits] table: see the
+    /// README's limits table)
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Database: an SQLite file path (default zoufang-server.db) or postgres://… [env: ZOUFANG_DATABASE_URL]

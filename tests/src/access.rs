@@ -55,6 +55,7 @@ impl ServerProcess {
             child,
             url,
             database: database.to_owned(),
+            config_dir: None,
         }
     }
 }

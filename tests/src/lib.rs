@@ -202,6 +202,8 @@ pub struct ServerProcess {
     child: Child,
     pub url: String,
     pub database: String,
+    /// The settings file of [`ServerProcess::start_with_config`], kept while the server runs.
+    pub(crate) config_dir: Option<tempfile::TempDir>,
 }
 
 /// Runs `zoufang-server --database DB <args>` (password in the environment for `user add`).
@@ -243,20 +245,48 @@ impl ServerProcess {
 
     /// Starts (or restarts) a server on an already prepared database.
     pub async fn spawn(database: &str) -> ServerProcess {
-        Self::spawn_command(database, "serve", Duration::from_secs(30)).await
+        Self::spawn_command(database, "serve", &[], Duration::from_secs(30)).await
+    }
+
+    /// Starts a server on `database` (test areas imported) with a settings file holding
+    /// `toml` (e.g. a `[limits]` table); the file lives as long as the process.
+    pub async fn start_with_config(database: &str, toml: &str) -> ServerProcess {
+        let dir = tempfile::tempdir().expect("dir");
+        let areas = dir.path().join("areas.csv");
+        std::fs::write(&areas, AREAS_CSV).expect("areas");
+        let (status, _, err) =
+            zoufang_server(database, &["area", "import", &areas.display().to_string()]).await;
+        assert!(status.success(), "area import: {err}");
+        let config = dir.path().join("server.toml");
+        std::fs::write(&config, toml).expect("config");
+        let mut server = Self::spawn_command(
+            database,
+            "serve",
+            &["--config", &config.display().to_string()],
+            Duration::from_secs(30),
+        )
+        .await;
+        server.config_dir = Some(dir);
+        server
     }
 
     /// Starts `zoufang-server demo`: the demo county with its accounts and a few hundred
     /// generated households (cases at every step, conflicts), made first when missing.
     pub async fn demo(database: &str) -> ServerProcess {
         // Generating the households takes a while in a debug build on a busy machine.
-        Self::spawn_command(database, "demo", Duration::from_secs(300)).await
+        Self::spawn_command(database, "demo", &[], Duration::from_secs(300)).await
     }
 
-    async fn spawn_command(database: &str, command: &str, start_within: Duration) -> ServerProcess {
+    async fn spawn_command(
+        database: &str,
+        command: &str,
+        extra: &[&str],
+        start_within: Duration,
+    ) -> ServerProcess {
         let mut child = Command::new(bin("zoufang-server"))
             .arg("--database")
             .arg(database)
+            .args(extra)
             .args([command, "--listen", "127.0.0.1:0"])
             .env("ZOUFANG_LOG", "warn")
             .stdout(Stdio::piped())
@@ -269,6 +299,7 @@ impl ServerProcess {
             child,
             url,
             database: database.to_owned(),
+            config_dir: None,
         }
     }
 

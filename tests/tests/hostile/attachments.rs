@@ -1,0 +1,1 @@
+//! Photo uploads: ownership while unfinished, quota, expiry.

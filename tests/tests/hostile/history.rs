@@ -1,0 +1,1 @@
+//! Many tiny changes to one household: pushes bounded, history linear.

@@ -1,0 +1,1 @@
+//! Overload: timeouts, connection and work limits, load shedding, memory.

@@ -1,0 +1,1 @@
+//! Values a backend or a format cannot hold: long text, NUL, exports.

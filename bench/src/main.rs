@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p zoufang-bench              # the full sizes
 //! cargo run -p zoufang-bench -- --quick             # smaller sizes, for CI
-//! bench [--quick] [--seed N] [--only w1,w2,w3,w4,client] [--pg URL | --no-pg] [--server-bin PATH]
+//! bench [--quick] [--seed N] [--only w1,w2,w3,w4,merge,client,history] [--pg URL | --no-pg] [--server-bin PATH]
 //! ```
 //!
 //! - W1 evening sync: one device, 1,000 households in scope, 200 edited; bytes, round trips and
@@ -15,6 +15,7 @@
 //! - W4 the supervisors' report and roster pages over a county of 100,000 households, on SQLite
 //!   and PostgreSQL.
 //! - Client: list, search, open and save over 10,000 households, and the client's memory.
+//! - History: the household page's field history after 1,000 / 3,000 / 10,000 tiny changes.
 //!
 //! Servers are the real `zoufang-server` binary on loopback; devices are the client library
 //! in-process. Every generated household comes from `--seed`. The figures are printed with their
@@ -22,6 +23,7 @@
 
 mod client;
 mod device;
+mod history;
 mod link;
 mod machine;
 mod merge;
@@ -55,13 +57,15 @@ enum Workload {
     W4,
     Merge,
     Client,
+    History,
 }
 
 /// Zoufang's benchmarks, measured against its peers, printed as one table.
 #[derive(Debug, Parser)]
 #[command(name = "bench")]
 struct Args {
-    /// Smaller sizes (W1 300/60, W2 1,000, W3 20 devices, W4 5,000, client 2,000), for CI.
+    /// Smaller sizes (W1 300/60, W2 1,000, W3 20 devices, W4 5,000, client 2,000, history
+    /// 3,000), for CI.
     #[arg(long)]
     quick: bool,
     /// Seed of every generated roster, county and choice.
@@ -242,6 +246,9 @@ fn run(args: &Args, table: &mut Table) -> Res<()> {
     }
     if want(Workload::Client) {
         client::run(&ctx, table)?;
+    }
+    if want(Workload::History) {
+        history::run(&ctx, table)?;
     }
     Ok(())
 }

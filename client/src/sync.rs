@@ -2,7 +2,12 @@
 //!
 //! A sync is a few rounds of one request each: push what the server lacks and pull what others
 //! changed, in the same round trip. It repeats only while there is more to push or pull (pages
-//! are capped in size) or the server asks for a household in full.
+//! are capped in size, and so is the number of changes of one household per push) or the server
+//! asks for a household in full.
+//!
+//! A server under load sheds requests with 503 and `Retry-After`; the request is sent again
+//! after that wait, a few times, and only then does the sync give up. Sending a sync request
+//! twice is harmless: the server ignores changes it already has.
 
 use std::time::Duration;
 
@@ -20,6 +25,13 @@ pub const PUSH_BYTES_PER_ROUND: usize = 4 * 1024 * 1024;
 pub const PULL_BYTES_PER_ROUND: u32 = 8 * 1024 * 1024;
 /// A sync that needs more rounds than this stops and says so (it resumes next time).
 pub const MAX_ROUNDS: usize = 20;
+/// Times one request is sent again after the server answered that it is busy.
+pub const BUSY_RETRIES: usize = 5;
+/// The longest wait before sending again, whatever `Retry-After` says: a server asking for
+/// longer is better tried again at the next sync.
+pub const MAX_BUSY_WAIT_SECS: u64 = 60;
+/// The wait when a busy answer names none.
+const DEFAULT_BUSY_WAIT_SECS: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -29,6 +41,8 @@ pub enum SyncError {
     Network(String),
     #[error("服务器拒绝:{0}")]
     Server(String),
+    #[error("服务器繁忙,已重试 {0} 次仍未成功,请稍后再同步;本机数据未受影响")]
+    Busy(usize),
     #[error("服务器返回的数据无效:{0}")]
     Protocol(String),
     #[error("{0}")]
@@ -57,6 +71,18 @@ pub struct SyncReport {
     pub attachment_bytes: usize,
     /// Stopped at [`MAX_ROUNDS`] with work left.
     pub incomplete: bool,
+    /// Requests the server turned away as busy and that were sent again.
+    pub busy_retries: usize,
+    /// Set while waiting for a busy server: seconds until the request is sent again.
+    pub retry_in: Option<u64>,
+}
+
+impl SyncReport {
+    /// What to tell the user while the sync waits for a busy server.
+    pub fn notice(&self) -> Option<String> {
+        self.retry_in
+            .map(|secs| format!("服务器繁忙,{secs} 秒后重试……"))
+    }
 }
 
 fn http() -> Result<reqwest::Client, SyncError> {
@@ -73,6 +99,75 @@ async fn server_error(res: reqwest::Response) -> SyncError {
         Ok(body) => SyncError::Server(body.error),
         Err(_) => SyncError::Server(format!("HTTP {status}")),
     }
+}
+
+/// The seconds a 503 answer asks to wait, capped; `None` when it is not the server shedding
+/// load (a 503 from a proxy, say, is an error like any other).
+fn busy_wait(retry_after: Option<&str>, body: &[u8]) -> Option<u64> {
+    let code = serde_json::from_slice::<ErrorBody>(body).ok()?.code;
+    if !matches!(code.as_str(), "busy" | "overloaded") {
+        return None;
+    }
+    // Only the delay in seconds: the server never sends an HTTP date.
+    let secs = retry_after
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(DEFAULT_BUSY_WAIT_SECS);
+    Some(secs.min(MAX_BUSY_WAIT_SECS))
+}
+
+/// Up to a quarter more than `secs`: devices shed at the same moment do not all come back at
+/// the same moment.
+fn jittered(secs: u64) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh `RandomState` is seeded differently each time; randomness enough for a spread.
+    let noise = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let base = secs * 1000;
+    Duration::from_millis(base + noise % (base / 4 + 1))
+}
+
+/// Sends the request `make` builds, and again (built anew) while the server answers that it is
+/// busy, after the wait it asks for, at most [`BUSY_RETRIES`] times. `progress` hears of each
+/// wait through [`SyncReport::retry_in`]. Any other answer is returned as it is.
+async fn send(
+    make: impl Fn() -> reqwest::RequestBuilder,
+    report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
+) -> Result<reqwest::Response, SyncError> {
+    for retry in 0..=BUSY_RETRIES {
+        let res = make()
+            .send()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        if res.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(res);
+        }
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let Some(secs) = busy_wait(retry_after.as_deref(), &body) else {
+            return Err(match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(b) => SyncError::Server(b.error),
+                Err(_) => SyncError::Server("HTTP 503 Service Unavailable".into()),
+            });
+        };
+        if retry == BUSY_RETRIES {
+            break;
+        }
+        report.busy_retries += 1;
+        report.retry_in = Some(secs);
+        progress(report);
+        tokio::time::sleep(jittered(secs)).await;
+        report.retry_in = None;
+    }
+    Err(SyncError::Busy(BUSY_RETRIES))
 }
 
 /// Signs this device in with the user's password; stores the server, token and user.
@@ -164,14 +259,18 @@ pub async fn sync(
         let asked_full = !req.want_full.is_empty();
         let body = wire::encode(&req).map_err(|e| SyncError::Protocol(e.to_string()))?;
         report.bytes_up += body.len();
-        let res = client
-            .post(format!("{server}/api/sync"))
-            .bearer_auth(&token)
-            .header(reqwest::header::CONTENT_TYPE, SYNC_CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let res = send(
+            || {
+                client
+                    .post(format!("{server}/api/sync"))
+                    .bearer_auth(&token)
+                    .header(reqwest::header::CONTENT_TYPE, SYNC_CONTENT_TYPE)
+                    .body(body.clone())
+            },
+            &mut report,
+            &mut progress,
+        )
+        .await?;
         if !res.status().is_success() {
             return Err(server_error(res).await);
         }
@@ -199,7 +298,7 @@ pub async fn sync(
             break;
         }
     }
-    upload_attachments(store, &client, &server, &token, &mut report).await?;
+    upload_attachments(store, &client, &server, &token, &mut report, &mut progress).await?;
     progress(&report);
     Ok(report)
 }
@@ -215,18 +314,24 @@ async fn upload_attachments(
     server: &str,
     token: &str,
     report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncError> {
     let pending = store.pending_uploads()?;
     for batch in pending.chunks(1000) {
-        let res = client
-            .post(format!("{server}/api/attachments/status"))
-            .bearer_auth(token)
-            .json(&AttachmentStatusRequest {
-                hashes: batch.to_vec(),
-            })
-            .send()
-            .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let asked = AttachmentStatusRequest {
+            hashes: batch.to_vec(),
+        };
+        let res = send(
+            || {
+                client
+                    .post(format!("{server}/api/attachments/status"))
+                    .bearer_auth(token)
+                    .json(&asked)
+            },
+            report,
+            progress,
+        )
+        .await?;
         if !res.status().is_success() {
             return Err(server_error(res).await);
         }
@@ -246,7 +351,10 @@ async fn upload_attachments(
                     let Some((mime, bytes)) = store.attachment(hash)? else {
                         continue;
                     };
-                    upload_one(client, server, token, hash, &mime, &bytes, offset, report).await?;
+                    upload_one(
+                        client, server, token, hash, &mime, &bytes, offset, report, progress,
+                    )
+                    .await?;
                     store.mark_uploaded(hash)?;
                     report.attachments_uploaded += 1;
                 }
@@ -266,22 +374,27 @@ async fn upload_one(
     bytes: &[u8],
     mut offset: i64,
     report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncError> {
     let total = bytes.len() as i64;
     // Each chunk moves the offset forward or corrects it; bounded against a confused server.
     for _ in 0..(bytes.len() / UPLOAD_CHUNK + 8) {
         let start = usize::try_from(offset).unwrap_or(0).min(bytes.len());
         let end = (start + UPLOAD_CHUNK).min(bytes.len());
-        let res = client
-            .put(format!(
-                "{server}/api/attachments/{hash}?offset={start}&total={total}"
-            ))
-            .bearer_auth(token)
-            .header(reqwest::header::CONTENT_TYPE, mime)
-            .body(bytes[start..end].to_vec())
-            .send()
-            .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let res = send(
+            || {
+                client
+                    .put(format!(
+                        "{server}/api/attachments/{hash}?offset={start}&total={total}"
+                    ))
+                    .bearer_auth(token)
+                    .header(reqwest::header::CONTENT_TYPE, mime)
+                    .body(bytes[start..end].to_vec())
+            },
+            report,
+            progress,
+        )
+        .await?;
         let code = res.status();
         if code.is_success() || code == reqwest::StatusCode::CONFLICT {
             let state: UploadState = res
@@ -359,4 +472,50 @@ pub fn import_reply(store: &mut Store, file: &[u8]) -> Result<SyncOutcome, SyncE
         store.mark_uploaded(hash)?;
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(code: &str) -> Vec<u8> {
+        serde_json::to_vec(&ErrorBody {
+            code: code.into(),
+            error: "服务器繁忙".into(),
+        })
+        .expect("JSON")
+    }
+
+    #[test]
+    fn only_the_servers_own_busy_answers_are_waited_for() {
+        assert_eq!(busy_wait(Some("7"), &body("overloaded")), Some(7));
+        assert_eq!(busy_wait(Some(" 3 "), &body("busy")), Some(3));
+        assert_eq!(
+            busy_wait(Some("86400"), &body("busy")),
+            Some(MAX_BUSY_WAIT_SECS),
+            "capped"
+        );
+        assert_eq!(
+            busy_wait(None, &body("busy")),
+            Some(DEFAULT_BUSY_WAIT_SECS),
+            "no header: the default wait"
+        );
+        assert_eq!(
+            busy_wait(Some("Wed, 21 Oct 2026 07:28:00 GMT"), &body("busy")),
+            Some(DEFAULT_BUSY_WAIT_SECS)
+        );
+        assert_eq!(busy_wait(Some("1"), &body("maintenance")), None);
+        assert_eq!(busy_wait(Some("1"), b"<html>503</html>"), None, "a proxy's");
+    }
+
+    #[test]
+    fn the_wait_is_spread_over_a_quarter_more() {
+        for secs in [0, 1, 2, 60] {
+            let wait = jittered(secs);
+            assert!(
+                wait >= Duration::from_secs(secs) && wait <= Duration::from_millis(secs * 1250),
+                "{secs} s: {wait:?}"
+            );
+        }
+    }
 }

@@ -9,6 +9,9 @@ use tower::ServiceExt;
 use zoufang_client::store::{DbKey, ListFilter, Store};
 use zoufang_client::web::{AppState, router};
 
+/// Where the UI under test would listen: requests must name it in `Host`.
+const ADDR: &str = "127.0.0.1:8180";
+
 struct Fixture {
     dir: tempfile::TempDir,
     key: DbKey,
@@ -23,9 +26,10 @@ impl Fixture {
         zoufang_client::demo::seed(&mut store).expect("demo data");
         let key = store.key();
         Fixture {
-            app: router(AppState::new(
-                Store::open(dir.path(), key.clone()).expect("store"),
-            )),
+            app: router(
+                AppState::new(Store::open(dir.path(), key.clone()).expect("store"))
+                    .bound_to(ADDR.parse().expect("address")),
+            ),
             key,
             dir,
         }
@@ -42,6 +46,7 @@ impl Fixture {
             .method(method)
             .uri(uri)
             .header(header::CONTENT_TYPE, content_type)
+            .header(header::HOST, ADDR)
             .body(Body::from(body))
             .expect("request");
         let res = self.app.clone().oneshot(req).await.expect("response");

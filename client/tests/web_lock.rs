@@ -9,6 +9,8 @@ use zoufang_client::store::Store;
 use zoufang_client::web::{AppState, router};
 
 const PASSPHRASE: &str = "135790";
+/// Where the UI under test would listen: requests must name it in `Host`.
+const ADDR: &str = "127.0.0.1:8181";
 
 struct Answer {
     status: StatusCode,
@@ -17,7 +19,10 @@ struct Answer {
     body: String,
 }
 
-async fn send(app: &axum::Router, req: Request<Body>) -> Answer {
+async fn send(app: &axum::Router, mut req: Request<Body>) -> Answer {
+    req.headers_mut()
+        .entry(header::HOST)
+        .or_insert(header::HeaderValue::from_static(ADDR));
     let res = app.clone().oneshot(req).await.expect("response");
     let status = res.status();
     let text = |name| {
@@ -40,8 +45,38 @@ async fn get(app: &axum::Router, uri: &str) -> Answer {
     send(app, Request::get(uri).body(Body::empty()).expect("request")).await
 }
 
-/// A form post from the UI's own page (`same-origin`), or from another site.
+/// The anti-forgery token as a browser finds it: in the unlock page's form while locked,
+/// else from `GET /api/csrf` as the lock button's script reads it.
+async fn token(app: &axum::Router) -> String {
+    let a = get(app, "/unlock").await;
+    if a.status == StatusCode::OK {
+        let at = a
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a token in the form");
+        let rest = &a.body[at + "name=\"csrf\" value=\"".len()..];
+        return rest[..rest.find('"').expect("end of the value")].to_owned();
+    }
+    let a = get(app, "/api/csrf").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let v: serde_json::Value = serde_json::from_str(&a.body).expect("JSON");
+    v["csrf"].as_str().expect("csrf").to_owned()
+}
+
+/// A form post from the UI's own page (`same-origin`), or from another site, with the
+/// page's anti-forgery token.
 async fn post(app: &axum::Router, uri: &str, form: &str, site: &str) -> Answer {
+    let token = token(app).await;
+    let form = if form.is_empty() {
+        format!("csrf={token}")
+    } else {
+        format!("csrf={token}&{form}")
+    };
+    post_raw(app, uri, &form, site).await
+}
+
+/// A form post as given, token or not.
+async fn post_raw(app: &axum::Router, uri: &str, form: &str, site: &str) -> Answer {
     let req = Request::post(uri)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header("sec-fetch-site", site)
@@ -50,12 +85,16 @@ async fn post(app: &axum::Router, uri: &str, form: &str, site: &str) -> Answer {
     send(app, req).await
 }
 
+fn addr() -> std::net::SocketAddr {
+    ADDR.parse().expect("address")
+}
+
 fn locked_ui() -> (tempfile::TempDir, axum::Router) {
     let dir = tempfile::tempdir().expect("dir");
     let mut store = Store::create(dir.path(), PASSPHRASE).expect("store");
     store.init("u-test", "测试员").expect("init");
     drop(store);
-    let app = router(AppState::locked(dir.path().to_owned(), false));
+    let app = router(AppState::locked(dir.path().to_owned(), false).bound_to(addr()));
     (dir, app)
 }
 
@@ -83,6 +122,13 @@ async fn unlock_takes_the_right_passphrase_from_this_ui_only_and_lock_drops_it()
     let a = post(&app, "/unlock", &right, "cross-site").await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_eq!(get(&app, "/").await.location.as_deref(), Some("/unlock"));
+    // Without the page's token, or with another, the right passphrase opens nothing.
+    for form in [right.clone(), format!("csrf=0123&{right}")] {
+        let a = post_raw(&app, "/unlock", &form, "same-origin").await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{form}");
+        assert!(a.body.contains("页面已过期"), "{}", a.body);
+        assert_eq!(get(&app, "/").await.location.as_deref(), Some("/unlock"));
+    }
 
     let a = post(&app, "/unlock", "passphrase=999999", "same-origin").await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
@@ -104,6 +150,15 @@ async fn unlock_takes_the_right_passphrase_from_this_ui_only_and_lock_drops_it()
         post(&app, "/lock", "", "cross-site").await.status,
         StatusCode::FORBIDDEN
     );
+    for form in ["", "csrf=", "csrf=0123"] {
+        let a = post_raw(&app, "/lock", form, "same-origin").await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{form}");
+        assert_eq!(
+            get(&app, "/").await.status,
+            StatusCode::OK,
+            "still unlocked"
+        );
+    }
     let a = post(&app, "/lock", "", "same-origin").await;
     assert_eq!(a.location.as_deref(), Some("/unlock"));
     assert_eq!(get(&app, "/").await.location.as_deref(), Some("/unlock"));
@@ -132,7 +187,7 @@ async fn repeated_wrong_guesses_are_slowed_down() {
 #[tokio::test]
 async fn a_new_store_gets_its_passphrase_set_twice() {
     let dir = tempfile::tempdir().expect("dir");
-    let app = router(AppState::locked(dir.path().to_owned(), true));
+    let app = router(AppState::locked(dir.path().to_owned(), true).bound_to(addr()));
     let a = get(&app, "/unlock").await;
     assert!(a.body.contains("设置口令") && a.body.contains("再次输入口令"));
     let a = post(
@@ -176,7 +231,7 @@ async fn an_idle_ui_locks_itself() {
     let (dir, _) = locked_ui();
     let state = AppState::locked(dir.path().to_owned(), false);
     state.lock_when_idle(std::time::Duration::from_secs(2));
-    let app = router(state);
+    let app = router(state.bound_to(addr()));
     let a = post(
         &app,
         "/unlock",
@@ -188,4 +243,84 @@ async fn an_idle_ui_locks_itself() {
     assert_eq!(get(&app, "/").await.status, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
     assert_eq!(get(&app, "/").await.location.as_deref(), Some("/unlock"));
+}
+
+#[tokio::test]
+async fn only_requests_naming_this_ui_are_answered() {
+    let (_dir, app) = locked_ui();
+    let with_host = |host: &'static str| {
+        Request::get("/unlock")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .expect("request")
+    };
+    for host in ["127.0.0.1:8181", "localhost:8181", "LocalHost:8181"] {
+        assert_eq!(
+            send(&app, with_host(host)).await.status,
+            StatusCode::OK,
+            "{host}"
+        );
+    }
+    for host in [
+        "evil.example",
+        "evil.example:8181",
+        "127.0.0.1:8182",
+        "localhost",
+    ] {
+        let a = send(&app, with_host(host)).await;
+        assert_eq!(a.status, StatusCode::MISDIRECTED_REQUEST, "{host}");
+        assert!(!a.body.contains("csrf"), "no token for {host}");
+    }
+    // No Host at all (HTTP/1.0), and an absolute-form target naming another host.
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/unlock")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(res.status(), StatusCode::MISDIRECTED_REQUEST);
+    let a = send(
+        &app,
+        Request::get("http://evil.example/unlock")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::MISDIRECTED_REQUEST);
+
+    // A write from another origin is refused whatever it carries.
+    let token = token(&app).await;
+    let form = format!("csrf={token}&passphrase={PASSPHRASE}");
+    for origin in ["http://evil.example", "null", "http://localhost:9999"] {
+        let req = Request::post("/unlock")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, origin)
+            .body(Body::from(form.clone()))
+            .expect("request");
+        assert_eq!(
+            send(&app, req).await.status,
+            StatusCode::FORBIDDEN,
+            "{origin}"
+        );
+    }
+    assert_eq!(get(&app, "/").await.location.as_deref(), Some("/unlock"));
+    let req = Request::post("/unlock")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ORIGIN, "http://localhost:8181")
+        .body(Body::from(form))
+        .expect("request");
+    assert_eq!(send(&app, req).await.location.as_deref(), Some("/"));
+}
+
+#[tokio::test]
+async fn an_unbound_ui_answers_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let app = router(AppState::locked(dir.path().to_owned(), false));
+    assert_eq!(
+        get(&app, "/unlock").await.status,
+        StatusCode::MISDIRECTED_REQUEST
+    );
 }

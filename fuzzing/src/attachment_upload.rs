@@ -83,10 +83,12 @@ fn server_upload(
     let Server { runtime, db, .. } = server();
     runtime.block_on(async {
         // Each input starts with no attachment stored, so that a run depends on its input only.
-        sqlx::query("DELETE FROM attachments")
-            .execute(db.pool())
-            .await
-            .expect("the attachments table empties");
+        for sql in ["DELETE FROM attachments", "DELETE FROM attachment_uploads"] {
+            sqlx::query(sql)
+                .execute(db.pool())
+                .await
+                .expect("the attachment tables empty");
+        }
         let mut next = 0i64;
         let mut taken = 0usize;
         let mut last = None;

@@ -7,6 +7,7 @@
 pub mod attachment_upload;
 pub mod csv_import;
 pub mod doc_load;
+pub mod inflate;
 pub mod seeds;
 pub mod sync_decode;
 
@@ -47,5 +48,9 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "attachment_upload",
         run: attachment_upload::run,
+    },
+    Target {
+        name: "inflate",
+        run: inflate::run,
     },
 ];

@@ -27,6 +27,7 @@ pub fn seeds() -> Result<Vec<Seed>, DocError> {
     }
     rosters(&mut out);
     images(&mut out);
+    inflate_streams(&mut out);
     Ok(out)
 }
 
@@ -83,6 +84,31 @@ pub fn deep_nesting(depth: usize) -> (Vec<u8>, Vec<u8>) {
     );
     let change = doc.get_changes(&[]).first().map(|c| c.raw_bytes().to_vec());
     (doc.save(), change.expect("one change"))
+}
+
+/// Streams for the bounded inflater: text within its limit, exactly at it, and a run of zeros
+/// that inflates a thousandfold past it (a small bomb).
+fn inflate_streams(out: &mut Vec<Seed>) {
+    use std::io::Write;
+    let deflate = |bytes: &[u8]| {
+        let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(bytes).expect("in memory");
+        z.finish().expect("in memory")
+    };
+    let text = "走访 household 530921100201 ".repeat(40);
+    for (name, limit_units, body) in [
+        ("text-within", 200u16, text.as_bytes().to_vec()),
+        (
+            "text-exact",
+            (text.len() / 16) as u16,
+            text.as_bytes()[..text.len() / 16 * 16].to_vec(),
+        ),
+        ("zeros-bomb", 64, vec![0u8; 1 << 20]),
+    ] {
+        let mut bytes = limit_units.to_le_bytes().to_vec();
+        bytes.extend(deflate(&body));
+        seed(out, "inflate", name, bytes);
+    }
 }
 
 fn seed(out: &mut Vec<Seed>, target: &'static str, name: impl Into<String>, bytes: Vec<u8>) {

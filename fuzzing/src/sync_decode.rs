@@ -21,7 +21,7 @@ const PUSHES_CHECKED: usize = 4;
 pub fn run(data: &[u8]) {
     let req: SyncRequest = match wire::decode(data) {
         Ok(req) => req,
-        Err(WireError::Compression | WireError::TooLarge | WireError::Decode(_)) => return,
+        Err(WireError::Compression | WireError::TooLarge(_) | WireError::Decode(_)) => return,
     };
     let again = wire::encode(&req).expect("a decoded request encodes");
     assert_eq!(

@@ -23,7 +23,11 @@ pub enum ImportError {
 }
 
 /// Applies `file`; returns the reply file and a one-line summary.
-pub async fn import<D: Database>(db: &D, file: &[u8]) -> Result<(Vec<u8>, String), ImportError> {
+pub async fn import<D: Database>(
+    db: &D,
+    file: &[u8],
+    limits: &crate::config::Limits,
+) -> Result<(Vec<u8>, String), ImportError> {
     let (_, device_id) = bundle::header(file)?;
     let key = db
         .device_token_hash(&device_id)
@@ -50,7 +54,7 @@ pub async fn import<D: Database>(db: &D, file: &[u8]) -> Result<(Vec<u8>, String
     }
     let pushes = b.request.pushes.len();
     let protocol = b.request.protocol;
-    let response = sync::sync(db, &device, b.request, sync::Via::Bundle).await?;
+    let response = sync::sync(db, &device, b.request, sync::Via::Bundle, limits).await?;
     let summary = format!(
         "设备 {device_id}:{pushes} 户的修改已处理,附件 {}/{} 个,回执带回 {} 项变更",
         stored.len(),

@@ -75,7 +75,10 @@ impl Default for Limits {
             body_timeout_secs: 60,
             request_deadline_secs: 120,
             max_connections: 1_024,
-            heavy_concurrency: 4,
+            // The merges are CPU: one slot per core, at least two so a slow one never blocks all.
+            heavy_concurrency: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 16),
             heavy_queue: 64,
         }
     }

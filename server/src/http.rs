@@ -2,6 +2,7 @@
 //! deserves. Internal details are logged, never returned.
 
 use std::sync::Arc;
+use std::time::Duration;
 use zoufang_shared::CodeList;
 
 use axum::Json;
@@ -20,6 +21,7 @@ use zoufang_shared::wire::{
 use crate::attachments::{self, UploadError};
 use crate::auth;
 use crate::config::Config;
+use crate::heavy::cpu;
 use crate::ratelimit::LoginLimiter;
 use crate::review;
 use crate::storage::{Database, DbError, DeviceAuth, NewDevice, Role};
@@ -28,6 +30,20 @@ use crate::sync::{self, SyncError};
 pub struct AppState<D> {
     pub db: D,
     pub config: Config,
+    /// Admission of heavy requests (`crate::heavy`).
+    pub heavy: Arc<crate::heavy::Heavy>,
+}
+
+impl<D> AppState<D> {
+    pub fn new(db: D, config: Config) -> Self {
+        let heavy =
+            crate::heavy::Heavy::new(config.limits.heavy_concurrency, config.limits.heavy_queue);
+        AppState {
+            db,
+            config,
+            heavy: Arc::new(heavy),
+        }
+    }
 }
 
 pub type Shared<D> = Arc<AppState<D>>;
@@ -37,6 +53,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds to wait before trying again (a `Retry-After` header).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -45,7 +63,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     fn unauthorized(message: &str) -> Self {
@@ -88,12 +112,18 @@ impl From<SyncError> for ApiError {
     fn from(e: SyncError) -> Self {
         match e {
             SyncError::Protocol(_) => Self::new(StatusCode::BAD_REQUEST, "protocol", e.to_string()),
-            SyncError::TooManyPushes => Self::new(
+            SyncError::TooManyPushes(_) => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_many_pushes",
                 e.to_string(),
             ),
-            SyncError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()),
+            SyncError::TooManyChanges(_) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_changes",
+                e.to_string(),
+            ),
+            SyncError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
+                .retry_after(crate::heavy::RETRY_AFTER_SECS),
             SyncError::TooLarge(_) => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
             }
@@ -112,6 +142,11 @@ impl From<UploadError> for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             UploadError::WrongOffset(_) => StatusCode::CONFLICT,
+            // Not 413: the chunk may be small; it is the device's unfinished uploads that are
+            // too many, until it finishes one or they expire.
+            UploadError::OverQuota { .. } => {
+                return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "upload_quota", e.to_string());
+            }
             UploadError::Db(_) => {
                 tracing::error!(error = %e, "attachment storage");
                 return ApiError::internal();
@@ -133,14 +168,19 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut res = (
             self.status,
             Json(ErrorBody {
                 code: self.code.into(),
                 error: self.message,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
     }
 }
 
@@ -182,6 +222,7 @@ impl<D: Database> FromRequestParts<Shared<D>> for Device {
 
 pub fn router<D: Database>(state: Shared<D>) -> Router {
     let max_sync = state.config.max_sync_bytes;
+    let limits = state.config.limits.clone();
     Router::new()
         .route("/healthz", get(healthz::<D>))
         .route(
@@ -206,10 +247,22 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.heavy.clone(),
+            crate::heavy::admit,
+        ))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(LoginLimiter::default()),
             crate::ratelimit::throttle_logins,
+        ))
+        // Outside every layer that reads a body (the login throttle reads the login's).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            Duration::from_secs(limits.body_timeout_secs.max(1)),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Duration::from_secs(limits.request_deadline_secs.max(1)),
+            deadline,
         ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
@@ -221,6 +274,29 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
 /// (`web::security_headers`); what a route set is kept.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
      form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A request not answered within the deadline is answered 503 (what it was doing is dropped:
+/// an open transaction rolls back, so a retry is harmless).
+async fn deadline(
+    State(limit): State<Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(%path, "request deadline passed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "deadline",
+                "请求处理超时,请稍后重试;已提交的数据未受影响",
+            )
+            .retry_after(crate::heavy::RETRY_AFTER_SECS)
+            .into_response()
+        }
+    }
+}
 
 /// A NUL character (`%00`) in a path or query parameter is refused before any handler sees
 /// it: no identifier or filter contains one, and PostgreSQL refuses it in text, which would
@@ -470,16 +546,21 @@ pub(crate) async fn sync_handler<D: Database>(
             format!("同步请求的类型应为 {SYNC_CONTENT_TYPE}"),
         ));
     }
-    let req: SyncRequest = wire::decode(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            format!("同步数据无效:{e}"),
-        )
-    })?;
+    let limits = &state.config.limits;
+    let req: SyncRequest =
+        cpu(|| wire::decode_limited(&body, limits.max_inflated_bytes)).map_err(|e| match e {
+            wire::WireError::TooLarge(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
+            }
+            _ => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("同步数据无效:{e}"),
+            ),
+        })?;
     let pushes = req.pushes.len();
     let protocol = req.protocol;
-    let res = sync::sync(&state.db, &device, req, crate::sync::Via::Http).await?;
+    let res = sync::sync(&state.db, &device, req, crate::sync::Via::Http, limits).await?;
     tracing::info!(
         device = %device.device_id,
         pushes,
@@ -489,7 +570,7 @@ pub(crate) async fn sync_handler<D: Database>(
         "sync"
     );
     // In the layout of the device's protocol (3 and 4: without `gone`).
-    let bytes = wire::encode_response(&res, protocol).map_err(|_| ApiError::internal())?;
+    let bytes = cpu(|| wire::encode_response(&res, protocol)).map_err(|_| ApiError::internal())?;
     Ok(([(header::CONTENT_TYPE, SYNC_CONTENT_TYPE)], bytes).into_response())
 }
 
@@ -501,7 +582,8 @@ pub(crate) async fn sync_handler<D: Database>(
     security(("device" = [])),
     request_body = wire::AttachmentStatusRequest,
     responses(
-        (status = 200, description = "The hashes the server lacks",
+        (status = 200, description = "The hashes the server lacks, each with where this \
+                                      device's own unfinished upload of it ends",
          body = wire::AttachmentStatusResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing, unknown, revoked or expired device token",
@@ -516,12 +598,13 @@ pub(crate) async fn sync_handler<D: Database>(
 )]
 pub(crate) async fn attachment_status<D: Database>(
     State(state): State<Shared<D>>,
-    Device(_device): Device,
+    Device(device): Device,
     body: Result<Json<wire::AttachmentStatusRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<wire::AttachmentStatusResponse>, ApiError> {
     let Json(req) = body.map_err(ApiError::from)?;
+    let uploader = attachments::Uploader::new(&device.device_id, &state.config.limits);
     Ok(Json(wire::AttachmentStatusResponse {
-        missing: attachments::missing(&state.db, &req.hashes).await?,
+        missing: attachments::missing_for(&state.db, &uploader, &req.hashes).await?,
     }))
 }
 
@@ -537,6 +620,7 @@ pub(crate) struct UploadQuery {
 }
 
 /// One chunk of a photo, at `offset` of `total` bytes; the body's type is the photo's.
+/// Until complete, the bytes are this device's own upload (`crate::attachments`).
 #[utoipa::path(
     put,
     path = "/api/attachments/{hash}",
@@ -565,12 +649,15 @@ pub(crate) struct UploadQuery {
          body = ErrorBody),
         (status = 422, description = "Not a SHA-256 hex hash, not JPEG or PNG, or corrupt",
          body = ErrorBody),
+        (status = 429, description = "Starting this upload would take the device's unfinished \
+                                      uploads over `max_upload_bytes_in_progress` \
+                                      (`upload_quota`); nothing stored", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
 pub(crate) async fn attachment_upload<D: Database>(
     State(state): State<Shared<D>>,
-    Device(_device): Device,
+    Device(device): Device,
     axum::extract::Path(hash): axum::extract::Path<String>,
     query: Result<axum::extract::Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
@@ -588,7 +675,10 @@ pub(crate) async fn attachment_upload<D: Database>(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    match attachments::upload_chunk(&state.db, &hash, mime, q.total, q.offset, &body).await {
+    let uploader = attachments::Uploader::new(&device.device_id, &state.config.limits);
+    match attachments::upload_chunk_for(&state.db, &uploader, &hash, mime, q.total, q.offset, &body)
+        .await
+    {
         Ok(s) => Ok(Json(s).into_response()),
         Err(UploadError::WrongOffset(s)) => Ok((StatusCode::CONFLICT, Json(s)).into_response()),
         Err(e) => Err(e.into()),

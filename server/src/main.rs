@@ -224,7 +224,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let db = connect(&config).await?;
             let bytes =
                 std::fs::read(&file).map_err(|e| format!("无法读取 {}:{e}", file.display()))?;
-            let (out, summary) = zoufang_server::bundles::import(&db, &bytes)
+            let (out, summary) = zoufang_server::bundles::import(&db, &bytes, &config.limits)
                 .await
                 .map_err(|e| e.to_string())?;
             let tmp = reply.with_extension("part");
@@ -340,15 +340,11 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("走访服务器已启动:http://{addr}/");
     tracing::info!(%addr, "listening");
-    let app = router(Arc::new(AppState { db, config }));
-    // The peer's address: failed logins are also counted per client (`ratelimit`).
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .map_err(|e| e.to_string())
+    let limits = config.limits.clone();
+    let app = router(Arc::new(AppState::new(db, config)));
+    zoufang_server::serve::serve(listener, app, &limits, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A database from before the projection existed (or restored from documents alone) has

@@ -3,8 +3,9 @@
 //! reach every device's next pull like any device's edit.
 
 use zoufang_shared::doc::{ChangeAuthor, DocError, Editor, HouseholdDoc};
+use zoufang_shared::limits::{self, TextRefusal};
 
-use crate::projection::household_write;
+use crate::projection::household_write_read;
 use crate::storage::{Database, DbError, NewChange, SyncWrite};
 use crate::sync::server_actor;
 
@@ -14,6 +15,9 @@ pub enum EditError {
     NotFound(String),
     #[error("{0}")]
     Doc(#[from] DocError),
+    /// The edit writes text over the limits devices are held to.
+    #[error("{0}")]
+    Text(#[from] TextRefusal),
     #[error("服务器繁忙,请重试")]
     Busy,
     #[error("数据库错误:{0}")]
@@ -35,8 +39,13 @@ pub async fn edit_household<D: Database, R>(
             .pop()
             .ok_or_else(|| EditError::NotFound(id.to_owned()))?;
         let mut doc = HouseholdDoc::load(&stored.doc, server_actor())?;
+        let before = doc.read()?;
         let (r, hash) = doc.edit(author, &f)?;
         let Some(hash) = hash else { return Ok(r) };
+        // A reviewer's comment or settled value is text like a device's: PostgreSQL cannot
+        // store a NUL, and every export and device gets what is written here.
+        let after = doc.read()?;
+        limits::check_text(Some(&before), &after)?;
         let mut change = doc
             .automerge()
             .get_last_local_change()
@@ -47,9 +56,10 @@ pub async fn edit_household<D: Database, R>(
             bytes: change.bytes().into_owned(),
         };
         let write = SyncWrite {
-            households: vec![household_write(
+            households: vec![household_write_read(
                 id,
                 &mut doc,
+                after,
                 Some(stored.version),
                 vec![change],
             )?],

@@ -19,6 +19,7 @@ use zoufang_shared::doc::{
     ActorId, ChangeHash, DocError, HouseholdDoc, IncomingChange, UnpackTooLarge, check_change_time,
     wire_form,
 };
+use zoufang_shared::limits;
 use zoufang_shared::wire::{
     GONE_PROTOCOL, Hash, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PulledChange, Push, PushOutcome,
     PushResult, SyncRequest, SyncResponse,
@@ -27,14 +28,15 @@ use zoufang_shared::wire::{
 use crate::areas::scope_key;
 use crate::auth::in_scope;
 use crate::backup::{ActorDevice, Recovered, RestorePoint};
+use crate::config::Limits;
+use crate::heavy::cpu;
 use crate::projection::household_write_read;
 use crate::storage::{
     Database, DbError, DeviceAuth, HouseholdWrite, NewChange, OwnChanges, StoredHousehold,
     SyncWrite,
 };
 
-/// Limits of one request, beyond the body size.
-pub const MAX_PUSHES: usize = 5_000;
+/// Limits of one request beyond the body size are the server's `[limits]` ([`Limits`]).
 pub const MAX_PULL_BYTES: u32 = 8 * 1024 * 1024;
 /// How often a batch is re-merged when concurrent writers keep winning.
 const MAX_ATTEMPTS: usize = 8;
@@ -43,8 +45,10 @@ const MAX_ATTEMPTS: usize = 8;
 pub enum SyncError {
     #[error("客户端协议版本 {0} 与服务器不一致,请升级客户端")]
     Protocol(u32),
-    #[error("一次同步最多 {MAX_PUSHES} 户")]
-    TooManyPushes,
+    #[error("一次同步最多 {0} 户")]
+    TooManyPushes(usize),
+    #[error("一次同步中每户最多 {0} 项变更")]
+    TooManyChanges(usize),
     #[error("服务器繁忙,请稍后重试")]
     Busy,
     #[error(transparent)]
@@ -78,22 +82,25 @@ pub async fn sync<D: Database>(
     device: &DeviceAuth,
     mut req: SyncRequest,
     via: Via,
+    limits: &Limits,
 ) -> Result<SyncResponse, SyncError> {
     if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&req.protocol) {
         return Err(SyncError::Protocol(req.protocol));
     }
-    req.unpack()?;
-    if req.pushes.len() > MAX_PUSHES {
-        return Err(SyncError::TooManyPushes);
+    let most = limits.max_households_per_push;
+    if req.pushes.len() > most || req.want_full.len() > most {
+        return Err(SyncError::TooManyPushes(most));
     }
-    if req.want_full.len() > MAX_PUSHES {
-        return Err(SyncError::TooManyPushes);
+    let most = limits.max_changes_per_household;
+    if req.pushes.iter().any(|p| p.changes.len() > most) {
+        return Err(SyncError::TooManyChanges(most));
     }
+    cpu(|| req.unpack())?;
     let restore = db.restore_point().await?;
     let window = restore
         .as_ref()
         .filter(|p| p.window_open(chrono::Utc::now()));
-    let mut results = push(db, device, &req.pushes, window).await?;
+    let mut results = push(db, device, &req.pushes, window, limits).await?;
     if via == Via::Http {
         for r in &mut results {
             if let PushOutcome::Accepted { heads } = &mut r.outcome {
@@ -157,7 +164,7 @@ pub async fn sync<D: Database>(
     };
     // A protocol 3 device reads full changes only.
     if req.protocol >= 4 {
-        res.pack();
+        cpu(|| res.pack());
     }
     Ok(res)
 }
@@ -256,25 +263,28 @@ async fn full_documents<D: Database>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    for stored in db.households(ids).await? {
-        if !in_scope(&device.user.areas, &stored.area_code) {
-            continue;
+    let households = db.households(ids).await?;
+    Ok(cpu(|| {
+        let mut out = Vec::new();
+        for stored in households {
+            if !in_scope(&device.user.areas, &stored.area_code) {
+                continue;
+            }
+            let Ok(mut doc) = HouseholdDoc::load(&stored.doc, server_actor()) else {
+                tracing::error!(household = %stored.id, "stored document unreadable");
+                continue;
+            };
+            out.extend(
+                doc.changes_after(&[])
+                    .into_iter()
+                    .map(|change| PulledChange {
+                        household: stored.id.clone(),
+                        change,
+                    }),
+            );
         }
-        let Ok(mut doc) = HouseholdDoc::load(&stored.doc, server_actor()) else {
-            tracing::error!(household = %stored.id, "stored document unreadable");
-            continue;
-        };
-        out.extend(
-            doc.changes_after(&[])
-                .into_iter()
-                .map(|change| PulledChange {
-                    household: stored.id.clone(),
-                    change,
-                }),
-        );
-    }
-    Ok(out)
+        out
+    }))
 }
 
 async fn push<D: Database>(
@@ -282,6 +292,7 @@ async fn push<D: Database>(
     device: &DeviceAuth,
     pushes: &[Push],
     window: Option<&RestorePoint>,
+    limits: &Limits,
 ) -> Result<Vec<PushResult>, SyncError> {
     if pushes.is_empty() {
         return Ok(Vec::new());
@@ -290,7 +301,13 @@ async fn push<D: Database>(
         Some(point) => Some(Recovery::load(db, point, device, pushes).await?),
         None => None,
     };
-    let ids: Vec<String> = pushes.iter().map(|p| p.household.clone()).collect();
+    // An id no household can have never reaches a query (PostgreSQL refuses NUL in text, which
+    // would fail the whole batch); its push is refused on its own (`invalid_id`).
+    let ids: Vec<String> = pushes
+        .iter()
+        .filter(|p| limits::check_household_id(&p.household).is_ok())
+        .map(|p| p.household.clone())
+        .collect();
     for _ in 0..MAX_ATTEMPTS {
         let stored: HashMap<String, StoredHousehold> = db
             .households(&ids)
@@ -298,27 +315,8 @@ async fn push<D: Database>(
             .into_iter()
             .map(|h| (h.id.clone(), h))
             .collect();
-        let mut write = SyncWrite::default();
-        let mut recovered = Vec::new();
-        let mut results = Vec::with_capacity(pushes.len());
-        // Two pushes of one household in a batch would race each other: the later wins.
-        let mut seen = std::collections::HashSet::new();
-        for p in pushes {
-            if !seen.insert(p.household.as_str()) {
-                results.push(PushResult {
-                    household: p.household.clone(),
-                    outcome: rejected("duplicate_push", "同一户在一次同步中出现多次"),
-                });
-                continue;
-            }
-            let (outcome, w, r) = merge_one(device, p, stored.get(&p.household), recovery.as_ref());
-            results.push(PushResult {
-                household: p.household.clone(),
-                outcome,
-            });
-            write.households.extend(w);
-            recovered.extend(r);
-        }
+        let (results, write, recovered) =
+            cpu(|| merge_batch(device, pushes, &stored, recovery.as_ref(), limits));
         if write.households.is_empty() {
             return Ok(results);
         }
@@ -344,6 +342,45 @@ async fn push<D: Database>(
     Err(SyncError::Busy)
 }
 
+/// Merges every push of a batch onto the stored documents (CPU only: no storage).
+fn merge_batch(
+    device: &DeviceAuth,
+    pushes: &[Push],
+    stored: &HashMap<String, StoredHousehold>,
+    recovery: Option<&Recovery<'_>>,
+    limits: &Limits,
+) -> (Vec<PushResult>, SyncWrite, Vec<Recovered>) {
+    let mut write = SyncWrite::default();
+    let mut recovered = Vec::new();
+    let mut results = Vec::with_capacity(pushes.len());
+    // Two pushes of one household in a batch would race each other: the later wins.
+    let mut seen = HashSet::new();
+    for p in pushes {
+        let outcome = if let Err(r) = limits::check_household_id(&p.household) {
+            Some(rejected(r.code.code(), r.to_string()))
+        } else if !seen.insert(p.household.as_str()) {
+            Some(rejected("duplicate_push", "同一户在一次同步中出现多次"))
+        } else {
+            None
+        };
+        if let Some(outcome) = outcome {
+            results.push(PushResult {
+                household: p.household.clone(),
+                outcome,
+            });
+            continue;
+        }
+        let (outcome, w, r) = merge_one(device, p, stored.get(&p.household), recovery, limits);
+        results.push(PushResult {
+            household: p.household.clone(),
+            outcome,
+        });
+        write.households.extend(w);
+        recovered.extend(r);
+    }
+    (results, write, recovered)
+}
+
 /// Checks and merges one push onto the stored document; returns the outcome, when there is
 /// something new to keep the write, and the changes it takes under other devices' actors during a
 /// recovery window.
@@ -352,8 +389,9 @@ fn merge_one(
     push: &Push,
     stored: Option<&StoredHousehold>,
     recovery: Option<&Recovery<'_>>,
+    limits: &Limits,
 ) -> (PushOutcome, Option<HouseholdWrite>, Vec<Recovered>) {
-    match merge_checked(device, push, stored, recovery) {
+    match merge_checked(device, push, stored, recovery, limits) {
         Ok((outcome, write, recovered)) => (outcome, write, recovered),
         Err(outcome) => (outcome, None, Vec::new()),
     }
@@ -368,7 +406,7 @@ pub fn check_push(
     push: &Push,
     stored: Option<&StoredHousehold>,
 ) -> (PushOutcome, Option<HouseholdWrite>) {
-    let (outcome, write, _) = merge_one(device, push, stored, None);
+    let (outcome, write, _) = merge_one(device, push, stored, None, &Limits::default());
     (outcome, write)
 }
 
@@ -379,6 +417,7 @@ fn merge_checked(
     push: &Push,
     stored: Option<&StoredHousehold>,
     recovery: Option<&Recovery<'_>>,
+    limits: &Limits,
 ) -> Result<Merged, PushOutcome> {
     let scope = &device.user.areas;
     if let Some(s) = stored
@@ -401,6 +440,15 @@ fn merge_checked(
             Ok(c) => c,
             Err(_) => return Err(rejected("malformed_change", "变更数据损坏")),
         };
+        if change.ops() > limits.max_ops_per_change {
+            return Err(rejected(
+                "too_many_ops",
+                format!(
+                    "单项变更最多 {} 个操作,本户的变更超出上限",
+                    limits.max_ops_per_change
+                ),
+            ));
+        }
         if doc.has_change(&change.hash()) {
             continue;
         }
@@ -497,6 +545,10 @@ fn merge_checked(
         &ctx,
     ) {
         return Err(rejected(r.code.code(), r.message));
+    }
+    // Text a backend cannot store (NUL) or beyond its field's length fails this household only.
+    if let Err(r) = limits::check_text(before.as_ref(), &household) {
+        return Err(rejected(r.code.code(), r.to_string()));
     }
     let recovered = match recovery {
         Some(recovery) if !foreign.is_empty() => recovered_changes(

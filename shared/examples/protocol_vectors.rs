@@ -1050,7 +1050,7 @@ fn main() -> Result<(), Error> {
     let bytes = expand(&bomb);
     assert!(matches!(
         wire::decode::<SyncRequest>(&bytes),
-        Err(WireError::TooLarge)
+        Err(WireError::TooLarge(_))
     ));
     let mut head = vec![0u8; 4096];
     flate2::read::DeflateDecoder::new(bytes.as_slice()).read_exact(&mut head)?;
@@ -1059,12 +1059,12 @@ fn main() -> Result<(), Error> {
         "deflate-bomb",
         "A DEFLATE bomb: ≈ 470 kB that inflate to more than 64 MiB of zeros (a first block, then \
          one 11-byte block of 1,548 zeros repeated, then an empty final block). The server stops \
-         inflating at 64 MiB: 400 malformed (the message says the data exceeds 67108864 bytes).",
+         inflating at 64 MiB (`max_inflated_bytes`): 413 too_large.",
         Some(DEVICE_A),
         SYNC_CONTENT_TYPE,
         bomb,
         None,
-        error(400, "malformed"),
+        error(413, "too_large"),
     )?;
 
     // Packed entries each naming 64 dependencies by back reference 1: 66 bytes (67 with their
@@ -1132,15 +1132,17 @@ fn main() -> Result<(), Error> {
              (0x01, uleb(64), 64 × uleb(1)), each naming the entry before it 64 times; each \
              rebuilds into a 2,060-byte chunk, together more than 64 MiB. The body is hand-made \
              DEFLATE (a stored block, an 8-byte block repeated, a final stored block); inflated \
-             it is ≈ 2.3 MB and decodes, but it would unpack past the ceiling: 413 too_large, \
-             nothing stored.",
+             it is ≈ 2.3 MB and decodes, and would unpack past the 64 MiB ceiling, but the \
+             server refuses it before unpacking: more changes of one household than \
+             `max_changes_per_household` (1,000 by default). 413 too_many_changes, nothing \
+             stored.",
             count - 1
         ),
         Some(DEVICE_A),
         SYNC_CONTENT_TYPE,
         segments,
         None,
-        error(413, "too_large"),
+        error(413, "too_many_changes"),
     )?;
 
     // What vec-phone-b pulls: every change vec-phone-a got accepted, in log order.

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod doc;
 pub mod fields;
 pub mod ids;
+pub mod limits;
 pub mod model;
 pub mod money;
 pub mod rules;

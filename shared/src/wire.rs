@@ -278,6 +278,11 @@ pub struct UploadState {
 pub const MAX_ATTACHMENT_BYTES: i64 = 4 * 1024 * 1024;
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
+/// Most changes of one household a device sends in one sync request (the earliest first; the
+/// rest follow in the next round). The server's `max_changes_per_household` must not be set
+/// below it, or such a push would be refused every time and the household never sent.
+pub const DEVICE_CHANGES_PER_PUSH: usize = 500;
+
 /// Every API error: a stable code and a message for people (Chinese).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,8 +295,8 @@ pub struct ErrorBody {
 pub enum WireError {
     #[error("数据压缩格式错误")]
     Compression,
-    #[error("数据超过 {MAX_DECODED_BYTES} 字节上限")]
-    TooLarge,
+    #[error("数据解压后超过 {0} 字节上限")]
+    TooLarge(u64),
     #[error("数据格式错误:{0}")]
     Decode(#[from] postcard::Error),
 }
@@ -304,15 +309,28 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    decode_limited(bytes, MAX_DECODED_BYTES)
+}
+
+/// [`decode`] of a body that may inflate to at most `limit` bytes: the inflater stops there,
+/// so a compression bomb costs `limit` bytes of memory and never its claimed size.
+pub fn decode_limited<T: DeserializeOwned>(bytes: &[u8], limit: u64) -> Result<T, WireError> {
+    let raw = inflate_limited(bytes, limit)?;
+    Ok(postcard::from_bytes(&raw)?)
+}
+
+/// The DEFLATE stream `bytes` inflated, refused past `limit` bytes. The buffer grows with
+/// what actually comes out, never to a size announced in advance.
+pub fn inflate_limited(bytes: &[u8], limit: u64) -> Result<Vec<u8>, WireError> {
     let mut raw = Vec::new();
     flate2::read::DeflateDecoder::new(bytes)
-        .take(MAX_DECODED_BYTES + 1)
+        .take(limit.saturating_add(1))
         .read_to_end(&mut raw)
         .map_err(|_| WireError::Compression)?;
-    if raw.len() as u64 > MAX_DECODED_BYTES {
-        return Err(WireError::TooLarge);
+    if raw.len() as u64 > limit {
+        return Err(WireError::TooLarge(limit));
     }
-    Ok(postcard::from_bytes(&raw)?)
+    Ok(raw)
 }
 
 #[cfg(test)]
@@ -390,7 +408,7 @@ mod tests {
         assert!(bomb.len() < 200_000, "{}", bomb.len());
         assert!(matches!(
             decode::<SyncRequest>(&bomb),
-            Err(WireError::TooLarge)
+            Err(WireError::TooLarge(MAX_DECODED_BYTES))
         ));
     }
 }

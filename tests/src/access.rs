@@ -516,10 +516,7 @@ impl Web {
     pub async fn login_page(base: &str, username: &str, urls: &UrlLog) -> Web {
         let mut w = Web::anonymous(base, urls);
         let a = w
-            .post_form(
-                "/login",
-                &[("username", username), ("password", TEST_PASSWORD)],
-            )
+            .post_login(&[("username", username), ("password", TEST_PASSWORD)])
             .await;
         assert!(
             a.status.is_redirection(),
@@ -568,6 +565,23 @@ impl Web {
             .await
     }
 
+    /// Posts the login form as a browser does: opens `/login` first, then posts `pairs` with
+    /// the form's anti-forgery token and the cookie that came with it.
+    pub async fn post_login(&self, pairs: &[(&str, &str)]) -> Answer {
+        let page = self.get("/login").await;
+        assert_eq!(page.status, StatusCode::OK, "the login page");
+        let token = hidden_csrf(&page.text()).expect("the login form's token");
+        let pair = cookie_named(&page, "zf_login").expect("the login form's cookie");
+        let mut w = self.clone();
+        w.cookie = Some(match &self.cookie {
+            Some(c) => format!("{c}; {pair}"),
+            None => pair,
+        });
+        let mut pairs = pairs.to_vec();
+        pairs.push(("csrf", &token));
+        w.post_form("/login", &pairs).await
+    }
+
     pub async fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> Answer {
         let body = serde_urlencoded_pairs(pairs);
         self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes())
@@ -596,12 +610,18 @@ impl Web {
 }
 
 fn session_cookie(a: &Answer) -> String {
+    cookie_named(a, "zf_session").expect("a session cookie")
+}
+
+/// `name=value` of the cookie `name` an answer sets.
+pub fn cookie_named(a: &Answer, name: &str) -> Option<String> {
     a.headers
-        .get(SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|pair| pair.split_once('=').is_some_and(|(n, _)| n.trim() == name))
+        .map(str::to_owned)
 }
 
 /// `a=1&b=2`, percent-encoded.

@@ -16,6 +16,8 @@ pub struct Reply {
     pub status: StatusCode,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// The `Retry-After` header, when there is one.
+    pub retry_after: Option<String>,
 }
 
 impl Reply {
@@ -78,7 +80,8 @@ fn client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
-async fn read(res: reqwest::Response) -> Reply {
+/// A response, read whole.
+pub async fn read(res: reqwest::Response) -> Reply {
     let status = res.status();
     let content_type = res
         .headers()
@@ -86,11 +89,17 @@ async fn read(res: reqwest::Response) -> Reply {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let retry_after = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = res.bytes().await.expect("response body").to_vec();
     Reply {
         status,
         content_type,
         body,
+        retry_after,
     }
 }
 
@@ -304,6 +313,7 @@ fn parse_answer(answer: &[u8]) -> Reply {
         status,
         content_type: header(&head, "content-type").unwrap_or_default(),
         body,
+        retry_after: header(&head, "retry-after"),
     }
 }
 

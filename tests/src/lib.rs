@@ -206,6 +206,16 @@ pub struct ServerProcess {
     pub(crate) config_dir: Option<tempfile::TempDir>,
 }
 
+/// The peak resident memory of process `pid` so far (`VmHWM`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
 /// Runs `zoufang-server --database DB <args>` (password in the environment for `user add`).
 pub async fn zoufang_server(
     database: &str,
@@ -311,6 +321,11 @@ impl ServerProcess {
         }
         let (status, _, err) = zoufang_server(&self.database, &args).await;
         assert!(status.success(), "user add {username}: {err}");
+    }
+
+    /// The server's process id (for its memory figures, [`peak_rss_kib`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
     }
 
     /// Replaces a user's areas (`zoufang-server user areas`).

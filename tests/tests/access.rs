@@ -991,19 +991,7 @@ async fn attachment_status(url: &str, token: Option<&str>) -> api::Reply {
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
-    let res = req.send().await.expect("POST /api/attachments/status");
-    let status = res.status();
-    let content_type = res
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    api::Reply {
-        status,
-        content_type,
-        body: res.bytes().await.expect("body").to_vec(),
-    }
+    api::read(req.send().await.expect("POST /api/attachments/status")).await
 }
 
 /// Sets up a county with the matrix users and runs the cells `keep` selects; panics with every
@@ -1138,10 +1126,7 @@ async fn failed_logins_are_throttled_per_username_and_per_address() {
     // Five wrong passwords for zhang, through all three doors: each an ordinary 401.
     for _ in 0..2 {
         let a = web
-            .post_form(
-                "/login",
-                &[("username", "zhang"), ("password", "wrong-password")],
-            )
+            .post_login(&[("username", "zhang"), ("password", "wrong-password")])
             .await;
         assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.text());
         let a = web
@@ -1165,10 +1150,7 @@ async fn failed_logins_are_throttled_per_username_and_per_address() {
     assert_throttled(&a, "API login");
     assert_eq!(a.json()["code"], "too_many_attempts", "{}", a.text());
     let a = web
-        .post_form(
-            "/login",
-            &[("username", "zhang"), ("password", TEST_PASSWORD)],
-        )
+        .post_login(&[("username", "zhang"), ("password", TEST_PASSWORD)])
         .await;
     let page = assert_throttled(&a, "the login page");
     assert!(page.contains("<form"), "the login form again: {page}");
@@ -1501,7 +1483,7 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
                 .await,
             403,
         ),
-        ("a wrong login".into(), anon.post_form("/login", &[("username", "tr_a"), ("password", "x")]).await, 401),
+        ("a wrong login".into(), anon.post_login(&[("username", "tr_a"), ("password", "x")]).await, 401),
         ("health".into(), anon.get("/healthz").await, 200),
         ("device API without a token".into(), anon.post_raw("/api/sync", SYNC_CONTENT_TYPE, Vec::new()).await, 401),
         (

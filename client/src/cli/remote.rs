@@ -72,6 +72,10 @@ pub fn sync(ctx: &Context) -> Outcome {
     let report = runtime()?
         .block_on(sync::sync(&mut store, |r: &SyncReport| {
             if !json {
+                if let Some(n) = r.notice() {
+                    eprintln!("{n}");
+                    return;
+                }
                 eprintln!(
                     "第 {} 轮:已上传 {} 户,已下载 {} 项变更(上行 {} 字节,下行 {} 字节)",
                     r.rounds, r.accepted, r.pulled_changes, r.bytes_up, r.bytes_down

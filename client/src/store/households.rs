@@ -6,6 +6,7 @@ use zoufang_shared::CodeList;
 use zoufang_shared::authority::{self, Role, Writer};
 use zoufang_shared::doc::{DocError, Editor, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
+use zoufang_shared::limits;
 use zoufang_shared::model::Household;
 use zoufang_shared::rules::resident_id::ResidentId;
 use zoufang_shared::rules::standards::Standards;
@@ -48,6 +49,7 @@ impl Store {
         })?;
         let household = doc.read()?;
         authority::check(writer, None, &household, &ctx)?;
+        limits::check_text(None, &household).map_err(DocError::from)?;
         let salt = self.id_salt()?;
         let tx = self
             .conn
@@ -93,6 +95,7 @@ impl Store {
             // The server checks the same model: an edit it would refuse is not kept here either.
             let after = doc.read()?;
             authority::check(writer, Some(&before), &after, &ctx)?;
+            limits::check_text(Some(&before), &after).map_err(DocError::from)?;
             write_household(&tx, &mut doc, &after, &self.standards, &salt)?;
             tx.commit()?;
         }

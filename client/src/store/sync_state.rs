@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use zoufang_shared::doc::{ChangeHash, HouseholdDoc, IncomingChange};
 use zoufang_shared::ids::HouseholdId;
-use zoufang_shared::wire::{PushOutcome, SyncResponse};
+use zoufang_shared::wire::{DEVICE_CHANGES_PER_PUSH, PushOutcome, SyncResponse};
 
 use super::households::{load_doc, write_doc};
 use super::{Store, StoreError};
@@ -80,6 +80,34 @@ fn log_of(scope: &str) -> &str {
     scope.split_once('.').map_or("", |(_, log)| log)
 }
 
+/// The first [`DEVICE_CHANGES_PER_PUSH`] changes after `have` in causal order, in their wire
+/// form; the heads a document holding just them has; and whether changes were left out.
+fn first_changes_after(
+    doc: &mut HouseholdDoc,
+    have: &[ChangeHash],
+) -> (Vec<Vec<u8>>, Vec<ChangeHash>, bool) {
+    let mut changes = doc.automerge().get_changes(have);
+    if changes.len() <= DEVICE_CHANGES_PER_PUSH {
+        let bytes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        return (bytes, doc.heads(), false);
+    }
+    changes.truncate(DEVICE_CHANGES_PER_PUSH);
+    // A change another sent one depends on is not a head; the heads before `have` do not
+    // matter, the server already holds them.
+    let covered: BTreeSet<ChangeHash> = changes
+        .iter()
+        .flat_map(|c| c.deps().iter().copied())
+        .collect();
+    let mut heads: Vec<ChangeHash> = changes
+        .iter()
+        .map(|c| c.hash())
+        .filter(|h| !covered.contains(h))
+        .collect();
+    heads.sort_unstable();
+    let bytes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    (bytes, heads, true)
+}
+
 fn to_text(hashes: &[ChangeHash]) -> String {
     serde_json::to_string(&hashes.iter().map(ToString::to_string).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into())
@@ -107,7 +135,10 @@ impl Store {
     }
 
     /// Households with changes the server lacks, up to about `max_bytes` of changes (at least
-    /// one household), and whether more remain.
+    /// one household), and whether more remain. Of one household at most
+    /// [`DEVICE_CHANGES_PER_PUSH`] changes go, the earliest: a prefix of the causal order, which
+    /// the server can apply on its own, and whose heads it then holds. The household stays dirty
+    /// for the rest, which the next round sends.
     pub fn pending_pushes(&self, max_bytes: usize) -> Result<(Vec<PendingPush>, bool), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, server_heads FROM households WHERE dirty = 1 ORDER BY id",
@@ -117,27 +148,29 @@ impl Store {
             .collect::<Result<_, _>>()?;
         let mut out = Vec::new();
         let mut bytes = 0;
+        let mut cut = false;
         for (i, (id, heads)) in rows.iter().enumerate() {
             let mut doc = self.doc(&HouseholdId(id.clone()))?;
             let have: Vec<ChangeHash> = to_hashes(heads)
                 .into_iter()
                 .filter(|h| doc.has_change(h))
                 .collect();
-            let changes = doc.changes_after(&have);
+            let (changes, heads, rest) = first_changes_after(&mut doc, &have);
             if changes.is_empty() {
                 continue;
             }
+            cut |= rest;
             bytes += changes.iter().map(Vec::len).sum::<usize>();
             out.push(PendingPush {
                 household: id.clone(),
                 changes,
-                heads: doc.heads(),
+                heads,
             });
             if bytes >= max_bytes {
-                return Ok((out, i + 1 < rows.len()));
+                return Ok((out, cut || i + 1 < rows.len()));
             }
         }
-        Ok((out, false))
+        Ok((out, cut))
     }
 
     /// Households with changes the server is not known to have.

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 use zoufang_shared::doc::{ChangeHash, DocError, Editor, rebase, validate_member};
 use zoufang_shared::ids::MemberId;
+use zoufang_shared::limits;
 use zoufang_shared::model::*;
 
 use super::fields::{self, Field, Kind};
@@ -143,18 +144,35 @@ pub fn parse(
         members.push((key, member));
     }
 
-    if errors.0.is_empty() {
-        Ok(HouseholdForm {
-            info,
-            land,
-            living,
-            water,
-            income_year,
-            income,
-            members,
-        })
-    } else {
-        Err(errors)
+    if !errors.0.is_empty() {
+        return Err(errors);
+    }
+    let form = HouseholdForm {
+        info,
+        land,
+        living,
+        water,
+        income_year,
+        income,
+        members,
+    };
+    // The text limits the store holds the save to, reported at the input they concern.
+    if let Err(r) = limits::check_text(Some(base), &form.preview(base)) {
+        errors.add(input_name(&r.path), r.to_string());
+        return Err(errors);
+    }
+    Ok(form)
+}
+
+/// How [`HouseholdForm::preview`] keys a member card not saved yet.
+const NEW_MEMBER_PREFIX: &str = "new-";
+
+/// The input a document path of [`HouseholdForm::preview`] names: `info.phone` is itself,
+/// `members.<id>.name` is `m.<card key>.name`.
+fn input_name(path: &str) -> String {
+    match path.strip_prefix("members.") {
+        Some(rest) => format!("m.{}", rest.strip_prefix(NEW_MEMBER_PREFIX).unwrap_or(rest)),
+        None => path.to_owned(),
     }
 }
 
@@ -170,7 +188,7 @@ impl HouseholdForm {
         for (key, member) in &self.members {
             let id = match key {
                 MemberKey::Existing(id) => id.clone(),
-                MemberKey::New(k) => MemberId(format!("new-{k}")),
+                MemberKey::New(k) => MemberId(format!("{NEW_MEMBER_PREFIX}{k}")),
             };
             h.members.insert(id, member.clone());
         }
@@ -247,4 +265,63 @@ pub fn shown(section_json: &Json, field: &Field) -> String {
 /// Whether a field of this kind is a checkbox.
 pub fn is_check(field: &Field) -> bool {
     matches!(field.kind, Kind::Check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zoufang_shared::ids::HouseholdId;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, 1).expect("date")
+    }
+
+    fn data(fields: &[(&str, &str)]) -> FormData {
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn with_member(name: &str) -> Household {
+        let mut h = Household::new(HouseholdId::from("hh-1"));
+        h.members.insert(
+            MemberId::from("m1"),
+            Member {
+                name: name.to_owned(),
+                ..Member::default()
+            },
+        );
+        h
+    }
+
+    #[test]
+    fn text_over_its_limit_or_with_a_nul_is_refused_at_its_input() {
+        let base = with_member("张三");
+        let long = "名".repeat(limits::MAX_SHORT_CHARS + 1);
+        for (name, value, label) in [
+            ("m.k1.name", long.as_str(), "成员姓名"),
+            ("m.m1.name", "张\0三", "成员姓名"),
+            ("info.village", long.as_str(), "村"),
+            ("m.m1.phone", "138\u{7}", "成员联系电话"),
+        ] {
+            let errors = parse(&data(&[(name, value)]), &base, today())
+                .expect_err("refused")
+                .0;
+            let message = errors
+                .get(name)
+                .unwrap_or_else(|| panic!("{name}: {errors:?}"));
+            assert!(message.starts_with(&format!("「{label}」")), "{message}");
+        }
+        let fits = "名".repeat(limits::MAX_SHORT_CHARS);
+        assert!(parse(&data(&[("m.k1.name", &fits)]), &base, today()).is_ok());
+    }
+
+    #[test]
+    fn a_value_stored_before_the_limits_may_stay_as_it_is() {
+        let long = "名".repeat(limits::MAX_SHORT_CHARS * 3);
+        let base = with_member(&long);
+        let form = data(&[("m.m1.name", &long), ("m.m1.phone", "13812345678")]);
+        assert!(parse(&form, &base, today()).is_ok());
+    }
 }

@@ -2,18 +2,26 @@
 //! locked (unless the passphrase came from the environment) and holds the key only while
 //! unlocked. Locked, every page leads to the unlock page and every API call answers 423.
 //!
-//! Unlock and lock are plain HTML form posts, accepted only from the UI's own pages (the
-//! browser's `Sec-Fetch-Site`, else `Origin` against `Host`), so another site open in the
-//! phone's browser cannot post guesses. Failed unlocks are serialised and, after a few typos,
-//! slowed down exponentially.
+//! Unlock and lock are plain HTML form posts. Besides the router's checks of `Host`, `Origin`
+//! and `Sec-Fetch-Site` (`super::own_host_only`), each must carry this process's anti-forgery
+//! token, so that another site open in the phone's browser can neither post guesses nor lock
+//! the UI, also in a browser that sends none of those headers. The token is one random value
+//! per process, kept in memory and written into the unlock form; the lock button's script
+//! reads it from `GET /api/csrf` (a same-origin read: other origins cannot read the answer,
+//! and rebound names are refused by `Host`). Not a double-submit cookie: cookies are not
+//! separated by port, so any other program serving a page on `localhost` or 127.0.0.1 could
+//! set that cookie to a value of its choosing; a value that exists only in this process and
+//! in its own pages cannot be planted. There is one user and no session to tie it to, so one
+//! value for the life of the process is enough. Failed unlocks are serialised and, after a
+//! few typos, slowed down exponentially.
 
 use std::time::{Duration, Instant};
 
-use axum::Form;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Form, Json};
 use maud::html;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -35,6 +43,8 @@ pub struct Gate {
     last_use: std::sync::Mutex<Instant>,
     /// Seed demo data into the store once unlocked (`serve --demo`).
     demo: bool,
+    /// The anti-forgery token of the unlock and lock forms.
+    csrf: String,
 }
 
 #[derive(Default)]
@@ -60,6 +70,11 @@ impl Gate {
             backoff: tokio::sync::Mutex::default(),
             last_use: std::sync::Mutex::new(Instant::now()),
             demo,
+            csrf: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
         }
     }
 
@@ -122,25 +137,24 @@ async fn auto_lock(state: AppState, after: Duration) {
     }
 }
 
-/// Whether a form post comes from this UI's own pages.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
-        return site == "same-origin" || site == "none";
-    }
-    match (text(header::ORIGIN), text(header::HOST)) {
-        // Not a browser (a browser sends Origin with every form post).
-        (None, _) => true,
-        (Some(origin), Some(host)) => origin == format!("http://{host}"),
-        (Some(_), None) => false,
+impl Gate {
+    /// Whether a posted token is this process's; compares every byte, so the time taken
+    /// does not tell how much of a guess was right.
+    fn token_matches(&self, sent: &str) -> bool {
+        let (a, b) = (self.csrf.as_bytes(), sent.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
 
-fn forbidden() -> Response {
+fn expired(back: &str) -> Response {
     page(
         StatusCode::FORBIDDEN,
-        "请求有误",
-        html! { p.err { "请求不是从本机页面发出的,已拒绝。" } },
+        "页面已过期",
+        html! {
+            h1 { "页面已过期" }
+            p.err { "页面已过期,请刷新后重试。" }
+            p { a href=(back) { "返回" } }
+        },
     )
 }
 
@@ -150,7 +164,7 @@ fn page(status: StatusCode, title: &str, body: maud::Markup) -> Response {
 
 /// The unlock form; `setup` when the store has no passphrase yet (new, or from before
 /// encryption), which asks for it twice.
-fn form(status: StatusCode, setup: bool, error: Option<&str>) -> Response {
+fn form(state: &AppState, status: StatusCode, setup: bool, error: Option<&str>) -> Response {
     let title = if setup { "设置口令" } else { "解锁" };
     let body = html! {
         h1 { (title) }
@@ -160,6 +174,7 @@ fn form(status: StatusCode, setup: bool, error: Option<&str>) -> Response {
             p { "本机数据已加密,请输入口令解锁。" }
         }
         form.unlock method="post" action="/unlock" {
+            input type="hidden" name="csrf" value=(state.gate.csrf);
             div.field {
                 label for="passphrase" { "口令" }
                 input #passphrase type="password" name="passphrase" required
@@ -186,22 +201,32 @@ pub async fn unlock_page(State(state): State<AppState>) -> Response {
     if !state.is_locked() {
         return Redirect::to("/").into_response();
     }
-    form(StatusCode::OK, needs_setup(&state), None)
+    form(&state, StatusCode::OK, needs_setup(&state), None)
+}
+
+#[derive(serde::Serialize)]
+pub struct Token {
+    csrf: String,
+}
+
+/// The token for the lock button's script.
+pub async fn token(State(state): State<AppState>) -> Json<Token> {
+    Json(Token {
+        csrf: state.gate.csrf.clone(),
+    })
 }
 
 #[derive(Deserialize)]
 pub struct UnlockForm {
+    #[serde(default)]
+    csrf: String,
     passphrase: String,
     confirm: Option<String>,
 }
 
-pub async fn unlock(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Form(f): Form<UnlockForm>,
-) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
+pub async fn unlock(State(state): State<AppState>, Form(f): Form<UnlockForm>) -> Response {
+    if !state.gate.token_matches(&f.csrf) {
+        return expired("/unlock");
     }
     if !state.is_locked() {
         return Redirect::to("/").into_response();
@@ -211,6 +236,7 @@ pub async fn unlock(
     let setup = needs_setup(&state);
     if setup && confirm.as_deref().map(String::as_str) != Some(passphrase.as_str()) {
         return form(
+            &state,
             StatusCode::UNPROCESSABLE_ENTITY,
             true,
             Some("两次输入的口令不一致"),
@@ -222,7 +248,7 @@ pub async fn unlock(
         .and_then(|t| t.checked_duration_since(Instant::now()))
     {
         let text = format!("口令错误次数过多,请 {} 秒后再试", wait.as_secs().max(1));
-        return form(StatusCode::TOO_MANY_REQUESTS, setup, Some(&text));
+        return form(&state, StatusCode::TOO_MANY_REQUESTS, setup, Some(&text));
     }
     let (dir, demo) = (state.dir.clone(), state.gate.demo);
     let opened = tokio::task::spawn_blocking(move || {
@@ -248,9 +274,15 @@ pub async fn unlock(
         }
         Ok(Err(e @ (StoreError::WrongPassphrase | StoreError::PassphraseChanged))) => {
             backoff.failed();
-            form(StatusCode::UNAUTHORIZED, setup, Some(&e.to_string()))
+            form(
+                &state,
+                StatusCode::UNAUTHORIZED,
+                setup,
+                Some(&e.to_string()),
+            )
         }
         Ok(Err(e @ StoreError::WeakPassphrase)) => form(
+            &state,
             StatusCode::UNPROCESSABLE_ENTITY,
             setup,
             Some(&e.to_string()),
@@ -258,6 +290,7 @@ pub async fn unlock(
         Ok(Err(e @ (StoreError::Sqlite(_) | StoreError::Doc(_)))) => {
             tracing::error!(error = %e, "unlock failed");
             form(
+                &state,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 setup,
                 Some("内部错误,请重试;数据未受影响"),
@@ -265,11 +298,13 @@ pub async fn unlock(
         }
         // Said as it is: a damaged file moved aside, a missing key file, another process.
         Ok(Err(e)) => form(
+            &state,
             StatusCode::INTERNAL_SERVER_ERROR,
             setup,
             Some(&e.to_string()),
         ),
         Err(_) => form(
+            &state,
             StatusCode::INTERNAL_SERVER_ERROR,
             setup,
             Some("内部错误,请重试;数据未受影响"),
@@ -277,9 +312,18 @@ pub async fn unlock(
     }
 }
 
-pub async fn lock(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !same_origin(&headers) {
-        return forbidden();
+#[derive(Deserialize)]
+pub struct LockForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn lock(
+    State(state): State<AppState>,
+    f: Result<Form<LockForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if !f.is_ok_and(|Form(f)| state.gate.token_matches(&f.csrf)) {
+        return expired("/");
     }
     state.lock();
     Redirect::to("/unlock").into_response()

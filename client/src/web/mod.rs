@@ -1,5 +1,12 @@
 //! The local web UI: `zoufang serve`. Pages are rendered on the device from the store; the
 //! browser talks only to this process (loopback), and every asset is embedded in the binary.
+//!
+//! Loopback alone does not keep other web sites out: a page on `evil.example` whose name is
+//! re-pointed at 127.0.0.1 (DNS rebinding) reaches this port as a same-origin page of its own,
+//! and could read households and post to every route. So every request must name this UI
+//! itself in `Host` (`127.0.0.1:PORT`, `localhost:PORT`, the bound address), else 421; and a
+//! write (any unsafe method) a browser marks as coming from another origin or site is refused
+//! with 403 before any handler runs (`own_host_only`).
 
 mod api;
 mod error;
@@ -9,13 +16,13 @@ pub mod form;
 mod pages;
 mod sync_task;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
@@ -54,6 +61,9 @@ pub struct AppState {
     /// The running or last sync, for the page to poll.
     sync: Arc<Mutex<sync_task::SyncStatus>>,
     gate: Arc<lock::Gate>,
+    /// The `Host` values this UI answers to (see [`AppState::bound_to`]); none until bound,
+    /// and then every request is refused.
+    hosts: Arc<[String]>,
 }
 
 impl AppState {
@@ -73,7 +83,15 @@ impl AppState {
             store: Arc::default(),
             sync: Arc::default(),
             gate: Arc::new(lock::Gate::new(demo)),
+            hosts: Arc::new([]),
         }
+    }
+
+    /// The address the UI actually listens on (after binding: the port may have been 0). Its
+    /// port and loopback names become the only `Host` values answered.
+    pub fn bound_to(mut self, addr: SocketAddr) -> Self {
+        self.hosts = own_hosts(addr).into();
+        self
     }
 
     /// Runs `f` on the store off the async threads (SQLite and Automerge work is blocking).
@@ -100,7 +118,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
     if !options.demo && !dir.join(crate::store::DB_FILE).is_file() {
         return Err(crate::store::StoreError::NotInitialised.into());
     }
-    let state = AppState::locked(dir.clone(), options.demo);
+    let listener = tokio::net::TcpListener::bind(options.addr).await?;
+    let addr = listener.local_addr()?;
+    let state = AppState::locked(dir.clone(), options.demo).bound_to(addr);
     if let Some(passphrase) = options.passphrase {
         let demo = options.demo;
         let store = tokio::task::spawn_blocking(move || {
@@ -119,8 +139,6 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
     if let Some(after) = options.lock_after {
         state.lock_when_idle(after);
     }
-    let listener = tokio::net::TcpListener::bind(options.addr).await?;
-    let addr = listener.local_addr()?;
     println!("走访客户端已启动:http://{addr}/");
     if state.is_locked() {
         println!("本机数据已加密:请在该网页中输入口令解锁");
@@ -160,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/a/{hash}", get(api::attachment))
         .route("/unlock", get(lock::unlock_page).post(lock::unlock))
         .route("/lock", post(lock::lock))
+        .route("/api/csrf", get(lock::token))
         .route("/assets/app.js", get(script))
         .route("/assets/app.css", get(style))
         .route("/api/preview", post(api::preview))
@@ -186,8 +205,101 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             lock::guard,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            own_host_only,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// The `Host` values that name this UI: the loopback names with the bound port, and the bound
+/// address itself. IP literals cannot be re-pointed by DNS; `localhost` resolves locally.
+/// Bound to an unspecified address (`0.0.0.0`), other addresses of this device are not known
+/// here and are refused: bind to the one to use.
+fn own_hosts(addr: SocketAddr) -> Vec<String> {
+    let ip = addr.ip();
+    let mut names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    if ip == IpAddr::V6(Ipv6Addr::LOCALHOST) || (ip.is_ipv6() && ip.is_unspecified()) {
+        names.push("[::1]".to_owned());
+    }
+    if !ip.is_unspecified() {
+        names.push(match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+        });
+    }
+    names.dedup();
+    let port = addr.port();
+    let mut hosts: Vec<String> = names.iter().map(|n| format!("{n}:{port}")).collect();
+    // Browsers leave the default port out of `Host`.
+    if port == 80 {
+        hosts.extend(names);
+    }
+    hosts
+}
+
+/// Refuses requests not addressed to this UI by name (421) and writes from other origins
+/// (403), for every route. `Origin` is checked only when present: a browser sends it with
+/// every cross-origin write; tools such as the tests send none, and reach this port only
+/// from the device itself. `Sec-Fetch-Site` `same-site` is refused too: another port of
+/// `localhost` is the same site but another program.
+async fn own_host_only(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let own = |value: &str| state.hosts.iter().any(|h| h.eq_ignore_ascii_case(value));
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host_ok = match (hosts.next(), hosts.next()) {
+        (Some(h), None) => h.to_str().is_ok_and(own),
+        _ => false,
+    };
+    // An absolute-form request line names a host too: it must be this one as well.
+    let target_ok = req.uri().authority().is_none_or(|a| own(a.as_str()));
+    if !host_ok || !target_ok {
+        return refusal(
+            StatusCode::MISDIRECTED_REQUEST,
+            api,
+            "请求的地址不是本机走访页面,已拒绝。请在本机浏览器中打开走访客户端显示的地址。",
+        );
+    }
+    if !req.method().is_safe() && !from_own_origin(req.headers(), &own) {
+        return refusal(
+            StatusCode::FORBIDDEN,
+            api,
+            "请求不是从本机走访页面发出的,已拒绝。",
+        );
+    }
+    next.run(req).await
+}
+
+fn from_own_origin(headers: &HeaderMap, own: &impl Fn(&str) -> bool) -> bool {
+    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("?"));
+    let site_ok = text(header::HeaderName::from_static("sec-fetch-site"))
+        .is_none_or(|site| site == "same-origin" || site == "none");
+    let origin_ok =
+        text(header::ORIGIN).is_none_or(|origin| origin.strip_prefix("http://").is_some_and(own));
+    site_ok && origin_ok
+}
+
+fn refusal(status: StatusCode, api: bool, message: &str) -> Response {
+    if api {
+        error::ApiError::new(status, message).into_response()
+    } else {
+        (
+            status,
+            Html(
+                pages::bare(
+                    "请求被拒绝",
+                    maud::html! { h1 { "请求被拒绝" } p.err { (message) } },
+                )
+                .into_string(),
+            ),
+        )
+            .into_response()
+    }
 }
 
 /// Strict CSP: scripts and styles only from this origin, no inline code. Nothing but the
@@ -211,9 +323,12 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Not `no-referrer`: under it a browser sends `Origin: null` with this UI's own form
+    // posts, indistinguishable from a sandboxed page of another site (`own_host_only`).
+    // `same-origin` still sends no referrer to any other site.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     res
 }

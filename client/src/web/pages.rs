@@ -6,6 +6,7 @@ use serde_json::Value as Json;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::*;
 use zoufang_shared::doc::Conflict;
+use zoufang_shared::limits::{MAX_NOTE_CHARS, MAX_SHORT_CHARS};
 use zoufang_shared::model::*;
 use zoufang_shared::rules::assessment::Assessment;
 use zoufang_shared::rules::checks::Finding;
@@ -338,7 +339,8 @@ fn input(name: &str, field: &Field, value: &str) -> Markup {
                         Kind::Number => { input type="number" inputmode="numeric" min="0" name=(name) id=(id) value=(value); }
                         Kind::Money | Kind::Mu => { input type="text" inputmode="decimal" name=(name) id=(id) value=(value) placeholder="0"; }
                         Kind::Date => { input type="date" name=(name) id=(id) value=(value); }
-                        _ => { input type="text" name=(name) id=(id) value=(value); }
+                        // Every text field of the household form is a one-line field.
+                        _ => { input type="text" name=(name) id=(id) value=(value) maxlength=(MAX_SHORT_CHARS); }
                     }
                 }
             }
@@ -439,7 +441,7 @@ pub fn visit_form(h: &Household, today: chrono::NaiveDate, visitor: &str) -> Mar
         form #visit-form data-api={ "/api/households/" (h.id) "/visits" } data-method="POST" data-back={ "/h/" (h.id) } novalidate {
             p.err.form-error data-err-for="form" {}
             div.field { label for="v-date" { "走访日期" } input type="date" name="date" id="v-date" value=(today); p.err data-err-for="date" {} }
-            div.field { label for="v-visitor" { "走访人" } input type="text" name="visitor" id="v-visitor" value=(visitor); p.err data-err-for="visitor" {} }
+            div.field { label for="v-visitor" { "走访人" } input type="text" name="visitor" id="v-visitor" value=(visitor) maxlength=(MAX_SHORT_CHARS); p.err data-err-for="visitor" {} }
             div.field {
                 span.label { "走访方式" }
                 @for m in VisitMode::ALL {
@@ -450,8 +452,8 @@ pub fn visit_form(h: &Household, today: chrono::NaiveDate, visitor: &str) -> Mar
             div.field {
                 label.check { input type="checkbox" name="household_present" value="true" checked; " 户主或家庭成员在家" }
             }
-            div.field { label for="v-notes" { "走访情况" } textarea name="notes" id="v-notes" rows="4" {} }
-            div.field { label for="v-policies" { "享受政策知晓情况" } textarea name="policies_known" id="v-policies" rows="2" {} }
+            div.field { label for="v-notes" { "走访情况" } textarea name="notes" id="v-notes" rows="4" maxlength=(MAX_NOTE_CHARS) {} (note_limit()) }
+            div.field { label for="v-policies" { "享受政策知晓情况" } textarea name="policies_known" id="v-policies" rows="2" maxlength=(MAX_NOTE_CHARS) {} (note_limit()) }
             div.field {
                 label for="v-sat" { "对帮扶工作满意度" }
                 select name="satisfaction" id="v-sat" { (options(&fields::choices::<Satisfaction>(), None, "未询问")) }
@@ -491,7 +493,7 @@ pub fn case_form(h: &Household) -> Markup {
                 label for="c-origin" { "发起方式" }
                 select name="origin" id="c-origin" { (options(&fields::choices::<CaseOrigin>(), None, "请选择")) }
             }
-            div.field { label for="c-reason" { "理由" } textarea name="reason" id="c-reason" rows="3" {} }
+            div.field { label for="c-reason" { "理由" } textarea name="reason" id="c-reason" rows="3" maxlength=(MAX_NOTE_CHARS) {} (note_limit()) }
             div.field {
                 span.label { "涉及成员(人员变动、部分错评时选择)" }
                 div.set data-set="members" {
@@ -541,10 +543,10 @@ pub fn case_page(
                     select name="outcome" id="s-outcome" { (options(&fields::choices::<StepOutcome>(), Some("passed"), "请选择")) }
                 }
                 div.field { label for="s-date" { "日期" } input type="date" name="date" id="s-date" value=(today); p.err data-err-for="date" {} }
-                div.field { label for="s-actor" { "经办人" } input type="text" name="actor" id="s-actor" value=(actor); }
+                div.field { label for="s-actor" { "经办人" } input type="text" name="actor" id="s-actor" value=(actor) maxlength=(MAX_SHORT_CHARS); }
                 div.field { label for="s-ps" { "公示开始(公示步骤填写)" } input type="date" name="publicity_start" id="s-ps"; }
                 div.field { label for="s-pe" { "公示结束" } input type="date" name="publicity_end" id="s-pe"; }
-                div.field { label for="s-comment" { "意见" } textarea name="comment" id="s-comment" rows="2" {} }
+                div.field { label for="s-comment" { "意见" } textarea name="comment" id="s-comment" rows="2" maxlength=(MAX_NOTE_CHARS) {} (note_limit()) }
                 button.primary type="submit" { "记录" }
             }
         }
@@ -552,6 +554,32 @@ pub fn case_page(
     }
 }
 
+/// Under a note's textarea: how much it holds (the browser stops typing there, a paste is cut).
+fn note_limit() -> Markup {
+    html! { p.muted { "最多 " (MAX_NOTE_CHARS) " 字" } }
+}
+
 pub fn message(title: &str, text: &str) -> Markup {
     html! { h1 { (title) } p { (text) } p { a href="/" { "返回农户列表" } } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zoufang_shared::ids::HouseholdId;
+
+    #[test]
+    fn text_inputs_hold_what_the_limits_allow_and_notes_say_so() {
+        let h = Household::new(HouseholdId::from("hh-1"));
+        let form = household_form(&h, None, 2026, None).into_string();
+        assert!(
+            form.contains(&format!(
+                r#"name="info.village" id="info-village" value="" maxlength="{MAX_SHORT_CHARS}""#
+            )),
+            "{form}"
+        );
+        let visit = visit_form(&h, chrono::NaiveDate::MIN, "张调查").into_string();
+        assert!(visit.contains(&format!(r#"maxlength="{MAX_NOTE_CHARS}""#)));
+        assert!(visit.contains(&format!("最多 {MAX_NOTE_CHARS} 字")));
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::{Cell, Table, fen_to_yuan};
+use super::{Cell, MAX_CELL_UNITS, Table, fen_to_yuan, fit_cell};
 
 /// The UTF-8 byte-order mark.
 pub(super) const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -13,9 +13,10 @@ impl Table {
     /// The table as CSV: BOM, header line, one line per row. Rows are padded with empty fields
     /// to the table's width, so every line has the same number of fields.
     ///
-    /// Text that a spreadsheet would take for a formula (starting with `=`, `+`, `-`, `@`, tab
-    /// or carriage return) gets a leading `'` (OWASP's advice against CSV injection); numbers
-    /// are written as plain numbers, money as yuan (`123.45`), ratios as `12.50%`.
+    /// Text that a spreadsheet would take for a formula (see [`looks_like_formula`]) gets a leading
+    /// `'` (OWASP's advice against CSV injection), and text longer than a cell holds is cut
+    /// ([`fit_cell`]); numbers are written as plain numbers, money as yuan (`123.45`), ratios as
+    /// `12.50%`.
     pub fn to_csv(&self) -> Vec<u8> {
         let width = self.width();
         let mut out = BOM.to_vec();
@@ -26,7 +27,7 @@ impl Table {
             let mut w = ::csv::WriterBuilder::new()
                 .terminator(::csv::Terminator::CRLF)
                 .from_writer(&mut out);
-            let header = padded(self.headers.iter().map(|h| escape_formula(h)), width);
+            let header = padded(self.headers.iter().map(|h| csv_text(h)), width);
             let rows = self
                 .rows
                 .iter()
@@ -50,7 +51,7 @@ fn padded<'a>(fields: impl Iterator<Item = Cow<'a, str>>, width: usize) -> Vec<C
 
 fn csv_field(cell: &Cell) -> Cow<'_, str> {
     match cell {
-        Cell::Text(s) => escape_formula(s),
+        Cell::Text(s) => csv_text(s),
         Cell::Int(n) => Cow::Owned(n.to_string()),
         Cell::Fen(f) => Cow::Owned(fen_to_yuan(*f)),
         Cell::Percent(p) if p.is_finite() => Cow::Owned(format!("{:.2}%", p * 100.0)),
@@ -58,13 +59,30 @@ fn csv_field(cell: &Cell) -> Cow<'_, str> {
     }
 }
 
-/// Prefix `'` to text a spreadsheet would evaluate as a formula (OWASP CSV injection advice).
-fn escape_formula(s: &str) -> Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        Cow::Owned(format!("'{s}"))
+/// Text as a CSV field: cut to a cell, and prefixed with `'` when a spreadsheet would evaluate
+/// it as a formula (OWASP's advice against CSV injection).
+fn csv_text(s: &str) -> Cow<'_, str> {
+    if looks_like_formula(s) {
+        // The `'` takes one unit of the cell.
+        Cow::Owned(format!("'{}", fit_cell(s, MAX_CELL_UNITS - 1)))
     } else {
-        Cow::Borrowed(s)
+        fit_cell(s, MAX_CELL_UNITS)
     }
+}
+
+/// What a spreadsheet takes for the start of a formula: OWASP's list (`=`, `+`, `-`, `@`, tab,
+/// carriage return), `|` (a DDE command in Excel), and the full-width forms a Chinese input
+/// method types (`＝＋－＠`), which Excel and WPS read as their ASCII forms.
+const FORMULA_STARTS: [char; 11] = [
+    '=', '+', '-', '@', '\t', '\r', '|', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+];
+
+/// Whether a spreadsheet would evaluate `s` as a formula: it starts with one of
+/// [`FORMULA_STARTS`], also after blanks (ASCII or the ideographic space U+3000), which a
+/// spreadsheet skips.
+fn looks_like_formula(s: &str) -> bool {
+    s.trim_start_matches([' ', '\u{3000}'])
+        .starts_with(FORMULA_STARTS)
 }
 
 #[cfg(test)]
@@ -156,6 +174,47 @@ mod tests {
         // Short rows are padded to the header's width.
         assert_eq!(rows[3], ["'@SUM(A1)", "'\tx", "", "", "", ""]);
         assert_eq!(rows[4], ["'\r1", "多行\n备注", "", "", "", ""]);
+    }
+
+    #[test]
+    fn every_formula_start_is_guarded_also_after_blanks() {
+        let starts = ["=", "+", "-", "@", "\t", "\r", "|", "＝", "＋", "－", "＠"];
+        assert_eq!(starts.len(), FORMULA_STARTS.len());
+        for start in starts {
+            for blanks in ["", " ", "   ", "\u{3000}", " \u{3000} "] {
+                let text = format!("{blanks}{start}1+1");
+                assert_eq!(csv_text(&text), format!("'{text}"), "{text:?}");
+            }
+        }
+        assert_eq!(csv_text("|calc"), "'|calc");
+        for plain in ["张三", "1+1", " 张=三", "", "   ", "'=1", "a|b", "\n=1"] {
+            assert_eq!(csv_text(plain), plain, "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn an_overlong_text_field_is_cut_with_its_guard() {
+        let t = Table {
+            title: "长".into(),
+            headers: vec!["户主".into(), "备注".into()],
+            rows: vec![vec![
+                Cell::Text("名".repeat(40_000)),
+                Cell::Text(format!("={}", "1".repeat(40_000))),
+            ]],
+        };
+        let rows = read(&t.to_csv());
+        let [name, formula] = [&rows[1][0], &rows[1][1]];
+        assert!(
+            name.ends_with("…(已截断,原长 40000 字)"),
+            "{}",
+            &name[name.len() - 40..]
+        );
+        assert!(name.starts_with("名名名"));
+        assert!(formula.starts_with("'=111"));
+        assert!(formula.ends_with("…(已截断,原长 40001 字)"));
+        for cell in [name, formula] {
+            assert_eq!(cell.encode_utf16().count(), MAX_CELL_UNITS);
+        }
     }
 
     #[test]

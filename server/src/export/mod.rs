@@ -8,6 +8,11 @@
 //! money is kept in fen (分) and shown as yuan with two decimals; ratios are kept as 0..1 and
 //! shown as percentages; text that looks like a number (an 18-digit ID card number, a phone
 //! number) stays text in both formats.
+//!
+//! No data makes an export fail: text longer than a cell holds is cut, visibly
+//! ([`MAX_CELL_UNITS`]).
+
+use std::borrow::Cow;
 
 mod csv_out;
 mod xlsx;
@@ -65,15 +70,42 @@ impl<T: Into<Cell>> From<Option<T>> for Cell {
     }
 }
 
-/// Why an XLSX export failed. (CSV export cannot fail.)
+/// Why an XLSX export failed: the table's shape, never its data. (CSV export cannot fail.)
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// More rows or columns than one Excel worksheet holds (1,048,576 × 16,384).
     #[error("table too large for one worksheet: {rows} rows, {columns} columns")]
     TooLarge { rows: usize, columns: usize },
-    /// The XLSX writer refused something, e.g. a text cell over Excel's 32,767 characters.
+    /// The XLSX writer refused something.
     #[error("xlsx export: {0}")]
     Xlsx(#[from] rust_xlsxwriter::XlsxError),
+}
+
+/// Most text one cell holds: Excel's 32,767 characters, which Excel and the XLSX writer count
+/// in UTF-16 units (a character beyond the Basic Multilingual Plane counts two; Chinese text
+/// and everything else, one). CSV cells are cut at the same length, so a CSV opened in Excel
+/// shows what the XLSX shows.
+pub const MAX_CELL_UNITS: usize = 32_767;
+
+/// `text` in at most `max_units` UTF-16 units (see [`MAX_CELL_UNITS`]): whole when it fits,
+/// else as much of its beginning as fits with a marker saying it was cut and how many
+/// characters it had, e.g. `张三张三…(已截断,原长 40000 字)`. A character is never split.
+pub fn fit_cell(text: &str, max_units: usize) -> Cow<'_, str> {
+    // UTF-8 never takes fewer bytes than UTF-16 takes units: most text is done here.
+    if text.len() <= max_units || text.encode_utf16().count() <= max_units {
+        return Cow::Borrowed(text);
+    }
+    let marker = format!("…(已截断,原长 {} 字)", text.chars().count());
+    let room = max_units.saturating_sub(marker.encode_utf16().count());
+    let mut units = 0;
+    let end = text
+        .char_indices()
+        .find(|(_, c)| {
+            units += c.len_utf16();
+            units > room
+        })
+        .map_or(text.len(), |(i, _)| i);
+    Cow::Owned(format!("{}{marker}", &text[..end]))
 }
 
 impl Table {
@@ -218,6 +250,28 @@ mod tests {
         assert_eq!(fen_to_yuan(-5), "-0.05");
         assert_eq!(fen_to_yuan(-100), "-1.00");
         assert_eq!(fen_to_yuan(i64::MIN), "-92233720368547758.08");
+    }
+
+    #[test]
+    fn text_too_long_for_a_cell_is_cut_visibly_on_a_character_boundary() {
+        let units = |s: &str| s.encode_utf16().count();
+        let fits = "名".repeat(MAX_CELL_UNITS);
+        assert!(matches!(fit_cell(&fits, MAX_CELL_UNITS), Cow::Borrowed(_)));
+        for (text, chars) in [
+            ("名".repeat(40_000), 40_000),
+            ("a".repeat(MAX_CELL_UNITS + 1), MAX_CELL_UNITS + 1),
+            // Two UTF-16 units each: the cut must not halve one.
+            ("𠀀".repeat(20_000), 20_000),
+            (format!("a{}", "𠀀".repeat(16_384)), 16_385),
+        ] {
+            let cut = fit_cell(&text, MAX_CELL_UNITS);
+            let marker = format!("…(已截断,原长 {chars} 字)");
+            assert!(cut.ends_with(&marker), "{}", &cut[cut.len() - 40..]);
+            assert!(units(&cut) <= MAX_CELL_UNITS);
+            assert!(units(&cut) >= MAX_CELL_UNITS - 1, "as much as fits is kept");
+            let kept = &cut[..cut.len() - marker.len()];
+            assert!(text.starts_with(kept));
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use rust_xlsxwriter::{ColNum, Format, IgnoreError, RowNum, Workbook, Worksheet};
 use unicode_width::UnicodeWidthStr;
 
-use super::{Cell, ExportError, Table, fen_to_yuan, sanitize_sheet_name};
+use super::{Cell, ExportError, MAX_CELL_UNITS, Table, fen_to_yuan, fit_cell, sanitize_sheet_name};
 
 /// Excel's worksheet limits.
 const MAX_ROWS: usize = 1_048_576;
@@ -22,7 +22,8 @@ impl Table {
     /// frozen. `Int` is a number, `Fen` a number in yuan formatted `0.00`, `Percent` a number
     /// formatted `0.00%`; `Text` is always written as a string, so an 18-digit ID number is
     /// neither rounded nor shown in scientific notation (and Excel's "number stored as text"
-    /// warning is switched off for the data cells).
+    /// warning is switched off for the data cells). Text longer than a cell holds is cut
+    /// ([`fit_cell`]).
     pub fn to_xlsx(&self) -> Result<Vec<u8>, ExportError> {
         let width = self.width();
         let too_large = || ExportError::TooLarge {
@@ -42,7 +43,7 @@ impl Table {
         let percent = Format::new().set_num_format("0.00%");
 
         for (c, header) in self.headers.iter().enumerate() {
-            sheet.write_string_with_format(0, col(c)?, header.as_str(), &bold)?;
+            sheet.write_string_with_format(0, col(c)?, fit_cell(header, MAX_CELL_UNITS), &bold)?;
         }
         sheet.set_freeze_panes(1, 0)?;
 
@@ -109,7 +110,7 @@ fn write_cell(
     match cell {
         // Always as a string: never let a digit string become a (rounded) number.
         Cell::Text(s) => {
-            sheet.write_string(r, c, s.as_str())?;
+            sheet.write_string(r, c, fit_cell(s, MAX_CELL_UNITS))?;
         }
         // Excel numbers are doubles: exact up to 2^53, which covers any count.
         Cell::Int(n) => {
@@ -271,12 +272,38 @@ mod tests {
     }
 
     #[test]
-    fn overlong_text_is_an_error_not_a_panic() {
+    fn overlong_text_exports_cut_with_a_marker() {
+        let t = Table {
+            title: "t".into(),
+            headers: vec!["户主姓名".into(), "备注".into()],
+            rows: vec![vec![
+                Cell::Text("长".repeat(40_000)),
+                Cell::Text("𠀀".repeat(20_000)),
+            ]],
+        };
+        let mut wb = open(t.to_xlsx().expect("exports"));
+        let range = wb.worksheet_range("t").expect("sheet");
+        for (c, chars) in [(0, 40_000), (1, 20_000)] {
+            let Some(Data::String(cell)) = range.get_value((1, c)) else {
+                panic!("a string in column {c}");
+            };
+            assert!(
+                cell.ends_with(&format!("…(已截断,原长 {chars} 字)")),
+                "column {c}"
+            );
+            assert!(cell.encode_utf16().count() <= MAX_CELL_UNITS);
+        }
+    }
+
+    #[test]
+    fn control_characters_export_readable() {
         let t = Table {
             title: "t".into(),
             headers: vec!["a".into()],
-            rows: vec![vec![Cell::Text("长".repeat(40_000))]],
+            rows: vec![vec![Cell::Text("张\0三\u{1}\u{7f}".into())]],
         };
-        assert!(matches!(t.to_xlsx(), Err(ExportError::Xlsx(_))));
+        let mut wb = open(t.to_xlsx().expect("exports"));
+        let range = wb.worksheet_range("t").expect("sheet");
+        assert!(matches!(range.get_value((1, 0)), Some(Data::String(s)) if s.starts_with('张')));
     }
 }

@@ -18,6 +18,7 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 use zoufang_shared::doc::{ChangeAuthor, DocError, HouseholdDoc};
 use zoufang_shared::ids::CaseId;
+use zoufang_shared::limits::{self, TextClass};
 use zoufang_shared::model::{Household, StepRecord};
 
 use crate::auth::in_scope;
@@ -52,6 +53,7 @@ impl From<EditError> for ReviewError {
         match e {
             EditError::NotFound(_) => ReviewError::NotFound,
             EditError::Doc(d) => ReviewError::Invalid(d.to_string()),
+            EditError::Text(r) => ReviewError::Invalid(r.to_string()),
             EditError::Busy => ReviewError::Busy,
             EditError::Db(d) => ReviewError::Db(d),
         }
@@ -176,14 +178,16 @@ pub async fn household<D: Database>(
     if !in_scope(&user.areas, &stored.area_code) {
         return Err(ReviewError::NotFound);
     }
-    let doc = HouseholdDoc::load(&stored.doc, server_actor()).map_err(|e| {
-        tracing::error!(household = %id, error = %e, "stored document unreadable");
-        ReviewError::Invalid("该户数据无法读取,已记录".into())
-    })?;
-    let h = doc
-        .read()
-        .map_err(|e| ReviewError::Invalid(format!("该户数据无法读取:{e}")))?;
-    Ok((h, doc))
+    crate::heavy::cpu(|| {
+        let doc = HouseholdDoc::load(&stored.doc, server_actor()).map_err(|e| {
+            tracing::error!(household = %id, error = %e, "stored document unreadable");
+            ReviewError::Invalid("该户数据无法读取,已记录".into())
+        })?;
+        let h = doc
+            .read()
+            .map_err(|e| ReviewError::Invalid(format!("该户数据无法读取:{e}")))?;
+        Ok((h, doc))
+    })
 }
 
 /// A reviewer's decision on one step of one case.
@@ -202,8 +206,9 @@ fn author(user: &User) -> ChangeAuthor {
 
 /// Records a decision: the role must decide this step, the household must be in the user's
 /// areas, the procedure order holds (the document's editor refuses a step whose predecessor
-/// has not passed), a return or rejection says why, and the township check waits until a
-/// 公示 of at least `min_publicity_days` has ended.
+/// has not passed), a return or rejection says why (within the text limits every server edit
+/// keeps), and the township check waits until a 公示 of at least `min_publicity_days` has
+/// ended.
 pub async fn decide<D: Database>(
     db: &D,
     user: &User,
@@ -221,13 +226,6 @@ pub async fn decide<D: Database>(
     let comment = d.comment.trim().to_owned();
     if d.outcome != StepOutcome::Passed && comment.is_empty() {
         return Err(ReviewError::Invalid("退回或不通过须填写意见".into()));
-    }
-    if comment.chars().count() > 2000 {
-        return Err(ReviewError::Invalid("意见不能超过 2000 字".into()));
-    }
-    // PostgreSQL refuses NUL in text: the projection of the comment would fail as a 500.
-    if comment.contains('\0') {
-        return Err(ReviewError::Invalid("意见含有无效字符(NUL)".into()));
     }
     let (h, _) = household(db, user, &d.household_id).await?;
     let case_id = CaseId::from(d.case_id.as_str());
@@ -311,16 +309,6 @@ pub fn typed_value(path: &str, text: &str) -> Result<Json, ReviewError> {
     })
 }
 
-/// Whether a JSON value holds a NUL anywhere: PostgreSQL refuses it in the projection's text.
-fn has_nul(v: &Json) -> bool {
-    match v {
-        Json::String(s) => s.contains('\0'),
-        Json::Array(items) => items.iter().any(has_nul),
-        Json::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
-    }
-}
-
 /// Settles a conflicted field with `value` (one of the values written, or a typed one) as one
 /// new change that has seen every concurrent value.
 pub async fn settle<D: Database>(
@@ -335,9 +323,6 @@ pub async fn settle<D: Database>(
             "{}不能处理冲突",
             user.role.label()
         )));
-    }
-    if has_nul(&value) {
-        return Err(ReviewError::Invalid("值含有无效字符(NUL)".into()));
     }
     let (_, mut doc) = household(db, user, household_id).await?;
     let conflicts = doc
@@ -517,8 +502,13 @@ pub async fn record_spot<D: Database>(
     if !SPOT_RESULTS.iter().any(|(code, _)| *code == result) {
         return Err(ReviewError::Invalid("抽查结果无效".into()));
     }
-    if note.chars().count() > 2000 {
-        return Err(ReviewError::Invalid("说明不能超过 2000 字".into()));
+    // The note is text like a household's (PostgreSQL cannot store a NUL in it).
+    let note = note.trim();
+    limits::check_value("note", "抽查说明", TextClass::Note, note)
+        .map_err(|r| ReviewError::Invalid(r.to_string()))?;
+    // No id holds a NUL, and PostgreSQL would refuse it in a query.
+    if household_id.contains('\0') {
+        return Err(ReviewError::NotFound);
     }
     let recorded = db
         .record_spot_check(&SpotCheck {
@@ -528,7 +518,7 @@ pub async fn record_spot<D: Database>(
             village: String::new(),
             drawn_by: String::new(),
             result: Some(result.to_owned()),
-            note: Some(note.trim().to_owned()),
+            note: Some(note.to_owned()),
             checked_by: Some(user.username.clone()),
             checked_at: Some(Utc::now().to_rfc3339()),
         })

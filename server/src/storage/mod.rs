@@ -284,34 +284,51 @@ pub trait Database:
     ) -> impl Future<Output = Result<i64, DbError>> + Send;
     fn household_count(&self) -> impl Future<Output = Result<i64, DbError>> + Send;
 
-    // --- attachments (the logic lives in `crate::attachments`; these are single statements)
-    /// Bytes received so far and completeness of each known hash among `hashes`.
+    // --- attachments (the logic lives in `crate::attachments`; these are single statements or
+    // short transactions). Unfinished uploads are kept per (device, hash); `attachments` holds
+    // complete ones only.
+    /// Of `hashes`: each stored attachment (complete, `received` = its size), and each of
+    /// `device_id`'s own unfinished uploads last written at or after `fresh_since`.
     fn attachment_states(
         &self,
+        device_id: &str,
         hashes: &[String],
+        fresh_since: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<AttachmentState>, DbError>> + Send;
-    /// Appends `chunk` at `offset`: creates the upload at offset 0, else extends an incomplete
-    /// upload whose received length is exactly `offset` and whose total matches. Returns false
-    /// when it does not match (the caller reports where to resume).
-    fn append_attachment(
+    /// Deletes every device's unfinished uploads last written before `before`; returns how
+    /// many. Complete attachments are never touched.
+    fn expire_uploads(
         &self,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, DbError>> + Send;
+    /// Appends a chunk to its device's own unfinished upload of the hash (see [`Append`]):
+    /// starts one at offset 0 when the device's quota has room for its whole declared size,
+    /// else extends one whose received length is exactly the offset. An own upload declaring
+    /// another total is dropped first.
+    fn append_upload(
+        &self,
+        chunk: &UploadChunk<'_>,
+    ) -> impl Future<Output = Result<Append, DbError>> + Send;
+    /// `device_id`'s unfinished upload of `hash`, as received so far.
+    fn upload_received(
+        &self,
+        device_id: &str,
         hash: &str,
-        mime: &str,
-        total: i64,
-        offset: i64,
-        chunk: &[u8],
-    ) -> impl Future<Output = Result<bool, DbError>> + Send;
-    /// The bytes (received so far) of an upload, with its type and whether it is complete.
+    ) -> impl Future<Output = Result<Option<StoredAttachment>, DbError>> + Send;
+    /// When `verified`, stores `device_id`'s upload of `hash` for everyone (unless already
+    /// stored) and drops every device's unfinished upload of that hash; otherwise drops only
+    /// this device's.
+    fn finish_upload(
+        &self,
+        device_id: &str,
+        hash: &str,
+        verified: bool,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// A stored (complete) attachment.
     fn attachment(
         &self,
         hash: &str,
     ) -> impl Future<Output = Result<Option<StoredAttachment>, DbError>> + Send;
-    /// Marks a verified upload complete, or (when `verified` is false) discards it.
-    fn finish_attachment(
-        &self,
-        hash: &str,
-        verified: bool,
-    ) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
 /// Reads and writes of the projection (see `crate::projection`), one SQL text for both
@@ -448,6 +465,34 @@ pub struct AttachmentState {
     pub complete: bool,
 }
 
+/// One chunk for [`Database::append_upload`].
+#[derive(Debug, Clone, Copy)]
+pub struct UploadChunk<'a> {
+    pub device_id: &'a str,
+    pub hash: &'a str,
+    pub mime: &'a str,
+    /// The whole attachment's declared size.
+    pub total: i64,
+    pub offset: i64,
+    pub bytes: &'a [u8],
+    /// The most the declared sizes of the device's unfinished uploads may add up to.
+    pub quota: i64,
+}
+
+/// What [`Database::append_upload`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Append {
+    /// Stored: the device's upload now holds this many bytes.
+    Stored(i64),
+    /// Nothing stored: the attachment is complete already, of this size.
+    Complete(i64),
+    /// Nothing stored: the device's own upload holds this many bytes (0: it has none), which is
+    /// not the chunk's offset.
+    Misplaced(i64),
+    /// Nothing stored: starting this upload would take the device over its quota.
+    OverQuota,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredAttachment {
     pub mime: String,
@@ -524,17 +569,17 @@ delegate_to_backend! { Database {
     ) -> ChangePage;
     fn resend_own_changes(&self, device_id: &str) -> i64;
     fn household_count(&self) -> i64;
-    fn attachment_states(&self, hashes: &[String]) -> Vec<AttachmentState>;
-    fn append_attachment(
+    fn attachment_states(
         &self,
-        hash: &str,
-        mime: &str,
-        total: i64,
-        offset: i64,
-        chunk: &[u8]
-    ) -> bool;
+        device_id: &str,
+        hashes: &[String],
+        fresh_since: DateTime<Utc>
+    ) -> Vec<AttachmentState>;
+    fn expire_uploads(&self, before: DateTime<Utc>) -> u64;
+    fn append_upload(&self, chunk: &UploadChunk<'_>) -> Append;
+    fn upload_received(&self, device_id: &str, hash: &str) -> Option<StoredAttachment>;
+    fn finish_upload(&self, device_id: &str, hash: &str, verified: bool) -> ();
     fn attachment(&self, hash: &str) -> Option<StoredAttachment>;
-    fn finish_attachment(&self, hash: &str, verified: bool) -> ();
 } }
 
 delegate_to_backend! { Projections {

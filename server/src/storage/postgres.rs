@@ -40,9 +40,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
 use super::{
-    Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, HouseholdWrite, LoggedChange,
-    NewDevice, NewUser, OwnChanges, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite,
-    User, duplicate_on_unique, gone_query, left_query, parse_role, push_log_filter,
+    Append, Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, HouseholdWrite,
+    LoggedChange, NewDevice, NewUser, OwnChanges, PAGE_SCAN_ROWS, StoredAttachment,
+    StoredHousehold, SyncWrite, UploadChunk, User, duplicate_on_unique, gone_query, left_query,
+    parse_role, push_log_filter,
 };
 
 mod projection {
@@ -702,61 +703,185 @@ impl Database for PgDb {
             .await?)
     }
 
-    async fn attachment_states(&self, hashes: &[String]) -> Result<Vec<AttachmentState>, DbError> {
-        let rows: Vec<(String, i32, bool)> = sqlx::query_as(
-            "SELECT hash, length(bytes), complete FROM attachments WHERE hash = ANY($1)",
+    async fn attachment_states(
+        &self,
+        device_id: &str,
+        hashes: &[String],
+        fresh_since: DateTime<Utc>,
+    ) -> Result<Vec<AttachmentState>, DbError> {
+        let rows: Vec<(String, i64, bool)> = sqlx::query_as(
+            "SELECT hash, total, TRUE FROM attachments WHERE hash = ANY($1)
+             UNION ALL
+             SELECT hash, length(bytes)::BIGINT, FALSE FROM attachment_uploads
+             WHERE device_id = $2 AND updated_at >= $3 AND hash = ANY($1)",
         )
         .bind(hashes)
+        .bind(device_id)
+        .bind(fresh_since)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
             .map(|(hash, received, complete)| AttachmentState {
                 hash,
-                received: received.into(),
+                received,
                 complete,
             })
             .collect())
     }
 
-    async fn append_attachment(
-        &self,
-        hash: &str,
-        mime: &str,
-        total: i64,
-        offset: i64,
-        chunk: &[u8],
-    ) -> Result<bool, DbError> {
-        let done = if offset == 0 {
-            sqlx::query(
-                "INSERT INTO attachments (hash, mime, total, bytes) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (hash) DO NOTHING",
-            )
-            .bind(hash)
-            .bind(mime)
-            .bind(total)
-            .bind(chunk)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-        } else {
-            0
-        };
-        if done == 1 {
-            return Ok(true);
-        }
-        Ok(sqlx::query(
-            "UPDATE attachments SET bytes = bytes || $1
-             WHERE hash = $2 AND length(bytes) = $3 AND total = $4 AND NOT complete",
+    async fn expire_uploads(&self, before: DateTime<Utc>) -> Result<u64, DbError> {
+        Ok(
+            sqlx::query("DELETE FROM attachment_uploads WHERE updated_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
         )
-        .bind(chunk)
+    }
+
+    async fn append_upload(&self, c: &UploadChunk<'_>) -> Result<Append, DbError> {
+        let mut tx = self.pool.begin().await?;
+        // One device's chunks in turn, so that its quota is read and charged without another of
+        // its chunks in between. (A lock of two keys never meets the migrator's one-key lock.)
+        sqlx::query("SELECT pg_advisory_xact_lock(16, hashtext($1))")
+            .bind(c.device_id)
+            .execute(&mut *tx)
+            .await?;
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT total FROM attachments WHERE hash = $1")
+                .bind(c.hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(total) = stored {
+            // Left over when another device completed the hash meanwhile: of no use now.
+            sqlx::query("DELETE FROM attachment_uploads WHERE device_id = $1 AND hash = $2")
+                .bind(c.device_id)
+                .bind(c.hash)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Append::Complete(total));
+        }
+        let row: Option<(i32, i64)> = sqlx::query_as(
+            "SELECT length(bytes), total FROM attachment_uploads
+             WHERE device_id = $1 AND hash = $2",
+        )
+        .bind(c.device_id)
+        .bind(c.hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let received = match row {
+            Some((received, total)) if total == c.total => {
+                let received = i64::from(received);
+                if received != c.offset {
+                    return Ok(Append::Misplaced(received));
+                }
+                sqlx::query(
+                    "UPDATE attachment_uploads SET bytes = bytes || $1, updated_at = now()
+                     WHERE device_id = $2 AND hash = $3",
+                )
+                .bind(c.bytes)
+                .bind(c.device_id)
+                .bind(c.hash)
+                .execute(&mut *tx)
+                .await?;
+                received + c.bytes.len() as i64
+            }
+            other => {
+                if other.is_some() {
+                    sqlx::query(
+                        "DELETE FROM attachment_uploads WHERE device_id = $1 AND hash = $2",
+                    )
+                    .bind(c.device_id)
+                    .bind(c.hash)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if c.offset != 0 {
+                    tx.commit().await?;
+                    return Ok(Append::Misplaced(0));
+                }
+                let held: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(SUM(total), 0)::BIGINT FROM attachment_uploads
+                     WHERE device_id = $1",
+                )
+                .bind(c.device_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if held.saturating_add(c.total) > c.quota {
+                    tx.commit().await?;
+                    return Ok(Append::OverQuota);
+                }
+                sqlx::query(
+                    "INSERT INTO attachment_uploads (device_id, hash, mime, total, bytes)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(c.device_id)
+                .bind(c.hash)
+                .bind(c.mime)
+                .bind(c.total)
+                .bind(c.bytes)
+                .execute(&mut *tx)
+                .await?;
+                c.bytes.len() as i64
+            }
+        };
+        tx.commit().await?;
+        Ok(Append::Stored(received))
+    }
+
+    async fn upload_received(
+        &self,
+        device_id: &str,
+        hash: &str,
+    ) -> Result<Option<StoredAttachment>, DbError> {
+        let row: Option<(String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT mime, total, bytes FROM attachment_uploads WHERE device_id = $1 AND hash = $2",
+        )
+        .bind(device_id)
         .bind(hash)
-        .bind(offset)
-        .bind(total)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(mime, total, bytes)| StoredAttachment {
+            mime,
+            total,
+            bytes,
+            complete: false,
+        }))
+    }
+
+    async fn finish_upload(
+        &self,
+        device_id: &str,
+        hash: &str,
+        verified: bool,
+    ) -> Result<(), DbError> {
+        if !verified {
+            sqlx::query("DELETE FROM attachment_uploads WHERE device_id = $1 AND hash = $2")
+                .bind(device_id)
+                .bind(hash)
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO attachments (hash, mime, total, bytes, complete)
+             SELECT hash, mime, total, bytes, TRUE FROM attachment_uploads
+             WHERE device_id = $1 AND hash = $2
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(device_id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM attachment_uploads WHERE hash = $1")
+            .bind(hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn attachment(&self, hash: &str) -> Result<Option<StoredAttachment>, DbError> {
@@ -771,16 +896,6 @@ impl Database for PgDb {
             bytes,
             complete,
         }))
-    }
-
-    async fn finish_attachment(&self, hash: &str, verified: bool) -> Result<(), DbError> {
-        let sql = if verified {
-            "UPDATE attachments SET complete = TRUE WHERE hash = $1"
-        } else {
-            "DELETE FROM attachments WHERE hash = $1 AND NOT complete"
-        };
-        sqlx::query(sql).bind(hash).execute(&self.pool).await?;
-        Ok(())
     }
 }
 

@@ -17,9 +17,9 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Sqlite};
 
 use super::{
-    Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, LoggedChange, NewDevice,
-    NewUser, OwnChanges, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite, User,
-    duplicate_on_unique, gone_query, left_query, parse_role, push_log_filter,
+    Append, Area, AttachmentState, ChangePage, Database, DbError, DeviceAuth, LoggedChange,
+    NewDevice, NewUser, OwnChanges, PAGE_SCAN_ROWS, StoredAttachment, StoredHousehold, SyncWrite,
+    UploadChunk, User, duplicate_on_unique, gone_query, left_query, parse_role, push_log_filter,
 };
 
 mod projection {
@@ -635,12 +635,27 @@ impl Database for SqliteDb {
             .await?)
     }
 
-    async fn attachment_states(&self, hashes: &[String]) -> Result<Vec<AttachmentState>, DbError> {
+    async fn attachment_states(
+        &self,
+        device_id: &str,
+        hashes: &[String],
+        fresh_since: DateTime<Utc>,
+    ) -> Result<Vec<AttachmentState>, DbError> {
+        let fresh_since = timestamp(fresh_since);
         let mut states = Vec::new();
         for chunk in hashes.chunks(IDS_PER_QUERY) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "SELECT hash, length(bytes), complete FROM attachments WHERE hash IN (",
+                "SELECT hash, total, TRUE FROM attachments WHERE hash IN (",
             );
+            let mut list = qb.separated(", ");
+            for h in chunk {
+                list.push_bind(h.clone());
+            }
+            qb.push(") UNION ALL SELECT hash, length(bytes), FALSE FROM attachment_uploads WHERE device_id = ")
+                .push_bind(device_id)
+                .push(" AND updated_at >= ")
+                .push_bind(fresh_since.clone())
+                .push(" AND hash IN (");
             let mut list = qb.separated(", ");
             for h in chunk {
                 list.push_bind(h.clone());
@@ -659,53 +674,152 @@ impl Database for SqliteDb {
         Ok(states)
     }
 
-    async fn append_attachment(
-        &self,
-        hash: &str,
-        mime: &str,
-        total: i64,
-        offset: i64,
-        chunk: &[u8],
-    ) -> Result<bool, DbError> {
-        let done = if offset == 0 {
-            sqlx::query(
-                "INSERT INTO attachments (hash, mime, total, bytes) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (hash) DO NOTHING",
-            )
-            .bind(hash)
-            .bind(mime)
-            .bind(total)
-            .bind(chunk)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-        } else {
-            0
-        };
-        if done == 1 {
-            return Ok(true);
-        }
-        // Read, check and rewrite in one write transaction: SQLite's `||` is a text operator.
+    async fn expire_uploads(&self, before: DateTime<Utc>) -> Result<u64, DbError> {
+        Ok(
+            sqlx::query("DELETE FROM attachment_uploads WHERE updated_at < ?")
+                .bind(timestamp(before))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn append_upload(&self, c: &UploadChunk<'_>) -> Result<Append, DbError> {
+        // Read, check and rewrite in one write transaction: SQLite's `||` is a text operator,
+        // and the quota must be read and charged without another chunk in between.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let row: Option<(Vec<u8>, i64, bool)> =
-            sqlx::query_as("SELECT bytes, total, complete FROM attachments WHERE hash = ?")
-                .bind(hash)
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT total FROM attachments WHERE hash = ?")
+                .bind(c.hash)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some((mut bytes, stored_total, complete)) = row else {
-            return Ok(false);
-        };
-        if complete || stored_total != total || bytes.len() as i64 != offset {
-            return Ok(false);
+        if let Some(total) = stored {
+            // Left over when another device completed the hash meanwhile: of no use now.
+            sqlx::query("DELETE FROM attachment_uploads WHERE device_id = ? AND hash = ?")
+                .bind(c.device_id)
+                .bind(c.hash)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Append::Complete(total));
         }
-        bytes.extend_from_slice(chunk);
-        sqlx::query("UPDATE attachments SET bytes = ? WHERE hash = ?")
-            .bind(bytes)
+        let row: Option<(Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT bytes, total FROM attachment_uploads WHERE device_id = ? AND hash = ?",
+        )
+        .bind(c.device_id)
+        .bind(c.hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let received = match row {
+            Some((mut bytes, total)) if total == c.total => {
+                if bytes.len() as i64 != c.offset {
+                    return Ok(Append::Misplaced(bytes.len() as i64));
+                }
+                bytes.extend_from_slice(c.bytes);
+                let received = bytes.len() as i64;
+                sqlx::query(
+                    "UPDATE attachment_uploads
+                     SET bytes = ?, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                     WHERE device_id = ? AND hash = ?",
+                )
+                .bind(bytes)
+                .bind(c.device_id)
+                .bind(c.hash)
+                .execute(&mut *tx)
+                .await?;
+                received
+            }
+            other => {
+                if other.is_some() {
+                    sqlx::query("DELETE FROM attachment_uploads WHERE device_id = ? AND hash = ?")
+                        .bind(c.device_id)
+                        .bind(c.hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if c.offset != 0 {
+                    tx.commit().await?;
+                    return Ok(Append::Misplaced(0));
+                }
+                let held: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(SUM(total), 0) FROM attachment_uploads WHERE device_id = ?",
+                )
+                .bind(c.device_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if held.saturating_add(c.total) > c.quota {
+                    tx.commit().await?;
+                    return Ok(Append::OverQuota);
+                }
+                sqlx::query(
+                    "INSERT INTO attachment_uploads (device_id, hash, mime, total, bytes)
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(c.device_id)
+                .bind(c.hash)
+                .bind(c.mime)
+                .bind(c.total)
+                .bind(c.bytes)
+                .execute(&mut *tx)
+                .await?;
+                c.bytes.len() as i64
+            }
+        };
+        tx.commit().await?;
+        Ok(Append::Stored(received))
+    }
+
+    async fn upload_received(
+        &self,
+        device_id: &str,
+        hash: &str,
+    ) -> Result<Option<StoredAttachment>, DbError> {
+        let row: Option<(String, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT mime, total, bytes FROM attachment_uploads WHERE device_id = ? AND hash = ?",
+        )
+        .bind(device_id)
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(mime, total, bytes)| StoredAttachment {
+            mime,
+            total,
+            bytes,
+            complete: false,
+        }))
+    }
+
+    async fn finish_upload(
+        &self,
+        device_id: &str,
+        hash: &str,
+        verified: bool,
+    ) -> Result<(), DbError> {
+        if !verified {
+            sqlx::query("DELETE FROM attachment_uploads WHERE device_id = ? AND hash = ?")
+                .bind(device_id)
+                .bind(hash)
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO attachments (hash, mime, total, bytes, complete)
+             SELECT hash, mime, total, bytes, TRUE FROM attachment_uploads
+             WHERE device_id = ? AND hash = ?
+             ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(device_id)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM attachment_uploads WHERE hash = ?")
             .bind(hash)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     async fn attachment(&self, hash: &str) -> Result<Option<StoredAttachment>, DbError> {
@@ -721,14 +835,9 @@ impl Database for SqliteDb {
             complete,
         }))
     }
+}
 
-    async fn finish_attachment(&self, hash: &str, verified: bool) -> Result<(), DbError> {
-        let sql = if verified {
-            "UPDATE attachments SET complete = TRUE WHERE hash = ?"
-        } else {
-            "DELETE FROM attachments WHERE hash = ? AND NOT complete"
-        };
-        sqlx::query(sql).bind(hash).execute(&self.pool).await?;
-        Ok(())
-    }
+/// A time as the upload tables' `updated_at` default writes it, so that text order is time order.
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }

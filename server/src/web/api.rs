@@ -129,7 +129,7 @@ pub(crate) async fn login<D: Database>(
     Ok((
         [(
             header::SET_COOKIE,
-            session::session_cookie(&token, state.config.session_hours),
+            session::session_cookie_for(&state.config, &token),
         )],
         Json(LoginResponse {
             username: user.username,

@@ -33,17 +33,19 @@ pub struct FormatParam {
 }
 
 fn download(table: &Table, stem: &str, format: Format) -> Result<Response, PageError> {
-    let (bytes, content_type, ext) = match format {
-        Format::Csv => (table.to_csv(), CSV_CONTENT_TYPE, "csv"),
-        Format::Xlsx => (
-            table.to_xlsx().map_err(|e| {
-                tracing::error!(error = %e, "xlsx export");
-                PageError::bad_request(format!("无法生成 Excel 文件:{e}"))
-            })?,
-            XLSX_CONTENT_TYPE,
-            "xlsx",
-        ),
-    };
+    let (bytes, content_type, ext) = crate::heavy::cpu(|| {
+        Ok::<_, PageError>(match format {
+            Format::Csv => (table.to_csv(), CSV_CONTENT_TYPE, "csv"),
+            Format::Xlsx => (
+                table.to_xlsx().map_err(|e| {
+                    tracing::error!(error = %e, "xlsx export");
+                    PageError::bad_request(format!("无法生成 Excel 文件:{e}"))
+                })?,
+                XLSX_CONTENT_TYPE,
+                "xlsx",
+            ),
+        })
+    })?;
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_owned()),

@@ -37,28 +37,31 @@ async fn render<D: Database>(
     message: Option<(&str, bool)>,
 ) -> Result<String, PageError> {
     let (h, mut doc) = review::household(&state.db, &viewer.user, id).await?;
-    let conflicts = doc
-        .conflicts()
-        .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
-    let timeline = history::timeline(&mut doc, sees_ids(viewer.user.role))
-        .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
-    let findings = zoufang_shared::rules::checks::check_household(
-        &h,
-        crate::projection::today(),
-        &zoufang_shared::rules::standards::Standards::builtin()
-            .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?,
-    );
-    Ok(pages::household_page(
-        viewer,
-        id,
-        &h,
-        &findings,
-        &conflicts,
-        &timeline,
-        message,
-        state.config.publicity_min_days,
-    )
-    .into_string())
+    // A household's history is the heaviest page there is: off the async threads.
+    crate::heavy::cpu(|| {
+        let conflicts = doc
+            .conflicts()
+            .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
+        let timeline = history::timeline(&mut doc, sees_ids(viewer.user.role))
+            .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
+        let findings = zoufang_shared::rules::checks::check_household(
+            &h,
+            crate::projection::today(),
+            &zoufang_shared::rules::standards::Standards::builtin()
+                .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?,
+        );
+        Ok(pages::household_page(
+            viewer,
+            id,
+            &h,
+            &findings,
+            &conflicts,
+            &timeline,
+            message,
+            state.config.publicity_min_days,
+        )
+        .into_string())
+    })
 }
 
 pub async fn page<D: Database>(

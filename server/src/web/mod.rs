@@ -34,7 +34,10 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 pub fn routes<D: Database>() -> Router<Shared<D>> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/report") }))
-        .route("/login", get(session::login_page).post(session::login::<D>))
+        .route(
+            "/login",
+            get(session::login_page::<D>).post(session::login::<D>),
+        )
         .route("/logout", post(session::logout::<D>))
         .route("/report", get(report::report_page::<D>))
         .route("/roster", get(report::roster_page::<D>))

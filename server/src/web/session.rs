@@ -2,6 +2,17 @@
 //! (the server keeps only its SHA-256), and a per-session anti-forgery token every form posts
 //! back. SameSite=Strict alone already keeps other sites' forms from riding the session; the
 //! form token covers browsers that ignore it.
+//!
+//! The login form itself has no session to hold a token, yet a forged login is an attack too:
+//! another site posting its own account's password would sign the victim into that account,
+//! and what the victim then records would be the attacker's to read. So the login page gets a
+//! double-submit token: a random value in an HttpOnly, SameSite=Strict cookie scoped to
+//! `/login`, echoed in a hidden field; a post whose field does not match its cookie is refused
+//! (403) before any password is checked, and so is not counted as a failed attempt either.
+//! Another site can neither read the cookie nor make the browser send it along.
+//!
+//! Behind TLS (`public_url` is https) both cookies are `Secure`: a browser never sends them
+//! over plain http, where anyone on the path could read them.
 
 use axum::Form;
 use axum::extract::{FromRequestParts, State};
@@ -13,10 +24,13 @@ use serde::Deserialize;
 
 use super::pages;
 use crate::auth;
+use crate::config::Config;
 use crate::http::Shared;
 use crate::storage::{Database, User};
 
 pub const COOKIE: &str = "zf_session";
+/// The login form's anti-forgery cookie.
+pub const LOGIN_COOKIE: &str = "zf_login";
 
 /// The signed-in user of a page or API request.
 pub struct Viewer {
@@ -41,13 +55,18 @@ impl Viewer {
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, COOKIE)
+}
+
+/// A cookie holding one of our tokens (64 hex digits), by name.
+fn named_cookie(headers: &HeaderMap, cookie: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == cookie)
         .map(|(_, value)| value.to_owned())
         .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
@@ -119,15 +138,45 @@ impl<D: Database> FromRequestParts<Shared<D>> for Viewer {
     }
 }
 
-pub async fn login_page() -> Html<String> {
-    Html(pages::login_page(None).into_string())
+/// `; Secure` when users come over https.
+fn secure(config: &Config) -> &'static str {
+    if config.behind_tls() { "; Secure" } else { "" }
 }
 
-/// The login page again, 429, when too many attempts failed (`crate::ratelimit`).
+fn login_cookie(config: &Config, token: &str) -> String {
+    format!(
+        "{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login{}",
+        secure(config)
+    )
+}
+
+/// The login page with a form token, and the cookie that pairs with it.
+fn login_form(config: &Config, status: StatusCode, error: Option<&str>, token: &str) -> Response {
+    (
+        status,
+        [(header::SET_COOKIE, login_cookie(config, token))],
+        Html(pages::login_page(error, Some(token)).into_string()),
+    )
+        .into_response()
+}
+
+/// The login page. A token the browser already holds is kept, so that two open login pages
+/// both stay valid.
+pub async fn login_page<D: Database>(
+    State(state): State<Shared<D>>,
+    headers: HeaderMap,
+) -> Response {
+    let token = named_cookie(&headers, LOGIN_COOKIE).unwrap_or_else(auth::new_token);
+    login_form(&state.config, StatusCode::OK, None, &token)
+}
+
+/// The login page again, 429, when too many attempts failed (`crate::ratelimit`). It is
+/// rendered without the request or the settings, so its form has no token: posted, it gets
+/// the "expired" answer, which is a login page with a fresh one.
 pub fn throttled_page(message: &str) -> Response {
     (
         StatusCode::TOO_MANY_REQUESTS,
-        Html(pages::login_page(Some(message)).into_string()),
+        Html(pages::login_page(Some(message), None).into_string()),
     )
         .into_response()
 }
@@ -136,6 +185,8 @@ pub fn throttled_page(message: &str) -> Response {
 pub struct LoginForm {
     username: String,
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 /// Checks a password and opens a session; the same answer for an unknown user and a wrong
@@ -171,32 +222,71 @@ pub async fn open_session<D: Database>(
     Ok(Some((user, token)))
 }
 
-/// The cookie that carries a session token.
-pub fn session_cookie(token: &str, hours: i64) -> String {
+/// The cookie that carries a session token, without `Secure` (see [`session_cookie_for`]).
+fn session_cookie(token: &str, hours: i64) -> String {
     format!(
         "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         hours * 3600
     )
 }
 
+/// The cookie that carries a session token, `Secure` behind TLS.
+pub fn session_cookie_for(config: &Config, token: &str) -> String {
+    format!(
+        "{}{}",
+        session_cookie(token, config.session_hours),
+        secure(config)
+    )
+}
+
+/// Both the same, compared without stopping at the first difference.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 pub async fn login<D: Database>(
     State(state): State<Shared<D>>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let config = &state.config;
+    let Some(token) = named_cookie(&headers, LOGIN_COOKIE).filter(|t| same_token(t, &form.csrf))
+    else {
+        return login_form(
+            config,
+            StatusCode::FORBIDDEN,
+            Some("页面已过期,请刷新后重试"),
+            &auth::new_token(),
+        );
+    };
     match open_session(&state, &form.username, &form.password).await {
-        Ok(Some((_, token))) => (
-            [(
-                header::SET_COOKIE,
-                session_cookie(&token, state.config.session_hours),
-            )],
-            Redirect::to("/report"),
-        )
-            .into_response(),
-        Ok(None) => (
+        Ok(Some((_, session))) => {
+            let mut res = Redirect::to("/report").into_response();
+            let h = res.headers_mut();
+            for cookie in [
+                session_cookie_for(config, &session),
+                // Spent: the next login page hands out a new one.
+                format!(
+                    "{LOGIN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/login; Max-Age=0{}",
+                    secure(config)
+                ),
+            ] {
+                if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+                    h.append(header::SET_COOKIE, v);
+                }
+            }
+            res
+        }
+        Ok(None) => login_form(
+            config,
             StatusCode::UNAUTHORIZED,
-            Html(pages::login_page(Some("用户名或密码错误")).into_string()),
-        )
-            .into_response(),
+            Some("用户名或密码错误"),
+            &token,
+        ),
         Err(e) => {
             tracing::error!(error = %e, "login");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -220,7 +310,10 @@ pub async fn logout<D: Database>(
     Ok((
         [(
             header::SET_COOKIE,
-            format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+            format!(
+                "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+                secure(&state.config)
+            ),
         )],
         Redirect::to("/login"),
     )

@@ -44,6 +44,11 @@ impl IncomingChange {
         self.change.timestamp()
     }
 
+    /// How many operations the change holds (a server bounds it).
+    pub fn ops(&self) -> usize {
+        self.change.len()
+    }
+
     /// The user and device the change says wrote it (see [`super::ChangeAuthor`]).
     pub fn author(&self) -> (Option<String>, Option<String>) {
         super::author::parse_message(self.change.message())

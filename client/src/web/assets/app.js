@@ -296,9 +296,33 @@ function wireSync(button) {
   poll();
 }
 
+// ---- Lock button --------------------------------------------------------------------------------
+
+// The lock form must post this process's anti-forgery token (web/lock.rs). The page does not
+// carry it, so it is read from the UI when the button is pressed, just before posting.
+function wireLock(form) {
+  form.addEventListener("submit", async (ev) => {
+    if (form.querySelector('input[name="csrf"]')) return;
+    ev.preventDefault();
+    let token = "";
+    try {
+      const res = await fetch("/api/csrf", { credentials: "same-origin" });
+      if (res.status === 423) { location.href = "/unlock"; return; } // already locked
+      if (res.ok) token = (await res.json()).csrf || "";
+    } catch (_) { /* posted without a token: the UI says the page has expired */ }
+    const input = document.createElement("input");
+    input.type = "hidden";
+    input.name = "csrf";
+    input.value = token;
+    form.appendChild(input);
+    form.submit();
+  });
+}
+
 // ---- Wiring ------------------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
+  for (const f of document.querySelectorAll('form[action="/lock"]')) wireLock(f);
   const hf = document.getElementById("household-form");
   if (hf) {
     wireForm(hf);

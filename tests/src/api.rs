@@ -189,6 +189,17 @@ impl ApiDevice {
         res
     }
 
+    /// `POST /api/sync` of `body` as it is (crafted or hostile bytes), with this device's token.
+    pub async fn post_raw(&self, body: Vec<u8>) -> Reply {
+        post_sync(
+            &self.server,
+            Some(&format!("Bearer {}", self.token)),
+            Some(SYNC_CONTENT_TYPE),
+            body,
+        )
+        .await
+    }
+
     /// Pulls everything the server lets this device see, following pages.
     pub async fn pull_all(&self) -> Vec<wire::PulledChange> {
         let (mut cursor, mut all) = (0, Vec::new());

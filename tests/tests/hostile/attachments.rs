@@ -9,7 +9,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
-use zoufang_e2e::api::{ApiDevice, Reply};
+use zoufang_e2e::api::{self, ApiDevice, Reply};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, add_users, roster_csv};
 use zoufang_shared::wire::{
@@ -45,20 +45,7 @@ async fn put(device: &ApiDevice, hash: &str, total: i64, offset: i64, body: &[u8
         .send()
         .await
         .expect("PUT an attachment chunk");
-    let status = res.status();
-    let content_type = res
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = res.bytes().await.expect("answer").to_vec();
-    Reply {
-        status,
-        content_type,
-        body,
-        retry_after: None,
-    }
+    api::read(res).await
 }
 
 /// A chunk the server must take; where the upload then stands.

@@ -17,12 +17,11 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zoufang_e2e::access::{api_device, author};
-use zoufang_e2e::api::{self, ApiDevice};
 use zoufang_e2e::review::Reviewer;
 use zoufang_e2e::{Device, ServerProcess, TestDb, add_users, peak_rss_kib, roster_csv};
 use zoufang_shared::doc::{ActorId, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
-use zoufang_shared::wire::{Push, SYNC_CONTENT_TYPE};
+use zoufang_shared::wire::Push;
 
 const SHILI: &str = "530921100";
 const SANHE: &str = "530921100201";
@@ -131,17 +130,6 @@ fn watch_health(url: String, busy: Arc<AtomicBool>) -> tokio::task::JoinHandle<D
     })
 }
 
-async fn post_bomb(device: &ApiDevice, bomb: Vec<u8>) -> StatusCode {
-    api::post_sync(
-        &device.server,
-        Some(&format!("Bearer {}", device.token)),
-        Some(SYNC_CONTENT_TYPE),
-        bomb,
-    )
-    .await
-    .status
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deflate_bombs_keep_memory_and_health_bounded() {
     let db = TestDb::sqlite();
@@ -160,7 +148,7 @@ async fn deflate_bombs_keep_memory_and_health_bounded() {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..24 {
         let (device, bomb) = (device.clone(), bomb.clone());
-        set.spawn(async move { post_bomb(&device, bomb).await });
+        set.spawn(async move { device.post_raw(bomb).await.status });
     }
     let mut statuses = Vec::new();
     while let Some(status) = set.join_next().await {
@@ -230,7 +218,7 @@ async fn hostile(
     while !stop.load(Ordering::SeqCst) {
         round += 1;
         if round.is_multiple_of(2) {
-            post_bomb(&device, bomb.to_vec()).await;
+            device.post_raw(bomb.to_vec()).await;
         } else {
             let (d, push) = tokio::task::spawn_blocking({
                 let (id, user) = (id.clone(), user.clone());
@@ -251,13 +239,7 @@ async fn hostile(
                 max_pull_bytes: 0,
             })
             .expect("encode");
-            api::post_sync(
-                &server,
-                Some(&format!("Bearer {}", device.token)),
-                Some(SYNC_CONTENT_TYPE),
-                body,
-            )
-            .await;
+            device.post_raw(body).await;
         }
         sent.fetch_add(1, Ordering::SeqCst);
     }
@@ -370,15 +352,7 @@ async fn a_full_server_sheds_load_with_retry_after() {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let (device, bomb) = (device.clone(), bomb.clone());
-        set.spawn(async move {
-            api::post_sync(
-                &device.server,
-                Some(&format!("Bearer {}", device.token)),
-                Some(SYNC_CONTENT_TYPE),
-                bomb,
-            )
-            .await
-        });
+        set.spawn(async move { device.post_raw(bomb).await });
     }
     let mut shed = 0;
     while let Some(reply) = set.join_next().await {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use serde::Deserialize;
+use zoufang_shared::wire::MAX_ATTACHMENT_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -60,6 +61,48 @@ pub struct Limits {
     pub heavy_concurrency: usize,
     /// Heavy jobs waiting for a slot; beyond it the server answers 503 with `Retry-After`.
     pub heavy_queue: usize,
+}
+
+impl Limits {
+    /// Refuses settings under which honest work could never succeed (a zero timeout, a quota
+    /// smaller than one photo, uploads expiring at once): better a server that will not start
+    /// than one that answers every device with an error.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "max_households_per_push",
+                self.max_households_per_push as u64,
+            ),
+            (
+                "max_changes_per_household",
+                self.max_changes_per_household as u64,
+            ),
+            ("max_ops_per_change", self.max_ops_per_change as u64),
+            ("max_inflated_bytes", self.max_inflated_bytes),
+            (
+                "upload_expiry_hours",
+                self.upload_expiry_hours.max(0) as u64,
+            ),
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+            ("request_deadline_secs", self.request_deadline_secs),
+            ("max_connections", self.max_connections as u64),
+            ("heavy_concurrency", self.heavy_concurrency as u64),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Limit {
+                key,
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.max_upload_bytes_in_progress < MAX_ATTACHMENT_BYTES {
+            return Err(ConfigError::Limit {
+                key: "max_upload_bytes_in_progress",
+                message: format!("must hold one whole photo ({MAX_ATTACHMENT_BYTES} bytes)"),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for Limits {
@@ -131,6 +174,8 @@ pub enum ConfigError {
     },
     #[error("{name}: {message}")]
     Env { name: &'static str, message: String },
+    #[error("[limits] {key}: {message}")]
+    Limit { key: &'static str, message: String },
 }
 
 /// Values given on the command line (clap reads flags only; env is applied here, in order).
@@ -189,6 +234,41 @@ impl Config {
         if let Some(v) = flags.listen {
             c.listen = v;
         }
+        c.limits.check()?;
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("server.toml");
+        std::fs::write(&path, text).expect("write");
+        Config::load(Some(&path), &Overrides::default())
+    }
+
+    #[test]
+    fn limits_under_which_nothing_could_succeed_are_refused_at_start() {
+        assert!(
+            load("[limits]\nheavy_queue = 0\n").is_ok(),
+            "no line is a choice"
+        );
+        for (text, key) in [
+            ("[limits]\nupload_expiry_hours = 0\n", "upload_expiry_hours"),
+            ("[limits]\nheader_timeout_secs = 0\n", "header_timeout_secs"),
+            ("[limits]\nheavy_concurrency = 0\n", "heavy_concurrency"),
+            (
+                "[limits]\nmax_upload_bytes_in_progress = 1048576\n",
+                "max_upload_bytes_in_progress",
+            ),
+        ] {
+            match load(text) {
+                Err(ConfigError::Limit { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }

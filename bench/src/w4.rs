@@ -25,7 +25,7 @@ use zoufang_server::projection::today;
 use zoufang_server::report::roster::{CaseFilter, RosterFilter};
 use zoufang_server::report::{self, Bucket, ReportQuery};
 use zoufang_server::storage::{
-    AnyDb, Area, Database, DbError, HouseholdWrite, Projections, SyncWrite,
+    Accounts, AnyDb, Area, Backend, Database, DbError, HouseholdWrite, Projections, SyncWrite,
 };
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, HouseholdStatus};

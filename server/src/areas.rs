@@ -2,34 +2,7 @@
 
 use crate::storage::Area;
 
-/// Names the set of areas a pull covered; it changes when the user's areas do.
-pub fn scope_key(areas: &[String]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut sorted = areas.to_vec();
-    sorted.sort();
-    Sha256::digest(sorted.join(",").as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// The `past_scopes` row that keeps `areas` under their scope key: the key and the sorted
-/// codes joined by "," (area codes are digits).
-pub fn past_scope_row(areas: &[String]) -> (String, String) {
-    let mut sorted = areas.to_vec();
-    sorted.sort();
-    (scope_key(areas), sorted.join(","))
-}
-
-/// The areas of a `past_scopes` row.
-pub fn split_scope(joined: &str) -> Vec<String> {
-    joined
-        .split(',')
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
+pub use zoufang_storage::scope::{past_scope_row, scope_key, split_scope};
 
 pub const LEVELS: [&str; 4] = ["county", "township", "village", "group"];
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use zoufang_server::config::{Config, Overrides};
 use zoufang_server::http::{AppState, router};
-use zoufang_server::storage::{AnyDb, Database, DbError, NewUser, Projections, Role};
+use zoufang_server::storage::{Accounts, AnyDb, Database, DbError, NewUser, Projections, Role};
 use zoufang_shared::CodeList;
 use zoufang_shared::rules::standards::Standards;
 
@@ -285,7 +285,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             area(&db, command).await
         }
         Command::Backup { file } => {
-            let summary = zoufang_server::backup::backup(&config.database, &file).await?;
+            let summary = zoufang_server::backup::backup(&config.database, &file)
+                .await
+                .map_err(|e| e.describe())?;
             println!(
                 "已备份到 {}:{} 户,变更日志至 {} 号,{} 字节",
                 file.display(),
@@ -377,7 +379,9 @@ async fn restore(
     }
     let window = chrono::Duration::days(days);
     if let Some(file) = file {
-        let done = zoufang_server::backup::restore(&config.database, &file, window).await?;
+        let done = zoufang_server::backup::restore(&config.database, &file, window)
+            .await
+            .map_err(|e| e.describe())?;
         println!(
             "已从 {} 恢复:{} 户,变更日志至 {} 号",
             file.display(),

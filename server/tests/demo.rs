@@ -9,7 +9,7 @@ use zoufang_server::demo::{COUNTY, seed_demo_households};
 use zoufang_server::projection::today;
 use zoufang_server::report::cross::MAX_HOUSEHOLDS_PER_HELPER;
 use zoufang_server::report::{self, Bucket, ReportQuery};
-use zoufang_server::storage::{Database, Projections};
+use zoufang_server::storage::{Accounts, Database, Projections};
 
 #[tokio::test]
 async fn the_demo_county_shows_every_column_and_every_finding() {

@@ -8,7 +8,7 @@ use common::{open, with_pg, with_sqlite};
 use zoufang_server::projection::{household_write, reindex::reindex};
 use zoufang_server::report::roster::{CaseFilter, RosterFilter};
 use zoufang_server::report::{self, Bucket, Hp, ReportQuery};
-use zoufang_server::storage::{AnyDb, Area, Database, Projections, SyncWrite, WebStore};
+use zoufang_server::storage::{Accounts, AnyDb, Area, Database, Projections, SyncWrite, WebStore};
 use zoufang_shared::codes::*;
 use zoufang_shared::demo::id_number;
 use zoufang_shared::doc::{ActorId, ChangeAuthor, Editor, HouseholdDoc};

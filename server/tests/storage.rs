@@ -18,8 +18,8 @@ use zoufang_server::projection::Projection;
 use zoufang_server::storage::postgres::PgDb;
 use zoufang_server::storage::sqlite::SqliteDb;
 use zoufang_server::storage::{
-    AnyDb, Area, ChangePage, Database, DbError, HouseholdWrite, NewChange, NewDevice, NewUser,
-    OwnChanges, Role, SyncWrite,
+    Accounts, AnyDb, Area, Backend, ChangePage, Database, DbError, HouseholdWrite, NewChange,
+    NewDevice, NewUser, OwnChanges, Role, SyncWrite,
 };
 
 fn area(code: &str, name: &str, parent: Option<&str>, level: &str) -> Area {

@@ -17,13 +17,12 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use zoufang_shared::CodeList;
-use zoufang_shared::codes::{
-    CaseKind, CaseOrigin, HouseholdStatus, MonitoringCategory, ProcedureStep,
-};
+use zoufang_shared::codes::{CaseKind, CaseOrigin, HouseholdStatus, MonitoringCategory};
 
 use crate::storage::Area;
+pub use zoufang_storage::views::{Bucket, CaseCount, StatusCount};
 
 pub mod cross;
 pub mod roster;
@@ -45,150 +44,6 @@ impl Hp {
 impl std::ops::AddAssign for Hp {
     fn add_assign(&mut self, o: Hp) {
         self.add(o.households, o.persons);
-    }
-}
-
-/// One group of the status count, as storage returns it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct StatusCount {
-    pub area_code: String,
-    pub status: Option<String>,
-    pub monitoring: Option<String>,
-    pub households: i64,
-    pub persons: i64,
-}
-
-/// One group of the case count, as storage returns it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct CaseCount {
-    pub area_code: String,
-    pub kind: String,
-    pub origin: Option<String>,
-    pub stage: String,
-    pub stage_step: Option<String>,
-    /// 1 while the case's 公示 period has not ended.
-    pub publicity_running: i64,
-    /// 1 when objections were recorded.
-    pub objected: i64,
-    pub households: i64,
-    pub persons: i64,
-}
-
-/// Where a case stands, as the report's columns show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Bucket {
-    Proposed,
-    HomeCheck,
-    Deliberation,
-    PublicityRunning,
-    PublicityDone,
-    TownshipReview,
-    CountyDecision,
-    Announced,
-    Returned,
-    Rejected,
-}
-
-impl Bucket {
-    pub const ALL: [Bucket; 10] = [
-        Bucket::Proposed,
-        Bucket::HomeCheck,
-        Bucket::Deliberation,
-        Bucket::PublicityRunning,
-        Bucket::PublicityDone,
-        Bucket::TownshipReview,
-        Bucket::CountyDecision,
-        Bucket::Announced,
-        Bucket::Returned,
-        Bucket::Rejected,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Bucket::Proposed => "已提出",
-            Bucket::HomeCheck => "入户核查",
-            Bucket::Deliberation => "民主评议",
-            Bucket::PublicityRunning => "公示中",
-            Bucket::PublicityDone => "公示结束",
-            Bucket::TownshipReview => "乡镇审核",
-            Bucket::CountyDecision => "县级审定",
-            Bucket::Announced => "已公告",
-            Bucket::Returned => "退回",
-            Bucket::Rejected => "不通过",
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Bucket::Proposed => "proposed",
-            Bucket::HomeCheck => "home_check",
-            Bucket::Deliberation => "deliberation",
-            Bucket::PublicityRunning => "publicity_running",
-            Bucket::PublicityDone => "publicity_done",
-            Bucket::TownshipReview => "township_review",
-            Bucket::CountyDecision => "county_decision",
-            Bucket::Announced => "announced",
-            Bucket::Returned => "returned",
-            Bucket::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<Bucket> {
-        Bucket::ALL.into_iter().find(|b| b.code() == code)
-    }
-
-    /// The bucket of a case from its projected stage.
-    pub fn of(stage: &str, step: Option<&str>, publicity_running: bool) -> Option<Bucket> {
-        let step = step.and_then(|s| ProcedureStep::parse(s).ok());
-        Some(match (stage, step) {
-            ("proposed", _) => Bucket::Proposed,
-            ("returned", _) => Bucket::Returned,
-            ("rejected", _) => Bucket::Rejected,
-            ("passed", Some(step)) => match step {
-                ProcedureStep::HomeCheck => Bucket::HomeCheck,
-                ProcedureStep::Deliberation => Bucket::Deliberation,
-                ProcedureStep::Publicity if publicity_running => Bucket::PublicityRunning,
-                ProcedureStep::Publicity => Bucket::PublicityDone,
-                ProcedureStep::TownshipReview => Bucket::TownshipReview,
-                ProcedureStep::CountyDecision => Bucket::CountyDecision,
-                ProcedureStep::Announcement => Bucket::Announced,
-            },
-            _ => return None,
-        })
-    }
-
-    /// The SQL condition on `p_cases` (aliased `c`) selecting this bucket; when the second
-    /// value is true the condition ends in a comparison whose right side (today's date) the
-    /// caller binds. The codes are constants, never user input.
-    pub fn condition(self) -> (String, bool) {
-        let passed = |step: ProcedureStep| {
-            format!("c.stage = 'passed' AND c.stage_step = '{}'", step.code())
-        };
-        match self {
-            Bucket::Proposed => ("c.stage = 'proposed'".into(), false),
-            Bucket::Returned => ("c.stage = 'returned'".into(), false),
-            Bucket::Rejected => ("c.stage = 'rejected'".into(), false),
-            Bucket::HomeCheck => (passed(ProcedureStep::HomeCheck), false),
-            Bucket::Deliberation => (passed(ProcedureStep::Deliberation), false),
-            Bucket::TownshipReview => (passed(ProcedureStep::TownshipReview), false),
-            Bucket::CountyDecision => (passed(ProcedureStep::CountyDecision), false),
-            Bucket::Announced => (passed(ProcedureStep::Announcement), false),
-            Bucket::PublicityRunning => (
-                format!(
-                    "{} AND c.publicity_end >= ",
-                    passed(ProcedureStep::Publicity)
-                ),
-                true,
-            ),
-            Bucket::PublicityDone => (
-                format!(
-                    "{} AND c.publicity_end < ",
-                    passed(ProcedureStep::Publicity)
-                ),
-                true,
-            ),
-        }
     }
 }
 

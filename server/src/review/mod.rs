@@ -22,7 +22,7 @@ use zoufang_shared::limits::{self, TextClass};
 use zoufang_shared::model::{Household, StepRecord};
 
 use crate::auth::in_scope;
-use crate::report::roster::{RosterFilter, RosterRow};
+use crate::report::roster::{RosterFilter, RosterRow, mask_row};
 use crate::report::{self, Report, ReportQuery};
 use crate::server_edit::{EditError, edit_household};
 use crate::storage::{Database, DbError, Role, SpotCheck, User};
@@ -155,7 +155,7 @@ pub async fn roster<D: Database>(
     readable_area(user, Some(&filter.area))?;
     let mut rows = db.roster(filter).await?;
     for r in &mut rows {
-        r.mask_for(user.role);
+        mask_row(r, user.role);
     }
     Ok(rows)
 }

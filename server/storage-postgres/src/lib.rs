@@ -1,0 +1,302 @@
+//! The PostgreSQL backend, for several server processes sharing one database.
+//!
+//! Why a pull never misses a change:
+//!
+//! 1. A sync write updates its households first and then, as its last statements, adds n to the
+//!    one counter row (`sync_state`) and inserts its n log rows numbered just above the
+//!    counter's old value. The counter row stays locked until the transaction ends, so the next
+//!    writer's counter update waits for this commit (or rollback) and then builds on its result.
+//!    Hence numbers are handed out in commit order: when a transaction holding numbers up to C
+//!    commits, every transaction holding a number below C has already committed (a rolled back
+//!    one leaves the counter as it was, so its numbers are reissued, not lost).
+//! 2. A pull reads the counter first, in a REPEATABLE READ transaction, so its snapshot is taken
+//!    by that read. If the snapshot shows counter value C, the transaction that set C is
+//!    committed in it, and by 1. so is every log row numbered C or less; no such row can appear
+//!    later. Rows above C are invisible and ignored.
+//! 3. The pull therefore reads the rows in (cursor, C] and may move the cursor to C once it has
+//!    passed all of them, even those its scope or actor filter dropped; when the page fills up
+//!    first, the cursor stops at the last row sent.
+//!
+//! 4. A sync that moves a household to another area also rewrites the `area_code` of its logged
+//!    changes, in its own transaction and under the household's row lock (which every writer of
+//!    that household's log rows holds), so a snapshot sees the whole log of a household in one
+//!    area, before the move or after it. Pulls filter by the household's current area: the
+//!    history of a household that moved away stops flowing; one that moved in is pulled whole
+//!    from cursor 0, and a device past it asks for the whole document (`want_full`).
+//!
+//! 5. The same sync logs each move (`household_moves`) under a number drawn with its changes'
+//!    in the one counter update, so 1.-3. hold for moves too: a pull lists the households that
+//!    left its scope in (cursor, new cursor] and no later page can reveal an earlier move.
+//!
+//! A sequence (`nextval`) would break 1.: it hands out numbers at call time, and a writer that
+//! drew 7 may commit after one that drew 8 and was already pulled past.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres};
+use zoufang_storage::sql::projection::write_projections;
+use zoufang_storage::{Backend, DbError, HouseholdWrite, SyncWrite, UploadChunk};
+
+/// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
+/// of tests and benchmarks live beside the one configured.
+pub fn with_database(base: &str, name: &str) -> String {
+    let (rest, query) = match base.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (base, None),
+    };
+    let server = match rest.rsplit_once('/') {
+        Some((server, _)) if server.contains("//") && !server.ends_with('/') => server,
+        _ => rest.trim_end_matches('/'),
+    };
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/server-postgres");
+
+#[derive(Clone, Debug)]
+pub struct PgDb {
+    pool: PgPool,
+}
+
+impl PgDb {
+    /// Connects and brings the schema up to date. Several processes may do this at once: the
+    /// migrator serialises them with an advisory lock.
+    pub async fn connect(url: &str) -> Result<PgDb, DbError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            // No maintenance task: sqlx 0.9.0's can read a transiently wrapped idle count and
+            // spin a worker thread forever (seen in the fault suite's long runs).
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect(url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PgDb { pool })
+    }
+}
+
+zoufang_storage::neutral_sql!(PgDb);
+
+impl Backend for PgDb {
+    type Db = Postgres;
+    type Stamp = DateTime<Utc>;
+
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    // The snapshot is taken by the counter read, the first statement (module comment, 2.).
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    fn stamp(t: DateTime<Utc>) -> DateTime<Utc> {
+        t
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn commit(&self, write: &SyncWrite) -> Result<(), DbError> {
+        if write.households.is_empty() {
+            return Ok(());
+        }
+        // READ COMMITTED: a household update that waited for a concurrent writer re-checks the
+        // version against the committed row, so a moved version shows as 0 rows (Conflict)
+        // rather than a serialization failure.
+        let mut tx = self.pool.begin().await?;
+        // Row locks in id order, so two batches sharing households cannot deadlock.
+        let mut by_id: Vec<&HouseholdWrite> = write.households.iter().collect();
+        by_id.sort_by(|a, b| a.id.cmp(&b.id));
+        // Households whose area this batch changes: their logged changes move with them.
+        let (mut moved_ids, mut moved_areas) = (Vec::<&str>::new(), Vec::<&str>::new());
+        // The areas they left, for the move log.
+        let mut moved_from = Vec::<String>::new();
+        for h in by_id {
+            let done = match h.expected_version {
+                Some(v) => {
+                    // The area it had: the CTE reads the statement's snapshot, and the update
+                    // goes through only if the row still has that version when locked, so it is
+                    // the area this update replaces (NULL only when the update fails).
+                    let before: Option<Option<String>> = sqlx::query_scalar(
+                        "WITH before AS (
+                             SELECT area_code FROM households WHERE id = $3 AND version = $4
+                         )
+                         UPDATE households
+                         SET area_code = $1, doc = $2, version = version + 1, updated_at = now()
+                         WHERE id = $3 AND version = $4
+                         RETURNING (SELECT area_code FROM before)",
+                    )
+                    .bind(&h.area_code)
+                    .bind(&h.doc)
+                    .bind(&h.id)
+                    .bind(v)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(Some(from)) = &before
+                        && from != &h.area_code
+                    {
+                        moved_ids.push(&h.id);
+                        moved_areas.push(&h.area_code);
+                        moved_from.push(from.clone());
+                    }
+                    u64::from(before.is_some())
+                }
+                None => sqlx::query(
+                    "INSERT INTO households (id, area_code, doc, version)
+                         VALUES ($1, $2, $3, 1)
+                         ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&h.id)
+                .bind(&h.area_code)
+                .bind(&h.doc)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            };
+            if done == 0 {
+                tx.rollback().await?;
+                return Err(DbError::Conflict);
+            }
+        }
+        if !moved_ids.is_empty() {
+            // Under the row locks of those households: no other writer logs a change of theirs
+            // until this commits, and a pull sees the log either before or after the move.
+            sqlx::query(
+                "UPDATE changes c SET area_code = t.area_code
+                 FROM unnest($1::text[], $2::text[]) AS t(household_id, area_code)
+                 WHERE c.household_id = t.household_id AND c.area_code <> t.area_code",
+            )
+            .bind(&moved_ids)
+            .bind(&moved_areas)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Under the household row locks just taken, so two writers of one household cannot
+        // interleave their projection rows.
+        let projections: Vec<_> = write.households.iter().map(|h| &h.projection).collect();
+        write_projections::<Postgres>(&mut tx, &projections).await?;
+
+        // Which changes the log already has. Every log insert for a household happens in a
+        // transaction that also wrote the household row, and this one now holds those rows'
+        // locks, so the answer cannot go stale before commit. Filtering here (not with
+        // ON CONFLICT under the counter lock) keeps the locked section to two statements and
+        // the numbering free of gaps.
+        let (mut ids, mut hashes) = (Vec::<&str>::new(), Vec::<&str>::new());
+        for h in &write.households {
+            for c in &h.changes {
+                ids.push(&h.id);
+                hashes.push(&c.hash);
+            }
+        }
+        let known: Vec<(String, String)> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_as(
+                "SELECT c.household_id, c.hash
+             FROM changes c
+             JOIN unnest($1::text[], $2::text[]) AS t(household_id, hash)
+               ON c.household_id = t.household_id AND c.hash = t.hash",
+            )
+            .bind(&ids)
+            .bind(&hashes)
+            .fetch_all(&mut *tx)
+            .await?
+        };
+        let mut seen: HashSet<(&str, &str)> = known
+            .iter()
+            .map(|(h, c)| (h.as_str(), c.as_str()))
+            .collect();
+        let mut new = NewRows::default();
+        for h in &write.households {
+            for c in &h.changes {
+                if seen.insert((&h.id, &c.hash)) {
+                    new.household_id.push(&h.id);
+                    new.hash.push(&c.hash);
+                    new.actor.push(&c.actor);
+                    new.area_code.push(&h.area_code);
+                    new.bytes.push(&c.bytes);
+                }
+            }
+        }
+        let n = new.hash.len() as i64;
+        let moves = moved_ids.len() as i64;
+        if n + moves > 0 {
+            // From here to commit the counter row is locked: the serialisation point. The
+            // changes take the first n numbers, the moves the rest, so a pull's cursor covers
+            // moves exactly as it covers changes (module comment, 1.-3.).
+            let end: i64 = sqlx::query_scalar(
+                "UPDATE sync_state SET seq = seq + $1 WHERE id = 1 RETURNING seq",
+            )
+            .bind(n + moves)
+            .fetch_one(&mut *tx)
+            .await?;
+            if moves > 0 {
+                sqlx::query(
+                    "INSERT INTO household_moves (seq, household_id, from_area, to_area)
+                     SELECT $1 + t.ord, t.household_id, t.from_area, t.to_area
+                     FROM unnest($2::text[], $3::text[], $4::text[])
+                          WITH ORDINALITY AS t(household_id, from_area, to_area, ord)",
+                )
+                .bind(end - moves)
+                .bind(&moved_ids)
+                .bind(&moved_from)
+                .bind(&moved_areas)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO changes (seq, household_id, hash, actor, area_code, bytes)
+                 SELECT $1 + t.ord, t.household_id, t.hash, t.actor, t.area_code, t.bytes
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
+                      WITH ORDINALITY AS t(household_id, hash, actor, area_code, bytes, ord)
+                 ON CONFLICT (household_id, hash) DO NOTHING",
+            )
+            .bind(end - moves - n)
+            .bind(&new.household_id)
+            .bind(&new.hash)
+            .bind(&new.actor)
+            .bind(&new.area_code)
+            .bind(&new.bytes)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lock_uploads(conn: &mut PgConnection, device_id: &str) -> Result<(), DbError> {
+        // A lock of two keys never meets the migrator's one-key lock.
+        sqlx::query("SELECT pg_advisory_xact_lock(16, hashtext($1))")
+            .bind(device_id)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn extend_upload(conn: &mut PgConnection, c: &UploadChunk<'_>) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE attachment_uploads SET bytes = bytes || $1, updated_at = now()
+             WHERE device_id = $2 AND hash = $3",
+        )
+        .bind(c.bytes)
+        .bind(c.device_id)
+        .bind(c.hash)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Columns of the log rows one commit inserts, bound as arrays.
+#[derive(Default)]
+struct NewRows<'a> {
+    household_id: Vec<&'a str>,
+    hash: Vec<&'a str>,
+    actor: Vec<&'a str>,
+    area_code: Vec<&'a str>,
+    bytes: Vec<&'a [u8]>,
+}

@@ -1,0 +1,229 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! SQLite has one writer at a time, so every write transaction starts with `BEGIN IMMEDIATE`:
+//! it takes the write lock up front (waiting up to the busy timeout) instead of reading under a
+//! shared lock and failing with SQLITE_BUSY when two transactions both try to upgrade it. With
+//! the lock held, a sync's commit reads and bumps the change-log counter one row at a time and
+//! an upload's append rewrites the bytes; the rest is `zoufang_storage`'s shared SQL.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Sqlite, SqliteConnection};
+use zoufang_storage::sql::projection::write_projections;
+use zoufang_storage::{Backend, DbError, SyncWrite, UploadChunk};
+
+static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/server-sqlite");
+
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pool: SqlitePool,
+}
+
+impl SqliteDb {
+    /// Opens (creating if missing) the database at a plain path or an `sqlite:` URL and brings
+    /// its schema up to date.
+    pub async fn connect(url_or_path: &str) -> Result<SqliteDb, DbError> {
+        let options = if url_or_path.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url_or_path)?
+        } else {
+            SqliteConnectOptions::new().filename(url_or_path)
+        }
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: an acknowledged sync must survive a power cut, not only a process crash.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            // No maintenance task (see `zoufang_storage_postgres::PgDb::connect`).
+            .idle_timeout(None)
+            .max_lifetime(None)
+            // A COMMIT that fails (disk full) may leave sqlx believing a transaction is still
+            // open when SQLite already rolled it back: its ROLLBACK then fails too, and the
+            // connection would refuse every later write and run reads in a stale snapshot.
+            // Such a connection is closed instead of going back to the pool.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteDb { pool })
+    }
+}
+
+zoufang_storage::neutral_sql!(SqliteDb);
+
+impl Backend for SqliteDb {
+    type Db = Sqlite;
+    type Stamp = String;
+
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // One read transaction is one WAL snapshot; writers are serialised and bump the counter in
+    // the same transaction as their log rows.
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
+    const FOR_UPDATE: &'static str = "";
+
+    /// A time as the upload tables' `updated_at` default writes it, so that text order is time
+    /// order.
+    fn stamp(t: DateTime<Utc>) -> String {
+        t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    }
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn commit(&self, write: &SyncWrite) -> Result<(), DbError> {
+        if write.households.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+        // Households whose area this batch changes: their logged changes move with them.
+        let mut moved = Vec::new();
+        for h in &write.households {
+            if let Some(v) = h.expected_version {
+                // The write lock is held: what this reads is what the update below replaces.
+                let before: Option<String> = sqlx::query_scalar(
+                    "SELECT area_code FROM households WHERE id = ? AND version = ?",
+                )
+                .bind(&h.id)
+                .bind(v)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(from) = before.filter(|a| a != &h.area_code) {
+                    moved.push((h, from));
+                }
+            }
+            let done =
+                match h.expected_version {
+                    Some(v) => {
+                        sqlx::query(
+                            "UPDATE households
+                         SET area_code = ?, doc = ?, version = version + 1,
+                             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                         WHERE id = ? AND version = ?",
+                        )
+                        .bind(&h.area_code)
+                        .bind(&h.doc)
+                        .bind(&h.id)
+                        .bind(v)
+                        .execute(&mut *tx)
+                        .await?
+                    }
+                    None => sqlx::query(
+                        "INSERT INTO households (id, area_code, doc, version) VALUES (?, ?, ?, 1)
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&h.id)
+                    .bind(&h.area_code)
+                    .bind(&h.doc)
+                    .execute(&mut *tx)
+                    .await?,
+                };
+            if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Err(DbError::Conflict);
+            }
+        }
+        for (h, _) in &moved {
+            sqlx::query(
+                "UPDATE changes SET area_code = ? WHERE household_id = ? AND area_code <> ?",
+            )
+            .bind(&h.area_code)
+            .bind(&h.id)
+            .bind(&h.area_code)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let projections: Vec<_> = write.households.iter().map(|h| &h.projection).collect();
+        write_projections::<Sqlite>(&mut tx, &projections).await?;
+        // The write lock is already held, so numbering only the rows actually inserted leaves
+        // no gaps: the counter always equals the highest seq in the log (changes and moves).
+        let mut seq: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let before = seq;
+        for h in &write.households {
+            for c in &h.changes {
+                let done = sqlx::query(
+                    "INSERT INTO changes (seq, household_id, hash, actor, area_code, bytes)
+                     VALUES (?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (household_id, hash) DO NOTHING",
+                )
+                .bind(seq + 1)
+                .bind(&h.id)
+                .bind(&c.hash)
+                .bind(&c.actor)
+                .bind(&h.area_code)
+                .bind(&c.bytes)
+                .execute(&mut *tx)
+                .await?;
+                seq += done.rows_affected() as i64;
+            }
+        }
+        // Each move takes the next number: a pull's cursor covers moves as it covers changes.
+        for (h, from) in &moved {
+            seq += 1;
+            sqlx::query(
+                "INSERT INTO household_moves (seq, household_id, from_area, to_area)
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(&h.id)
+            .bind(from)
+            .bind(&h.area_code)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if seq != before {
+            sqlx::query("UPDATE sync_state SET seq = ? WHERE id = 1")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lock_uploads(_: &mut SqliteConnection, _: &str) -> Result<(), DbError> {
+        // BEGIN IMMEDIATE took the database's write lock.
+        Ok(())
+    }
+
+    async fn extend_upload(
+        conn: &mut SqliteConnection,
+        c: &UploadChunk<'_>,
+    ) -> Result<(), DbError> {
+        // Read and rewrite: SQLite's `||` is a text operator, no way to append to a blob.
+        let mut bytes: Vec<u8> = sqlx::query_scalar(
+            "SELECT bytes FROM attachment_uploads WHERE device_id = $1 AND hash = $2",
+        )
+        .bind(c.device_id)
+        .bind(c.hash)
+        .fetch_one(&mut *conn)
+        .await?;
+        bytes.extend_from_slice(c.bytes);
+        sqlx::query(
+            "UPDATE attachment_uploads
+             SET bytes = $1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE device_id = $2 AND hash = $3",
+        )
+        .bind(bytes)
+        .bind(c.device_id)
+        .bind(c.hash)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,44 @@
+//! What a backend writes itself: how its transactions begin, how it stamps times, a sync's
+//! commit, and the two steps of an upload whose SQL truly differs. Everything else is generated from one text by
+//! [`crate::neutral_sql!`].
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::{DbError, SyncWrite, UploadChunk};
+
+pub trait Backend: Clone + Send + Sync + 'static {
+    type Db: sqlx::Database;
+    /// How a time is bound against the upload tables' `updated_at` (text on SQLite, so that
+    /// text order is time order; `timestamptz` on PostgreSQL).
+    type Stamp;
+
+    /// Opens a write transaction.
+    const BEGIN_WRITE: &'static str;
+    /// Opens the read transaction of a pull, whose first statement (the counter read) fixes
+    /// the snapshot every later statement sees.
+    const BEGIN_SNAPSHOT: &'static str;
+    /// Suffix of a `SELECT` that locks the rows it reads in a write transaction (empty where a
+    /// write transaction already locks the whole database).
+    const FOR_UPDATE: &'static str;
+
+    fn stamp(t: DateTime<Utc>) -> Self::Stamp;
+    fn pool(&self) -> &sqlx::Pool<Self::Db>;
+
+    /// [`crate::Database::commit_sync`]: the change-log counter and the batched inserts.
+    fn commit(&self, write: &SyncWrite) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// Inside [`crate::Database::append_upload`]'s write transaction, before anything is read:
+    /// whatever makes one device's chunks go one at a time, so that its quota is read and
+    /// charged without another of its chunks in between (SQLite's write lock already does).
+    fn lock_uploads<'c>(
+        conn: &'c mut <Self::Db as sqlx::Database>::Connection,
+        device_id: &'c str,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'c;
+    /// Appends the chunk to the device's upload of its hash, which holds exactly `chunk.offset`
+    /// bytes and is locked by the transaction.
+    fn extend_upload<'c>(
+        conn: &'c mut <Self::Db as sqlx::Database>::Connection,
+        chunk: &'c UploadChunk<'_>,
+    ) -> impl Future<Output = Result<(), DbError>> + Send + 'c;
+}

@@ -1,0 +1,211 @@
+//! The projection's tables: the rows supervisors query, derived by the server from each merged
+//! household document (`zoufang_server::projection` computes them) and handed to storage as plain
+//! values per table ([`TableRows`]) so that one piece of SQL writes them on either backend.
+
+use chrono::NaiveDate;
+
+/// One SQL value of a projection row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Val {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Val {
+    fn from(s: &str) -> Val {
+        Val::Text(Some(s.to_owned()))
+    }
+}
+impl From<String> for Val {
+    fn from(s: String) -> Val {
+        Val::Text(Some(s))
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(s: Option<String>) -> Val {
+        Val::Text(s)
+    }
+}
+impl From<Option<&str>> for Val {
+    fn from(s: Option<&str>) -> Val {
+        Val::Text(s.map(str::to_owned))
+    }
+}
+impl From<i64> for Val {
+    fn from(n: i64) -> Val {
+        Val::Int(Some(n))
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(n: Option<i64>) -> Val {
+        Val::Int(n)
+    }
+}
+impl From<Option<NaiveDate>> for Val {
+    fn from(d: Option<NaiveDate>) -> Val {
+        Val::Text(d.map(|d| d.to_string()))
+    }
+}
+impl From<NaiveDate> for Val {
+    fn from(d: NaiveDate) -> Val {
+        Val::Text(Some(d.to_string()))
+    }
+}
+
+/// A projection table: its name and columns, the first of which is always `household_id` (or
+/// `id` for the household table itself), the key a rewrite deletes by.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+pub const HOUSEHOLDS: Table = Table {
+    name: "p_households",
+    columns: &[
+        "id",
+        "area_code",
+        "household_no",
+        "head_name",
+        "head_id",
+        "phone",
+        "status",
+        "monitoring",
+        "attribute",
+        "main_cause",
+        "persons",
+        "income_year",
+        "net_income",
+        "per_capita",
+        "prev_net_income",
+        "last_visit",
+        "errors",
+        "warnings",
+        "conflicts",
+        "failed_criteria",
+        "changed_at",
+    ],
+};
+pub const MEMBERS: Table = Table {
+    name: "p_members",
+    columns: &[
+        "household_id",
+        "member_id",
+        "area_code",
+        "name",
+        "id_number",
+        "sex",
+        "relation",
+        "birth_date",
+        "health",
+        "is_current",
+    ],
+};
+pub const CASES: Table = Table {
+    name: "p_cases",
+    columns: &[
+        "household_id",
+        "case_id",
+        "area_code",
+        "kind",
+        "origin",
+        "proposed_on",
+        "stage",
+        "stage_step",
+        "persons",
+        "publicity_start",
+        "publicity_end",
+        "objections",
+    ],
+};
+pub const STEPS: Table = Table {
+    name: "p_steps",
+    columns: &[
+        "household_id",
+        "case_id",
+        "step_id",
+        "step",
+        "outcome",
+        "day",
+        "actor",
+        "comment",
+    ],
+};
+pub const VISITS: Table = Table {
+    name: "p_visits",
+    columns: &["household_id", "visit_id", "day", "visitor", "mode"],
+};
+pub const HELPERS: Table = Table {
+    name: "p_helpers",
+    columns: &[
+        "household_id",
+        "helper_id",
+        "area_code",
+        "name",
+        "unit",
+        "helper_key",
+    ],
+};
+pub const FLAGS: Table = Table {
+    name: "p_flags",
+    columns: &[
+        "household_id",
+        "n",
+        "area_code",
+        "code",
+        "severity",
+        "message",
+        "member_id",
+    ],
+};
+pub const CONFLICTS: Table = Table {
+    name: "p_conflicts",
+    columns: &["household_id", "path", "area_code", "n_values"],
+};
+
+/// Every projection table, in the order rows are written.
+pub const TABLES: [&Table; 8] = [
+    &HOUSEHOLDS,
+    &MEMBERS,
+    &CASES,
+    &STEPS,
+    &VISITS,
+    &HELPERS,
+    &FLAGS,
+    &CONFLICTS,
+];
+
+/// The rows of one table for one household.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRows {
+    pub table: &'static Table,
+    pub rows: Vec<Vec<Val>>,
+}
+
+/// Every projection row of one household.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Projection {
+    pub household_id: String,
+    /// The household's area code as the document has it ('' when unset).
+    pub area_code: String,
+    /// One entry per table of [`TABLES`], in that order.
+    pub tables: Vec<TableRows>,
+}
+
+impl Projection {
+    /// No rows: writing it clears the household's projection (storage tests use it with
+    /// documents that are not household documents).
+    pub fn empty(household_id: &str) -> Projection {
+        Projection {
+            household_id: household_id.to_owned(),
+            area_code: String::new(),
+            tables: TABLES
+                .iter()
+                .map(|t| TableRows {
+                    table: t,
+                    rows: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+}

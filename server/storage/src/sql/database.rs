@@ -1,0 +1,395 @@
+//! [`crate::Database`] in one text: documents, the pull and attachments. A sync's commit and
+//! two steps of an upload's append are the backend's own ([`crate::Backend`]).
+
+/// Generates `impl Database` for a [`crate::Backend`] type (see [`crate::neutral_sql!`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! database_sql {
+    ($ty:ty) => {
+        const _: () = {
+            use $crate::reexports::chrono::{DateTime, Utc};
+            use $crate::reexports::sqlx::{self, QueryBuilder};
+            use $crate::sql::{
+                IDS_PER_QUERY, PAGE_SCAN_ROWS, gone_query, left_query, push_log_filter,
+            };
+            use $crate::{
+                Append, AttachmentState, Backend, ChangePage, Database, DbError, LoggedChange,
+                OwnChanges, StoredAttachment, StoredHousehold, SyncWrite, UploadChunk,
+            };
+
+            type Db = <$ty as Backend>::Db;
+
+            /// `SELECT … WHERE column IN (…)` over `keys` in chunks: `head` ends before the list.
+            async fn select_in<T>(
+                db: &$ty,
+                head: &str,
+                keys: &[String],
+                tail: &str,
+            ) -> Result<Vec<T>, DbError>
+            where
+                T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+            {
+                let mut found = Vec::new();
+                for chunk in keys.chunks(IDS_PER_QUERY) {
+                    let mut qb = QueryBuilder::<Db>::new(head);
+                    qb.push(" IN (");
+                    let mut list = qb.separated(", ");
+                    for k in chunk {
+                        list.push_bind(k.clone());
+                    }
+                    qb.push(")").push(tail);
+                    found.extend(qb.build_query_as::<T>().fetch_all(db.pool()).await?);
+                }
+                Ok(found)
+            }
+
+            impl Database for $ty {
+                async fn households_left(
+                    &self,
+                    old: &[String],
+                    new: &[String],
+                ) -> Result<Vec<String>, DbError> {
+                    if old.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    Ok(left_query::<Db>(old, new)
+                        .build_query_scalar()
+                        .fetch_all(self.pool())
+                        .await?)
+                }
+
+                async fn households(
+                    &self,
+                    ids: &[String],
+                ) -> Result<Vec<StoredHousehold>, DbError> {
+                    let rows: Vec<(String, String, Vec<u8>, i64)> = select_in(
+                        self,
+                        "SELECT id, area_code, doc, version FROM households WHERE id",
+                        ids,
+                        "",
+                    )
+                    .await?;
+                    let mut found: Vec<StoredHousehold> = rows
+                        .into_iter()
+                        .map(|(id, area_code, doc, version)| StoredHousehold {
+                            id,
+                            area_code,
+                            doc,
+                            version,
+                        })
+                        .collect();
+                    found.sort_by(|a, b| a.id.cmp(&b.id));
+                    Ok(found)
+                }
+
+                async fn commit_sync(&self, write: &SyncWrite) -> Result<(), DbError> {
+                    Backend::commit(self, write).await
+                }
+
+                async fn changes_since(
+                    &self,
+                    cursor: i64,
+                    scope: &[String],
+                    own: OwnChanges<'_>,
+                    max_bytes: usize,
+                ) -> Result<ChangePage, DbError> {
+                    if scope.is_empty() {
+                        return Ok(ChangePage {
+                            changes: Vec::new(),
+                            cursor,
+                            more: false,
+                            gone: Vec::new(),
+                        });
+                    }
+                    // The snapshot is fixed by the counter read, the first statement: every log
+                    // row numbered up to it is committed in it (see the PostgreSQL backend).
+                    let mut tx = self.pool().begin_with(<$ty>::BEGIN_SNAPSHOT).await?;
+                    let upto: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    // First sizes only, so the page's bytes are read once and only for what is
+                    // sent.
+                    let mut picked_last = None;
+                    let mut total = 0usize;
+                    let mut more = false;
+                    let mut after = cursor;
+                    'scan: loop {
+                        let mut qb = QueryBuilder::<Db>::new(
+                            "SELECT seq, CAST(length(bytes) AS BIGINT) FROM changes",
+                        );
+                        push_log_filter(&mut qb, after, upto, own, scope);
+                        qb.push(" ORDER BY seq LIMIT ").push_bind(PAGE_SCAN_ROWS);
+                        let sizes: Vec<(i64, i64)> =
+                            qb.build_query_as().fetch_all(&mut *tx).await?;
+                        let scanned = sizes.len() as i64;
+                        for (seq, len) in sizes {
+                            let len = usize::try_from(len).unwrap_or(usize::MAX);
+                            if picked_last.is_some() && total.saturating_add(len) > max_bytes {
+                                more = true;
+                                break 'scan;
+                            }
+                            total = total.saturating_add(len);
+                            picked_last = Some(seq);
+                            after = seq;
+                        }
+                        if scanned < PAGE_SCAN_ROWS {
+                            break;
+                        }
+                    }
+                    let mut changes = Vec::new();
+                    if let Some(last) = picked_last {
+                        let mut qb =
+                            QueryBuilder::<Db>::new("SELECT seq, household_id, bytes FROM changes");
+                        push_log_filter(&mut qb, cursor, last, own, scope);
+                        qb.push(" ORDER BY seq");
+                        let rows: Vec<(i64, String, Vec<u8>)> =
+                            qb.build_query_as().fetch_all(&mut *tx).await?;
+                        changes = rows
+                            .into_iter()
+                            .map(|(seq, household_id, bytes)| LoggedChange {
+                                seq,
+                                household_id,
+                                bytes,
+                            })
+                            .collect();
+                    }
+                    let next = match picked_last {
+                        Some(last) if more => last,
+                        _ => cursor.max(upto),
+                    };
+                    // Moves in the range the new cursor covers, in the same snapshot as the page.
+                    let gone = gone_query::<Db>(cursor, next, scope)
+                        .build_query_scalar()
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    tx.rollback().await?;
+                    Ok(ChangePage {
+                        changes,
+                        cursor: next,
+                        more,
+                        gone,
+                    })
+                }
+
+                async fn resend_own_changes(&self, device_id: &str) -> Result<i64, DbError> {
+                    Ok(sqlx::query_scalar(
+                        "UPDATE devices
+                         SET own_resent_until = (SELECT seq FROM sync_state WHERE id = 1)
+                         WHERE id = $1 RETURNING own_resent_until",
+                    )
+                    .bind(device_id)
+                    .fetch_optional(self.pool())
+                    .await?
+                    .unwrap_or(0))
+                }
+
+                async fn household_count(&self) -> Result<i64, DbError> {
+                    Ok(sqlx::query_scalar("SELECT count(*) FROM households")
+                        .fetch_one(self.pool())
+                        .await?)
+                }
+
+                async fn attachment_states(
+                    &self,
+                    device_id: &str,
+                    hashes: &[String],
+                    fresh_since: DateTime<Utc>,
+                ) -> Result<Vec<AttachmentState>, DbError> {
+                    let mut states = Vec::new();
+                    for chunk in hashes.chunks(IDS_PER_QUERY) {
+                        let mut qb = QueryBuilder::<Db>::new(
+                            "SELECT hash, total, TRUE FROM attachments WHERE hash IN (",
+                        );
+                        let mut list = qb.separated(", ");
+                        for h in chunk {
+                            list.push_bind(h.clone());
+                        }
+                        qb.push(
+                            ") UNION ALL SELECT hash, CAST(length(bytes) AS BIGINT), FALSE \
+                             FROM attachment_uploads WHERE device_id = ",
+                        )
+                        .push_bind(device_id.to_owned())
+                        .push(" AND updated_at >= ")
+                        .push_bind(<$ty>::stamp(fresh_since))
+                        .push(" AND hash IN (");
+                        let mut list = qb.separated(", ");
+                        for h in chunk {
+                            list.push_bind(h.clone());
+                        }
+                        qb.push(")");
+                        let rows: Vec<(String, i64, bool)> =
+                            qb.build_query_as().fetch_all(self.pool()).await?;
+                        states.extend(rows.into_iter().map(|(hash, received, complete)| {
+                            AttachmentState {
+                                hash,
+                                received,
+                                complete,
+                            }
+                        }));
+                    }
+                    Ok(states)
+                }
+
+                async fn expire_uploads(&self, before: DateTime<Utc>) -> Result<u64, DbError> {
+                    Ok(
+                        sqlx::query("DELETE FROM attachment_uploads WHERE updated_at < $1")
+                            .bind(<$ty>::stamp(before))
+                            .execute(self.pool())
+                            .await?
+                            .rows_affected(),
+                    )
+                }
+
+                async fn append_upload(&self, c: &UploadChunk<'_>) -> Result<Append, DbError> {
+                    let mut tx = self.pool().begin_with(<$ty>::BEGIN_WRITE).await?;
+                    <$ty>::lock_uploads(&mut tx, c.device_id).await?;
+                    let stored: Option<i64> =
+                        sqlx::query_scalar("SELECT total FROM attachments WHERE hash = $1")
+                            .bind(c.hash)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    let drop_own =
+                        "DELETE FROM attachment_uploads WHERE device_id = $1 AND hash = $2";
+                    if let Some(total) = stored {
+                        // Left over when another device completed the hash meanwhile: of no use.
+                        sqlx::query(drop_own)
+                            .bind(c.device_id)
+                            .bind(c.hash)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        return Ok(Append::Complete(total));
+                    }
+                    let own: Option<(i64, i64)> = sqlx::query_as(
+                        "SELECT CAST(length(bytes) AS BIGINT), total FROM attachment_uploads
+                         WHERE device_id = $1 AND hash = $2",
+                    )
+                    .bind(c.device_id)
+                    .bind(c.hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((received, total)) = own
+                        && total == c.total
+                    {
+                        if received != c.offset {
+                            return Ok(Append::Misplaced(received));
+                        }
+                        <$ty>::extend_upload(&mut tx, c).await?;
+                        tx.commit().await?;
+                        return Ok(Append::Stored(received + c.bytes.len() as i64));
+                    }
+                    if own.is_some() {
+                        // It declared another total: a new upload of the hash starts over.
+                        sqlx::query(drop_own)
+                            .bind(c.device_id)
+                            .bind(c.hash)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if c.offset != 0 {
+                        tx.commit().await?;
+                        return Ok(Append::Misplaced(0));
+                    }
+                    let held: i64 = sqlx::query_scalar(
+                        "SELECT CAST(COALESCE(SUM(total), 0) AS BIGINT) FROM attachment_uploads
+                         WHERE device_id = $1",
+                    )
+                    .bind(c.device_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if held.saturating_add(c.total) > c.quota {
+                        tx.commit().await?;
+                        return Ok(Append::OverQuota);
+                    }
+                    sqlx::query(
+                        "INSERT INTO attachment_uploads (device_id, hash, mime, total, bytes)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(c.device_id)
+                    .bind(c.hash)
+                    .bind(c.mime)
+                    .bind(c.total)
+                    .bind(c.bytes)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(Append::Stored(c.bytes.len() as i64))
+                }
+
+                async fn upload_received(
+                    &self,
+                    device_id: &str,
+                    hash: &str,
+                ) -> Result<Option<StoredAttachment>, DbError> {
+                    let row: Option<(String, i64, Vec<u8>)> = sqlx::query_as(
+                        "SELECT mime, total, bytes FROM attachment_uploads
+                         WHERE device_id = $1 AND hash = $2",
+                    )
+                    .bind(device_id)
+                    .bind(hash)
+                    .fetch_optional(self.pool())
+                    .await?;
+                    Ok(row.map(|(mime, total, bytes)| StoredAttachment {
+                        mime,
+                        total,
+                        bytes,
+                        complete: false,
+                    }))
+                }
+
+                async fn finish_upload(
+                    &self,
+                    device_id: &str,
+                    hash: &str,
+                    verified: bool,
+                ) -> Result<(), DbError> {
+                    if !verified {
+                        sqlx::query(
+                            "DELETE FROM attachment_uploads WHERE device_id = $1 AND hash = $2",
+                        )
+                        .bind(device_id)
+                        .bind(hash)
+                        .execute(self.pool())
+                        .await?;
+                        return Ok(());
+                    }
+                    let mut tx = self.pool().begin_with(<$ty>::BEGIN_WRITE).await?;
+                    sqlx::query(
+                        "INSERT INTO attachments (hash, mime, total, bytes, complete)
+                         SELECT hash, mime, total, bytes, TRUE FROM attachment_uploads
+                         WHERE device_id = $1 AND hash = $2
+                         ON CONFLICT (hash) DO NOTHING",
+                    )
+                    .bind(device_id)
+                    .bind(hash)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM attachment_uploads WHERE hash = $1")
+                        .bind(hash)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn attachment(
+                    &self,
+                    hash: &str,
+                ) -> Result<Option<StoredAttachment>, DbError> {
+                    let row: Option<(String, i64, Vec<u8>, bool)> = sqlx::query_as(
+                        "SELECT mime, total, bytes, complete FROM attachments WHERE hash = $1",
+                    )
+                    .bind(hash)
+                    .fetch_optional(self.pool())
+                    .await?;
+                    Ok(row.map(|(mime, total, bytes, complete)| StoredAttachment {
+                        mime,
+                        total,
+                        bytes,
+                        complete,
+                    }))
+                }
+            }
+        };
+    };
+}

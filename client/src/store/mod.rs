@@ -3,6 +3,8 @@
 //! leaves either the old state or the new one. The file is encrypted (SQLCipher) under a key
 //! derived from the user's passphrase ([`crypt`]).
 
+mod answer;
+mod apply;
 mod attachments;
 mod crypt;
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! What the server is known to have of each household, and applying a sync response.
+//! What the server is known to have of each household, and what to send it next.
 //!
 //! A household is *dirty* while it has changes the server is not known to hold. Work is marked
 //! synced only from the server's answer, and a whole answer (acknowledgements, pulled changes,
@@ -8,17 +8,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use zoufang_shared::doc::{ChangeHash, HouseholdDoc, IncomingChange};
+use zoufang_shared::doc::{ChangeHash, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
-use zoufang_shared::wire::{DEVICE_CHANGES_PER_PUSH, PushOutcome, SyncResponse};
+use zoufang_shared::wire::DEVICE_CHANGES_PER_PUSH;
 
 use super::households::{load_doc, write_doc};
 use super::{Store, StoreError};
 
 /// Settings keys: the pull cursor, the scope it covers, and households to fetch in full.
-const CURSOR: &str = "sync_cursor";
-const SCOPE: &str = "sync_scope";
-const WANT_FULL: &str = "sync_want_full";
+pub(super) const CURSOR: &str = "sync_cursor";
+pub(super) const SCOPE: &str = "sync_scope";
+pub(super) const WANT_FULL: &str = "sync_want_full";
 
 /// One household's changes to send.
 #[derive(Debug, Clone)]
@@ -65,19 +65,12 @@ pub struct SyncOutcome {
     pub removed_unsent: usize,
 }
 
-fn to_hashes(text: &str) -> Vec<ChangeHash> {
+pub(super) fn to_hashes(text: &str) -> Vec<ChangeHash> {
     serde_json::from_str::<Vec<String>>(text)
         .unwrap_or_default()
         .iter()
         .filter_map(|h| h.parse().ok())
         .collect()
-}
-
-/// The change-log part of a scope key (`<areas>.<log>`; none before the server's first restore).
-/// When it changes, the server was restored from a backup and may lack anything this device
-/// sent or pulled since that backup.
-fn log_of(scope: &str) -> &str {
-    scope.split_once('.').map_or("", |(_, log)| log)
 }
 
 /// The first [`DEVICE_CHANGES_PER_PUSH`] changes after `have` in causal order, in their wire
@@ -108,7 +101,7 @@ fn first_changes_after(
     (bytes, heads, true)
 }
 
-fn to_text(hashes: &[ChangeHash]) -> String {
+pub(super) fn to_text(hashes: &[ChangeHash]) -> String {
     serde_json::to_string(&hashes.iter().map(ToString::to_string).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".into())
 }
@@ -244,253 +237,12 @@ impl Store {
         tx.commit()?;
         Ok(kept)
     }
-
-    /// Applies a server's answer to the pushes in `sent`, all in one transaction. An accepted
-    /// push counts as the heads it was sent with, else (a bundle's reply, read later) as the
-    /// heads the server names.
-    pub fn apply_sync(
-        &mut self,
-        res: &SyncResponse,
-        sent: &SentHeads,
-    ) -> Result<SyncOutcome, StoreError> {
-        let actor = self.identity()?.actor;
-        let salt = self.id_salt()?;
-        let now = chrono::Utc::now().to_rfc3339();
-        let mut outcome = SyncOutcome::default();
-        let mut want_full: BTreeSet<String> = self.want_full()?.into_iter().collect();
-        let previous_scope = self.sync_scope()?;
-        let restored = !previous_scope.is_empty() && log_of(&previous_scope) != log_of(&res.scope);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // What the server is now known to have, per household touched.
-        let mut known: BTreeMap<String, Vec<ChangeHash>> = BTreeMap::new();
-        let mut need_all: BTreeSet<String> = BTreeSet::new();
-
-        let old_heads = |id: &str| -> Result<Vec<ChangeHash>, rusqlite::Error> {
-            Ok(tx
-                .query_row(
-                    "SELECT server_heads FROM households WHERE id = ?1",
-                    [id],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()?
-                .map(|t| to_hashes(&t))
-                .unwrap_or_default())
-        };
-        for r in &res.results {
-            match &r.outcome {
-                PushOutcome::Accepted { heads } => {
-                    outcome.accepted += 1;
-                    let mut k = old_heads(&r.household)?;
-                    match sent.get(&r.household) {
-                        Some(sent) => k.extend(sent.iter().copied()),
-                        None => k.extend(heads.iter().map(|h| ChangeHash(*h))),
-                    }
-                    known.insert(r.household.clone(), k);
-                    tx.execute(
-                        "DELETE FROM sync_rejections WHERE household_id = ?1",
-                        [&r.household],
-                    )?;
-                }
-                PushOutcome::NeedAll => {
-                    outcome.need_all += 1;
-                    need_all.insert(r.household.clone());
-                }
-                PushOutcome::Rejected { code, message } => {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO sync_rejections(household_id, code, message, at)
-                         VALUES (?1, ?2, ?3, ?4)",
-                        params![r.household, code, message, now],
-                    )?;
-                    outcome.rejected.push(Rejection {
-                        household: r.household.clone(),
-                        code: code.clone(),
-                        message: message.clone(),
-                    });
-                }
-            }
-        }
-        // Pulled changes, grouped by household in the order they came (causal order).
-        let mut pulled: BTreeMap<&str, Vec<&[u8]>> = BTreeMap::new();
-        for p in &res.pulled {
-            pulled
-                .entry(p.household.as_str())
-                .or_default()
-                .push(&p.change);
-        }
-        let mut docs: BTreeMap<String, HouseholdDoc> = BTreeMap::new();
-        for (id, changes) in pulled {
-            let bytes: Option<Vec<u8>> = tx
-                .query_row("SELECT doc FROM households WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let mut doc = match bytes {
-                Some(b) => HouseholdDoc::load(&b, actor.clone())?,
-                None => HouseholdDoc::empty(actor.clone()),
-            };
-            let mut incoming = Vec::new();
-            let mut hashes = Vec::new();
-            for c in changes {
-                let change = IncomingChange::decode(c)?;
-                hashes.push(change.hash());
-                incoming.push(change);
-            }
-            outcome.pulled_changes += incoming.len();
-            // A change whose dependency never reached this device (the household moved into
-            // its areas, say) must not stop the rest: ask for the whole household next round.
-            if let Err(e) = doc.apply(incoming) {
-                tracing::warn!(household = id, error = %e, "pulled changes not applicable");
-                want_full.insert(id.to_owned());
-                continue;
-            }
-            want_full.remove(id);
-            let entry = match known.get_mut(id) {
-                Some(k) => k,
-                None => known.entry(id.to_owned()).or_insert(old_heads(id)?),
-            };
-            entry.extend(hashes);
-            docs.insert(id.to_owned(), doc);
-        }
-        for (id, hashes) in &known {
-            let mut doc = match docs.remove(id) {
-                Some(mut d) => {
-                    write_doc(&tx, &mut d, &self.standards, &salt)?;
-                    outcome.households_updated += 1;
-                    d
-                }
-                None => {
-                    let b: Option<Vec<u8>> = tx
-                        .query_row("SELECT doc FROM households WHERE id = ?1", [id], |r| {
-                            r.get(0)
-                        })
-                        .optional()?;
-                    match b {
-                        Some(b) => HouseholdDoc::load(&b, actor.clone())?,
-                        None => continue,
-                    }
-                }
-            };
-            let present: Vec<ChangeHash> = hashes
-                .iter()
-                .copied()
-                .filter(|h| doc.has_change(h))
-                .collect();
-            let dirty = !doc.changes_after(&present).is_empty();
-            let heads = if dirty { present } else { doc.heads() };
-            tx.execute(
-                "UPDATE households SET server_heads = ?2, dirty = ?3 WHERE id = ?1",
-                params![id, to_text(&heads), dirty as i64],
-            )?;
-        }
-        // Households that left the user's areas: the server sends nothing more of them and
-        // would refuse this device's edits of them (`out_of_scope`), so they go, whole.
-        let mut dropped_attachments = BTreeSet::new();
-        for id in &res.gone {
-            let row: Option<(Vec<u8>, bool)> = tx
-                .query_row(
-                    "SELECT doc, dirty FROM households WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            want_full.remove(id);
-            need_all.remove(id);
-            let Some((doc, dirty)) = row else {
-                continue;
-            };
-            match HouseholdDoc::load(&doc, actor.clone()).and_then(|d| d.read()) {
-                Ok(h) => dropped_attachments.extend(h.attachments.into_keys()),
-                Err(e) => tracing::warn!(household = %id, error = %e, "unreadable document"),
-            }
-            if dirty {
-                tracing::warn!(
-                    household = %id,
-                    "household left the user's areas: its unsent edits are dropped with it"
-                );
-                outcome.removed_unsent += 1;
-            }
-            for sql in [
-                "DELETE FROM sync_rejections WHERE household_id = ?1",
-                "DELETE FROM person_ids WHERE household_id = ?1",
-                "DELETE FROM household_index WHERE id = ?1",
-                "DELETE FROM households WHERE id = ?1",
-            ] {
-                tx.execute(sql, [id])?;
-            }
-            outcome.households_removed += 1;
-        }
-        if !dropped_attachments.is_empty() {
-            // A photo stays while another household on the device still refers to it.
-            let mut stmt = tx.prepare("SELECT id, doc FROM households")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })?;
-            for row in rows {
-                let (id, doc) = row?;
-                match HouseholdDoc::load(&doc, actor.clone()).and_then(|d| d.read()) {
-                    Ok(h) => {
-                        for hash in h.attachments.keys() {
-                            dropped_attachments.remove(hash);
-                        }
-                    }
-                    Err(e) => {
-                        // Cannot tell what it refers to: keep every photo.
-                        tracing::warn!(household = %id, error = %e, "unreadable document");
-                        dropped_attachments.clear();
-                        break;
-                    }
-                }
-            }
-            drop(stmt);
-            for hash in &dropped_attachments {
-                tx.execute(
-                    "DELETE FROM attachments WHERE hash = ?1 OR original_of = ?1",
-                    [hash],
-                )?;
-            }
-        }
-        for id in &need_all {
-            tx.execute(
-                "UPDATE households SET server_heads = '[]', dirty = 1 WHERE id = ?1",
-                [id],
-            )?;
-        }
-        if restored {
-            // The server went back to a backup: offer every household again from the start (it
-            // keeps what it lacks, its own changes and those it may take back from other
-            // devices, and skips the rest), and every photo.
-            tracing::warn!("the server was restored from a backup: sending everything again");
-            outcome.need_all +=
-                tx.execute("UPDATE households SET server_heads = '[]', dirty = 1", [])?;
-            tx.execute(
-                "UPDATE attachments SET uploaded = 0 WHERE original_of IS NULL",
-                [],
-            )?;
-        }
-        outcome.want_full = want_full.len();
-        let want_full = serde_json::to_string(&want_full).unwrap_or_else(|_| "[]".into());
-        for (key, value) in [
-            (CURSOR, res.cursor.to_string()),
-            (SCOPE, res.scope.clone()),
-            (WANT_FULL, want_full),
-        ] {
-            tx.execute(
-                "INSERT INTO settings(key, value) VALUES (?1, ?2)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?;
-        }
-        tx.commit()?;
-        Ok(outcome)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zoufang_shared::wire::SyncResponse;
+    use zoufang_shared::wire::{PushOutcome, SyncResponse};
 
     fn answer(scope: &str) -> SyncResponse {
         SyncResponse {
@@ -501,13 +253,6 @@ mod tests {
             scope: scope.to_owned(),
             gone: Vec::new(),
         }
-    }
-
-    #[test]
-    fn the_log_part_of_a_scope_key() {
-        assert_eq!(log_of(""), "");
-        assert_eq!(log_of("0123456789abcdef"), "");
-        assert_eq!(log_of("0123456789abcdef.4f1c2a9b7e01"), "4f1c2a9b7e01");
     }
 
     /// Over HTTP the server names no heads: an accepted push counts as what was sent, and an

@@ -254,12 +254,13 @@ async fn a_squatted_hash_does_not_block_its_owner_on_postgres() {
     a_squatted_hash_does_not_block_its_owner(TestDb::postgres()).await;
 }
 
-/// With a 1 MiB quota: an upload begun reserves its declared size; one more that would go over
-/// is refused and leaves nothing; finishing the first makes room.
+/// With the smallest quota the server accepts (one whole photo, 4 MiB): an upload begun
+/// reserves its declared size; one more that would go over is refused and leaves nothing;
+/// finishing the first makes room.
 async fn unfinished_uploads_stay_within_the_quota(db: TestDb) {
     let server = ServerProcess::start_with_config(
         &db.url,
-        "[limits]\nmax_upload_bytes_in_progress = 1048576\n",
+        &format!("[limits]\nmax_upload_bytes_in_progress = {MAX_ATTACHMENT_BYTES}\n"),
     )
     .await;
     add_users(
@@ -277,19 +278,19 @@ async fn unfinished_uploads_stay_within_the_quota(db: TestDb) {
     let half = put_ok(&device, MILLION_A_SHA256, 1_000_000, 0, &big[..500_000]).await;
     assert_eq!(half.offset, 500_000);
 
-    // 1 000 000 reserved + 100 000 is over 1 MiB, though only 500 000 bytes came.
+    // 1 000 000 reserved + 3 300 000 is over 4 MiB, though only 500 000 bytes came.
     let second = fake_hash(2);
-    put_over_quota(&device, &second, 100_000, &[1; 1000]).await;
+    put_over_quota(&device, &second, 3_300_000, &[1; 1000]).await;
     assert_eq!(unfinished_of_hash(&sdb, &second).await, 0, "nothing stored");
     assert_eq!(offset_of(&device, &second).await, Some(0));
-    // An announcement alone over the quota, and one over the largest attachment.
+    // Another device's quota is its own.
+    put_ok(&other, &second, 100_000, 0, &[1; 1000]).await;
+    // An announcement over what is left, and one over the largest attachment.
     put_over_quota(&other, &fake_hash(3), 4 * MIB, &[1]).await;
     put(&other, &fake_hash(3), MAX_ATTACHMENT_BYTES + 1, 0, &[1])
         .await
         .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "over the largest attachment");
-    assert_eq!(unfinished_of_device(&sdb, &other).await, 0);
-    // Another device's quota is its own.
-    put_ok(&other, &second, 100_000, 0, &[1; 1000]).await;
+    assert_eq!(unfinished_of_device(&sdb, &other).await, 1);
 
     // The begun upload can always finish; then there is room again.
     let done = put_ok(

@@ -8,47 +8,152 @@
 //! the async worker threads, so `/healthz` and light pages keep answering in milliseconds while
 //! a household is expensive.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 
 use crate::http::ApiError;
 
 /// Seconds a shed request is told to wait: about one heavy request's time.
 pub const RETRY_AFTER_SECS: u64 = 2;
 
+/// The slots and the line. A freed slot goes to the waiting request that arrived first, where
+/// every [`BYTES_PER_PLACE`] of its body count as one place further back: a sync's work grows
+/// with what it carries, so an honest device's small sync is not stuck behind a row of maximal
+/// pushes from devices trying to stall the server, while a large push is overtaken by a
+/// bounded number of later arrivals only (it never starves).
 pub struct Heavy {
-    slots: Arc<Semaphore>,
-    waiting: AtomicUsize,
+    line: Mutex<Line>,
+    concurrency: usize,
     queue: usize,
+}
+
+struct Line {
+    running: usize,
+    waiting: BinaryHeap<Waiter>,
+    arrivals: u64,
+}
+
+/// Body bytes that count as one place in the line.
+pub const BYTES_PER_PLACE: u64 = 4096;
+
+/// A request in line: it is woken with its slot.
+struct Waiter {
+    /// Its place: arrival number plus its body's length in [`BYTES_PER_PLACE`].
+    place: u64,
+    arrival: u64,
+    wake: oneshot::Sender<Slot>,
+}
+
+impl Waiter {
+    fn key(&self) -> (u64, u64) {
+        (self.place, self.arrival)
+    }
+}
+
+impl PartialEq for Waiter {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Waiter {}
+impl PartialOrd for Waiter {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Waiter {
+    /// The heap pops its greatest: the nearest place, then the earliest arrival.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.key().cmp(&self.key())
+    }
+}
+
+/// A running heavy request's slot: dropping it hands the slot on.
+pub struct Slot {
+    heavy: Arc<Heavy>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.heavy.release();
+    }
 }
 
 impl Heavy {
     pub fn new(concurrency: usize, queue: usize) -> Self {
         Heavy {
-            slots: Arc::new(Semaphore::new(concurrency.max(1))),
-            waiting: AtomicUsize::new(0),
+            line: Mutex::new(Line {
+                running: 0,
+                waiting: BinaryHeap::new(),
+                arrivals: 0,
+            }),
+            concurrency: concurrency.max(1),
             queue,
         }
     }
 
-    /// A slot, after waiting in line; `None` when the line is full.
-    pub async fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Some(permit);
+    fn lock(&self) -> std::sync::MutexGuard<'_, Line> {
+        // The line holds no invariant a panic elsewhere could have broken half-way.
+        self.line.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for a request whose body is `cost` bytes, after waiting in line; `None` when the
+    /// line is full.
+    pub async fn admit(self: &Arc<Self>, cost: u64) -> Option<Slot> {
+        let wait = {
+            let mut line = self.lock();
+            if line.running < self.concurrency {
+                line.running += 1;
+                return Some(Slot {
+                    heavy: self.clone(),
+                });
+            }
+            if line.waiting.len() >= self.queue {
+                // Requests that gave up waiting leave their place only now.
+                line.waiting.retain(|w| !w.wake.is_closed());
+                if line.waiting.len() >= self.queue {
+                    return None;
+                }
+            }
+            let (wake, wait) = oneshot::channel();
+            line.arrivals += 1;
+            let arrival = line.arrivals;
+            line.waiting.push(Waiter {
+                place: arrival.saturating_add(cost / BYTES_PER_PLACE),
+                arrival,
+                wake,
+            });
+            wait
+        };
+        wait.await.ok()
+    }
+
+    /// Hands a freed slot to the next request in line, or frees it.
+    fn release(self: &Arc<Self>) {
+        let mut line = self.lock();
+        while let Some(next) = line.waiting.pop() {
+            let slot = Slot {
+                heavy: self.clone(),
+            };
+            match next.wake.send(slot) {
+                Ok(()) => return,
+                // That request gave up waiting; dropping its slot here would re-enter.
+                Err(slot) => std::mem::forget(slot),
+            }
         }
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        let permit = self.slots.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        permit.ok()
+        line.running -= 1;
+    }
+
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.lock().waiting.len()
     }
 }
 
@@ -82,7 +187,17 @@ pub async fn admit(State(heavy): State<Arc<Heavy>>, req: Request, next: Next) ->
     if !is_heavy(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
-    let Some(_slot) = heavy.admit().await else {
+    // A body of unknown length (chunked) waits behind those that said theirs.
+    let cost = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(if req.method() == Method::GET {
+            0
+        } else {
+            u64::MAX
+        });
+    let Some(_slot) = heavy.admit(cost).await else {
         tracing::warn!(path = %req.uri().path(), "overloaded: request shed");
         return overloaded().into_response();
     };
@@ -130,18 +245,74 @@ mod tests {
     #[tokio::test]
     async fn a_full_line_is_shed_and_a_freed_slot_admits_again() {
         let heavy = Arc::new(Heavy::new(1, 1));
-        let first = heavy.admit().await.expect("a free slot");
+        let first = heavy.admit(10).await.expect("a free slot");
         let waiting = {
             let heavy = heavy.clone();
-            tokio::spawn(async move { heavy.admit().await.is_some() })
+            tokio::spawn(async move { heavy.admit(10).await.is_some() })
         };
         // Let the second request take its place in line.
-        while heavy.waiting.load(Ordering::SeqCst) == 0 {
+        while heavy.waiting() == 0 {
             tokio::task::yield_now().await;
         }
-        assert!(heavy.admit().await.is_none(), "the line holds one");
+        assert!(heavy.admit(10).await.is_none(), "the line holds one");
         drop(first);
         assert!(waiting.await.expect("join"), "the one in line runs");
-        assert!(heavy.admit().await.is_some());
+        assert!(heavy.admit(10).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn small_requests_go_first_and_large_ones_are_overtaken_a_bounded_number_of_times() {
+        let heavy = Arc::new(Heavy::new(1, 8));
+        let running = heavy.admit(1).await.expect("a free slot");
+        let (done, mut order) = tokio::sync::mpsc::unbounded_channel();
+        for cost in [900_000, 50_000, 1_200, 900_000] {
+            let (line, done) = (heavy.clone(), done.clone());
+            tokio::spawn(async move {
+                let _slot = line.admit(cost).await.expect("admitted");
+                done.send(cost).expect("send");
+            });
+            let before = heavy.waiting();
+            while heavy.waiting() == before {
+                tokio::task::yield_now().await;
+            }
+        }
+        // One that gave up waiting leaves no slot behind.
+        let gave_up = {
+            let heavy = heavy.clone();
+            tokio::spawn(async move { heavy.admit(0).await.is_some() })
+        };
+        while heavy.waiting() < 5 {
+            tokio::task::yield_now().await;
+        }
+        gave_up.abort();
+        drop(running);
+        let mut served = Vec::new();
+        for _ in 0..4 {
+            served.push(order.recv().await.expect("served"));
+        }
+        assert_eq!(served, [1_200, 50_000, 900_000, 900_000]);
+        assert!(heavy.admit(1).await.is_some(), "every slot came back");
+
+        // A 40 kB push counts ten places back: the nine small ones arriving next overtake it,
+        // no more.
+        let heavy = Arc::new(Heavy::new(1, 64));
+        let running = heavy.admit(1).await.expect("a free slot");
+        for cost in std::iter::once(40_960).chain(std::iter::repeat_n(100, 20)) {
+            let (line, done) = (heavy.clone(), done.clone());
+            tokio::spawn(async move {
+                let _slot = line.admit(cost).await.expect("admitted");
+                done.send(cost).expect("send");
+            });
+            let before = heavy.waiting();
+            while heavy.waiting() == before {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(running);
+        let mut served = Vec::new();
+        for _ in 0..21 {
+            served.push(order.recv().await.expect("served"));
+        }
+        assert_eq!(served.iter().position(|&c| c == 40_960), Some(9));
     }
 }

@@ -260,12 +260,14 @@ mod tests {
         assert!(heavy.admit(10).await.is_some());
     }
 
-    #[tokio::test]
-    async fn small_requests_go_first_and_large_ones_are_overtaken_a_bounded_number_of_times() {
-        let heavy = Arc::new(Heavy::new(1, 8));
-        let running = heavy.admit(1).await.expect("a free slot");
-        let (done, mut order) = tokio::sync::mpsc::unbounded_channel();
-        for cost in [900_000, 50_000, 1_200, 900_000] {
+    /// Requests of these body sizes join the line one after another; each says its size on
+    /// `done` once admitted.
+    async fn line_up(
+        heavy: &Arc<Heavy>,
+        costs: impl IntoIterator<Item = u64>,
+        done: &tokio::sync::mpsc::UnboundedSender<u64>,
+    ) {
+        for cost in costs {
             let (line, done) = (heavy.clone(), done.clone());
             tokio::spawn(async move {
                 let _slot = line.admit(cost).await.expect("admitted");
@@ -276,6 +278,14 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
+    }
+
+    #[tokio::test]
+    async fn small_requests_go_first_and_large_ones_are_overtaken_a_bounded_number_of_times() {
+        let heavy = Arc::new(Heavy::new(1, 8));
+        let running = heavy.admit(1).await.expect("a free slot");
+        let (done, mut order) = tokio::sync::mpsc::unbounded_channel();
+        line_up(&heavy, [900_000, 50_000, 1_200, 900_000], &done).await;
         // One that gave up waiting leaves no slot behind.
         let gave_up = {
             let heavy = heavy.clone();
@@ -297,17 +307,12 @@ mod tests {
         // no more.
         let heavy = Arc::new(Heavy::new(1, 64));
         let running = heavy.admit(1).await.expect("a free slot");
-        for cost in std::iter::once(40_960).chain(std::iter::repeat_n(100, 20)) {
-            let (line, done) = (heavy.clone(), done.clone());
-            tokio::spawn(async move {
-                let _slot = line.admit(cost).await.expect("admitted");
-                done.send(cost).expect("send");
-            });
-            let before = heavy.waiting();
-            while heavy.waiting() == before {
-                tokio::task::yield_now().await;
-            }
-        }
+        line_up(
+            &heavy,
+            std::iter::once(40_960).chain(std::iter::repeat_n(100, 20)),
+            &done,
+        )
+        .await;
         drop(running);
         let mut served = Vec::new();
         for _ in 0..21 {

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use zoufang_server::app::{AppState, router};
 use zoufang_server::config::{Config, Overrides};
-use zoufang_server::http::{AppState, router};
 use zoufang_server::storage::{AnyDb, Database, DbError, NewUser, Projections, Role};
 use zoufang_shared::CodeList;
 use zoufang_shared::rules::standards::Standards;

@@ -354,7 +354,7 @@ pub fn throttled_message(wait: Duration) -> String {
 fn throttled(kind: Login, wait: Duration) -> Response {
     let mut res = match kind {
         Login::Page => crate::web::session::throttled_page(&throttled_message(wait)),
-        Login::Api => crate::http::ApiError::new(
+        Login::Api => crate::error::ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             throttled_message(wait),
@@ -377,7 +377,7 @@ fn body_refused(kind: Login, e: BodyError) -> Response {
     };
     match kind {
         Login::Page => (status, message).into_response(),
-        Login::Api => crate::http::ApiError::new(status, code, message).into_response(),
+        Login::Api => crate::error::ApiError::new(status, code, message).into_response(),
     }
 }
 

@@ -17,11 +17,12 @@ use zoufang_shared::model::Case;
 
 use super::report::RosterParams;
 use super::{PageError, PeriodParams, Viewer, session};
-use crate::http::{ApiError, Shared};
+use crate::error::ApiError;
 use crate::report::Report;
 use crate::report::cross::ConflictEntry;
 use crate::report::roster::RosterRow;
 use crate::review::{self, Decision, ReviewError, readable_area};
+use crate::state::Shared;
 use crate::storage::Database;
 use zoufang_shared::wire::ErrorBody;
 
@@ -229,7 +230,7 @@ pub(crate) struct HouseholdView {
     #[schema(value_type = BTreeMap<String, Object>)]
     cases: std::collections::BTreeMap<String, Case>,
     /// Conflicted fields and how many values each has.
-    #[schema(schema_with = crate::openapi::conflict_pairs)]
+    #[schema(schema_with = crate::schema::conflict_pairs)]
     conflicts: Vec<(String, usize)>,
 }
 
@@ -305,9 +306,9 @@ pub(crate) async fn conflicts<D: Database>(
 pub(crate) struct DecideRequest {
     household: String,
     case: String,
-    #[schema(schema_with = crate::openapi::code_list::<ProcedureStep>)]
+    #[schema(schema_with = crate::schema::code_list::<ProcedureStep>)]
     step: ProcedureStep,
-    #[schema(schema_with = crate::openapi::code_list::<StepOutcome>)]
+    #[schema(schema_with = crate::schema::code_list::<StepOutcome>)]
     outcome: StepOutcome,
     #[serde(default)]
     comment: String,

@@ -8,10 +8,10 @@ use serde::Deserialize;
 
 use super::report::readable_areas;
 use super::{PageError, PeriodParams, Viewer, pages};
-use crate::http::Shared;
 use crate::report::cross::MAX_HOUSEHOLDS_PER_HELPER;
 use crate::report::roster::RosterFilter;
 use crate::review::{self, readable_area};
+use crate::state::Shared;
 use crate::storage::Database;
 
 /// The conflicts queue lists at most this many fields at once.

@@ -9,9 +9,9 @@ use super::pages::{area_name, status_label};
 use super::report::RosterParams;
 use super::{PageError, PeriodParams, Viewer};
 use crate::export::{CSV_CONTENT_TYPE, Cell, Table, XLSX_CONTENT_TYPE, content_disposition};
-use crate::http::Shared;
 use crate::report::{Bucket, Report};
 use crate::review;
+use crate::state::Shared;
 use crate::storage::Database;
 
 /// A roster export stops here; a county is about 100,000 households.

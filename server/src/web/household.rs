@@ -10,9 +10,9 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 
 use super::{PageError, Viewer, pages, review_status};
-use crate::http::Shared;
 use crate::report::roster::sees_ids;
 use crate::review::{self, Decision, ReviewError, history};
+use crate::state::Shared;
 use crate::storage::Database;
 
 #[derive(Debug, Default, Deserialize)]

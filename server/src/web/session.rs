@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::pages;
 use crate::auth;
 use crate::config::Config;
-use crate::http::Shared;
+use crate::state::Shared;
 use crate::storage::{Database, User};
 
 pub const COOKIE: &str = "zf_session";
@@ -84,7 +84,7 @@ impl IntoResponse for NoViewer {
     fn into_response(self) -> Response {
         match self {
             NoViewer::Page => Redirect::to("/login").into_response(),
-            NoViewer::Api => crate::http::ApiError::new(
+            NoViewer::Api => crate::error::ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "未登录或登录已过期",

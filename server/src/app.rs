@@ -30,11 +30,6 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
             crate::heavy::admit,
         ))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
-        .layer(axum::middleware::from_fn_with_state(
-            std::sync::Arc::new(crate::ratelimit::LoginLimiter::default()),
-            crate::ratelimit::throttle_logins,
-        ))
-        // Outside every layer that reads a body (the login throttle reads the login's).
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             Duration::from_secs(limits.body_timeout_secs.max(1)),
         ))

@@ -82,6 +82,22 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+/// A login's JSON body: one too large for any login is `too_large`, refused before any
+/// password is checked.
+pub fn login_body<T>(
+    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    match body {
+        Ok(Json(t)) => Ok(t),
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "请求内容过大",
+        )),
+        Err(r) => Err(r.into()),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (

@@ -1,15 +1,19 @@
-//! What every handler shares: the database, the settings, the admission of heavy requests.
+//! What every handler shares: the database, the settings, the admission of heavy requests and
+//! the failed logins of this process.
 
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::heavy::Heavy;
+use crate::ratelimit::LoginLimiter;
 
 pub struct AppState<D> {
     pub db: D,
     pub config: Config,
     /// Admission of heavy requests (`crate::heavy`).
     pub heavy: Arc<Heavy>,
+    /// Failed password checks (`crate::auth::login`).
+    pub logins: LoginLimiter,
 }
 
 impl<D> AppState<D> {
@@ -19,6 +23,7 @@ impl<D> AppState<D> {
             db,
             config,
             heavy: Arc::new(heavy),
+            logins: LoginLimiter::default(),
         }
     }
 }

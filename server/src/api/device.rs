@@ -17,8 +17,9 @@ use zoufang_shared::wire::{
 
 use crate::attachments::{self, UploadError};
 use crate::auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, login_body};
 use crate::heavy::cpu;
+use crate::ratelimit::ClientIp;
 use crate::review;
 use crate::state::Shared;
 use crate::storage::{Database, DbError, DeviceAuth, NewDevice, Role};
@@ -167,7 +168,7 @@ fn role_cannot_enroll(role: Role) -> ApiError {
 }
 
 /// A device signs in once with its user's password and gets a bearer token. Throttled with
-/// the review logins (`crate::ratelimit`).
+/// the review logins (`crate::auth::login`).
 #[utoipa::path(
     post,
     path = "/api/enroll",
@@ -197,9 +198,10 @@ fn role_cannot_enroll(role: Role) -> ApiError {
 )]
 pub(crate) async fn enroll<D: Database>(
     State(state): State<Shared<D>>,
+    ClientIp(ip): ClientIp,
     body: Result<Json<EnrollRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    let Json(req) = body.map_err(ApiError::from)?;
+    let req = login_body(body)?;
     // The server's own actor writes reviewers' decisions; no device may pose as it.
     if !valid_device_id(&req.device_id)
         || req.actor.len() != 32
@@ -230,16 +232,7 @@ pub(crate) async fn enroll<D: Database>(
             "设备标识或名称是服务器保留的名称(review、server 或以 zoufang 开头),请换一个",
         ));
     }
-    let denied = || ApiError::unauthorized("用户名或密码错误");
-    let user = auth::known_user(&state.db, &req.username).await?;
-    let phc = user.as_ref().map(|u| u.password_hash.as_str());
-    if !auth::check_password(&req.password, phc).await {
-        return Err(denied());
-    }
-    let user = user.ok_or_else(denied)?;
-    if user.disabled {
-        return Err(ApiError::unauthorized("该账号已停用,请联系管理员"));
-    }
+    let user = auth::login(&state.logins, &state.db, &req.username, &req.password, ip).await?;
     if !review::may_hold_devices(user.role) {
         return Err(role_cannot_enroll(user.role));
     }

@@ -17,7 +17,8 @@ use zoufang_shared::model::Case;
 
 use super::report::RosterParams;
 use super::{PageError, PeriodParams, Viewer, session};
-use crate::error::ApiError;
+use crate::error::{ApiError, login_body};
+use crate::ratelimit::ClientIp;
 use crate::report::Report;
 use crate::report::cross::ConflictEntry;
 use crate::report::roster::RosterRow;
@@ -89,7 +90,7 @@ pub(crate) struct LoginResponse {
 }
 
 /// Opens a review session: the cookie `zf_session`, and the anti-forgery token for writes.
-/// Throttled with the other logins (`crate::ratelimit`).
+/// Throttled with the other logins (`crate::auth::login`).
 #[utoipa::path(
     post,
     path = "/api/review/login",
@@ -111,17 +112,11 @@ pub(crate) struct LoginResponse {
 )]
 pub(crate) async fn login<D: Database>(
     State(state): State<Shared<D>>,
+    ClientIp(ip): ClientIp,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let req = json_body(body)?;
-    let Some((user, token)) = session::open_session(&state, &req.username, &req.password).await?
-    else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "用户名或密码错误",
-        ));
-    };
+    let req = login_body(body)?;
+    let (user, token) = session::open_session(&state, &req.username, &req.password, ip).await?;
     let session = state
         .db
         .session(&crate::auth::token_hash(&token))

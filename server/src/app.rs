@@ -2,13 +2,14 @@
 //! and their JSON API (`crate::web`), the OpenAPI document, and the layers every request
 //! passes through. The top of the house: nothing imports it but the binary.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::state::Shared;
@@ -38,7 +39,32 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
             deadline,
         ))
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(request_span))
         .with_state(state)
+}
+
+/// One span per request, named by the route the router matched (`/households/{id}`, not
+/// `/households/hh-1`): few distinct values to group by, and never the query string, which may
+/// carry names or ID numbers. Whatever a handler logs is inside it.
+async fn request_span(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!("request", method = %req.method(), route = %route);
+    async move {
+        let started = Instant::now();
+        let res = next.run(req).await;
+        tracing::debug!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "answered"
+        );
+        res
+    }
+    .instrument(span)
+    .await
 }
 
 /// The policy of every answer: no script, no framing, no plugins' sniffing, forms only to this

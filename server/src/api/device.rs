@@ -143,6 +143,7 @@ impl<D: Database> FromRequestParts<Shared<D>> for Device {
         (status = 500, description = "The database does not answer", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn healthz<D: Database>(
     State(state): State<Shared<D>>,
 ) -> Result<&'static str, ApiError> {
@@ -196,6 +197,7 @@ fn role_cannot_enroll(role: Role) -> ApiError {
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn enroll<D: Database>(
     State(state): State<Shared<D>>,
     ClientIp(ip): ClientIp,
@@ -319,6 +321,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         (status = 503, description = "Busy: sync again", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(device = %device.device_id))]
 pub(crate) async fn sync_handler<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,
@@ -387,6 +390,7 @@ pub(crate) async fn sync_handler<D: Database>(
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(device = %device.device_id))]
 pub(crate) async fn attachment_status<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,
@@ -446,6 +450,7 @@ pub(crate) struct UploadQuery {
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(device = %device.device_id, hash = %hash))]
 pub(crate) async fn attachment_upload<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,

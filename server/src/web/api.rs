@@ -110,6 +110,7 @@ pub(crate) struct LoginResponse {
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn login<D: Database>(
     State(state): State<Shared<D>>,
     ClientIp(ip): ClientIp,
@@ -332,6 +333,7 @@ pub(crate) struct DecideRequest {
         (status = 503, description = "Busy: retry", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub(crate) async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
@@ -392,6 +394,7 @@ pub(crate) struct SettleRequest {
         (status = 503, description = "Busy: retry", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub(crate) async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,

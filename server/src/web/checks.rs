@@ -170,6 +170,7 @@ pub struct SpotForm {
     note: String,
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn spot_record<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,

@@ -120,6 +120,7 @@ pub fn report_table(r: &Report) -> Table {
     }
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn report<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
@@ -135,6 +136,7 @@ pub async fn report<D: Database>(
     )
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn roster<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,

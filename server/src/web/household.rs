@@ -99,6 +99,7 @@ pub struct DecideForm {
     comment: String,
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
@@ -141,6 +142,7 @@ pub struct SettleForm {
     typed: String,
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,

@@ -251,6 +251,7 @@ fn same_token(a: &str, b: &str) -> bool {
             == 0
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn login<D: Database>(
     State(state): State<Shared<D>>,
     ClientIp(ip): ClientIp,

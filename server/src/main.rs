@@ -1,6 +1,5 @@
 //! `zoufang-server`: the central server and its admin commands.
 
-use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use zoufang_server::app::{AppState, router};
-use zoufang_server::config::{Config, Overrides};
+use zoufang_server::config::{Config, ConfigError, Overrides};
 use zoufang_server::storage::{AnyDb, Database, DbError, NewUser, Projections, Role};
 use zoufang_shared::CodeList;
 use zoufang_shared::rules::standards::Standards;
@@ -181,6 +180,75 @@ enum AreaCommand {
     List,
 }
 
+/// Why a command failed. The message is what the operator reads after 错误:; the causes it
+/// does not already name follow, one per line.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("无法打开数据库:{0}")]
+    Connect(#[source] DbError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("无法读取 {}:{source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("无法写入 {}:{source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("无法监听 {addr}:{source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("无法读取密码:{0}")]
+    Password(#[source] std::io::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Bundle(#[from] zoufang_server::bundles::ImportError),
+    #[error(transparent)]
+    Edit(#[from] zoufang_server::server_edit::EditError),
+    #[error(transparent)]
+    Hash(#[from] argon2::password_hash::Error),
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Code(#[from] zoufang_shared::codes::UnknownCode),
+    #[error(transparent)]
+    Standards(#[from] zoufang_shared::rules::standards::StandardsError),
+    /// A refusal in the operator's terms (no such user, an unknown area code), or the message
+    /// of a module that reports its failures as text (backup and restore, the area CSV).
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn refused(message: impl Into<String>) -> CliError {
+    CliError::Refused(message.into())
+}
+
+/// The error and its causes, each cause on its own line unless a message above already said it.
+fn report(e: &CliError) {
+    eprintln!("错误:{e}");
+    let mut said = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !said.contains(&text) {
+            eprintln!("  原因:{text}");
+            said.push_str(&text);
+        }
+        cause = c.source();
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_log(cli.log_format);
@@ -193,8 +261,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("错误:{message}");
+        Err(e) => {
+            report(&e);
             ExitCode::from(2)
         }
     }
@@ -213,7 +281,7 @@ fn init_log(format: LogFormat) {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), CliError> {
     let listen = match &cli.command {
         Command::Serve { listen } | Command::Demo { listen } => *listen,
         _ => None,
@@ -222,7 +290,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         database: cli.database.clone(),
         listen,
     };
-    let config = Config::load(cli.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command {
         Command::Standards { file } => standards(file),
         Command::Serve { .. } => serve(config).await,
@@ -239,15 +307,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: BundleCommand::Import { file, reply },
         } => {
             let db = connect(&config).await?;
-            let bytes =
-                std::fs::read(&file).map_err(|e| format!("无法读取 {}:{e}", file.display()))?;
-            let (out, summary) = zoufang_server::bundles::import(&db, &bytes, &config.limits)
-                .await
-                .map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(&file).map_err(|source| CliError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let (out, summary) =
+                zoufang_server::bundles::import(&db, &bytes, &config.limits).await?;
             let tmp = reply.with_extension("part");
             std::fs::write(&tmp, out)
                 .and_then(|()| std::fs::rename(&tmp, &reply))
-                .map_err(|e| format!("无法写入 {}:{e}", reply.display()))?;
+                .map_err(|source| CliError::Write {
+                    path: reply.clone(),
+                    source,
+                })?;
             println!("{summary}");
             Ok(())
         }
@@ -261,13 +333,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
         } => {
             let db = connect(&config).await?;
-            if db
-                .user_by_name(&user)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_none()
-            {
-                return Err(format!("没有用户 {user}"));
+            if db.user_by_name(&user).await?.is_none() {
+                return Err(refused(format!("没有用户 {user}")));
             }
             let value: serde_json::Value =
                 serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
@@ -279,8 +346,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             zoufang_server::server_edit::edit_household(&db, &id, &author, |e| {
                 e.set_field(&field, value.clone())
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             println!("已修改 {id} 的 {field}");
             Ok(())
         }
@@ -293,8 +359,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     println!("已停用设备 {device_id}");
                     Ok(())
                 }
-                Err(DbError::NotFound) => Err(format!("没有设备 {device_id}")),
-                Err(e) => Err(e.to_string()),
+                Err(DbError::NotFound) => Err(refused(format!("没有设备 {device_id}"))),
+                Err(e) => Err(e.into()),
             }
         }
         Command::Area { command } => {
@@ -302,7 +368,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             area(&db, command).await
         }
         Command::Backup { file } => {
-            let summary = zoufang_server::backup::backup(&config.database, &file).await?;
+            let summary = zoufang_server::backup::backup(&config.database, &file)
+                .await
+                .map_err(CliError::Refused)?;
             println!(
                 "已备份到 {}:{} 户,变更日志至 {} 号,{} 字节",
                 file.display(),
@@ -321,9 +389,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => restore(&config, file, window_days, mark, close).await,
         Command::Reindex => {
             let db = connect(&config).await?;
-            let report = zoufang_server::projection::reindex::reindex(&db)
-                .await
-                .map_err(|e| e.to_string())?;
+            let report = zoufang_server::projection::reindex::reindex(&db).await?;
             println!(
                 "已重建 {} 户(并发修改跳过 {} 户,无法读取 {} 户)",
                 report.households,
@@ -336,45 +402,46 @@ async fn run(cli: Cli) -> Result<(), String> {
             if report.unreadable.is_empty() {
                 Ok(())
             } else {
-                Err("部分农户数据无法读取,见上".into())
+                Err(refused("部分农户数据无法读取,见上"))
             }
         }
     }
 }
 
-async fn connect(config: &Config) -> Result<AnyDb, String> {
+async fn connect(config: &Config) -> Result<AnyDb, CliError> {
     AnyDb::connect(&config.database)
         .await
-        .map_err(|e| format!("无法打开数据库:{e}"))
+        .map_err(CliError::Connect)
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+async fn serve(config: Config) -> Result<(), CliError> {
     let db = connect(&config).await?;
     rebuild_if_behind(&db).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("无法监听 {}:{e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| CliError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
     println!("走访服务器已启动:http://{addr}/");
     tracing::info!(%addr, "listening");
     let limits = config.limits.clone();
     let app = router(Arc::new(AppState::new(db, config)));
     zoufang_server::serve::serve(listener, app, &limits, shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(CliError::from)
 }
 
 /// A database from before the projection existed (or restored from documents alone) has
 /// households without projection rows: rebuild them before serving reports that would
 /// otherwise undercount.
-async fn rebuild_if_behind(db: &AnyDb) -> Result<(), String> {
-    let stored = db.household_count().await.map_err(|e| e.to_string())?;
-    let projected = db.projected_count().await.map_err(|e| e.to_string())?;
+async fn rebuild_if_behind(db: &AnyDb) -> Result<(), CliError> {
+    let stored = db.household_count().await?;
+    let projected = db.projected_count().await?;
     if projected < stored {
         println!("正在重建审核统计表({projected}/{stored} 户已有)……");
-        let report = zoufang_server::projection::reindex::reindex(db)
-            .await
-            .map_err(|e| e.to_string())?;
+        let report = zoufang_server::projection::reindex::reindex(db).await?;
         println!("已重建 {} 户", report.households);
     }
     Ok(())
@@ -386,15 +453,17 @@ async fn restore(
     window_days: Option<i64>,
     mark: bool,
     close: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     use zoufang_server::backup::{DEFAULT_WINDOW_DAYS, RecoveryStore};
     let days = window_days.unwrap_or(DEFAULT_WINDOW_DAYS);
     if !(0..=365).contains(&days) {
-        return Err("--window-days 须在 0 到 365 之间".into());
+        return Err(refused("--window-days 须在 0 到 365 之间"));
     }
     let window = chrono::Duration::days(days);
     if let Some(file) = file {
-        let done = zoufang_server::backup::restore(&config.database, &file, window).await?;
+        let done = zoufang_server::backup::restore(&config.database, &file, window)
+            .await
+            .map_err(CliError::Refused)?;
         println!(
             "已从 {} 恢复:{} 户,变更日志至 {} 号",
             file.display(),
@@ -411,14 +480,13 @@ async fn restore(
     if mark {
         let point = db
             .open_restore_point("restored by other means (--mark)", window)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         println!("已记录恢复点,变更日志至 {} 号", point.seq);
         print_restore_next_steps(&point);
         return Ok(());
     }
     if close {
-        return match db.close_restore_point().await.map_err(|e| e.to_string())? {
+        return match db.close_restore_point().await? {
             Some(point) => {
                 println!(
                     "恢复窗口已关闭(恢复于 {}):此后设备只能提交本设备的修改",
@@ -426,11 +494,11 @@ async fn restore(
                 );
                 Ok(())
             }
-            None => Err("该数据库没有恢复记录".into()),
+            None => Err(refused("该数据库没有恢复记录")),
         };
     }
     // Otherwise (--status): the last restore and the recovery's progress.
-    let Some(point) = db.restore_point().await.map_err(|e| e.to_string())? else {
+    let Some(point) = db.restore_point().await? else {
         println!("该数据库没有恢复记录");
         return Ok(());
     };
@@ -449,10 +517,7 @@ async fn restore(
         }
         None => println!("恢复窗口:已于 {} 到期", time(point.window_until)),
     }
-    let st = db
-        .recovery_status(point.id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let st = db.recovery_status(point.id).await?;
     let active: Vec<_> = st.devices.iter().filter(|d| !d.revoked).collect();
     let resynced = active.iter().filter(|d| d.resynced_at.is_some()).count();
     println!("在用设备恢复后已同步 {resynced}/{} 台:", active.len());
@@ -499,40 +564,24 @@ fn print_restore_next_steps(point: &zoufang_server::backup::RestorePoint) {
     println!("备份之后新建的账号、登记的设备、停用和区域调整须重新办理。");
 }
 
+/// Ctrl-C or SIGTERM, logged: the accept loop then lets answers in flight finish.
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    zoufang_shared::shutdown::shutdown_signal().await;
     tracing::info!("shutting down");
 }
 
-fn read_password() -> Result<String, String> {
-    if let Ok(p) = std::env::var("ZOUFANG_PASSWORD") {
-        return Ok(p);
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+/// A new account's password; short ones are refused before anything is stored.
+fn read_password() -> Result<String, CliError> {
+    let p = zoufang_shared::term::read_password().map_err(CliError::Password)?;
     if p.chars().count() < 8 {
-        return Err("密码至少 8 个字符(从 ZOUFANG_PASSWORD 或标准输入读取)".into());
+        return Err(refused(
+            "密码至少 8 个字符(从 ZOUFANG_PASSWORD 或标准输入读取)",
+        ));
     }
     Ok(p)
 }
 
-async fn user(db: &AnyDb, command: UserCommand) -> Result<(), String> {
+async fn user(db: &AnyDb, command: UserCommand) -> Result<(), CliError> {
     match command {
         UserCommand::Add {
             username,
@@ -540,19 +589,17 @@ async fn user(db: &AnyDb, command: UserCommand) -> Result<(), String> {
             role,
             areas,
         } => {
-            let role = Role::parse(&role).map_err(|e| e.to_string())?;
-            let known = db.areas().await.map_err(|e| e.to_string())?;
+            let role = Role::parse(&role)?;
+            let known = db.areas().await?;
             for a in &areas {
                 if !known.iter().any(|k| &k.code == a) {
-                    return Err(format!("区划代码「{a}」不存在,请先导入区划"));
+                    return Err(refused(format!("区划代码「{a}」不存在,请先导入区划")));
                 }
             }
             let password = read_password()?;
             let hash =
                 tokio::task::spawn_blocking(move || zoufang_server::auth::hash_password(&password))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
+                    .await??;
             match db
                 .create_user(&NewUser {
                     username: username.clone(),
@@ -567,12 +614,12 @@ async fn user(db: &AnyDb, command: UserCommand) -> Result<(), String> {
                     println!("已添加用户 {username}");
                     Ok(())
                 }
-                Err(DbError::Duplicate) => Err(format!("用户名 {username} 已存在")),
-                Err(e) => Err(e.to_string()),
+                Err(DbError::Duplicate) => Err(refused(format!("用户名 {username} 已存在"))),
+                Err(e) => Err(e.into()),
             }
         }
         UserCommand::List => {
-            for u in db.users().await.map_err(|e| e.to_string())? {
+            for u in db.users().await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
                     u.username,
@@ -585,17 +632,17 @@ async fn user(db: &AnyDb, command: UserCommand) -> Result<(), String> {
             Ok(())
         }
         UserCommand::Areas { username, areas } => {
-            let known = db.areas().await.map_err(|e| e.to_string())?;
+            let known = db.areas().await?;
             if let Some(a) = areas.iter().find(|a| !known.iter().any(|k| &k.code == *a)) {
-                return Err(format!("区划代码「{a}」不存在,请先导入区划"));
+                return Err(refused(format!("区划代码「{a}」不存在,请先导入区划")));
             }
             match db.set_user_areas(&username, &areas).await {
                 Ok(()) => {
                     println!("已将 {username} 的负责区域设为 {}", areas.join("、"));
                     Ok(())
                 }
-                Err(DbError::NotFound) => Err(format!("没有用户 {username}")),
-                Err(e) => Err(e.to_string()),
+                Err(DbError::NotFound) => Err(refused(format!("没有用户 {username}"))),
+                Err(e) => Err(e.into()),
             }
         }
         UserCommand::Disable { username } => match db.set_user_disabled(&username, true).await {
@@ -603,24 +650,26 @@ async fn user(db: &AnyDb, command: UserCommand) -> Result<(), String> {
                 println!("已停用用户 {username}");
                 Ok(())
             }
-            Err(DbError::NotFound) => Err(format!("没有用户 {username}")),
-            Err(e) => Err(e.to_string()),
+            Err(DbError::NotFound) => Err(refused(format!("没有用户 {username}"))),
+            Err(e) => Err(e.into()),
         },
     }
 }
 
-async fn area(db: &AnyDb, command: AreaCommand) -> Result<(), String> {
+async fn area(db: &AnyDb, command: AreaCommand) -> Result<(), CliError> {
     match command {
         AreaCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("无法读取 {}:{e}", file.display()))?;
-            let areas = zoufang_server::areas::parse_areas(&text)?;
-            let n = db.upsert_areas(&areas).await.map_err(|e| e.to_string())?;
+            let text = std::fs::read_to_string(&file).map_err(|source| CliError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let areas = zoufang_server::areas::parse_areas(&text).map_err(CliError::Refused)?;
+            let n = db.upsert_areas(&areas).await?;
             println!("已导入 {n} 个区划");
             Ok(())
         }
         AreaCommand::List => {
-            for a in db.areas().await.map_err(|e| e.to_string())? {
+            for a in db.areas().await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     a.code,
@@ -649,24 +698,15 @@ const DEMO_USERS: [(&str, &str, Role, &str); 5] = [
     ("admin", "管理员", Role::Admin, "530921"),
 ];
 
-async fn seed_demo(db: &AnyDb) -> Result<(), String> {
-    db.upsert_areas(&zoufang_server::demo::demo_areas())
-        .await
-        .map_err(|e| e.to_string())?;
+async fn seed_demo(db: &AnyDb) -> Result<(), CliError> {
+    db.upsert_areas(&zoufang_server::demo::demo_areas()).await?;
     for (username, name, role, area) in DEMO_USERS {
-        if db
-            .user_by_name(username)
-            .await
-            .map_err(|e| e.to_string())?
-            .is_some()
-        {
+        if db.user_by_name(username).await?.is_some() {
             continue;
         }
         let hash =
             tokio::task::spawn_blocking(|| zoufang_server::auth::hash_password(DEMO_PASSWORD))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
+                .await??;
         db.create_user(&NewUser {
             username: username.into(),
             display_name: name.into(),
@@ -674,12 +714,9 @@ async fn seed_demo(db: &AnyDb) -> Result<(), String> {
             role,
             areas: vec![area.into()],
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     }
-    let seeded = zoufang_server::demo::seed_demo_households(db, DEMO_HOUSEHOLDS)
-        .await
-        .map_err(|e| e.to_string())?;
+    let seeded = zoufang_server::demo::seed_demo_households(db, DEMO_HOUSEHOLDS).await?;
     if seeded > 0 {
         println!("已生成 {seeded} 户演示农户(含各程序阶段的事项、一人多户、冲突等,供审核页面演示)");
     }
@@ -690,16 +727,17 @@ async fn seed_demo(db: &AnyDb) -> Result<(), String> {
     Ok(())
 }
 
-fn standards(file: Option<PathBuf>) -> Result<(), String> {
+fn standards(file: Option<PathBuf>) -> Result<(), CliError> {
     let table = match file {
         Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("无法读取 {}:{e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
+                path: path.clone(),
+                source,
+            })?;
             Standards::from_json(&text)
         }
         None => Standards::builtin(),
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     for s in table.entries() {
         println!(
             "{}\t{}\t{}\t{}\t{} 元\t{}",

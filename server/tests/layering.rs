@@ -3,7 +3,8 @@
 //! The README's "Layout" states the same rule; [`LAYERS`] is its table.
 //!
 //! Comments and string literals are left out (a doc link is no dependency). `lib.rs` only
-//! declares the modules and `main.rs` is the binary, which may use everything.
+//! declares the modules, and the binary (`bin/`) stands on top of the library and may use
+//! everything.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -191,7 +192,7 @@ fn named_modules(src: &str) -> BTreeSet<String> {
 /// root and the binary.
 fn module_of(relative: &str) -> Option<String> {
     let relative = relative.replace('\\', "/");
-    if relative == "lib.rs" || relative == "main.rs" {
+    if relative == "lib.rs" || relative.starts_with("bin/") {
         return None;
     }
     let first = relative.split('/').next()?;
@@ -387,6 +388,7 @@ fn comments_and_strings_are_no_imports_but_groups_and_paths_are() {
     assert_eq!(module_of("web/api.rs").as_deref(), Some("web"));
     assert_eq!(module_of("auth.rs").as_deref(), Some("auth"));
     assert_eq!(module_of("lib.rs"), None);
+    assert_eq!(module_of("bin/zoufang-server/main.rs"), None);
 }
 
 #[test]

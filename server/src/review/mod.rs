@@ -63,7 +63,7 @@ impl From<EditError> for ReviewError {
 /// The server-side device label of review changes in household histories.
 pub const REVIEW_DEVICE: &str = "review";
 
-/// The device label of changes made with `zoufang-server household set` (`server/src/main.rs`).
+/// The device label of changes made with `zoufang-server household set` (`server/src/bin/zoufang-server/`).
 pub const SERVER_DEVICE: &str = "server";
 
 /// Labels the server writes its own changes under. A household's history names the device of

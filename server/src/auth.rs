@@ -1,13 +1,19 @@
-//! Passwords (argon2id) and device tokens.
+//! Passwords (argon2id), logins and device tokens.
 //!
 //! A token is 256 random bits shown once, at enrollment; the server keeps only its SHA-256, so a
 //! stolen database holds no usable token. Password hashing is deliberately slow, so it runs on
 //! the blocking pool, never on the async threads.
 
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::http::StatusCode;
 use sha2::{Digest, Sha256};
 
+use crate::error::ApiError;
+use crate::ratelimit::{LoginLimiter, Outcome, retry_after_secs, throttled_message};
 use crate::storage::{Database, DbError, User};
 
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
@@ -54,6 +60,91 @@ pub async fn known_user<D: Database>(db: &D, username: &str) -> Result<Option<Us
         return Ok(None);
     }
     db.user_by_name(name).await
+}
+
+/// Why a login was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Too many failed attempts for the username or the address: the password was not checked.
+    #[error("too many failed attempts")]
+    Throttled(Duration),
+    /// An unknown user or a wrong password: one answer for both, so names cannot be probed.
+    #[error("wrong username or password")]
+    Denied,
+    /// The right password of a disabled account.
+    #[error("account disabled")]
+    Disabled,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl LoginError {
+    /// The review logins answer a disabled account as a wrong password: only a device, whose
+    /// user must know why enrollment failed, is told.
+    pub fn disabled_as_denied(self) -> Self {
+        match self {
+            LoginError::Disabled => LoginError::Denied,
+            e => e,
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Throttled(wait) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                throttled_message(wait),
+            )
+            .retry_after(retry_after_secs(wait)),
+            LoginError::Denied => ApiError::unauthorized("用户名或密码错误"),
+            LoginError::Disabled => ApiError::unauthorized("该账号已停用,请联系管理员"),
+            LoginError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// The one door of every password check (the review form, the review API, a device's
+/// enrollment): throttled per username and per address (`crate::ratelimit`), the password
+/// verified on the blocking pool, the outcome recorded. The user, when the password is right
+/// and the account active.
+pub async fn login<D: Database>(
+    limiter: &LoginLimiter,
+    db: &D,
+    username: &str,
+    password: &str,
+    ip: Option<IpAddr>,
+) -> Result<User, LoginError> {
+    let attempt = limiter
+        .begin(Some(username), ip, Instant::now())
+        .map_err(|wait| {
+            tracing::warn!(
+                wait_s = retry_after_secs(wait),
+                "login refused: too many failed attempts"
+            );
+            LoginError::Throttled(wait)
+        })?;
+    let user = match known_user(db, username).await {
+        Ok(user) => user,
+        Err(e) => {
+            limiter.finish(attempt, Outcome::NotChecked);
+            return Err(e.into());
+        }
+    };
+    // Checked for an unknown user too (`check_password`): refusing one must take as long.
+    let phc = user.as_ref().map(|u| u.password_hash.as_str());
+    let right = check_password(password, phc).await;
+    let Some(user) = user.filter(|_| right) else {
+        limiter.finish(attempt, Outcome::Failed);
+        return Err(LoginError::Denied);
+    };
+    if user.disabled {
+        limiter.finish(attempt, Outcome::Failed);
+        return Err(LoginError::Disabled);
+    }
+    limiter.finish(attempt, Outcome::Succeeded);
+    Ok(user)
 }
 
 /// A fresh bearer token: 64 hex digits from two random UUIDs' 244 random bits.

@@ -7,7 +7,9 @@ use std::path::Path;
 use serde::Deserialize;
 use zoufang_shared::wire::MAX_ATTACHMENT_BYTES;
 
-#[derive(Debug, Clone)]
+/// `Debug` is written by hand: the database URL's password and the spot-check salt are secrets,
+/// and a settings dump in a log must not carry them.
+#[derive(Clone)]
 pub struct Config {
     /// `postgres://…`, or an SQLite file path (the default: one file next to the server).
     pub database: String,
@@ -144,8 +146,8 @@ impl Default for Config {
     }
 }
 
-/// The file's keys; all optional.
-#[derive(Debug, Default, Deserialize)]
+/// The file's keys; all optional. No `Debug`: it holds the same secrets as [`Config`].
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database: Option<String>,
@@ -179,10 +181,76 @@ pub enum ConfigError {
 }
 
 /// Values given on the command line (clap reads flags only; env is applied here, in order).
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Overrides {
     pub database: Option<String>,
     pub listen: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("database", &self.database.as_deref().map(redacted_url))
+            .field("listen", &self.listen)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let salt = if self.spot_check_salt.is_empty() {
+            ""
+        } else {
+            REDACTED
+        };
+        f.debug_struct("Config")
+            .field("database", &redacted_url(&self.database))
+            .field("listen", &self.listen)
+            .field("token_days", &self.token_days)
+            .field("max_sync_bytes", &self.max_sync_bytes)
+            .field("publicity_min_days", &self.publicity_min_days)
+            .field("no_visit_days", &self.no_visit_days)
+            .field("session_hours", &self.session_hours)
+            .field("spot_check_salt", &salt)
+            .field("public_url", &self.public_url)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+const REDACTED: &str = "<redacted>";
+
+/// A database setting fit for logs: the password of a URL's user (`postgres://user:pw@host`)
+/// and a `password=` query parameter, which sqlx also reads, replaced. An SQLite path holds
+/// no secret and is shown as is.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:{REDACTED}@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                        format!("{k}={REDACTED}")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 impl Config {
@@ -270,5 +338,35 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn debug_output_carries_no_password_or_salt() {
+        let config = Config {
+            database: "postgres://zoufang:s3cret-pw@db.example:5432/zoufang?sslmode=require&password=other-secret".into(),
+            spot_check_salt: "county-salt-xyz".into(),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        for secret in ["s3cret-pw", "other-secret", "county-salt-xyz"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        for kept in [
+            "zoufang:<redacted>@db.example:5432/zoufang",
+            "sslmode=require",
+            "limits",
+        ] {
+            assert!(shown.contains(kept), "{kept} not in {shown}");
+        }
+        let flags = Overrides {
+            database: Some(config.database.clone()),
+            listen: None,
+        };
+        assert!(!format!("{flags:?}").contains("s3cret-pw"));
+        assert_eq!(redacted_url("/srv/zoufang.db"), "/srv/zoufang.db");
+        assert_eq!(
+            redacted_url("postgres://zoufang@localhost/zoufang"),
+            "postgres://zoufang@localhost/zoufang"
+        );
     }
 }

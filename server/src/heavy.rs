@@ -18,7 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::oneshot;
 
-use crate::http::ApiError;
+use crate::error::ApiError;
 
 /// Seconds a shed request is told to wait: about one heavy request's time.
 pub const RETRY_AFTER_SECS: u64 = 2;

@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 description of the HTTP API, served at `GET /api/openapi.json`: the device
-//! API (`crate::http`) and the review API (`crate::web::api`). Each operation is described on
+//! API (`crate::api::device`) and the review API (`crate::web::api`). Each operation is described on
 //! its handler (`#[utoipa::path]`); this module gathers them and adds the security schemes.
 //!
 //! The review *pages* (HTML forms for browsers, `crate::web`) are not part of it: they are
@@ -7,16 +7,11 @@
 //! on purpose from one forgotten.
 
 use axum::Json;
-use utoipa::openapi::schema::ArrayBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{
-    Content, ObjectBuilder, OneOfBuilder, OpenApi as Document, Ref, RefOr, ResponseBuilder, Schema,
-    Type,
-};
-use utoipa::{Modify, OpenApi, ToSchema};
-use zoufang_shared::CodeList;
+use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
-use crate::http;
+use crate::api::device;
 use crate::web::api;
 
 #[derive(OpenApi)]
@@ -29,11 +24,11 @@ use crate::web::api;
                        (Chinese)."
     ),
     paths(
-        http::healthz,
-        http::enroll,
-        http::sync_handler,
-        http::attachment_status,
-        http::attachment_upload,
+        device::healthz,
+        device::enroll,
+        device::sync_handler,
+        device::attachment_status,
+        device::attachment_upload,
         document,
         api::login,
         api::report,
@@ -102,7 +97,7 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every route answers 400 to a NUL (`%00`) in its path or query (`http::refuse_nul_in_uri`),
+/// Every route answers 400 to a NUL (`%00`) in its path or query (`crate::app`),
 /// before its handler runs.
 struct RefusedUris;
 
@@ -135,41 +130,6 @@ impl Modify for RefusedUris {
             }
         }
     }
-}
-
-/// A sync body: DEFLATE-compressed postcard (`zoufang_shared::wire`), opaque to JSON tools.
-#[derive(ToSchema)]
-#[schema(value_type = String, format = Binary)]
-pub struct SyncBody(#[allow(dead_code)] Vec<u8>);
-
-/// Raw bytes of a photo chunk.
-#[derive(ToSchema)]
-#[schema(value_type = String, format = Binary)]
-pub struct ChunkBody(#[allow(dead_code)] Vec<u8>);
-
-/// A code list (`zoufang_shared::codes`) as the string enum it travels as.
-pub fn code_list<T: CodeList>() -> impl Into<RefOr<Schema>> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .description(Some(T::LIST))
-        .enum_values(Some(T::ALL.iter().map(|c| c.code())))
-}
-
-/// A household's conflicted fields: `[path, number of values]` pairs. Described as pairs of
-/// string-or-integer: utoipa's own tuple schema is not valid OpenAPI 3.1 (the list lands in
-/// `items`), and schemathesis 4 cannot check the exact `prefixItems` form.
-pub fn conflict_pairs() -> impl Into<RefOr<Schema>> {
-    let path = ObjectBuilder::new().schema_type(Type::String);
-    let values = ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .minimum(Some(2));
-    ArrayBuilder::new().items(
-        ArrayBuilder::new()
-            .items(OneOfBuilder::new().item(path).item(values))
-            .min_items(Some(2))
-            .max_items(Some(2))
-            .description(Some("`[path, number of values]`")),
-    )
 }
 
 /// This description. Public: it describes no data.

@@ -1,4 +1,5 @@
-//! Throttling of password checks: `POST /login`, `POST /api/review/login` and `POST /api/enroll`.
+//! Throttling of password checks: the review form's `POST /login`, the review API's
+//! `POST /api/review/login` and a device's `POST /api/enroll`.
 //!
 //! At most [`USER_FAILURES`] failed checks per username and [`IP_FAILURES`] per client address
 //! in any [`WINDOW`]. Past that an attempt is answered 429 with `Retry-After` and a message in
@@ -25,13 +26,13 @@
 //! of instants per key in a bounded map does exactly that in a few dozen lines, with no
 //! dependency.
 //!
-//! **Where.** A middleware around the three routes reads the username from the body (form or
-//! JSON) before the handler runs, reserves a failure for the username and the address (so that
-//! concurrent guesses cannot all slip through before the first one is counted), and classifies
-//! the handler's answer: 401 is a failed password check (those handlers answer 401 for an
-//! unknown user, a wrong password and a disabled account, and for nothing else), a 2xx or 3xx
-//! a success, anything else (400, 413, 422: refused before any password was checked) neither.
-//! An attempt whose answer never comes (the client went away) stays counted.
+//! **Where.** Where the password is checked: [`crate::auth::login`], which every login handler
+//! calls, asks [`LoginLimiter::begin`] first, which reserves a failure for the username and the
+//! address (so that concurrent guesses cannot all slip through before the first one is
+//! counted), and then says how the check ended: a wrong password, an unknown user or a disabled
+//! account is a failure, the right password a success. A request refused before any password
+//! was checked (a malformed body, a login form without its token) never reaches it. An attempt
+//! whose check never ends (the client went away) stays counted.
 //!
 //! **The client's address** is the TCP peer's. When the peer is the loopback address — a
 //! reverse proxy on the same host, as the README recommends for TLS — it is the last entry of
@@ -43,14 +44,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
 
 /// Failed checks allowed per username in [`WINDOW`].
 pub const USER_FAILURES: usize = 5;
@@ -59,8 +58,6 @@ pub const IP_FAILURES: usize = 20;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Keys kept per map (usernames, addresses).
 pub const MAX_KEYS: usize = 10_000;
-/// The largest login body read (the review forms' limit; enrollment's own is smaller).
-const MAX_LOGIN_BODY: usize = 64 * 1024;
 /// Usernames are cut to this many characters before they become keys.
 const MAX_NAME_CHARS: usize = 64;
 
@@ -284,152 +281,36 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr
     Some(forwarded.unwrap_or(peer))
 }
 
-/// Which login a request is, if any.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Login {
-    /// The review pages' form: answers are pages.
-    Page,
-    /// The review API or a device's enrollment: answers are JSON.
-    Api,
-}
+/// The client's address of a request, as [`client_ip`] tells it.
+pub struct ClientIp(pub Option<IpAddr>);
 
-fn login_kind(method: &Method, path: &str) -> Option<Login> {
-    if method != Method::POST {
-        return None;
-    }
-    match path {
-        "/login" => Some(Login::Page),
-        "/api/review/login" | "/api/enroll" => Some(Login::Api),
-        _ => None,
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        Ok(ClientIp(client_ip(&parts.headers, peer)))
     }
 }
 
-/// The username a login body names: a JSON object's or a form's `username`.
-fn username_of(body: &[u8]) -> Option<String> {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        return v
-            .get("username")
-            .and_then(|u| u.as_str())
-            .map(str::to_owned);
-    }
-    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == "username")
-        .map(|(_, v)| v)
-}
-
-enum BodyError {
-    TooLarge,
-    Broken,
-}
-
-/// Reads a body of at most `limit` bytes.
-async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    let mut out = Vec::new();
-    while let Some(frame) =
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
-    {
-        let frame = frame.map_err(|_| BodyError::Broken)?;
-        if let Ok(data) = frame.into_data() {
-            if out.len() + data.len() > limit {
-                return Err(BodyError::TooLarge);
-            }
-            out.extend_from_slice(&data);
-        }
-    }
-    Ok(Bytes::from(out))
-}
-
-fn retry_after(wait: Duration) -> u64 {
+/// Whole seconds to wait, rounded up: what `Retry-After` says.
+pub fn retry_after_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// The message of a refused attempt.
 pub fn throttled_message(wait: Duration) -> String {
-    let minutes = retry_after(wait).div_ceil(60).max(1);
+    let minutes = retry_after_secs(wait).div_ceil(60).max(1);
     format!("登录失败次数过多,请 {minutes} 分钟后再试")
-}
-
-fn throttled(kind: Login, wait: Duration) -> Response {
-    let mut res = match kind {
-        Login::Page => crate::web::session::throttled_page(&throttled_message(wait)),
-        Login::Api => crate::http::ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            throttled_message(wait),
-        )
-        .into_response(),
-    };
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after(wait)));
-    res
-}
-
-fn body_refused(kind: Login, e: BodyError) -> Response {
-    let (status, code, message) = match e {
-        BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large", "请求内容过大"),
-        BodyError::Broken => (
-            StatusCode::BAD_REQUEST,
-            "incomplete_body",
-            "请求内容未完整收到,请重试",
-        ),
-    };
-    match kind {
-        Login::Page => (status, message).into_response(),
-        Login::Api => crate::http::ApiError::new(status, code, message).into_response(),
-    }
-}
-
-/// The middleware: see the module's notes.
-pub async fn throttle_logins(
-    State(limiter): State<Arc<LoginLimiter>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(kind) = login_kind(req.method(), req.uri().path()) else {
-        return next.run(req).await;
-    };
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let ip = client_ip(req.headers(), peer);
-    let (parts, body) = req.into_parts();
-    let bytes = match read_body(body, MAX_LOGIN_BODY).await {
-        Ok(b) => b,
-        Err(e) => return body_refused(kind, e),
-    };
-    let username = username_of(&bytes);
-    let attempt = match limiter.begin(username.as_deref(), ip, Instant::now()) {
-        Ok(a) => a,
-        Err(wait) => {
-            tracing::warn!(
-                path = parts.uri.path(),
-                wait_s = retry_after(wait),
-                "login refused: too many failed attempts"
-            );
-            return throttled(kind, wait);
-        }
-    };
-    let res = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    let status = res.status();
-    let outcome = if status == StatusCode::UNAUTHORIZED {
-        Outcome::Failed
-    } else if status.is_success() || status.is_redirection() {
-        Outcome::Succeeded
-    } else {
-        Outcome::NotChecked
-    };
-    limiter.finish(attempt, outcome);
-    res
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn ip(s: &str) -> Option<IpAddr> {
         s.parse().ok()
@@ -525,19 +406,11 @@ mod tests {
     }
 
     #[test]
-    fn usernames_from_forms_and_json() {
-        assert_eq!(
-            username_of(br#"{"username":"zhang","password":"x"}"#).as_deref(),
-            Some("zhang")
-        );
-        assert_eq!(
-            username_of("username=%E5%BC%A0&password=x".as_bytes()).as_deref(),
-            Some("张")
-        );
-        assert_eq!(username_of(b"password=x"), None);
+    fn the_refusal_says_whole_minutes() {
         assert_eq!(
             throttled_message(Duration::from_secs(61)),
             "登录失败次数过多,请 2 分钟后再试"
         );
+        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
     }
 }

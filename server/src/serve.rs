@@ -5,7 +5,7 @@
 //! Written on hyper directly because `axum::serve` exposes neither the header read timeout nor
 //! a connection limit; a client that sends its headers a byte at a time is dropped after
 //! `header_timeout_secs` instead of holding a task forever. Body read timeouts and the request
-//! deadline are layers of the router ([`crate::http::router`]).
+//! deadline are layers of the router ([`crate::app::router`]).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,9 +5,9 @@
 use zoufang_shared::doc::{ChangeAuthor, DocError, Editor, HouseholdDoc};
 use zoufang_shared::limits::{self, TextRefusal};
 
+use crate::actor::server_actor;
 use crate::projection::household_write_read;
 use crate::storage::{Database, DbError, NewChange, SyncWrite};
-use crate::sync::server_actor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EditError {

@@ -9,9 +9,9 @@ pub use zoufang_shared::CodeList;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::report::cross::{BusyHelper, ConflictEntry, DuplicateId};
-use crate::report::roster::{RosterFilter, RosterRow};
-use crate::report::{CaseCount, StatusCount};
+use zoufang_storage::views::{
+    BusyHelper, CaseCount, ConflictEntry, DuplicateId, RosterFilter, RosterRow, StatusCount,
+};
 
 /// Either backend, picked from the URL: `postgres://…` or an SQLite path / `sqlite://…`. An
 /// enum rather than a generic `main`: the whole server is then compiled once, not once per

@@ -11,6 +11,9 @@ pub mod limits;
 pub mod model;
 pub mod money;
 pub mod rules;
+#[cfg(feature = "shutdown")]
+pub mod shutdown;
+pub mod term;
 pub mod wire;
 
 pub use codes::CodeList;

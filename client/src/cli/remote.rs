@@ -1,6 +1,5 @@
 //! `enroll` and `sync`: the commands that talk to the server.
 
-use std::io::BufRead;
 use std::process::ExitCode;
 
 use zoufang_client::sync::{self, SyncReport};
@@ -16,15 +15,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 fn read_password() -> Result<String, Failure> {
-    if let Ok(p) = std::env::var("ZOUFANG_PASSWORD") {
-        return Ok(p);
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| Failure::error(format!("无法读取密码:{e}")))?;
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    zoufang_shared::term::read_password().map_err(|e| Failure::error(format!("无法读取密码:{e}")))
 }
 
 pub fn enroll(ctx: &Context, server: &str, username: &str, device_name: &str) -> Outcome {

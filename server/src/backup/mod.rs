@@ -41,20 +41,6 @@ pub enum BackupError {
     },
 }
 
-impl BackupError {
-    /// The message with its causes, as an operator reads it: `step:cause:cause`.
-    pub fn describe(&self) -> String {
-        let mut text = self.to_string();
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            text.push(':');
-            text.push_str(&c.to_string());
-            cause = c.source();
-        }
-        text
-    }
-}
-
 /// The error for a step that failed with `source`.
 fn failed<E>(step: impl Into<String>) -> impl FnOnce(E) -> BackupError
 where

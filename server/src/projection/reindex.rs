@@ -6,8 +6,8 @@
 use zoufang_shared::doc::HouseholdDoc;
 
 use super::project;
+use crate::actor::server_actor;
 use crate::storage::{Database, DbError};
-use crate::sync::server_actor;
 
 /// Households read and rewritten per transaction.
 const PAGE: i64 = 200;

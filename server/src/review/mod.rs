@@ -21,12 +21,12 @@ use zoufang_shared::ids::CaseId;
 use zoufang_shared::limits::{self, TextClass};
 use zoufang_shared::model::{Household, StepRecord};
 
+use crate::actor::server_actor;
 use crate::auth::in_scope;
 use crate::report::roster::{RosterFilter, RosterRow, mask_row};
 use crate::report::{self, Report, ReportQuery};
 use crate::server_edit::{EditError, edit_household};
 use crate::storage::{Database, DbError, Role, SpotCheck, User};
-use crate::sync::server_actor;
 use zoufang_shared::authority::{self, Writer};
 
 pub mod history;
@@ -63,7 +63,7 @@ impl From<EditError> for ReviewError {
 /// The server-side device label of review changes in household histories.
 pub const REVIEW_DEVICE: &str = "review";
 
-/// The device label of changes made with `zoufang-server household set` (`server/src/main.rs`).
+/// The device label of changes made with `zoufang-server household set` (`server/src/bin/zoufang-server/`).
 pub const SERVER_DEVICE: &str = "server";
 
 /// Labels the server writes its own changes under. A household's history names the device of

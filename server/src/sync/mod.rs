@@ -20,7 +20,7 @@ mod recovery;
 
 use std::collections::HashMap;
 
-use zoufang_shared::doc::{ActorId, HouseholdDoc, UnpackTooLarge, wire_form};
+use zoufang_shared::doc::{HouseholdDoc, UnpackTooLarge, wire_form};
 use zoufang_shared::limits;
 use zoufang_shared::wire::{
     GONE_PROTOCOL, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PulledChange, Push, PushOutcome,
@@ -58,10 +58,7 @@ pub enum SyncError {
     Db(#[from] DbError),
 }
 
-/// The server's own actor: it reads and merges, and (later) writes reviewers' decisions.
-pub fn server_actor() -> ActorId {
-    ActorId::from(*b"zoufang-server\0\0")
-}
+pub use crate::actor::server_actor;
 
 /// How a sync arrived: a bundle's reply is read later, so acknowledgements carry the server's
 /// heads (see [`PushOutcome::Accepted`]).

@@ -17,11 +17,13 @@ use zoufang_shared::model::Case;
 
 use super::report::RosterParams;
 use super::{PageError, PeriodParams, Viewer, session};
-use crate::http::{ApiError, Shared};
+use crate::error::{ApiError, login_body};
+use crate::ratelimit::ClientIp;
 use crate::report::Report;
 use crate::report::cross::ConflictEntry;
 use crate::report::roster::RosterRow;
 use crate::review::{self, Decision, ReviewError, readable_area};
+use crate::state::Shared;
 use crate::storage::Database;
 use zoufang_shared::wire::ErrorBody;
 
@@ -88,7 +90,7 @@ pub(crate) struct LoginResponse {
 }
 
 /// Opens a review session: the cookie `zf_session`, and the anti-forgery token for writes.
-/// Throttled with the other logins (`crate::ratelimit`).
+/// Throttled with the other logins (`crate::auth::login`).
 #[utoipa::path(
     post,
     path = "/api/review/login",
@@ -108,19 +110,14 @@ pub(crate) struct LoginResponse {
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn login<D: Database>(
     State(state): State<Shared<D>>,
+    ClientIp(ip): ClientIp,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let req = json_body(body)?;
-    let Some((user, token)) = session::open_session(&state, &req.username, &req.password).await?
-    else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "用户名或密码错误",
-        ));
-    };
+    let req = login_body(body)?;
+    let (user, token) = session::open_session(&state, &req.username, &req.password, ip).await?;
     let session = state
         .db
         .session(&crate::auth::token_hash(&token))
@@ -229,7 +226,7 @@ pub(crate) struct HouseholdView {
     #[schema(value_type = BTreeMap<String, Object>)]
     cases: std::collections::BTreeMap<String, Case>,
     /// Conflicted fields and how many values each has.
-    #[schema(schema_with = crate::openapi::conflict_pairs)]
+    #[schema(schema_with = crate::schema::conflict_pairs)]
     conflicts: Vec<(String, usize)>,
 }
 
@@ -305,9 +302,9 @@ pub(crate) async fn conflicts<D: Database>(
 pub(crate) struct DecideRequest {
     household: String,
     case: String,
-    #[schema(schema_with = crate::openapi::code_list::<ProcedureStep>)]
+    #[schema(schema_with = crate::schema::code_list::<ProcedureStep>)]
     step: ProcedureStep,
-    #[schema(schema_with = crate::openapi::code_list::<StepOutcome>)]
+    #[schema(schema_with = crate::schema::code_list::<StepOutcome>)]
     outcome: StepOutcome,
     #[serde(default)]
     comment: String,
@@ -336,6 +333,7 @@ pub(crate) struct DecideRequest {
         (status = 503, description = "Busy: retry", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub(crate) async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
@@ -396,6 +394,7 @@ pub(crate) struct SettleRequest {
         (status = 503, description = "Busy: retry", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub(crate) async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,

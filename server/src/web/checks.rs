@@ -8,10 +8,10 @@ use serde::Deserialize;
 
 use super::report::readable_areas;
 use super::{PageError, PeriodParams, Viewer, pages};
-use crate::http::Shared;
 use crate::report::cross::MAX_HOUSEHOLDS_PER_HELPER;
 use crate::report::roster::RosterFilter;
 use crate::review::{self, readable_area};
+use crate::state::Shared;
 use crate::storage::Database;
 
 /// The conflicts queue lists at most this many fields at once.
@@ -170,6 +170,7 @@ pub struct SpotForm {
     note: String,
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn spot_record<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,

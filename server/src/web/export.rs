@@ -9,9 +9,9 @@ use super::pages::{area_name, status_label};
 use super::report::RosterParams;
 use super::{PageError, PeriodParams, Viewer};
 use crate::export::{CSV_CONTENT_TYPE, Cell, Table, XLSX_CONTENT_TYPE, content_disposition};
-use crate::http::Shared;
 use crate::report::{Bucket, Report};
 use crate::review;
+use crate::state::Shared;
 use crate::storage::Database;
 
 /// A roster export stops here; a county is about 100,000 households.
@@ -120,6 +120,7 @@ pub fn report_table(r: &Report) -> Table {
     }
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn report<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
@@ -135,6 +136,7 @@ pub async fn report<D: Database>(
     )
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn roster<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,

@@ -10,9 +10,9 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 
 use super::{PageError, Viewer, pages, review_status};
-use crate::http::Shared;
 use crate::report::roster::sees_ids;
 use crate::review::{self, Decision, ReviewError, history};
+use crate::state::Shared;
 use crate::storage::Database;
 
 #[derive(Debug, Default, Deserialize)]
@@ -99,6 +99,7 @@ pub struct DecideForm {
     comment: String,
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
@@ -141,6 +142,7 @@ pub struct SettleForm {
     typed: String,
 }
 
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,

@@ -2,20 +2,20 @@
 //! conflicts, checks and spot checks, exports.
 //!
 //! Server-rendered HTML with plain forms and links: it works on any phone browser, needs no
-//! script at all (the CSP allows none), and every page is a URL a supervisor can send to a
+//! script at all (the CSP of `crate::app` allows none), and every page is a URL a supervisor can send to a
 //! colleague. All access rules live in `crate::review`; handlers here only translate HTTP.
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
-use crate::http::Shared;
 use crate::projection::today;
 use crate::review::ReviewError;
+use crate::state::Shared;
 use crate::storage::Database;
 
 pub mod api;
@@ -53,33 +53,6 @@ pub fn routes<D: Database>() -> Router<Shared<D>> {
         .route("/assets/review.css", get(style))
         .merge(api::routes::<D>())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(axum::middleware::from_fn(security_headers))
-}
-
-/// Strict CSP: no script at all, styles only from this origin.
-async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             base-uri 'none'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    // Rosters hold personal data: not for shared caches or the back-forward cache of a
-    // borrowed phone.
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    res
 }
 
 async fn style() -> impl IntoResponse {

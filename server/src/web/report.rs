@@ -7,10 +7,10 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, HouseholdStatus, MonitoringCategory};
 
 use super::{PageError, PeriodParams, Viewer, pages};
-use crate::http::Shared;
 use crate::report::Bucket;
 use crate::report::roster::{CaseFilter, RosterFilter};
 use crate::review::{self, readable_area};
+use crate::state::Shared;
 use crate::storage::{Area, Database};
 
 /// Rows per roster page.

@@ -14,7 +14,10 @@
 //! Behind TLS (`public_url` is https) both cookies are `Secure`: a browser never sends them
 //! over plain http, where anyone on the path could read them.
 
+use std::net::IpAddr;
+
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -23,9 +26,10 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
 
 use super::pages;
-use crate::auth;
+use crate::auth::{self, LoginError};
 use crate::config::Config;
-use crate::http::Shared;
+use crate::ratelimit::{self, ClientIp};
+use crate::state::Shared;
 use crate::storage::{Database, User};
 
 pub const COOKIE: &str = "zf_session";
@@ -84,7 +88,7 @@ impl IntoResponse for NoViewer {
     fn into_response(self) -> Response {
         match self {
             NoViewer::Page => Redirect::to("/login").into_response(),
-            NoViewer::Api => crate::http::ApiError::new(
+            NoViewer::Api => crate::error::ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "未登录或登录已过期",
@@ -170,13 +174,16 @@ pub async fn login_page<D: Database>(
     login_form(&state.config, StatusCode::OK, None, &token)
 }
 
-/// The login page again, 429, when too many attempts failed (`crate::ratelimit`). It is
-/// rendered without the request or the settings, so its form has no token: posted, it gets
-/// the "expired" answer, which is a login page with a fresh one.
-pub fn throttled_page(message: &str) -> Response {
+/// The login page again, 429, when too many attempts failed (`crate::ratelimit`). Its form
+/// has no token: posted, it gets the "expired" answer, which is a login page with a fresh one.
+fn throttled_page(wait: std::time::Duration) -> Response {
     (
         StatusCode::TOO_MANY_REQUESTS,
-        Html(pages::login_page(Some(message), None).into_string()),
+        [(
+            header::RETRY_AFTER,
+            ratelimit::retry_after_secs(wait).to_string(),
+        )],
+        Html(pages::login_page(Some(&ratelimit::throttled_message(wait)), None).into_string()),
     )
         .into_response()
 }
@@ -189,21 +196,17 @@ pub struct LoginForm {
     csrf: String,
 }
 
-/// Checks a password and opens a session; the same answer for an unknown user and a wrong
-/// password, so names cannot be probed.
+/// Checks a password (`auth::login`, throttled) and opens a session; the same answer for an
+/// unknown user, a wrong password and a disabled account, so names cannot be probed.
 pub async fn open_session<D: Database>(
     state: &Shared<D>,
     username: &str,
     password: &str,
-) -> Result<Option<(User, String)>, crate::storage::DbError> {
-    let user = auth::known_user(&state.db, username).await?;
-    let phc = user.as_ref().map(|u| u.password_hash.as_str());
-    if !auth::check_password(password, phc).await {
-        return Ok(None);
-    }
-    let Some(user) = user.filter(|u| !u.disabled) else {
-        return Ok(None);
-    };
+    ip: Option<IpAddr>,
+) -> Result<(User, String), LoginError> {
+    let user = auth::login(&state.logins, &state.db, username, password, ip)
+        .await
+        .map_err(LoginError::disabled_as_denied)?;
     let token = auth::new_token();
     let now = Utc::now();
     // Whole seconds and `Z`: one fixed width, so the stored times compare as text.
@@ -219,7 +222,7 @@ pub async fn open_session<D: Database>(
         )
         .await?;
     tracing::info!(user = %user.username, "review login");
-    Ok(Some((user, token)))
+    Ok((user, token))
 }
 
 /// The cookie that carries a session token, without `Secure` (see [`session_cookie_for`]).
@@ -248,11 +251,20 @@ fn same_token(a: &str, b: &str) -> bool {
             == 0
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn login<D: Database>(
     State(state): State<Shared<D>>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "请求内容过大").into_response();
+        }
+        Err(r) => return r.into_response(),
+    };
     let config = &state.config;
     let Some(token) = named_cookie(&headers, LOGIN_COOKIE).filter(|t| same_token(t, &form.csrf))
     else {
@@ -263,8 +275,8 @@ pub async fn login<D: Database>(
             &auth::new_token(),
         );
     };
-    match open_session(&state, &form.username, &form.password).await {
-        Ok(Some((_, session))) => {
+    match open_session(&state, &form.username, &form.password, ip).await {
+        Ok((_, session)) => {
             let mut res = Redirect::to("/report").into_response();
             let h = res.headers_mut();
             for cookie in [
@@ -281,13 +293,14 @@ pub async fn login<D: Database>(
             }
             res
         }
-        Ok(None) => login_form(
+        Err(LoginError::Throttled(wait)) => throttled_page(wait),
+        Err(LoginError::Denied | LoginError::Disabled) => login_form(
             config,
             StatusCode::UNAUTHORIZED,
             Some("用户名或密码错误"),
             &token,
         ),
-        Err(e) => {
+        Err(LoginError::Db(e)) => {
             tracing::error!(error = %e, "login");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }

@@ -1,9 +1,5 @@
-//! HTTP: the router, the device extractor, and errors as `{code, error}` with the status each
-//! deserves. Internal details are logged, never returned.
-
-use std::sync::Arc;
-use std::time::Duration;
-use zoufang_shared::CodeList;
+//! The device API: enrollment, sync, photo uploads, and the liveness check. Every answer that
+//! is not a success is an [`ApiError`].
 
 use axum::Json;
 use axum::Router;
@@ -11,101 +7,45 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use zoufang_shared::CodeList;
 use zoufang_shared::wire::{
     self, EnrollRequest, EnrollResponse, ErrorBody, SYNC_CONTENT_TYPE, SyncRequest, UploadState,
 };
 
 use crate::attachments::{self, UploadError};
 use crate::auth;
-use crate::config::Config;
+use crate::error::{ApiError, login_body};
 use crate::heavy::cpu;
-use crate::ratelimit::LoginLimiter;
+use crate::ratelimit::ClientIp;
 use crate::review;
+use crate::state::Shared;
 use crate::storage::{Database, DbError, DeviceAuth, NewDevice, Role};
 use crate::sync::{self, SyncError};
 
-pub struct AppState<D> {
-    pub db: D,
-    pub config: Config,
-    /// Admission of heavy requests (`crate::heavy`).
-    pub heavy: Arc<crate::heavy::Heavy>,
-}
-
-impl<D> AppState<D> {
-    pub fn new(db: D, config: Config) -> Self {
-        let heavy =
-            crate::heavy::Heavy::new(config.limits.heavy_concurrency, config.limits.heavy_queue);
-        AppState {
-            db,
-            config,
-            heavy: Arc::new(heavy),
-        }
-    }
-}
-
-pub type Shared<D> = Arc<AppState<D>>;
-
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    /// Seconds to wait before trying again (a `Retry-After` header).
-    retry_after: Option<u64>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    pub fn retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs);
-        self
-    }
-
-    fn unauthorized(message: &str) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-
-    fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "服务器内部错误,请稍后重试;已提交的数据未受影响",
+/// The device API's routes, each with the body limit its requests need.
+pub fn routes<D: Database>(max_sync_bytes: usize) -> Router<Shared<D>> {
+    Router::new()
+        .route("/healthz", get(healthz::<D>))
+        .route(
+            "/api/enroll",
+            post(enroll::<D>).layer(DefaultBodyLimit::max(16 * 1024)),
         )
-    }
-}
-
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
-        tracing::error!(error = %e, "database error");
-        if storage_full(&e) {
-            return Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_full",
-                "服务器存储空间已满,本次未能保存,请稍后重试;已提交的数据未受影响",
-            );
-        }
-        ApiError::internal()
-    }
-}
-
-/// SQLite's SQLITE_FULL (13) or PostgreSQL's disk_full (53100): nothing was written, and the
-/// same request succeeds once space is freed, so the client is told to retry.
-fn storage_full(e: &DbError) -> bool {
-    let DbError::Other(sqlx::Error::Database(db)) = e else {
-        return false;
-    };
-    matches!(db.code().as_deref(), Some("13" | "53100"))
+        .route(
+            "/api/sync",
+            post(sync_handler::<D>).layer(DefaultBodyLimit::max(max_sync_bytes)),
+        )
+        .route(
+            "/api/attachments/status",
+            post(attachment_status::<D>).layer(DefaultBodyLimit::max(256 * 1024)),
+        )
+        .route(
+            "/api/attachments/{hash}",
+            axum::routing::put(attachment_upload::<D>)
+                .layer(DefaultBodyLimit::max(wire::MAX_CHUNK_BYTES + 1024)),
+        )
 }
 
 impl From<SyncError> for ApiError {
@@ -156,34 +96,6 @@ impl From<UploadError> for ApiError {
     }
 }
 
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(r: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::new(
-            r.status(),
-            "bad_request",
-            format!("请求内容无效:{}", r.body_text()),
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut res = (
-            self.status,
-            Json(ErrorBody {
-                code: self.code.into(),
-                error: self.message,
-            }),
-        )
-            .into_response();
-        if let Some(secs) = self.retry_after {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        res
-    }
-}
-
 /// A request from an enrolled device with a valid token; handlers that take it cannot be
 /// reached without one.
 pub struct Device(pub DeviceAuth);
@@ -220,119 +132,6 @@ impl<D: Database> FromRequestParts<Shared<D>> for Device {
     }
 }
 
-pub fn router<D: Database>(state: Shared<D>) -> Router {
-    let max_sync = state.config.max_sync_bytes;
-    let limits = state.config.limits.clone();
-    Router::new()
-        .route("/healthz", get(healthz::<D>))
-        .route(
-            "/api/enroll",
-            post(enroll::<D>).layer(DefaultBodyLimit::max(16 * 1024)),
-        )
-        .route(
-            "/api/sync",
-            post(sync_handler::<D>).layer(DefaultBodyLimit::max(max_sync)),
-        )
-        .route(
-            "/api/attachments/status",
-            post(attachment_status::<D>).layer(DefaultBodyLimit::max(256 * 1024)),
-        )
-        .route(
-            "/api/attachments/{hash}",
-            axum::routing::put(attachment_upload::<D>)
-                .layer(DefaultBodyLimit::max(wire::MAX_CHUNK_BYTES + 1024)),
-        )
-        .route("/api/openapi.json", get(crate::openapi::document))
-        .merge(crate::web::routes::<D>())
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")
-        })
-        .layer(axum::middleware::from_fn_with_state(
-            state.heavy.clone(),
-            crate::heavy::admit,
-        ))
-        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(LoginLimiter::default()),
-            crate::ratelimit::throttle_logins,
-        ))
-        // Outside every layer that reads a body (the login throttle reads the login's).
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            Duration::from_secs(limits.body_timeout_secs.max(1)),
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Duration::from_secs(limits.request_deadline_secs.max(1)),
-            deadline,
-        ))
-        .layer(axum::middleware::from_fn(security_headers))
-        .with_state(state)
-}
-
-/// The headers of every answer — device API, review pages, errors, the 404 of an unknown path
-/// and a refused login alike: no script, no framing, no sniffing, no referrer, no caching of
-/// what may hold personal data. The review pages set the same policy themselves
-/// (`web::security_headers`); what a route set is kept.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
-     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-
-/// A request not answered within the deadline is answered 503 (what it was doing is dropped:
-/// an open transaction rolls back, so a retry is harmless).
-async fn deadline(
-    State(limit): State<Duration>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let path = req.uri().path().to_owned();
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => {
-            tracing::warn!(%path, "request deadline passed");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "deadline",
-                "请求处理超时,请稍后重试;已提交的数据未受影响",
-            )
-            .retry_after(crate::heavy::RETRY_AFTER_SECS)
-            .into_response()
-        }
-    }
-}
-
-/// A NUL character (`%00`) in a path or query parameter is refused before any handler sees
-/// it: no identifier or filter contains one, and PostgreSQL refuses it in text, which would
-/// turn a malformed link into a 500.
-async fn refuse_nul_in_uri(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let uri = req.uri();
-    let has_nul = |s: &str| {
-        s.as_bytes()
-            .windows(3)
-            .any(|w| w.eq_ignore_ascii_case(b"%00"))
-    };
-    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "请求地址含有无效字符(NUL)",
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
-
-async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
-    h.entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
-    h.entry(header::REFERRER_POLICY)
-        .or_insert(HeaderValue::from_static("no-referrer"));
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    res
-}
-
 /// Liveness and database reachability, for load balancers and monitoring.
 #[utoipa::path(
     get,
@@ -344,6 +143,7 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         (status = 500, description = "The database does not answer", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn healthz<D: Database>(
     State(state): State<Shared<D>>,
 ) -> Result<&'static str, ApiError> {
@@ -369,7 +169,7 @@ fn role_cannot_enroll(role: Role) -> ApiError {
 }
 
 /// A device signs in once with its user's password and gets a bearer token. Throttled with
-/// the review logins (`crate::ratelimit`).
+/// the review logins (`crate::auth::login`).
 #[utoipa::path(
     post,
     path = "/api/enroll",
@@ -397,11 +197,13 @@ fn role_cannot_enroll(role: Role) -> ApiError {
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn enroll<D: Database>(
     State(state): State<Shared<D>>,
+    ClientIp(ip): ClientIp,
     body: Result<Json<EnrollRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    let Json(req) = body.map_err(ApiError::from)?;
+    let req = login_body(body)?;
     // The server's own actor writes reviewers' decisions; no device may pose as it.
     if !valid_device_id(&req.device_id)
         || req.actor.len() != 32
@@ -432,16 +234,7 @@ pub(crate) async fn enroll<D: Database>(
             "设备标识或名称是服务器保留的名称(review、server 或以 zoufang 开头),请换一个",
         ));
     }
-    let denied = || ApiError::unauthorized("用户名或密码错误");
-    let user = auth::known_user(&state.db, &req.username).await?;
-    let phc = user.as_ref().map(|u| u.password_hash.as_str());
-    if !auth::check_password(&req.password, phc).await {
-        return Err(denied());
-    }
-    let user = user.ok_or_else(denied)?;
-    if user.disabled {
-        return Err(ApiError::unauthorized("该账号已停用,请联系管理员"));
-    }
+    let user = auth::login(&state.logins, &state.db, &req.username, &req.password, ip).await?;
     if !review::may_hold_devices(user.role) {
         return Err(role_cannot_enroll(user.role));
     }
@@ -510,11 +303,11 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     path = "/api/sync",
     tag = "device",
     security(("device" = [])),
-    request_body(content = crate::openapi::SyncBody, content_type = "application/x-zoufang-sync",
+    request_body(content = crate::schema::SyncBody, content_type = "application/x-zoufang-sync",
                  description = "A DEFLATE-compressed postcard `SyncRequest`"),
     responses(
         (status = 200, description = "A DEFLATE-compressed postcard `SyncResponse`",
-         body = crate::openapi::SyncBody, content_type = "application/x-zoufang-sync"),
+         body = crate::schema::SyncBody, content_type = "application/x-zoufang-sync"),
         (status = 400, description = "Undecodable body, or a protocol error", body = ErrorBody),
         (status = 401, description = "Missing, unknown, revoked or expired device token",
          body = ErrorBody),
@@ -528,6 +321,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         (status = 503, description = "Busy: sync again", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(device = %device.device_id))]
 pub(crate) async fn sync_handler<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,
@@ -596,6 +390,7 @@ pub(crate) async fn sync_handler<D: Database>(
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(device = %device.device_id))]
 pub(crate) async fn attachment_status<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,
@@ -632,8 +427,8 @@ pub(crate) struct UploadQuery {
     request_body(
         description = "The chunk's bytes (at most 1 MiB)",
         content(
-            (crate::openapi::ChunkBody = "image/jpeg"),
-            (crate::openapi::ChunkBody = "image/png"),
+            (crate::schema::ChunkBody = "image/jpeg"),
+            (crate::schema::ChunkBody = "image/png"),
         )
     ),
     responses(
@@ -655,6 +450,7 @@ pub(crate) struct UploadQuery {
         (status = 500, description = "Internal error", body = ErrorBody),
     )
 )]
+#[tracing::instrument(skip_all, fields(device = %device.device_id, hash = %hash))]
 pub(crate) async fn attachment_upload<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,

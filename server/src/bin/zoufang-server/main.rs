@@ -1,0 +1,416 @@
+//! `zoufang-server`: the central server and its admin commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use zoufang_server::app::{AppState, router};
+use zoufang_server::config::{Config, Overrides};
+use zoufang_server::storage::{Accounts, AnyDb, Database, DbError, Projections};
+use zoufang_shared::CodeList;
+use zoufang_shared::rules::standards::Standards;
+
+mod accounts;
+mod error;
+mod restore;
+
+use accounts::{area, seed_demo, user};
+use error::{CliError, refused, report};
+use restore::restore;
+
+#[derive(Parser)]
+#[command(
+    name = "zoufang-server",
+    version,
+    about = "走访 central server: merge, review, rosters"
+)]
+struct Cli {
+    /// TOML settings file (keys: database, listen, token_days, max_sync_bytes, publicity_min_days,
+    /// no_visit_days, session_hours, spot_check_salt, public_url, and a [limits] table: see the
+    /// README's limits table)
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Database: an SQLite file path (default zoufang-server.db) or postgres://… [env: ZOUFANG_DATABASE_URL]
+    #[arg(long, global = true)]
+    database: Option<String>,
+    /// How the log on stderr is written: `text` for people, `json` (one object per line, with
+    /// the request's route in its span) for log collectors
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API until Ctrl-C / SIGTERM
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8090) [env: ZOUFANG_LISTEN]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Serve with a demo county (凤庆县: 诗礼乡, 小湾镇) and demo accounts, created if missing
+    Demo {
+        /// Address to listen on (default 127.0.0.1:8090) [env: ZOUFANG_LISTEN]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Manage user accounts
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage the administrative area tree
+    Area {
+        #[command(subcommand)]
+        command: AreaCommand,
+    },
+    /// Manage enrolled devices
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+    /// Correct a household on the server; devices receive it on their next sync
+    Household {
+        #[command(subcommand)]
+        command: HouseholdCommand,
+    },
+    /// Sync by file for devices with no network
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+    /// Rebuild the supervisors' tables (rosters, reports, flags) from the stored documents
+    Reindex,
+    /// Write a consistent backup to FILE while the server runs (SQLite: VACUUM INTO;
+    /// PostgreSQL: pg_dump --format=custom, which must be installed)
+    Backup { file: PathBuf },
+    /// Restore from a backup with the server stopped; devices then resend what the backup
+    /// lacks. Also: record a restore done by other means, close the recovery window, show it
+    Restore {
+        /// The backup file (from `backup`, or a pg_dump --format=custom file)
+        #[arg(
+            required_unless_present_any = ["mark", "close", "status"],
+            conflicts_with_all = ["mark", "close", "status"]
+        )]
+        file: Option<PathBuf>,
+        /// Days devices may resend other devices' changes the restore lost (default 14)
+        #[arg(long, value_name = "DAYS", conflicts_with_all = ["close", "status"])]
+        window_days: Option<i64>,
+        /// The database was restored by other means (pg_restore, a disk snapshot): record it
+        #[arg(long, conflicts_with_all = ["close", "status"])]
+        mark: bool,
+        /// Close the recovery window (once the devices have resynced)
+        #[arg(long, conflicts_with = "status")]
+        close: bool,
+        /// Show the last restore, which devices have resynced and the changes they resent
+        #[arg(long)]
+        status: bool,
+    },
+    /// Validate and list an income standards table (default: the built-in one)
+    Standards {
+        /// A standards JSON file to check instead of the built-in table
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from ZOUFANG_PASSWORD or the first line of stdin
+    Add {
+        username: String,
+        /// Display name (e.g. 张调查)
+        #[arg(long)]
+        name: String,
+        /// surveyor, team_leader, township_reviewer, county_supervisor or admin
+        #[arg(long)]
+        role: String,
+        /// Area code the user works in (repeatable)
+        #[arg(long = "area", required = true)]
+        areas: Vec<String>,
+    },
+    /// List users
+    List,
+    /// Disable a user: their devices stop syncing at once
+    Disable { username: String },
+    /// Replace a user's areas (their devices then receive what is newly in scope)
+    Areas {
+        username: String,
+        #[arg(long = "area", required = true)]
+        areas: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    /// Revoke a device (a lost phone): its token stops working at once
+    Revoke { device_id: String },
+}
+
+#[derive(Subcommand)]
+enum HouseholdCommand {
+    /// Set one field by its path (e.g. living.house_grade B级), as a change by USER
+    Set {
+        id: String,
+        field: String,
+        value: String,
+        /// The account the change is recorded under
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Apply a device's bundle (same checks as a sync) and write the reply it takes back
+    Import {
+        file: PathBuf,
+        /// Where to write the reply (acknowledgements and the device's pull)
+        #[arg(long)]
+        reply: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AreaCommand {
+    /// Import areas from a CSV with the header code,name,parent,level
+    Import { file: PathBuf },
+    /// List areas
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_log(cli.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("错误:{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_log(format: LogFormat) {
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZOUFANG_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => log.init(),
+        LogFormat::Json => log.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let listen = match &cli.command {
+        Command::Serve { listen } | Command::Demo { listen } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        database: cli.database.clone(),
+        listen,
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    match cli.command {
+        Command::Standards { file } => standards(file),
+        Command::Serve { .. } => serve(config).await,
+        Command::Demo { .. } => {
+            let db = connect(&config).await?;
+            seed_demo(&db).await?;
+            serve(config).await
+        }
+        Command::User { command } => {
+            let db = connect(&config).await?;
+            user(&db, command).await
+        }
+        Command::Bundle {
+            command: BundleCommand::Import { file, reply },
+        } => {
+            let db = connect(&config).await?;
+            let bytes = std::fs::read(&file).map_err(|source| CliError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let (out, summary) =
+                zoufang_server::bundles::import(&db, &bytes, &config.limits).await?;
+            let tmp = reply.with_extension("part");
+            std::fs::write(&tmp, out)
+                .and_then(|()| std::fs::rename(&tmp, &reply))
+                .map_err(|source| CliError::Write {
+                    path: reply.clone(),
+                    source,
+                })?;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Household {
+            command:
+                HouseholdCommand::Set {
+                    id,
+                    field,
+                    value,
+                    user,
+                },
+        } => {
+            let db = connect(&config).await?;
+            if db.user_by_name(&user).await?.is_none() {
+                return Err(refused(format!("没有用户 {user}")));
+            }
+            let value: serde_json::Value =
+                serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            let author = zoufang_shared::doc::ChangeAuthor::new(
+                user,
+                zoufang_server::review::SERVER_DEVICE,
+                chrono::Utc::now(),
+            );
+            zoufang_server::server_edit::edit_household(&db, &id, &author, |e| {
+                e.set_field(&field, value.clone())
+            })
+            .await?;
+            println!("已修改 {id} 的 {field}");
+            Ok(())
+        }
+        Command::Device {
+            command: DeviceCommand::Revoke { device_id },
+        } => {
+            let db = connect(&config).await?;
+            match db.revoke_device(&device_id).await {
+                Ok(()) => {
+                    println!("已停用设备 {device_id}");
+                    Ok(())
+                }
+                Err(DbError::NotFound) => Err(refused(format!("没有设备 {device_id}"))),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Area { command } => {
+            let db = connect(&config).await?;
+            area(&db, command).await
+        }
+        Command::Backup { file } => {
+            let summary = zoufang_server::backup::backup(&config.database, &file).await?;
+            println!(
+                "已备份到 {}:{} 户,变更日志至 {} 号,{} 字节",
+                file.display(),
+                summary.households,
+                summary.seq,
+                summary.bytes
+            );
+            Ok(())
+        }
+        Command::Restore {
+            file,
+            window_days,
+            mark,
+            close,
+            status: _,
+        } => restore(&config, file, window_days, mark, close).await,
+        Command::Reindex => {
+            let db = connect(&config).await?;
+            let report = zoufang_server::projection::reindex::reindex(&db).await?;
+            println!(
+                "已重建 {} 户(并发修改跳过 {} 户,无法读取 {} 户)",
+                report.households,
+                report.moved,
+                report.unreadable.len()
+            );
+            for id in &report.unreadable {
+                println!("  无法读取:{id}");
+            }
+            if report.unreadable.is_empty() {
+                Ok(())
+            } else {
+                Err(refused("部分农户数据无法读取,见上"))
+            }
+        }
+    }
+}
+
+async fn connect(config: &Config) -> Result<AnyDb, CliError> {
+    AnyDb::connect(&config.database)
+        .await
+        .map_err(CliError::Connect)
+}
+
+async fn serve(config: Config) -> Result<(), CliError> {
+    let db = connect(&config).await?;
+    rebuild_if_behind(&db).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| CliError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    println!("走访服务器已启动:http://{addr}/");
+    tracing::info!(%addr, "listening");
+    let limits = config.limits.clone();
+    let app = router(Arc::new(AppState::new(db, config)));
+    zoufang_server::serve::serve(listener, app, &limits, shutdown_signal())
+        .await
+        .map_err(CliError::from)
+}
+
+/// A database from before the projection existed (or restored from documents alone) has
+/// households without projection rows: rebuild them before serving reports that would
+/// otherwise undercount.
+async fn rebuild_if_behind(db: &AnyDb) -> Result<(), CliError> {
+    let stored = db.household_count().await?;
+    let projected = db.projected_count().await?;
+    if projected < stored {
+        println!("正在重建审核统计表({projected}/{stored} 户已有)……");
+        let report = zoufang_server::projection::reindex::reindex(db).await?;
+        println!("已重建 {} 户", report.households);
+    }
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM, logged: the accept loop then lets answers in flight finish.
+async fn shutdown_signal() {
+    zoufang_shared::shutdown::shutdown_signal().await;
+    tracing::info!("shutting down");
+}
+
+fn standards(file: Option<PathBuf>) -> Result<(), CliError> {
+    let table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Standards::from_json(&text)
+        }
+        None => Standards::builtin(),
+    }?;
+    for s in table.entries() {
+        println!(
+            "{}\t{}\t{}\t{}\t{} 元\t{}",
+            s.year,
+            s.level.label(),
+            s.region.as_deref().unwrap_or("-"),
+            s.kind.label(),
+            s.amount,
+            s.source
+        );
+    }
+    Ok(())
+}

@@ -9,6 +9,10 @@
 //! Decisions and settlements are written into the household document as server-authored
 //! changes (`server_edit`), so they reach the field teams on their next sync like any edit.
 
+mod reads;
+
+pub use reads::{ChecksSummary, checks, conflicts, readable_areas, roster_size};
+
 use std::collections::HashSet;
 use std::sync::Mutex;
 

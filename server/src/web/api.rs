@@ -22,7 +22,7 @@ use crate::ratelimit::ClientIp;
 use crate::report::Report;
 use crate::report::cross::ConflictEntry;
 use crate::report::roster::RosterRow;
-use crate::review::{self, Decision, ReviewError, readable_area};
+use crate::review::{self, Decision, ReviewError};
 use crate::state::Shared;
 use crate::storage::Database;
 use zoufang_shared::wire::ErrorBody;
@@ -204,7 +204,9 @@ pub(crate) async fn roster<D: Database>(
     let rows = review::roster(&state.db, &viewer.user, &filter)
         .await
         .map_err(api_error)?;
-    let (households, persons) = state.db.roster_count(&filter).await?;
+    let (households, persons) = review::roster_size(&state.db, &viewer.user, &filter)
+        .await
+        .map_err(api_error)?;
     let next = (rows.len() as i64 == filter.limit)
         .then(|| rows.last().map(|r| format!("{}|{}", r.area_code, r.id)))
         .flatten();
@@ -293,8 +295,10 @@ pub(crate) async fn conflicts<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Json<Vec<ConflictEntry>>, ApiError> {
-    let area = readable_area(&viewer.user, params.area.as_deref()).map_err(api_error)?;
-    Ok(Json(state.db.conflict_queue(&area, 500).await?))
+    let (_, queue) = review::conflicts(&state.db, &viewer.user, params.area.as_deref(), 500)
+        .await
+        .map_err(api_error)?;
+    Ok(Json(queue))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

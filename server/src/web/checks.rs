@@ -6,10 +6,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use super::report::readable_areas;
 use super::{PageError, PeriodParams, Viewer, pages};
-use crate::report::cross::MAX_HOUSEHOLDS_PER_HELPER;
-use crate::report::roster::RosterFilter;
 use crate::review::{self, readable_area};
 use crate::state::Shared;
 use crate::storage::Database;
@@ -22,73 +19,12 @@ pub async fn conflicts_page<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Html<String>, PageError> {
-    let area = readable_area(&viewer.user, params.area.as_deref())?;
-    let queue = state.db.conflict_queue(&area, QUEUE_ROWS).await?;
-    let areas = readable_areas(&state.db, &viewer).await?;
+    let (area, queue) =
+        review::conflicts(&state.db, &viewer.user, params.area.as_deref(), QUEUE_ROWS).await?;
+    let areas = review::readable_areas(&state.db, &viewer.user).await?;
     Ok(Html(
         pages::conflicts_page(&viewer, &area, &queue, &areas).into_string(),
     ))
-}
-
-/// The numbers of the checks page.
-pub struct ChecksSummary {
-    pub area: String,
-    pub duplicate_ids: Vec<crate::report::cross::DuplicateId>,
-    pub busy_helpers: Vec<crate::report::cross::BusyHelper>,
-    pub unvisited: (i64, i64),
-    pub income_jumps: (i64, i64),
-    pub exit_failing: (i64, i64),
-    pub errors: (i64, i64),
-    pub no_visit_days: i64,
-}
-
-pub async fn checks_summary<D: Database>(
-    db: &D,
-    viewer: &Viewer,
-    area: Option<&str>,
-    no_visit_days: i64,
-) -> Result<ChecksSummary, PageError> {
-    let area = readable_area(&viewer.user, area)?;
-    let base = RosterFilter {
-        area: area.clone(),
-        limit: 0,
-        ..RosterFilter::default()
-    };
-    let today = crate::projection::today();
-    let unvisited = db
-        .roster_count(&RosterFilter {
-            not_visited_since: Some(today - chrono::Duration::days(no_visit_days)),
-            ..base.clone()
-        })
-        .await?;
-    let income_jumps = db
-        .roster_count(&RosterFilter {
-            flag: Some("income_jump".into()),
-            ..base.clone()
-        })
-        .await?;
-    let exit_failing = db
-        .roster_count(&RosterFilter {
-            exit_failing: true,
-            ..base.clone()
-        })
-        .await?;
-    let errors = db
-        .roster_count(&RosterFilter {
-            flag: Some("error".into()),
-            ..base.clone()
-        })
-        .await?;
-    Ok(ChecksSummary {
-        duplicate_ids: db.duplicate_ids(&area).await?,
-        busy_helpers: db.busy_helpers(&area, MAX_HOUSEHOLDS_PER_HELPER).await?,
-        area,
-        unvisited,
-        income_jumps,
-        exit_failing,
-        errors,
-        no_visit_days,
-    })
 }
 
 pub async fn checks_page<D: Database>(
@@ -96,14 +32,14 @@ pub async fn checks_page<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Html<String>, PageError> {
-    let summary = checks_summary(
+    let summary = review::checks(
         &state.db,
-        &viewer,
+        &viewer.user,
         params.area.as_deref(),
         state.config.no_visit_days,
     )
     .await?;
-    let areas = readable_areas(&state.db, &viewer).await?;
+    let areas = review::readable_areas(&state.db, &viewer.user).await?;
     Ok(Html(
         pages::checks_page(&viewer, &summary, &areas).into_string(),
     ))
@@ -134,7 +70,7 @@ pub async fn spot_page<D: Database>(
     Query(params): Query<SpotParams>,
 ) -> Result<Html<String>, PageError> {
     let day = spot_day(params.day.as_deref())?;
-    let areas = readable_areas(&state.db, &viewer).await?;
+    let areas = review::readable_areas(&state.db, &viewer.user).await?;
     let township = match params.township.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => Some(readable_area(&viewer.user, Some(t))?),
         None => None,

@@ -145,7 +145,7 @@ pub async fn roster<D: Database>(
 ) -> Result<Response, PageError> {
     let mut filter = params.filter(&viewer, state.config.no_visit_days, EXPORT_PAGE)?;
     filter.after = None;
-    let areas = state.db.areas().await?;
+    let areas = review::readable_areas(&state.db, &viewer.user).await?;
     let area_name = |code: &str| area_name(&areas, code);
     let headers = [
         "户编号",

@@ -13,12 +13,12 @@ use zoufang_shared::model::{CaseStage, Household};
 use zoufang_shared::rules::checks::{Finding, Severity};
 
 use super::Viewer;
-use super::checks::ChecksSummary;
 use super::report::RosterParams;
 use crate::projection::local_offset;
 use crate::report::cross::ConflictEntry;
 use crate::report::roster::{RosterFilter, RosterRow, mask_id, sees_ids};
 use crate::report::{Bucket, Hp, Report, Section};
+use crate::review::ChecksSummary;
 use crate::review::{self, history::Entry};
 use crate::storage::{Area, SpotCheck};
 

@@ -11,7 +11,7 @@ use crate::report::Bucket;
 use crate::report::roster::{CaseFilter, RosterFilter};
 use crate::review::{self, readable_area};
 use crate::state::Shared;
-use crate::storage::{Area, Database};
+use crate::storage::Database;
 
 /// Rows per roster page.
 pub const PAGE_ROWS: i64 = 50;
@@ -145,23 +145,13 @@ impl RosterParams {
     }
 }
 
-/// The areas a viewer may pick: their own and everything below.
-pub async fn readable_areas<D: Database>(db: &D, viewer: &Viewer) -> Result<Vec<Area>, PageError> {
-    Ok(db
-        .areas()
-        .await?
-        .into_iter()
-        .filter(|a| crate::auth::in_scope(&viewer.user.areas, &a.code))
-        .collect())
-}
-
 pub async fn report_page<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Html<String>, PageError> {
     let report = super::report_of(&state, &viewer, &params).await?;
-    let areas = readable_areas(&state.db, &viewer).await?;
+    let areas = review::readable_areas(&state.db, &viewer.user).await?;
     Ok(Html(
         pages::report_page(&viewer, &report, &areas).into_string(),
     ))
@@ -174,8 +164,8 @@ pub async fn roster_page<D: Database>(
 ) -> Result<Html<String>, PageError> {
     let filter = params.filter(&viewer, state.config.no_visit_days, PAGE_ROWS)?;
     let rows = review::roster(&state.db, &viewer.user, &filter).await?;
-    let (households, persons) = state.db.roster_count(&filter).await?;
-    let areas = readable_areas(&state.db, &viewer).await?;
+    let (households, persons) = review::roster_size(&state.db, &viewer.user, &filter).await?;
+    let areas = review::readable_areas(&state.db, &viewer.user).await?;
     Ok(Html(
         pages::roster_page(
             &viewer,

@@ -7,9 +7,9 @@
 
 use std::time::Instant;
 
+use zoufang_server::actor::server_actor;
 use zoufang_server::demo::{self, CountySpec};
 use zoufang_server::projection;
-use zoufang_server::sync::server_actor;
 use zoufang_shared::authority::{self, Role, Writer};
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange};
 

@@ -2,8 +2,8 @@
 //! change, and the client with a pulled one — load, apply, read the typed model, conflicts and
 //! history, project it for the review tables, save.
 
+use zoufang_server::actor::server_actor;
 use zoufang_server::projection::household_write;
-use zoufang_server::sync::server_actor;
 use zoufang_shared::doc::{HouseholdDoc, IncomingChange};
 
 pub fn run(data: &[u8]) {

@@ -5,8 +5,9 @@
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
+use zoufang_server::actor::server_actor;
 use zoufang_server::storage::{DeviceAuth, Role, StoredHousehold, User};
-use zoufang_server::sync::{check_push, server_actor};
+use zoufang_server::sync::check_push;
 use zoufang_shared::doc::{ChangeAuthor, HouseholdDoc, IncomingChange};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::wire::{self, PushOutcome, SyncRequest, WireError};

@@ -2,6 +2,7 @@
 //! crash leaves the device as before the sync, and the retried sync is harmless because the
 //! server ignores changes it already has.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -57,10 +58,11 @@ impl Store {
                 continue;
             }
             want_full.remove(&id);
-            if !known.contains_key(&id) {
-                known.insert(id.clone(), server_heads(&tx, &id)?);
-            }
-            known.get_mut(&id).expect("just inserted").extend(hashes);
+            let heads = match known.entry(id.clone()) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => e.insert(server_heads(&tx, &id)?),
+            };
+            heads.extend(hashes);
             docs.insert(id, doc);
         }
         for (id, hashes) in &known {

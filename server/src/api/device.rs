@@ -210,7 +210,7 @@ pub(crate) async fn enroll<D: Database>(
         || !req.actor.bytes().all(|b| b.is_ascii_hexdigit())
         || req
             .actor
-            .eq_ignore_ascii_case(&sync::server_actor().to_hex_string())
+            .eq_ignore_ascii_case(&crate::actor::server_actor().to_hex_string())
     {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -58,7 +58,7 @@ pub enum SyncError {
     Db(#[from] DbError),
 }
 
-pub use crate::actor::server_actor;
+use crate::actor::server_actor;
 
 /// How a sync arrived: a bundle's reply is read later, so acknowledgements carry the server's
 /// heads (see [`PushOutcome::Accepted`]).

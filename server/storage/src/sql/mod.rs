@@ -30,8 +30,10 @@ macro_rules! neutral_sql {
 /// Binds stay far below both backends' limits (SQLite 32766, PostgreSQL 65535).
 pub const MAX_BINDS: usize = 30_000;
 
-/// Ids bound in one `IN (…)` list.
-pub const IDS_PER_QUERY: usize = 500;
+/// Ids bound in one `IN (…)` list: a whole sync request's households (at most 5,000 by default)
+/// in one query, as PostgreSQL's `= ANY($1)` did before the SQL was shared; twice that (the
+/// attachment check binds its list twice) stays far below both backends' limits.
+pub const IDS_PER_QUERY: usize = 5_000;
 
 /// Why an enrollment's upsert changed no row, from the `revoked` flag of the device id's row (if
 /// any): a revoked id stays revoked, any other refusal is an id or actor taken by another user.

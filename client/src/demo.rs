@@ -5,23 +5,7 @@ use zoufang_shared::codes::*;
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::model::{Living, Member};
 
-use crate::store::{STANDARDS_FILE, Store, StoreError};
-
-/// The demo's own income line for the current year, clearly labelled: the built-in table holds
-/// only figures with a published source, and none covers the current year.
-fn demo_standards(year: i32) -> String {
-    let mut table: Vec<serde_json::Value> =
-        serde_json::from_str(zoufang_shared::rules::standards::Standards::builtin_json())
-            .unwrap_or_default();
-    table.push(serde_json::json!({
-        "year": year,
-        "level": "national",
-        "kind": "poverty_line",
-        "amount_yuan": 4000,
-        "source": "演示数据:沿用 2020 年脱贫标准 4000 元,非官方标准"
-    }));
-    serde_json::to_string_pretty(&table).unwrap_or_default()
-}
+use crate::store::{Store, StoreError};
 
 const VILLAGES: [&str; 3] = ["三合村", "孔兴村", "河平村"];
 const SURNAMES: [&str; 6] = ["李", "王", "张", "杨", "赵", "字"];
@@ -31,19 +15,10 @@ pub fn seed(store: &mut Store) -> Result<(), StoreError> {
     if store.identity().is_err() {
         store.init("demo-surveyor", "演示调查员")?;
     }
-    let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
-    let path = store.dir().join(STANDARDS_FILE);
-    if !path.exists() {
-        std::fs::write(&path, demo_standards(year)).map_err(|source| StoreError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        // Reopen so the store reads the table it will assess with.
-        *store = Store::open(store.dir(), store.key())?;
-    }
     if store.count()? > 0 {
         return Ok(());
     }
+    let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
     for n in 0..12usize {
         let village = VILLAGES[n % VILLAGES.len()];
         let surname = SURNAMES[n % SURNAMES.len()];

@@ -298,3 +298,43 @@ async fn uploads_must_be_real_small_images() {
         .await;
     assert!(status.is_client_error());
 }
+
+#[tokio::test]
+async fn a_household_reads_back_as_its_page_shows_it() {
+    let f = Fixture::new();
+    let (status, h) = f.json("GET", "/api/households/demo-00", Value::Null).await;
+    assert_eq!(status, StatusCode::OK, "{h}");
+    let household = &h["household"];
+    assert_eq!(household["id"], "demo-00");
+    let phone = household["info"]["phone"].as_str().expect("phone");
+    assert_eq!(phone, "139****5678", "phones masked as on the page");
+    for m in household["members"].as_object().expect("members").values() {
+        if let Some(id) = m["id_number"].as_str() {
+            assert_eq!(id.len(), 18);
+            assert_eq!(&id[4..14], "**********", "ID numbers masked: {id}");
+        }
+    }
+    let year = h["year"].as_i64().expect("an assessment year");
+    assert_eq!(
+        h["assessment"]["standard"]["year"]
+            .as_i64()
+            .map(|y| y <= year),
+        Some(true)
+    );
+    // The demo year has no line of its own: the 2020 line is carried on, and says so.
+    assert!(
+        h["assessment"]["notice"]
+            .as_str()
+            .is_some_and(|n| n.contains("沿用 2020 年标准")),
+        "{}",
+        h["assessment"]
+    );
+    assert!(h["findings"].is_array() && h["conflicts"].is_array());
+
+    let (status, body) = f.json("GET", "/api/households/no-such", Value::Null).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("找不到")),
+        "{body}"
+    );
+}

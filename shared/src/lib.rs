@@ -8,6 +8,7 @@ pub mod doc;
 pub mod fields;
 pub mod ids;
 pub mod limits;
+pub mod mask;
 pub mod model;
 pub mod money;
 pub mod rules;

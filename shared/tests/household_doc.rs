@@ -547,3 +547,25 @@ fn a_household_created_with_its_contents_is_one_change() {
     });
     assert!(failed.is_err(), "a member without a name is refused");
 }
+
+#[test]
+fn an_empty_income_year_is_not_created_but_an_existing_one_may_be_cleared() {
+    let mut doc = typical_household();
+    doc.edit(&author(1), |e| e.set_income(2017, &Income::default()))
+        .expect("edit");
+    assert!(!doc.read().expect("read").incomes.contains_key(&2017));
+
+    let wage = Income {
+        wage: Fen::from_yuan(100),
+        ..Income::default()
+    };
+    doc.edit(&author(1), |e| e.set_income(2017, &wage))
+        .expect("edit");
+    doc.edit(&author(1), |e| e.set_income(2017, &Income::default()))
+        .expect("edit");
+    assert_eq!(
+        doc.read().expect("read").incomes.get(&2017),
+        Some(&Income::default()),
+        "a year once recorded stays, at zero"
+    );
+}

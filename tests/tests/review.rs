@@ -464,7 +464,7 @@ fn ratio(part: i64, whole: i64) -> Option<f64> {
 /// The report's definitions (server/src/report/mod.rs), applied to what was entered.
 fn expected(households: &[&Entered]) -> Expected {
     let mut e = Expected::default();
-    let (mut registered, mut exited, mut poor_persons) = (0, 0, 0);
+    let (mut poor_households, mut exited, mut poor_persons) = (0, 0, 0);
     let mut standing: BTreeMap<&str, i64> = BTreeMap::new();
     for h in households {
         e.all.add(h.persons);
@@ -476,9 +476,9 @@ fn expected(households: &[&Entered]) -> Expected {
             e.status.entry(m.to_owned()).or_default().add(h.persons);
         }
         let status = h.status.unwrap_or("");
-        registered += i64::from(REGISTERED.contains(&status));
         exited += i64::from(EXITED.contains(&status));
         if matches!(status, "not_exited" | "relapsed") {
+            poor_households += 1;
             poor_persons += h.persons;
         }
         for c in &h.cases {
@@ -486,11 +486,11 @@ fn expected(households: &[&Entered]) -> Expected {
                 .entry((c.kind.to_owned(), c.bucket.to_owned()))
                 .or_default()
                 .add(c.persons);
-            e.totals
-                .entry(c.kind.to_owned())
-                .or_default()
-                .add(c.persons);
             if c.bucket != "rejected" {
+                e.totals
+                    .entry(c.kind.to_owned())
+                    .or_default()
+                    .add(c.persons);
                 *standing.entry(c.kind).or_default() += 1;
                 if c.kind == "new_entry" && c.origin == SCREENING {
                     e.missed.add(c.persons);
@@ -499,7 +499,7 @@ fn expected(households: &[&Entered]) -> Expected {
         }
     }
     let standing = |kind: &str| standing.get(kind).copied().unwrap_or(0);
-    e.wrong_entry = ratio(standing("wrong_entry_removal"), registered);
+    e.wrong_entry = ratio(standing("wrong_entry_removal"), poor_households);
     e.wrongful_exit = ratio(standing("wrongful_exit"), exited);
     e.poverty_incidence = ratio(poor_persons, e.all.persons);
     e

@@ -62,11 +62,10 @@ pub fn describe(t: &mut Text, year: i32, verdict: &Assessment, findings: &[Findi
     };
     t.line(format_args!("{year} 年评估:{result}"));
     if let Some(s) = &verdict.standard {
-        t.line(format_args!(
-            "  标准:{}({} 元/人·年)",
-            s.describe(),
-            s.amount
-        ));
+        t.line(format_args!("  标准:{}", s.citation()));
+    }
+    if let Some(n) = &verdict.notice {
+        t.line(format_args!("  注意:{n}"));
     }
     if let Some(i) = &verdict.income {
         t.line(format_args!("  人均纯收入:{} 元", i.per_capita));

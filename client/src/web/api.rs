@@ -56,7 +56,10 @@ struct Preview {
     passed: bool,
     per_capita: Option<String>,
     size: usize,
+    /// The line applied, with its source.
     standard: Option<String>,
+    /// Set when the table lacked the year's own line and another was applied.
+    notice: Option<String>,
     failures: Vec<PreviewFailure>,
     fields: BTreeMap<String, String>,
 }
@@ -96,10 +99,8 @@ pub async fn preview(
                 passed: a.passed,
                 per_capita: a.income.as_ref().map(|i| i.per_capita.to_string()),
                 size: h.size(),
-                standard: a
-                    .standard
-                    .as_ref()
-                    .map(|s| format!("{} {} 元", s.describe(), s.amount)),
+                standard: a.standard.as_ref().map(|s| s.citation()),
+                notice: a.notice.clone(),
                 failures: a
                     .failures
                     .iter()
@@ -124,6 +125,37 @@ fn base_household(s: &Store, id: &HouseholdId) -> Result<Household, ApiError> {
 
 fn redirect(to: String) -> Json<serde_json::Value> {
     Json(json!({ "redirect": to }))
+}
+
+/// One household as its page shows it: ID numbers, phones and bank accounts masked
+/// ([`zoufang_shared::mask`]), with the verdict and findings the page shows, and the conflicted
+/// fields by path only (their values may be sensitive).
+#[derive(Serialize)]
+struct HouseholdJson {
+    household: Household,
+    year: Option<i32>,
+    assessment: Option<assessment::Assessment>,
+    findings: Vec<zoufang_shared::rules::checks::Finding>,
+    conflicts: Vec<String>,
+}
+
+pub async fn household(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = household_id(&id)?;
+    state
+        .with_store(move |s| {
+            let j = super::judged(s, &id)?;
+            Ok(Json(HouseholdJson {
+                household: zoufang_shared::mask::household(j.h),
+                year: j.year,
+                assessment: j.assessment,
+                findings: j.findings,
+                conflicts: j.conflicts.iter().map(|c| c.path.join(".")).collect(),
+            }))
+        })
+        .await
 }
 
 pub async fn create(

@@ -325,3 +325,35 @@ mod tests {
         assert!(parse(&form, &base, today()).is_ok());
     }
 }
+
+#[cfg(test)]
+mod untouched_sections {
+    use super::*;
+    use zoufang_shared::doc::{ActorId, HouseholdDoc};
+    use zoufang_shared::ids::HouseholdId;
+
+    /// What a browser posts for a form whose income section nobody touched: every input, empty.
+    fn posted() -> FormData {
+        let mut d: FormData = fields::INCOME
+            .iter()
+            .map(|f| (format!("income.{}", f.key), String::new()))
+            .collect();
+        d.insert("income.year".into(), "2017".into());
+        d.insert("info.village".into(), "三合村".into());
+        d
+    }
+
+    #[test]
+    fn an_untouched_income_section_creates_no_income_record() {
+        let today = NaiveDate::from_ymd_opt(2017, 7, 1).expect("date");
+        let id = HouseholdId::from("hh-1");
+        let form = parse(&posted(), &Household::new(id.clone()), today).expect("valid form");
+        let author = zoufang_shared::doc::ChangeAuthor::new("u1", "d1", chrono::Utc::now());
+        let (doc, ()) =
+            HouseholdDoc::create_with(&id, ActorId::random(), &author, |e| form.apply(e))
+                .expect("saved");
+        let h = doc.read().expect("read");
+        assert_eq!(h.info.village.as_deref(), Some("三合村"));
+        assert!(h.incomes.is_empty(), "{:?}", h.incomes);
+    }
+}

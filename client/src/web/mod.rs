@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use serde::Deserialize;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, HouseholdStatus};
@@ -167,7 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.css", get(style))
         .route("/api/preview", post(api::preview))
         .route("/api/households", post(api::create))
-        .route("/api/households/{id}", put(api::save))
+        .route("/api/households/{id}", get(api::household).put(api::save))
         .route("/api/households/{id}/visits", post(api::add_visit))
         .route("/api/households/{id}/reset", post(api::reset))
         .route("/api/households/{id}/cases", post(api::propose_case))
@@ -404,6 +404,30 @@ pub(crate) fn assessment_year(h: &Household) -> Option<i32> {
     h.incomes.keys().next_back().copied().or(h.info.year)
 }
 
+/// What a household's page and its JSON show: the household, its assessment year and
+/// verdict, its findings and conflicts, all judged by the device's standards table.
+pub(crate) struct Judged {
+    pub h: Household,
+    pub year: Option<i32>,
+    pub assessment: Option<assessment::Assessment>,
+    pub findings: Vec<checks::Finding>,
+    pub conflicts: Vec<zoufang_shared::doc::Conflict>,
+}
+
+pub(crate) fn judged(s: &Store, id: &HouseholdId) -> Result<Judged, crate::store::StoreError> {
+    let mut doc = s.doc(id)?;
+    let h = doc.read()?;
+    let conflicts = doc.conflicts()?;
+    let year = assessment_year(&h);
+    Ok(Judged {
+        year,
+        assessment: year.map(|y| assessment::assess(&h, y, today(), s.standards())),
+        findings: checks::check_household(&h, today(), s.standards()),
+        conflicts,
+        h,
+    })
+}
+
 async fn household_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -411,16 +435,13 @@ async fn household_page(
     let id = household_id(&id)?;
     state
         .with_store(move |s| {
-            let mut doc = s.doc(&id)?;
-            let h = doc.read().map_err(crate::store::StoreError::from)?;
-            let conflicts = doc.conflicts().map_err(crate::store::StoreError::from)?;
-            let year = assessment_year(&h);
+            let j = judged(s, &id)?;
             let view = pages::HouseholdView {
-                h: &h,
-                year,
-                assessment: year.map(|y| assessment::assess(&h, y, today(), s.standards())),
-                findings: checks::check_household(&h, today(), s.standards()),
-                conflicts,
+                h: &j.h,
+                year: j.year,
+                assessment: j.assessment,
+                findings: j.findings,
+                conflicts: j.conflicts,
             };
             let user = s.identity()?.user_name;
             Ok(page(&user, "农户", pages::household(&view)))

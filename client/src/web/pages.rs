@@ -165,7 +165,8 @@ pub fn verdict(a: Option<&Assessment>) -> Markup {
                         @if a.passed { "✓ 符合两不愁三保障及收入标准" } @else { "✗ 未达标" }
                     }
                     @if let Some(i) = &a.income { p #per-capita { "人均纯收入:" (i.per_capita) " 元(" (i.size) " 人)" } }
-                    @if let Some(s) = &a.standard { p.muted { "标准:" (s.describe()) " " (s.amount) " 元" } }
+                    @if let Some(s) = &a.standard { p.muted #standard { "标准:" (s.citation()) } }
+                    @if let Some(n) = &a.notice { p.notice #standard-notice { (n) } }
                     ul.failures {
                         @for f in &a.failures { li { strong { (f.criterion.label()) } ":" (f.message) } }
                     }

@@ -9,10 +9,16 @@
 //! Definitions (stated on the report page too):
 //! - cases count when proposed within the period; status counts are the current state;
 //! - a case's persons are the members it names, or the household's current members;
-//! - 错评率 = 错评剔除 households not rejected ÷ registered households (未脱贫, 已脱贫, 返贫);
-//! - 错退率 = 错退 households not rejected ÷ exited households (已脱贫, both kinds);
-//! - 漏评 = 新识别 cases found by screening (排查发现) rather than applied for, not rejected;
+//! - a case rejected (不通过) stands in its own column and in no 合计 and no rate;
+//! - 错评率 = 错评剔除 households ÷ households registered as poor and not exited (未脱贫, 返贫):
+//!   the ones 错评 can apply to. Seed 001's township: 74户 ÷ 1,415 = 5.23 %;
+//! - 错退率 = 错退 households ÷ exited households (已脱贫, both kinds), the ones 错退 can apply to:
+//!   1户 ÷ 1,667 = 0.06 %;
+//! - 漏评 = 新识别 cases found by screening (排查发现) rather than applied for;
 //! - 贫困发生率 = persons in 未脱贫 or 返贫 households ÷ persons in every household on file.
+//!
+//! Each rate comes with its numerator and denominator ([`Fraction`]), so the page and the
+//! exports show the county's own arithmetic, not only its result.
 
 use std::collections::BTreeMap;
 
@@ -77,6 +83,7 @@ pub struct Line {
 pub struct CaseLine {
     pub kind: String,
     pub label: String,
+    /// Every case of the kind except the rejected ones (those are in their own bucket only).
     pub total: Hp,
     /// In [`Bucket::ALL`] order.
     pub buckets: Vec<Hp>,
@@ -96,6 +103,38 @@ pub struct Rates {
     pub poverty_incidence: Option<f64>,
 }
 
+/// A rate's numerator and denominator, in households (persons for 贫困发生率).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Fraction {
+    pub part: i64,
+    pub whole: i64,
+}
+
+impl Fraction {
+    pub fn ratio(self) -> Option<f64> {
+        (self.whole > 0).then(|| self.part as f64 / self.whole as f64)
+    }
+}
+
+/// What each rate of [`Rates`] was computed from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RateBasis {
+    /// 错评剔除户 ÷ 未脱贫及返贫户.
+    pub wrong_entry: Fraction,
+    /// 错退户 ÷ 已脱贫户.
+    pub wrongful_exit: Fraction,
+    /// 未脱贫及返贫人口 ÷ 在册总人口.
+    pub poverty_incidence: Fraction,
+}
+
+/// The formulas as the page and the exports state them, one per rate.
+pub const RATE_FORMULAS: [(&str, &str); 4] = [
+    ("错评率", "错评剔除户 ÷ 在册未脱贫户(未脱贫、返贫)"),
+    ("错退率", "错退户 ÷ 已脱贫户(享受政策、不再享受政策)"),
+    ("漏评", "排查发现(非农户申请)的新识别户"),
+    ("贫困发生率", "未脱贫及返贫人口 ÷ 在册总人口"),
+];
+
 /// The figures of one area.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Section {
@@ -107,6 +146,7 @@ pub struct Section {
     /// Every case kind.
     pub by_case: Vec<CaseLine>,
     pub rates: Rates,
+    pub basis: RateBasis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -161,10 +201,12 @@ impl Tally {
             .entry((r.kind.clone(), idx))
             .or_default()
             .add(r.households, r.persons);
-        self.case_totals
-            .entry(r.kind.clone())
-            .or_default()
-            .add(r.households, r.persons);
+        if bucket != Bucket::Rejected {
+            self.case_totals
+                .entry(r.kind.clone())
+                .or_default()
+                .add(r.households, r.persons);
+        }
         if r.objected != 0 {
             self.objected
                 .entry(r.kind.clone())
@@ -185,21 +227,10 @@ impl Tally {
 
     /// A kind's cases, rejected ones left out.
     fn standing(&self, kind: CaseKind) -> Hp {
-        let total = self
-            .case_totals
+        self.case_totals
             .get(kind.code())
             .copied()
-            .unwrap_or_default();
-        let rejected_idx = Bucket::ALL.len() - 1;
-        let rejected = self
-            .cases
-            .get(&(kind.code().to_owned(), rejected_idx))
-            .copied()
-            .unwrap_or_default();
-        Hp {
-            households: total.households - rejected.households,
-            persons: total.persons - rejected.persons,
-        }
+            .unwrap_or_default()
     }
 
     fn section(&self, area_code: &str, area_name: &str) -> Section {
@@ -235,18 +266,21 @@ impl Tally {
                 objected: self.objected.get(k.code()).copied().unwrap_or_default(),
             })
             .collect();
-        let registered = [
-            S::NotExited,
-            S::ExitedSupported,
-            S::ExitedUnsupported,
-            S::Relapsed,
-        ]
-        .iter()
-        .map(|s| self.status_hp(*s).households)
-        .sum::<i64>();
-        let exited = self.status_hp(S::ExitedSupported).households
-            + self.status_hp(S::ExitedUnsupported).households;
-        let poor = self.status_hp(S::NotExited).persons + self.status_hp(S::Relapsed).persons;
+        let hh = |s: HouseholdStatus| self.status_hp(s).households;
+        let basis = RateBasis {
+            wrong_entry: Fraction {
+                part: self.standing(CaseKind::WrongEntryRemoval).households,
+                whole: hh(S::NotExited) + hh(S::Relapsed),
+            },
+            wrongful_exit: Fraction {
+                part: self.standing(CaseKind::WrongfulExit).households,
+                whole: hh(S::ExitedSupported) + hh(S::ExitedUnsupported),
+            },
+            poverty_incidence: Fraction {
+                part: self.status_hp(S::NotExited).persons + self.status_hp(S::Relapsed).persons,
+                whole: self.all.persons,
+            },
+        };
         Section {
             area_code: area_code.into(),
             area_name: area_name.into(),
@@ -254,14 +288,12 @@ impl Tally {
             by_status,
             by_case,
             rates: Rates {
-                wrong_entry: ratio(
-                    self.standing(CaseKind::WrongEntryRemoval).households,
-                    registered,
-                ),
-                wrongful_exit: ratio(self.standing(CaseKind::WrongfulExit).households, exited),
+                wrong_entry: basis.wrong_entry.ratio(),
+                wrongful_exit: basis.wrongful_exit.ratio(),
                 missed: self.missed,
-                poverty_incidence: ratio(poor, self.all.persons),
+                poverty_incidence: basis.poverty_incidence.ratio(),
             },
+            basis,
         }
     }
 }
@@ -272,10 +304,6 @@ fn line(code: &str, label: &str, count: Hp) -> Line {
         label: label.into(),
         count,
     }
-}
-
-fn ratio(part: i64, whole: i64) -> Option<f64> {
-    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 /// Builds the report of `q.area` from grouped counts over it. `areas` is the area tree (for the

@@ -2,8 +2,6 @@
 //! cross-household checks list them, paged by key so a county of 100,000 households pages as
 //! fast at the end as at the start.
 
-use zoufang_shared::rules::resident_id::ResidentId;
-
 use crate::storage::Role;
 
 pub use zoufang_storage::views::{CaseFilter, RosterFilter, RosterRow};
@@ -23,32 +21,9 @@ pub fn sees_phones(role: Role) -> bool {
     )
 }
 
-/// 138****5678.
-pub fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() < 7 {
-        return "*".repeat(chars.len());
-    }
-    let keep_end = 4;
-    let keep_start = 3;
-    chars[..keep_start]
-        .iter()
-        .chain(std::iter::repeat_n(
-            &'*',
-            chars.len() - keep_start - keep_end,
-        ))
-        .chain(&chars[chars.len() - keep_end..])
-        .collect()
-}
+pub use zoufang_shared::mask::{id_number as mask_id, phone as mask_phone};
 
-/// An ID number masked as the ID rules do; text that is no valid ID is hidden whole.
-pub fn mask_id(id: &str) -> String {
-    ResidentId::parse(id)
-        .map(|r| r.masked())
-        .unwrap_or_else(|_| "*".repeat(id.chars().count()))
-}
-
-/// Hides in `row` what `role` may not read.
+/// A roster row as `role` may read it.
 pub fn mask_row(row: &mut RosterRow, role: Role) {
     if !sees_ids(role) {
         row.head_id = row.head_id.as_deref().map(mask_id);

@@ -226,8 +226,61 @@ fn rates_leave_rejected_cases_out() {
         ),
     ];
     let r = build(&query(), &areas(), &statuses, &cases);
-    assert_eq!(r.total.rates.wrong_entry, Some(0.05));
+    // 错评 applies to the 50 households registered as poor, 错退 to the 50 exited ones.
+    assert_eq!(r.total.rates.wrong_entry, Some(0.1));
     assert_eq!(r.total.rates.wrongful_exit, Some(0.02));
+    let removal = case_line(&r.total, "wrong_entry_removal");
+    assert_eq!(removal.total, hp(5, 20), "the rejected case is in no 合计");
+    assert_eq!(
+        removal.buckets[Bucket::ALL.len() - 1],
+        hp(3, 9),
+        "but in its own column"
+    );
+}
+
+#[test]
+fn seed_001_rates_have_the_denominators_the_county_uses() {
+    // 诗礼乡 (seed 001): 1,415 households registered as poor (未脱贫 and 返贫), 1,667 exited;
+    // the 精准核查 found 74 错评 and 1 错退: 5.23 % and 0.06 %.
+    let statuses = [
+        status("530921100201", Some("not_exited"), None, 1_404, 5_300),
+        status("530921100201", Some("relapsed"), None, 11, 47),
+        status("530921100201", Some("exited_supported"), None, 1_600, 6_000),
+        status("530921100201", Some("exited_unsupported"), None, 67, 298),
+    ];
+    let cases = [
+        case(
+            "530921100201",
+            "wrong_entry_removal",
+            None,
+            "passed",
+            Some("county_decision"),
+            0,
+            74,
+            324,
+        ),
+        case(
+            "530921100201",
+            "wrongful_exit",
+            None,
+            "passed",
+            Some("township_review"),
+            0,
+            1,
+            4,
+        ),
+    ];
+    let r = build(&query(), &areas(), &statuses, &cases);
+    let b = r.total.basis;
+    assert_eq!((b.wrong_entry.part, b.wrong_entry.whole), (74, 1_415));
+    assert_eq!((b.wrongful_exit.part, b.wrongful_exit.whole), (1, 1_667));
+    let percent = |v: Option<f64>| format!("{:.2}", v.unwrap_or(f64::NAN) * 100.0);
+    assert_eq!(percent(r.total.rates.wrong_entry), "5.23");
+    assert_eq!(percent(r.total.rates.wrongful_exit), "0.06");
+    assert_eq!(
+        (b.poverty_incidence.part, b.poverty_incidence.whole),
+        (5_347, 11_645)
+    );
 }
 
 #[test]

@@ -60,8 +60,10 @@ fn hp_cells(h: crate::report::Hp) -> [Cell; 2] {
     [Cell::Int(h.households), Cell::Int(h.persons)]
 }
 
-/// The report as one table: a block of status lines and one of case lines, for the area and
-/// each area below it.
+/// The report as one table: a block of status lines, one of case lines and one of rates, for
+/// the area and each area below it. Counts stand in 户数/人数 and the procedure columns; a rate
+/// stands in its own columns with its numerator, denominator and formula, so a county can redo
+/// the arithmetic from the file alone.
 pub fn report_table(r: &Report) -> Table {
     let mut headers: Vec<String> = vec!["区域".into(), "类别".into(), "项目".into()];
     headers.extend(["户数".to_owned(), "人数".to_owned()]);
@@ -69,48 +71,62 @@ pub fn report_table(r: &Report) -> Table {
         headers.push(format!("{}(户)", b.label()));
         headers.push(format!("{}(人)", b.label()));
     }
+    headers.extend(
+        [
+            "公示有异议(户)",
+            "公示有异议(人)",
+            "分子",
+            "分母",
+            "比率",
+            "计算公式",
+        ]
+        .map(String::from),
+    );
+    // Index of the first rate column: after the counts, buckets and objections.
+    let rate_at = 5 + 2 * Bucket::ALL.len() + 2;
     let mut rows = Vec::new();
     for section in std::iter::once(&r.total).chain(&r.children) {
-        for l in &section.by_status {
-            let mut row = vec![
+        let start = |category: &str, item: &str| {
+            vec![
                 Cell::Text(section.area_name.clone()),
-                Cell::Text("户状态".into()),
-                Cell::Text(l.label.clone()),
-            ];
+                Cell::Text(category.into()),
+                Cell::Text(item.into()),
+            ]
+        };
+        for l in &section.by_status {
+            let mut row = start("户状态", &l.label);
             row.extend(hp_cells(l.count));
             rows.push(row);
         }
         for c in &section.by_case {
-            let mut row = vec![
-                Cell::Text(section.area_name.clone()),
-                Cell::Text("动态管理事项".into()),
-                Cell::Text(c.label.clone()),
-            ];
+            let mut row = start("动态管理事项", &c.label);
             row.extend(hp_cells(c.total));
             for b in &c.buckets {
                 row.extend(hp_cells(*b));
             }
+            row.extend(hp_cells(c.objected));
             rows.push(row);
         }
-        let rate = |v: Option<f64>| v.map(Cell::Percent).unwrap_or(Cell::Empty);
-        for (label, value) in [
-            ("错评率", rate(section.rates.wrong_entry)),
-            ("错退率", rate(section.rates.wrongful_exit)),
-            ("贫困发生率", rate(section.rates.poverty_incidence)),
+        let basis = &section.basis;
+        for (label, fraction) in [
+            ("错评率", basis.wrong_entry),
+            ("错退率", basis.wrongful_exit),
+            ("贫困发生率", basis.poverty_incidence),
         ] {
-            rows.push(vec![
-                Cell::Text(section.area_name.clone()),
-                Cell::Text("比率".into()),
-                Cell::Text(label.into()),
-                value,
+            let mut row = start("比率", label);
+            row.resize(rate_at, Cell::Empty);
+            row.extend([
+                Cell::Int(fraction.part),
+                Cell::Int(fraction.whole),
+                fraction.ratio().map(Cell::Percent).unwrap_or(Cell::Empty),
+                Cell::Text(formula(label).into()),
             ]);
+            rows.push(row);
         }
-        let mut missed = vec![
-            Cell::Text(section.area_name.clone()),
-            Cell::Text("比率".into()),
-            Cell::Text("漏评".into()),
-        ];
+        let mut missed = start("比率", "漏评");
         missed.extend(hp_cells(section.rates.missed));
+        missed.resize(rate_at + 3, Cell::Empty);
+        missed.push(Cell::Text(formula("漏评").into()));
         rows.push(missed);
     }
     Table {
@@ -118,6 +134,13 @@ pub fn report_table(r: &Report) -> Table {
         headers,
         rows,
     }
+}
+
+fn formula(label: &str) -> &'static str {
+    crate::report::RATE_FORMULAS
+        .iter()
+        .find(|(l, _)| *l == label)
+        .map_or("", |(_, f)| f)
 }
 
 #[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
@@ -208,4 +231,65 @@ pub async fn roster<D: Database>(
         &format!("花名册-{}", area_name(&filter.area)),
         f.format,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ReportQuery, StatusCount, build};
+    use crate::storage::Area;
+
+    fn cell<'a>(t: &'a Table, item: &str, header: &str) -> &'a Cell {
+        let col = t.headers.iter().position(|h| h == header).expect(header);
+        let row = t
+            .rows
+            .iter()
+            .find(|r| r[2] == Cell::Text(item.into()))
+            .expect(item);
+        &row[col]
+    }
+
+    #[test]
+    fn rates_stand_in_their_own_columns_with_their_arithmetic() {
+        let day = chrono::NaiveDate::from_ymd_opt(2017, 7, 1).expect("date");
+        let q = ReportQuery {
+            area: "530921100".into(),
+            from: day,
+            to: day,
+            today: day,
+        };
+        let areas = [Area {
+            code: "530921100".into(),
+            name: "诗礼乡".into(),
+            parent: None,
+            level: "township".into(),
+        }];
+        let status = |status: &str, households, persons| StatusCount {
+            area_code: "530921100".into(),
+            status: Some(status.into()),
+            monitoring: None,
+            households,
+            persons,
+        };
+        let statuses = [
+            status("not_exited", 1_415, 5_000),
+            status("exited_supported", 1_667, 6_645),
+        ];
+        let t = report_table(&build(&q, &areas, &statuses, &[]));
+        assert_eq!(cell(&t, "错评率", "分母"), &Cell::Int(1_415));
+        assert_eq!(cell(&t, "错退率", "分母"), &Cell::Int(1_667));
+        assert_eq!(cell(&t, "错评率", "比率"), &Cell::Percent(0.0));
+        assert_eq!(
+            cell(&t, "错评率", "户数"),
+            &Cell::Empty,
+            "a rate is no count"
+        );
+        assert_eq!(
+            cell(&t, "错评率", "计算公式"),
+            &Cell::Text("错评剔除户 ÷ 在册未脱贫户(未脱贫、返贫)".into())
+        );
+        assert_eq!(cell(&t, "贫困发生率", "分子"), &Cell::Int(5_000));
+        assert!(t.headers.contains(&"公示有异议(户)".to_owned()));
+        assert!(t.rows.iter().all(|r| r.len() <= t.headers.len()));
+    }
 }

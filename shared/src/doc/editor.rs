@@ -179,9 +179,15 @@ impl<'a> Editor<'a> {
         self.write(&["members", id.as_str()], &member)
     }
 
+    /// Records a year's income. A year with nothing in it is not created: an untouched form
+    /// section must not leave an empty record that reads as "surveyed, no income" (an existing
+    /// year may still be set back to all zero).
     pub fn set_income(&mut self, year: i32, income: &Income) -> Result<(), DocError> {
         validate_year(year)?;
         validate_income(income)?;
+        if *income == Income::default() && !self.household()?.incomes.contains_key(&year) {
+            return Ok(());
+        }
         self.write(&["incomes", &year.to_string()], income)
     }
 

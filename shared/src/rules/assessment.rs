@@ -16,7 +16,7 @@
 //! | income 收入达标 | `income_no_members`, `income_missing`, `income_invalid`, `standard_missing`, `income_below_line` |
 
 use super::income::{self, IncomeError, IncomeSummary};
-use super::standards::{Standard, StandardKind, Standards};
+use super::standards::{Applied, Standard, StandardKind, Standards};
 use crate::codes::{CodeList, DropoutReason, SchoolStage, StandardLevel};
 use crate::model::{Household, Member};
 use chrono::NaiveDate;
@@ -73,6 +73,9 @@ pub struct Assessment {
     pub failures: Vec<Failure>,
     /// The income standard applied, when one was found.
     pub standard: Option<Standard>,
+    /// Set when the table had no line of its own for the year or region and another was applied
+    /// ([`Standards::resolve`]): the county's to fix, not a failure of the household.
+    pub notice: Option<String>,
     /// The year's income figures, when they could be computed.
     pub income: Option<IncomeSummary>,
 }
@@ -156,12 +159,17 @@ pub fn assess(h: &Household, year: i32, on: NaiveDate, standards: &Standards) ->
         fail(Criterion::Water, code, message);
     }
 
-    let (standard, income) = assess_income(h, year, standards, &mut fail);
+    let (applied, income) = assess_income(h, year, standards, &mut fail);
+    let (standard, notice) = match applied {
+        Some(a) => (Some(a.standard), a.notice),
+        None => (None, None),
+    };
 
     Assessment {
         passed: failures.is_empty(),
         failures,
         standard,
+        notice,
         income,
     }
 }
@@ -318,15 +326,15 @@ fn assess_income(
     year: i32,
     standards: &Standards,
     fail: &mut impl FnMut(Criterion, &'static str, String),
-) -> (Option<Standard>, Option<IncomeSummary>) {
+) -> (Option<Applied>, Option<IncomeSummary>) {
     let level = h.info.standard_level.unwrap_or(StandardLevel::National);
     let region = match level {
         StandardLevel::National => None,
         StandardLevel::Provincial => h.info.province.as_deref(),
         StandardLevel::Municipal => h.info.city.as_deref(),
     };
-    let standard = match standards.require(year, level, region, StandardKind::PovertyLine) {
-        Ok(s) => Some(s.clone()),
+    let standard = match standards.resolve(year, level, region, StandardKind::PovertyLine) {
+        Ok(a) => Some(a),
         Err(e) => {
             fail(Criterion::Income, "standard_missing", e.to_string());
             None
@@ -360,7 +368,7 @@ fn assess_income(
             }
         },
     };
-    if let (Some(st), Some(s)) = (&standard, &summary)
+    if let (Some(Applied { standard: st, .. }), Some(s)) = (&standard, &summary)
         && !income::meets_line(s.net, s.size, st.amount)
     {
         fail(
@@ -595,24 +603,49 @@ mod tests {
     }
 
     #[test]
-    fn missing_standard_and_income_are_named() {
+    fn a_gap_in_the_table_is_a_notice_never_a_failure_of_the_household() {
         let h = household();
         let a = assess(&h, 2023, on(), &builtin());
-        assert_eq!(codes(&a), vec!["standard_missing", "income_missing"]);
+        assert_eq!(codes(&a), vec!["income_missing"]);
+        assert_eq!(a.failures[0].message, "没有 2023 年的收入记录");
+        assert_eq!(a.standard.as_ref().map(|s| s.year), Some(2020));
         assert_eq!(
-            a.failures[0].message,
-            "标准表中没有 2023 年国家贫困线/脱贫标准,请县扶贫办在标准表中补充"
+            a.notice.as_deref(),
+            Some(
+                "标准表中没有 2023 年国家贫困线/脱贫标准,沿用 2020 年标准(4000.00 元),请县扶贫办核实"
+            )
         );
-        assert_eq!(a.failures[1].message, "没有 2023 年的收入记录");
 
+        // 省定 with no provincial line: judged by the national line, and passes on its merits.
         let mut h = household();
         h.info.standard_level = Some(StandardLevel::Provincial);
         let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["standard_missing"]);
+        assert!(a.passed, "{:?}", a.failures);
         assert!(
-            a.failures[0]
-                .message
-                .contains("2020 年云南省省定贫困线/脱贫标准")
+            a.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("2020 年云南省省定贫困线/脱贫标准")),
+            "{:?}",
+            a.notice
+        );
+    }
+
+    #[test]
+    fn a_year_before_every_line_and_an_unrecorded_province_are_named() {
+        let a = assess(&household(), 2009, on(), &builtin());
+        assert_eq!(codes(&a), vec!["standard_missing", "income_missing"]);
+        assert_eq!(
+            a.failures[0].message,
+            "标准表中没有 2009 年国家贫困线/脱贫标准,请县扶贫办在标准表中补充"
+        );
+        let mut h = household();
+        h.info.standard_level = Some(StandardLevel::Provincial);
+        h.info.province = None;
+        let a = assess(&h, 2020, on(), &builtin());
+        assert_eq!(codes(&a), vec!["standard_missing"]);
+        assert_eq!(
+            a.failures[0].message,
+            "识别标准为省定,但户未登记所在省份,无法确定适用标准"
         );
     }
 

@@ -3,9 +3,14 @@
 //!
 //! Standards change every year and differ by province, so they are data, never constants in
 //! code. The built-in table (`shared/data/standards.json`) holds only the entries whose source we
-//! can cite; the county extends it (and a table may come from the server through
-//! [`Standards::from_json`]). A year with no entry is not guessed from a neighbouring year:
-//! [`Standards::lookup`] returns `None` and [`Standards::require`] says which entry is missing.
+//! can cite; the server holds the county's table (`zoufang-server standards import`) and devices
+//! receive it at sync ([`Standards::from_json`]).
+//!
+//! A year with no entry of its own is judged by the latest earlier line of the same kind and
+//! says so ([`Standards::resolve`] → [`Applied::notice`], "沿用 2020 年标准"), and a 省定/市定
+//! household whose region has no line at all is judged by the national line, again with a
+//! notice. A gap in the table is the county's to fill, never a failure of the household: only a
+//! year before every line (or a 省定 household with no province recorded) has no verdict.
 //!
 //! File format: a JSON array of entries
 //! `{"year": 2020, "level": "national", "region": null, "kind": "poverty_line",
@@ -56,6 +61,27 @@ impl Standard {
     pub fn describe(&self) -> String {
         describe(self.year, self.level, self.region.as_deref(), self.kind)
     }
+
+    /// Name, amount and source, as a verdict cites its line:
+    /// "2020 年国家贫困线/脱贫标准 4000 元(来源:…)".
+    pub fn citation(&self) -> String {
+        format!(
+            "{} {} 元(来源:{})",
+            self.describe(),
+            self.amount,
+            self.source
+        )
+    }
+}
+
+/// The line a verdict for `year` applies: the table's own entry for that year, or the one
+/// [`Standards::resolve`] fell back to, with a notice saying so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub standard: Standard,
+    /// Set when the table had no entry of its own for what was asked: a notice to the county
+    /// ("…沿用 2020 年标准"), not a failure of the household.
+    pub notice: Option<String>,
 }
 
 /// A table that cannot be used.
@@ -238,6 +264,79 @@ impl Standards {
             MissingStandard::NotInTable(describe(year, level, region, kind))
         })
     }
+
+    /// The latest entry of this series (level, region, kind) in or before `year`.
+    fn latest_until(
+        &self,
+        year: i32,
+        level: StandardLevel,
+        region: Option<&str>,
+        kind: StandardKind,
+    ) -> Option<&Standard> {
+        self.0
+            .iter()
+            .filter(|s| {
+                s.year <= year
+                    && s.level == level
+                    && s.kind == kind
+                    && (level == StandardLevel::National || s.region.as_deref() == region)
+            })
+            .max_by_key(|s| s.year)
+    }
+
+    /// The line that applies to a verdict for `year` (see the module comment): the year's own
+    /// entry; else the latest earlier entry of the same series; else, for 省定/市定, the
+    /// national line found the same way. Each fallback carries a notice naming what the table
+    /// lacks and what was used instead. Fails only when no line of the kind exists up to
+    /// `year`, or the household's 省定/市定 region is not recorded.
+    pub fn resolve(
+        &self,
+        year: i32,
+        level: StandardLevel,
+        region: Option<&str>,
+        kind: StandardKind,
+    ) -> Result<Applied, MissingStandard> {
+        // No region where one is needed is the household's gap, not the table's.
+        let exact = self.require(year, level, region, kind);
+        if let Err(e @ MissingStandard::NoRegion { .. }) = exact {
+            return Err(e);
+        }
+        if let Ok(s) = exact {
+            return Ok(Applied {
+                standard: s.clone(),
+                notice: None,
+            });
+        }
+        let region = region.map(str::trim).filter(|r| !r.is_empty());
+        let wanted = describe(
+            year,
+            level,
+            region.filter(|_| level != StandardLevel::National),
+            kind,
+        );
+        if let Some(s) = self.latest_until(year, level, region, kind) {
+            return Ok(Applied {
+                notice: Some(format!(
+                    "标准表中没有 {wanted},沿用 {} 年标准({} 元),请县扶贫办核实",
+                    s.year, s.amount
+                )),
+                standard: s.clone(),
+            });
+        }
+        if level != StandardLevel::National
+            && let Some(s) = self.latest_until(year, StandardLevel::National, None, kind)
+        {
+            return Ok(Applied {
+                notice: Some(format!(
+                    "标准表中没有 {wanted},按 {}({} 元)评估,请县扶贫办核实",
+                    s.describe(),
+                    s.amount
+                )),
+                standard: s.clone(),
+            });
+        }
+        Err(MissingStandard::NotInTable(wanted))
+    }
 }
 
 #[cfg(test)]
@@ -251,9 +350,19 @@ mod tests {
             t.lookup(y, StandardLevel::National, None, StandardKind::PovertyLine)
                 .map(|s| s.amount)
         };
-        assert_eq!(line(2015), Some(Fen::from_yuan(2855)));
-        assert_eq!(line(2020), Some(Fen::from_yuan(4000)));
-        assert_eq!(line(2019), None);
+        // Every year of the 2011–2020 national line, at that year's prices.
+        let national: Vec<_> = (2010..=2020).map(line).collect();
+        let expected = [
+            2300, 2536, 2625, 2736, 2800, 2855, 2952, 2952, 2995, 3218, 4000,
+        ]
+        .map(|y| Some(Fen::from_yuan(y)));
+        assert_eq!(national, expected);
+        assert_eq!(line(2009), None);
+        assert_eq!(
+            line(2021),
+            None,
+            "after 2020 the 2020 line is carried on, not entered"
+        );
         let yunnan = t
             .lookup(
                 2025,
@@ -297,6 +406,91 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "标准表中没有 2023 年国家贫困线/脱贫标准,请县扶贫办在标准表中补充"
+        );
+    }
+
+    fn applied(
+        t: &Standards,
+        year: i32,
+        level: StandardLevel,
+        region: Option<&str>,
+        kind: StandardKind,
+    ) -> (i32, i64, Option<String>) {
+        let a = t
+            .resolve(year, level, region, kind)
+            .expect("a line applies");
+        (a.standard.year, a.standard.amount.0 / 100, a.notice)
+    }
+
+    #[test]
+    fn a_year_without_a_line_carries_the_latest_earlier_one_with_a_notice() {
+        let t = Standards::builtin().expect("valid");
+        let (n, p) = (StandardLevel::National, StandardKind::PovertyLine);
+        assert_eq!(applied(&t, 2017, n, None, p), (2017, 2952, None));
+        assert_eq!(
+            applied(&t, 2023, n, Some("云南省"), p),
+            (
+                2020,
+                4000,
+                Some(
+                    "标准表中没有 2023 年国家贫困线/脱贫标准,沿用 2020 年标准(4000.00 元),请县扶贫办核实"
+                        .to_owned()
+                )
+            )
+        );
+        let before_every_line = t
+            .resolve(2009, n, None, p)
+            .expect_err("no line before 2010");
+        assert_eq!(
+            before_every_line.to_string(),
+            "标准表中没有 2009 年国家贫困线/脱贫标准,请县扶贫办在标准表中补充"
+        );
+    }
+
+    #[test]
+    fn a_region_without_lines_is_judged_by_the_national_line_with_a_notice() {
+        let t = Standards::builtin().expect("valid");
+        let (prov, p, m) = (
+            StandardLevel::Provincial,
+            StandardKind::PovertyLine,
+            StandardKind::MonitoringLine,
+        );
+        assert_eq!(
+            applied(&t, 2018, prov, Some("四川省"), p),
+            (
+                2018,
+                2995,
+                Some(
+                    "标准表中没有 2018 年四川省省定贫困线/脱贫标准,按 2018 年国家贫困线/脱贫标准(2995.00 元)评估,请县扶贫办核实"
+                        .to_owned()
+                )
+            )
+        );
+        // Yunnan's 2025 monitoring line is carried on into 2026; before it there is none.
+        assert_eq!(applied(&t, 2026, prov, Some("云南省"), m).0, 2025);
+        assert!(t.resolve(2024, prov, Some("云南省"), m).is_err());
+        // A 省定 household with no province recorded is the household's gap, named as such.
+        assert!(matches!(
+            t.resolve(2018, prov, None, p),
+            Err(MissingStandard::NoRegion { .. })
+        ));
+    }
+
+    #[test]
+    fn a_citation_names_year_line_amount_and_source() {
+        let t = Standards::builtin().expect("valid");
+        let s = t
+            .lookup(
+                2014,
+                StandardLevel::National,
+                None,
+                StandardKind::PovertyLine,
+            )
+            .expect("2014");
+        let c = s.citation();
+        assert!(
+            c.starts_with("2014 年国家贫困线/脱贫标准 2800.00 元(来源:云南调查年鉴 2017"),
+            "{c}"
         );
     }
 

@@ -128,8 +128,16 @@ async function runPreview() {
   if (p.standard) {
     const st = document.createElement("p");
     st.className = "muted";
+    st.id = "standard";
     st.textContent = "标准:" + p.standard;
     box.appendChild(st);
+  }
+  if (p.notice) {
+    const n = document.createElement("p");
+    n.className = "notice";
+    n.id = "standard-notice";
+    n.textContent = p.notice;
+    box.appendChild(n);
   }
   const ul = document.createElement("ul");
   ul.className = "failures";

@@ -1,5 +1,5 @@
-//! The whole server as one router: the device API (`crate::api::device`), the review pages
-//! and their JSON API (`crate::web`), the OpenAPI document, and the layers every request
+//! The whole server as one router: the device API (`crate::api::device`), the review API
+//! (`crate::api::review`), the review pages (`crate::web`), the OpenAPI document, and the layers every request
 //! passes through. The top of the house: nothing imports it but the binary.
 
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ pub fn router<D: Database>(state: Shared<D>) -> Router {
     Router::new()
         .merge(crate::api::device::routes::<D>(state.config.max_sync_bytes))
         .route("/api/openapi.json", get(crate::openapi::document))
+        .merge(crate::api::review::routes::<D>())
         .merge(crate::web::routes::<D>())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")

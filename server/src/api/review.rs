@@ -1,11 +1,12 @@
 //! The review pages' data as JSON, for county systems and scripts: the same operations, the
-//! same access rules (`crate::review`), a session cookie from `POST /api/review/login`, and the
-//! session's anti-forgery token in an `X-CSRF-Token` header on every write.
+//! same access rules (`crate::review`), the pages' sessions (`crate::web::session`: a cookie
+//! from `POST /api/review/login`), and the session's anti-forgery token in an `X-CSRF-Token`
+//! header on every write.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,8 +16,6 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 use zoufang_shared::model::Case;
 
-use super::report::RosterParams;
-use super::{PageError, PeriodParams, Viewer, session};
 use crate::error::{ApiError, login_body};
 use crate::ratelimit::ClientIp;
 use crate::report::Report;
@@ -25,6 +24,9 @@ use crate::report::roster::RosterRow;
 use crate::review::{self, Decision, ReviewError};
 use crate::state::Shared;
 use crate::storage::Database;
+use crate::web::{
+    MAX_FORM_BYTES, PAGE_ROWS, PageError, PeriodParams, RosterParams, Viewer, report_of, session,
+};
 use zoufang_shared::wire::ErrorBody;
 
 pub fn routes<D: Database>() -> Router<Shared<D>> {
@@ -36,28 +38,11 @@ pub fn routes<D: Database>() -> Router<Shared<D>> {
         .route("/api/review/conflicts", get(conflicts::<D>))
         .route("/api/review/decide", post(decide::<D>))
         .route("/api/review/settle", post(settle::<D>))
-}
-
-/// The `code` of an error body, by status.
-fn status_code_name(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
-        StatusCode::SERVICE_UNAVAILABLE => "busy",
-        _ => "internal",
-    }
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 
 fn api_error(e: ReviewError) -> ApiError {
     PageError::from(e).into()
-}
-
-impl From<PageError> for ApiError {
-    fn from(e: PageError) -> Self {
-        ApiError::new(e.status, status_code_name(e.status), e.message)
-    }
 }
 
 fn csrf(viewer: &Viewer, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -162,7 +147,7 @@ pub(crate) async fn report<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Json<Report>, ApiError> {
-    Ok(Json(super::report_of(&state, &viewer, &params).await?))
+    Ok(Json(report_of(&state, &viewer, &params).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -196,11 +181,7 @@ pub(crate) async fn roster<D: Database>(
     viewer: Viewer,
     Query(params): Query<RosterParams>,
 ) -> Result<Json<RosterPage>, ApiError> {
-    let filter = params.filter(
-        &viewer,
-        state.config.no_visit_days,
-        super::report::PAGE_ROWS,
-    )?;
+    let filter = params.filter(&viewer, state.config.no_visit_days, PAGE_ROWS)?;
     let rows = review::roster(&state.db, &viewer.user, &filter)
         .await
         .map_err(api_error)?;

@@ -6,10 +6,11 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
 use zoufang_shared::CodeList;
@@ -24,6 +25,7 @@ use crate::report::roster::RosterRow;
 use crate::review::{self, Decision, ReviewError};
 use crate::state::Shared;
 use crate::storage::Database;
+use crate::web::csrf::check_csrf;
 use crate::web::{
     MAX_FORM_BYTES, PAGE_ROWS, PageError, PeriodParams, RosterParams, Viewer, report_of, session,
 };
@@ -45,16 +47,34 @@ fn api_error(e: ReviewError) -> ApiError {
     PageError::from(e).into()
 }
 
-fn csrf(viewer: &Viewer, headers: &HeaderMap) -> Result<(), ApiError> {
-    let sent = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    viewer.check_csrf(sent).map_err(ApiError::from)
-}
+/// The JSON body of a write whose `X-CSRF-Token` header is the session's token: without a
+/// session it is 401, with a wrong or missing token 403, before the body is read; a malformed
+/// body is an [`ApiError`].
+pub struct CsrfJson<T>(pub T);
 
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(t)| t).map_err(ApiError::from)
+impl<D, T> FromRequest<Shared<D>> for CsrfJson<T>
+where
+    D: Database,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Shared<D>) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let expected = session::session_csrf(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        check_csrf(&expected, sent).map_err(|e| ApiError::from(e).into_response())?;
+        let Json(body) = Json::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        Ok(CsrfJson(body))
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -102,23 +122,19 @@ pub(crate) async fn login<D: Database>(
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let req = login_body(body)?;
-    let (user, token) = session::open_session(&state, &req.username, &req.password, ip).await?;
-    let session = state
-        .db
-        .session(&crate::auth::token_hash(&token))
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "会话丢失"))?;
+    let opened = session::open_session(&state, &req.username, &req.password, ip).await?;
+    let user = opened.user;
     Ok((
         [(
             header::SET_COOKIE,
-            session::session_cookie_for(&state.config, &token),
+            session::session_cookie_for(&state.config, &opened.token),
         )],
         Json(LoginResponse {
             username: user.username,
             name: user.display_name,
             role: user.role.code().into(),
             areas: user.areas,
-            csrf: session.csrf,
+            csrf: opened.csrf,
         }),
     )
         .into_response())
@@ -322,11 +338,8 @@ pub(crate) struct DecideRequest {
 pub(crate) async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
-    headers: HeaderMap,
-    body: Result<Json<DecideRequest>, JsonRejection>,
+    CsrfJson(req): CsrfJson<DecideRequest>,
 ) -> Result<StatusCode, ApiError> {
-    csrf(&viewer, &headers)?;
-    let req = json_body(body)?;
     review::decide(
         &state.db,
         &viewer.user,
@@ -383,11 +396,8 @@ pub(crate) struct SettleRequest {
 pub(crate) async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
-    headers: HeaderMap,
-    body: Result<Json<SettleRequest>, JsonRejection>,
+    CsrfJson(req): CsrfJson<SettleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    csrf(&viewer, &headers)?;
-    let req = json_body(body)?;
     review::settle(
         &state.db,
         &viewer.user,

@@ -1,7 +1,6 @@
 //! One household: its members, cases and their steps, what the checks found, conflicting
 //! values, and the field history; with the forms to decide a step and settle a conflict.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -9,6 +8,7 @@ use serde::Deserialize;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 
+use super::csrf::{CsrfForm, csrf_field};
 use super::{PageError, Viewer, pages, review_status};
 use crate::report::roster::sees_ids;
 use crate::review::{self, Decision, ReviewError, history};
@@ -104,9 +104,8 @@ pub async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<DecideForm>,
+    CsrfForm(form): CsrfForm<DecideForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_csrf(&form.csrf)?;
     let step =
         ProcedureStep::parse(&form.step).map_err(|e| PageError::bad_request(e.to_string()))?;
     let outcome =
@@ -142,14 +141,15 @@ pub struct SettleForm {
     typed: String,
 }
 
+csrf_field!(DecideForm, SettleForm);
+
 #[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<SettleForm>,
+    CsrfForm(form): CsrfForm<SettleForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_csrf(&form.csrf)?;
     let value = match form.choice.strip_prefix("pick:") {
         Some(n) => {
             let n: usize = n.parse().map_err(|_| PageError::bad_request("选择无效"))?;

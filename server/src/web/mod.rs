@@ -20,6 +20,7 @@ use crate::state::Shared;
 use crate::storage::Database;
 
 mod checks;
+pub mod csrf;
 mod export;
 mod household;
 mod pages;

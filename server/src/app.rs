@@ -20,17 +20,13 @@ pub use crate::state::AppState;
 pub fn router<D: Database>(state: Shared<D>) -> Router {
     let limits = state.config.limits.clone();
     Router::new()
-        .merge(crate::api::device::routes::<D>(state.config.max_sync_bytes))
+        .merge(crate::api::device::routes(&state))
         .route("/api/openapi.json", get(crate::openapi::document))
-        .merge(crate::api::review::routes::<D>())
-        .merge(crate::web::routes::<D>())
+        .merge(crate::api::review::routes(&state))
+        .merge(crate::web::routes(&state))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")
         })
-        .layer(axum::middleware::from_fn_with_state(
-            state.heavy.clone(),
-            crate::heavy::admit,
-        ))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             Duration::from_secs(limits.body_timeout_secs.max(1)),

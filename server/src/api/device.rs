@@ -25,17 +25,21 @@ use crate::state::Shared;
 use crate::storage::{Database, DbError, DeviceAuth, NewDevice, Role};
 use crate::sync::{self, SyncError};
 
-/// The device API's routes, each with the body limit its requests need.
-pub fn routes<D: Database>(max_sync_bytes: usize) -> Router<Shared<D>> {
+/// The device API's routes, each with the body limit its requests need; enrollment (a
+/// password) and sync (a merge) are heavy.
+pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
+    let heavy = &state.heavy;
     Router::new()
         .route("/healthz", get(healthz::<D>))
         .route(
             "/api/enroll",
-            post(enroll::<D>).layer(DefaultBodyLimit::max(16 * 1024)),
+            heavy.admits(post(enroll::<D>).layer(DefaultBodyLimit::max(16 * 1024))),
         )
         .route(
             "/api/sync",
-            post(sync_handler::<D>).layer(DefaultBodyLimit::max(max_sync_bytes)),
+            heavy.admits(
+                post(sync_handler::<D>).layer(DefaultBodyLimit::max(state.config.max_sync_bytes)),
+            ),
         )
         .route(
             "/api/attachments/status",

@@ -31,15 +31,21 @@ use crate::web::{
 };
 use zoufang_shared::wire::ErrorBody;
 
-pub fn routes<D: Database>() -> Router<Shared<D>> {
+/// The review API's routes; a login (a password), a household (its document) and the writes
+/// (merges) are heavy.
+pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
+    let heavy = &state.heavy;
     Router::new()
-        .route("/api/review/login", post(login::<D>))
+        .route("/api/review/login", heavy.admits(post(login::<D>)))
         .route("/api/review/report", get(report::<D>))
         .route("/api/review/roster", get(roster::<D>))
-        .route("/api/review/households/{id}", get(household::<D>))
+        .route(
+            "/api/review/households/{id}",
+            heavy.admits(get(household::<D>)),
+        )
         .route("/api/review/conflicts", get(conflicts::<D>))
-        .route("/api/review/decide", post(decide::<D>))
-        .route("/api/review/settle", post(settle::<D>))
+        .route("/api/review/decide", heavy.admits(post(decide::<D>)))
+        .route("/api/review/settle", heavy.admits(post(settle::<D>)))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 

@@ -34,21 +34,30 @@ pub use session::Viewer;
 /// twin, which has the same limit).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
-pub fn routes<D: Database>() -> Router<Shared<D>> {
+/// The pages' routes; a login (a password), the exports, and a household's page (its document
+/// and history) and writes (merges) are heavy.
+pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
+    let heavy = &state.heavy;
     Router::new()
         .route("/", get(|| async { Redirect::to("/report") }))
         .route(
             "/login",
-            get(session::login_page::<D>).post(session::login::<D>),
+            get(session::login_page::<D>).merge(heavy.admits(post(session::login::<D>))),
         )
         .route("/logout", post(session::logout::<D>))
         .route("/report", get(report::report_page::<D>))
         .route("/roster", get(report::roster_page::<D>))
-        .route("/export/report", get(export::report::<D>))
-        .route("/export/roster", get(export::roster::<D>))
-        .route("/households/{id}", get(household::page::<D>))
-        .route("/households/{id}/decide", post(household::decide::<D>))
-        .route("/households/{id}/settle", post(household::settle::<D>))
+        .route("/export/report", heavy.admits(get(export::report::<D>)))
+        .route("/export/roster", heavy.admits(get(export::roster::<D>)))
+        .route("/households/{id}", heavy.admits(get(household::page::<D>)))
+        .route(
+            "/households/{id}/decide",
+            heavy.admits(post(household::decide::<D>)),
+        )
+        .route(
+            "/households/{id}/settle",
+            heavy.admits(post(household::settle::<D>)),
+        )
         .route("/conflicts", get(checks::conflicts_page::<D>))
         .route("/checks", get(checks::checks_page::<D>))
         .route("/spot", get(checks::spot_page::<D>))

@@ -304,6 +304,41 @@ pub(crate) async fn conflicts<D: Database>(
     Ok(Json(queue))
 }
 
+/// The answers of a write (a decision, a settlement), described once for both.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only described: the handlers answer `StatusCode` or `ApiError`.
+enum WriteAnswers {
+    #[response(status = 204, description = "Recorded")]
+    Recorded,
+    #[response(status = 400, description = "Malformed JSON")]
+    Malformed(ErrorBody),
+    #[response(status = 401, description = "No valid session")]
+    NoSession(ErrorBody),
+    #[response(
+        status = 403,
+        description = "Missing or wrong `X-CSRF-Token`, or a role that may not do this"
+    )]
+    Forbidden(ErrorBody),
+    #[response(
+        status = 404,
+        description = "Unknown household or case, or outside the user's areas"
+    )]
+    NotFound(ErrorBody),
+    #[response(status = 413, description = "Body over 64 KiB")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not `application/json`")]
+    NotJson(ErrorBody),
+    #[response(
+        status = 422,
+        description = "Missing or invalid fields, or against the procedure"
+    )]
+    Invalid(ErrorBody),
+    #[response(status = 500, description = "Internal error")]
+    Internal(ErrorBody),
+    #[response(status = 503, description = "Busy: retry")]
+    Busy(ErrorBody),
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DecideRequest {
@@ -324,21 +359,7 @@ pub(crate) struct DecideRequest {
     tag = "review",
     security(("session" = [], "csrf" = [])),
     request_body = DecideRequest,
-    responses(
-        (status = 204, description = "Recorded"),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "No valid session", body = ErrorBody),
-        (status = 403, description = "Missing or wrong `X-CSRF-Token`, or a role that may not do this",
-         body = ErrorBody),
-        (status = 404, description = "Unknown household or case, or outside the user's areas",
-         body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
-        (status = 422, description = "Missing or invalid fields, or against the procedure",
-         body = ErrorBody),
-        (status = 500, description = "Internal error", body = ErrorBody),
-        (status = 503, description = "Busy: retry", body = ErrorBody),
-    )
+    responses(WriteAnswers)
 )]
 #[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub(crate) async fn decide<D: Database>(
@@ -382,21 +403,7 @@ pub(crate) struct SettleRequest {
     tag = "review",
     security(("session" = [], "csrf" = [])),
     request_body = SettleRequest,
-    responses(
-        (status = 204, description = "Recorded"),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "No valid session", body = ErrorBody),
-        (status = 403, description = "Missing or wrong `X-CSRF-Token`, or a role that may not do this",
-         body = ErrorBody),
-        (status = 404, description = "Unknown household or case, or outside the user's areas",
-         body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
-        (status = 422, description = "Missing or invalid fields, or against the procedure",
-         body = ErrorBody),
-        (status = 500, description = "Internal error", body = ErrorBody),
-        (status = 503, description = "Busy: retry", body = ErrorBody),
-    )
+    responses(WriteAnswers)
 )]
 #[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub(crate) async fn settle<D: Database>(

@@ -258,9 +258,8 @@ pub(crate) async fn household<D: Database>(
     let (h, mut doc) = review::household(&state.db, &viewer.user, &id)
         .await
         .map_err(api_error)?;
-    let conflicts = doc
-        .conflicts()
-        .map_err(|e| api_error(ReviewError::Invalid(e.to_string())))?
+    let conflicts = review::conflicts_of(&mut doc)
+        .map_err(api_error)?
         .into_iter()
         .map(|c| (c.path_string(), c.values.len()))
         .collect();

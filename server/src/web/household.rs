@@ -39,9 +39,7 @@ async fn render<D: Database>(
     let (h, mut doc) = review::household(&state.db, &viewer.user, id).await?;
     // A household's history is the heaviest page there is: off the async threads.
     crate::heavy::cpu(|| {
-        let conflicts = doc
-            .conflicts()
-            .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
+        let conflicts = review::conflicts_of(&mut doc)?;
         let timeline = history::timeline(&mut doc, sees_ids(viewer.user.role))
             .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
         let findings = zoufang_shared::rules::checks::check_household(
@@ -153,16 +151,7 @@ pub async fn settle<D: Database>(
     let value = match form.choice.strip_prefix("pick:") {
         Some(n) => {
             let n: usize = n.parse().map_err(|_| PageError::bad_request("选择无效"))?;
-            let (_, mut doc) = review::household(&state.db, &viewer.user, &id).await?;
-            let conflicts = doc
-                .conflicts()
-                .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
-            let picked = conflicts
-                .into_iter()
-                .find(|c| c.path_string() == form.path)
-                .and_then(|c| c.values.into_iter().nth(n))
-                .map(|v| v.value);
-            match picked {
+            match review::picked_value(&state.db, &viewer.user, &id, &form.path, n).await? {
                 Some(v) => v,
                 None => {
                     let e = ReviewError::Invalid("该字段已没有冲突(可能已被他人处理)".into());

@@ -1,5 +1,5 @@
-//! The whole server as one router: the device API (`crate::api::device`), the review pages
-//! and their JSON API (`crate::web`), the OpenAPI document, and the layers every request
+//! The whole server as one router: the device API (`crate::api::device`), the review API
+//! (`crate::api::review`), the review pages (`crate::web`), the OpenAPI document, and the layers every request
 //! passes through. The top of the house: nothing imports it but the binary.
 
 use std::time::{Duration, Instant};
@@ -20,16 +20,13 @@ pub use crate::state::AppState;
 pub fn router<D: Database>(state: Shared<D>) -> Router {
     let limits = state.config.limits.clone();
     Router::new()
-        .merge(crate::api::device::routes::<D>(state.config.max_sync_bytes))
+        .merge(crate::api::device::routes(&state))
         .route("/api/openapi.json", get(crate::openapi::document))
-        .merge(crate::web::routes::<D>())
+        .merge(crate::api::review::routes(&state))
+        .merge(crate::web::routes(&state))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "没有这个接口")
         })
-        .layer(axum::middleware::from_fn_with_state(
-            state.heavy.clone(),
-            crate::heavy::admit,
-        ))
         .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             Duration::from_secs(limits.body_timeout_secs.max(1)),

@@ -1,4 +1,4 @@
-//! Passwords (argon2id), logins and device tokens.
+//! Passwords (argon2id), logins, the review pages' sessions, and device tokens.
 //!
 //! A token is 256 random bits shown once, at enrollment; the server keeps only its SHA-256, so a
 //! stolen database holds no usable token. Password hashing is deliberately slow, so it runs on
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::http::StatusCode;
+use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -145,6 +146,81 @@ pub async fn login<D: Database>(
     }
     limiter.finish(attempt, Outcome::Succeeded);
     Ok(user)
+}
+
+/// A review session just opened: the token for the cookie (the server keeps only its hash) and
+/// the anti-forgery token every write must send back.
+pub struct Opened {
+    pub user: User,
+    pub token: String,
+    pub csrf: String,
+}
+
+/// Checks a password ([`login`], throttled) and opens a session of `hours`; the same answer
+/// for an unknown user, a wrong password and a disabled account, so names cannot be probed.
+/// Sessions that expired are forgotten on the way.
+pub async fn open_session<D: Database>(
+    limiter: &LoginLimiter,
+    db: &D,
+    username: &str,
+    password: &str,
+    ip: Option<IpAddr>,
+    hours: i64,
+) -> Result<Opened, LoginError> {
+    let user = login(limiter, db, username, password, ip)
+        .await
+        .map_err(LoginError::disabled_as_denied)?;
+    let token = new_token();
+    let csrf = new_token();
+    let now = Utc::now();
+    // Whole seconds and `Z`: one fixed width, so the stored times compare as text.
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    db.delete_sessions_before(&stamp(now)).await?;
+    db.create_session(
+        &token_hash(&token),
+        user.id,
+        &csrf,
+        &stamp(now + chrono::Duration::hours(hours)),
+    )
+    .await?;
+    tracing::info!(user = %user.username, "review login");
+    Ok(Opened { user, token, csrf })
+}
+
+/// The signed-in user of a session cookie's token, with the session's anti-forgery token.
+pub struct Session {
+    pub user: User,
+    pub csrf: String,
+    /// What the server keeps of the token: how the session is closed.
+    pub token_hash: String,
+}
+
+/// The session `token` opened, while it has not expired and its account is active.
+pub async fn session<D: Database>(db: &D, token: &str) -> Result<Option<Session>, DbError> {
+    let token_hash = token_hash(token);
+    let Some(session) = db.session(&token_hash).await? else {
+        return Ok(None);
+    };
+    let expired = DateTime::parse_from_rfc3339(&session.expires_at)
+        .map(|t| t < Utc::now())
+        .unwrap_or(true);
+    if expired {
+        return Ok(None);
+    }
+    Ok(db
+        .user_by_name(&session.username)
+        .await?
+        .filter(|u| !u.disabled)
+        .map(|user| Session {
+            user,
+            csrf: session.csrf,
+            token_hash,
+        }))
+}
+
+/// Ends the session whose token hashes to `token_hash` (a logout).
+pub async fn close_session<D: Database>(db: &D, token_hash: &str) -> Result<(), DbError> {
+    db.delete_session(token_hash).await
 }
 
 /// A fresh bearer token: 64 hex digits from two random UUIDs' 244 random bits.

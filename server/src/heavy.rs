@@ -4,6 +4,9 @@
 //! shedding), never an unbounded queue. A request is admitted before its body is read, so the
 //! waiting ones hold a connection, not their bodies.
 //!
+//! Which routes are heavy is said where they are declared: `heavy.admits(post(handler))`
+//! ([`Heavy::admits`]).
+//!
 //! The CPU-bound parts inside an admitted request run through [`cpu`], which moves them off
 //! the async worker threads, so `/healthz` and light pages keep answering in milliseconds while
 //! a household is expensive.
@@ -16,6 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use tokio::sync::oneshot;
 
 use crate::error::ApiError;
@@ -167,26 +171,20 @@ pub fn overloaded() -> ApiError {
     .retry_after(RETRY_AFTER_SECS)
 }
 
-/// Whether a request is heavy: it merges (a sync, a decision, a settlement), loads a whole
-/// household with its history, writes an export, or hashes a password.
-pub fn is_heavy(method: &Method, path: &str) -> bool {
-    let post = method == Method::POST;
-    match path {
-        "/api/sync" | "/api/enroll" | "/login" | "/api/review/login" => post,
-        "/api/review/decide" | "/api/review/settle" => post,
-        _ => {
-            path.starts_with("/export/")
-                || path.starts_with("/households/")
-                || path.starts_with("/api/review/households/")
-        }
+impl Heavy {
+    /// A route that does heavy work — it merges (a sync, a decision, a settlement), loads a
+    /// whole household with its history, writes an export, or hashes a password — runs once
+    /// admitted, or is shed.
+    pub fn admits<S>(self: &Arc<Self>, route: MethodRouter<S>) -> MethodRouter<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        route.route_layer(axum::middleware::from_fn_with_state(self.clone(), admit))
     }
 }
 
-/// Middleware of every route: a heavy request runs once admitted, or is shed; the rest pass.
-pub async fn admit(State(heavy): State<Arc<Heavy>>, req: Request, next: Next) -> Response {
-    if !is_heavy(req.method(), req.uri().path()) {
-        return next.run(req).await;
-    }
+/// The layer of a heavy route: its request runs once admitted, or is shed.
+async fn admit(State(heavy): State<Arc<Heavy>>, req: Request, next: Next) -> Response {
     // A body of unknown length (chunked) waits behind those that said theirs.
     let cost = req
         .headers()
@@ -217,30 +215,6 @@ pub fn cpu<T>(f: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merges_documents_exports_and_passwords_are_heavy() {
-        for (method, path) in [
-            (Method::POST, "/api/sync"),
-            (Method::POST, "/api/enroll"),
-            (Method::POST, "/login"),
-            (Method::GET, "/households/hh-1"),
-            (Method::POST, "/households/hh-1/decide"),
-            (Method::GET, "/api/review/households/hh-1"),
-            (Method::GET, "/export/roster"),
-        ] {
-            assert!(is_heavy(&method, path), "{method} {path}");
-        }
-        for (method, path) in [
-            (Method::GET, "/healthz"),
-            (Method::GET, "/login"),
-            (Method::GET, "/report"),
-            (Method::GET, "/assets/review.css"),
-            (Method::POST, "/api/attachments/status"),
-        ] {
-            assert!(!is_heavy(&method, path), "{method} {path}");
-        }
-    }
 
     #[tokio::test]
     async fn a_full_line_is_shed_and_a_freed_slot_admits_again() {

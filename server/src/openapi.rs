@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 description of the HTTP API, served at `GET /api/openapi.json`: the device
-//! API (`crate::api::device`) and the review API (`crate::web::api`). Each operation is described on
-//! its handler (`#[utoipa::path]`); this module gathers them and adds the security schemes.
+//! API (`crate::api::device`) and the review API (`crate::api::review`). Each operation is described
+//! on its handler (`#[utoipa::path]`); this module gathers them and adds the security schemes.
 //!
 //! The review *pages* (HTML forms for browsers, `crate::web`) are not part of it: they are
 //! documents, not an API. [`HTML_ROUTES`] lists them so that a test can tell a route left out
@@ -11,8 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, OpenApi as Document, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::device;
-use crate::web::api;
+use crate::api::{device, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,13 +29,13 @@ use crate::web::api;
         device::attachment_status,
         device::attachment_upload,
         document,
-        api::login,
-        api::report,
-        api::roster,
-        api::household,
-        api::conflicts,
-        api::decide,
-        api::settle,
+        review::login,
+        review::report,
+        review::roster,
+        review::household,
+        review::conflicts,
+        review::decide,
+        review::settle,
     ),
     modifiers(&SecuritySchemes, &RefusedUris),
     tags(

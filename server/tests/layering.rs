@@ -14,8 +14,9 @@ use std::path::Path;
 const LAYERS: &[(&str, &[&str])] = &[
     // The router and the accept loop: what the binary starts.
     ("app", &["app", "serve"]),
-    // HTTP in and out: the device API, the review pages and their JSON API, the API's
-    // description (which gathers the handlers of the other two).
+    // HTTP in and out: the JSON APIs of devices and of review (`api`), the review pages and
+    // their sessions (`web`, which `api::review` shares), the API's description (which gathers
+    // the JSON handlers).
     ("doors", &["api", "web", "openapi"]),
     // What the doors ask for: merging, review rules, logins, uploads, admission.
     (
@@ -183,7 +184,7 @@ fn named_modules(src: &str) -> BTreeSet<String> {
     out
 }
 
-/// The top-level module a source file belongs to (`web/api.rs` → `web`), none for the crate
+/// The top-level module a source file belongs to (`api/review.rs` → `api`), none for the crate
 /// root and the binary.
 fn module_of(relative: &str) -> Option<String> {
     let relative = relative.replace('\\', "/");
@@ -380,7 +381,7 @@ fn comments_and_strings_are_no_imports_but_groups_and_paths_are() {
     "##;
     let named: Vec<String> = named_modules(src).into_iter().collect();
     assert_eq!(named, ["error", "heavy", "schema", "storage"]);
-    assert_eq!(module_of("web/api.rs").as_deref(), Some("web"));
+    assert_eq!(module_of("api/review.rs").as_deref(), Some("api"));
     assert_eq!(module_of("auth.rs").as_deref(), Some("auth"));
     assert_eq!(module_of("lib.rs"), None);
     assert_eq!(module_of("bin/zoufang-server/main.rs"), None);

@@ -25,17 +25,21 @@ use crate::state::Shared;
 use crate::storage::{Database, DbError, DeviceAuth, NewDevice, Role};
 use crate::sync::{self, SyncError};
 
-/// The device API's routes, each with the body limit its requests need.
-pub fn routes<D: Database>(max_sync_bytes: usize) -> Router<Shared<D>> {
+/// The device API's routes, each with the body limit its requests need; enrollment (a
+/// password) and sync (a merge) are heavy.
+pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
+    let heavy = &state.heavy;
     Router::new()
         .route("/healthz", get(healthz::<D>))
         .route(
             "/api/enroll",
-            post(enroll::<D>).layer(DefaultBodyLimit::max(16 * 1024)),
+            heavy.admits(post(enroll::<D>).layer(DefaultBodyLimit::max(16 * 1024))),
         )
         .route(
             "/api/sync",
-            post(sync_handler::<D>).layer(DefaultBodyLimit::max(max_sync_bytes)),
+            heavy.admits(
+                post(sync_handler::<D>).layer(DefaultBodyLimit::max(state.config.max_sync_bytes)),
+            ),
         )
         .route(
             "/api/attachments/status",
@@ -94,6 +98,22 @@ impl From<UploadError> for ApiError {
         };
         ApiError::new(status, "attachment", e.to_string())
     }
+}
+
+/// How [`Device`] refuses a request, as every route that takes one describes it.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only described: the extractor answers `ApiError`.
+enum DeviceRefused {
+    #[response(
+        status = 401,
+        description = "Missing, unknown, revoked or expired device token"
+    )]
+    Token(ErrorBody),
+    #[response(
+        status = 403,
+        description = "The user's role may not hold a device (`role_cannot_enroll`)"
+    )]
+    Role(ErrorBody),
 }
 
 /// A request from an enrolled device with a valid token; handlers that take it cannot be
@@ -309,10 +329,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         (status = 200, description = "A DEFLATE-compressed postcard `SyncResponse`",
          body = crate::schema::SyncBody, content_type = "application/x-zoufang-sync"),
         (status = 400, description = "Undecodable body, or a protocol error", body = ErrorBody),
-        (status = 401, description = "Missing, unknown, revoked or expired device token",
-         body = ErrorBody),
-        (status = 403, description = "The user's role may not hold a device \
-                                      (`role_cannot_enroll`)", body = ErrorBody),
+        DeviceRefused,
         (status = 413,
          description = "Body too large (as sent, inflated or unpacked), or too many pushes",
          body = ErrorBody),
@@ -380,10 +397,7 @@ pub(crate) async fn sync_handler<D: Database>(
                                       device's own unfinished upload of it ends",
          body = wire::AttachmentStatusResponse),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "Missing, unknown, revoked or expired device token",
-         body = ErrorBody),
-        (status = 403, description = "The user's role may not hold a device \
-                                      (`role_cannot_enroll`)", body = ErrorBody),
+        DeviceRefused,
         (status = 413, description = "Body over 256 KiB", body = ErrorBody),
         (status = 415, description = "Not `application/json`", body = ErrorBody),
         (status = 422, description = "Missing or invalid fields", body = ErrorBody),
@@ -435,10 +449,7 @@ pub(crate) struct UploadQuery {
         (status = 200, description = "Stored; where the upload stands", body = UploadState),
         (status = 400, description = "Missing or non-integer `offset` or `total`",
          body = ErrorBody),
-        (status = 401, description = "Missing, unknown, revoked or expired device token",
-         body = ErrorBody),
-        (status = 403, description = "The user's role may not hold a device \
-                                      (`role_cannot_enroll`)", body = ErrorBody),
+        DeviceRefused,
         (status = 409, description = "Wrong offset: resume where this says", body = UploadState),
         (status = 413, description = "Attachment or chunk too large, or a chunk out of range",
          body = ErrorBody),

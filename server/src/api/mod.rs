@@ -1,4 +1,6 @@
-//! The JSON APIs of machines: field devices (`device`). The review API of county systems lives
-//! beside the review pages (`crate::web::api`), whose sessions and access rules it shares.
+//! The JSON APIs: of field devices (`device`), and of county systems and scripts reading and
+//! deciding what supervisors do on the review pages (`review`), whose sessions and errors it
+//! shares with those pages (`crate::web`).
 
 pub mod device;
+pub mod review;

@@ -11,7 +11,9 @@
 
 mod reads;
 
-pub use reads::{ChecksSummary, checks, conflicts, readable_areas, roster_size};
+pub use reads::{
+    ChecksSummary, checks, conflicts, conflicts_of, picked_value, readable_areas, roster_size,
+};
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -329,10 +331,10 @@ pub async fn settle<D: Database>(
         )));
     }
     let (_, mut doc) = household(db, user, household_id).await?;
-    let conflicts = doc
-        .conflicts()
-        .map_err(|e| ReviewError::Invalid(e.to_string()))?;
-    let Some(conflict) = conflicts.into_iter().find(|c| c.path_string() == path) else {
+    let Some(conflict) = conflicts_of(&mut doc)?
+        .into_iter()
+        .find(|c| c.path_string() == path)
+    else {
         return Err(ReviewError::Invalid(
             "该字段已没有冲突(可能已被他人处理)".into(),
         ));

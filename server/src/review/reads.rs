@@ -2,11 +2,14 @@
 //! conflicts queue and the checks page's numbers — each checked against the reader's areas here,
 //! so the pages and the JSON API never query storage on their own.
 
+use serde_json::Value as Json;
+use zoufang_shared::doc::{Conflict, HouseholdDoc};
+
 use crate::report::cross::{BusyHelper, ConflictEntry, DuplicateId, MAX_HOUSEHOLDS_PER_HELPER};
 use crate::report::roster::RosterFilter;
 use crate::storage::{Area, Database, User};
 
-use super::{ReviewError, readable_area};
+use super::{ReviewError, household, readable_area};
 
 /// The areas a user may pick: their own and everything below.
 pub async fn readable_areas<D: Database>(db: &D, user: &User) -> Result<Vec<Area>, ReviewError> {
@@ -97,4 +100,27 @@ pub async fn checks<D: Database>(
         errors,
         no_visit_days,
     })
+}
+
+/// The conflicted fields of a household's document, each with every value written.
+pub fn conflicts_of(doc: &mut HouseholdDoc) -> Result<Vec<Conflict>, ReviewError> {
+    doc.conflicts()
+        .map_err(|e| ReviewError::Invalid(e.to_string()))
+}
+
+/// The `n`-th value written to the conflicted field at `path` of a household the user may
+/// read (how the settle form names a value); none when that field is no longer in conflict.
+pub async fn picked_value<D: Database>(
+    db: &D,
+    user: &User,
+    household_id: &str,
+    path: &str,
+    n: usize,
+) -> Result<Option<Json>, ReviewError> {
+    let (_, mut doc) = household(db, user, household_id).await?;
+    Ok(conflicts_of(&mut doc)?
+        .into_iter()
+        .find(|c| c.path_string() == path)
+        .and_then(|c| c.values.into_iter().nth(n))
+        .map(|v| v.value))
 }

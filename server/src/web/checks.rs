@@ -1,11 +1,11 @@
 //! The conflicts queue, the cross-household checks and the spot checks of an area.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use super::csrf::{CsrfForm, csrf_field};
 use super::{PageError, PeriodParams, Viewer, pages};
 use crate::review::{self, readable_area};
 use crate::state::Shared;
@@ -106,13 +106,14 @@ pub struct SpotForm {
     note: String,
 }
 
+csrf_field!(SpotForm);
+
 #[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn spot_record<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
-    Form(form): Form<SpotForm>,
+    CsrfForm(form): CsrfForm<SpotForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_csrf(&form.csrf)?;
     let day = spot_day(Some(&form.day))?;
     review::record_spot(
         &state.db,

@@ -1,7 +1,6 @@
 //! One household: its members, cases and their steps, what the checks found, conflicting
 //! values, and the field history; with the forms to decide a step and settle a conflict.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -9,6 +8,7 @@ use serde::Deserialize;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 
+use super::csrf::{CsrfForm, csrf_field};
 use super::{PageError, Viewer, pages, review_status};
 use crate::report::roster::sees_ids;
 use crate::review::{self, Decision, ReviewError, history};
@@ -39,9 +39,7 @@ async fn render<D: Database>(
     let (h, mut doc) = review::household(&state.db, &viewer.user, id).await?;
     // A household's history is the heaviest page there is: off the async threads.
     crate::heavy::cpu(|| {
-        let conflicts = doc
-            .conflicts()
-            .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
+        let conflicts = review::conflicts_of(&mut doc)?;
         let timeline = history::timeline(&mut doc, sees_ids(viewer.user.role))
             .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
         let findings = zoufang_shared::rules::checks::check_household(
@@ -104,9 +102,8 @@ pub async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<DecideForm>,
+    CsrfForm(form): CsrfForm<DecideForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_csrf(&form.csrf)?;
     let step =
         ProcedureStep::parse(&form.step).map_err(|e| PageError::bad_request(e.to_string()))?;
     let outcome =
@@ -142,27 +139,19 @@ pub struct SettleForm {
     typed: String,
 }
 
+csrf_field!(DecideForm, SettleForm);
+
 #[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<SettleForm>,
+    CsrfForm(form): CsrfForm<SettleForm>,
 ) -> Result<Response, PageError> {
-    viewer.check_csrf(&form.csrf)?;
     let value = match form.choice.strip_prefix("pick:") {
         Some(n) => {
             let n: usize = n.parse().map_err(|_| PageError::bad_request("选择无效"))?;
-            let (_, mut doc) = review::household(&state.db, &viewer.user, &id).await?;
-            let conflicts = doc
-                .conflicts()
-                .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
-            let picked = conflicts
-                .into_iter()
-                .find(|c| c.path_string() == form.path)
-                .and_then(|c| c.values.into_iter().nth(n))
-                .map(|v| v.value);
-            match picked {
+            match review::picked_value(&state.db, &viewer.user, &id, &form.path, n).await? {
                 Some(v) => v,
                 None => {
                     let e = ReviewError::Invalid("该字段已没有冲突(可能已被他人处理)".into());

@@ -1,5 +1,6 @@
-//! The supervisors' pages and their JSON API: reports, rosters, households with their cases,
-//! conflicts, checks and spot checks, exports.
+//! The supervisors' pages: reports, rosters, households with their cases, conflicts, checks and
+//! spot checks, exports; and the sessions and the errors their JSON twin (`crate::api::review`)
+//! shares.
 //!
 //! Server-rendered HTML with plain forms and links: it works on any phone browser, needs no
 //! script at all (the CSP of `crate::app` allows none), and every page is a URL a supervisor can send to a
@@ -18,40 +19,50 @@ use crate::review::ReviewError;
 use crate::state::Shared;
 use crate::storage::Database;
 
-pub mod api;
 mod checks;
+pub mod csrf;
 mod export;
 mod household;
 mod pages;
 mod report;
 pub mod session;
 
+pub use report::{PAGE_ROWS, RosterParams};
 pub use session::Viewer;
 
-/// Forms are small; anything larger is not from these pages.
-const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Forms are small; anything larger is not from these pages (nor a request of their JSON
+/// twin, which has the same limit).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
-pub fn routes<D: Database>() -> Router<Shared<D>> {
+/// The pages' routes; a login (a password), the exports, and a household's page (its document
+/// and history) and writes (merges) are heavy.
+pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
+    let heavy = &state.heavy;
     Router::new()
         .route("/", get(|| async { Redirect::to("/report") }))
         .route(
             "/login",
-            get(session::login_page::<D>).post(session::login::<D>),
+            get(session::login_page::<D>).merge(heavy.admits(post(session::login::<D>))),
         )
         .route("/logout", post(session::logout::<D>))
         .route("/report", get(report::report_page::<D>))
         .route("/roster", get(report::roster_page::<D>))
-        .route("/export/report", get(export::report::<D>))
-        .route("/export/roster", get(export::roster::<D>))
-        .route("/households/{id}", get(household::page::<D>))
-        .route("/households/{id}/decide", post(household::decide::<D>))
-        .route("/households/{id}/settle", post(household::settle::<D>))
+        .route("/export/report", heavy.admits(get(export::report::<D>)))
+        .route("/export/roster", heavy.admits(get(export::roster::<D>)))
+        .route("/households/{id}", heavy.admits(get(household::page::<D>)))
+        .route(
+            "/households/{id}/decide",
+            heavy.admits(post(household::decide::<D>)),
+        )
+        .route(
+            "/households/{id}/settle",
+            heavy.admits(post(household::settle::<D>)),
+        )
         .route("/conflicts", get(checks::conflicts_page::<D>))
         .route("/checks", get(checks::checks_page::<D>))
         .route("/spot", get(checks::spot_page::<D>))
         .route("/spot/record", post(checks::spot_record::<D>))
         .route("/assets/review.css", get(style))
-        .merge(api::routes::<D>())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 
@@ -111,6 +122,25 @@ pub fn review_status(e: &ReviewError) -> StatusCode {
             tracing::error!(error = %db, "database error");
             StatusCode::INTERNAL_SERVER_ERROR
         }
+    }
+}
+
+/// The `code` of an error body, by status.
+fn status_code_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+        StatusCode::SERVICE_UNAVAILABLE => "busy",
+        _ => "internal",
+    }
+}
+
+/// The same error for the JSON API: the page's status and message as `{code, error}`.
+impl From<PageError> for crate::error::ApiError {
+    fn from(e: PageError) -> Self {
+        crate::error::ApiError::new(e.status, status_code_name(e.status), e.message)
     }
 }
 

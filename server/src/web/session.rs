@@ -22,9 +22,9 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
 
+use super::csrf::CsrfForm;
 use super::pages;
 use crate::auth::{self, LoginError};
 use crate::config::Config;
@@ -42,20 +42,6 @@ pub struct Viewer {
     /// The session's anti-forgery token.
     pub csrf: String,
     token_hash: String,
-}
-
-impl Viewer {
-    /// Whether a posted form (or API header) carries this session's token.
-    pub fn check_csrf(&self, sent: &str) -> Result<(), super::PageError> {
-        if !sent.is_empty() && sent == self.csrf {
-            Ok(())
-        } else {
-            Err(super::PageError {
-                status: StatusCode::FORBIDDEN,
-                message: "页面已过期,请刷新后重试".into(),
-            })
-        }
-    }
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
@@ -111,8 +97,7 @@ impl<D: Database> FromRequestParts<Shared<D>> for Viewer {
         let Some(token) = cookie_token(&parts.headers) else {
             return Err(missing);
         };
-        let token_hash = auth::token_hash(&token);
-        let session = match state.db.session(&token_hash).await {
+        let session = match auth::session(&state.db, &token).await {
             Ok(Some(s)) => s,
             Ok(None) => return Err(missing),
             Err(e) => {
@@ -120,26 +105,30 @@ impl<D: Database> FromRequestParts<Shared<D>> for Viewer {
                 return Err(NoViewer::Internal);
             }
         };
-        let expired = DateTime::parse_from_rfc3339(&session.expires_at)
-            .map(|t| t < Utc::now())
-            .unwrap_or(true);
-        if expired {
-            return Err(missing);
-        }
-        let user = match state.db.user_by_name(&session.username).await {
-            Ok(Some(u)) if !u.disabled => u,
-            Ok(_) => return Err(missing),
-            Err(e) => {
-                tracing::error!(error = %e, "session user lookup");
-                return Err(NoViewer::Internal);
-            }
-        };
+        // For the write's anti-forgery check (`SessionCsrf`), which comes after.
+        parts.extensions.insert(SessionCsrf(session.csrf.clone()));
         Ok(Viewer {
-            user,
+            user: session.user,
             csrf: session.csrf,
-            token_hash,
+            token_hash: session.token_hash,
         })
     }
+}
+
+/// The anti-forgery token of the request's session, as the [`Viewer`] extractor found it.
+#[derive(Clone)]
+struct SessionCsrf(String);
+
+/// The token a write must carry: the session's, looked up once per request (a handler that
+/// takes a [`Viewer`] has found it already).
+pub async fn session_csrf<D: Database>(
+    parts: &mut Parts,
+    state: &Shared<D>,
+) -> Result<String, NoViewer> {
+    if let Some(SessionCsrf(csrf)) = parts.extensions.get::<SessionCsrf>() {
+        return Ok(csrf.clone());
+    }
+    Ok(Viewer::from_request_parts(parts, state).await?.csrf)
 }
 
 /// `; Secure` when users come over https.
@@ -196,33 +185,22 @@ pub struct LoginForm {
     csrf: String,
 }
 
-/// Checks a password (`auth::login`, throttled) and opens a session; the same answer for an
-/// unknown user, a wrong password and a disabled account, so names cannot be probed.
+/// Checks a password and opens a session (`auth::open_session`) of the configured length.
 pub async fn open_session<D: Database>(
     state: &Shared<D>,
     username: &str,
     password: &str,
     ip: Option<IpAddr>,
-) -> Result<(User, String), LoginError> {
-    let user = auth::login(&state.logins, &state.db, username, password, ip)
-        .await
-        .map_err(LoginError::disabled_as_denied)?;
-    let token = auth::new_token();
-    let now = Utc::now();
-    // Whole seconds and `Z`: one fixed width, so the stored times compare as text.
-    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    state.db.delete_sessions_before(&stamp(now)).await?;
-    state
-        .db
-        .create_session(
-            &auth::token_hash(&token),
-            user.id,
-            &auth::new_token(),
-            &stamp(now + Duration::hours(state.config.session_hours)),
-        )
-        .await?;
-    tracing::info!(user = %user.username, "review login");
-    Ok((user, token))
+) -> Result<auth::Opened, LoginError> {
+    auth::open_session(
+        &state.logins,
+        &state.db,
+        username,
+        password,
+        ip,
+        state.config.session_hours,
+    )
+    .await
 }
 
 /// The cookie that carries a session token, without `Secure` (see [`session_cookie_for`]).
@@ -276,11 +254,11 @@ pub async fn login<D: Database>(
         );
     };
     match open_session(&state, &form.username, &form.password, ip).await {
-        Ok((_, session)) => {
+        Ok(opened) => {
             let mut res = Redirect::to("/report").into_response();
             let h = res.headers_mut();
             for cookie in [
-                session_cookie_for(config, &session),
+                session_cookie_for(config, &opened.token),
                 // Spent: the next login page hands out a new one.
                 format!(
                     "{LOGIN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/login; Max-Age=0{}",
@@ -308,18 +286,19 @@ pub async fn login<D: Database>(
 }
 
 #[derive(Deserialize)]
-pub struct CsrfForm {
+pub struct LogoutForm {
     #[serde(default)]
     csrf: String,
 }
 
+super::csrf::csrf_field!(LogoutForm);
+
 pub async fn logout<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
-    Form(form): Form<CsrfForm>,
+    _: CsrfForm<LogoutForm>,
 ) -> Result<Response, super::PageError> {
-    viewer.check_csrf(&form.csrf)?;
-    state.db.delete_session(&viewer.token_hash).await?;
+    auth::close_session(&state.db, &viewer.token_hash).await?;
     Ok((
         [(
             header::SET_COOKIE,

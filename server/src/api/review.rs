@@ -1,22 +1,22 @@
 //! The review pages' data as JSON, for county systems and scripts: the same operations, the
-//! same access rules (`crate::review`), a session cookie from `POST /api/review/login`, and the
-//! session's anti-forgery token in an `X-CSRF-Token` header on every write.
+//! same access rules (`crate::review`), the pages' sessions (`crate::web::session`: a cookie
+//! from `POST /api/review/login`), and the session's anti-forgery token in an `X-CSRF-Token`
+//! header on every write.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json_;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 use zoufang_shared::model::Case;
 
-use super::report::RosterParams;
-use super::{PageError, PeriodParams, Viewer, session};
 use crate::error::{ApiError, login_body};
 use crate::ratelimit::ClientIp;
 use crate::report::Report;
@@ -25,51 +25,62 @@ use crate::report::roster::RosterRow;
 use crate::review::{self, Decision, ReviewError};
 use crate::state::Shared;
 use crate::storage::Database;
+use crate::web::csrf::check_csrf;
+use crate::web::{
+    MAX_FORM_BYTES, PAGE_ROWS, PageError, PeriodParams, RosterParams, Viewer, report_of, session,
+};
 use zoufang_shared::wire::ErrorBody;
 
-pub fn routes<D: Database>() -> Router<Shared<D>> {
+/// The review API's routes; a login (a password), a household (its document) and the writes
+/// (merges) are heavy.
+pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
+    let heavy = &state.heavy;
     Router::new()
-        .route("/api/review/login", post(login::<D>))
+        .route("/api/review/login", heavy.admits(post(login::<D>)))
         .route("/api/review/report", get(report::<D>))
         .route("/api/review/roster", get(roster::<D>))
-        .route("/api/review/households/{id}", get(household::<D>))
+        .route(
+            "/api/review/households/{id}",
+            heavy.admits(get(household::<D>)),
+        )
         .route("/api/review/conflicts", get(conflicts::<D>))
-        .route("/api/review/decide", post(decide::<D>))
-        .route("/api/review/settle", post(settle::<D>))
-}
-
-/// The `code` of an error body, by status.
-fn status_code_name(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::UNPROCESSABLE_ENTITY => "invalid",
-        StatusCode::SERVICE_UNAVAILABLE => "busy",
-        _ => "internal",
-    }
+        .route("/api/review/decide", heavy.admits(post(decide::<D>)))
+        .route("/api/review/settle", heavy.admits(post(settle::<D>)))
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 
 fn api_error(e: ReviewError) -> ApiError {
     PageError::from(e).into()
 }
 
-impl From<PageError> for ApiError {
-    fn from(e: PageError) -> Self {
-        ApiError::new(e.status, status_code_name(e.status), e.message)
+/// The JSON body of a write whose `X-CSRF-Token` header is the session's token: without a
+/// session it is 401, with a wrong or missing token 403, before the body is read; a malformed
+/// body is an [`ApiError`].
+pub struct CsrfJson<T>(pub T);
+
+impl<D, T> FromRequest<Shared<D>> for CsrfJson<T>
+where
+    D: Database,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Shared<D>) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let expected = session::session_csrf(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        check_csrf(&expected, sent).map_err(|e| ApiError::from(e).into_response())?;
+        let Json(body) = Json::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        Ok(CsrfJson(body))
     }
-}
-
-fn csrf(viewer: &Viewer, headers: &HeaderMap) -> Result<(), ApiError> {
-    let sent = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    viewer.check_csrf(sent).map_err(ApiError::from)
-}
-
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(t)| t).map_err(ApiError::from)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -117,23 +128,19 @@ pub(crate) async fn login<D: Database>(
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let req = login_body(body)?;
-    let (user, token) = session::open_session(&state, &req.username, &req.password, ip).await?;
-    let session = state
-        .db
-        .session(&crate::auth::token_hash(&token))
-        .await?
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "会话丢失"))?;
+    let opened = session::open_session(&state, &req.username, &req.password, ip).await?;
+    let user = opened.user;
     Ok((
         [(
             header::SET_COOKIE,
-            session::session_cookie_for(&state.config, &token),
+            session::session_cookie_for(&state.config, &opened.token),
         )],
         Json(LoginResponse {
             username: user.username,
             name: user.display_name,
             role: user.role.code().into(),
             areas: user.areas,
-            csrf: session.csrf,
+            csrf: opened.csrf,
         }),
     )
         .into_response())
@@ -162,7 +169,7 @@ pub(crate) async fn report<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Json<Report>, ApiError> {
-    Ok(Json(super::report_of(&state, &viewer, &params).await?))
+    Ok(Json(report_of(&state, &viewer, &params).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -196,11 +203,7 @@ pub(crate) async fn roster<D: Database>(
     viewer: Viewer,
     Query(params): Query<RosterParams>,
 ) -> Result<Json<RosterPage>, ApiError> {
-    let filter = params.filter(
-        &viewer,
-        state.config.no_visit_days,
-        super::report::PAGE_ROWS,
-    )?;
+    let filter = params.filter(&viewer, state.config.no_visit_days, PAGE_ROWS)?;
     let rows = review::roster(&state.db, &viewer.user, &filter)
         .await
         .map_err(api_error)?;
@@ -255,9 +258,8 @@ pub(crate) async fn household<D: Database>(
     let (h, mut doc) = review::household(&state.db, &viewer.user, &id)
         .await
         .map_err(api_error)?;
-    let conflicts = doc
-        .conflicts()
-        .map_err(|e| api_error(ReviewError::Invalid(e.to_string())))?
+    let conflicts = review::conflicts_of(&mut doc)
+        .map_err(api_error)?
         .into_iter()
         .map(|c| (c.path_string(), c.values.len()))
         .collect();
@@ -301,6 +303,41 @@ pub(crate) async fn conflicts<D: Database>(
     Ok(Json(queue))
 }
 
+/// The answers of a write (a decision, a settlement), described once for both.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only described: the handlers answer `StatusCode` or `ApiError`.
+enum WriteAnswers {
+    #[response(status = 204, description = "Recorded")]
+    Recorded,
+    #[response(status = 400, description = "Malformed JSON")]
+    Malformed(ErrorBody),
+    #[response(status = 401, description = "No valid session")]
+    NoSession(ErrorBody),
+    #[response(
+        status = 403,
+        description = "Missing or wrong `X-CSRF-Token`, or a role that may not do this"
+    )]
+    Forbidden(ErrorBody),
+    #[response(
+        status = 404,
+        description = "Unknown household or case, or outside the user's areas"
+    )]
+    NotFound(ErrorBody),
+    #[response(status = 413, description = "Body over 64 KiB")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not `application/json`")]
+    NotJson(ErrorBody),
+    #[response(
+        status = 422,
+        description = "Missing or invalid fields, or against the procedure"
+    )]
+    Invalid(ErrorBody),
+    #[response(status = 500, description = "Internal error")]
+    Internal(ErrorBody),
+    #[response(status = 503, description = "Busy: retry")]
+    Busy(ErrorBody),
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DecideRequest {
@@ -321,31 +358,14 @@ pub(crate) struct DecideRequest {
     tag = "review",
     security(("session" = [], "csrf" = [])),
     request_body = DecideRequest,
-    responses(
-        (status = 204, description = "Recorded"),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "No valid session", body = ErrorBody),
-        (status = 403, description = "Missing or wrong `X-CSRF-Token`, or a role that may not do this",
-         body = ErrorBody),
-        (status = 404, description = "Unknown household or case, or outside the user's areas",
-         body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
-        (status = 422, description = "Missing or invalid fields, or against the procedure",
-         body = ErrorBody),
-        (status = 500, description = "Internal error", body = ErrorBody),
-        (status = 503, description = "Busy: retry", body = ErrorBody),
-    )
+    responses(WriteAnswers)
 )]
 #[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub(crate) async fn decide<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
-    headers: HeaderMap,
-    body: Result<Json<DecideRequest>, JsonRejection>,
+    CsrfJson(req): CsrfJson<DecideRequest>,
 ) -> Result<StatusCode, ApiError> {
-    csrf(&viewer, &headers)?;
-    let req = json_body(body)?;
     review::decide(
         &state.db,
         &viewer.user,
@@ -382,31 +402,14 @@ pub(crate) struct SettleRequest {
     tag = "review",
     security(("session" = [], "csrf" = [])),
     request_body = SettleRequest,
-    responses(
-        (status = 204, description = "Recorded"),
-        (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "No valid session", body = ErrorBody),
-        (status = 403, description = "Missing or wrong `X-CSRF-Token`, or a role that may not do this",
-         body = ErrorBody),
-        (status = 404, description = "Unknown household or case, or outside the user's areas",
-         body = ErrorBody),
-        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not `application/json`", body = ErrorBody),
-        (status = 422, description = "Missing or invalid fields, or against the procedure",
-         body = ErrorBody),
-        (status = 500, description = "Internal error", body = ErrorBody),
-        (status = 503, description = "Busy: retry", body = ErrorBody),
-    )
+    responses(WriteAnswers)
 )]
 #[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
 pub(crate) async fn settle<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
-    headers: HeaderMap,
-    body: Result<Json<SettleRequest>, JsonRejection>,
+    CsrfJson(req): CsrfJson<SettleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    csrf(&viewer, &headers)?;
-    let req = json_body(body)?;
     review::settle(
         &state.db,
         &viewer.user,

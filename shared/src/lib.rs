@@ -10,6 +10,7 @@ pub mod ids;
 pub mod limits;
 pub mod model;
 pub mod money;
+pub mod rng;
 pub mod rules;
 #[cfg(feature = "shutdown")]
 pub mod shutdown;

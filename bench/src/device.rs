@@ -12,6 +12,7 @@ use zoufang_client::sync::{self, SyncReport};
 use zoufang_shared::codes::{Satisfaction, VisitMode};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::model::Visit;
+use zoufang_shared::rng::Draw as _;
 
 use crate::Res;
 use crate::server::PASSWORD;
@@ -27,39 +28,8 @@ pub fn roster(count: usize, seed: u64) -> Vec<RosterHousehold> {
     roster_gen::generate(count, seed, data_day())
 }
 
-/// SplitMix64: a tiny seedable generator for the choices the bench makes.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (the modulo bias is irrelevant here).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// `k` distinct items of `items`, in a seeded order.
-    pub fn sample<T: Clone>(&mut self, items: &[T], k: usize) -> Vec<T> {
-        let mut idx: Vec<usize> = (0..items.len()).collect();
-        let k = k.min(items.len());
-        for i in 0..k {
-            let j = i + self.below((idx.len() - i) as u64) as usize;
-            idx.swap(i, j);
-        }
-        idx[..k].iter().map(|&i| items[i].clone()).collect()
-    }
-}
+/// The seeded generator of the choices the bench makes.
+pub use zoufang_shared::rng::SplitMix64 as Rng;
 
 /// The passphrase of every bench device's store.
 pub const PASSPHRASE: &str = "bench-passphrase";

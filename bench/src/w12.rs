@@ -11,6 +11,7 @@ use crate::pouch::{self, PeerDoc};
 use crate::server::{self, ScratchDb, Server};
 use crate::table::{Table, Target, bytes, secs, thousands, trips};
 use crate::{Ctx, Res};
+use zoufang_shared::rng::Draw as _;
 
 /// 诗礼乡: W2's township. 小湾镇: W1's device works there.
 const W2_TOWNSHIP: &str = "530921100";

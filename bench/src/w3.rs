@@ -17,6 +17,7 @@ use crate::device::{self, Device, Rng, visit_and_edit};
 use crate::server::{self, ScratchDb, Server};
 use crate::table::{Table, Target, bytes, ms, percentile, secs, thousands};
 use crate::{Ctx, Res};
+use zoufang_shared::rng::Draw as _;
 
 /// Devices per village team.
 pub const TEAM: usize = 5;

@@ -16,6 +16,7 @@ use zoufang_shared::codes::{
     SchoolStage, Sex, StandardLevel,
 };
 use zoufang_shared::demo::id_number;
+use zoufang_shared::rng::{Draw, SplitMix64};
 
 use crate::import::{COLUMNS, Column};
 
@@ -126,7 +127,7 @@ pub fn line_ranges(households: &[RosterHousehold]) -> Vec<Range<usize>> {
 /// `count` households of 凤庆县, 3–5 members each (3.5 on average), as of `today`.
 pub fn generate(count: usize, seed: u64, today: NaiveDate) -> Vec<RosterHousehold> {
     let mut g = Generator {
-        rng: Rng(seed),
+        rng: SplitMix64::new(seed),
         today,
         ids: HashSet::new(),
     };
@@ -172,17 +173,17 @@ const STATUSES: [(HouseholdStatus, u32); 6] = [
 ];
 
 struct Generator {
-    rng: Rng,
+    rng: SplitMix64,
     today: NaiveDate,
     ids: HashSet<String>,
 }
 
 impl Generator {
     fn household(&mut self, index: usize) -> RosterHousehold {
-        let t = self.rng.below(TOWNSHIPS.len());
-        let v = t * 5 + self.rng.below(5);
+        let t = self.rng.index(TOWNSHIPS.len());
+        let v = t * 5 + self.rng.index(5);
         let surname = *self.rng.pick(&SURNAMES);
-        let head_sex = if self.rng.chance(85) {
+        let head_sex = if self.rng.percent(85) {
             Sex::Male
         } else {
             Sex::Female
@@ -197,26 +198,26 @@ impl Generator {
         let spouse_surname = *self.rng.pick(&SURNAMES);
         let spouse_year = head_year - 3 + self.rng.below(7) as i32;
         members.push(self.person(spouse_surname, Relation::Spouse, spouse_sex, spouse_year));
-        let children = 1 + usize::from(self.rng.chance(40));
+        let children = 1 + usize::from(self.rng.percent(40));
         for _ in 0..children {
             let year = (head_year + 20 + self.rng.below(16) as i32).min(self.today.year() - 1);
-            let (rel, sex) = if self.rng.chance(50) {
+            let (rel, sex) = if self.rng.percent(50) {
                 (Relation::Son, Sex::Male)
             } else {
                 (Relation::Daughter, Sex::Female)
             };
             members.push(self.person(surname, rel, sex, year));
         }
-        if self.rng.chance(10) {
+        if self.rng.percent(10) {
             let year = (head_year - 20 - self.rng.below(12) as i32).max(1925);
-            let sex = if self.rng.chance(50) {
+            let sex = if self.rng.percent(50) {
                 Sex::Male
             } else {
                 Sex::Female
             };
             members.push(self.person(surname, Relation::Parent, sex, year));
         }
-        let status = *self.rng.weighted(&STATUSES);
+        let status = *self.rng.pick_weighted(&STATUSES);
         let attribute = *self.rng.pick(PovertyAttribute::ALL);
         let cause = *self.rng.pick(PovertyCause::ALL);
         RosterHousehold {
@@ -248,7 +249,7 @@ impl Generator {
             .unwrap_or(self.today);
         let age = self.today.years_since(birth).unwrap_or(0);
         let (education, school) = self.schooling(age, year);
-        let health = if self.rng.chance(85) {
+        let health = if self.rng.percent(85) {
             Health::Healthy
         } else {
             *self.rng.pick(Health::ALL)
@@ -256,7 +257,7 @@ impl Generator {
         let labour = match age {
             0..16 | 71.. => LabourSkill::NoLabour,
             _ if health != Health::Healthy => LabourSkill::Weak,
-            _ if self.rng.chance(20) => LabourSkill::Skilled,
+            _ if self.rng.percent(20) => LabourSkill::Skilled,
             _ => LabourSkill::Ordinary,
         };
         RosterPerson {
@@ -264,7 +265,7 @@ impl Generator {
             sex: sex.label().into(),
             id_number: self.id_number(birth, sex),
             relation: relation.label().into(),
-            ethnicity: (*self.rng.weighted(&ETHNICITIES)).into(),
+            ethnicity: (*self.rng.pick_weighted(&ETHNICITIES)).into(),
             education: education.map_or("", |e| e.label()).into(),
             school: school.map_or("", |s| s.label()).into(),
             health: health.label().into(),
@@ -279,9 +280,9 @@ impl Generator {
             3..6 => (None, Some(SchoolStage::Preschool)),
             6..12 => (None, Some(SchoolStage::Primary)),
             12..15 => (None, Some(SchoolStage::Junior)),
-            15..18 if self.rng.chance(70) => (None, Some(SchoolStage::Senior)),
+            15..18 if self.rng.percent(70) => (None, Some(SchoolStage::Senior)),
             15..18 => (None, Some(SchoolStage::Vocational)),
-            18..22 if self.rng.chance(40) => (None, Some(SchoolStage::University)),
+            18..22 if self.rng.percent(40) => (None, Some(SchoolStage::University)),
             _ if born < 1960 => (
                 Some(*self.rng.pick(&[Education::Illiterate, Education::Primary])),
                 None,
@@ -313,44 +314,6 @@ impl Generator {
         }
         // 500 people of one sex born on one day in one county: not in a roster of this size.
         id_number(&date, &format!("99{odd}"))
-    }
-}
-
-/// SplitMix64: a few lines instead of a dependency, and its sequence never changes under us.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn weighted<'a, T>(&mut self, items: &'a [(T, u32)]) -> &'a T {
-        let total: u32 = items.iter().map(|(_, w)| w).sum();
-        let mut roll = self.below(total as usize) as u32;
-        for (item, w) in items {
-            if roll < *w {
-                return item;
-            }
-            roll -= w;
-        }
-        &items[0].0
     }
 }
 

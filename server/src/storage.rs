@@ -38,10 +38,16 @@ impl AnyDb {
 }
 
 /// Delegates every method of a storage trait to the backend inside [`AnyDb`].
+///
+/// Each call runs in a span named after the method, so a slow request's log lines show which
+/// storage call they waited on. `skip_all`: the arguments are household ids, user names, token
+/// hashes and rows of personal data, none of which may reach the logs; the method name alone
+/// keeps the spans few in kind.
 macro_rules! delegate_to_backend {
     ($trait:ident { $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* }) => {
         impl $trait for AnyDb {
             $(
+                #[tracing::instrument(skip_all)]
                 async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, DbError> {
                     match self {
                         AnyDb::Sqlite(db) => db.$name($($arg),*).await,

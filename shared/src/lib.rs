@@ -11,6 +11,7 @@ pub mod limits;
 pub mod mask;
 pub mod model;
 pub mod money;
+pub mod rng;
 pub mod rules;
 #[cfg(feature = "shutdown")]
 pub mod shutdown;

@@ -30,6 +30,7 @@ use zoufang_e2e::faults::{
 use zoufang_e2e::proxy::{FaultConfig, FaultCounts, FaultProxy, FaultSwitch, SplitMix64};
 use zoufang_e2e::{Device, ServerProcess, TestDb, add_users, exported_household, roster_csv};
 use zoufang_shared::doc::{ActorId, HouseholdDoc};
+use zoufang_shared::rng::Draw as _;
 use zoufang_shared::wire::{self, PushOutcome, SyncResponse};
 
 const TOWNSHIP: &str = "530921100";

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use zoufang_e2e::proxy::SplitMix64;
 use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, exported_household, roster_csv};
+use zoufang_shared::rng::Draw as _;
 
 const AREA: &str = "530921100";
 const HOUSEHOLD: &str = "hh-530921100201001";

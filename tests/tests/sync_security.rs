@@ -19,6 +19,7 @@ use zoufang_e2e::{
 use zoufang_e2e::{export_ids as ids, exported_household as household};
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
+use zoufang_shared::rng::Draw as _;
 use zoufang_shared::wire::{
     self, PROTOCOL_VERSION, Push, PushOutcome, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };

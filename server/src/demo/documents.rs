@@ -13,7 +13,7 @@ use zoufang_shared::model::{
 use zoufang_shared::money::Fen;
 
 use super::planning::{person_name, surname};
-use super::rng::Rng;
+use super::rng::{Draw as _, Rng};
 use super::{County, Plan};
 use crate::projection::household_write;
 use crate::report::Bucket;

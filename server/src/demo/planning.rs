@@ -8,7 +8,7 @@ use zoufang_shared::codes::{HouseholdStatus, MemberChange, MonitoringCategory, R
 use zoufang_shared::demo::id_number;
 
 use super::names::{GIVEN, PLACE_A, PLACE_B, SURNAMES, TOWNSHIPS, UNITS};
-use super::rng::Rng;
+use super::rng::{Draw as _, Rng};
 use super::{COUNTY, COUNTY_NAME, County, CountySpec, Layout, Plan, PlannedMember, Village};
 use crate::report::Bucket;
 use crate::storage::Area;
@@ -198,7 +198,7 @@ pub(super) fn plan(spec: &CountySpec) -> County {
             helper,
             case: None,
             conflict: rng.chance(0.003),
-            seed: rng.next(),
+            seed: rng.next_u64(),
         });
     }
 

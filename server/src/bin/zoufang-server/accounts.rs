@@ -99,7 +99,7 @@ pub async fn area(db: &AnyDb, command: AreaCommand) -> Result<(), CliError> {
                 path: file.clone(),
                 source,
             })?;
-            let areas = zoufang_server::areas::parse_areas(&text).map_err(CliError::Refused)?;
+            let areas = zoufang_server::areas::parse_areas(&text)?;
             let n = db.upsert_areas(&areas).await?;
             println!("已导入 {n} 个区划");
             Ok(())

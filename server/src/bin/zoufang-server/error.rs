@@ -52,8 +52,9 @@ pub enum CliError {
     Standards(#[from] zoufang_shared::rules::standards::StandardsError),
     #[error(transparent)]
     Backup(#[from] zoufang_server::backup::BackupError),
-    /// A refusal in the operator's terms (no such user, an unknown area code), or the message
-    /// of a module that reports its failures as text (the area CSV).
+    #[error(transparent)]
+    AreaCsv(#[from] zoufang_server::areas::AreaCsvError),
+    /// A refusal in the operator's terms (no such user, an unknown area code).
     #[error("{0}")]
     Refused(String),
 }

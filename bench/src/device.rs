@@ -12,6 +12,7 @@ use zoufang_client::sync::{self, SyncReport};
 use zoufang_shared::codes::{Satisfaction, VisitMode};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::model::Visit;
+use zoufang_shared::seeded::SplitMix64;
 
 use crate::Res;
 use crate::server::PASSWORD;
@@ -27,26 +28,17 @@ pub fn roster(count: usize, seed: u64) -> Vec<RosterHousehold> {
     roster_gen::generate(count, seed, data_day())
 }
 
-/// SplitMix64: a tiny seedable generator for the choices the bench makes.
+/// The bench's choices: [`SplitMix64`], with the sampling the workloads need.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(SplitMix64::new(seed))
     }
 
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (the modulo bias is irrelevant here).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
+        self.0.below(n)
     }
 
     /// `k` distinct items of `items`, in a seeded order.

@@ -16,6 +16,7 @@ use zoufang_shared::codes::{
     SchoolStage, Sex, StandardLevel,
 };
 use zoufang_shared::demo::id_number;
+use zoufang_shared::seeded::SplitMix64;
 
 use crate::import::{COLUMNS, Column};
 
@@ -126,7 +127,7 @@ pub fn line_ranges(households: &[RosterHousehold]) -> Vec<Range<usize>> {
 /// `count` households of 凤庆县, 3–5 members each (3.5 on average), as of `today`.
 pub fn generate(count: usize, seed: u64, today: NaiveDate) -> Vec<RosterHousehold> {
     let mut g = Generator {
-        rng: Rng(seed),
+        rng: Rng(SplitMix64::new(seed)),
         today,
         ids: HashSet::new(),
     };
@@ -316,21 +317,14 @@ impl Generator {
     }
 }
 
-/// SplitMix64: a few lines instead of a dependency, and its sequence never changes under us.
-struct Rng(u64);
+/// [`SplitMix64`] (no dependency, so its sequence never changes under us), with the picks the
+/// generator makes.
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     /// Uniform in `0..n` (n > 0).
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        self.0.below(n as u64) as usize
     }
 
     fn chance(&mut self, percent: usize) -> bool {

@@ -190,24 +190,14 @@ async fn a_new_store_gets_its_passphrase_set_twice() {
     let app = router(AppState::locked(dir.path().to_owned(), true).bound_to(addr()));
     let a = get(&app, "/unlock").await;
     assert!(a.body.contains("设置口令") && a.body.contains("再次输入口令"));
-    let a = post(
-        &app,
-        "/unlock",
-        "passphrase=112233&confirm=112234",
-        "same-origin",
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(a.body.contains("不一致"));
-    let a = post(
-        &app,
-        "/unlock",
-        "passphrase=11223&confirm=11223",
-        "same-origin",
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(a.body.contains("口令太短"));
+    for (form, why) in [
+        ("passphrase=112233&confirm=112234", "不一致"),
+        ("passphrase=11223&confirm=11223", "口令太短"),
+    ] {
+        let a = post(&app, "/unlock", form, "same-origin").await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+        assert!(a.body.contains(why), "{form}");
+    }
     assert!(!dir.path().join("zoufang.db").exists());
     let a = post(
         &app,

@@ -11,6 +11,7 @@ pub mod limits;
 pub mod model;
 pub mod money;
 pub mod rules;
+pub mod seeded;
 #[cfg(feature = "shutdown")]
 pub mod shutdown;
 pub mod term;

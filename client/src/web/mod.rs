@@ -28,6 +28,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, HouseholdStatus};
+use zoufang_shared::doc::HouseholdDoc;
 use zoufang_shared::ids::{CaseId, HouseholdId};
 use zoufang_shared::model::Household;
 use zoufang_shared::rules::{assessment, checks};
@@ -408,24 +409,19 @@ async fn household_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let id = household_id(&id)?;
-    state
-        .with_store(move |s| {
-            let mut doc = s.doc(&id)?;
-            let h = doc.read().map_err(crate::store::StoreError::from)?;
-            let conflicts = doc.conflicts().map_err(crate::store::StoreError::from)?;
-            let year = assessment_year(&h);
-            let view = pages::HouseholdView {
-                h: &h,
-                year,
-                assessment: year.map(|y| assessment::assess(&h, y, today(), s.standards())),
-                findings: checks::check_household(&h, today(), s.standards()),
-                conflicts,
-            };
-            let user = s.identity()?.user_name;
-            Ok(page(&user, "农户", pages::household(&view)))
-        })
-        .await
+    household_doc_page(state, id, "农户", |s, doc, h| {
+        let conflicts = doc.conflicts().map_err(crate::store::StoreError::from)?;
+        let year = assessment_year(h);
+        let view = pages::HouseholdView {
+            h,
+            year,
+            assessment: year.map(|y| assessment::assess(h, y, today(), s.standards())),
+            findings: checks::check_household(h, today(), s.standards()),
+            conflicts,
+        };
+        Ok(pages::household(&view))
+    })
+    .await
 }
 
 async fn new_page(State(state): State<AppState>) -> Result<Html<String>, PageError> {
@@ -461,6 +457,28 @@ async fn household_subpage(
         .await
 }
 
+/// As [`household_subpage`], for a page that needs the household's document too (its
+/// conflicts, its version).
+async fn household_doc_page(
+    state: AppState,
+    raw_id: String,
+    title: &'static str,
+    render: impl FnOnce(&Store, &mut HouseholdDoc, &Household) -> Result<maud::Markup, PageError>
+    + Send
+    + 'static,
+) -> Result<Html<String>, PageError> {
+    let id = household_id(&raw_id)?;
+    state
+        .with_store(move |s| {
+            let mut doc = s.doc(&id)?;
+            let h = doc.read().map_err(crate::store::StoreError::from)?;
+            let body = render(s, &mut doc, &h)?;
+            let user = s.identity()?.user_name;
+            Ok(page(&user, title, body))
+        })
+        .await
+}
+
 fn today() -> chrono::NaiveDate {
     chrono::Local::now().date_naive()
 }
@@ -469,19 +487,13 @@ async fn edit_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let id = household_id(&id)?;
-    state
-        .with_store(move |s| {
-            let mut doc = s.doc(&id)?;
-            let h = doc.read().map_err(crate::store::StoreError::from)?;
-            let version = form::version_text(&doc.heads());
-            let year = assessment_year(&h).unwrap_or_else(|| chrono::Datelike::year(&today()));
-            let a = assessment::assess(&h, year, today(), s.standards());
-            let user = s.identity()?.user_name;
-            let body = pages::household_form(&h, Some(&version), year, Some(&a));
-            Ok(page(&user, "编辑农户", body))
-        })
-        .await
+    household_doc_page(state, id, "编辑农户", |s, doc, h| {
+        let version = form::version_text(&doc.heads());
+        let year = assessment_year(h).unwrap_or_else(|| chrono::Datelike::year(&today()));
+        let a = assessment::assess(h, year, today(), s.standards());
+        Ok(pages::household_form(h, Some(&version), year, Some(&a)))
+    })
+    .await
 }
 
 async fn visit_page(

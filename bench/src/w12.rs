@@ -44,6 +44,17 @@ pub fn run(ctx: &Ctx, table: &mut Table, w1: bool, w2: bool) -> Res<()> {
     })
 }
 
+/// A PouchDB replication's figures: bytes each way, round trips, time.
+fn replication(p: &pouch::ReplicationFigures) -> String {
+    format!(
+        "{} up / {} down, {}, {}",
+        bytes(p.bytes_up),
+        bytes(p.bytes_down),
+        trips(p.round_trips),
+        secs(p.seconds)
+    )
+}
+
 fn traffic(c: &LinkCounts) -> String {
     format!("{} up / {} down", bytes(c.bytes_up), bytes(c.bytes_down))
 }
@@ -246,13 +257,7 @@ async fn evening(
     match &pouch {
         Ok(p) => table.row(
             "PouchDB replication: bytes, round trips, time",
-            format!(
-                "{} up / {} down, {}, {}",
-                bytes(p.bytes_up),
-                bytes(p.bytes_down),
-                trips(p.round_trips),
-                secs(p.seconds)
-            ),
+            replication(p),
         ),
         Err(e) => table.na("PouchDB replication", e),
     }
@@ -443,13 +448,7 @@ async fn first_download(
     match &pouch {
         Ok(p) => table.row(
             "PouchDB first replication: bytes, round trips, time",
-            format!(
-                "{} up / {} down, {}, {}",
-                bytes(p.bytes_up),
-                bytes(p.bytes_down),
-                trips(p.round_trips),
-                secs(p.seconds)
-            ),
+            replication(p),
         ),
         Err(e) => table.na("PouchDB first replication", e),
     }

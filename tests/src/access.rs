@@ -562,6 +562,64 @@ impl Web {
         w.post_form("/login", &pairs).await
     }
 
+    /// The household page's decision form: `outcome` of `step` of `case`, with `comment`.
+    pub async fn post_decision(
+        &self,
+        household: &str,
+        case: &str,
+        step: &str,
+        outcome: &str,
+        comment: &str,
+    ) -> Answer {
+        let form = [
+            ("csrf", self.csrf.as_str()),
+            ("case", case),
+            ("step", step),
+            ("outcome", outcome),
+            ("comment", comment),
+        ];
+        self.post_form(&format!("/households/{household}/decide"), &form)
+            .await
+    }
+
+    /// The household page's conflict form: settles `path` by `choice` (`pick:N`, or `typed`
+    /// with the `typed` value).
+    pub async fn post_settle(
+        &self,
+        household: &str,
+        path: &str,
+        choice: &str,
+        typed: Option<&str>,
+    ) -> Answer {
+        let mut form = vec![
+            ("csrf", self.csrf.as_str()),
+            ("path", path),
+            ("choice", choice),
+        ];
+        form.extend(typed.map(|t| ("typed", t)));
+        self.post_form(&format!("/households/{household}/settle"), &form)
+            .await
+    }
+
+    /// The spot-check form: `household` of `township` checked today, found `result`.
+    pub async fn post_spot_check(
+        &self,
+        township: &str,
+        household: &str,
+        result: &str,
+        note: &str,
+    ) -> Answer {
+        let form = [
+            ("csrf", self.csrf.as_str()),
+            ("township", township),
+            ("day", ""),
+            ("household", household),
+            ("result", result),
+            ("note", note),
+        ];
+        self.post_form("/spot/record", &form).await
+    }
+
     pub async fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> Answer {
         let body = serde_urlencoded_pairs(pairs);
         self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes())

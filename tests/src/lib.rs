@@ -10,6 +10,7 @@ pub mod page;
 pub mod photos;
 pub mod proxy;
 pub mod review;
+pub mod sheets;
 mod stories;
 
 use std::path::{Path, PathBuf};
@@ -388,14 +389,24 @@ pub fn pg_admin_url() -> String {
 }
 
 fn psql(sql: &str) {
-    let out = std::process::Command::new("psql")
-        .arg(pg_admin_url())
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+    run_pg_client(
+        std::process::Command::new("psql")
+            .arg(pg_admin_url())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql]),
+        &format!("psql {sql}"),
+    );
+}
+
+/// Runs a PostgreSQL client program (`psql`, `pg_restore`), which must succeed; `what` names
+/// the run in a failure.
+pub fn run_pg_client(command: &mut std::process::Command, what: &str) {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let out = command
         .output()
-        .expect("psql (PostgreSQL client) must be installed");
+        .unwrap_or_else(|e| panic!("{program} (PostgreSQL client) must be installed: {e}"));
     assert!(
         out.status.success(),
-        "psql {sql}: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, VecDeque};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use zoufang_e2e::access::{
-    CONFLICT_FIELDS, COUNTY, County, Home, SHILI, UrlLog, Web, XIAOWAN, api_device, county,
+    Answer, CONFLICT_FIELDS, COUNTY, County, Home, SHILI, UrlLog, Web, XIAOWAN, api_device, county,
     doc_from, edit_push, new_household_push,
 };
 use zoufang_e2e::api::{self, ApiDevice, actor_hex};
@@ -209,7 +209,7 @@ impl<'a> Run<'a> {
         };
         let area = c.area.as_str();
         let ep = c.endpoint.as_str();
-        let status = |a: &zoufang_e2e::access::Answer| a.status.as_u16().to_string();
+        let status = |a: &Answer| a.status.as_u16().to_string();
         if let Some(dev) = ep.strip_prefix("device ") {
             return self
                 .device_cell(&c.role, username, tag, area, dev, &url)
@@ -232,13 +232,7 @@ impl<'a> Run<'a> {
         match ep {
             "POST /households/{id}/settle" => {
                 let path = self.next_conflict(&home.id);
-                status(
-                    &web.post_form(
-                        &format!("/households/{}/settle", home.id),
-                        &[("csrf", &web.csrf), ("path", &path), ("choice", "pick:0")],
-                    )
-                    .await,
-                )
+                status(&web.post_settle(&home.id, &path, "pick:0", None).await)
             }
             "POST /api/review/settle" => {
                 let path = self.next_conflict(&home.id);
@@ -255,36 +249,14 @@ impl<'a> Run<'a> {
                     .await,
                 )
             }
-            "POST /spot/record" => status(
-                &web.post_form(
-                    "/spot/record",
-                    &[
-                        ("csrf", &web.csrf),
-                        ("township", township),
-                        ("day", ""),
-                        ("household", &home.id),
-                        ("result", "ok"),
-                        ("note", ""),
-                    ],
-                )
-                .await,
-            ),
+            "POST /spot/record" => status(&web.post_spot_check(township, &home.id, "ok", "").await),
             _ => {
                 if let Some(step) = ep.strip_prefix("POST /households/{id}/decide ") {
                     let case = step_case(step);
-                    return status(
-                        &web.post_form(
-                            &format!("/households/{}/decide", home.id),
-                            &[
-                                ("csrf", &web.csrf),
-                                ("case", &case),
-                                ("step", step),
-                                ("outcome", "returned"),
-                                ("comment", "材料不全"),
-                            ],
-                        )
-                        .await,
-                    );
+                    let a = web
+                        .post_decision(&home.id, &case, step, "returned", "材料不全")
+                        .await;
+                    return status(&a);
                 }
                 if let Some(step) = ep.strip_prefix("POST /api/review/decide ") {
                     let case = step_case(step);
@@ -336,29 +308,21 @@ impl<'a> Run<'a> {
             };
             return reply.status.as_u16().to_string();
         };
+        if what == "enroll" {
+            let actor = [tag, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xe0];
+            let reply = api::enroll(url, username, &actor_hex(&actor), &actor_hex(&actor)).await;
+            return reply.status.as_u16().to_string();
+        }
+        // Every other device endpoint needs the role's device, which some roles may not hold.
+        let Some(d) = self.device(role).await else {
+            return "no_device".into();
+        };
         match what {
-            "enroll" => {
-                let actor = [tag, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xe0];
-                api::enroll(url, username, &actor_hex(&actor), &actor_hex(&actor))
-                    .await
-                    .status
-                    .as_u16()
-                    .to_string()
-            }
             "attachments" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
-                attachment_status(url, Some(&d.token))
-                    .await
-                    .status
-                    .as_u16()
-                    .to_string()
+                let reply = attachment_status(url, Some(&d.token)).await;
+                reply.status.as_u16().to_string()
             }
             "push-edit" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
                 let home = self.home(area);
                 let changes = if area == "own" {
                     d.pull_all().await
@@ -375,25 +339,16 @@ impl<'a> Run<'a> {
                 outcome_word(&d.sync(0, vec![push]).await, &home.id)
             }
             "push-new" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
                 let id = format!("hh-new-{tag}-{area}");
                 let push = new_household_push(&id, &d, username, Self::township(area));
                 outcome_word(&d.sync(0, vec![push]).await, &id)
             }
             "pull" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
                 let home = self.home(area);
                 let pulled = d.pull_all().await;
                 pulled_word(pulled.iter().any(|p| p.household == home.id))
             }
             "pull-full" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
                 let home = self.home(area);
                 // Caught up first, so only the asked-for document can bring the household.
                 let (mut cursor, mut scope) = (0, String::new());
@@ -604,7 +559,7 @@ fn enroll_body(username: &str, password: &str, actor: [u8; 16]) -> Vec<u8> {
 }
 
 /// A 429 as the rules want it: a `Retry-After` within the window and a message in Chinese.
-fn assert_throttled(a: &zoufang_e2e::access::Answer, what: &str) -> String {
+fn assert_throttled(a: &Answer, what: &str) -> String {
     assert_eq!(
         a.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -963,7 +918,7 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
         ("step", "township_review"),
         ("outcome", "passed"),
     ];
-    let mut errors: Vec<(String, zoufang_e2e::access::Answer, u16)> = vec![
+    let mut errors: Vec<(String, Answer, u16)> = vec![
         ("anonymous /".into(), anon.get("/").await, 303),
         ("anonymous /report".into(), anon.get("/report").await, 303),
         ("anonymous API".into(), anon.get("/api/review/report").await, 401),
@@ -990,12 +945,7 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
         ),
         (
             "a surveyor settling on the page".into(),
-            surveyor
-                .post_form(
-                    &format!("/households/{}/settle", own.id),
-                    &[("csrf", &surveyor.csrf), ("path", "info.group"), ("choice", "pick:0")],
-                )
-                .await,
+            surveyor.post_settle(&own.id, "info.group", "pick:0", None).await,
             403,
         ),
         ("a wrong login".into(), anon.post_login(&[("username", "tr_a"), ("password", "x")]).await, 401),
@@ -1034,17 +984,8 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
     ));
     errors.push((
         "an oversized decision form".into(),
-        tr.post_form(
-            &format!("/households/{}/decide", own.id),
-            &[
-                ("csrf", &tr.csrf),
-                ("case", &own.cases[0]),
-                ("step", "township_review"),
-                ("outcome", "returned"),
-                ("comment", &big),
-            ],
-        )
-        .await,
+        tr.post_decision(&own.id, &own.cases[0], "township_review", "returned", &big)
+            .await,
         413,
     ));
     let api_tr = Web::login_api(&url, "tr_a", &urls).await;
@@ -1071,18 +1012,7 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
     ));
     errors.push((
         "an oversized spot check".into(),
-        tr.post_form(
-            "/spot/record",
-            &[
-                ("csrf", &tr.csrf),
-                ("township", SHILI),
-                ("day", ""),
-                ("household", &own.id),
-                ("result", "ok"),
-                ("note", &big),
-            ],
-        )
-        .await,
+        tr.post_spot_check(SHILI, &own.id, "ok", &big).await,
         413,
     ));
     for (what, a, want) in &errors {

@@ -412,21 +412,17 @@ async fn check_backup(url: &str) -> (i64, i64) {
 
 /// Restores a PostgreSQL dump into a fresh database with the plain PostgreSQL tools.
 fn pg_restore(file: &Path, into: &TestDb) {
-    let out = std::process::Command::new("pg_restore")
-        .args([
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--dbname",
-        ])
-        .arg(&into.url)
-        .arg(file)
-        .output()
-        .expect("pg_restore (PostgreSQL client) must be installed");
-    assert!(
-        out.status.success(),
-        "pg_restore: {}",
-        String::from_utf8_lossy(&out.stderr)
+    zoufang_e2e::run_pg_client(
+        std::process::Command::new("pg_restore")
+            .args([
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--dbname",
+            ])
+            .arg(&into.url)
+            .arg(file),
+        "pg_restore",
     );
 }
 

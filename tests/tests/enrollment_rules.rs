@@ -78,22 +78,6 @@ async fn client_enroll(
     )
 }
 
-/// A device directory initialised for `username`, not enrolled.
-async fn initialised(username: &str) -> tempfile::TempDir {
-    let data = tempfile::tempdir().expect("device dir");
-    let out = client_command(data.path())
-        .args(["init", "--user-id", username, "--user-name", username])
-        .output()
-        .await
-        .expect("run zoufang init");
-    assert!(
-        out.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    data
-}
-
 /// One sync request of an API device, as raw HTTP (to see a refusal).
 async fn sync_reply(device: &ApiDevice, cursor: i64, want_full: Vec<String>) -> api::Reply {
     let req = SyncRequest {
@@ -150,7 +134,7 @@ async fn a_county_supervisor_cannot_enroll_a_device(db: TestDb) {
     assert_eq!(body.code, "unauthorized");
 
     // With the stock client: refused with the same message.
-    let data = initialised("zhao").await;
+    let data = Device::initialised("zhao", "zhao").await.data;
     let (ok, err) = client_enroll(&server, data.path(), "zhao").await;
     assert!(!ok, "the client enrolled a county supervisor");
     assert!(err.contains("审核页面"), "{err}");

@@ -5,9 +5,7 @@
 //! computed from what the test entered. Each story runs against both backends.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Cursor;
 
-use calamine::{Data, Reader, Xlsx};
 use chrono::NaiveDate;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION};
@@ -17,6 +15,7 @@ use zoufang_e2e::areas::{
 };
 use zoufang_e2e::db::{ServerDb, Snapshot};
 use zoufang_e2e::review::{Reviewer, decide, pass_steps_through, propose_case_for, record_step};
+use zoufang_e2e::sheets::xlsx_rows;
 use zoufang_e2e::{
     ClientProcess, Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv,
 };
@@ -1576,27 +1575,10 @@ const EXPORT_TEAMS: [Team; 2] = [
     },
 ];
 
-fn cell_text(c: &Data) -> String {
-    match c {
-        Data::String(s) => s.clone(),
-        Data::Empty => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// An XLSX roster's ID column and its number of data rows.
 fn xlsx_ids(bytes: Vec<u8>, who: &str) -> Vec<String> {
     assert!(bytes.starts_with(b"PK"), "{who}: an xlsx is a zip file");
-    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
-        .unwrap_or_else(|e| panic!("{who}: calamine opens the export: {e}"));
-    let range = wb
-        .worksheet_range_at(0)
-        .expect("a sheet")
-        .expect("a readable sheet");
-    let rows: Vec<Vec<String>> = range
-        .rows()
-        .map(|r| r.iter().map(cell_text).collect())
-        .collect();
+    let rows = xlsx_rows(bytes, who);
     let (header_at, col) = rows
         .iter()
         .enumerate()

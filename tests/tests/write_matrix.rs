@@ -44,6 +44,7 @@ use zoufang_shared::authority::{
 use zoufang_shared::codes::{
     AttachmentKind, CaseKind, CaseOrigin, ProcedureStep, StepOutcome, VisitMode,
 };
+use zoufang_shared::demo::step_record;
 use zoufang_shared::doc::{ActorId, ChangeAuthor, DocError, Editor, HouseholdDoc};
 use zoufang_shared::ids::{CaseId, HelperId, HouseholdId, StepId};
 use zoufang_shared::model::{
@@ -113,16 +114,8 @@ fn proposal(on: NaiveDate, by: &str, reason: &str) -> Case {
 
 fn record(step: ProcedureStep, date: NaiveDate, comment: &str) -> StepRecord {
     StepRecord {
-        step,
-        date,
-        actor: "村委会".into(),
-        actor_user: None,
-        outcome: StepOutcome::Passed,
         comment: comment.into(),
-        publicity_start: None,
-        publicity_end: None,
-        objections: Default::default(),
-        attachments: Default::default(),
+        ..step_record(step, date, "村委会", StepOutcome::Passed)
     }
 }
 

@@ -222,6 +222,27 @@ async fn a_squatted_hash_does_not_block_its_owner(db: TestDb) {
 
 zoufang_e2e::on_both_databases!(a_squatted_hash_does_not_block_its_owner);
 
+/// Surveyors zhang and li of 诗礼乡 on `server`, with an API device each (named `devices`,
+/// actors `actor` and `actor + 0x11` repeated), and the server's database.
+async fn two_surveyors(
+    server: &ServerProcess,
+    db: &TestDb,
+    devices: [&str; 2],
+    actor: u8,
+) -> (ApiDevice, ApiDevice, ServerDb) {
+    add_users(
+        &db.url,
+        &[
+            ("zhang", "surveyor", "530921100"),
+            ("li", "surveyor", "530921100"),
+        ],
+    )
+    .await;
+    let zhang = ApiDevice::enroll(&server.url, "zhang", devices[0], [actor; 16]).await;
+    let li = ApiDevice::enroll(&server.url, "li", devices[1], [actor + 0x11; 16]).await;
+    (zhang, li, ServerDb::connect(&db.url).await)
+}
+
 /// With the smallest quota the server accepts (one whole photo, 4 MiB): an upload begun
 /// reserves its declared size; one more that would go over is refused and leaves nothing;
 /// finishing the first makes room.
@@ -231,17 +252,7 @@ async fn unfinished_uploads_stay_within_the_quota(db: TestDb) {
         &format!("[limits]\nmax_upload_bytes_in_progress = {MAX_ATTACHMENT_BYTES}\n"),
     )
     .await;
-    add_users(
-        &db.url,
-        &[
-            ("zhang", "surveyor", "530921100"),
-            ("li", "surveyor", "530921100"),
-        ],
-    )
-    .await;
-    let device = ApiDevice::enroll(&server.url, "zhang", "quota-a", [0x11; 16]).await;
-    let other = ApiDevice::enroll(&server.url, "li", "quota-b", [0x22; 16]).await;
-    let sdb = ServerDb::connect(&db.url).await;
+    let (device, other, sdb) = two_surveyors(&server, &db, ["quota-a", "quota-b"], 0x11).await;
     let big = million_a();
     let half = put_ok(&device, MILLION_A_SHA256, 1_000_000, 0, &big[..500_000]).await;
     assert_eq!(half.offset, 500_000);
@@ -283,17 +294,7 @@ zoufang_e2e::on_both_databases!(unfinished_uploads_stay_within_the_quota);
 /// upload by anyone deletes them, and complete attachments stay.
 async fn unfinished_uploads_expire(db: TestDb) {
     let server = ServerProcess::start(&db.url).await;
-    add_users(
-        &db.url,
-        &[
-            ("zhang", "surveyor", "530921100"),
-            ("li", "surveyor", "530921100"),
-        ],
-    )
-    .await;
-    let hoarder = ApiDevice::enroll(&server.url, "zhang", "hoarder", [0x33; 16]).await;
-    let other = ApiDevice::enroll(&server.url, "li", "passer-by", [0x44; 16]).await;
-    let sdb = ServerDb::connect(&db.url).await;
+    let (hoarder, other, sdb) = two_surveyors(&server, &db, ["hoarder", "passer-by"], 0x33).await;
     assert!(put_ok(&hoarder, ABC_SHA256, 3, 0, b"abc").await.complete);
 
     let hashes: Vec<String> = (1..=50).map(fake_hash).collect();

@@ -76,12 +76,17 @@ impl Target {
 }
 
 fn times(x: f64) -> String {
+    format!("{}x", about(x))
+}
+
+/// `x` to about three significant figures: `123`, `12.3`, `1.23`.
+fn about(x: f64) -> String {
     if x >= 100.0 {
-        format!("{x:.0}x")
+        format!("{x:.0}")
     } else if x >= 10.0 {
-        format!("{x:.1}x")
+        format!("{x:.1}")
     } else {
-        format!("{x:.2}x")
+        format!("{x:.2}")
     }
 }
 
@@ -207,24 +212,11 @@ pub fn bytes(n: u64) -> String {
 }
 
 pub fn secs(s: f64) -> String {
-    if s >= 100.0 {
-        format!("{s:.0} s")
-    } else if s >= 10.0 {
-        format!("{s:.1} s")
-    } else {
-        format!("{s:.2} s")
-    }
+    format!("{} s", about(s))
 }
 
 pub fn ms(s: f64) -> String {
-    let ms = s * 1e3;
-    if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 10.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.2} ms")
-    }
+    format!("{} ms", about(s * 1e3))
 }
 
 /// The `p`-th percentile (0–100) of `sorted`, nearest rank.

@@ -45,6 +45,17 @@ pub fn run(ctx: &Ctx, table: &mut Table, w1: bool, w2: bool) -> Res<()> {
     })
 }
 
+/// A PouchDB replication's figures: bytes each way, round trips, time.
+fn replication(p: &pouch::ReplicationFigures) -> String {
+    format!(
+        "{} up / {} down, {}, {}",
+        bytes(p.bytes_up),
+        bytes(p.bytes_down),
+        trips(p.round_trips),
+        secs(p.seconds)
+    )
+}
+
 fn traffic(c: &LinkCounts) -> String {
     format!("{} up / {} down", bytes(c.bytes_up), bytes(c.bytes_down))
 }
@@ -192,35 +203,25 @@ async fn evening(
         ),
     );
     table.row("Zoufang: what the upload carries", anatomy.describe());
-    table.target(
-        "Zoufang: bytes, both ways, vs whole-record",
-        format!(
-            "{} vs {}",
-            bytes(ours_total),
-            bytes(wr.bytes_up + wr.bytes_down)
-        ),
-        Target::fewer(
-            ours_total as f64,
-            (wr.bytes_up + wr.bytes_down) as f64,
-            10.0,
-            ">= 10x fewer than whole-record",
-        ),
+    // Our bytes, both ways, against a peer's: the figure and the target.
+    let fewer_bytes = |theirs: u64, factor: f64, goal: &str| {
+        (
+            format!("{} vs {}", bytes(ours_total), bytes(theirs)),
+            Target::fewer(ours_total as f64, theirs as f64, factor, goal),
+        )
+    };
+    let (figure, target) = fewer_bytes(
+        wr.bytes_up + wr.bytes_down,
+        10.0,
+        ">= 10x fewer than whole-record",
     );
+    table.target("Zoufang: bytes, both ways, vs whole-record", figure, target);
     match &pouch {
-        Ok(p) => table.target(
-            "Zoufang: bytes, both ways, vs PouchDB",
-            format!(
-                "{} vs {}",
-                bytes(ours_total),
-                bytes(p.bytes_up + p.bytes_down)
-            ),
-            Target::fewer(
-                ours_total as f64,
-                (p.bytes_up + p.bytes_down) as f64,
-                5.0,
-                ">= 5x fewer than PouchDB",
-            ),
-        ),
+        Ok(p) => {
+            let (figure, target) =
+                fewer_bytes(p.bytes_up + p.bytes_down, 5.0, ">= 5x fewer than PouchDB");
+            table.target("Zoufang: bytes, both ways, vs PouchDB", figure, target);
+        }
         Err(e) => table.na("Zoufang: bytes, both ways, vs PouchDB", e),
     }
     table.target(
@@ -257,13 +258,7 @@ async fn evening(
     match &pouch {
         Ok(p) => table.row(
             "PouchDB replication: bytes, round trips, time",
-            format!(
-                "{} up / {} down, {}, {}",
-                bytes(p.bytes_up),
-                bytes(p.bytes_down),
-                trips(p.round_trips),
-                secs(p.seconds)
-            ),
+            replication(p),
         ),
         Err(e) => table.na("PouchDB replication", e),
     }
@@ -454,13 +449,7 @@ async fn first_download(
     match &pouch {
         Ok(p) => table.row(
             "PouchDB first replication: bytes, round trips, time",
-            format!(
-                "{} up / {} down, {}, {}",
-                bytes(p.bytes_up),
-                bytes(p.bytes_down),
-                trips(p.round_trips),
-                secs(p.seconds)
-            ),
+            replication(p),
         ),
         Err(e) => table.na("PouchDB first replication", e),
     }

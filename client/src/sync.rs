@@ -93,6 +93,18 @@ fn http() -> Result<reqwest::Client, SyncError> {
         .map_err(|e| SyncError::Network(e.to_string()))
 }
 
+/// A successful JSON answer, decoded; else the server's error.
+async fn json_answer<T: serde::de::DeserializeOwned>(
+    res: reqwest::Response,
+) -> Result<T, SyncError> {
+    if !res.status().is_success() {
+        return Err(server_error(res).await);
+    }
+    res.json()
+        .await
+        .map_err(|e| SyncError::Protocol(e.to_string()))
+}
+
 async fn server_error(res: reqwest::Response) -> SyncError {
     let status = res.status();
     match res.json::<ErrorBody>().await {
@@ -192,13 +204,7 @@ pub async fn enroll(
         .send()
         .await
         .map_err(|e| SyncError::Network(e.to_string()))?;
-    if !res.status().is_success() {
-        return Err(server_error(res).await);
-    }
-    let body: EnrollResponse = res
-        .json()
-        .await
-        .map_err(|e| SyncError::Protocol(e.to_string()))?;
+    let body: EnrollResponse = json_answer(res).await?;
     store.set_setting("server_url", server)?;
     store.set_setting("token", &body.token)?;
     store.set_setting("user_id", &body.user_id)?;
@@ -332,13 +338,7 @@ async fn upload_attachments(
             progress,
         )
         .await?;
-        if !res.status().is_success() {
-            return Err(server_error(res).await);
-        }
-        let status: AttachmentStatusResponse = res
-            .json()
-            .await
-            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let status: AttachmentStatusResponse = json_answer(res).await?;
         let missing: std::collections::HashMap<&str, i64> = status
             .missing
             .iter()

@@ -155,6 +155,17 @@ fn device(dir: &std::path::Path, server: &str) -> Store {
     store
 }
 
+/// A device of the server that `fake` plays, with one new household (`hh-1`) to send; the
+/// directory holds its store.
+async fn device_with_a_household(fake: &Arc<Fake>) -> (tempfile::TempDir, Store, HouseholdId) {
+    let server = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = device(dir.path(), &server);
+    let id = HouseholdId("hh-1".into());
+    store.create_household(&id, |_| Ok(())).expect("household");
+    (dir, store, id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_household_with_more_changes_than_a_push_carries_goes_over_several_rounds() {
     let fake = Arc::new(Fake::default());
@@ -231,11 +242,7 @@ async fn a_busy_server_is_asked_again_after_the_wait_it_names() {
         retry_after: "1",
         ..Fake::default()
     });
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = device(dir.path(), &server);
-    let id = HouseholdId("hh-1".into());
-    store.create_household(&id, |_| Ok(())).expect("household");
+    let (_dir, mut store, id) = device_with_a_household(&fake).await;
 
     let mut notices = Vec::new();
     let started = Instant::now();
@@ -267,11 +274,7 @@ async fn a_server_that_stays_busy_is_given_up_on_with_a_message() {
         retry_after: "0",
         ..Fake::default()
     });
-    let server = serve(fake.clone()).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = device(dir.path(), &server);
-    let id = HouseholdId("hh-1".into());
-    store.create_household(&id, |_| Ok(())).expect("household");
+    let (_dir, mut store, _) = device_with_a_household(&fake).await;
 
     let err = sync::sync(&mut store, |_: &SyncReport| {})
         .await

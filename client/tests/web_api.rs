@@ -196,25 +196,16 @@ async fn bad_visits_cases_and_steps_are_refused() {
         assert!(status.is_client_error(), "{body}: {status}");
         assert!(message(&res).contains(needle), "{body}: {res}");
     }
-    let (status, res) = f
-        .json(
-            "POST",
-            "/api/households/demo-00/cases",
-            json!({"kind": "promotion"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(message(&res).contains("动态管理类型"), "{res}");
-    // demo-01 has a C-grade house: an exit is refused with the reason.
-    let (status, res) = f
-        .json(
-            "POST",
-            "/api/households/demo-01/cases",
-            json!({"kind": "exit"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(message(&res).contains("住房安全有保障"), "{res}");
+    // An unknown kind; and demo-01 has a C-grade house: an exit is refused with the reason.
+    for (household, kind, why) in [
+        ("demo-00", "promotion", "动态管理类型"),
+        ("demo-01", "exit", "住房安全有保障"),
+    ] {
+        let path = format!("/api/households/{household}/cases");
+        let (status, res) = f.json("POST", &path, json!({ "kind": kind })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{kind}");
+        assert!(message(&res).contains(why), "{res}");
+    }
     let (status, _) = f
         .json("POST", "/api/households/nope/visits", visit(json!({})))
         .await;
@@ -256,21 +247,14 @@ async fn bad_visits_cases_and_steps_are_refused() {
 #[tokio::test]
 async fn uploads_must_be_real_small_images() {
     let f = Fixture::new();
-    let (status, res) = f
-        .send("POST", "/api/attachments", "text/plain", b"hello".to_vec())
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(message(&res).contains("JPEG 或 PNG"), "{res}");
-    let (status, res) = f
-        .send(
-            "POST",
-            "/api/attachments",
-            "image/jpeg",
-            b"\x89PNG but not really".to_vec(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(message(&res).contains("损坏"), "{res}");
+    for (content_type, body, why) in [
+        ("text/plain", b"hello".to_vec(), "JPEG 或 PNG"),
+        ("image/jpeg", b"\x89PNG but not really".to_vec(), "损坏"),
+    ] {
+        let (status, res) = f.send("POST", "/api/attachments", content_type, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{content_type}");
+        assert!(message(&res).contains(why), "{res}");
+    }
     let (status, res) = f
         .send(
             "POST",

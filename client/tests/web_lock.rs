@@ -76,6 +76,17 @@ async fn post(app: &axum::Router, uri: &str, form: &str, site: &str) -> Answer {
 }
 
 /// A form post as given, token or not.
+/// Unlocks the UI with the right passphrase, from its own pages.
+async fn unlock(app: &axum::Router) -> Answer {
+    post(
+        app,
+        "/unlock",
+        &format!("passphrase={PASSPHRASE}"),
+        "same-origin",
+    )
+    .await
+}
+
 async fn post_raw(app: &axum::Router, uri: &str, form: &str, site: &str) -> Answer {
     let req = Request::post(uri)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -173,13 +184,7 @@ async fn repeated_wrong_guesses_are_slowed_down() {
         assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     }
     // Even the right passphrase waits its turn now.
-    let a = post(
-        &app,
-        "/unlock",
-        &format!("passphrase={PASSPHRASE}"),
-        "same-origin",
-    )
-    .await;
+    let a = unlock(&app).await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(a.body.contains("秒后再试"), "{}", a.body);
 }
@@ -190,24 +195,14 @@ async fn a_new_store_gets_its_passphrase_set_twice() {
     let app = router(AppState::locked(dir.path().to_owned(), true).bound_to(addr()));
     let a = get(&app, "/unlock").await;
     assert!(a.body.contains("设置口令") && a.body.contains("再次输入口令"));
-    let a = post(
-        &app,
-        "/unlock",
-        "passphrase=112233&confirm=112234",
-        "same-origin",
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(a.body.contains("不一致"));
-    let a = post(
-        &app,
-        "/unlock",
-        "passphrase=11223&confirm=11223",
-        "same-origin",
-    )
-    .await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(a.body.contains("口令太短"));
+    for (form, why) in [
+        ("passphrase=112233&confirm=112234", "不一致"),
+        ("passphrase=11223&confirm=11223", "口令太短"),
+    ] {
+        let a = post(&app, "/unlock", form, "same-origin").await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{form}");
+        assert!(a.body.contains(why), "{form}");
+    }
     assert!(!dir.path().join("zoufang.db").exists());
     let a = post(
         &app,
@@ -232,13 +227,7 @@ async fn an_idle_ui_locks_itself() {
     let state = AppState::locked(dir.path().to_owned(), false);
     state.lock_when_idle(std::time::Duration::from_secs(2));
     let app = router(state.bound_to(addr()));
-    let a = post(
-        &app,
-        "/unlock",
-        &format!("passphrase={PASSPHRASE}"),
-        "same-origin",
-    )
-    .await;
+    let a = unlock(&app).await;
     assert_eq!(a.location.as_deref(), Some("/"));
     assert_eq!(get(&app, "/").await.status, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;

@@ -270,34 +270,13 @@ fn images(out: &mut Vec<Seed>) {
     png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
     let jpeg = jpeg();
     let len = |b: &[u8]| b.len() as u16;
-    seed(
-        out,
-        "attachment_upload",
-        "png-whole",
-        upload(1, &[len(&png)], &png),
-    );
-    seed(
-        out,
-        "attachment_upload",
-        "jpeg-whole",
-        upload(0, &[len(&jpeg)], &jpeg),
-    );
-    seed(
-        out,
-        "attachment_upload",
-        "png-two-chunks",
-        upload(1, &[10, len(&png) - 10], &png),
-    );
-    seed(
-        out,
-        "attachment_upload",
-        "jpeg-wrong-hash",
-        upload(4, &[len(&jpeg)], &jpeg),
-    );
-    seed(
-        out,
-        "attachment_upload",
-        "png-as-jpeg",
-        upload(0, &[len(&png)], &png),
-    );
+    for (name, upload) in [
+        ("png-whole", upload(1, &[len(&png)], &png)),
+        ("jpeg-whole", upload(0, &[len(&jpeg)], &jpeg)),
+        ("png-two-chunks", upload(1, &[10, len(&png) - 10], &png)),
+        ("jpeg-wrong-hash", upload(4, &[len(&jpeg)], &jpeg)),
+        ("png-as-jpeg", upload(0, &[len(&png)], &png)),
+    ] {
+        seed(out, "attachment_upload", name, upload);
+    }
 }

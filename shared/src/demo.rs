@@ -14,6 +14,28 @@ pub fn id_number(birth: &str, seq: &str) -> String {
     format!("{first}{check}")
 }
 
+/// A step as a field team records it by hand: no user account, comment, 公示 period,
+/// objections or attachments.
+pub fn step_record(
+    step: ProcedureStep,
+    date: chrono::NaiveDate,
+    actor: &str,
+    outcome: StepOutcome,
+) -> StepRecord {
+    StepRecord {
+        step,
+        date,
+        actor: actor.into(),
+        actor_user: None,
+        outcome,
+        comment: String::new(),
+        publicity_start: None,
+        publicity_end: None,
+        objections: Default::default(),
+        attachments: Default::default(),
+    }
+}
+
 /// Fills a new household with the figures of a typical exited family of four in 诗礼乡 三合村:
 /// head, spouse, a schoolboy and a grandmother; wage income, a B-grade house, safe water.
 pub fn fill_typical(e: &mut Editor<'_>) -> Result<(), DocError> {

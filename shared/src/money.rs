@@ -125,18 +125,13 @@ mod tests {
             Fen::parse_yuan("-3"),
             Err(AmountError::Negative(_))
         ));
-        assert!(matches!(
-            Fen::parse_yuan("1.234"),
-            Err(AmountError::Malformed(_))
-        ));
-        assert!(matches!(
-            Fen::parse_yuan("abc"),
-            Err(AmountError::Malformed(_))
-        ));
-        assert!(matches!(
-            Fen::parse_yuan(""),
-            Err(AmountError::Malformed(_))
-        ));
+        for text in ["1.234", "abc", ""] {
+            let got = Fen::parse_yuan(text);
+            assert!(
+                matches!(got, Err(AmountError::Malformed(_))),
+                "{text:?}: {got:?}"
+            );
+        }
         assert!(matches!(
             Fen::parse_yuan("99999999999999999999"),
             Err(AmountError::TooLarge(_))

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use std::collections::BTreeSet;
 use support::*;
 use zoufang_shared::codes::*;
+use zoufang_shared::demo::step_record;
 use zoufang_shared::doc::{Conflict, HouseholdDoc};
 use zoufang_shared::model::*;
 use zoufang_shared::money::Fen;
@@ -171,18 +172,12 @@ fn apply(doc: &mut HouseholdDoc, who: u8, op: &Op, added: &mut Added) {
                 if let Some(id) = pick(&ids, *p) {
                     let step = e.add_step(
                         &id,
-                        &StepRecord {
-                            step: ProcedureStep::HomeCheck,
-                            date: date(2026, 11, 6),
-                            actor: format!("队长{who}"),
-                            actor_user: None,
-                            outcome: StepOutcome::Passed,
-                            comment: String::new(),
-                            publicity_start: None,
-                            publicity_end: None,
-                            objections: Default::default(),
-                            attachments: Default::default(),
-                        },
+                        &step_record(
+                            ProcedureStep::HomeCheck,
+                            date(2026, 11, 6),
+                            &format!("队长{who}"),
+                            StepOutcome::Passed,
+                        ),
                     );
                     // A rejected case refuses further steps; that is the rule, not a failure.
                     if let Ok(step) = step {

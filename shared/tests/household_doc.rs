@@ -4,6 +4,7 @@ mod support;
 
 use support::*;
 use zoufang_shared::codes::*;
+use zoufang_shared::demo::step_record;
 use zoufang_shared::doc::{DocError, HouseholdDoc, ValidationError};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::model::*;
@@ -344,18 +345,7 @@ fn procedure_steps_follow_the_order() {
         members: Default::default(),
         steps: Default::default(),
     };
-    let step = |step, outcome| StepRecord {
-        step,
-        date: date(2026, 11, 2),
-        actor: "王队长".into(),
-        actor_user: None,
-        outcome,
-        comment: String::new(),
-        publicity_start: None,
-        publicity_end: None,
-        objections: Default::default(),
-        attachments: Default::default(),
-    };
+    let step = |step, outcome| step_record(step, date(2026, 11, 2), "王队长", outcome);
     let (case_id, _) = doc.edit(&author(1), |e| e.add_case(&case)).expect("case");
     let err = doc
         .edit(&author(1), |e| {

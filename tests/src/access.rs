@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use chrono::{Days, FixedOffset, NaiveDate, Utc};
+use chrono::Utc;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
@@ -18,27 +18,17 @@ use zoufang_shared::wire::{PulledChange, Push};
 
 pub use crate::api::doc_from;
 use crate::api::{ApiDevice, actor_hex};
+use crate::areas::days_before;
 use crate::review::{Reviewer, pass_steps_through, propose_case};
-use crate::{AREAS_CSV, ClientProcess, Device, ServerProcess, TEST_PASSWORD, bin, zoufang_server};
+use crate::{ClientProcess, Device, ServerProcess, TEST_PASSWORD, bin};
 
-pub const COUNTY: &str = "530921";
-/// 诗礼乡 and its 三合村.
-pub const SHILI: &str = "530921100";
-pub const SANHE: &str = "530921100201";
-/// 小湾镇 and its 锦秀村.
-pub const XIAOWAN: &str = "530921200";
-pub const JINXIU: &str = "530921200201";
+pub use crate::areas::{COUNTY, JINXIU, SANHE, SHILI, XIAOWAN, today};
 
 impl ServerProcess {
     /// As [`ServerProcess::start`], with the server's stderr (its log, at `level`, e.g.
     /// `debug`) written to `log` instead of the test's own.
     pub async fn start_logged(database: &str, log: &Path, level: &str) -> ServerProcess {
-        let dir = tempfile::tempdir().expect("dir");
-        let areas = dir.path().join("areas.csv");
-        std::fs::write(&areas, AREAS_CSV).expect("areas");
-        let (status, _, err) =
-            zoufang_server(database, &["area", "import", &areas.display().to_string()]).await;
-        assert!(status.success(), "area import: {err}");
+        crate::import_areas(database).await;
         let file = std::fs::File::create(log).expect("create the server's log file");
         let mut child = Command::new(bin("zoufang-server"))
             .arg("--database")
@@ -58,16 +48,6 @@ impl ServerProcess {
             config_dir: None,
         }
     }
-}
-
-/// Today as the server counts days (China Standard Time).
-pub fn today() -> NaiveDate {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    Utc::now().with_timezone(&cst).date_naive()
-}
-
-fn days_before(d: NaiveDate, n: u64) -> NaiveDate {
-    d.checked_sub_days(Days::new(n)).expect("date")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -582,6 +562,64 @@ impl Web {
         w.post_form("/login", &pairs).await
     }
 
+    /// The household page's decision form: `outcome` of `step` of `case`, with `comment`.
+    pub async fn post_decision(
+        &self,
+        household: &str,
+        case: &str,
+        step: &str,
+        outcome: &str,
+        comment: &str,
+    ) -> Answer {
+        let form = [
+            ("csrf", self.csrf.as_str()),
+            ("case", case),
+            ("step", step),
+            ("outcome", outcome),
+            ("comment", comment),
+        ];
+        self.post_form(&format!("/households/{household}/decide"), &form)
+            .await
+    }
+
+    /// The household page's conflict form: settles `path` by `choice` (`pick:N`, or `typed`
+    /// with the `typed` value).
+    pub async fn post_settle(
+        &self,
+        household: &str,
+        path: &str,
+        choice: &str,
+        typed: Option<&str>,
+    ) -> Answer {
+        let mut form = vec![
+            ("csrf", self.csrf.as_str()),
+            ("path", path),
+            ("choice", choice),
+        ];
+        form.extend(typed.map(|t| ("typed", t)));
+        self.post_form(&format!("/households/{household}/settle"), &form)
+            .await
+    }
+
+    /// The spot-check form: `household` of `township` checked today, found `result`.
+    pub async fn post_spot_check(
+        &self,
+        township: &str,
+        household: &str,
+        result: &str,
+        note: &str,
+    ) -> Answer {
+        let form = [
+            ("csrf", self.csrf.as_str()),
+            ("township", township),
+            ("day", ""),
+            ("household", household),
+            ("result", result),
+            ("note", note),
+        ];
+        self.post_form("/spot/record", &form).await
+    }
+
     pub async fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> Answer {
         let body = serde_urlencoded_pairs(pairs);
         self.post_raw(path, "application/x-www-form-urlencoded", body.into_bytes())
@@ -633,7 +671,8 @@ fn serde_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-fn percent(s: &str) -> String {
+/// `s` percent-encoded for a form body or a query (all but RFC 3986's unreserved bytes).
+pub fn percent(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -80,15 +80,19 @@ fn client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
-/// A response, read whole.
-pub async fn read(res: reqwest::Response) -> Reply {
-    let status = res.status();
-    let content_type = res
-        .headers()
+/// A response's `Content-Type` ("" when it has none).
+pub fn content_type(res: &reqwest::Response) -> String {
+    res.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_owned();
+        .to_owned()
+}
+
+/// A response, read whole.
+pub async fn read(res: reqwest::Response) -> Reply {
+    let status = res.status();
+    let content_type = content_type(&res);
     let retry_after = res
         .headers()
         .get(reqwest::header::RETRY_AFTER)
@@ -173,13 +177,7 @@ impl ApiDevice {
             want_full: Vec::new(),
             max_pull_bytes: 8 << 20,
         };
-        let reply = post_sync(
-            &self.server,
-            Some(&format!("Bearer {}", self.token)),
-            Some(SYNC_CONTENT_TYPE),
-            wire::encode(&req).expect("encode"),
-        )
-        .await;
+        let reply = self.post_raw(wire::encode(&req).expect("encode")).await;
         assert_eq!(reply.status, StatusCode::OK, "sync: {}", reply.text());
         let mut res: SyncResponse = wire::decode(&reply.body).expect("decode the sync response");
         res.unpack().expect("unpack the pulled changes");
@@ -202,13 +200,18 @@ impl ApiDevice {
 
     /// Pulls everything the server lets this device see, following pages.
     pub async fn pull_all(&self) -> Vec<wire::PulledChange> {
+        self.pull_to_end().await.0
+    }
+
+    /// Every pull from cursor 0 to the end: the changes and the last cursor.
+    pub async fn pull_to_end(&self) -> (Vec<wire::PulledChange>, i64) {
         let (mut cursor, mut all) = (0, Vec::new());
         loop {
             let res = self.sync(cursor, Vec::new()).await;
             all.extend(res.pulled);
             cursor = res.cursor;
             if !res.more {
-                return all;
+                return (all, cursor);
             }
         }
     }

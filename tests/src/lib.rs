@@ -3,10 +3,15 @@
 
 pub mod access;
 pub mod api;
+pub mod areas;
 pub mod db;
 pub mod faults;
+pub mod page;
+pub mod photos;
 pub mod proxy;
 pub mod review;
+pub mod sheets;
+mod stories;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -51,6 +56,11 @@ pub async fn zoufang(data: &Path, args: &[&str]) -> (std::process::ExitStatus, S
         .output()
         .await
         .expect("run zoufang");
+    status_and_text(out)
+}
+
+/// A finished process's status with its stdout and stderr as text.
+fn status_and_text(out: std::process::Output) -> (std::process::ExitStatus, String, String) {
     (
         out.status,
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -229,11 +239,7 @@ pub async fn zoufang_server(
         .output()
         .await
         .expect("run zoufang-server");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    status_and_text(out)
 }
 
 pub const TEST_PASSWORD: &str = "走访-test-password";
@@ -241,15 +247,22 @@ pub const TEST_PASSWORD: &str = "走访-test-password";
 /// The demo county (the server's `demo` command imports the same file).
 pub const AREAS_CSV: &str = include_str!("../../server/data/demo-areas.csv");
 
+/// Imports [`AREAS_CSV`] into `database`; returns the directory the file was written to, for
+/// anything else the server should read from there.
+pub(crate) async fn import_areas(database: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    let areas = dir.path().join("areas.csv");
+    std::fs::write(&areas, AREAS_CSV).expect("areas");
+    let (status, _, err) =
+        zoufang_server(database, &["area", "import", &areas.display().to_string()]).await;
+    assert!(status.success(), "area import: {err}");
+    dir
+}
+
 impl ServerProcess {
     /// Starts a server on `database` with the test areas imported.
     pub async fn start(database: &str) -> ServerProcess {
-        let dir = tempfile::tempdir().expect("dir");
-        let areas = dir.path().join("areas.csv");
-        std::fs::write(&areas, AREAS_CSV).expect("areas");
-        let (status, _, err) =
-            zoufang_server(database, &["area", "import", &areas.display().to_string()]).await;
-        assert!(status.success(), "area import: {err}");
+        import_areas(database).await;
         Self::spawn(database).await
     }
 
@@ -261,12 +274,7 @@ impl ServerProcess {
     /// Starts a server on `database` (test areas imported) with a settings file holding
     /// `toml` (e.g. a `[limits]` table); the file lives as long as the process.
     pub async fn start_with_config(database: &str, toml: &str) -> ServerProcess {
-        let dir = tempfile::tempdir().expect("dir");
-        let areas = dir.path().join("areas.csv");
-        std::fs::write(&areas, AREAS_CSV).expect("areas");
-        let (status, _, err) =
-            zoufang_server(database, &["area", "import", &areas.display().to_string()]).await;
-        assert!(status.success(), "area import: {err}");
+        let dir = import_areas(database).await;
         let config = dir.path().join("server.toml");
         std::fs::write(&config, toml).expect("config");
         let mut server = Self::spawn_command(
@@ -381,14 +389,24 @@ pub fn pg_admin_url() -> String {
 }
 
 fn psql(sql: &str) {
-    let out = std::process::Command::new("psql")
-        .arg(pg_admin_url())
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+    run_pg_client(
+        std::process::Command::new("psql")
+            .arg(pg_admin_url())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql]),
+        &format!("psql {sql}"),
+    );
+}
+
+/// Runs a PostgreSQL client program (`psql`, `pg_restore`), which must succeed; `what` names
+/// the run in a failure.
+pub fn run_pg_client(command: &mut std::process::Command, what: &str) {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let out = command
         .output()
-        .expect("psql (PostgreSQL client) must be installed");
+        .unwrap_or_else(|e| panic!("{program} (PostgreSQL client) must be installed: {e}"));
     assert!(
         out.status.success(),
-        "psql {sql}: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -471,14 +489,8 @@ impl Device {
 impl Device {
     /// As [`Device::enrolled`], at any URL (a proxy in front of a server, say).
     pub async fn enrolled_at(server_url: &str, username: &str) -> Device {
-        let data = tempfile::tempdir().expect("device dir");
-        let (status, _, err) = zoufang(
-            data.path(),
-            &["init", "--user-id", username, "--user-name", username],
-        )
-        .await;
-        assert!(status.success(), "init: {err}");
-        let out = client_command(data.path())
+        let device = Device::initialised(username, username).await;
+        let out = client_command(device.data.path())
             .args(["enroll", "--server", server_url, "--username", username])
             .env("ZOUFANG_PASSWORD", TEST_PASSWORD)
             .output()
@@ -489,6 +501,19 @@ impl Device {
             "enroll {username} at {server_url}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        device
+    }
+
+    /// A device that ran `zoufang init` for user `user_id` (display name `user_name`) and is
+    /// enrolled nowhere.
+    pub async fn initialised(user_id: &str, user_name: &str) -> Device {
+        let data = tempfile::tempdir().expect("device dir");
+        let (status, _, err) = zoufang(
+            data.path(),
+            &["init", "--user-id", user_id, "--user-name", user_name],
+        )
+        .await;
+        assert!(status.success(), "init: {err}");
         Device { data }
     }
 

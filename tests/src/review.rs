@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::{ClientProcess, TEST_PASSWORD};
@@ -44,35 +44,28 @@ impl Reviewer {
         }
     }
 
-    /// GET `path` (with its query); the status and the body as JSON (Null when not JSON).
-    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let res = self
-            .http
+    /// GET `path` in this session.
+    async fn send_get(&self, path: &str) -> reqwest::Response {
+        self.http
             .get(format!("{}{path}", self.base))
             .header(COOKIE, &self.cookie)
             .send()
             .await
-            .expect("GET");
+            .expect("GET")
+    }
+
+    /// GET `path` (with its query); the status and the body as JSON (Null when not JSON).
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let res = self.send_get(path).await;
         let status = res.status();
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
     /// GET `path` as bytes, with the response's content type.
     pub async fn get_bytes(&self, path: &str) -> (StatusCode, String, Vec<u8>) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .expect("GET");
+        let res = self.send_get(path).await;
         let status = res.status();
-        let ct = res
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let ct = crate::api::content_type(&res);
         (status, ct, res.bytes().await.expect("body").to_vec())
     }
 
@@ -132,16 +125,7 @@ pub async fn propose_case(
     kind: &str,
     origin: Option<&str>,
 ) -> String {
-    let to = client_post(
-        client,
-        &format!("/api/households/{household}/cases"),
-        &json!({
-            "kind": kind, "origin": origin, "reason": "入户排查",
-            "proposed_on": proposed_on().to_string(),
-        }),
-    )
-    .await;
-    to.rsplit('/').next().expect("a case id").to_owned()
+    post_proposal(client, household, &proposal(kind, origin)).await
 }
 
 /// As [`propose_case`], for a case that concerns only some members (人员变动, a partial 错评):
@@ -153,16 +137,43 @@ pub async fn propose_case_for(
     origin: Option<&str>,
     members: &[&str],
 ) -> String {
-    let to = client_post(
-        client,
-        &format!("/api/households/{household}/cases"),
+    let mut case = proposal(kind, origin);
+    case["members"] = members.join(",").into();
+    post_proposal(client, household, &case).await
+}
+
+/// A proposal as the client's case form sends it, for the whole household.
+fn proposal(kind: &str, origin: Option<&str>) -> Value {
+    json!({
+        "kind": kind, "origin": origin, "reason": "入户排查",
+        "proposed_on": proposed_on().to_string(),
+    })
+}
+
+/// Posts a proposal to the client; returns the new case's id.
+async fn post_proposal(client: &ClientProcess, household: &str, case: &Value) -> String {
+    let to = client_post(client, &format!("/api/households/{household}/cases"), case).await;
+    to.rsplit('/').next().expect("a case id").to_owned()
+}
+
+/// `POST /api/review/decide` as `r`: a decision on a case's `step` with a `comment` ("" for
+/// none); the status and the body.
+pub async fn decide(
+    r: &Reviewer,
+    household: &str,
+    case: &str,
+    step: &str,
+    outcome: &str,
+    comment: &str,
+) -> (StatusCode, Value) {
+    r.post(
+        "/api/review/decide",
         &json!({
-            "kind": kind, "origin": origin, "reason": "入户排查", "members": members.join(","),
-            "proposed_on": proposed_on().to_string(),
+            "household": household, "case": case, "step": step, "outcome": outcome,
+            "comment": comment,
         }),
     )
-    .await;
-    to.rsplit('/').next().expect("a case id").to_owned()
+    .await
 }
 
 /// Records a procedure step of a case through the client. `publicity` gives a 公示's first

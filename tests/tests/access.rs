@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, VecDeque};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use zoufang_e2e::access::{
-    CONFLICT_FIELDS, COUNTY, County, Home, SHILI, UrlLog, Web, XIAOWAN, api_device, county,
+    Answer, CONFLICT_FIELDS, COUNTY, County, Home, SHILI, UrlLog, Web, XIAOWAN, api_device, county,
     doc_from, edit_push, new_household_push,
 };
 use zoufang_e2e::api::{self, ApiDevice, actor_hex};
@@ -31,480 +31,9 @@ use zoufang_shared::wire::{
 /// `full` / `masked` whether an ID number, phone or bank account shows in full; `no_device`
 /// for a role that may not enroll a device (`review::may_hold_devices`). Decisions post
 /// 退回 (with a reason) so that each can be repeated; a settle takes a conflict of its own.
-const MATRIX: &str = "
-surveyor                  -      device enroll                                 200
-surveyor                  -      device attachments                            200
-surveyor                  own    device push-edit                              accepted
-surveyor                  own    device push-new                               accepted
-surveyor                  own    device pull                                   pulled
-surveyor                  own    device pull-full                              pulled
-surveyor                  own    GET /report                                   200
-surveyor                  own    GET /roster                                   200
-surveyor                  own    GET /households/{id}                          200
-surveyor                  own    GET /conflicts                                200
-surveyor                  own    GET /checks                                   200
-surveyor                  own    GET /spot                                     200
-surveyor                  own    GET /export/report                            200
-surveyor                  own    GET /export/roster                            200
-surveyor                  own    POST /households/{id}/decide township_review  403
-surveyor                  own    POST /households/{id}/decide county_decision  403
-surveyor                  own    POST /households/{id}/decide announcement     403
-surveyor                  own    POST /households/{id}/settle                  403
-surveyor                  own    POST /spot/record                             403
-surveyor                  own    GET /api/review/report                        200
-surveyor                  own    GET /api/review/roster                        200
-surveyor                  own    GET /api/review/households/{id}               200
-surveyor                  own    GET /api/review/conflicts                     200
-surveyor                  own    POST /api/review/decide township_review       403
-surveyor                  own    POST /api/review/decide county_decision       403
-surveyor                  own    POST /api/review/decide announcement          403
-surveyor                  own    POST /api/review/settle                       403
-surveyor                  other  device push-edit                              out_of_scope
-surveyor                  other  device push-new                               out_of_scope
-surveyor                  other  device pull                                   absent
-surveyor                  other  device pull-full                              absent
-surveyor                  other  GET /report                                   404
-surveyor                  other  GET /roster                                   404
-surveyor                  other  GET /households/{id}                          404
-surveyor                  other  GET /conflicts                                404
-surveyor                  other  GET /checks                                   404
-surveyor                  other  GET /spot                                     404
-surveyor                  other  GET /export/report                            404
-surveyor                  other  GET /export/roster                            404
-surveyor                  other  POST /households/{id}/decide township_review  404
-surveyor                  other  POST /households/{id}/decide county_decision  404
-surveyor                  other  POST /households/{id}/decide announcement     404
-surveyor                  other  POST /households/{id}/settle                  404
-surveyor                  other  POST /spot/record                             403
-surveyor                  other  GET /api/review/report                        404
-surveyor                  other  GET /api/review/roster                        404
-surveyor                  other  GET /api/review/households/{id}               404
-surveyor                  other  GET /api/review/conflicts                     404
-surveyor                  other  POST /api/review/decide township_review       403
-surveyor                  other  POST /api/review/decide county_decision       403
-surveyor                  other  POST /api/review/decide announcement          403
-surveyor                  other  POST /api/review/settle                       403
-surveyor                  own    mask /api/review/roster head_id               masked
-surveyor                  own    mask /api/review/roster phone                 masked
-surveyor                  own    mask /export/roster head_id                   masked
-surveyor                  own    mask /export/roster phone                     masked
-surveyor                  own    mask /roster head_id                          masked
-surveyor                  own    mask /households/{id} id_number               masked
-surveyor                  own    mask /households/{id} phone                   masked
-surveyor                  own    mask /households/{id} bank_account            masked
-
-team_leader               -      device enroll                                 200
-team_leader               -      device attachments                            200
-team_leader               own    device push-edit                              accepted
-team_leader               own    device push-new                               accepted
-team_leader               own    device pull                                   pulled
-team_leader               own    device pull-full                              pulled
-team_leader               own    GET /report                                   200
-team_leader               own    GET /roster                                   200
-team_leader               own    GET /households/{id}                          200
-team_leader               own    GET /conflicts                                200
-team_leader               own    GET /checks                                   200
-team_leader               own    GET /spot                                     200
-team_leader               own    GET /export/report                            200
-team_leader               own    GET /export/roster                            200
-team_leader               own    POST /households/{id}/decide township_review  403
-team_leader               own    POST /households/{id}/decide county_decision  403
-team_leader               own    POST /households/{id}/decide announcement     403
-team_leader               own    POST /households/{id}/settle                  303
-team_leader               own    POST /spot/record                             403
-team_leader               own    GET /api/review/report                        200
-team_leader               own    GET /api/review/roster                        200
-team_leader               own    GET /api/review/households/{id}               200
-team_leader               own    GET /api/review/conflicts                     200
-team_leader               own    POST /api/review/decide township_review       403
-team_leader               own    POST /api/review/decide county_decision       403
-team_leader               own    POST /api/review/decide announcement          403
-team_leader               own    POST /api/review/settle                       204
-team_leader               other  device push-edit                              out_of_scope
-team_leader               other  device push-new                               out_of_scope
-team_leader               other  device pull                                   absent
-team_leader               other  device pull-full                              absent
-team_leader               other  GET /report                                   404
-team_leader               other  GET /roster                                   404
-team_leader               other  GET /households/{id}                          404
-team_leader               other  GET /conflicts                                404
-team_leader               other  GET /checks                                   404
-team_leader               other  GET /spot                                     404
-team_leader               other  GET /export/report                            404
-team_leader               other  GET /export/roster                            404
-team_leader               other  POST /households/{id}/decide township_review  404
-team_leader               other  POST /households/{id}/decide county_decision  404
-team_leader               other  POST /households/{id}/decide announcement     404
-team_leader               other  POST /households/{id}/settle                  404
-team_leader               other  POST /spot/record                             403
-team_leader               other  GET /api/review/report                        404
-team_leader               other  GET /api/review/roster                        404
-team_leader               other  GET /api/review/households/{id}               404
-team_leader               other  GET /api/review/conflicts                     404
-team_leader               other  POST /api/review/decide township_review       403
-team_leader               other  POST /api/review/decide county_decision       403
-team_leader               other  POST /api/review/decide announcement          403
-team_leader               other  POST /api/review/settle                       404
-team_leader               own    mask /api/review/roster head_id               masked
-team_leader               own    mask /api/review/roster phone                 masked
-team_leader               own    mask /export/roster head_id                   masked
-team_leader               own    mask /export/roster phone                     masked
-team_leader               own    mask /roster head_id                          masked
-team_leader               own    mask /households/{id} id_number               masked
-team_leader               own    mask /households/{id} phone                   masked
-team_leader               own    mask /households/{id} bank_account            masked
-
-township_reviewer         -      device enroll                                 200
-township_reviewer         -      device attachments                            200
-township_reviewer         own    device push-edit                              accepted
-township_reviewer         own    device push-new                               accepted
-township_reviewer         own    device pull                                   pulled
-township_reviewer         own    device pull-full                              pulled
-township_reviewer         own    GET /report                                   200
-township_reviewer         own    GET /roster                                   200
-township_reviewer         own    GET /households/{id}                          200
-township_reviewer         own    GET /conflicts                                200
-township_reviewer         own    GET /checks                                   200
-township_reviewer         own    GET /spot                                     200
-township_reviewer         own    GET /export/report                            200
-township_reviewer         own    GET /export/roster                            200
-township_reviewer         own    POST /households/{id}/decide township_review  303
-township_reviewer         own    POST /households/{id}/decide county_decision  403
-township_reviewer         own    POST /households/{id}/decide announcement     403
-township_reviewer         own    POST /households/{id}/settle                  303
-township_reviewer         own    POST /spot/record                             403
-township_reviewer         own    GET /api/review/report                        200
-township_reviewer         own    GET /api/review/roster                        200
-township_reviewer         own    GET /api/review/households/{id}               200
-township_reviewer         own    GET /api/review/conflicts                     200
-township_reviewer         own    POST /api/review/decide township_review       204
-township_reviewer         own    POST /api/review/decide county_decision       403
-township_reviewer         own    POST /api/review/decide announcement          403
-township_reviewer         own    POST /api/review/settle                       204
-township_reviewer         other  device push-edit                              out_of_scope
-township_reviewer         other  device push-new                               out_of_scope
-township_reviewer         other  device pull                                   absent
-township_reviewer         other  device pull-full                              absent
-township_reviewer         other  GET /report                                   404
-township_reviewer         other  GET /roster                                   404
-township_reviewer         other  GET /households/{id}                          404
-township_reviewer         other  GET /conflicts                                404
-township_reviewer         other  GET /checks                                   404
-township_reviewer         other  GET /spot                                     404
-township_reviewer         other  GET /export/report                            404
-township_reviewer         other  GET /export/roster                            404
-township_reviewer         other  POST /households/{id}/decide township_review  404
-township_reviewer         other  POST /households/{id}/decide county_decision  404
-township_reviewer         other  POST /households/{id}/decide announcement     404
-township_reviewer         other  POST /households/{id}/settle                  404
-township_reviewer         other  POST /spot/record                             403
-township_reviewer         other  GET /api/review/report                        404
-township_reviewer         other  GET /api/review/roster                        404
-township_reviewer         other  GET /api/review/households/{id}               404
-township_reviewer         other  GET /api/review/conflicts                     404
-township_reviewer         other  POST /api/review/decide township_review       404
-township_reviewer         other  POST /api/review/decide county_decision       403
-township_reviewer         other  POST /api/review/decide announcement          403
-township_reviewer         other  POST /api/review/settle                       404
-township_reviewer         own    mask /api/review/roster head_id               full
-township_reviewer         own    mask /api/review/roster phone                 full
-township_reviewer         own    mask /export/roster head_id                   full
-township_reviewer         own    mask /export/roster phone                     full
-township_reviewer         own    mask /roster head_id                          full
-township_reviewer         own    mask /households/{id} id_number               full
-township_reviewer         own    mask /households/{id} phone                   full
-township_reviewer         own    mask /households/{id} bank_account            full
-
-county_supervisor         -      device enroll                                 403
-county_supervisor         -      device attachments                            no_device
-county_supervisor         own    device push-edit                              no_device
-county_supervisor         own    device push-new                               no_device
-county_supervisor         own    device pull                                   no_device
-county_supervisor         own    device pull-full                              no_device
-county_supervisor         own    GET /report                                   200
-county_supervisor         own    GET /roster                                   200
-county_supervisor         own    GET /households/{id}                          200
-county_supervisor         own    GET /conflicts                                200
-county_supervisor         own    GET /checks                                   200
-county_supervisor         own    GET /spot                                     200
-county_supervisor         own    GET /export/report                            200
-county_supervisor         own    GET /export/roster                            200
-county_supervisor         own    POST /households/{id}/decide township_review  403
-county_supervisor         own    POST /households/{id}/decide county_decision  303
-county_supervisor         own    POST /households/{id}/decide announcement     303
-county_supervisor         own    POST /households/{id}/settle                  403
-county_supervisor         own    POST /spot/record                             303
-county_supervisor         own    GET /api/review/report                        200
-county_supervisor         own    GET /api/review/roster                        200
-county_supervisor         own    GET /api/review/households/{id}               200
-county_supervisor         own    GET /api/review/conflicts                     200
-county_supervisor         own    POST /api/review/decide township_review       403
-county_supervisor         own    POST /api/review/decide county_decision       204
-county_supervisor         own    POST /api/review/decide announcement          204
-county_supervisor         own    POST /api/review/settle                       403
-county_supervisor         other  device push-edit                              no_device
-county_supervisor         other  device push-new                               no_device
-county_supervisor         other  device pull                                   no_device
-county_supervisor         other  device pull-full                              no_device
-county_supervisor         other  GET /report                                   404
-county_supervisor         other  GET /roster                                   404
-county_supervisor         other  GET /households/{id}                          404
-county_supervisor         other  GET /conflicts                                404
-county_supervisor         other  GET /checks                                   404
-county_supervisor         other  GET /spot                                     404
-county_supervisor         other  GET /export/report                            404
-county_supervisor         other  GET /export/roster                            404
-county_supervisor         other  POST /households/{id}/decide township_review  404
-county_supervisor         other  POST /households/{id}/decide county_decision  404
-county_supervisor         other  POST /households/{id}/decide announcement     404
-county_supervisor         other  POST /households/{id}/settle                  404
-county_supervisor         other  POST /spot/record                             404
-county_supervisor         other  GET /api/review/report                        404
-county_supervisor         other  GET /api/review/roster                        404
-county_supervisor         other  GET /api/review/households/{id}               404
-county_supervisor         other  GET /api/review/conflicts                     404
-county_supervisor         other  POST /api/review/decide township_review       403
-county_supervisor         other  POST /api/review/decide county_decision       404
-county_supervisor         other  POST /api/review/decide announcement          404
-county_supervisor         other  POST /api/review/settle                       403
-county_supervisor         own    mask /api/review/roster head_id               masked
-county_supervisor         own    mask /api/review/roster phone                 full
-county_supervisor         own    mask /export/roster head_id                   masked
-county_supervisor         own    mask /export/roster phone                     full
-county_supervisor         own    mask /roster head_id                          masked
-county_supervisor         own    mask /households/{id} id_number               masked
-county_supervisor         own    mask /households/{id} phone                   masked
-county_supervisor         own    mask /households/{id} bank_account            masked
-
-admin                     -      device enroll                                 200
-admin                     -      device attachments                            200
-admin                     own    device push-edit                              accepted
-admin                     own    device push-new                               accepted
-admin                     own    device pull                                   pulled
-admin                     own    device pull-full                              pulled
-admin                     own    GET /report                                   200
-admin                     own    GET /roster                                   200
-admin                     own    GET /households/{id}                          200
-admin                     own    GET /conflicts                                200
-admin                     own    GET /checks                                   200
-admin                     own    GET /spot                                     200
-admin                     own    GET /export/report                            200
-admin                     own    GET /export/roster                            200
-admin                     own    POST /households/{id}/decide township_review  403
-admin                     own    POST /households/{id}/decide county_decision  403
-admin                     own    POST /households/{id}/decide announcement     403
-admin                     own    POST /households/{id}/settle                  303
-admin                     own    POST /spot/record                             303
-admin                     own    GET /api/review/report                        200
-admin                     own    GET /api/review/roster                        200
-admin                     own    GET /api/review/households/{id}               200
-admin                     own    GET /api/review/conflicts                     200
-admin                     own    POST /api/review/decide township_review       403
-admin                     own    POST /api/review/decide county_decision       403
-admin                     own    POST /api/review/decide announcement          403
-admin                     own    POST /api/review/settle                       204
-admin                     other  device push-edit                              out_of_scope
-admin                     other  device push-new                               out_of_scope
-admin                     other  device pull                                   absent
-admin                     other  device pull-full                              absent
-admin                     other  GET /report                                   404
-admin                     other  GET /roster                                   404
-admin                     other  GET /households/{id}                          404
-admin                     other  GET /conflicts                                404
-admin                     other  GET /checks                                   404
-admin                     other  GET /spot                                     404
-admin                     other  GET /export/report                            404
-admin                     other  GET /export/roster                            404
-admin                     other  POST /households/{id}/decide township_review  404
-admin                     other  POST /households/{id}/decide county_decision  404
-admin                     other  POST /households/{id}/decide announcement     404
-admin                     other  POST /households/{id}/settle                  404
-admin                     other  POST /spot/record                             404
-admin                     other  GET /api/review/report                        404
-admin                     other  GET /api/review/roster                        404
-admin                     other  GET /api/review/households/{id}               404
-admin                     other  GET /api/review/conflicts                     404
-admin                     other  POST /api/review/decide township_review       403
-admin                     other  POST /api/review/decide county_decision       403
-admin                     other  POST /api/review/decide announcement          403
-admin                     other  POST /api/review/settle                       404
-admin                     own    mask /api/review/roster head_id               full
-admin                     own    mask /api/review/roster phone                 full
-admin                     own    mask /export/roster head_id                   full
-admin                     own    mask /export/roster phone                     full
-admin                     own    mask /roster head_id                          full
-admin                     own    mask /households/{id} id_number               full
-admin                     own    mask /households/{id} phone                   full
-admin                     own    mask /households/{id} bank_account            full
-
-county_supervisor@county  -      device enroll                                 403
-county_supervisor@county  -      device attachments                            no_device
-county_supervisor@county  own    device push-edit                              no_device
-county_supervisor@county  own    device push-new                               no_device
-county_supervisor@county  own    device pull                                   no_device
-county_supervisor@county  own    device pull-full                              no_device
-county_supervisor@county  own    GET /report                                   200
-county_supervisor@county  own    GET /roster                                   200
-county_supervisor@county  own    GET /households/{id}                          200
-county_supervisor@county  own    GET /conflicts                                200
-county_supervisor@county  own    GET /checks                                   200
-county_supervisor@county  own    GET /spot                                     200
-county_supervisor@county  own    GET /export/report                            200
-county_supervisor@county  own    GET /export/roster                            200
-county_supervisor@county  own    POST /households/{id}/decide township_review  403
-county_supervisor@county  own    POST /households/{id}/decide county_decision  303
-county_supervisor@county  own    POST /households/{id}/decide announcement     303
-county_supervisor@county  own    POST /households/{id}/settle                  403
-county_supervisor@county  own    POST /spot/record                             303
-county_supervisor@county  own    GET /api/review/report                        200
-county_supervisor@county  own    GET /api/review/roster                        200
-county_supervisor@county  own    GET /api/review/households/{id}               200
-county_supervisor@county  own    GET /api/review/conflicts                     200
-county_supervisor@county  own    POST /api/review/decide township_review       403
-county_supervisor@county  own    POST /api/review/decide county_decision       204
-county_supervisor@county  own    POST /api/review/decide announcement          204
-county_supervisor@county  own    POST /api/review/settle                       403
-county_supervisor@county  other  device push-edit                              no_device
-county_supervisor@county  other  device push-new                               no_device
-county_supervisor@county  other  device pull                                   no_device
-county_supervisor@county  other  device pull-full                              no_device
-county_supervisor@county  other  GET /report                                   200
-county_supervisor@county  other  GET /roster                                   200
-county_supervisor@county  other  GET /households/{id}                          200
-county_supervisor@county  other  GET /conflicts                                200
-county_supervisor@county  other  GET /checks                                   200
-county_supervisor@county  other  GET /spot                                     200
-county_supervisor@county  other  GET /export/report                            200
-county_supervisor@county  other  GET /export/roster                            200
-county_supervisor@county  other  POST /households/{id}/decide township_review  403
-county_supervisor@county  other  POST /households/{id}/decide county_decision  303
-county_supervisor@county  other  POST /households/{id}/decide announcement     303
-county_supervisor@county  other  POST /households/{id}/settle                  403
-county_supervisor@county  other  POST /spot/record                             303
-county_supervisor@county  other  GET /api/review/report                        200
-county_supervisor@county  other  GET /api/review/roster                        200
-county_supervisor@county  other  GET /api/review/households/{id}               200
-county_supervisor@county  other  GET /api/review/conflicts                     200
-county_supervisor@county  other  POST /api/review/decide township_review       403
-county_supervisor@county  other  POST /api/review/decide county_decision       204
-county_supervisor@county  other  POST /api/review/decide announcement          204
-county_supervisor@county  other  POST /api/review/settle                       403
-county_supervisor@county  own    mask /api/review/roster head_id               masked
-county_supervisor@county  own    mask /api/review/roster phone                 full
-county_supervisor@county  own    mask /export/roster head_id                   masked
-county_supervisor@county  own    mask /export/roster phone                     full
-county_supervisor@county  own    mask /roster head_id                          masked
-county_supervisor@county  own    mask /households/{id} id_number               masked
-county_supervisor@county  own    mask /households/{id} phone                   masked
-county_supervisor@county  own    mask /households/{id} bank_account            masked
-
-admin@county              -      device enroll                                 200
-admin@county              -      device attachments                            200
-admin@county              own    device push-edit                              accepted
-admin@county              own    device push-new                               accepted
-admin@county              own    device pull                                   pulled
-admin@county              own    device pull-full                              pulled
-admin@county              own    GET /report                                   200
-admin@county              own    GET /roster                                   200
-admin@county              own    GET /households/{id}                          200
-admin@county              own    GET /conflicts                                200
-admin@county              own    GET /checks                                   200
-admin@county              own    GET /spot                                     200
-admin@county              own    GET /export/report                            200
-admin@county              own    GET /export/roster                            200
-admin@county              own    POST /households/{id}/decide township_review  403
-admin@county              own    POST /households/{id}/decide county_decision  403
-admin@county              own    POST /households/{id}/decide announcement     403
-admin@county              own    POST /households/{id}/settle                  303
-admin@county              own    POST /spot/record                             303
-admin@county              own    GET /api/review/report                        200
-admin@county              own    GET /api/review/roster                        200
-admin@county              own    GET /api/review/households/{id}               200
-admin@county              own    GET /api/review/conflicts                     200
-admin@county              own    POST /api/review/decide township_review       403
-admin@county              own    POST /api/review/decide county_decision       403
-admin@county              own    POST /api/review/decide announcement          403
-admin@county              own    POST /api/review/settle                       204
-admin@county              other  device push-edit                              accepted
-admin@county              other  device push-new                               accepted
-admin@county              other  device pull                                   pulled
-admin@county              other  device pull-full                              pulled
-admin@county              other  GET /report                                   200
-admin@county              other  GET /roster                                   200
-admin@county              other  GET /households/{id}                          200
-admin@county              other  GET /conflicts                                200
-admin@county              other  GET /checks                                   200
-admin@county              other  GET /spot                                     200
-admin@county              other  GET /export/report                            200
-admin@county              other  GET /export/roster                            200
-admin@county              other  POST /households/{id}/decide township_review  403
-admin@county              other  POST /households/{id}/decide county_decision  403
-admin@county              other  POST /households/{id}/decide announcement     403
-admin@county              other  POST /households/{id}/settle                  303
-admin@county              other  POST /spot/record                             303
-admin@county              other  GET /api/review/report                        200
-admin@county              other  GET /api/review/roster                        200
-admin@county              other  GET /api/review/households/{id}               200
-admin@county              other  GET /api/review/conflicts                     200
-admin@county              other  POST /api/review/decide township_review       403
-admin@county              other  POST /api/review/decide county_decision       403
-admin@county              other  POST /api/review/decide announcement          403
-admin@county              other  POST /api/review/settle                       204
-admin@county              own    mask /api/review/roster head_id               full
-admin@county              own    mask /api/review/roster phone                 full
-admin@county              own    mask /export/roster head_id                   full
-admin@county              own    mask /export/roster phone                     full
-admin@county              own    mask /roster head_id                          full
-admin@county              own    mask /households/{id} id_number               full
-admin@county              own    mask /households/{id} phone                   full
-admin@county              own    mask /households/{id} bank_account            full
-
-anonymous                 -      device enroll                                 401
-anonymous                 -      device attachments                            401
-anonymous                 -      device sync                                   401
-anonymous                 own    GET /report                                   303
-anonymous                 own    GET /roster                                   303
-anonymous                 own    GET /households/{id}                          303
-anonymous                 own    GET /conflicts                                303
-anonymous                 own    GET /checks                                   303
-anonymous                 own    GET /spot                                     303
-anonymous                 own    GET /export/report                            303
-anonymous                 own    GET /export/roster                            303
-anonymous                 own    POST /households/{id}/decide township_review  303
-anonymous                 own    POST /households/{id}/decide county_decision  303
-anonymous                 own    POST /households/{id}/decide announcement     303
-anonymous                 own    POST /households/{id}/settle                  303
-anonymous                 own    POST /spot/record                             303
-anonymous                 own    GET /api/review/report                        401
-anonymous                 own    GET /api/review/roster                        401
-anonymous                 own    GET /api/review/households/{id}               401
-anonymous                 own    GET /api/review/conflicts                     401
-anonymous                 own    POST /api/review/decide township_review       401
-anonymous                 own    POST /api/review/decide county_decision       401
-anonymous                 own    POST /api/review/decide announcement          401
-anonymous                 own    POST /api/review/settle                       401
-anonymous                 other  GET /report                                   303
-anonymous                 other  GET /roster                                   303
-anonymous                 other  GET /households/{id}                          303
-anonymous                 other  GET /conflicts                                303
-anonymous                 other  GET /checks                                   303
-anonymous                 other  GET /spot                                     303
-anonymous                 other  GET /export/report                            303
-anonymous                 other  GET /export/roster                            303
-anonymous                 other  POST /households/{id}/decide township_review  303
-anonymous                 other  POST /households/{id}/decide county_decision  303
-anonymous                 other  POST /households/{id}/decide announcement     303
-anonymous                 other  POST /households/{id}/settle                  303
-anonymous                 other  POST /spot/record                             303
-anonymous                 other  GET /api/review/report                        401
-anonymous                 other  GET /api/review/roster                        401
-anonymous                 other  GET /api/review/households/{id}               401
-anonymous                 other  GET /api/review/conflicts                     401
-anonymous                 other  POST /api/review/decide township_review       401
-anonymous                 other  POST /api/review/decide county_decision       401
-anonymous                 other  POST /api/review/decide announcement          401
-anonymous                 other  POST /api/review/settle                       401
-";
+///
+/// The table is data, one line a cell, kept beside this file.
+const MATRIX: &str = include_str!("access_matrix.txt");
 
 /// Matrix users: the role column's name → username, role and area.
 const USERS: [(&str, &str, &str, &str); 7] = [
@@ -658,6 +187,19 @@ impl<'a> Run<'a> {
         caller.device.clone()
     }
 
+    /// The URL a `GET` cell requests for `page` (`/roster`, `/households/{id}`, …): a
+    /// household's page names the home household, a list its township (the spot-check page
+    /// takes it as `township`), an export asks for CSV.
+    fn page_url(page: &str, township: &str, household: &str) -> String {
+        let query = match page {
+            _ if page.contains("{id}") => String::new(),
+            "/spot" => format!("?township={township}"),
+            _ if page.starts_with("/export/") => format!("?area={township}&format=csv"),
+            _ => format!("?area={township}"),
+        };
+        format!("{}{query}", page.replace("{id}", household))
+    }
+
     /// Runs one cell; returns what was observed, in the table's words.
     async fn observe(&mut self, c: &Cell) -> String {
         let url = self.county.server.url.clone();
@@ -667,7 +209,7 @@ impl<'a> Run<'a> {
         };
         let area = c.area.as_str();
         let ep = c.endpoint.as_str();
-        let status = |a: &zoufang_e2e::access::Answer| a.status.as_u16().to_string();
+        let status = |a: &Answer| a.status.as_u16().to_string();
         if let Some(dev) = ep.strip_prefix("device ") {
             return self
                 .device_cell(&c.role, username, tag, area, dev, &url)
@@ -684,46 +226,13 @@ impl<'a> Run<'a> {
             "announcement" => home.cases[2].clone(),
             s => panic!("step {s}"),
         };
+        if let Some(page) = ep.strip_prefix("GET ") {
+            return status(&web.get(&Self::page_url(page, township, &home.id)).await);
+        }
         match ep {
-            "GET /report" => status(&web.get(&format!("/report?area={township}")).await),
-            "GET /roster" => status(&web.get(&format!("/roster?area={township}")).await),
-            "GET /households/{id}" => status(&web.get(&format!("/households/{}", home.id)).await),
-            "GET /conflicts" => status(&web.get(&format!("/conflicts?area={township}")).await),
-            "GET /checks" => status(&web.get(&format!("/checks?area={township}")).await),
-            "GET /spot" => status(&web.get(&format!("/spot?township={township}")).await),
-            "GET /export/report" => status(
-                &web.get(&format!("/export/report?area={township}&format=csv"))
-                    .await,
-            ),
-            "GET /export/roster" => status(
-                &web.get(&format!("/export/roster?area={township}&format=csv"))
-                    .await,
-            ),
-            "GET /api/review/report" => status(
-                &web.get(&format!("/api/review/report?area={township}"))
-                    .await,
-            ),
-            "GET /api/review/roster" => status(
-                &web.get(&format!("/api/review/roster?area={township}"))
-                    .await,
-            ),
-            "GET /api/review/households/{id}" => status(
-                &web.get(&format!("/api/review/households/{}", home.id))
-                    .await,
-            ),
-            "GET /api/review/conflicts" => status(
-                &web.get(&format!("/api/review/conflicts?area={township}"))
-                    .await,
-            ),
             "POST /households/{id}/settle" => {
                 let path = self.next_conflict(&home.id);
-                status(
-                    &web.post_form(
-                        &format!("/households/{}/settle", home.id),
-                        &[("csrf", &web.csrf), ("path", &path), ("choice", "pick:0")],
-                    )
-                    .await,
-                )
+                status(&web.post_settle(&home.id, &path, "pick:0", None).await)
             }
             "POST /api/review/settle" => {
                 let path = self.next_conflict(&home.id);
@@ -740,36 +249,14 @@ impl<'a> Run<'a> {
                     .await,
                 )
             }
-            "POST /spot/record" => status(
-                &web.post_form(
-                    "/spot/record",
-                    &[
-                        ("csrf", &web.csrf),
-                        ("township", township),
-                        ("day", ""),
-                        ("household", &home.id),
-                        ("result", "ok"),
-                        ("note", ""),
-                    ],
-                )
-                .await,
-            ),
+            "POST /spot/record" => status(&web.post_spot_check(township, &home.id, "ok", "").await),
             _ => {
                 if let Some(step) = ep.strip_prefix("POST /households/{id}/decide ") {
                     let case = step_case(step);
-                    return status(
-                        &web.post_form(
-                            &format!("/households/{}/decide", home.id),
-                            &[
-                                ("csrf", &web.csrf),
-                                ("case", &case),
-                                ("step", step),
-                                ("outcome", "returned"),
-                                ("comment", "材料不全"),
-                            ],
-                        )
-                        .await,
-                    );
+                    let a = web
+                        .post_decision(&home.id, &case, step, "returned", "材料不全")
+                        .await;
+                    return status(&a);
                 }
                 if let Some(step) = ep.strip_prefix("POST /api/review/decide ") {
                     let case = step_case(step);
@@ -821,29 +308,21 @@ impl<'a> Run<'a> {
             };
             return reply.status.as_u16().to_string();
         };
+        if what == "enroll" {
+            let actor = [tag, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xe0];
+            let reply = api::enroll(url, username, &actor_hex(&actor), &actor_hex(&actor)).await;
+            return reply.status.as_u16().to_string();
+        }
+        // Every other device endpoint needs the role's device, which some roles may not hold.
+        let Some(d) = self.device(role).await else {
+            return "no_device".into();
+        };
         match what {
-            "enroll" => {
-                let actor = [tag, 0xe0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xe0];
-                api::enroll(url, username, &actor_hex(&actor), &actor_hex(&actor))
-                    .await
-                    .status
-                    .as_u16()
-                    .to_string()
-            }
             "attachments" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
-                attachment_status(url, Some(&d.token))
-                    .await
-                    .status
-                    .as_u16()
-                    .to_string()
+                let reply = attachment_status(url, Some(&d.token)).await;
+                reply.status.as_u16().to_string()
             }
             "push-edit" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
                 let home = self.home(area);
                 let changes = if area == "own" {
                     d.pull_all().await
@@ -860,25 +339,16 @@ impl<'a> Run<'a> {
                 outcome_word(&d.sync(0, vec![push]).await, &home.id)
             }
             "push-new" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
                 let id = format!("hh-new-{tag}-{area}");
                 let push = new_household_push(&id, &d, username, Self::township(area));
                 outcome_word(&d.sync(0, vec![push]).await, &id)
             }
             "pull" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
                 let home = self.home(area);
                 let pulled = d.pull_all().await;
                 pulled_word(pulled.iter().any(|p| p.household == home.id))
             }
             "pull-full" => {
-                let Some(d) = self.device(role).await else {
-                    return "no_device".into();
-                };
                 let home = self.home(area);
                 // Caught up first, so only the asked-for document can bring the household.
                 let (mut cursor, mut scope) = (0, String::new());
@@ -1089,7 +559,7 @@ fn enroll_body(username: &str, password: &str, actor: [u8; 16]) -> Vec<u8> {
 }
 
 /// A 429 as the rules want it: a `Retry-After` within the window and a message in Chinese.
-fn assert_throttled(a: &zoufang_e2e::access::Answer, what: &str) -> String {
+fn assert_throttled(a: &Answer, what: &str) -> String {
     assert_eq!(
         a.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -1448,7 +918,7 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
         ("step", "township_review"),
         ("outcome", "passed"),
     ];
-    let mut errors: Vec<(String, zoufang_e2e::access::Answer, u16)> = vec![
+    let mut errors: Vec<(String, Answer, u16)> = vec![
         ("anonymous /".into(), anon.get("/").await, 303),
         ("anonymous /report".into(), anon.get("/report").await, 303),
         ("anonymous API".into(), anon.get("/api/review/report").await, 401),
@@ -1475,12 +945,7 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
         ),
         (
             "a surveyor settling on the page".into(),
-            surveyor
-                .post_form(
-                    &format!("/households/{}/settle", own.id),
-                    &[("csrf", &surveyor.csrf), ("path", "info.group"), ("choice", "pick:0")],
-                )
-                .await,
+            surveyor.post_settle(&own.id, "info.group", "pick:0", None).await,
             403,
         ),
         ("a wrong login".into(), anon.post_login(&[("username", "tr_a"), ("password", "x")]).await, 401),
@@ -1519,17 +984,8 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
     ));
     errors.push((
         "an oversized decision form".into(),
-        tr.post_form(
-            &format!("/households/{}/decide", own.id),
-            &[
-                ("csrf", &tr.csrf),
-                ("case", &own.cases[0]),
-                ("step", "township_review"),
-                ("outcome", "returned"),
-                ("comment", &big),
-            ],
-        )
-        .await,
+        tr.post_decision(&own.id, &own.cases[0], "township_review", "returned", &big)
+            .await,
         413,
     ));
     let api_tr = Web::login_api(&url, "tr_a", &urls).await;
@@ -1556,18 +1012,7 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
     ));
     errors.push((
         "an oversized spot check".into(),
-        tr.post_form(
-            "/spot/record",
-            &[
-                ("csrf", &tr.csrf),
-                ("township", SHILI),
-                ("day", ""),
-                ("household", &own.id),
-                ("result", "ok"),
-                ("note", &big),
-            ],
-        )
-        .await,
+        tr.post_spot_check(SHILI, &own.id, "ok", &big).await,
         413,
     ));
     for (what, a, want) in &errors {

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use zoufang_e2e::api::{ApiDevice, actor_hex, doc_from, outcome};
+use zoufang_e2e::areas::{SHILI, XIAOWAN};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::{
     Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv, zoufang_server,
@@ -16,8 +17,6 @@ use zoufang_e2e::{export_ids as ids, exported_household as household};
 use zoufang_shared::doc::{ActorId, ChangeAuthor};
 use zoufang_shared::wire::{PulledChange, Push, PushOutcome, SyncResponse};
 
-const SHILI: &str = "530921100";
-const XIAOWAN: &str = "530921200";
 const H1: &str = "hh-530921100201001";
 const H2: &str = "hh-530921100201002";
 const H3: &str = "hh-530921100201003";
@@ -413,21 +412,17 @@ async fn check_backup(url: &str) -> (i64, i64) {
 
 /// Restores a PostgreSQL dump into a fresh database with the plain PostgreSQL tools.
 fn pg_restore(file: &Path, into: &TestDb) {
-    let out = std::process::Command::new("pg_restore")
-        .args([
-            "--no-owner",
-            "--no-privileges",
-            "--exit-on-error",
-            "--dbname",
-        ])
-        .arg(&into.url)
-        .arg(file)
-        .output()
-        .expect("pg_restore (PostgreSQL client) must be installed");
-    assert!(
-        out.status.success(),
-        "pg_restore: {}",
-        String::from_utf8_lossy(&out.stderr)
+    zoufang_e2e::run_pg_client(
+        std::process::Command::new("pg_restore")
+            .args([
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--dbname",
+            ])
+            .arg(&into.url)
+            .arg(file),
+        "pg_restore",
     );
 }
 

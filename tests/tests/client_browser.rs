@@ -6,19 +6,12 @@ use std::time::Duration;
 
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::{Client, Locator};
-use zoufang_e2e::{Browser, ClientProcess, wait_text, zoufang};
+use zoufang_e2e::page::{click, fill, find, snap};
+use zoufang_e2e::{Browser, ClientProcess, Device, wait_text};
 use zoufang_shared::demo::id_number;
 
 async fn field(c: &Client, name: &str) -> fantoccini::elements::Element {
-    c.find(Locator::Css(&format!("[name=\"{name}\"]")))
-        .await
-        .unwrap_or_else(|e| panic!("field {name}: {e}"))
-}
-
-async fn fill(c: &Client, name: &str, value: &str) {
-    let el = field(c, name).await;
-    el.clear().await.expect("clear");
-    el.send_keys(value).await.expect("type");
+    find(c, &format!("[name=\"{name}\"]")).await
 }
 
 async fn choose(c: &Client, name: &str, value: &str) {
@@ -51,21 +44,7 @@ async fn submit_and_follow(c: &Client, form: &str, prefix: &str) -> String {
 }
 
 async fn submit(c: &Client, form: &str) {
-    c.find(Locator::Css(&format!("#{form} button[type=submit]")))
-        .await
-        .expect("submit button")
-        .click()
-        .await
-        .expect("submit");
-}
-
-/// Saves a screenshot when `ZOUFANG_SCREENSHOTS` names a directory (for a person to look at).
-async fn snap(c: &Client, name: &str) {
-    if let Some(dir) = std::env::var_os("ZOUFANG_SCREENSHOTS") {
-        let png = c.screenshot().await.expect("screenshot");
-        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)
-            .expect("write screenshot");
-    }
+    click(c, &format!("#{form} button[type=submit]")).await;
 }
 
 /// No element may stick out sideways at a phone's width.
@@ -82,13 +61,7 @@ async fn assert_no_horizontal_scroll(c: &Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_surveyor_captures_a_household_offline_and_it_survives_a_crash() {
-    let data = tempfile::tempdir().expect("data dir");
-    let (status, _, err) = zoufang(
-        data.path(),
-        &["init", "--user-id", "u-zhang", "--user-name", "张调查"],
-    )
-    .await;
-    assert!(status.success(), "init failed: {err}");
+    let data = Device::initialised("u-zhang", "张调查").await.data;
     // The county's standards table for this year (the built-in one has no line for it).
     let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
     std::fs::write(
@@ -144,12 +117,7 @@ async fn a_surveyor_captures_a_household_offline_and_it_survives_a_crash() {
         ),
     ];
     for (key, name, relation, sex, id, education, school) in &people {
-        c.find(Locator::Id("add-member"))
-            .await
-            .expect("add")
-            .click()
-            .await
-            .expect("click");
+        click(c, "#add-member").await;
         fill(c, &format!("m.{key}.name"), name).await;
         choose(c, &format!("m.{key}.relation"), relation).await;
         choose(c, &format!("m.{key}.sex"), sex).await;
@@ -377,7 +345,7 @@ async fn every_page_fits_a_small_phone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_button_syncs_and_shows_progress() {
-    use zoufang_e2e::{Device, ServerProcess, TestDb};
+    use zoufang_e2e::{ServerProcess, TestDb};
     let db = TestDb::sqlite();
     let server = ServerProcess::start(&db.url).await;
     server
@@ -406,12 +374,7 @@ async fn the_sync_button_syncs_and_shows_progress() {
         .await
         .expect("sync page");
     wait_text(c, "#sync-pending", "待上传:1 户").await;
-    c.find(Locator::Id("sync-start"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
+    click(c, "#sync-start").await;
     let shown = wait_text(c, "#sync-progress", "同步完成").await;
     assert!(shown.contains("上传 1 户"), "{shown}");
     snap(c, "5-sync").await;
@@ -433,13 +396,7 @@ async fn the_sync_button_syncs_and_shows_progress() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ui_starts_locked_and_opens_with_the_right_pin() {
     use zoufang_e2e::TEST_PASSPHRASE;
-    let data = tempfile::tempdir().expect("data dir");
-    let (status, _, err) = zoufang(
-        data.path(),
-        &["init", "--user-id", "zhang", "--user-name", "张调查"],
-    )
-    .await;
-    assert!(status.success(), "init: {err}");
+    let data = Device::initialised("zhang", "张调查").await.data;
     let client = ClientProcess::start_locked(data.path(), &["--demo"]).await;
     let browser = Browser::start(360, 640).await;
     let c = &browser.client;
@@ -452,32 +409,17 @@ async fn the_ui_starts_locked_and_opens_with_the_right_pin() {
     assert_no_horizontal_scroll(c).await;
 
     fill(c, "passphrase", "000000").await;
-    c.find(Locator::Id("unlock"))
-        .await
-        .expect("unlock button")
-        .click()
-        .await
-        .expect("click");
+    click(c, "#unlock").await;
     wait_text(c, "#unlock-error", "口令错误").await;
     snap(c, "6-unlock-wrong-pin").await;
 
     fill(c, "passphrase", TEST_PASSPHRASE).await;
-    c.find(Locator::Id("unlock"))
-        .await
-        .expect("unlock button")
-        .click()
-        .await
-        .expect("click");
+    click(c, "#unlock").await;
     wait_text(c, "main", "三合村").await;
     assert_eq!(c.current_url().await.expect("url").path(), "/");
     wait_text(c, "header", "张调查").await;
 
-    c.find(Locator::Css("form.lock button"))
-        .await
-        .expect("lock button")
-        .click()
-        .await
-        .expect("lock");
+    click(c, "form.lock button").await;
     wait_text(c, "h1", "解锁").await;
     c.goto(&format!("{}/", client.url)).await.expect("list");
     wait_text(c, "h1", "解锁").await;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde_json::Value;
-use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb};
+use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, photos};
 use zoufang_shared::demo::id_number;
 
 const HOUSEHOLD: &str = "hh-530921100201001";
@@ -112,26 +112,9 @@ async fn a_copied_data_directory_reveals_no_personal_data() {
     let photo = jpeg();
     let ui = ClientProcess::start(device.data.path()).await;
     let http = reqwest::Client::new();
-    let uploaded: Value = http
-        .post(format!("{}/api/attachments", ui.url))
-        .header("Content-Type", "image/jpeg")
-        .body(photo.clone())
-        .send()
-        .await
-        .expect("upload")
-        .json()
-        .await
-        .expect("upload answer");
-    let visit = http
-        .post(format!("{}/api/households/{HOUSEHOLD}/visits", ui.url))
-        .json(&serde_json::json!({
-            "date": "2026-11-20", "visitor": "张调查", "mode": "in_person",
-            "photos": [uploaded["hash"]],
-        }))
-        .send()
-        .await
-        .expect("visit");
-    assert!(visit.status().is_success(), "{}", visit.status());
+    let uploaded = photos::upload(&http, &ui.url, "image/jpeg", photo.clone()).await;
+    let hash = &uploaded["hash"];
+    photos::record_visit(&http, &ui.url, HOUSEHOLD, "2026-11-20", "张调查", &[hash]).await;
     // Killed, as a phone's battery dies: the WAL still holds the photo. A copy of the
     // directory as it is then is scanned too.
     ui.kill().await;

@@ -21,6 +21,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use zoufang_e2e::api::{self, ApiDevice, actor_hex, doc_from, has_chinese};
+use zoufang_e2e::areas::{COUNTY, HEPING, JINXIU, KONGXING, SANHE, SHILI, XIAOWAN};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::review::Reviewer;
 use zoufang_e2e::{
@@ -30,16 +31,6 @@ use zoufang_e2e::{
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::wire::{self, PROTOCOL_VERSION, Push, PushOutcome, SyncRequest};
-
-const COUNTY: &str = "530921";
-/// 诗礼乡 and its villages 三合村, 孔兴村 and 河平村.
-const SHILI: &str = "530921100";
-const SANHE: &str = "530921100201";
-const KONGXING: &str = "530921100202";
-const HEPING: &str = "530921100203";
-/// 小湾镇 and its 锦秀村.
-const XIAOWAN: &str = "530921200";
-const JINXIU: &str = "530921200201";
 
 fn author(user: &str, device: &str) -> ChangeAuthor {
     ChangeAuthor::new(user, device, chrono::Utc::now())
@@ -85,22 +76,6 @@ async fn client_enroll(
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A device directory initialised for `username`, not enrolled.
-async fn initialised(username: &str) -> tempfile::TempDir {
-    let data = tempfile::tempdir().expect("device dir");
-    let out = client_command(data.path())
-        .args(["init", "--user-id", username, "--user-name", username])
-        .output()
-        .await
-        .expect("run zoufang init");
-    assert!(
-        out.status.success(),
-        "init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    data
 }
 
 /// One sync request of an API device, as raw HTTP (to see a refusal).
@@ -159,7 +134,7 @@ async fn a_county_supervisor_cannot_enroll_a_device(db: TestDb) {
     assert_eq!(body.code, "unauthorized");
 
     // With the stock client: refused with the same message.
-    let data = initialised("zhao").await;
+    let data = Device::initialised("zhao", "zhao").await.data;
     let (ok, err) = client_enroll(&server, data.path(), "zhao").await;
     assert!(!ok, "the client enrolled a county supervisor");
     assert!(err.contains("审核页面"), "{err}");
@@ -193,15 +168,7 @@ async fn a_county_supervisor_cannot_enroll_a_device(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_county_supervisor_cannot_enroll_a_device_on_sqlite() {
-    a_county_supervisor_cannot_enroll_a_device(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_county_supervisor_cannot_enroll_a_device_on_postgres() {
-    a_county_supervisor_cannot_enroll_a_device(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_county_supervisor_cannot_enroll_a_device);
 
 // ---------------------------------------------------------------------------------------------
 // A revoked device id stays revoked; reserved device ids and names.
@@ -300,15 +267,7 @@ async fn revoked_and_reserved_device_ids_are_refused(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_and_reserved_device_ids_are_refused_on_sqlite() {
-    revoked_and_reserved_device_ids_are_refused(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_and_reserved_device_ids_are_refused_on_postgres() {
-    revoked_and_reserved_device_ids_are_refused(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(revoked_and_reserved_device_ids_are_refused);
 
 // ---------------------------------------------------------------------------------------------
 // Settling a conflict is checked like a write.
@@ -481,15 +440,7 @@ async fn a_settled_area_code_is_checked_like_a_write(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_settled_area_code_is_checked_like_a_write_on_sqlite() {
-    a_settled_area_code_is_checked_like_a_write(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_settled_area_code_is_checked_like_a_write_on_postgres() {
-    a_settled_area_code_is_checked_like_a_write(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_settled_area_code_is_checked_like_a_write);
 
 // ---------------------------------------------------------------------------------------------
 // History follows the household's current area.
@@ -616,15 +567,7 @@ async fn history_follows_the_households_current_area(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_follows_the_households_current_area_on_sqlite() {
-    history_follows_the_households_current_area(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_follows_the_households_current_area_on_postgres() {
-    history_follows_the_households_current_area(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(history_follows_the_households_current_area);
 
 // ---------------------------------------------------------------------------------------------
 // A device drops a household that left its user's areas.
@@ -691,15 +634,7 @@ async fn a_device_drops_a_household_that_left_its_areas(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_drops_a_household_that_left_its_areas_on_sqlite() {
-    a_device_drops_a_household_that_left_its_areas(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_drops_a_household_that_left_its_areas_on_postgres() {
-    a_device_drops_a_household_that_left_its_areas(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_device_drops_a_household_that_left_its_areas);
 
 // ---------------------------------------------------------------------------------------------
 // A device drops the households its user's new areas leave out.
@@ -766,12 +701,4 @@ async fn a_device_drops_what_its_users_new_areas_leave_out(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_drops_what_its_users_new_areas_leave_out_on_sqlite() {
-    a_device_drops_what_its_users_new_areas_leave_out(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_drops_what_its_users_new_areas_leave_out_on_postgres() {
-    a_device_drops_what_its_users_new_areas_leave_out(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_device_drops_what_its_users_new_areas_leave_out);

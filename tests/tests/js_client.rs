@@ -195,12 +195,4 @@ async fn js_client_exchanges_with_a_rust_device(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn js_client_exchanges_with_a_rust_device_on_sqlite() {
-    js_client_exchanges_with_a_rust_device(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn js_client_exchanges_with_a_rust_device_on_postgres() {
-    js_client_exchanges_with_a_rust_device(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(js_client_exchanges_with_a_rust_device);

@@ -111,72 +111,27 @@ async fn personal_data_never_reaches_logs_or_urls() {
 
     // Decisions and settlements on the pages …
     let a = tr
-        .post_form(
-            &format!("/households/{}/decide", own.id),
-            &[
-                ("csrf", &tr.csrf),
-                ("case", &own.cases[0]),
-                ("step", "township_review"),
-                ("outcome", "passed"),
-                ("comment", ""),
-            ],
-        )
+        .post_decision(&own.id, &own.cases[0], "township_review", "passed", "")
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
     for (case, step) in [
         (&own.cases[1], "county_decision"),
         (&own.cases[2], "announcement"),
     ] {
-        let a = cs
-            .post_form(
-                &format!("/households/{}/decide", own.id),
-                &[
-                    ("csrf", &cs.csrf),
-                    ("case", case),
-                    ("step", step),
-                    ("outcome", "passed"),
-                    ("comment", ""),
-                ],
-            )
-            .await;
+        let a = cs.post_decision(&own.id, case, step, "passed", "").await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{step}: {}", a.text());
     }
     let a = leader
-        .post_form(
-            &format!("/households/{}/settle", own.id),
-            &[
-                ("csrf", &leader.csrf),
-                ("path", &own.conflicts[0]),
-                ("choice", "pick:1"),
-            ],
-        )
+        .post_settle(&own.id, &own.conflicts[0], "pick:1", None)
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    // living.house_area_m2: a number typed for a number field.
     let a = tr
-        .post_form(
-            &format!("/households/{}/settle", own.id),
-            &[
-                ("csrf", &tr.csrf),
-                // living.house_area_m2: a number typed for a number field.
-                ("path", &own.conflicts[6]),
-                ("choice", "typed"),
-                ("typed", "85"),
-            ],
-        )
+        .post_settle(&own.id, &own.conflicts[6], "typed", Some("85"))
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
     let a = cs
-        .post_form(
-            "/spot/record",
-            &[
-                ("csrf", &cs.csrf),
-                ("township", SHILI),
-                ("day", ""),
-                ("household", &own.id),
-                ("result", "problem"),
-                ("note", "户主不在家"),
-            ],
-        )
+        .post_spot_check(SHILI, &own.id, "problem", "户主不在家")
         .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
     for w in [&tr, &cs, &leader] {

@@ -175,7 +175,7 @@ async fn schemathesis_installed() -> bool {
 
 /// A demo county on `db`, an admin signed in to the review API and a surveyor's device, then
 /// schemathesis over every operation.
-async fn fuzz(db: TestDb) {
+async fn schemathesis_finds_no_server_error_or_mismatch(db: TestDb) {
     if !schemathesis_installed().await {
         return;
     }
@@ -210,15 +210,10 @@ async fn fuzz(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test]
-async fn schemathesis_finds_no_server_error_or_mismatch_on_sqlite() {
-    fuzz(TestDb::sqlite()).await;
-}
-
-#[tokio::test]
-async fn schemathesis_finds_no_server_error_or_mismatch_on_postgres() {
-    fuzz(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(
+    schemathesis_finds_no_server_error_or_mismatch,
+    current_thread
+);
 
 async fn expect_error(res: reqwest::Response, what: &str, status: StatusCode, code: &str) {
     assert_eq!(res.status(), status, "{what}");

@@ -6,13 +6,13 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use zoufang_e2e::api::{ApiDevice, actor_hex, post_sync};
+use zoufang_e2e::api::{ApiDevice, actor_hex};
 use zoufang_e2e::{ServerProcess, TestDb, add_users};
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange, unpack_changes};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::wire::{
-    self, ErrorBody, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Push, PushOutcome, SYNC_CONTENT_TYPE,
-    SyncRequest, SyncResponse,
+    self, ErrorBody, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, Push, PushOutcome, SyncRequest,
+    SyncResponse,
 };
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
@@ -38,13 +38,7 @@ fn household(id: &str, actor: [u8; 16]) -> HouseholdDoc {
 
 async fn raw_sync(device: &ApiDevice, mut req: SyncRequest) -> (StatusCode, Vec<u8>) {
     req.max_pull_bytes = 1 << 20;
-    let reply = post_sync(
-        &device.server,
-        Some(&format!("Bearer {}", device.token)),
-        Some(SYNC_CONTENT_TYPE),
-        wire::encode(&req).expect("encode"),
-    )
-    .await;
+    let reply = device.post_raw(wire::encode(&req).expect("encode")).await;
     (reply.status, reply.body)
 }
 

@@ -228,7 +228,7 @@ fn outcome_json(o: &PushOutcome) -> Value {
     }
 }
 
-async fn replay(db: TestDb) {
+async fn the_vectors_replay(db: TestDb) {
     let server = ServerProcess::start(&db.url).await;
     let setup = read_json(&vectors_dir().join("setup.json"));
     for user in setup["users"].as_array().expect("users") {
@@ -351,15 +351,7 @@ async fn replay(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_vectors_replay_on_sqlite() {
-    replay(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_vectors_replay_on_postgres() {
-    replay(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(the_vectors_replay);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -502,15 +494,7 @@ async fn implausible_change_times_are_refused(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn implausible_change_times_are_refused_on_sqlite() {
-    implausible_change_times_are_refused(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn implausible_change_times_are_refused_on_postgres() {
-    implausible_change_times_are_refused(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(implausible_change_times_are_refused);
 
 #[test]
 fn the_protocol_document_names_every_vector() {

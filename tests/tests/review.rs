@@ -5,47 +5,24 @@
 //! computed from what the test entered. Each story runs against both backends.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Cursor;
 
-use calamine::{Data, Reader, Xlsx};
-use chrono::{Days, FixedOffset, NaiveDate, Utc};
+use chrono::NaiveDate;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION};
 use serde_json::{Value, json};
+use zoufang_e2e::areas::{
+    COUNTY, HEPING, KONGXING, SANHE, SHILI, XIAOWAN, days_after, days_before, today,
+};
 use zoufang_e2e::db::{ServerDb, Snapshot};
-use zoufang_e2e::review::{Reviewer, pass_steps_through, propose_case_for, record_step};
+use zoufang_e2e::review::{Reviewer, decide, pass_steps_through, propose_case_for, record_step};
+use zoufang_e2e::sheets::xlsx_rows;
 use zoufang_e2e::{
     ClientProcess, Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv,
 };
 
-// The demo county of the harness' AREAS_CSV.
-const COUNTY: &str = "530921";
-/// Township A: 诗礼乡, with 三合村, 孔兴村 and 河平村.
-const SHILI: &str = "530921100";
-const SANHE: &str = "530921100201";
-const KONGXING: &str = "530921100202";
-const HEPING: &str = "530921100203";
-/// Township B: 小湾镇.
-const XIAOWAN: &str = "530921200";
-
 /// The township reviewer of 诗礼乡 and the county supervisor.
 const REVIEWER: &str = "shen";
 const SUPERVISOR: &str = "zhao";
-
-/// Today as the server counts days (China Standard Time): 公示 periods, decision dates and the
-/// report's "running" are all judged by it.
-fn today() -> NaiveDate {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    Utc::now().with_timezone(&cst).date_naive()
-}
-
-fn days_before(d: NaiveDate, n: u64) -> NaiveDate {
-    d.checked_sub_days(Days::new(n)).expect("date")
-}
-
-fn days_after(d: NaiveDate, n: u64) -> NaiveDate {
-    d.checked_add_days(Days::new(n)).expect("date")
-}
 
 /// The report period every query uses: the last 30 days. (Devices date cases by their own
 /// clock, which may be a day behind the server's; both ends are inside.)
@@ -637,24 +614,6 @@ fn listing<'a>(households: impl Iterator<Item = &'a Entered>) -> (BTreeSet<Strin
     (ids, n)
 }
 
-async fn decide(
-    r: &Reviewer,
-    household: &str,
-    case: &str,
-    step: &str,
-    outcome: &str,
-    comment: &str,
-) -> (StatusCode, Value) {
-    r.post(
-        "/api/review/decide",
-        &json!({
-            "household": household, "case": case, "step": step, "outcome": outcome,
-            "comment": comment,
-        }),
-    )
-    .await
-}
-
 fn case_of<'a>(household: &'a Value, case: &str) -> &'a Value {
     let c = &household["cases"][case];
     assert!(c.is_object(), "case {case} not in {household}");
@@ -945,15 +904,7 @@ fn want_of(world: &World, area: &str) -> Expected {
     expected(&world.within(area))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn report_counts_match_what_was_entered_on_sqlite() {
-    report_counts_match_what_was_entered(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn report_counts_match_what_was_entered_on_postgres() {
-    report_counts_match_what_was_entered(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(report_counts_match_what_was_entered);
 
 // ---------------------------------------------------------------------------------------------
 // 2. Decisions reach the field and move the report.
@@ -1106,15 +1057,7 @@ async fn a_returned_step_reaches_the_client(db: TestDb) {
     assert!(shown.contains("乡镇审核被退回"), "{shown}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_returned_step_reaches_the_client_on_sqlite() {
-    a_returned_step_reaches_the_client(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_returned_step_reaches_the_client_on_postgres() {
-    a_returned_step_reaches_the_client(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_returned_step_reaches_the_client);
 
 // ---------------------------------------------------------------------------------------------
 // 2b. A step returned and then passed on the same day stands passed.
@@ -1200,15 +1143,7 @@ async fn a_step_decided_again_the_same_day_stands_as_last_decided(db: TestDb) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_step_decided_again_the_same_day_stands_as_last_decided_on_sqlite() {
-    a_step_decided_again_the_same_day_stands_as_last_decided(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_step_decided_again_the_same_day_stands_as_last_decided_on_postgres() {
-    a_step_decided_again_the_same_day_stands_as_last_decided(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_step_decided_again_the_same_day_stands_as_last_decided);
 
 // ---------------------------------------------------------------------------------------------
 // 2c. A 公示 sent back must be redone before the township passes the case.
@@ -1262,15 +1197,7 @@ async fn a_township_review_waits_for_a_returned_publicity(db: TestDb) {
     assert_eq!(before, after, "a refused decision writes nothing");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_township_review_waits_for_a_returned_publicity_on_sqlite() {
-    a_township_review_waits_for_a_returned_publicity(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_township_review_waits_for_a_returned_publicity_on_postgres() {
-    a_township_review_waits_for_a_returned_publicity(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_township_review_waits_for_a_returned_publicity);
 
 // ---------------------------------------------------------------------------------------------
 // 3. Roles and areas.
@@ -1619,15 +1546,7 @@ async fn roles_and_areas_are_enforced(db: TestDb) {
     server_db.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn roles_and_areas_are_enforced_on_sqlite() {
-    roles_and_areas_are_enforced(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn roles_and_areas_are_enforced_on_postgres() {
-    roles_and_areas_are_enforced(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(roles_and_areas_are_enforced);
 
 // ---------------------------------------------------------------------------------------------
 // 4. Exports are masked by role.
@@ -1656,27 +1575,10 @@ const EXPORT_TEAMS: [Team; 2] = [
     },
 ];
 
-fn cell_text(c: &Data) -> String {
-    match c {
-        Data::String(s) => s.clone(),
-        Data::Empty => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// An XLSX roster's ID column and its number of data rows.
 fn xlsx_ids(bytes: Vec<u8>, who: &str) -> Vec<String> {
     assert!(bytes.starts_with(b"PK"), "{who}: an xlsx is a zip file");
-    let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
-        .unwrap_or_else(|e| panic!("{who}: calamine opens the export: {e}"));
-    let range = wb
-        .worksheet_range_at(0)
-        .expect("a sheet")
-        .expect("a readable sheet");
-    let rows: Vec<Vec<String>> = range
-        .rows()
-        .map(|r| r.iter().map(cell_text).collect())
-        .collect();
+    let rows = xlsx_rows(bytes, who);
     let (header_at, col) = rows
         .iter()
         .enumerate()
@@ -1775,12 +1677,4 @@ async fn exports_mask_by_role(db: TestDb) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exports_mask_by_role_on_sqlite() {
-    exports_mask_by_role(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exports_mask_by_role_on_postgres() {
-    exports_mask_by_role(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(exports_mask_by_role);

@@ -12,10 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
-use chrono::{Days, FixedOffset, NaiveDate, Utc};
+use chrono::Days;
 use fantoccini::elements::Element;
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
+use zoufang_e2e::areas::{COUNTY, SHILI, today};
+use zoufang_e2e::page::{self, click_in, fill, find};
 use zoufang_e2e::review::{pass_steps_through, propose_case};
 use zoufang_e2e::{
     Browser, ClientProcess, Device, ServerProcess, TEST_PASSWORD, TestDb, add_users, enroll_all,
@@ -23,9 +25,6 @@ use zoufang_e2e::{
 };
 use zoufang_shared::demo::id_number;
 
-/// 诗礼乡 and its county, as in the harness' AREAS_CSV.
-const SHILI: &str = "530921100";
-const COUNTY: &str = "530921";
 /// 三合村: head 户主0, spouse and son; the household with the 新识别 case.
 const CASE_NO: &str = "530921100201001";
 const CASE_HH: &str = "hh-530921100201001";
@@ -37,12 +36,6 @@ const OTHER_HEAD: &str = "户主3";
 
 const REVIEWER: &str = "xiang";
 const SUPERVISOR: &str = "xian";
-
-/// Today as the server counts days: China Standard Time, whatever the machine's zone.
-fn today() -> NaiveDate {
-    let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    Utc::now().with_timezone(&cst).date_naive()
-}
 
 /// The resident ID of the first household's head (person 0 of the roster: born 1950-01-01).
 fn case_head_id() -> String {
@@ -128,12 +121,6 @@ async fn text_of(el: &Element) -> String {
     el.text().await.expect("text")
 }
 
-async fn find(c: &Client, css: &str) -> Element {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-}
-
 async fn count(c: &Client, css: &str) -> usize {
     c.find_all(Locator::Css(css)).await.expect("find").len()
 }
@@ -154,12 +141,6 @@ async fn wait_page(c: &Client, prefix: &str, query: &str) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("never reached {prefix}?…{query}…; still at {last}");
-}
-
-async fn fill(c: &Client, name: &str, value: &str) {
-    let el = find(c, &format!("[name=\"{name}\"]")).await;
-    el.clear().await.expect("clear");
-    el.send_keys(value).await.expect("type");
 }
 
 /// The element among `css` whose text (whitespace ignored) is `text`.
@@ -285,11 +266,7 @@ impl Review<'_> {
 
     /// Saves a screenshot when `ZOUFANG_SCREENSHOTS` names a directory (for a person to look at).
     async fn snap(&self, name: &str) {
-        if let Some(dir) = std::env::var_os("ZOUFANG_SCREENSHOTS") {
-            let png = self.c.screenshot().await.expect("screenshot");
-            let file = Path::new(&dir).join(format!("review-{}-{name}.png", self.width));
-            std::fs::write(file, png).expect("write screenshot");
-        }
+        page::snap(self.c, &format!("review-{}-{name}", self.width)).await;
     }
 
     /// A page as a person gets it on this screen: nothing sticks out sideways (wide tables
@@ -423,12 +400,7 @@ impl Review<'_> {
             "the 新识别 · {bucket} cell"
         );
         self.snap(&format!("{name}-report")).await;
-        cell.find(Locator::Css("a"))
-            .await
-            .expect("the number is a link")
-            .click()
-            .await
-            .expect("drill down");
+        click_in(&cell, "a").await;
         let url = wait_page(c, "/roster", "kind=new_entry").await;
         assert!(url.contains("bucket="), "{url}");
         self.sound_page("/roster (drilled down)").await;
@@ -462,20 +434,9 @@ impl Review<'_> {
             .await
             .expect("the 通过 choice");
         assert_eq!(squash(&text_of(&passed).await), "通过");
-        passed
-            .find(Locator::Css("input"))
-            .await
-            .expect("radio")
-            .click()
-            .await
-            .expect("pick 通过");
+        click_in(&passed, "input").await;
         self.snap(&format!("{name}-decide")).await;
-        form.find(Locator::Css("button[type=submit]"))
-            .await
-            .expect("submit")
-            .click()
-            .await
-            .expect("submit");
+        click_in(&form, "button[type=submit]").await;
         wait_page(c, &format!("/households/{CASE_HH}"), "done=decided").await;
         wait_text(c, "p.notice", "审批意见已保存").await;
         assert_eq!(count(c, "p.error").await, 0);
@@ -513,25 +474,14 @@ impl Review<'_> {
             };
             let text = text_of(&strong).await;
             if text == value {
-                choice
-                    .find(Locator::Css("input[type=radio]"))
-                    .await
-                    .expect("radio")
-                    .click()
-                    .await
-                    .expect("pick");
+                click_in(&choice, "input[type=radio]").await;
             }
             shown.push(text);
         }
         shown.sort();
         assert_eq!(shown, ["C级", "D级"], "the values written");
         self.snap("3-settle").await;
-        form.find(Locator::Css("button[type=submit]"))
-            .await
-            .expect("submit")
-            .click()
-            .await
-            .expect("settle");
+        click_in(&form, "button[type=submit]").await;
         wait_page(c, &format!("/households/{OTHER_HH}"), "done=settled").await;
         wait_text(c, "p.notice", "冲突已处理").await;
         assert_eq!(count(c, "p.error").await, 0);

@@ -2,7 +2,7 @@
 //! sockets. Each story runs against both backends.
 
 use serde_json::{Value, json};
-use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb};
+use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, photos};
 use zoufang_shared::demo::id_number;
 
 /// A roster of one household of two, as the national system exports it.
@@ -25,45 +25,21 @@ fn household<'a>(export: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{id} not in export: {export}"))
 }
 
-/// A tiny PNG (its header is all the client checks).
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    png.extend_from_slice(&width.to_be_bytes());
-    png.extend_from_slice(&height.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    png.extend(std::iter::repeat_n(7u8, 300_000));
-    png
-}
-
 /// Adds a member and records a visit with a photo through the device's own web UI API, as the
 /// phone does.
 async fn add_member_via_ui(device: &Device, name: &str, birth: &str) {
     let ui = ClientProcess::start(device.data.path()).await;
     let http = reqwest::Client::new();
-    let photo: Value = http
-        .post(format!("{}/api/attachments", ui.url))
-        .header("Content-Type", "image/png")
-        .body(png(800, 600))
-        .send()
-        .await
-        .expect("upload")
-        .json()
-        .await
-        .expect("upload answer");
-    let visit = http
-        .post(format!("{}/api/households/{HOUSEHOLD}/visits", ui.url))
-        .json(&json!({
-            "date": "2026-11-20", "visitor": "李调查", "mode": "in_person",
-            "photos": [photo["hash"]],
-        }))
-        .send()
-        .await
-        .expect("visit");
-    assert!(
-        visit.status().is_success(),
-        "{}",
-        visit.text().await.unwrap_or_default()
-    );
+    let photo = photos::upload(&http, &ui.url, "image/png", photos::png(800, 600, 300_000)).await;
+    photos::record_visit(
+        &http,
+        &ui.url,
+        HOUSEHOLD,
+        "2026-11-20",
+        "李调查",
+        &[&photo["hash"]],
+    )
+    .await;
     let res = http
         .put(format!("{}/api/households/{HOUSEHOLD}", ui.url))
         .json(&json!({
@@ -247,15 +223,7 @@ async fn two_devices_edit_offline_and_converge(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_devices_edit_offline_and_converge_on_sqlite() {
-    two_devices_edit_offline_and_converge(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_devices_edit_offline_and_converge_on_postgres() {
-    two_devices_edit_offline_and_converge(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(two_devices_edit_offline_and_converge);
 
 async fn a_device_without_network_syncs_by_file(db: TestDb) {
     use zoufang_e2e::zoufang_server;
@@ -334,15 +302,7 @@ async fn a_device_without_network_syncs_by_file(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_without_network_syncs_by_file_on_sqlite() {
-    a_device_without_network_syncs_by_file(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_device_without_network_syncs_by_file_on_postgres() {
-    a_device_without_network_syncs_by_file(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_device_without_network_syncs_by_file);
 
 /// A household that moves into a device's areas arrives whole, though the device never saw the
 /// changes made while it was elsewhere.
@@ -376,15 +336,7 @@ async fn a_household_moving_into_scope_arrives_whole(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_household_moving_into_scope_arrives_whole_on_sqlite() {
-    a_household_moving_into_scope_arrives_whole(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_household_moving_into_scope_arrives_whole_on_postgres() {
-    a_household_moving_into_scope_arrives_whole(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_household_moving_into_scope_arrives_whole);
 
 /// A surveyor given another township receives its households, though the device's cursor had
 /// long passed their changes.
@@ -407,12 +359,4 @@ async fn a_wider_scope_brings_what_is_newly_in_it(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wider_scope_brings_what_is_newly_in_it_on_sqlite() {
-    a_wider_scope_brings_what_is_newly_in_it(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wider_scope_brings_what_is_newly_in_it_on_postgres() {
-    a_wider_scope_brings_what_is_newly_in_it(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_wider_scope_brings_what_is_newly_in_it);

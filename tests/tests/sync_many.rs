@@ -280,12 +280,4 @@ async fn many_devices_two_servers_converge(db: TestDb) {
     b.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_devices_two_servers_converge_on_postgres() {
-    many_devices_two_servers_converge(TestDb::postgres()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_devices_two_servers_converge_on_sqlite() {
-    many_devices_two_servers_converge(TestDb::sqlite()).await;
-}
+zoufang_e2e::on_both_databases!(many_devices_two_servers_converge);

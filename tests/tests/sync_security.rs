@@ -11,6 +11,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use zoufang_e2e::api::{self, ApiDevice, actor_hex, doc_from, has_chinese, outcome};
+use zoufang_e2e::areas::{SHILI, XIAOWAN};
 use zoufang_e2e::db::{ServerDb, Snapshot};
 use zoufang_e2e::proxy::SplitMix64;
 use zoufang_e2e::{
@@ -23,9 +24,6 @@ use zoufang_shared::rng::Draw as _;
 use zoufang_shared::wire::{
     self, PROTOCOL_VERSION, Push, PushOutcome, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
 };
-
-const SHILI: &str = "530921100";
-const XIAOWAN: &str = "530921200";
 
 fn author(user: &str, device: &str) -> ChangeAuthor {
     ChangeAuthor::new(user, device, chrono::Utc::now())
@@ -181,35 +179,19 @@ async fn refused_requests_change_nothing(db: TestDb) {
         assert_unchanged(&sdb, &before, "a wrong token").await;
     }
 
-    let r = sync(Some(bearer(&e_token)), ct, valid.clone()).await;
-    let body = r.expect_error(StatusCode::UNAUTHORIZED, "expired token");
-    assert!(body.error.contains("过期"), "{body:?}");
-    let err = e
-        .try_sync()
-        .await
-        .expect_err("an expired device cannot sync");
-    assert!(err.contains("过期"), "the client says why: {err}");
-    assert_unchanged(&sdb, &before, "an expired token").await;
-
-    let reply = sync(Some(bearer(&lost_token)), ct, valid.clone()).await;
-    let body = reply.expect_error(StatusCode::UNAUTHORIZED, "revoked device");
-    assert!(body.error.contains("停用"), "{body:?}");
-    let err = lost
-        .try_sync()
-        .await
-        .expect_err("a revoked device cannot sync");
-    assert!(err.contains("停用"), "the client says why: {err}");
-    assert_unchanged(&sdb, &before, "a revoked device's token").await;
-
-    let r = sync(Some(bearer(&z_token)), ct, valid.clone()).await;
-    let body = r.expect_error(StatusCode::UNAUTHORIZED, "disabled user");
-    assert!(body.error.contains("停用"), "{body:?}");
-    let err = z
-        .try_sync()
-        .await
-        .expect_err("a disabled user's device cannot sync");
-    assert!(err.contains("停用"), "the client says why: {err}");
-    assert_unchanged(&sdb, &before, "a disabled user's token").await;
+    // An expired device, a revoked one and a disabled user's are refused, and told why.
+    for (token, device, why, what) in [
+        (&e_token, &e, "过期", "an expired token"),
+        (&lost_token, &lost, "停用", "a revoked device's token"),
+        (&z_token, &z, "停用", "a disabled user's token"),
+    ] {
+        let r = sync(Some(bearer(token)), ct, valid.clone()).await;
+        let body = r.expect_error(StatusCode::UNAUTHORIZED, what);
+        assert!(body.error.contains(why), "{what}: {body:?}");
+        let err = device.try_sync().await.expect_err(what);
+        assert!(err.contains(why), "the client says why: {err}");
+        assert_unchanged(&sdb, &before, what).await;
+    }
 
     // --- content type
     for wrong_ct in [
@@ -394,15 +376,7 @@ async fn refused_requests_change_nothing(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_requests_change_nothing_on_sqlite() {
-    refused_requests_change_nothing(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_requests_change_nothing_on_postgres() {
-    refused_requests_change_nothing(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(refused_requests_change_nothing);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -560,15 +534,7 @@ async fn another_townships_households_are_neither_taken_nor_given(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_townships_households_are_neither_taken_nor_given_on_sqlite() {
-    another_townships_households_are_neither_taken_nor_given(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_townships_households_are_neither_taken_nor_given_on_postgres() {
-    another_townships_households_are_neither_taken_nor_given(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(another_townships_households_are_neither_taken_nor_given);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -705,15 +671,7 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_under_another_actor_are_refused_on_sqlite() {
-    changes_under_another_actor_are_refused(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_under_another_actor_are_refused_on_postgres() {
-    changes_under_another_actor_are_refused(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(changes_under_another_actor_are_refused);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -804,15 +762,7 @@ async fn oversized_and_cut_short_bodies_are_refused(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_and_cut_short_bodies_are_refused_on_sqlite() {
-    oversized_and_cut_short_bodies_are_refused(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_and_cut_short_bodies_are_refused_on_postgres() {
-    oversized_and_cut_short_bodies_are_refused(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(oversized_and_cut_short_bodies_are_refused);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -835,12 +785,4 @@ async fn the_servers_actor_cannot_be_enrolled(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_servers_actor_cannot_be_enrolled_on_sqlite() {
-    the_servers_actor_cannot_be_enrolled(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_servers_actor_cannot_be_enrolled_on_postgres() {
-    the_servers_actor_cannot_be_enrolled(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(the_servers_actor_cannot_be_enrolled);

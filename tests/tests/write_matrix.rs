@@ -27,13 +27,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use zoufang_e2e::access::today;
 use zoufang_e2e::api::{self, ApiDevice, actor_hex, doc_from, has_chinese, outcome};
+use zoufang_e2e::areas::{COUNTY, JINXIU, SANHE, SHILI, XIAOWAN, day};
 use zoufang_e2e::db::ServerDb;
-use zoufang_e2e::review::{Reviewer, pass_steps_through, propose_case};
+use zoufang_e2e::review::{Reviewer, decide, pass_steps_through, propose_case};
 use zoufang_e2e::{
     ClientProcess, Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv,
 };
@@ -44,31 +44,13 @@ use zoufang_shared::authority::{
 use zoufang_shared::codes::{
     AttachmentKind, CaseKind, CaseOrigin, ProcedureStep, StepOutcome, VisitMode,
 };
+use zoufang_shared::demo::step_record;
 use zoufang_shared::doc::{ActorId, ChangeAuthor, DocError, Editor, HouseholdDoc};
 use zoufang_shared::ids::{CaseId, HelperId, HouseholdId, StepId};
 use zoufang_shared::model::{
     Attachment, Case, Helper, Household, Member, Objection, StepRecord, Visit,
 };
 use zoufang_shared::wire::{PulledChange, Push, PushOutcome, SyncResponse};
-
-const COUNTY: &str = "530921";
-/// Township A (诗礼乡), every matrix user's area, and a village of it.
-const SHILI: &str = "530921100";
-const SANHE: &str = "530921100201";
-/// Township B (小湾镇): the other area, and a village of it.
-const XIAOWAN: &str = "530921200";
-const JINXIU: &str = "530921200201";
-
-/// The day `n` days from today (China Standard Time, as the server counts days).
-fn day(n: i64) -> NaiveDate {
-    let t = today();
-    if n >= 0 {
-        t.checked_add_days(Days::new(n.unsigned_abs()))
-    } else {
-        t.checked_sub_days(Days::new(n.unsigned_abs()))
-    }
-    .expect("date")
-}
 
 fn author(user: &str, device: &str) -> ChangeAuthor {
     ChangeAuthor::new(user, device, Utc::now())
@@ -132,16 +114,8 @@ fn proposal(on: NaiveDate, by: &str, reason: &str) -> Case {
 
 fn record(step: ProcedureStep, date: NaiveDate, comment: &str) -> StepRecord {
     StepRecord {
-        step,
-        date,
-        actor: "村委会".into(),
-        actor_user: None,
-        outcome: StepOutcome::Passed,
         comment: comment.into(),
-        publicity_start: None,
-        publicity_end: None,
-        objections: Default::default(),
-        attachments: Default::default(),
+        ..step_record(step, date, "村委会", StepOutcome::Passed)
     }
 }
 
@@ -210,6 +184,7 @@ fn base_of(class: PathClass, kind: WriteKind) -> Option<Base> {
         (_, Remove) => Base::Announced,
         (C::Identity | C::AreaCode, Create) => return None,
         (C::Identity | C::Info | C::AreaCode | C::Members, _) => Base::Plain,
+        // The household's own sections: a new one on a plain household, a change on filled ones.
         (
             C::Status
             | C::Incomes
@@ -220,20 +195,11 @@ fn base_of(class: PathClass, kind: WriteKind) -> Option<Base> {
             | C::Visits
             | C::Attachments
             | C::Case,
-            Create,
-        ) => Base::Plain,
-        (
-            C::Status
-            | C::Incomes
-            | C::Land
-            | C::Living
-            | C::Water
-            | C::Helpers
-            | C::Visits
-            | C::Attachments
-            | C::Case,
-            Change,
-        ) => Base::Filled,
+            Create | Change,
+        ) => match kind {
+            Create => Base::Plain,
+            _ => Base::Filled,
+        },
         (C::Step(P::HomeCheck), Create) => Base::Filled,
         (C::Step(P::HomeCheck), Change) | (C::Step(P::Deliberation), Create) => Base::HomeChecked,
         (C::Step(P::Deliberation), Change) | (C::Step(P::Publicity), Create) => Base::Deliberated,
@@ -652,37 +618,6 @@ struct Planned {
     case: Option<CaseId>,
 }
 
-/// Every device pull from cursor 0 to the end; the changes and the cursor.
-async fn pull_everything(dev: &ApiDevice) -> (Vec<PulledChange>, i64) {
-    let (mut cursor, mut all) = (0, Vec::new());
-    loop {
-        let res = dev.sync(cursor, Vec::new()).await;
-        all.extend(res.pulled);
-        cursor = res.cursor;
-        if !res.more {
-            return (all, cursor);
-        }
-    }
-}
-
-async fn decide(
-    r: &Reviewer,
-    household: &str,
-    case: &str,
-    step: ProcedureStep,
-    outcome: &str,
-    comment: &str,
-) -> (StatusCode, Value) {
-    r.post(
-        "/api/review/decide",
-        &json!({
-            "household": household, "case": case, "step": step.code(),
-            "outcome": outcome, "comment": comment,
-        }),
-    )
-    .await
-}
-
 /// Sets up township A and B with every household the cells need, runs every cell, and panics
 /// with every cell that differs from the table. Returns the number of cells checked.
 async fn run_matrix(db: TestDb, backend: &str) -> usize {
@@ -776,7 +711,7 @@ async fn run_matrix(db: TestDb, backend: &str) -> usize {
     let prep_a = ApiDevice::enroll(&url, "wm_prep_a", &actor_hex(&[0xa0; 16]), [0xa0; 16]).await;
     let prep_b = ApiDevice::enroll(&url, "wm_prep_b", &actor_hex(&[0xb0; 16]), [0xb0; 16]).await;
     for (dev, user, prefix) in [(&prep_a, "wm_prep_a", "1"), (&prep_b, "wm_prep_b", "2")] {
-        let (pulled, cursor) = pull_everything(dev).await;
+        let (pulled, cursor) = dev.pull_to_end().await;
         let mut pushes = Vec::new();
         for p in plan.values_mut().filter(|p| p.no.starts_with(prefix)) {
             if p.base == Base::Plain {
@@ -821,7 +756,7 @@ async fn run_matrix(db: TestDb, backend: &str) -> usize {
                 _ => &county,
             };
             let case = p.case.as_ref().expect("a case");
-            let (status, body) = decide(r, &p.id, case.as_str(), step, "passed", "").await;
+            let (status, body) = decide(r, &p.id, case.as_str(), step.code(), "passed", "").await;
             assert_eq!(
                 status,
                 StatusCode::NO_CONTENT,
@@ -893,11 +828,11 @@ async fn run_matrix(db: TestDb, backend: &str) -> usize {
     // Each device's view of township A, and township B as its own surveyor's device sees it.
     let mut views: BTreeMap<Role, (Vec<PulledChange>, i64)> = BTreeMap::new();
     for (role, dev) in &devices {
-        views.insert(*role, pull_everything(dev).await);
+        views.insert(*role, dev.pull_to_end().await);
     }
     // (A device is never sent its own changes back: another device of B's surveyor reads B.)
     let b_reader = ApiDevice::enroll(&url, "wm_prep_b", &actor_hex(&[0xb1; 16]), [0xb1; 16]).await;
-    let (b_view, _) = pull_everything(&b_reader).await;
+    let (b_view, _) = b_reader.pull_to_end().await;
 
     let sdb = ServerDb::connect(&db.url).await;
     let cells_started = Instant::now();
@@ -1145,7 +1080,7 @@ fn case_of_2017(with_reasons: bool) -> Value {
     })
 }
 
-async fn reproductions(db: TestDb) {
+async fn issue_15_reproductions_are_refused(db: TestDb) {
     let started = Instant::now();
     let server = ServerProcess::start(&db.url).await;
     let url = server.url.clone();
@@ -1185,11 +1120,11 @@ async fn reproductions(db: TestDb) {
     // The township reviewer passes case 1, returns case 3, and cannot pass the 3-day 公示.
     let shen = Reviewer::login(&url, "rp_shen").await;
     let tr = ProcedureStep::TownshipReview;
-    let (status, body) = decide(&shen, &h1, &c1, tr, "passed", "").await;
+    let (status, body) = decide(&shen, &h1, &c1, tr.code(), "passed", "").await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, body) = decide(&shen, &h3, &c3, tr, "returned", "缺少收入证明材料").await;
+    let (status, body) = decide(&shen, &h3, &c3, tr.code(), "returned", "缺少收入证明材料").await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, body) = decide(&shen, &h2, &c2, tr, "passed", "").await;
+    let (status, body) = decide(&shen, &h2, &c2, tr.code(), "passed", "").await;
     assert_eq!(
         status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -1291,7 +1226,7 @@ async fn reproductions(db: TestDb) {
 
     // 2. The same changes crafted and pushed by a device of the same surveyor.
     let api = ApiDevice::enroll(&url, "rp_zhang", &actor_hex(&[0x51; 16]), [0x51; 16]).await;
-    let (pulled, _) = pull_everything(&api).await;
+    let (pulled, _) = api.pull_to_end().await;
     let before = sdb.snapshot().await;
     let doc_of = |h: &str| doc_from(&pulled, h, ActorId::from(api.actor));
     let stamp = author("rp_zhang", &api.device_id);
@@ -1405,19 +1340,19 @@ async fn reproductions(db: TestDb) {
 
     // The procedure itself still goes on: the county decides case 1 on the server.
     let zhao = Reviewer::login(&url, "rp_zhao").await;
-    let (status, body) = decide(&zhao, &h1, &c1, ProcedureStep::CountyDecision, "passed", "").await;
+    let (status, body) = decide(
+        &zhao,
+        &h1,
+        &c1,
+        ProcedureStep::CountyDecision.code(),
+        "passed",
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     sdb.close().await;
     server.kill().await;
     println!("issue 15 reproductions: {:.1?}", started.elapsed());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_15_reproductions_are_refused_on_sqlite() {
-    reproductions(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn issue_15_reproductions_are_refused_on_postgres() {
-    reproductions(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(issue_15_reproductions_are_refused, worker_threads = 4);

@@ -123,11 +123,9 @@ impl Store {
 
     /// Hashes of the images to sync that the server has not confirmed yet.
     pub fn pending_uploads(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.texts(
             "SELECT hash FROM attachments WHERE uploaded = 0 AND original_of IS NULL ORDER BY hash",
-        )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        )
     }
 
     pub fn mark_uploaded(&self, hash: &str) -> Result<(), StoreError> {

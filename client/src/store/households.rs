@@ -238,11 +238,9 @@ impl Store {
 
     /// Villages present, for the list's filter.
     pub fn villages(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.texts(
             "SELECT DISTINCT village FROM household_index WHERE village IS NOT NULL ORDER BY 1",
-        )?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        )
     }
 
     pub fn count(&self) -> Result<i64, StoreError> {

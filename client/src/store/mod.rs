@@ -301,6 +301,13 @@ impl Store {
         &self.standards
     }
 
+    /// The first column of every row `sql` (a query without parameters) selects, as text.
+    fn texts(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn

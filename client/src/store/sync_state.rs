@@ -244,6 +244,14 @@ mod tests {
     use super::*;
     use zoufang_shared::wire::{PushOutcome, SyncResponse};
 
+    /// A store of user zhang in a directory of its own (kept while the store is used).
+    fn new_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
+        store.init("zhang", "张调查").expect("init");
+        (dir, store)
+    }
+
     fn answer(scope: &str) -> SyncResponse {
         SyncResponse {
             results: Vec::new(),
@@ -259,9 +267,7 @@ mod tests {
     /// edit made while the answer was on its way stays to be sent.
     #[test]
     fn an_accepted_push_counts_as_what_was_sent() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
-        store.init("zhang", "张调查").expect("init");
+        let (_dir, mut store) = new_store();
         let id = HouseholdId("hh-1".into());
         store.create_household(&id, |_| Ok(())).expect("household");
         let (sent, _) = store.pending_pushes(usize::MAX).expect("pending");
@@ -285,9 +291,7 @@ mod tests {
     /// other households keep their unsent edits.
     #[test]
     fn resetting_a_refused_household_drops_only_its_local_changes() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
-        store.init("zhang", "张调查").expect("init");
+        let (_dir, mut store) = new_store();
         let (synced, other, fresh) = (
             HouseholdId("hh-1".into()),
             HouseholdId("hh-2".into()),
@@ -338,9 +342,7 @@ mod tests {
     fn a_gone_household_is_removed_with_what_only_it_refers_to() {
         use zoufang_shared::codes::AttachmentKind;
         use zoufang_shared::model::Attachment;
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
-        store.init("zhang", "张调查").expect("init");
+        let (_dir, mut store) = new_store();
         let (leaving, staying, edited) = (
             HouseholdId("hh-1".into()),
             HouseholdId("hh-2".into()),
@@ -461,9 +463,7 @@ mod tests {
     /// change log (it was restored from a backup), not when the user's areas change.
     #[test]
     fn a_restored_server_gets_everything_again() {
-        let dir = tempfile::tempdir().expect("dir");
-        let mut store = Store::create(dir.path(), "test-passphrase").expect("store");
-        store.init("zhang", "张调查").expect("init");
+        let (_dir, mut store) = new_store();
         store
             .create_household(&HouseholdId("hh-1".into()), |_| Ok(()))
             .expect("household");

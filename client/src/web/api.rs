@@ -146,7 +146,9 @@ pub async fn household(
     let id = household_id(&id)?;
     state
         .with_store(move |s| {
-            let j = super::judged(s, &id)?;
+            let mut doc = s.doc(&id)?;
+            let h = doc.read().map_err(StoreError::from)?;
+            let j = super::judge(s, &mut doc, h)?;
             Ok(Json(HouseholdJson {
                 household: zoufang_shared::mask::household(j.h),
                 year: j.year,

@@ -28,6 +28,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, HouseholdStatus};
+use zoufang_shared::doc::HouseholdDoc;
 use zoufang_shared::ids::{CaseId, HouseholdId};
 use zoufang_shared::model::Household;
 use zoufang_shared::rules::{assessment, checks};
@@ -414,9 +415,11 @@ pub(crate) struct Judged {
     pub conflicts: Vec<zoufang_shared::doc::Conflict>,
 }
 
-pub(crate) fn judged(s: &Store, id: &HouseholdId) -> Result<Judged, crate::store::StoreError> {
-    let mut doc = s.doc(id)?;
-    let h = doc.read()?;
+pub(crate) fn judge(
+    s: &Store,
+    doc: &mut HouseholdDoc,
+    h: Household,
+) -> Result<Judged, crate::store::StoreError> {
     let conflicts = doc.conflicts()?;
     let year = assessment_year(&h);
     Ok(Judged {
@@ -432,21 +435,18 @@ async fn household_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let id = household_id(&id)?;
-    state
-        .with_store(move |s| {
-            let j = judged(s, &id)?;
-            let view = pages::HouseholdView {
-                h: &j.h,
-                year: j.year,
-                assessment: j.assessment,
-                findings: j.findings,
-                conflicts: j.conflicts,
-            };
-            let user = s.identity()?.user_name;
-            Ok(page(&user, "农户", pages::household(&view)))
-        })
-        .await
+    household_doc_page(state, id, "农户", |s, doc, h| {
+        let j = judge(s, doc, h.clone())?;
+        let view = pages::HouseholdView {
+            h: &j.h,
+            year: j.year,
+            assessment: j.assessment,
+            findings: j.findings,
+            conflicts: j.conflicts,
+        };
+        Ok(pages::household(&view))
+    })
+    .await
 }
 
 async fn new_page(State(state): State<AppState>) -> Result<Html<String>, PageError> {
@@ -482,6 +482,28 @@ async fn household_subpage(
         .await
 }
 
+/// As [`household_subpage`], for a page that needs the household's document too (its
+/// conflicts, its version).
+async fn household_doc_page(
+    state: AppState,
+    raw_id: String,
+    title: &'static str,
+    render: impl FnOnce(&Store, &mut HouseholdDoc, &Household) -> Result<maud::Markup, PageError>
+    + Send
+    + 'static,
+) -> Result<Html<String>, PageError> {
+    let id = household_id(&raw_id)?;
+    state
+        .with_store(move |s| {
+            let mut doc = s.doc(&id)?;
+            let h = doc.read().map_err(crate::store::StoreError::from)?;
+            let body = render(s, &mut doc, &h)?;
+            let user = s.identity()?.user_name;
+            Ok(page(&user, title, body))
+        })
+        .await
+}
+
 fn today() -> chrono::NaiveDate {
     chrono::Local::now().date_naive()
 }
@@ -490,19 +512,13 @@ async fn edit_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    let id = household_id(&id)?;
-    state
-        .with_store(move |s| {
-            let mut doc = s.doc(&id)?;
-            let h = doc.read().map_err(crate::store::StoreError::from)?;
-            let version = form::version_text(&doc.heads());
-            let year = assessment_year(&h).unwrap_or_else(|| chrono::Datelike::year(&today()));
-            let a = assessment::assess(&h, year, today(), s.standards());
-            let user = s.identity()?.user_name;
-            let body = pages::household_form(&h, Some(&version), year, Some(&a));
-            Ok(page(&user, "编辑农户", body))
-        })
-        .await
+    household_doc_page(state, id, "编辑农户", |s, doc, h| {
+        let version = form::version_text(&doc.heads());
+        let year = assessment_year(h).unwrap_or_else(|| chrono::Datelike::year(&today()));
+        let a = assessment::assess(h, year, today(), s.standards());
+        Ok(pages::household_form(h, Some(&version), year, Some(&a)))
+    })
+    .await
 }
 
 async fn visit_page(

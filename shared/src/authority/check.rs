@@ -310,18 +310,7 @@ mod tests {
     }
 
     fn step(s: ProcedureStep, date: &str, outcome: StepOutcome) -> StepRecord {
-        StepRecord {
-            step: s,
-            date: day(date),
-            actor: "张".into(),
-            actor_user: None,
-            outcome,
-            comment: String::new(),
-            publicity_start: None,
-            publicity_end: None,
-            objections: Default::default(),
-            attachments: Default::default(),
-        }
+        crate::demo::step_record(s, day(date), "张", outcome)
     }
 
     fn add(h: &Household, case: &CaseId, id: &str, r: StepRecord) -> Household {

@@ -279,18 +279,12 @@ mod tests {
             },
         );
         let mut after = before.clone();
-        let record = StepRecord {
-            step: ProcedureStep::CountyDecision,
-            date: chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("date"),
-            actor: "x".into(),
-            actor_user: None,
-            outcome: StepOutcome::Passed,
-            comment: String::new(),
-            publicity_start: None,
-            publicity_end: None,
-            objections: Default::default(),
-            attachments: Default::default(),
-        };
+        let record = crate::demo::step_record(
+            ProcedureStep::CountyDecision,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("date"),
+            "x",
+            StepOutcome::Passed,
+        );
         let case = after.cases.get_mut(&case_id).expect("case");
         case.steps.insert(StepId::from("s1"), record);
         let w = writes(Some(&before), &after);

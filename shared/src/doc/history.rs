@@ -761,10 +761,7 @@ fn child_objects_at(
             .filter(|(v, _)| v.is_object())
             .map(|(_, id)| id)
             .collect();
-        if let Some(pos) = all.iter().position(|id| Some(id) == winner.as_ref()) {
-            let w = all.remove(pos);
-            all.insert(0, w);
-        }
+        super::tree::visible_first(&mut all, winner.as_ref());
         out.extend(all);
     }
     Ok(out)

@@ -85,14 +85,19 @@ pub(crate) fn child_maps(
             .filter(|(v, _)| matches!(v, Value::Object(ObjType::Map)))
             .map(|(_, id)| id)
             .collect();
-        // Visible object first so that its fields win when objects are unioned.
-        if let Some(pos) = all.iter().position(|id| Some(id) == winner.as_ref()) {
-            let w = all.remove(pos);
-            all.insert(0, w);
-        }
+        visible_first(&mut all, winner.as_ref());
         out.extend(all);
     }
     Ok(out)
+}
+
+/// Moves the visible object (`winner`) of `all` to the front, so that its fields win when
+/// objects are unioned.
+pub(crate) fn visible_first(all: &mut Vec<ObjId>, winner: Option<&ObjId>) {
+    if let Some(pos) = all.iter().position(|id| Some(id) == winner) {
+        let w = all.remove(pos);
+        all.insert(0, w);
+    }
 }
 
 /// Reads the map(s) `objs` (visible first) as one JSON object.

@@ -278,22 +278,14 @@ mod tests {
             Err(IdError::Length { got: 17 })
         );
         assert_eq!(ResidentId::parse(""), Err(IdError::Length { got: 0 }));
-        assert_eq!(
-            ResidentId::parse("1101051949123100X2"),
-            Err(IdError::NotDigits)
-        );
-        assert_eq!(
-            ResidentId::parse("11010519491231002Y"),
-            Err(IdError::NotDigits)
-        );
-        assert_eq!(
-            ResidentId::parse("11010519491231002张"),
-            Err(IdError::NotDigits)
-        );
-        assert_eq!(
-            ResidentId::parse("1101051949 231002X"),
-            Err(IdError::NotDigits)
-        );
+        for text in [
+            "1101051949123100X2",
+            "11010519491231002Y",
+            "11010519491231002张",
+            "1101051949 231002X",
+        ] {
+            assert_eq!(ResidentId::parse(text), Err(IdError::NotDigits), "{text}");
+        }
     }
 
     #[test]

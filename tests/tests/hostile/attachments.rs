@@ -8,10 +8,9 @@
 
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
-use serde_json::{Value, json};
 use zoufang_e2e::api::{self, ApiDevice, Reply};
 use zoufang_e2e::db::ServerDb;
-use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, add_users, roster_csv};
+use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, add_users, photos, roster_csv};
 use zoufang_shared::wire::{
     AttachmentStatusRequest, AttachmentStatusResponse, MAX_ATTACHMENT_BYTES, UploadState,
 };
@@ -136,47 +135,24 @@ async fn stored_size(db: &ServerDb, hash: &str) -> Option<i64> {
     )
 }
 
-/// A tiny PNG (its header is all the client checks), 300 kB: more than one 256 KiB chunk.
-fn png() -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    png.extend_from_slice(&800u32.to_be_bytes());
-    png.extend_from_slice(&600u32.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    png.extend(std::iter::repeat_n(7u8, 300_000));
-    png
-}
-
 /// Records a visit with a photo through the device's own web UI, as the phone does; returns
 /// the photo's hash.
 async fn visit_with_photo(device: &Device) -> String {
     let ui = ClientProcess::start(device.data.path()).await;
     let http = reqwest::Client::new();
-    let photo: Value = http
-        .post(format!("{}/api/attachments", ui.url))
-        .header(CONTENT_TYPE, "image/png")
-        .body(png())
-        .send()
-        .await
-        .expect("photo")
-        .json()
-        .await
-        .expect("photo answer");
+    // 300 kB: more than one 256 KiB chunk.
+    let photo = photos::upload(&http, &ui.url, "image/png", photos::png(800, 600, 300_000)).await;
     let hash = photo["hash"].as_str().expect("the photo's hash").to_owned();
-    let visit = http
-        .post(format!("{}/api/households/{HOUSEHOLD}/visits", ui.url))
-        .json(&json!({
-            "date": chrono::Local::now().date_naive().to_string(),
-            "visitor": "张调查", "mode": "in_person",
-            "photos": [hash],
-        }))
-        .send()
-        .await
-        .expect("visit");
-    assert!(
-        visit.status().is_success(),
-        "{}",
-        visit.text().await.unwrap_or_default()
-    );
+    let today = chrono::Local::now().date_naive().to_string();
+    photos::record_visit(
+        &http,
+        &ui.url,
+        HOUSEHOLD,
+        &today,
+        "张调查",
+        &[&photo["hash"]],
+    )
+    .await;
     ui.kill().await;
     hash
 }
@@ -244,14 +220,27 @@ async fn a_squatted_hash_does_not_block_its_owner(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_squatted_hash_does_not_block_its_owner_on_sqlite() {
-    a_squatted_hash_does_not_block_its_owner(TestDb::sqlite()).await;
-}
+zoufang_e2e::on_both_databases!(a_squatted_hash_does_not_block_its_owner);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_squatted_hash_does_not_block_its_owner_on_postgres() {
-    a_squatted_hash_does_not_block_its_owner(TestDb::postgres()).await;
+/// Surveyors zhang and li of 诗礼乡 on `server`, with an API device each (named `devices`,
+/// actors `actor` and `actor + 0x11` repeated), and the server's database.
+async fn two_surveyors(
+    server: &ServerProcess,
+    db: &TestDb,
+    devices: [&str; 2],
+    actor: u8,
+) -> (ApiDevice, ApiDevice, ServerDb) {
+    add_users(
+        &db.url,
+        &[
+            ("zhang", "surveyor", "530921100"),
+            ("li", "surveyor", "530921100"),
+        ],
+    )
+    .await;
+    let zhang = ApiDevice::enroll(&server.url, "zhang", devices[0], [actor; 16]).await;
+    let li = ApiDevice::enroll(&server.url, "li", devices[1], [actor + 0x11; 16]).await;
+    (zhang, li, ServerDb::connect(&db.url).await)
 }
 
 /// With the smallest quota the server accepts (one whole photo, 4 MiB): an upload begun
@@ -263,17 +252,7 @@ async fn unfinished_uploads_stay_within_the_quota(db: TestDb) {
         &format!("[limits]\nmax_upload_bytes_in_progress = {MAX_ATTACHMENT_BYTES}\n"),
     )
     .await;
-    add_users(
-        &db.url,
-        &[
-            ("zhang", "surveyor", "530921100"),
-            ("li", "surveyor", "530921100"),
-        ],
-    )
-    .await;
-    let device = ApiDevice::enroll(&server.url, "zhang", "quota-a", [0x11; 16]).await;
-    let other = ApiDevice::enroll(&server.url, "li", "quota-b", [0x22; 16]).await;
-    let sdb = ServerDb::connect(&db.url).await;
+    let (device, other, sdb) = two_surveyors(&server, &db, ["quota-a", "quota-b"], 0x11).await;
     let big = million_a();
     let half = put_ok(&device, MILLION_A_SHA256, 1_000_000, 0, &big[..500_000]).await;
     assert_eq!(half.offset, 500_000);
@@ -308,32 +287,14 @@ async fn unfinished_uploads_stay_within_the_quota(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unfinished_uploads_stay_within_the_quota_on_sqlite() {
-    unfinished_uploads_stay_within_the_quota(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unfinished_uploads_stay_within_the_quota_on_postgres() {
-    unfinished_uploads_stay_within_the_quota(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(unfinished_uploads_stay_within_the_quota);
 
 /// The examiner's 50 unfinished 4 MiB uploads on the default settings: the quota (16 MiB)
 /// takes four; once their last chunk is older than the expiry they are not reported, the next
 /// upload by anyone deletes them, and complete attachments stay.
 async fn unfinished_uploads_expire(db: TestDb) {
     let server = ServerProcess::start(&db.url).await;
-    add_users(
-        &db.url,
-        &[
-            ("zhang", "surveyor", "530921100"),
-            ("li", "surveyor", "530921100"),
-        ],
-    )
-    .await;
-    let hoarder = ApiDevice::enroll(&server.url, "zhang", "hoarder", [0x33; 16]).await;
-    let other = ApiDevice::enroll(&server.url, "li", "passer-by", [0x44; 16]).await;
-    let sdb = ServerDb::connect(&db.url).await;
+    let (hoarder, other, sdb) = two_surveyors(&server, &db, ["hoarder", "passer-by"], 0x33).await;
     assert!(put_ok(&hoarder, ABC_SHA256, 3, 0, b"abc").await.complete);
 
     let hashes: Vec<String> = (1..=50).map(fake_hash).collect();
@@ -379,12 +340,4 @@ async fn unfinished_uploads_expire(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unfinished_uploads_expire_on_sqlite() {
-    unfinished_uploads_expire(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unfinished_uploads_expire_on_postgres() {
-    unfinished_uploads_expire(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(unfinished_uploads_expire);

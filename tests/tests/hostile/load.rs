@@ -17,14 +17,12 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zoufang_e2e::access::{api_device, author};
+use zoufang_e2e::areas::{SANHE, SHILI};
 use zoufang_e2e::review::Reviewer;
 use zoufang_e2e::{Device, ServerProcess, TestDb, add_users, peak_rss_kib, roster_csv};
 use zoufang_shared::doc::{ActorId, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::wire::Push;
-
-const SHILI: &str = "530921100";
-const SANHE: &str = "530921100201";
 
 /// How long the server took to drop (or answer and close) a connection that sent `head` and
 /// then, when `trickle` is set, one more byte at that interval.
@@ -326,15 +324,10 @@ async fn ten_hostile_devices_do_not_stall_honest_work(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ten_hostile_devices_do_not_stall_honest_work_on_sqlite() {
-    ten_hostile_devices_do_not_stall_honest_work(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ten_hostile_devices_do_not_stall_honest_work_on_postgres() {
-    ten_hostile_devices_do_not_stall_honest_work(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(
+    ten_hostile_devices_do_not_stall_honest_work,
+    worker_threads = 4
+);
 
 /// With one heavy slot and no line, concurrent syncs beyond the one running are shed at once:
 /// 503 `overloaded` with `Retry-After`; the stock client waits and gets through.

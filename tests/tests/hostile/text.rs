@@ -7,28 +7,22 @@
 //! server per household of a push and for reviewers' decisions), and an export cuts a cell too
 //! long for its format, visibly, instead of failing.
 
-use std::io::Cursor;
-
-use calamine::{Data, Reader, Xlsx};
 use chrono::Days;
 use reqwest::StatusCode;
 use serde_json::json;
 use zoufang_e2e::api::{ApiDevice, actor_hex, has_chinese, outcome};
+use zoufang_e2e::areas::{SANHE, SHILI};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::review::{Reviewer, proposed_on};
-use zoufang_e2e::{
-    Device, ServerProcess, TestDb, add_users, exported_household, roster_csv, zoufang,
-};
+use zoufang_e2e::sheets::xlsx_rows;
+use zoufang_e2e::{Device, ServerProcess, TestDb, add_users, exported_household, roster_csv};
 use zoufang_shared::codes::{CaseKind, ProcedureStep, Relation, StepOutcome};
+use zoufang_shared::demo::step_record;
 use zoufang_shared::doc::{ActorId, ChangeAuthor, DocError, Editor, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::limits::{MAX_NOTE_CHARS, MAX_SHORT_CHARS};
 use zoufang_shared::model::{Case, Member, StepRecord};
 use zoufang_shared::wire::{Push, PushOutcome, SyncResponse};
-
-/// 诗礼乡 and its 三合村.
-const SHILI: &str = "530921100";
-const SANHE: &str = "530921100201";
 
 const NUL_NAME: &str = "hh-text-nul-name";
 const LONG_NAME: &str = "hh-text-long-name";
@@ -106,16 +100,9 @@ fn case_at_township_review(e: &mut Editor<'_>) -> Result<(), DocError> {
         e.add_step(
             &case,
             &StepRecord {
-                step,
-                date: day(n as u64 + 1),
-                actor: "村委会".into(),
-                actor_user: None,
-                outcome: StepOutcome::Passed,
-                comment: String::new(),
                 publicity_start: publicity.then(|| day(3)),
                 publicity_end: publicity.then(|| day(9)),
-                objections: Default::default(),
-                attachments: Default::default(),
+                ..step_record(step, day(n as u64 + 1), "村委会", StepOutcome::Passed)
             },
         )?;
     }
@@ -127,14 +114,6 @@ fn refusal<'a>(res: &'a SyncResponse, household: &str) -> (&'a str, &'a str) {
     match outcome(res, household) {
         PushOutcome::Rejected { code, message } => (code, message),
         other => panic!("{household:?} should be refused, got {other:?}"),
-    }
-}
-
-fn cell_text(c: &Data) -> String {
-    match c {
-        Data::String(s) => s.clone(),
-        Data::Empty => String::new(),
-        other => other.to_string(),
     }
 }
 
@@ -150,18 +129,7 @@ async fn roster(reviewer: &Reviewer, format: &str) -> Vec<Vec<String>> {
         String::from_utf8_lossy(&bytes)
     );
     match format {
-        "xlsx" => {
-            let mut wb: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
-                .unwrap_or_else(|e| panic!("calamine opens the export: {e}"));
-            let range = wb
-                .worksheet_range_at(0)
-                .expect("a sheet")
-                .expect("a readable sheet");
-            range
-                .rows()
-                .map(|r| r.iter().map(cell_text).collect())
-                .collect()
-        }
+        "xlsx" => xlsx_rows(bytes, "the roster"),
         _ => {
             let text = bytes
                 .strip_prefix(b"\xEF\xBB\xBF")
@@ -342,15 +310,7 @@ async fn one_households_text_does_not_sink_the_others(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_households_text_does_not_sink_the_others_on_sqlite() {
-    one_households_text_does_not_sink_the_others(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_households_text_does_not_sink_the_others_on_postgres() {
-    one_households_text_does_not_sink_the_others(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(one_households_text_does_not_sink_the_others);
 
 async fn a_household_id_with_a_nul_is_refused_alone(db: TestDb) {
     let server = ServerProcess::start(&db.url).await;
@@ -391,29 +351,14 @@ async fn a_household_id_with_a_nul_is_refused_alone(db: TestDb) {
     server.kill().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_household_id_with_a_nul_is_refused_alone_on_sqlite() {
-    a_household_id_with_a_nul_is_refused_alone(TestDb::sqlite()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_household_id_with_a_nul_is_refused_alone_on_postgres() {
-    a_household_id_with_a_nul_is_refused_alone(TestDb::postgres()).await;
-}
+zoufang_e2e::on_both_databases!(a_household_id_with_a_nul_is_refused_alone);
 
 /// The stock client refuses such text before it is stored: the CLI says why, in Chinese, and
 /// the household is as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_refuses_text_the_server_would() {
     const HOUSEHOLD: &str = "hh-530921100201001";
-    let data = tempfile::tempdir().expect("device dir");
-    let (status, _, err) = zoufang(
-        data.path(),
-        &["init", "--user-id", "zhang", "--user-name", "张调查"],
-    )
-    .await;
-    assert!(status.success(), "init: {err}");
-    let device = Device { data };
+    let device = Device::initialised("zhang", "张调查").await;
     device
         .import_roster(&roster_csv(&[("530921100201001", "三合村", 2)], 60))
         .await;

@@ -9,10 +9,10 @@
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
-use zoufang_e2e::access::{Answer, UrlLog, Web, cookie_named, hidden_csrf};
+use zoufang_e2e::access::{Answer, UrlLog, Web, cookie_named, hidden_csrf, percent};
 use zoufang_e2e::{
     ClientProcess, Device, ServerProcess, TEST_PASSPHRASE, TEST_PASSWORD, TestDb, add_users,
-    roster_csv, zoufang,
+    photos, roster_csv,
 };
 
 const HOUSEHOLD: &str = "hh-530921100201001";
@@ -20,14 +20,7 @@ const HOUSEHOLD: &str = "hh-530921100201001";
 /// A device with one imported household (no server needed); returns it with the head's ID
 /// number.
 async fn device_with_household() -> (Device, String) {
-    let data = tempfile::tempdir().expect("device dir");
-    let (status, _, err) = zoufang(
-        data.path(),
-        &["init", "--user-id", "zhang", "--user-name", "张调查"],
-    )
-    .await;
-    assert!(status.success(), "init: {err}");
-    let device = Device { data };
+    let device = Device::initialised("zhang", "张调查").await;
     let csv = roster_csv(&[("530921100201001", "三合村", 3)], 40);
     let head_id = csv
         .lines()
@@ -41,16 +34,6 @@ async fn device_with_household() -> (Device, String) {
 
 fn today() -> String {
     chrono::Local::now().date_naive().to_string()
-}
-
-/// A tiny PNG (its header is all the client checks).
-fn png() -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    png.extend_from_slice(&64u32.to_be_bytes());
-    png.extend_from_slice(&48u32.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    png.extend(std::iter::repeat_n(7u8, 1_000));
-    png
 }
 
 /// The client's UI over HTTP, every request naming `host`; no redirect followed.
@@ -176,9 +159,14 @@ async fn the_client_ui_answers_only_to_its_own_host() {
     let localhost = format!("localhost:{}", ui.port());
 
     let photo: Value = serde_json::from_str(
-        &ui.post(&own, "/api/attachments", "image/png", png())
-            .await
-            .body,
+        &ui.post(
+            &own,
+            "/api/attachments",
+            "image/png",
+            photos::png(64, 48, 1_000),
+        )
+        .await
+        .body,
     )
     .expect("upload answer");
     let photo = photo["hash"].as_str().expect("a photo hash").to_owned();
@@ -560,16 +548,4 @@ async fn behind_tls_the_cookies_are_secure() {
     assert!(session.contains("; Secure"), "{session}");
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"));
     server.kill().await;
-}
-
-/// `a b` → `a%20b`: every byte but the unreserved ones.
-fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

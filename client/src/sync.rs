@@ -75,6 +75,8 @@ pub struct SyncReport {
     pub busy_retries: usize,
     /// Set while waiting for a busy server: seconds until the request is sent again.
     pub retry_in: Option<u64>,
+    /// The server's standards table differed from this device's and replaced it.
+    pub standards_updated: bool,
 }
 
 impl SyncReport {
@@ -305,8 +307,46 @@ pub async fn sync(
         }
     }
     upload_attachments(store, &client, &server, &token, &mut report, &mut progress).await?;
+    report.standards_updated =
+        fetch_standards(store, &client, &server, &token, &mut report, &mut progress).await?;
     progress(&report);
     Ok(report)
+}
+
+/// Takes the server's standards table when it differs from this device's, so both judge a
+/// household by the same lines. True when the table was replaced.
+async fn fetch_standards(
+    store: &mut Store,
+    client: &reqwest::Client,
+    server: &str,
+    token: &str,
+    report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
+) -> Result<bool, SyncError> {
+    let have = store.standards_digest()?;
+    let res = send(
+        || {
+            client
+                .get(format!("{server}/api/standards"))
+                .query(&[("have", have.as_str())])
+                .bearer_auth(token)
+        },
+        report,
+        progress,
+    )
+    .await?;
+    // A server from before the table was distributed: the device keeps judging with its own.
+    if res.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(false);
+    }
+    let answer: wire::StandardsResponse = json_answer(res).await?;
+    match answer.json {
+        Some(json) if answer.digest != have => {
+            store.replace_standards(&json)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
 }
 
 /// Chunk size of attachment uploads: small enough that a cut on a 2G link loses little.

@@ -23,6 +23,7 @@ pub mod schema;
 pub mod serve;
 pub mod server_edit;
 pub mod spot_check;
+pub mod standards;
 pub mod state;
 pub mod storage;
 pub mod sync;

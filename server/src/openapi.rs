@@ -27,6 +27,7 @@ use crate::api::{device, review};
         device::enroll,
         device::sync_handler,
         device::attachment_status,
+        device::standards_table,
         device::attachment_upload,
         document,
         review::login,

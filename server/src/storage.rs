@@ -72,6 +72,9 @@ delegate_to_backend! { Accounts {
     fn device_by_token(&self, token_hash: &str) -> Option<DeviceAuth>;
     fn revoke_device(&self, device_id: &str) -> ();
     fn device_token_hash(&self, device_id: &str) -> Option<String>;
+    fn standards(&self) -> Option<StoredStandards>;
+    fn standards_digest(&self) -> Option<String>;
+    fn set_standards(&self, table: &StoredStandards) -> ();
 } }
 
 delegate_to_backend! { Database {

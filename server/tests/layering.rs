@@ -38,7 +38,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Pure rules and read models over stored data.
     (
         "domain",
-        &["report", "projection", "areas", "export", "spot_check"],
+        &[
+            "report",
+            "projection",
+            "areas",
+            "export",
+            "spot_check",
+            "standards",
+        ],
     ),
     // What everything stands on.
     (

@@ -274,6 +274,19 @@ pub struct UploadState {
     pub complete: bool,
 }
 
+/// `GET /api/standards?have=DIGEST`: the county's income standards table, which a device
+/// fetches after each sync so that its verdicts use the server's lines.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandardsResponse {
+    /// SHA-256 hex of the table's JSON text (`Standards::digest`).
+    pub digest: String,
+    /// The table's JSON text, exactly as its digest was taken; absent when the device already
+    /// holds it (`have` was this digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<String>,
+}
+
 /// Largest attachment the server keeps, and largest chunk of one upload request.
 pub const MAX_ATTACHMENT_BYTES: i64 = 4 * 1024 * 1024;
 pub const MAX_CHUNK_BYTES: usize = 1024 * 1024;

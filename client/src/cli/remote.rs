@@ -86,6 +86,9 @@ pub fn sync(ctx: &Context) -> Outcome {
         for r in &report.rejected {
             t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
         }
+        if report.standards_updated {
+            t.line(format_args!("  收入标准表已按服务器更新"));
+        }
         if report.incomplete {
             t.line(format_args!("  尚未全部完成,请再次同步"));
         }

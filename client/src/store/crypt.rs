@@ -143,19 +143,24 @@ impl KeyHeader {
     /// Writes the key file atomically and durably.
     pub(super) fn write(&self, path: &Path) -> Result<(), StoreError> {
         let json = serde_json::to_vec_pretty(self).map_err(|_| StoreError::KeyFileInvalid)?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        let io = |source| StoreError::Io {
-            path: tmp.clone(),
-            source,
-        };
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&json).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        drop(file);
-        rename_durably(&tmp, path)
+        write_durably(path, &json)
     }
+}
+
+/// Writes `bytes` to `path` atomically and durably: a crash leaves the old file or the new.
+pub(super) fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let io = |source| StoreError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    rename_durably(&tmp, path)
 }
 
 fn check_strength(passphrase: &str) -> Result<(), StoreError> {

@@ -301,6 +301,28 @@ impl Store {
         &self.standards
     }
 
+    /// The digest of the table this device judges with (`Standards::digest`), which the server
+    /// compares with its own.
+    pub fn standards_digest(&self) -> Result<String, StoreError> {
+        let path = self.dir.join(STANDARDS_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Standards::digest(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Standards::digest(Standards::builtin_json()))
+            }
+            Err(source) => Err(StoreError::Io { path, source }),
+        }
+    }
+
+    /// Replaces the table with the server's (checked first; a bad one changes nothing), on disk
+    /// durably and for this process at once.
+    pub fn replace_standards(&mut self, json: &str) -> Result<(), StoreError> {
+        let table = Standards::from_json(json)?;
+        crypt::write_durably(&self.dir.join(STANDARDS_FILE), json.as_bytes())?;
+        self.standards = table;
+        Ok(())
+    }
+
     /// The first column of every row `sql` (a query without parameters) selects, as text.
     fn texts(&self, sql: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql)?;

@@ -41,6 +41,7 @@ pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
                 post(sync_handler::<D>).layer(DefaultBodyLimit::max(state.config.max_sync_bytes)),
             ),
         )
+        .route("/api/standards", get(standards_table::<D>))
         .route(
             "/api/attachments/status",
             post(attachment_status::<D>).layer(DefaultBodyLimit::max(256 * 1024)),
@@ -346,6 +347,8 @@ pub(crate) async fn sync_handler<D: Database>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body_bytes(body)?;
+    // Merged households are checked against the county's latest table (one digest read).
+    crate::standards::refresh(&state.db).await?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -414,6 +417,54 @@ pub(crate) async fn attachment_status<D: Database>(
     let uploader = attachments::Uploader::new(&device.device_id, &state.config.limits);
     Ok(Json(wire::AttachmentStatusResponse {
         missing: attachments::missing_for(&state.db, &uploader, &req.hashes).await?,
+    }))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct StandardsQuery {
+    /// The digest of the table the device holds, if any.
+    #[param(max_length = 64)]
+    have: Option<String>,
+}
+
+/// The county's income standards table (the server is its authority): the device stores it and
+/// judges with it. Only the digest when the device already holds this table.
+#[utoipa::path(
+    get,
+    path = "/api/standards",
+    tag = "device",
+    security(("device" = [])),
+    params(StandardsQuery),
+    responses(
+        (status = 200, description = "The table in use, or only its digest when `have` names it",
+         body = wire::StandardsResponse),
+        (status = 400, description = "Malformed query", body = ErrorBody),
+        DeviceRefused,
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(device = %device.device_id))]
+pub(crate) async fn standards_table<D: Database>(
+    State(state): State<Shared<D>>,
+    Device(device): Device,
+    query: Result<axum::extract::Query<StandardsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<wire::StandardsResponse>, ApiError> {
+    let axum::extract::Query(q) = query
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "have 参数无效"))?;
+    if q.have.as_deref().is_some_and(|h| h.len() > 64) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "have 参数无效",
+        ));
+    }
+    crate::standards::refresh(&state.db).await?;
+    let table = crate::standards::current();
+    let current = q.have.as_deref() == Some(table.digest.as_str());
+    Ok(Json(wire::StandardsResponse {
+        digest: table.digest.clone(),
+        json: (!current).then(|| table.json.clone()),
     }))
 }
 

@@ -9,8 +9,6 @@
 //! Rows are handed to storage as plain values per table ([`TableRows`], defined with the tables
 //! in `zoufang_storage::projection`) so that one piece of SQL writes them on either backend.
 
-use std::sync::OnceLock;
-
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use zoufang_shared::CodeList;
 use zoufang_shared::doc::{DocError, HouseholdDoc};
@@ -18,7 +16,6 @@ use zoufang_shared::model::{CaseStage, Household};
 use zoufang_shared::rules::assessment::assess;
 use zoufang_shared::rules::checks::{Severity, check_household, judged_year};
 use zoufang_shared::rules::income::net_income;
-use zoufang_shared::rules::standards::Standards;
 
 use crate::storage::{HouseholdWrite, NewChange};
 pub use zoufang_storage::projection::{
@@ -70,11 +67,6 @@ pub fn today() -> NaiveDate {
     Utc::now().with_timezone(&local_offset()).date_naive()
 }
 
-fn standards() -> &'static Standards {
-    static STANDARDS: OnceLock<Standards> = OnceLock::new();
-    STANDARDS.get_or_init(|| Standards::builtin().expect("the built-in standards table is valid"))
-}
-
 /// The key that makes one helper one person across households: name and unit, trimmed.
 pub fn helper_key(name: &str, unit: Option<&str>) -> String {
     format!("{}|{}", name.trim(), unit.unwrap_or("").trim())
@@ -98,7 +90,8 @@ pub fn project_read(
         .map(|t| t.with_timezone(&local_offset()).date_naive())
         .unwrap_or(NaiveDate::MIN);
     let area = h.info.area_code.clone().unwrap_or_default();
-    let findings = check_household(&h, as_of, standards());
+    let table = crate::standards::current();
+    let findings = check_household(&h, as_of, &table.standards);
 
     let mut tables = Projection::empty(id).tables;
     let persons = h.size() as i64;
@@ -225,7 +218,8 @@ fn household_row(
     newest: Option<DateTime<Utc>>,
 ) -> Vec<Val> {
     let [errors, warnings, conflicts] = counts;
-    let failed: Vec<&str> = assess(h, judged_year(h, as_of), as_of, standards())
+    let table = crate::standards::current();
+    let failed: Vec<&str> = assess(h, judged_year(h, as_of), as_of, &table.standards)
         .failed_criteria()
         .iter()
         .map(|c| c.code())

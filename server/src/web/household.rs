@@ -45,8 +45,7 @@ async fn render<D: Database>(
         let findings = zoufang_shared::rules::checks::check_household(
             &h,
             crate::projection::today(),
-            &zoufang_shared::rules::standards::Standards::builtin()
-                .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?,
+            &crate::standards::current().standards,
         );
         Ok(pages::household_page(
             viewer,

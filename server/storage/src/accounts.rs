@@ -62,3 +62,12 @@ pub struct DeviceAuth {
     /// ([`crate::Database::resend_own_changes`]).
     pub own_resent_until: i64,
 }
+
+/// The county's standards table as imported: the JSON text and its digest (SHA-256, hex), which
+/// devices compare to learn whether theirs is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredStandards {
+    pub json: String,
+    pub digest: String,
+    pub imported_at: DateTime<Utc>,
+}

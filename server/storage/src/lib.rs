@@ -30,7 +30,7 @@ pub mod sql;
 pub mod traits;
 pub mod views;
 
-pub use accounts::{Area, DeviceAuth, NewDevice, NewUser, User};
+pub use accounts::{Area, DeviceAuth, NewDevice, NewUser, StoredStandards, User};
 pub use attachments::{Append, AttachmentState, StoredAttachment, UploadChunk};
 pub use backend::Backend;
 pub use log::{

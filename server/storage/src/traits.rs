@@ -14,7 +14,7 @@ use crate::views::{
 };
 use crate::{
     Append, Area, AttachmentState, ChangePage, DbError, DeviceAuth, NewDevice, NewUser, OwnChanges,
-    StoredAttachment, StoredHousehold, SyncWrite, UploadChunk, User,
+    StoredAttachment, StoredHousehold, StoredStandards, SyncWrite, UploadChunk, User,
 };
 
 /// Storage of the server. Implementations: `zoufang_storage_sqlite::SqliteDb`,
@@ -157,6 +157,16 @@ pub trait Accounts {
         &self,
         device_id: &str,
     ) -> impl Future<Output = Result<Option<String>, DbError>> + Send;
+    // --- the county's standards table
+    /// The imported table, if one was: its JSON text and digest.
+    fn standards(&self) -> impl Future<Output = Result<Option<StoredStandards>, DbError>> + Send;
+    /// The digest of the imported table alone (cheap: the server polls it).
+    fn standards_digest(&self) -> impl Future<Output = Result<Option<String>, DbError>> + Send;
+    /// Replaces the table (validated by the caller).
+    fn set_standards(
+        &self,
+        table: &StoredStandards,
+    ) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
 /// Reads and writes of the projection (see `crate::projection`), one SQL text for both

@@ -210,6 +210,16 @@ impl Standards {
         BUILTIN
     }
 
+    /// What identifies a table's text between server and device: SHA-256 of the JSON, hex. A
+    /// device sends the digest of the table it holds and gets a new one only when it differs.
+    pub fn digest(json: &str) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(json.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn entries(&self) -> &[Standard] {
         &self.0
     }

@@ -9,16 +9,16 @@ use clap::{Parser, Subcommand};
 use zoufang_server::app::{AppState, router};
 use zoufang_server::config::{Config, Overrides};
 use zoufang_server::storage::{Accounts, AnyDb, Database, DbError, Projections};
-use zoufang_shared::CodeList;
-use zoufang_shared::rules::standards::Standards;
 
 mod accounts;
 mod error;
 mod restore;
+mod standards;
 
 use accounts::{area, seed_demo, user};
 use error::{CliError, refused, report};
 use restore::restore;
+use standards::StandardsCommand;
 
 #[derive(Parser)]
 #[command(
@@ -115,11 +115,14 @@ enum Command {
         #[arg(long)]
         status: bool,
     },
-    /// Validate and list an income standards table (default: the built-in one)
+    /// List the income standards table in use (imported, else built-in), check a file, or
+    /// import the county's table
     Standards {
-        /// A standards JSON file to check instead of the built-in table
+        /// A standards JSON file to check and list instead
         #[arg(long)]
         file: Option<PathBuf>,
+        #[command(subcommand)]
+        command: Option<StandardsCommand>,
     },
 }
 
@@ -231,7 +234,25 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     };
     let config = Config::load(cli.config.as_deref(), &overrides)?;
     match cli.command {
-        Command::Standards { file } => standards(file),
+        Command::Standards {
+            file,
+            command: Some(command),
+        } => {
+            if file.is_some() {
+                return Err(refused("--file 用于检查;导入请写 standards import FILE"));
+            }
+            standards::run(command, connect(&config).await?).await
+        }
+        Command::Standards {
+            file,
+            command: None,
+        } => {
+            let db = match &file {
+                Some(_) => None,
+                None => Some(connect(&config).await?),
+            };
+            standards::list(file, db).await
+        }
         Command::Serve { .. } => serve(config).await,
         Command::Demo { .. } => {
             let db = connect(&config).await?;
@@ -326,6 +347,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         } => restore(&config, file, window_days, mark, close).await,
         Command::Reindex => {
             let db = connect(&config).await?;
+            zoufang_server::standards::refresh(&db).await?;
             let report = zoufang_server::projection::reindex::reindex(&db).await?;
             println!(
                 "已重建 {} 户(并发修改跳过 {} 户,无法读取 {} 户)",
@@ -353,6 +375,8 @@ async fn connect(config: &Config) -> Result<AnyDb, CliError> {
 
 async fn serve(config: Config) -> Result<(), CliError> {
     let db = connect(&config).await?;
+    zoufang_server::standards::refresh(&db).await?;
+    tokio::spawn(zoufang_server::standards::watch(db.clone()));
     rebuild_if_behind(&db).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -388,29 +412,4 @@ async fn rebuild_if_behind(db: &AnyDb) -> Result<(), CliError> {
 async fn shutdown_signal() {
     zoufang_shared::shutdown::shutdown_signal().await;
     tracing::info!("shutting down");
-}
-
-fn standards(file: Option<PathBuf>) -> Result<(), CliError> {
-    let table = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|source| CliError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            Standards::from_json(&text)
-        }
-        None => Standards::builtin(),
-    }?;
-    for s in table.entries() {
-        println!(
-            "{}\t{}\t{}\t{}\t{} 元\t{}",
-            s.year,
-            s.level.label(),
-            s.region.as_deref().unwrap_or("-"),
-            s.kind.label(),
-            s.amount,
-            s.source
-        );
-    }
-    Ok(())
 }

@@ -4,7 +4,7 @@ use maud::{Markup, html};
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::*;
 
-use crate::report::{Bucket, Hp, Report, Section};
+use crate::report::{Bucket, Fraction, Hp, RATE_FORMULAS, Report, Section};
 use crate::storage::Area;
 use crate::web::Viewer;
 
@@ -107,17 +107,21 @@ fn status_count(s: &Section, status: HouseholdStatus) -> Hp {
 }
 
 fn rates(s: &Section, missed_link: &str) -> Markup {
+    // A rate with the county's own arithmetic beside it: "5.23%(74 ÷ 1415)".
+    let rate = |v: Option<f64>, f: Fraction| {
+        html! { (percent(v)) span.muted { "(" (f.part) " ÷ " (f.whole) ")" } }
+    };
     html! {
         h2 { "比率" }
         dl.rates {
-            dt { "错评率" } dd { (percent(s.rates.wrong_entry)) }
-            dt { "错退率" } dd { (percent(s.rates.wrongful_exit)) }
+            dt { "错评率" } dd #rate-wrong-entry { (rate(s.rates.wrong_entry, s.basis.wrong_entry)) }
+            dt { "错退率" } dd #rate-wrongful-exit { (rate(s.rates.wrongful_exit, s.basis.wrongful_exit)) }
             dt { "漏评" } dd { a href=(missed_link) { (hp(s.rates.missed)) } }
-            dt { "贫困发生率" } dd { (percent(s.rates.poverty_incidence)) }
+            dt { "贫困发生率" } dd { (rate(s.rates.poverty_incidence, s.basis.poverty_incidence)) }
         }
-        p.muted {
-            "错评率 = 错评剔除户 ÷ 建档立卡户(未脱贫、已脱贫、返贫);错退率 = 错退户 ÷ 已脱贫户;"
-            "漏评 = 排查发现的新识别户;贫困发生率 = 未脱贫及返贫人口 ÷ 在册总人口。不通过的事项不计入。"
+        ul.muted.formulas {
+            @for (name, formula) in RATE_FORMULAS { li { (name) " = " (formula) } }
+            li { "不通过的事项单列「不通过」一栏,不计入任何合计和比率。" }
         }
     }
 }

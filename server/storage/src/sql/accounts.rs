@@ -12,7 +12,10 @@ macro_rules! accounts_sql {
             use $crate::reexports::chrono::{DateTime, Utc};
             use $crate::reexports::sqlx;
             use $crate::sql::{duplicate_on_unique, enroll_refused, parse_role};
-            use $crate::{Accounts, Area, Backend, DbError, DeviceAuth, NewDevice, NewUser, User};
+            use $crate::{
+                Accounts, Area, Backend, DbError, DeviceAuth, NewDevice, NewUser, StoredStandards,
+                User,
+            };
 
             type Db = <$ty as Backend>::Db;
             type UserRow = (i64, String, String, String, String, bool);
@@ -298,6 +301,49 @@ macro_rules! accounts_sql {
                             .fetch_optional(self.pool())
                             .await?,
                     )
+                }
+
+                async fn standards(&self) -> Result<Option<StoredStandards>, DbError> {
+                    let row: Option<(String, String, String)> = sqlx::query_as(
+                        "SELECT json, digest, imported_at FROM standards WHERE id = 1",
+                    )
+                    .fetch_optional(self.pool())
+                    .await?;
+                    row.map(|(json, digest, at)| {
+                        let imported_at = DateTime::parse_from_rfc3339(&at)
+                            .map_err(|e| DbError::Other(sqlx::Error::Decode(Box::new(e))))?
+                            .with_timezone(&Utc);
+                        Ok(StoredStandards {
+                            json,
+                            digest,
+                            imported_at,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn standards_digest(&self) -> Result<Option<String>, DbError> {
+                    Ok(
+                        sqlx::query_scalar("SELECT digest FROM standards WHERE id = 1")
+                            .fetch_optional(self.pool())
+                            .await?,
+                    )
+                }
+
+                async fn set_standards(&self, table: &StoredStandards) -> Result<(), DbError> {
+                    sqlx::query(
+                        "INSERT INTO standards (id, json, digest, imported_at)
+                         VALUES (1, $1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE
+                         SET json = excluded.json, digest = excluded.digest,
+                             imported_at = excluded.imported_at",
+                    )
+                    .bind(&table.json)
+                    .bind(&table.digest)
+                    .bind(table.imported_at.to_rfc3339())
+                    .execute(self.pool())
+                    .await?;
+                    Ok(())
                 }
 
                 async fn revoke_device(&self, device_id: &str) -> Result<(), DbError> {

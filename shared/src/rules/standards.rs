@@ -306,30 +306,33 @@ impl Standards {
         region: Option<&str>,
         kind: StandardKind,
     ) -> Result<Applied, MissingStandard> {
+        let region = region.map(str::trim).filter(|r| !r.is_empty());
         // No region where one is needed is the household's gap, not the table's.
-        let exact = self.require(year, level, region, kind);
-        if let Err(e @ MissingStandard::NoRegion { .. }) = exact {
-            return Err(e);
-        }
-        if let Ok(s) = exact {
-            return Ok(Applied {
+        if level != StandardLevel::National && region.is_none() {
+            return self.require(year, level, region, kind).map(|s| Applied {
                 standard: s.clone(),
                 notice: None,
             });
         }
-        let region = region.map(str::trim).filter(|r| !r.is_empty());
-        let wanted = describe(
-            year,
-            level,
-            region.filter(|_| level != StandardLevel::National),
-            kind,
-        );
+        // Named only when something is missing: most verdicts find their own year.
+        let wanted = || {
+            describe(
+                year,
+                level,
+                region.filter(|_| level != StandardLevel::National),
+                kind,
+            )
+        };
         if let Some(s) = self.latest_until(year, level, region, kind) {
             return Ok(Applied {
-                notice: Some(format!(
-                    "标准表中没有 {wanted},沿用 {} 年标准({} 元),请县扶贫办核实",
-                    s.year, s.amount
-                )),
+                notice: (s.year != year).then(|| {
+                    format!(
+                        "标准表中没有 {},沿用 {} 年标准({} 元),请县扶贫办核实",
+                        wanted(),
+                        s.year,
+                        s.amount
+                    )
+                }),
                 standard: s.clone(),
             });
         }
@@ -338,14 +341,15 @@ impl Standards {
         {
             return Ok(Applied {
                 notice: Some(format!(
-                    "标准表中没有 {wanted},按 {}({} 元)评估,请县扶贫办核实",
+                    "标准表中没有 {},按 {}({} 元)评估,请县扶贫办核实",
+                    wanted(),
                     s.describe(),
                     s.amount
                 )),
                 standard: s.clone(),
             });
         }
-        Err(MissingStandard::NotInTable(wanted))
+        Err(MissingStandard::NotInTable(wanted()))
     }
 }
 

@@ -87,8 +87,15 @@ impl SyncReport {
     }
 }
 
+/// Seconds a kept-alive connection may idle before the device drops it: well under the server's
+/// header timeout (10 s by default), which closes idle connections, so a request after a long
+/// local step (applying a large pull on a slow phone) does not meet a connection the server is
+/// closing at that moment.
+const POOL_IDLE_SECS: u64 = 4;
+
 fn http() -> Result<reqwest::Client, SyncError> {
     reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(POOL_IDLE_SECS))
         .connect_timeout(Duration::from_secs(20))
         .timeout(Duration::from_secs(300))
         .build()
@@ -150,10 +157,7 @@ async fn send(
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<reqwest::Response, SyncError> {
     for retry in 0..=BUSY_RETRIES {
-        let res = make()
-            .send()
-            .await
-            .map_err(|e| SyncError::Network(e.to_string()))?;
+        let res = send_once(&make).await?;
         if res.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
             return Ok(res);
         }
@@ -182,6 +186,26 @@ async fn send(
         report.retry_in = None;
     }
     Err(SyncError::Busy(BUSY_RETRIES))
+}
+
+/// Sends once, and once more on a fresh connection when the first attempt failed before any
+/// answer (a kept-alive connection the server closed, a reset): every request the sync makes is
+/// safe to repeat (pushes are idempotent, upload chunks carry their offset, reads are reads).
+/// A timeout is not repeated: the server may still be working on it.
+async fn send_once(
+    make: &impl Fn() -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, SyncError> {
+    match make().send().await {
+        Ok(res) => Ok(res),
+        Err(e) if !e.is_timeout() => {
+            tracing::debug!(error = %e, "request failed before an answer; sending it again");
+            make()
+                .send()
+                .await
+                .map_err(|e| SyncError::Network(e.to_string()))
+        }
+        Err(e) => Err(SyncError::Network(e.to_string())),
+    }
 }
 
 /// Signs this device in with the user's password; stores the server, token and user.
@@ -557,5 +581,33 @@ mod tests {
                 "{secs} s: {wait:?}"
             );
         }
+    }
+
+    /// A peer that reads each request and closes the first connection without answering (what a
+    /// server closing an idle kept-alive connection looks like to the client), then answers.
+    #[tokio::test]
+    async fn a_connection_closed_before_the_answer_is_tried_once_more() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let peer = tokio::spawn(async move {
+            for n in 0..2 {
+                let (mut socket, _) = listener.accept().await.expect("accept");
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await.expect("read");
+                if n == 1 {
+                    let answer =
+                        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                    socket.write_all(answer.as_bytes()).await.expect("write");
+                }
+            }
+        });
+        let client = http().expect("client");
+        let url = format!("http://{addr}/api/standards");
+        let res = send_once(&|| client.get(&url)).await.expect("second try");
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        peer.await.expect("both connections seen");
     }
 }

@@ -306,7 +306,11 @@ impl ServerProcess {
             .arg(database)
             .args(extra)
             .args([command, "--listen", "127.0.0.1:0"])
-            .env("ZOUFANG_LOG", "warn")
+            // `ZOUFANG_TEST_SERVER_LOG=debug` shows a failing test's server in detail.
+            .env(
+                "ZOUFANG_LOG",
+                std::env::var("ZOUFANG_TEST_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

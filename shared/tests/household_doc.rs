@@ -417,6 +417,34 @@ fn procedure_steps_follow_the_order() {
     );
     doc.edit(&author(1), |e| e.add_step(&case_id, &publicity))
         .expect("now the publicity may follow");
+
+    // The status moves only with a passed 公告, and then in the same edit.
+    let err = doc
+        .edit(&author(1), |e| e.apply_outcome(&case_id, 2026))
+        .expect_err("not announced");
+    assert_eq!(
+        err.validation(),
+        Some(&ValidationError::NotAnnounced(case_id.clone()))
+    );
+    let (_, hash) = doc
+        .edit(&author(1), |e| {
+            for s in [
+                ProcedureStep::TownshipReview,
+                ProcedureStep::CountyDecision,
+                ProcedureStep::Announcement,
+            ] {
+                e.add_step(
+                    &case_id,
+                    &step_record(s, date(2026, 11, 12), "县扶贫办", StepOutcome::Passed),
+                )?;
+            }
+            e.apply_outcome(&case_id, 2026)
+        })
+        .expect("announced");
+    assert!(hash.is_some(), "one change");
+    let h = doc.read().expect("read");
+    assert_eq!(h.info.status, Some(HouseholdStatus::ExitedSupported));
+    assert_eq!(h.info.exit_year, Some(2026));
 }
 
 #[test]

@@ -1060,6 +1060,199 @@ async fn a_returned_step_reaches_the_client(db: TestDb) {
 zoufang_e2e::on_both_databases!(a_returned_step_reaches_the_client);
 
 // ---------------------------------------------------------------------------------------------
+// 2a. 公告 moves the household: the status the county decided is written by the server and
+// reaches the device; the report's status lines follow.
+
+const ANNOUNCED_HOUSEHOLDS: &[Hh] = &[
+    with_cases(
+        hh("530921100201001", 3, Some("not_exited")),
+        &[case("exit", APPLICATION, Progress::PublicityDone)],
+    ),
+    with_cases(
+        hh("530921100201002", 2, Some("exited_supported")),
+        &[case("relapse", SCREENING, Progress::PublicityDone)],
+    ),
+    with_cases(
+        hh("530921100201003", 4, Some("not_exited")),
+        &[case(
+            "wrong_entry_removal",
+            SCREENING,
+            Progress::PublicityDone,
+        )],
+    ),
+    with_cases(
+        hh("530921100201004", 1, Some("exited_supported")),
+        &[case("wrongful_exit", SCREENING, Progress::PublicityDone)],
+    ),
+    with_cases(
+        hh("530921100201005", 2, Some("ordinary")),
+        &[case("new_entry", APPLICATION, Progress::PublicityDone)],
+    ),
+    with_cases(
+        hh("530921100201006", 3, Some("not_exited")),
+        &[naming(
+            case("wrong_entry_removal", SCREENING, Progress::PublicityDone),
+            1,
+        )],
+    ),
+    with_cases(
+        hh("530921100201007", 2, Some("edge")),
+        &[case(
+            "monitoring_include",
+            SCREENING,
+            Progress::PublicityDone,
+        )],
+    ),
+];
+
+const ANNOUNCED_TEAMS: [Team; 1] = [Team {
+    user: "zhang",
+    area: SANHE,
+    households: ANNOUNCED_HOUSEHOLDS,
+}];
+
+/// Each household's status, 脱贫年度, monitoring category and persons once its case is announced
+/// (domain: "A case's outcome changes the household").
+fn after_announcement(
+    h: &Entered,
+    year: i64,
+) -> (Option<&'static str>, Option<i64>, Option<&'static str>, i64) {
+    let c = &h.cases[0];
+    match (c.kind, c.persons == h.persons) {
+        ("exit", _) => (
+            Some("exited_supported"),
+            Some(year),
+            h.monitoring,
+            h.persons,
+        ),
+        ("relapse", _) => (Some("relapsed"), None, h.monitoring, h.persons),
+        ("wrong_entry_removal", true) => (Some("ordinary"), None, h.monitoring, h.persons),
+        ("wrong_entry_removal", false) => (h.status, None, h.monitoring, h.persons - c.persons),
+        ("wrongful_exit" | "new_entry", _) => (Some("not_exited"), None, h.monitoring, h.persons),
+        ("monitoring_include", _) => (h.status, None, Some("edge_at_risk"), h.persons),
+        (kind, _) => panic!("no outcome planned for {kind}"),
+    }
+}
+
+/// `h` with its cases in the report's `bucket`.
+fn at_step(h: &Entered, bucket: &'static str) -> Entered {
+    Entered {
+        cases: h
+            .cases
+            .iter()
+            .map(|c| EnteredCase {
+                bucket,
+                ..c.clone()
+            })
+            .collect(),
+        ..h.clone()
+    }
+}
+
+async fn an_announcement_moves_the_household(db: TestDb) {
+    let world = build(&db, &ANNOUNCED_TEAMS).await;
+    let zhang = world.device("zhang");
+    let reviewer = Reviewer::login(&world.server.url, REVIEWER).await;
+    let supervisor = Reviewer::login(&world.server.url, SUPERVISOR).await;
+    let year = i64::from(chrono::Datelike::year(&today()));
+    let sanhe = world.within(SANHE);
+
+    // Before 公告 nothing moves: 县级审定 alone leaves the status as the field entered it.
+    for h in &sanhe {
+        let case = &h.cases[0].id;
+        for (who, step) in [
+            (&reviewer, "township_review"),
+            (&supervisor, "county_decision"),
+        ] {
+            let (status, body) = decide(who, &h.id, case, step, "passed", "").await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{} {step}: {body}", h.id);
+        }
+    }
+    let decided: Vec<Entered> = sanhe
+        .iter()
+        .map(|h| at_step(h, "county_decision"))
+        .collect();
+    let r = report(&reviewer, SANHE).await;
+    check_section(
+        &r,
+        &r["total"],
+        &expected(&decided.iter().collect::<Vec<_>>()),
+        "县级审定后,公告前",
+    );
+
+    for h in &sanhe {
+        let (status, body) = decide(
+            &supervisor,
+            &h.id,
+            &h.cases[0].id,
+            "announcement",
+            "passed",
+            "",
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{} 公告: {body}", h.id);
+    }
+
+    // The report's status lines follow the decisions.
+    let moved: Vec<Entered> = sanhe
+        .iter()
+        .map(|h| {
+            let (status, _, monitoring, persons) = after_announcement(h, year);
+            Entered {
+                status,
+                monitoring,
+                persons,
+                ..at_step(h, "announced")
+            }
+        })
+        .collect();
+    let r = report(&reviewer, SANHE).await;
+    check_section(
+        &r,
+        &r["total"],
+        &expected(&moved.iter().collect::<Vec<_>>()),
+        "公告后",
+    );
+
+    // The server wrote it as its own change: the device pulls it and shows the same household.
+    let got = zhang.sync().await;
+    assert_eq!(
+        got["households_updated"].as_u64(),
+        Some(sanhe.len() as u64),
+        "{got}"
+    );
+    let export = zhang.export().await;
+    for h in &sanhe {
+        let doc = exported(&export, &h.id);
+        let (status, exit_year, monitoring, persons) = after_announcement(h, year);
+        let info = &doc["info"];
+        assert_eq!(info["status"].as_str(), status, "{} status", h.id);
+        assert_eq!(info["exit_year"].as_i64(), exit_year, "{} 脱贫年度", h.id);
+        assert_eq!(
+            info["monitoring"].as_str(),
+            monitoring,
+            "{} monitoring",
+            h.id
+        );
+        let members = doc["members"].as_object().expect("members");
+        let present = members
+            .values()
+            .filter(|m| m["left_reason"].is_null())
+            .count() as i64;
+        assert_eq!(present, persons, "{} members in the register", h.id);
+        for m in members.values().filter(|m| !m["left_reason"].is_null()) {
+            assert_eq!(m["left_reason"], "wrong_entry", "{}: {m}", h.id);
+        }
+    }
+    // The device's own next sync changes nothing back.
+    let again = zhang.sync().await;
+    assert_eq!(again["accepted"], 0, "{again}");
+    assert_eq!(again["rejected"], json!([]), "{again}");
+}
+
+zoufang_e2e::on_both_databases!(an_announcement_moves_the_household);
+
+// ---------------------------------------------------------------------------------------------
 // 2b. A step returned and then passed on the same day stands passed.
 
 /// Eight households of two, each with a 新识别 whose 公示 is over.

@@ -18,7 +18,7 @@ pub use reads::{
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use serde_json::Value as Json;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
@@ -281,8 +281,15 @@ pub async fn decide<D: Database>(
         objections: Default::default(),
         attachments: Default::default(),
     };
+    // The announcement and the status it decides are one change: no device ever pulls a
+    // finished case whose household still stands as before.
+    let finishes = d.step == ProcedureStep::Announcement && d.outcome == StepOutcome::Passed;
     edit_household(db, &d.household_id, &author(user), |e| {
-        e.add_step(&case_id, &record)
+        e.add_step(&case_id, &record)?;
+        if finishes {
+            e.apply_outcome(&case_id, today.year())?;
+        }
+        Ok(())
     })
     .await?;
     tracing::info!(

@@ -34,6 +34,8 @@ pub enum ValidationError {
     UnknownMember(MemberId),
     #[error("找不到事项 {0}")]
     UnknownCase(CaseId),
+    #[error("事项 {0} 尚未公告,不能改变户状态")]
+    NotAnnounced(CaseId),
     #[error("找不到步骤记录 {0}")]
     UnknownStep(StepId),
     #[error("记录 {0} 已存在")]
@@ -246,6 +248,35 @@ impl<'a> Editor<'a> {
         let id = StepId::time_ordered();
         self.write(&["cases", case_id.as_str(), "steps", id.as_str()], record)?;
         Ok(id)
+    }
+
+    /// Writes what the announced case `case_id` decided (see [`crate::rules::outcome`]): the
+    /// household's status fields and, for a 错评 naming members, their departure. Refused unless
+    /// the case's last record is a passed 公告, so nothing but a finished procedure moves a
+    /// status.
+    pub fn apply_outcome(&mut self, case_id: &CaseId, year: i32) -> Result<(), DocError> {
+        validate_year(year)?;
+        let mut household = self.household()?;
+        let case = household
+            .cases
+            .get(case_id)
+            .ok_or_else(|| ValidationError::UnknownCase(case_id.clone()))?
+            .clone();
+        let on = match case.stage() {
+            CaseStage::Passed(ProcedureStep::Announcement) => case
+                .passed(ProcedureStep::Announcement)
+                .map(|r| r.date)
+                .unwrap_or(self.today),
+            _ => return Err(ValidationError::NotAnnounced(case_id.clone()).into()),
+        };
+        crate::rules::outcome::apply(&case, &mut household, year, on);
+        self.set_info(&household.info)?;
+        for id in &case.members {
+            if let Some(m) = household.members.get(id) {
+                self.write(&["members", id.as_str()], m)?;
+            }
+        }
+        Ok(())
     }
 
     /// Records an objection raised during 公示.

@@ -579,8 +579,15 @@ async fn reorder(
         tally.link(before, world.counts());
         let e = failed.expect_err("a held request fails the sync");
         assert!(e.contains("无法连接服务器"), "{e}");
+        // The device sends a request that got no answer once more (`send_once`): the proxy
+        // holds both copies, the same request.
         let held = world.proxies[d].take_held();
-        assert_eq!(held.len(), 1, "the proxy held the sync request");
+        assert_eq!(
+            held.len(),
+            2,
+            "the proxy held the sync request and its retry"
+        );
+        assert!(held[0] == held[1], "the retry is the same request");
         held.into_iter().next().expect("held")
     } else {
         // An earlier request that did arrive, delivered again after newer ones.

@@ -22,6 +22,7 @@ use chrono::TimeDelta;
 use sqlx::AssertSqlSafe;
 use zoufang_server::demo::{self, COUNTY, County, CountySpec};
 use zoufang_server::projection::today;
+use zoufang_server::report::CaseWindow;
 use zoufang_server::report::roster::{CaseFilter, RosterFilter};
 use zoufang_server::report::{self, Bucket, ReportQuery};
 use zoufang_server::storage::{
@@ -257,7 +258,7 @@ where
 
 async fn report_of(db: &AnyDb, areas: &[Area], q: &ReportQuery) -> Result<report::Report, DbError> {
     let statuses = db.status_counts(&q.area).await?;
-    let cases = db.case_counts(&q.area, q.from, q.to, q.today).await?;
+    let cases = db.case_counts(&q.area, &q.window(), q.today).await?;
     Ok(report::build(q, areas, &statuses, &cases))
 }
 
@@ -304,12 +305,8 @@ async fn measure(db: &AnyDb, county: &County, runs: usize) -> Res<Vec<Line>> {
     };
     let areas = db.areas().await.map_err(|e| format!("areas: {e}"))?;
     let today = county.today();
-    let query = |area: &str| ReportQuery {
-        area: area.into(),
-        from: today - TimeDelta::days(365),
-        to: today,
-        today,
-    };
+    let query =
+        |area: &str| ReportQuery::over_period(area, today - TimeDelta::days(365), today, today);
     let township = format!("{COUNTY}100");
     let village = county
         .villages()
@@ -337,7 +334,8 @@ async fn measure(db: &AnyDb, county: &County, runs: usize) -> Res<Vec<Line>> {
         if area == COUNTY {
             // Where the county report's time goes.
             let (m1, _, rows) = time(runs, || db.status_counts(COUNTY)).await?;
-            let (m2, _, cases) = time(runs, || db.case_counts(COUNTY, q.from, q.to, today)).await?;
+            let window = q.window();
+            let (m2, _, cases) = time(runs, || db.case_counts(COUNTY, &window, today)).await?;
             let (m3, _, _) = time(runs, || async {
                 Ok(report::build(&q, &areas, &rows, &cases))
             })
@@ -383,8 +381,10 @@ async fn measure(db: &AnyDb, county: &County, runs: usize) -> Res<Vec<Line>> {
     f.case = Some(CaseFilter {
         kind: Some(CaseKind::Exit.code().into()),
         bucket: Some(Bucket::PublicityRunning),
-        from: today - TimeDelta::days(365),
-        to: today,
+        window: CaseWindow::Period {
+            from: today - TimeDelta::days(365),
+            to: today,
+        },
         today,
         missed: false,
         objected: false,

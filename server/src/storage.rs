@@ -10,7 +10,8 @@ pub use zoufang_shared::CodeList;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use zoufang_storage::views::{
-    BusyHelper, CaseCount, ConflictEntry, DuplicateId, RosterFilter, RosterRow, StatusCount,
+    BusyHelper, CaseCount, CaseWindow, ConflictEntry, DuplicateId, RosterFilter, RosterRow,
+    StatusCount,
 };
 
 /// Either backend, picked from the URL: `postgres://…` or an SQLite path / `sqlite://…`. An
@@ -75,6 +76,8 @@ delegate_to_backend! { Accounts {
     fn standards(&self) -> Option<StoredStandards>;
     fn standards_digest(&self) -> Option<String>;
     fn set_standards(&self, table: &StoredStandards) -> ();
+    fn rounds(&self) -> Vec<StoredRound>;
+    fn open_round(&self, round: &StoredRound) -> ();
 } }
 
 delegate_to_backend! { Database {
@@ -109,13 +112,7 @@ delegate_to_backend! { Projections {
     fn dump_projection(&self) -> Vec<String>;
     fn projected_count(&self) -> i64;
     fn status_counts(&self, area: &str) -> Vec<StatusCount>;
-    fn case_counts(
-        &self,
-        area: &str,
-        from: NaiveDate,
-        to: NaiveDate,
-        today: NaiveDate
-    ) -> Vec<CaseCount>;
+    fn case_counts(&self, area: &str, window: &CaseWindow, today: NaiveDate) -> Vec<CaseCount>;
     fn roster(&self, filter: &RosterFilter) -> Vec<RosterRow>;
     fn roster_count(&self, filter: &RosterFilter) -> (i64, i64);
     fn duplicate_ids(&self, area: &str) -> Vec<DuplicateId>;

@@ -20,15 +20,10 @@ async fn the_demo_county_shows_every_column_and_every_finding() {
         assert_eq!(db.projected_count().await.expect("projected"), 300);
 
         let today = today();
-        let q = ReportQuery {
-            area: COUNTY.into(),
-            from: today - TimeDelta::days(365),
-            to: today,
-            today,
-        };
+        let q = ReportQuery::over_period(COUNTY, today - TimeDelta::days(365), today, today);
         let statuses = db.status_counts(COUNTY).await.expect("status counts");
         let cases = db
-            .case_counts(COUNTY, q.from, q.to, today)
+            .case_counts(COUNTY, &q.window(), today)
             .await
             .expect("case counts");
         let areas = db.areas().await.expect("areas");

@@ -3,9 +3,10 @@
 
 mod common;
 
-use chrono::{NaiveDate, TimeDelta, Utc};
+use chrono::{Datelike, NaiveDate, TimeDelta, Utc};
 use common::{open, with_pg, with_sqlite};
 use zoufang_server::projection::{household_write, reindex::reindex};
+use zoufang_server::report::CaseWindow;
 use zoufang_server::report::roster::{CaseFilter, RosterFilter};
 use zoufang_server::report::{self, Bucket, Hp, ReportQuery};
 use zoufang_server::storage::{Accounts, AnyDb, Area, Database, Projections, SyncWrite, WebStore};
@@ -70,6 +71,7 @@ fn case(kind: CaseKind, origin: Option<CaseOrigin>) -> Case {
     Case {
         kind,
         origin,
+        round: None,
         proposed_on: today(),
         proposed_by: "张调查".into(),
         proposed_by_user: None,
@@ -181,15 +183,10 @@ fn township() -> Vec<(String, HouseholdDoc)> {
 }
 
 async fn report_of(db: &AnyDb, area: &str) -> report::Report {
-    let q = ReportQuery {
-        area: area.into(),
-        from: today() - TimeDelta::days(30),
-        to: today(),
-        today: today(),
-    };
+    let q = ReportQuery::over_period(area, today() - TimeDelta::days(30), today(), today());
     let statuses = db.status_counts(area).await.expect("statuses");
     let cases = db
-        .case_counts(area, q.from, q.to, q.today)
+        .case_counts(area, &q.window(), q.today)
         .await
         .expect("cases");
     report::build(&q, &db.areas().await.expect("areas"), &statuses, &cases)
@@ -260,8 +257,10 @@ async fn report_and_drill_down(url: String) {
     f.case = Some(CaseFilter {
         kind: Some(CaseKind::NewEntry.code().into()),
         bucket: Some(Bucket::PublicityRunning),
-        from: today() - TimeDelta::days(30),
-        to: today(),
+        window: CaseWindow::Period {
+            from: today() - TimeDelta::days(30),
+            to: today(),
+        },
         today: today(),
         missed: false,
         objected: false,
@@ -271,6 +270,39 @@ async fn report_and_drill_down(url: String) {
     assert_eq!(rows[0].id, docs[0].0);
     assert_eq!(rows[0].persons, 3);
     assert_eq!(db.roster_count(&f).await.expect("count"), (1, 3));
+
+    // Cases filed before rounds existed count in their year's round: the rounds of the last
+    // two years hold exactly the cases proposed in those two years.
+    let year = today().year();
+    let mut by_round = Vec::new();
+    for y in [year - 1, year] {
+        let round = CaseWindow::Round(zoufang_shared::rounds::year_round_id(y));
+        by_round.extend(
+            db.case_counts(TOWNSHIP, &round, today())
+                .await
+                .expect("round"),
+        );
+    }
+    let years = CaseWindow::Period {
+        from: NaiveDate::from_ymd_opt(year - 1, 1, 1).expect("date"),
+        to: NaiveDate::from_ymd_opt(year, 12, 31).expect("date"),
+    };
+    let mut by_period = db
+        .case_counts(TOWNSHIP, &years, today())
+        .await
+        .expect("period");
+    let key = |c: &report::CaseCount| format!("{c:?}");
+    by_round.sort_by_key(key);
+    by_period.sort_by_key(key);
+    assert!(!by_period.is_empty());
+    assert_eq!(by_round, by_period);
+    let none = CaseWindow::Round("no-such-round".into());
+    assert!(
+        db.case_counts(TOWNSHIP, &none, today())
+            .await
+            .expect("none")
+            .is_empty()
+    );
 
     let mut f = roster_filter(TOWNSHIP);
     f.status = Some("relapsed".into());

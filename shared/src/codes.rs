@@ -364,6 +364,16 @@ code_list!(
 );
 
 code_list!(
+    /// 工作批次类型: the exercises a county runs, each with its own dates and report.
+    RoundKind, "批次类型" {
+        Dynamic = "dynamic", "动态管理";
+        Verification = "verification", "精准核查";
+        Screening = "screening", "集中排查";
+        Monitoring = "monitoring", "监测";
+    }
+);
+
+code_list!(
     /// How a case started.
     CaseOrigin, "发起方式" {
         Application = "application", "农户申请";

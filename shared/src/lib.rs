@@ -12,6 +12,7 @@ pub mod mask;
 pub mod model;
 pub mod money;
 pub mod rng;
+pub mod rounds;
 pub mod rules;
 #[cfg(feature = "shutdown")]
 pub mod shutdown;

@@ -512,6 +512,7 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
         let Case {
             kind: _,
             origin: _,
+            round,
             proposed_on: _,
             proposed_by,
             proposed_by_user,
@@ -526,6 +527,7 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
             Short,
             proposed_by_user,
         );
+        w.opt("round", Own("工作批次"), Short, round);
         w.text("reason", Own("事项理由"), Note, reason);
         w.ids(
             "members",
@@ -725,6 +727,7 @@ mod tests {
             Case {
                 kind: CaseKind::NewEntry,
                 origin: None,
+                round: None,
                 proposed_on: day(),
                 proposed_by: "王五".into(),
                 proposed_by_user: Some("wangwu".into()),

@@ -158,6 +158,7 @@ fn apply(doc: &mut HouseholdDoc, who: u8, op: &Op, added: &mut Added) {
                 let id = e.add_case(&Case {
                     kind: CaseKind::ALL[*k as usize],
                     origin: None,
+                    round: None,
                     proposed_on: date(2026, 11, 5),
                     proposed_by: format!("调查员{who}"),
                     proposed_by_user: None,

@@ -338,6 +338,7 @@ fn procedure_steps_follow_the_order() {
     let case = Case {
         kind: CaseKind::Exit,
         origin: Some(CaseOrigin::Screening),
+        round: None,
         proposed_on: date(2026, 11, 1),
         proposed_by: "张调查".into(),
         proposed_by_user: None,

@@ -103,6 +103,7 @@ fn proposal(on: NaiveDate, by: &str, reason: &str) -> Case {
     Case {
         kind: CaseKind::Exit,
         origin: Some(CaseOrigin::Screening),
+        round: None,
         proposed_on: on,
         proposed_by: by.into(),
         proposed_by_user: Some(by.into()),

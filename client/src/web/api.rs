@@ -405,6 +405,7 @@ pub async fn propose_case(
             let case = Case {
                 kind,
                 origin,
+                round: None,
                 proposed_on,
                 proposed_by: user.user_name.clone(),
                 proposed_by_user: Some(user.user_id.clone()),

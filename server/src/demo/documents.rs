@@ -170,6 +170,7 @@ fn plan_case(
         case: Case {
             kind,
             origin: Some(origin),
+            round: None,
             proposed_on,
             proposed_by: "调查员".into(),
             proposed_by_user: None,

@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use zoufang_shared::CodeList;
+use zoufang_shared::codes::ProcedureStep;
 use zoufang_shared::doc::{DocError, HouseholdDoc};
 use zoufang_shared::model::{CaseStage, Household};
 use zoufang_shared::rules::assessment::assess;
@@ -129,7 +130,7 @@ pub fn project_read(
             CaseStage::Returned(s) => ("returned", Some(s.code())),
             CaseStage::Rejected(s) => ("rejected", Some(s.code())),
         };
-        let publicity = c.passed(zoufang_shared::codes::ProcedureStep::Publicity);
+        let publicity = c.passed(ProcedureStep::Publicity);
         let objections: usize = c.steps.values().map(|s| s.objections.len()).sum();
         let case_persons = if c.members.is_empty() {
             persons
@@ -149,6 +150,11 @@ pub fn project_read(
             publicity.and_then(|p| p.publicity_start).into(),
             publicity.and_then(|p| p.publicity_end).into(),
             (objections as i64).into(),
+            zoufang_shared::rounds::case_round_id(c).into(),
+            (c.stage() == CaseStage::Passed(ProcedureStep::Announcement))
+                .then(|| c.passed(ProcedureStep::Announcement).map(|r| r.date))
+                .flatten()
+                .into(),
         ]);
         for (sid, s) in &c.steps {
             tables[3].rows.push(vec![

@@ -7,7 +7,9 @@
 //! here, so both backends share it and it is tested without a database.
 //!
 //! Definitions (stated on the report page too):
-//! - cases count when proposed within the period; status counts are the current state;
+//! - cases count when they belong to the 工作批次 asked for (by default the round running in the
+//!   area today), or, asked for a period instead, when proposed within it; status counts are the
+//!   current state;
 //! - a case's persons are the members it names, or the household's current members;
 //! - a case rejected (不通过) stands in its own column and in no 合计 and no rate;
 //! - 错评率 = 错评剔除 households ÷ households registered as poor and not exited (未脱贫, 返贫):
@@ -28,7 +30,7 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, CaseOrigin, HouseholdStatus, MonitoringCategory};
 
 use crate::storage::Area;
-pub use zoufang_storage::views::{Bucket, CaseCount, StatusCount};
+pub use zoufang_storage::views::{Bucket, CaseCount, CaseWindow, StatusCount};
 
 pub mod cross;
 pub mod roster;
@@ -61,6 +63,58 @@ pub struct ReportQuery {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub today: NaiveDate,
+    /// The 工作批次 whose cases count; none: the cases proposed in [from, to].
+    pub round: Option<RoundLabel>,
+    /// The rounds the reader may choose from for this area.
+    pub rounds: Vec<RoundLabel>,
+}
+
+impl ReportQuery {
+    /// A report of the cases proposed in [from, to], no round.
+    pub fn over_period(area: &str, from: NaiveDate, to: NaiveDate, today: NaiveDate) -> Self {
+        ReportQuery {
+            area: area.to_owned(),
+            from,
+            to,
+            today,
+            round: None,
+            rounds: Vec::new(),
+        }
+    }
+
+    /// The cases this report counts.
+    pub fn window(&self) -> CaseWindow {
+        match &self.round {
+            Some(r) => CaseWindow::Round(r.id.clone()),
+            None => CaseWindow::Period {
+                from: self.from,
+                to: self.to,
+            },
+        }
+    }
+}
+
+/// A 工作批次 as a report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RoundLabel {
+    pub id: String,
+    pub name: String,
+    /// 动态管理, 精准核查, 集中排查 or 监测.
+    pub kind: &'static str,
+    pub starts_on: NaiveDate,
+    pub ends_on: Option<NaiveDate>,
+}
+
+impl From<&zoufang_shared::rounds::Round> for RoundLabel {
+    fn from(r: &zoufang_shared::rounds::Round) -> Self {
+        RoundLabel {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            kind: r.kind.label(),
+            starts_on: r.starts_on,
+            ends_on: r.ends_on,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -154,6 +208,11 @@ pub struct Report {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub today: NaiveDate,
+    /// The 工作批次 reported on (its cases, whatever their date); none: cases proposed in
+    /// [from, to].
+    pub round: Option<RoundLabel>,
+    /// The rounds that cover the area, latest first.
+    pub rounds: Vec<RoundLabel>,
     /// The procedure columns, in the order of every [`CaseLine::buckets`].
     pub buckets: Vec<Label>,
     pub total: Section,
@@ -367,6 +426,8 @@ pub fn build(
         from: q.from,
         to: q.to,
         today: q.today,
+        round: q.round.clone(),
+        rounds: q.rounds.clone(),
         buckets: Bucket::ALL
             .iter()
             .map(|b| Label {

@@ -56,12 +56,12 @@ fn case(
 }
 
 fn query() -> ReportQuery {
-    ReportQuery {
-        area: "530921100".into(),
-        from: day("2026-01-01"),
-        to: day("2026-12-31"),
-        today: day("2026-11-25"),
-    }
+    ReportQuery::over_period(
+        "530921100",
+        day("2026-01-01"),
+        day("2026-12-31"),
+        day("2026-11-25"),
+    )
 }
 
 fn hp(households: i64, persons: i64) -> Hp {

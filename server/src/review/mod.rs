@@ -21,16 +21,17 @@ use std::sync::Mutex;
 use chrono::{Datelike, NaiveDate, Utc};
 use serde_json::Value as Json;
 use zoufang_shared::CodeList;
-use zoufang_shared::codes::{ProcedureStep, StepOutcome};
+use zoufang_shared::codes::{ProcedureStep, RoundKind, StepOutcome};
 use zoufang_shared::doc::{ChangeAuthor, DocError, HouseholdDoc};
 use zoufang_shared::ids::CaseId;
 use zoufang_shared::limits::{self, TextClass};
 use zoufang_shared::model::{Household, StepRecord};
+use zoufang_shared::rounds::{self, Round};
 
 use crate::actor::server_actor;
 use crate::auth::in_scope;
 use crate::report::roster::{RosterFilter, RosterRow, mask_row};
-use crate::report::{self, Report, ReportQuery};
+use crate::report::{self, Report, ReportQuery, RoundLabel};
 use crate::server_edit::{EditError, edit_household};
 use crate::storage::{Database, DbError, Role, SpotCheck, User};
 use zoufang_shared::authority::{self, Writer};
@@ -123,33 +124,84 @@ pub fn readable_area(user: &User, asked: Option<&str>) -> Result<String, ReviewE
     }
 }
 
-/// The report of an area the user may read.
+/// What a report is asked for: a period, or a round, or neither (the round running today).
+#[derive(Debug, Clone)]
+pub struct ReportAsk {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub today: NaiveDate,
+    pub round: Option<String>,
+    /// A period was asked for (`from` or `to` given).
+    pub dated: bool,
+}
+
+/// The report of an area the user may read: of the round asked for; else of the period asked
+/// for; else of the round running in the area today (latest started); else of this year.
 pub async fn report<D: Database>(
     db: &D,
     user: &User,
     area: Option<&str>,
-    from: NaiveDate,
-    to: NaiveDate,
-    today: NaiveDate,
+    ask: &ReportAsk,
 ) -> Result<Report, ReviewError> {
     let area = readable_area(user, area)?;
-    if from > to {
+    if ask.from > ask.to {
         return Err(ReviewError::Invalid("开始日期不能晚于结束日期".into()));
     }
+    let rounds: Vec<Round> = db
+        .rounds()
+        .await?
+        .into_iter()
+        .map(|r| r.round)
+        .filter(|r| overlaps(r, &area))
+        .collect();
+    let round = match &ask.round {
+        Some(id) => Some(round_named(&rounds, id)?),
+        None if ask.dated => None,
+        None => rounds.iter().find(|r| r.open_on(ask.today)).cloned(),
+    };
+    let (from, to) = match &round {
+        Some(r) => (r.starts_on, r.ends_on.unwrap_or(ask.today)),
+        None => (ask.from, ask.to),
+    };
+    let q = ReportQuery {
+        round: round.as_ref().map(RoundLabel::from),
+        rounds: rounds.iter().map(RoundLabel::from).collect(),
+        ..ReportQuery::over_period(&area, from, to, ask.today)
+    };
     let statuses = db.status_counts(&area).await?;
-    let cases = db.case_counts(&area, from, to, today).await?;
+    let cases = db.case_counts(&area, &q.window(), ask.today).await?;
     let areas = db.areas().await?;
-    Ok(report::build(
-        &ReportQuery {
-            area,
-            from,
-            to,
-            today,
-        },
-        &areas,
-        &statuses,
-        &cases,
-    ))
+    Ok(report::build(&q, &areas, &statuses, &cases))
+}
+
+/// Whether round `r` covers part of `area` (a round of a township shows in its county's report
+/// too).
+fn overlaps(r: &Round, area: &str) -> bool {
+    r.areas
+        .iter()
+        .any(|a| a.starts_with(area) || area.starts_with(a.as_str()))
+}
+
+/// The round `id` among `rounds`, or a year's round of cases filed before rounds existed.
+fn round_named(rounds: &[Round], id: &str) -> Result<Round, ReviewError> {
+    if let Some(r) = rounds.iter().find(|r| r.id == id) {
+        return Ok(r.clone());
+    }
+    let name = rounds::year_round_name(id)
+        .ok_or_else(|| ReviewError::Invalid(format!("没有工作批次「{id}」")))?;
+    let year: i32 = id
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap_or(0);
+    let day = |m, d| NaiveDate::from_ymd_opt(year, m, d).ok_or(ReviewError::NotFound);
+    Ok(Round {
+        id: id.to_owned(),
+        name,
+        kind: RoundKind::Dynamic,
+        starts_on: day(1, 1)?,
+        ends_on: Some(day(12, 31)?),
+        areas: Vec::new(),
+    })
 }
 
 /// A roster page, masked for the user's role. `filter.area` must already be readable.

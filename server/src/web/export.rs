@@ -252,12 +252,7 @@ mod tests {
     #[test]
     fn rates_stand_in_their_own_columns_with_their_arithmetic() {
         let day = chrono::NaiveDate::from_ymd_opt(2017, 7, 1).expect("date");
-        let q = ReportQuery {
-            area: "530921100".into(),
-            from: day,
-            to: day,
-            today: day,
-        };
+        let q = ReportQuery::over_period("530921100", day, day, day);
         let areas = [Area {
             code: "530921100".into(),
             name: "诗礼乡".into(),

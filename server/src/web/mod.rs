@@ -15,6 +15,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
 use crate::projection::today;
+use crate::report::CaseWindow;
 use crate::review::ReviewError;
 use crate::state::Shared;
 use crate::storage::Database;
@@ -166,9 +167,13 @@ pub async fn report_of<D: Database>(
         &state.db,
         &viewer.user,
         params.area.as_deref(),
-        p.from,
-        p.to,
-        p.today,
+        &crate::review::ReportAsk {
+            from: p.from,
+            to: p.to,
+            today: p.today,
+            round: p.round,
+            dated: p.dated,
+        },
     )
     .await?)
 }
@@ -183,12 +188,32 @@ pub struct PeriodParams {
     pub from: Option<String>,
     /// Last day, `YYYY-MM-DD`; by default today.
     pub to: Option<String>,
+    /// A 工作批次 id: its cases whatever their date, instead of a period. Without it (and
+    /// without `from`/`to`) a report covers the round running in the area today, if any.
+    pub round: Option<String>,
 }
 
 pub struct Period {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub today: NaiveDate,
+    /// The round asked for.
+    pub round: Option<String>,
+    /// Whether `from` or `to` was given: a period asked for, not the default.
+    pub dated: bool,
+}
+
+impl Period {
+    /// The cases these parameters ask for.
+    pub fn window(&self) -> CaseWindow {
+        match &self.round {
+            Some(id) => CaseWindow::Round(id.clone()),
+            None => CaseWindow::Period {
+                from: self.from,
+                to: self.to,
+            },
+        }
+    }
 }
 
 impl PeriodParams {
@@ -205,10 +230,18 @@ impl PeriodParams {
             }),
         };
         let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today);
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         Ok(Period {
             from: parse(&self.from, year_start)?,
             to: parse(&self.to, today)?,
             today,
+            round: given(&self.round),
+            dated: given(&self.from).is_some() || given(&self.to).is_some(),
         })
     }
 }

@@ -84,8 +84,7 @@ impl RosterParams {
         let case = (kind.is_some() || bucket.is_some() || missed || objected).then(|| CaseFilter {
             kind: kind.clone(),
             bucket,
-            from: period.from,
-            to: period.to,
+            window: period.window(),
             today: period.today,
             missed,
             objected,

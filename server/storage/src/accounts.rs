@@ -71,3 +71,11 @@ pub struct StoredStandards {
     pub digest: String,
     pub imported_at: DateTime<Utc>,
 }
+
+/// A 工作批次 as opened: the round itself and who opened it when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRound {
+    pub round: zoufang_shared::rounds::Round,
+    pub opened_by: String,
+    pub opened_at: DateTime<Utc>,
+}

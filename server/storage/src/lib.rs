@@ -30,7 +30,7 @@ pub mod sql;
 pub mod traits;
 pub mod views;
 
-pub use accounts::{Area, DeviceAuth, NewDevice, NewUser, StoredStandards, User};
+pub use accounts::{Area, DeviceAuth, NewDevice, NewUser, StoredRound, StoredStandards, User};
 pub use attachments::{Append, AttachmentState, StoredAttachment, UploadChunk};
 pub use backend::Backend;
 pub use log::{
@@ -50,7 +50,8 @@ pub mod reexports {
     pub use chrono;
     pub use sqlx;
     pub use zoufang_shared::CodeList;
-    pub use zoufang_shared::codes::MonitoringCategory;
+    pub use zoufang_shared::codes::{MonitoringCategory, RoundKind};
+    pub use zoufang_shared::rounds::Round;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -116,6 +116,8 @@ pub const CASES: Table = Table {
         "publicity_start",
         "publicity_end",
         "objections",
+        "round_id",
+        "announced_on",
     ],
 };
 pub const STEPS: Table = Table {

@@ -9,12 +9,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::projection::Projection;
 use crate::recovery::RecoveryStore;
 use crate::views::{
-    BusyHelper, CaseCount, ConflictEntry, DuplicateId, RosterFilter, RosterRow, SpotCheck,
-    StatusCount, WebSession,
+    BusyHelper, CaseCount, CaseWindow, ConflictEntry, DuplicateId, RosterFilter, RosterRow,
+    SpotCheck, StatusCount, WebSession,
 };
 use crate::{
     Append, Area, AttachmentState, ChangePage, DbError, DeviceAuth, NewDevice, NewUser, OwnChanges,
-    StoredAttachment, StoredHousehold, StoredStandards, SyncWrite, UploadChunk, User,
+    StoredAttachment, StoredHousehold, StoredRound, StoredStandards, SyncWrite, UploadChunk, User,
 };
 
 /// Storage of the server. Implementations: `zoufang_storage_sqlite::SqliteDb`,
@@ -167,6 +167,11 @@ pub trait Accounts {
         &self,
         table: &StoredStandards,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
+    // --- 工作批次
+    /// Every round opened, latest start first.
+    fn rounds(&self) -> impl Future<Output = Result<Vec<StoredRound>, DbError>> + Send;
+    /// Opens a round (checked by the caller); [`DbError::Duplicate`] when its id is taken.
+    fn open_round(&self, round: &StoredRound) -> impl Future<Output = Result<(), DbError>> + Send;
 }
 
 /// Reads and writes of the projection (see `crate::projection`), one SQL text for both
@@ -193,12 +198,11 @@ pub trait Projections {
         &self,
         area: &str,
     ) -> impl Future<Output = Result<Vec<StatusCount>, DbError>> + Send;
-    /// Cases proposed in [from, to] inside `area`, grouped by everything the report splits by.
+    /// The cases of `window` inside `area`, grouped by everything the report splits by.
     fn case_counts(
         &self,
         area: &str,
-        from: NaiveDate,
-        to: NaiveDate,
+        window: &CaseWindow,
         today: NaiveDate,
     ) -> impl Future<Output = Result<Vec<CaseCount>, DbError>> + Send;
     /// One page of a roster, in (area code, id) order.

@@ -177,13 +177,20 @@ pub struct RosterFilter {
     pub limit: i64,
 }
 
+/// Which cases a report or roster counts: those of one 工作批次 (whatever their date), or those
+/// proposed in a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseWindow {
+    Round(String),
+    Period { from: NaiveDate, to: NaiveDate },
+}
+
 /// Households with a case matching all of these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseFilter {
     pub kind: Option<String>,
     pub bucket: Option<Bucket>,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
+    pub window: CaseWindow,
     pub today: NaiveDate,
     /// 漏评 only: new entries found by screening, not rejected.
     pub missed: bool,

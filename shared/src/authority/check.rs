@@ -298,6 +298,7 @@ mod tests {
             Case {
                 kind: CaseKind::Exit,
                 origin: None,
+                round: None,
                 proposed_on: day("2026-11-01"),
                 proposed_by: "张".into(),
                 proposed_by_user: None,

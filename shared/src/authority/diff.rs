@@ -270,6 +270,7 @@ mod tests {
             Case {
                 kind: CaseKind::Exit,
                 origin: None,
+                round: None,
                 proposed_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
                 proposed_by: "张".into(),
                 proposed_by_user: None,

@@ -13,6 +13,10 @@ pub struct Case {
     pub kind: CaseKind,
     #[serde(default)]
     pub origin: Option<CaseOrigin>,
+    /// The 工作批次 it was proposed in (see [`crate::rounds`]); none for cases from before
+    /// rounds existed, which count in their year's round.
+    #[serde(default)]
+    pub round: Option<String>,
     pub proposed_on: NaiveDate,
     pub proposed_by: String,
     #[serde(default)]

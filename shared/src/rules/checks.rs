@@ -447,6 +447,7 @@ mod tests {
         Case {
             kind: CaseKind::Exit,
             origin: None,
+            round: None,
             proposed_on: date(2020, 11, 1),
             proposed_by: "驻村工作队".into(),
             proposed_by_user: None,

@@ -101,6 +101,7 @@ mod tests {
         Case {
             kind,
             origin: None,
+            round: None,
             proposed_on: NaiveDate::from_ymd_opt(2017, 9, 1).expect("date"),
             proposed_by: "张三".into(),
             proposed_by_user: None,

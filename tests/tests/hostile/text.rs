@@ -81,6 +81,7 @@ fn case_at_township_review(e: &mut Editor<'_>) -> Result<(), DocError> {
     let case = e.add_case(&Case {
         kind: CaseKind::NewEntry,
         origin: None,
+        round: None,
         proposed_on: proposed,
         proposed_by: "张调查".into(),
         proposed_by_user: Some("zhang".into()),

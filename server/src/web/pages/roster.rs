@@ -4,6 +4,7 @@ use maud::{Markup, html};
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::*;
 
+use crate::report::CaseWindow;
 use crate::report::roster::{RosterFilter, RosterRow};
 use crate::storage::Area;
 use crate::web::{RosterParams, Viewer};
@@ -29,7 +30,10 @@ fn filter_words(f: &RosterFilter, areas: &[Area]) -> Vec<String> {
         if c.objected {
             w.push("公示有异议".into());
         }
-        w.push(format!("{} 至 {} 提出", c.from, c.to));
+        w.push(match &c.window {
+            CaseWindow::Round(id) => format!("工作批次 {id}"),
+            CaseWindow::Period { from, to } => format!("{from} 至 {to} 提出"),
+        });
     }
     match f.flag.as_deref() {
         Some("error") => w.push("有错误".into()),

@@ -13,8 +13,8 @@ macro_rules! accounts_sql {
             use $crate::reexports::sqlx;
             use $crate::sql::{duplicate_on_unique, enroll_refused, parse_role};
             use $crate::{
-                Accounts, Area, Backend, DbError, DeviceAuth, NewDevice, NewUser, StoredStandards,
-                User,
+                Accounts, Area, Backend, DbError, DeviceAuth, NewDevice, NewUser, StoredRound,
+                StoredStandards, User,
             };
 
             type Db = <$ty as Backend>::Db;
@@ -343,6 +343,61 @@ macro_rules! accounts_sql {
                     .bind(table.imported_at.to_rfc3339())
                     .execute(self.pool())
                     .await?;
+                    Ok(())
+                }
+
+                async fn rounds(&self) -> Result<Vec<StoredRound>, DbError> {
+                    type Row = (String, String, String, String, Option<String>, String, String, String);
+                    let rows: Vec<Row> = sqlx::query_as(
+                        "SELECT id, name, kind, starts_on, ends_on, areas, opened_by, opened_at \
+                         FROM rounds ORDER BY starts_on DESC, id",
+                    )
+                    .fetch_all(self.pool())
+                    .await?;
+                    let bad = |what: String| DbError::Other(sqlx::Error::Decode(what.into()));
+                    let day = |s: &str| {
+                        s.parse::<$crate::reexports::chrono::NaiveDate>()
+                            .map_err(|e| bad(format!("round date {s:?}: {e}")))
+                    };
+                    rows.into_iter()
+                        .map(|(id, name, kind, starts, ends, areas, by, at)| {
+                            let kind = $crate::reexports::RoundKind::parse(&kind)
+                                .map_err(|e| bad(e.to_string()))?;
+                            let opened_at = DateTime::parse_from_rfc3339(&at)
+                                .map_err(|e| bad(format!("round opened_at {at:?}: {e}")))?
+                                .with_timezone(&Utc);
+                            Ok(StoredRound {
+                                round: $crate::reexports::Round {
+                                    id,
+                                    name,
+                                    kind,
+                                    starts_on: day(&starts)?,
+                                    ends_on: ends.as_deref().map(day).transpose()?,
+                                    areas: areas.split(',').map(str::to_owned).collect(),
+                                },
+                                opened_by: by,
+                                opened_at,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn open_round(&self, r: &StoredRound) -> Result<(), DbError> {
+                    sqlx::query(
+                        "INSERT INTO rounds (id, name, kind, starts_on, ends_on, areas, opened_by, \
+                         opened_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&r.round.id)
+                    .bind(&r.round.name)
+                    .bind(r.round.kind.code())
+                    .bind(r.round.starts_on.to_string())
+                    .bind(r.round.ends_on.map(|d| d.to_string()))
+                    .bind(r.round.areas.join(","))
+                    .bind(&r.opened_by)
+                    .bind(r.opened_at.to_rfc3339())
+                    .execute(self.pool())
+                    .await
+                    .map_err(duplicate_on_unique)?;
                     Ok(())
                 }
 

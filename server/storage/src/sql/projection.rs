@@ -69,12 +69,27 @@ macro_rules! projection_sql {
             use $crate::sql::projection::write_projections;
             use $crate::sql::push_prefix_range;
             use $crate::views::{
-                BusyHelper, CaseCount, ConflictEntry, DuplicateId, RosterFilter, RosterRow,
+                BusyHelper, CaseCount, CaseWindow, ConflictEntry, DuplicateId, RosterFilter, RosterRow,
                 SpotCheck, StatusCount, WebSession,
             };
             use $crate::{Backend, DbError, Projections, WebStore};
 
             type Db = <$ty as Backend>::Db;
+
+            /// The condition selecting the cases of `window`, their columns prefixed `prefix`.
+            fn push_window(qb: &mut QueryBuilder<Db>, prefix: &str, window: &CaseWindow) {
+                match window {
+                    CaseWindow::Round(id) => {
+                        qb.push(format!("{prefix}round_id = ")).push_bind(id.clone());
+                    }
+                    CaseWindow::Period { from, to } => {
+                        qb.push(format!("{prefix}proposed_on >= "))
+                            .push_bind(from.to_string())
+                            .push(format!(" AND {prefix}proposed_on <= "))
+                            .push_bind(to.to_string());
+                    }
+                }
+            }
 
             /// `WHERE`-less conditions of a roster filter, each starting with " AND ".
             fn push_roster_filter(qb: &mut QueryBuilder<Db>, f: &RosterFilter) {
@@ -94,11 +109,8 @@ macro_rules! projection_sql {
                     // `IN`, not a correlated `EXISTS`: the few matching cases are found first and
                     // their households looked up, instead of one probe of p_cases per household in
                     // the area (W4, SQLite 3.50: 586 ms for a county's exits in publicity).
-                    qb.push(" AND h.id IN (SELECT c.household_id FROM p_cases c WHERE")
-                        .push(" c.proposed_on >= ")
-                        .push_bind(c.from.to_string())
-                        .push(" AND c.proposed_on <= ")
-                        .push_bind(c.to.to_string());
+                    qb.push(" AND h.id IN (SELECT c.household_id FROM p_cases c WHERE ");
+                    push_window(qb, "c.", &c.window);
                     if let Some(kind) = &c.kind {
                         qb.push(" AND c.kind = ").push_bind(kind.clone());
                     }
@@ -285,8 +297,7 @@ macro_rules! projection_sql {
                 async fn case_counts(
                     &self,
                     area: &str,
-                    from: NaiveDate,
-                    to: NaiveDate,
+                    window: &CaseWindow,
                     today: NaiveDate,
                 ) -> Result<Vec<CaseCount>, DbError> {
                     let mut qb = QueryBuilder::<Db>::new(
@@ -301,11 +312,9 @@ macro_rules! projection_sql {
                          FROM p_cases WHERE ",
                     );
                     push_prefix_range(&mut qb, "area_code", area);
-                    qb.push(" AND proposed_on >= ")
-                        .push_bind(from.to_string())
-                        .push(" AND proposed_on <= ")
-                        .push_bind(to.to_string())
-                        .push(" GROUP BY 1, 2, 3, 4, 5, 6, 7");
+                    qb.push(" AND ");
+                    push_window(&mut qb, "", window);
+                    qb.push(" GROUP BY 1, 2, 3, 4, 5, 6, 7");
                     Ok(qb.build_query_as().fetch_all(self.pool()).await?)
                 }
 

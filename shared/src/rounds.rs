@@ -1,0 +1,231 @@
+//! 工作批次 (rounds): the exercises a county runs — a 动态管理 round, a 精准核查 special action,
+//! a 集中排查, a monitoring round — each with its own dates, areas and report. Seed 001 reports
+//! two of them for one township side by side; a case counts in the round it was proposed in.
+//!
+//! The county opens rounds on the server; devices receive the open ones at sync and file every
+//! new case under one. Cases from before rounds existed (no `round` on the case) count in the
+//! round of their year, `year-2017`, so every case belongs to exactly one round.
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::codes::RoundKind;
+use crate::model::Case;
+
+/// A round as the county opened it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Round {
+    /// Stable id; `year-YYYY` is reserved for the rounds of cases filed before rounds existed.
+    pub id: String,
+    pub name: String,
+    pub kind: RoundKind,
+    pub starts_on: NaiveDate,
+    /// Last day cases may be filed under it; none while it runs without an end.
+    #[serde(default)]
+    pub ends_on: Option<NaiveDate>,
+    /// Area codes (prefixes) it covers.
+    pub areas: Vec<String>,
+}
+
+/// Why a round cannot be opened as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoundError {
+    #[error("批次名称不能为空")]
+    NoName,
+    #[error("批次编号只能由字母、数字和 - 组成(1–40 个字符),且不能以 year- 开头")]
+    BadId,
+    #[error("结束日期早于开始日期")]
+    EndsBeforeStart,
+    #[error("至少选择一个地区")]
+    NoArea,
+}
+
+/// The prefix of the rounds every case without one belongs to.
+const YEAR_PREFIX: &str = "year-";
+
+/// The round a case from before rounds existed counts in.
+pub fn year_round_id(year: i32) -> String {
+    format!("{YEAR_PREFIX}{year}")
+}
+
+/// The round `case` counts in: its own, or its year's.
+pub fn case_round_id(case: &Case) -> String {
+    case.round
+        .clone()
+        .unwrap_or_else(|| year_round_id(case.proposed_on.year()))
+}
+
+/// The name a round id is shown with when no opened round has it (a year round).
+pub fn year_round_name(id: &str) -> Option<String> {
+    let year: i32 = id.strip_prefix(YEAR_PREFIX)?.parse().ok()?;
+    Some(format!("{year} 年(未分批次的事项)"))
+}
+
+impl Round {
+    /// Refuses a round no one could file a case under or read a report of.
+    pub fn check(&self) -> Result<(), RoundError> {
+        if self.name.trim().is_empty() {
+            return Err(RoundError::NoName);
+        }
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 40
+            && self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !self.id.starts_with(YEAR_PREFIX);
+        if !id_ok {
+            return Err(RoundError::BadId);
+        }
+        if self.ends_on.is_some_and(|end| end < self.starts_on) {
+            return Err(RoundError::EndsBeforeStart);
+        }
+        if self.areas.iter().all(|a| a.trim().is_empty()) {
+            return Err(RoundError::NoArea);
+        }
+        Ok(())
+    }
+
+    /// Whether a case on a household filed in `area` may be proposed under this round on `day`.
+    pub fn admits(&self, area: &str, day: NaiveDate) -> bool {
+        self.open_on(day) && self.areas.iter().any(|a| area.starts_with(a.as_str()))
+    }
+
+    /// Running on `day`.
+    pub fn open_on(&self, day: NaiveDate) -> bool {
+        self.starts_on <= day && self.ends_on.is_none_or(|end| day <= end)
+    }
+}
+
+/// The rounds a case on a household in `area` may be filed under on `day`, latest start first
+/// (the one a form offers by default).
+pub fn open_for<'a>(rounds: &'a [Round], area: &str, day: NaiveDate) -> Vec<&'a Round> {
+    let mut open: Vec<&Round> = rounds.iter().filter(|r| r.admits(area, day)).collect();
+    open.sort_by(|a, b| (b.starts_on, &b.id).cmp(&(a.starts_on, &a.id)));
+    open
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("date")
+    }
+
+    fn round(id: &str, starts: NaiveDate, ends: Option<NaiveDate>, areas: &[&str]) -> Round {
+        Round {
+            id: id.into(),
+            name: "2017 年动态管理".into(),
+            kind: RoundKind::Dynamic,
+            starts_on: starts,
+            ends_on: ends,
+            areas: areas.iter().map(|a| (*a).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_round_admits_its_areas_on_its_days() {
+        let r = round(
+            "2017-dynamic",
+            day(2017, 9, 1),
+            Some(day(2017, 11, 30)),
+            &["530921100"],
+        );
+        assert!(r.admits("530921100201", day(2017, 9, 1)));
+        assert!(r.admits("530921100201", day(2017, 11, 30)));
+        assert!(!r.admits("530921100201", day(2017, 12, 1)), "after its end");
+        assert!(
+            !r.admits("530921100201", day(2017, 8, 31)),
+            "before its start"
+        );
+        assert!(
+            !r.admits("530921200201", day(2017, 10, 1)),
+            "another township"
+        );
+    }
+
+    #[test]
+    fn the_latest_open_round_is_offered_first() {
+        let rounds = [
+            round("a", day(2017, 9, 1), None, &["5309"]),
+            round("b", day(2017, 10, 1), None, &["530921"]),
+            round("c", day(2017, 10, 1), Some(day(2017, 10, 2)), &["5309"]),
+        ];
+        let ids: Vec<&str> = open_for(&rounds, "530921100201", day(2017, 10, 5))
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(ids, ["b", "a"]);
+    }
+
+    #[test]
+    fn cases_without_a_round_count_in_their_year() {
+        let mut case = Case {
+            kind: crate::codes::CaseKind::Exit,
+            origin: None,
+            round: None,
+            proposed_on: day(2016, 12, 31),
+            proposed_by: "张三".into(),
+            proposed_by_user: None,
+            reason: String::new(),
+            members: Default::default(),
+            steps: Default::default(),
+        };
+        assert_eq!(case_round_id(&case), "year-2016");
+        assert_eq!(
+            year_round_name("year-2016").as_deref(),
+            Some("2016 年(未分批次的事项)")
+        );
+        case.round = Some("2017-dynamic".into());
+        assert_eq!(case_round_id(&case), "2017-dynamic");
+        assert_eq!(year_round_name("2017-dynamic"), None);
+    }
+
+    #[test]
+    fn rounds_that_could_never_be_used_are_refused() {
+        let ok = round("2017-verify", day(2017, 9, 1), None, &["530921100"]);
+        assert_eq!(ok.check(), Ok(()));
+        let cases = [
+            (
+                Round {
+                    name: " ".into(),
+                    ..ok.clone()
+                },
+                RoundError::NoName,
+            ),
+            (
+                Round {
+                    id: "year-2017".into(),
+                    ..ok.clone()
+                },
+                RoundError::BadId,
+            ),
+            (
+                Round {
+                    id: "含中文".into(),
+                    ..ok.clone()
+                },
+                RoundError::BadId,
+            ),
+            (
+                Round {
+                    ends_on: Some(day(2017, 8, 1)),
+                    ..ok.clone()
+                },
+                RoundError::EndsBeforeStart,
+            ),
+            (
+                Round {
+                    areas: vec![],
+                    ..ok.clone()
+                },
+                RoundError::NoArea,
+            ),
+        ];
+        for (r, want) in cases {
+            assert_eq!(r.check(), Err(want.clone()), "{want}");
+        }
+    }
+}

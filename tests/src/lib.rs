@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod review;
 pub mod sheets;
 mod stories;
+pub mod survey;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -16,6 +16,7 @@ use serde_json::Value as Json_;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 use zoufang_shared::model::Case;
+use zoufang_shared::rules::assessment::Assessment;
 
 use crate::error::{ApiError, login_body};
 use crate::ratelimit::ClientIp;
@@ -233,6 +234,13 @@ pub(crate) struct HouseholdView {
     /// Conflicted fields and how many values each has.
     #[schema(schema_with = crate::schema::conflict_pairs)]
     conflicts: Vec<(String, usize)>,
+    /// The year the household is judged in: its latest income year, else its survey year, else
+    /// the year of its newest change.
+    year: i32,
+    /// The projection's verdict for that year (`rules::assessment::Assessment`): the failures
+    /// the roster's `failed_criteria` lists, the income line applied and any notice about it.
+    #[schema(value_type = Object)]
+    assessment: Assessment,
 }
 
 /// One household: its cases and which fields are in conflict.
@@ -263,6 +271,7 @@ pub(crate) async fn household<D: Database>(
         .into_iter()
         .map(|c| (c.path_string(), c.values.len()))
         .collect();
+    let (year, assessment) = crate::heavy::cpu(|| crate::projection::verdict(&mut doc, &h));
     Ok(Json(HouseholdView {
         id,
         area_code: h.info.area_code.clone(),
@@ -274,6 +283,8 @@ pub(crate) async fn household<D: Database>(
             .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
             .collect(),
         conflicts,
+        year,
+        assessment,
     }))
 }
 

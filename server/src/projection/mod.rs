@@ -14,7 +14,7 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::ProcedureStep;
 use zoufang_shared::doc::{DocError, HouseholdDoc};
 use zoufang_shared::model::{CaseStage, Household};
-use zoufang_shared::rules::assessment::assess;
+use zoufang_shared::rules::assessment::{Assessment, assess};
 use zoufang_shared::rules::checks::{Severity, check_household, judged_year};
 use zoufang_shared::rules::income::net_income;
 
@@ -73,6 +73,32 @@ pub fn helper_key(name: &str, unit: Option<&str>) -> String {
     format!("{}|{}", name.trim(), unit.unwrap_or("").trim())
 }
 
+/// When a document last changed, by its changes' own timestamps.
+fn newest_change(doc: &mut HouseholdDoc) -> Option<DateTime<Utc>> {
+    doc.history().iter().filter_map(|c| c.at).max()
+}
+
+/// The day a document's checks and verdict are judged on: that of its newest change, so that
+/// reindexing gives the rows a merge gave.
+fn judged_on(newest: Option<DateTime<Utc>>) -> NaiveDate {
+    newest
+        .map(|t| t.with_timezone(&local_offset()).date_naive())
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// The verdict the projection records for a document read as `h` (the roster's
+/// `failed_criteria`), with the year it is for: the review API shows it whole, so a device's
+/// verdict can be compared with the server's line, amount and notice, not only pass or fail.
+pub fn verdict(doc: &mut HouseholdDoc, h: &Household) -> (i32, Assessment) {
+    verdict_on(h, judged_on(newest_change(doc)))
+}
+
+fn verdict_on(h: &Household, as_of: NaiveDate) -> (i32, Assessment) {
+    let year = judged_year(h, as_of);
+    let table = crate::standards::current();
+    (year, assess(h, year, as_of, &table.standards))
+}
+
 /// Builds the projection of a document.
 pub fn project(id: &str, doc: &mut HouseholdDoc) -> Result<Projection, DocError> {
     let household = doc.read()?;
@@ -86,10 +112,8 @@ pub fn project_read(
     h: Household,
 ) -> Result<Projection, DocError> {
     let conflicts = doc.conflicts()?;
-    let newest: Option<DateTime<Utc>> = doc.history().iter().filter_map(|c| c.at).max();
-    let as_of = newest
-        .map(|t| t.with_timezone(&local_offset()).date_naive())
-        .unwrap_or(NaiveDate::MIN);
+    let newest = newest_change(doc);
+    let as_of = judged_on(newest);
     let area = h.info.area_code.clone().unwrap_or_default();
     let table = crate::standards::current();
     let findings = check_household(&h, as_of, &table.standards);
@@ -224,8 +248,8 @@ fn household_row(
     newest: Option<DateTime<Utc>>,
 ) -> Vec<Val> {
     let [errors, warnings, conflicts] = counts;
-    let table = crate::standards::current();
-    let failed: Vec<&str> = assess(h, judged_year(h, as_of), as_of, &table.standards)
+    let failed: Vec<&str> = verdict_on(h, as_of)
+        .1
         .failed_criteria()
         .iter()
         .map(|c| c.code())
@@ -286,5 +310,39 @@ mod tests {
         }
         assert_eq!(p.tables[0].rows.len(), 1);
         assert!(!p.tables[1].rows.is_empty(), "members are projected");
+    }
+
+    #[test]
+    fn the_verdict_shown_is_the_one_the_row_records() {
+        let author = ChangeAuthor::new("u", "d", Utc::now());
+        let (mut doc, ()) = HouseholdDoc::create_with(
+            &zoufang_shared::ids::HouseholdId::random(),
+            zoufang_shared::doc::ActorId::random(),
+            &author,
+            |e| {
+                zoufang_shared::demo::fill_typical(e)?;
+                // A failure of the demo household's own, so the row has something to list.
+                let mut living = e.household()?.living;
+                living.house_grade = Some(zoufang_shared::codes::HouseGrade::D);
+                living.house_renovated = Some(false);
+                e.set_living(&living)
+            },
+        )
+        .expect("demo household");
+        let p = project("h1", &mut doc).expect("projection");
+        let h = doc.read().expect("read");
+        let (year, a) = verdict(&mut doc, &h);
+        let column = |name| {
+            let i = HOUSEHOLDS
+                .columns
+                .iter()
+                .position(|c| *c == name)
+                .expect("column");
+            p.tables[0].rows[0][i].clone()
+        };
+        let failed: Vec<&str> = a.failed_criteria().iter().map(|c| c.code()).collect();
+        assert!(failed.contains(&"housing"), "{failed:?}");
+        assert_eq!(column("failed_criteria"), Val::from(failed.join(",")));
+        assert_eq!(column("income_year"), Val::Int(Some(i64::from(year))));
     }
 }

@@ -1,0 +1,54 @@
+//! What a surveyor records on the household form, sent as the client's page sends it: the flat
+//! `field → text` map of `PUT /api/households/{id}` on the client's local web API.
+
+use serde_json::{Value, json};
+
+use crate::ClientProcess;
+
+/// The form of a household that meets every criterion but income and medical insurance:
+/// 两不愁 checked, a safe house, safe water, the national line, and an income for `year` of
+/// `wage` yuan (wages only). Medical insurance is per member: see [`insure`].
+pub fn exit_ready_form(year: i32, wage: &str) -> Value {
+    json!({
+        "info.food_secure": "true",
+        "info.clothing_secure": "true",
+        "info.standard_level": "national",
+        "living.house_grade": "b",
+        "water.litres_per_person_day": "60",
+        "water.dry_area": "false",
+        "water.trip_minutes": "0",
+        "water.cut_days_per_year": "5",
+        "water.quality_tested": "true",
+        "income.year": year.to_string(),
+        "income.wage": wage,
+    })
+}
+
+/// Marks `members` (member ids) as insured on `form`.
+pub fn insure(form: &mut Value, members: &[String]) {
+    for m in members {
+        form[format!("m.{m}.medical_insurance")] = json!("true");
+    }
+}
+
+/// Saves `form` onto `household` through the client; panics with the client's answer unless
+/// the save succeeds.
+pub async fn save_form(
+    http: &reqwest::Client,
+    client: &ClientProcess,
+    household: &str,
+    form: &Value,
+) {
+    let res = http
+        .put(format!("{}/api/households/{household}", client.url))
+        .json(form)
+        .send()
+        .await
+        .expect("form save");
+    let status = res.status();
+    assert!(
+        status.is_success(),
+        "saving {household}: {status} {}",
+        res.text().await.unwrap_or_default()
+    );
+}

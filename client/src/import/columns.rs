@@ -185,7 +185,7 @@ pub const COLUMNS: &[Spec] = &[
     ),
     person(
         C::WorkMonths,
-        &["务工时间(月)", "务工时间", "务工月数"],
+        &["务工时间(月)", "务工时间（月）", "务工时间", "务工月数"],
         |m, v, h| months(&mut m.work_months, v, h),
     ),
     person(

@@ -12,8 +12,8 @@ use std::ops::Range;
 use chrono::{Datelike, NaiveDate};
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{
-    Education, Health, HouseholdStatus, LabourSkill, PovertyAttribute, PovertyCause, Relation,
-    SchoolStage, Sex, StandardLevel,
+    Education, Health, HouseholdStatus, LabourSkill, MonitoringCategory, PoliticalStatus,
+    PovertyAttribute, PovertyCause, Relation, SchoolStage, Sex, StandardLevel, WorkPlace,
 };
 use zoufang_shared::demo::id_number;
 use zoufang_shared::rng::{Draw, SplitMix64};
@@ -29,11 +29,18 @@ pub struct RosterHousehold {
     pub township: String,
     pub village: String,
     pub group: String,
+    /// Empty: the generator's villages are in no area tree.
+    pub area_code: String,
     pub status: String,
     pub attribute: String,
     pub standard_level: String,
     pub main_cause: String,
+    pub other_causes: String,
+    pub exit_year: String,
+    pub monitoring: String,
     pub phone: String,
+    pub bank_name: String,
+    pub bank_account: String,
     pub year: String,
     /// The head first.
     pub members: Vec<RosterPerson>,
@@ -46,10 +53,22 @@ pub struct RosterPerson {
     pub id_number: String,
     pub relation: String,
     pub ethnicity: String,
+    pub political: String,
     pub education: String,
     pub school: String,
+    pub dropout: String,
     pub health: String,
+    pub disability_cert: String,
     pub labour: String,
+    pub work_place: String,
+    pub work_months: String,
+    /// 是 or 否, as the export writes them.
+    pub medical_insurance: String,
+    pub serious_illness_insurance: String,
+    pub pension_insurance: String,
+    pub dibao: String,
+    pub tekun: String,
+    pub public_job: String,
 }
 
 impl RosterHousehold {
@@ -70,21 +89,38 @@ impl RosterHousehold {
             Column::Township => &self.township,
             Column::Village => &self.village,
             Column::Group => &self.group,
+            Column::AreaCode => &self.area_code,
             Column::HeadName => return self.head_name().to_owned(),
             Column::Name => &person.name,
             Column::Sex => &person.sex,
             Column::IdNumber => &person.id_number,
             Column::Relation => &person.relation,
             Column::Ethnicity => &person.ethnicity,
+            Column::Political => &person.political,
             Column::Education => &person.education,
             Column::School => &person.school,
+            Column::Dropout => &person.dropout,
             Column::Health => &person.health,
+            Column::DisabilityCert => &person.disability_cert,
             Column::Labour => &person.labour,
+            Column::WorkPlace => &person.work_place,
+            Column::WorkMonths => &person.work_months,
+            Column::MedicalInsurance => &person.medical_insurance,
+            Column::SeriousIllnessInsurance => &person.serious_illness_insurance,
+            Column::PensionInsurance => &person.pension_insurance,
+            Column::Dibao => &person.dibao,
+            Column::Tekun => &person.tekun,
+            Column::PublicJob => &person.public_job,
             Column::Status => &self.status,
             Column::Attribute => &self.attribute,
             Column::StandardLevel => &self.standard_level,
             Column::MainCause => &self.main_cause,
+            Column::OtherCauses => &self.other_causes,
+            Column::ExitYear => &self.exit_year,
+            Column::Monitoring => &self.monitoring,
             Column::Phone => &self.phone,
+            Column::BankName => &self.bank_name,
+            Column::BankAccount => &self.bank_account,
             Column::Year => &self.year,
         };
         v.clone()
@@ -220,6 +256,31 @@ impl Generator {
         let status = *self.rng.pick_weighted(&STATUSES);
         let attribute = *self.rng.pick(PovertyAttribute::ALL);
         let cause = *self.rng.pick(PovertyCause::ALL);
+        let other = *self.rng.pick(PovertyCause::ALL);
+        let other_causes = if other != cause && self.rng.percent(50) {
+            other.label()
+        } else {
+            ""
+        };
+        let exit_year = match status {
+            HouseholdStatus::ExitedSupported | HouseholdStatus::ExitedUnsupported => {
+                (2016 + self.rng.below(5)).to_string()
+            }
+            _ => String::new(),
+        };
+        let monitoring = match status {
+            HouseholdStatus::Edge => MonitoringCategory::EdgeAtRisk.label(),
+            HouseholdStatus::ExitedSupported if self.rng.percent(10) => {
+                MonitoringCategory::UnstableExited.label()
+            }
+            _ => "",
+        };
+        let yes_no = |b: bool| if b { "是" } else { "否" }.to_owned();
+        for m in &mut members {
+            m.dibao = yes_no(attribute == PovertyAttribute::Dibao);
+            m.tekun = yes_no(attribute == PovertyAttribute::Tekun);
+        }
+        let bank_account = format!("62215{:014}", self.rng.below(100_000_000_000_000));
         RosterHousehold {
             household_no: format!("530921{:03}{:03}{:07}", t + 1, v + 1, index + 1),
             province: "云南省".into(),
@@ -228,11 +289,17 @@ impl Generator {
             township: TOWNSHIPS[t].into(),
             village: format!("{}村", VILLAGES[v]),
             group: format!("{}{}组", VILLAGES[v], 1 + self.rng.below(6)),
+            area_code: String::new(),
             status: status.label().into(),
             attribute: attribute.label().into(),
             standard_level: StandardLevel::National.label().into(),
             main_cause: cause.label().into(),
+            other_causes: other_causes.into(),
+            exit_year,
+            monitoring: monitoring.into(),
             phone: format!("139{:08}", self.rng.below(100_000_000)),
+            bank_name: "凤庆县农村信用合作联社".into(),
+            bank_account,
             year: self.today.year().to_string(),
             members,
         }
@@ -260,16 +327,52 @@ impl Generator {
             _ if self.rng.percent(20) => LabourSkill::Skilled,
             _ => LabourSkill::Ordinary,
         };
+        let id_number = self.id_number(birth, sex);
+        let adult = age >= 18;
+        let political = if adult && self.rng.percent(10) {
+            PoliticalStatus::CpcMember
+        } else {
+            PoliticalStatus::Masses
+        };
+        let disability_cert = if health == Health::Disabled {
+            format!("{id_number}{}", 41 + self.rng.below(4))
+        } else {
+            String::new()
+        };
+        let working = matches!(labour, LabourSkill::Ordinary | LabourSkill::Skilled)
+            && school.is_none()
+            && self.rng.percent(60);
+        let (work_place, work_months) = if working {
+            (
+                self.rng.pick(WorkPlace::ALL).label().to_owned(),
+                (3 + self.rng.below(10)).to_string(),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        let yes_no = |b: bool| if b { "是" } else { "否" }.to_owned();
         RosterPerson {
             name: format!("{surname}{given}"),
             sex: sex.label().into(),
-            id_number: self.id_number(birth, sex),
+            id_number,
             relation: relation.label().into(),
             ethnicity: (*self.rng.pick_weighted(&ETHNICITIES)).into(),
+            political: political.label().into(),
             education: education.map_or("", |e| e.label()).into(),
             school: school.map_or("", |s| s.label()).into(),
+            dropout: String::new(),
             health: health.label().into(),
+            disability_cert,
             labour: labour.label().into(),
+            work_place,
+            work_months,
+            medical_insurance: yes_no(self.rng.percent(97)),
+            serious_illness_insurance: yes_no(self.rng.percent(90)),
+            pension_insurance: yes_no(adult && school.is_none() && self.rng.percent(80)),
+            // Set with the household's 贫困户属性.
+            dibao: String::new(),
+            tekun: String::new(),
+            public_job: yes_no(working && self.rng.percent(5)),
         }
     }
 

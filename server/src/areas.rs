@@ -1,5 +1,7 @@
 //! The administrative area tree as imported: `code,name,parent,level` CSV lines.
 
+use zoufang_shared::wire::AreaNode;
+
 use crate::storage::Area;
 
 pub use zoufang_storage::scope::{past_scope_row, scope_key, split_scope};
@@ -67,9 +69,67 @@ pub fn parse_areas(text: &str) -> Result<Vec<Area>, AreaCsvError> {
     Ok(out)
 }
 
+/// Every area of the trees that hold the areas of `scope`: what a device needs to file a
+/// roster's households by the names of their township and village, and to tell a village
+/// outside the user's areas from one the tree does not know.
+pub fn trees_of(all: &[Area], scope: &[String]) -> Vec<AreaNode> {
+    let parent_of = |code: &str| {
+        all.iter()
+            .find(|a| a.code == code)
+            .and_then(|a| a.parent.clone())
+    };
+    let mut roots: Vec<String> = Vec::new();
+    for code in scope {
+        let mut root = code.clone();
+        // Bounded: a parent's code is shorter than its child's, so no chain loops.
+        while let Some(p) = parent_of(&root).filter(|p| p.len() < root.len()) {
+            root = p;
+        }
+        if !roots.contains(&root) {
+            roots.push(root);
+        }
+    }
+    all.iter()
+        .filter(|a| roots.iter().any(|r| a.code.starts_with(r.as_str())))
+        .map(|a| AreaNode {
+            code: a.code.clone(),
+            name: a.name.clone(),
+            parent: a.parent.clone(),
+            level: a.level.clone(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trees_of_a_village_is_its_whole_county() {
+        let all = parse_areas(
+            "code,name,parent,level\n\
+             530921,凤庆县,,county\n\
+             530921100,诗礼乡,530921,township\n\
+             530921100201,三合村,530921100,village\n\
+             530921200,小湾镇,530921,township\n\
+             530922,云县,,county\n\
+             530922100,爱华镇,530922,township\n",
+        )
+        .expect("areas");
+        let codes = |scope: &[&str]| {
+            let scope: Vec<String> = scope.iter().map(|s| (*s).to_owned()).collect();
+            trees_of(&all, &scope)
+                .into_iter()
+                .map(|a| a.code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            codes(&["530921100201"]),
+            ["530921", "530921100", "530921100201", "530921200"]
+        );
+        assert_eq!(codes(&["530922100"]), ["530922", "530922100"]);
+        assert!(codes(&[]).is_empty());
+    }
 
     /// The operator reads these messages after 错误:; they must not change with the type.
     #[test]

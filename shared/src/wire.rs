@@ -245,6 +245,23 @@ pub struct EnrollResponse {
     pub areas: Vec<String>,
     /// RFC 3339.
     pub expires_at: String,
+    /// Every area of the counties the user works in, so that a device can file the households
+    /// of a roster by the township and village names the file gives; absent from older servers.
+    #[serde(default)]
+    pub area_tree: Vec<AreaNode>,
+}
+
+/// One area of the administrative tree (county, township, village or 村民小组).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaNode {
+    /// A child's code extends its parent's.
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// `county`, `township`, `village` or `group`.
+    pub level: String,
 }
 
 /// `POST /api/attachments/status`: which of these does the server still need?

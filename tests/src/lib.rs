@@ -495,8 +495,22 @@ impl Device {
     /// As [`Device::enrolled`], at any URL (a proxy in front of a server, say).
     pub async fn enrolled_at(server_url: &str, username: &str) -> Device {
         let device = Device::initialised(username, username).await;
-        let out = client_command(device.data.path())
-            .args(["enroll", "--server", server_url, "--username", username])
+        device.enroll(server_url, username).await;
+        device
+    }
+
+    /// Runs `zoufang --json enroll` for `username` at `server_url`; panics unless it succeeds.
+    /// Returns what it printed.
+    pub async fn enroll(&self, server_url: &str, username: &str) -> serde_json::Value {
+        let out = client_command(self.data.path())
+            .args([
+                "--json",
+                "enroll",
+                "--server",
+                server_url,
+                "--username",
+                username,
+            ])
             .env("ZOUFANG_PASSWORD", TEST_PASSWORD)
             .output()
             .await
@@ -506,7 +520,7 @@ impl Device {
             "enroll {username} at {server_url}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        device
+        serde_json::from_slice(&out.stdout).expect("enroll JSON")
     }
 
     /// A device that ran `zoufang init` for user `user_id` (display name `user_name`) and is
@@ -602,8 +616,9 @@ pub fn roster_csv(households: &[(&str, &str, usize)], first_person: u32) -> Stri
 }
 
 impl Device {
-    /// Imports a roster CSV given as text; panics unless the import succeeds.
-    pub async fn import_roster(&self, csv: &str) {
+    /// Imports a roster CSV given as text; panics unless the import succeeds. Returns the
+    /// import's report.
+    pub async fn import_roster(&self, csv: &str) -> serde_json::Value {
         let file = self.data.path().join(format!(
             "roster-{}.csv",
             std::time::SystemTime::now()
@@ -620,6 +635,7 @@ impl Device {
             report["bad"].as_array().is_none_or(|b| b.is_empty()),
             "import refused households: {report}"
         );
+        report
     }
 }
 

@@ -663,9 +663,17 @@ async fn a_device_drops_what_its_users_new_areas_leave_out(db: TestDb) {
             700,
         ))
         .await;
-    // An import files every household under the device's first area.
-    for id in [IN_KONGXING, MOVED_AWAY] {
-        zhang.ok(&["edit", id, "info.area_code", KONGXING]).await;
+    // An import files every household in the village the file names.
+    let imported = zhang.export().await;
+    for (id, village) in [
+        (IN_SANHE, SANHE),
+        (IN_KONGXING, KONGXING),
+        (MOVED_AWAY, KONGXING),
+    ] {
+        assert_eq!(
+            exported_household(&imported, id)["info"]["area_code"],
+            village
+        );
     }
     assert_eq!(zhang.sync().await["accepted"], 3);
     tl.sync().await;

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use zoufang_client::import;
 use zoufang_client::sync::{self, SyncReport};
 
 use super::output::{Text, emit_json};
@@ -24,7 +25,7 @@ pub fn enroll(ctx: &Context, server: &str, username: &str, device_name: &str) ->
             "服务器地址「{server}」应以 http:// 或 https:// 开头"
         )));
     }
-    let store = ctx.store()?;
+    let mut store = ctx.store()?;
     let password = read_password()?;
     let res = runtime()?
         .block_on(sync::enroll(
@@ -35,6 +36,12 @@ pub fn enroll(ctx: &Context, server: &str, username: &str, device_name: &str) ->
             device_name,
         ))
         .map_err(|e| Failure::error(e.to_string()))?;
+    // An older server sends no tree: the device then keeps filing by the user's first area.
+    if !res.area_tree.is_empty() {
+        store.set_area_tree(&res.area_tree)?;
+    }
+    // Households imported before enrollment waited for the tree to be filed.
+    let placed = import::place_households(&mut store)?;
     if ctx.json {
         emit_json(&serde_json::json!({
             "user_id": res.user_id,
@@ -42,6 +49,9 @@ pub fn enroll(ctx: &Context, server: &str, username: &str, device_name: &str) ->
             "role": res.role,
             "areas": res.areas,
             "expires_at": res.expires_at,
+            "households_filed": placed.filed,
+            "households_unfiled": placed.unfiled,
+            "notices": placed.notices,
         }))?;
     } else {
         let mut t = Text::default();
@@ -52,6 +62,24 @@ pub fn enroll(ctx: &Context, server: &str, username: &str, device_name: &str) ->
             res.areas.join("、"),
             res.expires_at
         ));
+        if placed.filed > 0 {
+            t.line(format_args!(
+                "已按区域表为登记前导入的 {} 户填入区划代码",
+                placed.filed
+            ));
+        }
+        for n in &placed.notices {
+            t.line(format_args!("提示:{n}"));
+        }
+        if !placed.unfiled.is_empty() {
+            t.line(format_args!(
+                "{} 户仍缺区划代码,同步时服务器不会接收;请改正文件中的乡镇和村后重新导入,或用 zoufang edit 填写 info.area_code:",
+                placed.unfiled.len()
+            ));
+            for u in &placed.unfiled {
+                t.line(format_args!("  {}:{}", u.household, u.reason));
+            }
+        }
         t.emit()?;
     }
     Ok(ExitCode::SUCCESS)

@@ -66,6 +66,12 @@ fn describe(r: &ImportReport) -> Text {
         r.skipped_existing,
         r.bad.len()
     ));
+    if r.areas_filled > 0 {
+        t.line(format_args!(
+            "为本机已有但缺区划代码的 {} 户填入了区划代码",
+            r.areas_filled
+        ));
+    }
     for n in &r.notices {
         t.line(format_args!("提示:{n}"));
     }

@@ -6,15 +6,12 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use csv::StringRecord;
 use zoufang_shared::CodeList;
-use zoufang_shared::codes::{
-    Education, Health, HouseholdStatus, LabourSkill, PovertyAttribute, PovertyCause, Relation,
-    SchoolStage, Sex, StandardLevel,
-};
+use zoufang_shared::codes::{Relation, Sex};
 use zoufang_shared::doc::{DocError, Editor};
 use zoufang_shared::model::{HouseholdInfo, Member};
 use zoufang_shared::rules::resident_id::{self, ResidentId};
 
-use super::columns::{COLUMNS, Column, Header, Level};
+use super::columns::{COLUMNS, Column, Header, Level, Read};
 
 /// A household whose rows are all good, as the file gives it.
 pub struct Candidate {
@@ -25,7 +22,12 @@ pub struct Candidate {
 impl Candidate {
     /// Writes the household into a new document: what an import stores.
     pub fn fill(&self, e: &mut Editor<'_>) -> Result<(), DocError> {
-        e.set_info(&self.info)?;
+        self.fill_as(e, &self.info)
+    }
+
+    /// As [`Candidate::fill`], with `info` (the file's, filed in its area) for the household's.
+    pub fn fill_as(&self, e: &mut Editor<'_>, info: &HouseholdInfo) -> Result<(), DocError> {
+        e.set_info(info)?;
         for p in &self.persons {
             e.add_member(&p.member)?;
         }
@@ -116,7 +118,10 @@ fn household_info(
     // export mixed two households under one number, so nothing from it can be trusted.
     let mut values: HashMap<Column, (usize, &str)> = HashMap::new();
     for (line, record) in rows {
-        for spec in COLUMNS.iter().filter(|s| s.level == Level::Household) {
+        for spec in COLUMNS
+            .iter()
+            .filter(|s| s.read.level() == Level::Household)
+        {
             let Some(v) = header.get(record, spec.column) else {
                 continue;
             };
@@ -136,42 +141,18 @@ fn household_info(
             }
         }
     }
-    let text = |c: Column| values.get(&c).map(|(_, v)| (*v).to_owned());
-    let at = |c: Column| values.get(&c).copied();
-    let year = at(Column::Year).and_then(|(line, v)| match v.parse::<i32>() {
-        Ok(y) => Some(y),
-        Err(_) => {
-            reasons.push(row_reason(
-                line,
-                None,
-                &format!("年度「{v}」不是有效的年份"),
-            ));
-            None
-        }
-    });
-    HouseholdInfo {
+    let mut info = HouseholdInfo {
         household_no: Some(no.to_owned()),
-        year,
-        province: text(Column::Province),
-        city: text(Column::City),
-        county: text(Column::County),
-        township: text(Column::Township),
-        village: text(Column::Village),
-        group: text(Column::Group),
-        phone: text(Column::Phone),
-        status: parse_code::<HouseholdStatus>(at(Column::Status), reasons),
-        attribute: parse_code::<PovertyAttribute>(at(Column::Attribute), reasons),
-        standard_level: parse_code::<StandardLevel>(at(Column::StandardLevel), reasons),
-        main_cause: parse_code::<PovertyCause>(at(Column::MainCause), reasons),
         ..HouseholdInfo::default()
+    };
+    for spec in COLUMNS {
+        if let (Read::Household(apply), Some((line, v))) = (spec.read, values.get(&spec.column))
+            && let Err(message) = apply(&mut info, v, spec.column.header())
+        {
+            reasons.push(row_reason(*line, None, &message));
+        }
     }
-}
-
-fn parse_code<T: CodeList>(value: Option<(usize, &str)>, reasons: &mut Vec<String>) -> Option<T> {
-    let (line, v) = value?;
-    T::parse(v)
-        .map_err(|e| reasons.push(row_reason(line, None, &e.to_string())))
-        .ok()
+    info
 }
 
 fn check_heads(
@@ -236,21 +217,12 @@ impl RowReader<'_> {
         self.reasons.push(row_reason(self.line, self.name, message));
     }
 
-    fn text(&self, column: Column) -> Option<String> {
-        self.header.get(self.record, column).map(str::to_owned)
-    }
-
     fn required(&mut self, column: Column) -> Option<&str> {
         let v = self.header.get(self.record, column);
         if v.is_none() {
             self.fail(&format!("缺少「{}」", column.header()));
         }
         v
-    }
-
-    fn code<T: CodeList>(&mut self, column: Column) -> Option<T> {
-        let v = self.header.get(self.record, column)?;
-        T::parse(v).map_err(|e| self.fail(&e.to_string())).ok()
     }
 
     /// The row's relation (when readable) and, when every required value is good, the person.
@@ -263,12 +235,20 @@ impl RowReader<'_> {
                 .ok(),
             None => None,
         };
-        let sex = self.code::<Sex>(Column::Sex);
+        let sex = self
+            .header
+            .get(self.record, Column::Sex)
+            .and_then(|v| Sex::parse(v).map_err(|e| self.fail(&e.to_string())).ok());
         let id = self.resident_id(today, sex);
-        let education = self.code::<Education>(Column::Education);
-        let school = self.code::<SchoolStage>(Column::School);
-        let health = self.code::<Health>(Column::Health);
-        let labour = self.code::<LabourSkill>(Column::Labour);
+        let mut member = Member::default();
+        for spec in COLUMNS {
+            if let (Read::Person(apply), Some(v)) =
+                (spec.read, self.header.get(self.record, spec.column))
+                && let Err(message) = apply(&mut member, v, spec.column.header())
+            {
+                self.fail(&message);
+            }
+        }
         let (Some(name), Some(rel), Some(id)) = (name, relation, id) else {
             return (relation, None);
         };
@@ -277,12 +257,7 @@ impl RowReader<'_> {
             sex: Some(sex.unwrap_or_else(|| id.sex())),
             id_number: Some(id.as_str().to_owned()),
             relation: Some(rel),
-            ethnicity: self.text(Column::Ethnicity),
-            education,
-            school,
-            health,
-            labour,
-            ..Member::default()
+            ..member
         };
         let person = Person {
             line: self.line,

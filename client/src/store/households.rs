@@ -11,8 +11,13 @@ use zoufang_shared::model::Household;
 use zoufang_shared::rules::resident_id::ResidentId;
 use zoufang_shared::rules::standards::Standards;
 
+use zoufang_shared::wire::AreaNode;
+
 use super::index::{IndexRow, code_set, parse_code_set};
 use super::{Store, StoreError};
+
+/// The settings key of the area tree from enrollment (JSON).
+const AREA_TREE: &str = "area_tree";
 
 /// What a list shows. Every filter is optional; `search` matches member names, household number,
 /// village and group.
@@ -144,12 +149,53 @@ impl Store {
 
     /// The area new households are created in: the first of the user's areas (from enrollment).
     pub fn default_area(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.setting("areas")?.and_then(|a| {
-            a.split(',')
-                .map(str::trim)
-                .find(|a| !a.is_empty())
-                .map(str::to_owned)
-        }))
+        Ok(self.user_areas()?.into_iter().next())
+    }
+
+    /// The area codes the user works in, as the server named them at enrollment.
+    pub fn user_areas(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .setting("areas")?
+            .map(|a| {
+                a.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// The area tree the server sent at enrollment: `None` before enrollment, and on a device
+    /// enrolled with a server or a version that sent none.
+    pub fn area_tree(&self) -> Result<Option<Vec<AreaNode>>, StoreError> {
+        let Some(json) = self.setting(AREA_TREE)? else {
+            return Ok(None);
+        };
+        match serde_json::from_str(&json) {
+            Ok(tree) => Ok(Some(tree)),
+            Err(e) => {
+                // Only ever written from a parsed answer; unreadable means "not known", which
+                // the next enrollment repairs.
+                tracing::warn!(error = %e, "stored area tree unreadable");
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn set_area_tree(&self, tree: &[AreaNode]) -> Result<(), StoreError> {
+        // Strings only: serialising cannot fail.
+        let json = serde_json::to_string(tree).unwrap_or_default();
+        self.set_setting(AREA_TREE, &json)
+    }
+
+    /// Every household of the store, by id.
+    pub fn household_ids(&self) -> Result<Vec<HouseholdId>, StoreError> {
+        Ok(self
+            .texts("SELECT id FROM households ORDER BY id")?
+            .into_iter()
+            .map(HouseholdId)
+            .collect())
     }
 
     pub(super) fn id_salt(&self) -> Result<String, StoreError> {

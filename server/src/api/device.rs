@@ -298,6 +298,7 @@ pub(crate) async fn enroll<D: Database>(
         role: user.role.code().into(),
         areas: user.areas.clone(),
         expires_at: expires_at.to_rfc3339(),
+        area_tree: crate::areas::trees_of(&state.db.areas().await?, &user.areas),
     }))
 }
 

@@ -333,6 +333,7 @@ pub async fn sync(
     upload_attachments(store, &client, &server, &token, &mut report, &mut progress).await?;
     report.standards_updated =
         fetch_standards(store, &client, &server, &token, &mut report, &mut progress).await?;
+    fetch_rounds(store, &client, &server, &token, &mut report, &mut progress).await?;
     progress(&report);
     Ok(report)
 }
@@ -371,6 +372,34 @@ async fn fetch_standards(
         }
         _ => Ok(false),
     }
+}
+
+/// Takes the 工作批次 the server has for this device's areas, which new cases are filed under.
+async fn fetch_rounds(
+    store: &mut Store,
+    client: &reqwest::Client,
+    server: &str,
+    token: &str,
+    report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
+) -> Result<(), SyncError> {
+    let res = send(
+        || {
+            client
+                .get(format!("{server}/api/rounds"))
+                .bearer_auth(token)
+        },
+        report,
+        progress,
+    )
+    .await?;
+    // A server from before rounds: cases count in their year's round, as before.
+    if res.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(());
+    }
+    let answer: wire::RoundsResponse = json_answer(res).await?;
+    store.set_rounds(&answer.rounds)?;
+    Ok(())
 }
 
 /// Chunk size of attachment uploads: small enough that a cut on a 2G link loses little.

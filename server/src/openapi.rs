@@ -28,6 +28,7 @@ use crate::api::{device, review};
         device::sync_handler,
         device::attachment_status,
         device::standards_table,
+        device::rounds,
         device::attachment_upload,
         document,
         review::login,
@@ -37,6 +38,8 @@ use crate::api::{device, review};
         review::conflicts,
         review::decide,
         review::settle,
+        review::rounds,
+        review::open_round,
     ),
     modifiers(&SecuritySchemes, &RefusedUris),
     tags(

@@ -13,12 +13,16 @@ use crate::codes::RoundKind;
 use crate::model::Case;
 
 /// A round as the county opened it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Round {
-    /// Stable id; `year-YYYY` is reserved for the rounds of cases filed before rounds existed.
+    /// Stable id (letters, digits, `-`); `year-YYYY` is reserved for the rounds of cases filed
+    /// before rounds existed.
     pub id: String,
     pub name: String,
+    /// `dynamic` 动态管理, `verification` 精准核查, `screening` 集中排查, `monitoring` 监测.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: RoundKind,
     pub starts_on: NaiveDate,
     /// Last day cases may be filed under it; none while it runs without an end.

@@ -291,6 +291,15 @@ pub struct UploadState {
     pub complete: bool,
 }
 
+/// `GET /api/rounds`: the rounds a device may file cases under, fetched after each sync.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundsResponse {
+    /// The 工作批次 that cover the device user's areas, latest start first; the device files a
+    /// new case under one that is open on the case's day.
+    pub rounds: Vec<crate::rounds::Round>,
+}
+
 /// `GET /api/standards?have=DIGEST`: the county's income standards table, which a device
 /// fetches after each sync so that its verdicts use the server's lines.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -23,6 +23,7 @@ pub use index::IndexRow;
 pub use sync_state::{PendingPush, Rejection, SentHeads, SyncOutcome, sent_heads};
 
 use crypt::{KeyHeader, PENDING_KEY_FILE, REWRITE_FILE};
+use zoufang_shared::rounds::Round;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +36,8 @@ use zoufang_shared::rules::standards::{Standards, StandardsError};
 pub const DB_FILE: &str = "zoufang.db";
 /// A county-distributed standards table in the data directory replaces the built-in one.
 pub const STANDARDS_FILE: &str = "standards.json";
+/// The settings key holding the rounds the server last sent, as JSON.
+const ROUNDS_SETTING: &str = "rounds";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -57,6 +60,8 @@ pub enum StoreError {
     Corrupt { moved_to: PathBuf },
     #[error("口令错误")]
     WrongPassphrase,
+    #[error("工作批次数据无效:{0}")]
+    Rounds(String),
     #[error("数据库正被另一个 zoufang 进程使用(如 zoufang serve),请先关闭它再试")]
     InUse,
     #[error("口令错误:口令刚已更改,请输入新口令")]
@@ -321,6 +326,22 @@ impl Store {
         crypt::write_durably(&self.dir.join(STANDARDS_FILE), json.as_bytes())?;
         self.standards = table;
         Ok(())
+    }
+
+    /// The 工作批次 the server last sent: new cases are filed under one open on their day
+    /// (none before the first sync with a server that has rounds).
+    pub fn rounds(&self) -> Result<Vec<Round>, StoreError> {
+        match self.setting(ROUNDS_SETTING)? {
+            None => Ok(Vec::new()),
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| StoreError::Rounds(e.to_string()))
+            }
+        }
+    }
+
+    pub fn set_rounds(&self, rounds: &[Round]) -> Result<(), StoreError> {
+        let json = serde_json::to_string(rounds).map_err(|e| StoreError::Rounds(e.to_string()))?;
+        self.set_setting(ROUNDS_SETTING, &json)
     }
 
     /// The first column of every row `sql` (a query without parameters) selects, as text.

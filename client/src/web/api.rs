@@ -17,6 +17,7 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::*;
 use zoufang_shared::ids::{CaseId, HouseholdId, MemberId};
 use zoufang_shared::model::*;
+use zoufang_shared::rounds;
 use zoufang_shared::rules::assessment;
 
 use super::error::ApiError;
@@ -374,6 +375,9 @@ pub struct CaseBody {
     /// more than 30 days back needs a reason, see `zoufang_shared::authority`).
     #[serde(default)]
     proposed_on: Option<String>,
+    /// The 工作批次 id; by default the latest-started round open for the household that day.
+    #[serde(default)]
+    round: Option<String>,
 }
 
 pub async fn propose_case(
@@ -405,7 +409,7 @@ pub async fn propose_case(
             let case = Case {
                 kind,
                 origin,
-                round: None,
+                round: case_round(s, &h, body.round.as_deref(), proposed_on)?,
                 proposed_on,
                 proposed_by: user.user_name.clone(),
                 proposed_by_user: Some(user.user_id.clone()),
@@ -426,6 +430,27 @@ pub async fn propose_case(
             ))
         })
         .await
+}
+
+/// The round a new case on `h` proposed on `day` is filed under: the one asked for, which must
+/// be open for the household then, or else the latest-started open one; none when the device
+/// knows no open round (the case then counts in its year's round).
+fn case_round(
+    s: &Store,
+    h: &Household,
+    asked: Option<&str>,
+    day: NaiveDate,
+) -> Result<Option<String>, ApiError> {
+    let rounds = s.rounds()?;
+    let area = h.info.area_code.as_deref().unwrap_or("");
+    let open = rounds::open_for(&rounds, area, day);
+    match asked.map(str::trim).filter(|a| !a.is_empty()) {
+        None => Ok(open.first().map(|r| r.id.clone())),
+        Some(id) if open.iter().any(|r| r.id == id) => Ok(Some(id.to_owned())),
+        Some(id) => Err(ApiError::invalid(format!(
+            "工作批次「{id}」在 {day} 未开放,或不包括本户所在地区"
+        ))),
+    }
 }
 
 #[derive(Deserialize)]

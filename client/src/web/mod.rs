@@ -535,7 +535,13 @@ async fn case_new_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageError> {
-    household_subpage(state, id, "提出事项", |_, h, _| Ok(pages::case_form(h))).await
+    household_subpage(state, id, "提出事项", |s, h, _| {
+        let rounds = s.rounds()?;
+        let area = h.info.area_code.as_deref().unwrap_or("");
+        let open = zoufang_shared::rounds::open_for(&rounds, area, today());
+        Ok(pages::case_form(h, &open))
+    })
+    .await
 }
 
 async fn case_page(

@@ -8,6 +8,7 @@ use zoufang_shared::codes::*;
 use zoufang_shared::doc::Conflict;
 use zoufang_shared::limits::{MAX_NOTE_CHARS, MAX_SHORT_CHARS};
 use zoufang_shared::model::*;
+use zoufang_shared::rounds::Round;
 use zoufang_shared::rules::assessment::Assessment;
 use zoufang_shared::rules::checks::Finding;
 use zoufang_shared::rules::resident_id::ResidentId;
@@ -478,7 +479,8 @@ pub fn visit_form(h: &Household, today: chrono::NaiveDate, visitor: &str) -> Mar
     }
 }
 
-pub fn case_form(h: &Household) -> Markup {
+/// `open`: the rounds open for the household today, the default first.
+pub fn case_form(h: &Household, open: &[&Round]) -> Markup {
     html! {
         h1 { "提出动态管理事项" }
         p.muted { (h.head().map(|m| m.name.clone()).unwrap_or_default()) " 户" }
@@ -493,6 +495,19 @@ pub fn case_form(h: &Household) -> Markup {
             div.field {
                 label for="c-origin" { "发起方式" }
                 select name="origin" id="c-origin" { (options(&fields::choices::<CaseOrigin>(), None, "请选择")) }
+            }
+            div.field {
+                label for="c-round" { "工作批次" }
+                @if open.is_empty() {
+                    p.muted #c-round { "县里尚未开启本户所在地区的工作批次,事项计入当年。" }
+                } @else {
+                    select name="round" id="c-round" {
+                        @for r in open {
+                            option value=(r.id) { (r.name) "(" (r.kind.label()) ")" }
+                        }
+                    }
+                }
+                p.err data-err-for="round" {}
             }
             div.field { label for="c-reason" { "理由" } textarea name="reason" id="c-reason" rows="3" maxlength=(MAX_NOTE_CHARS) {} (note_limit()) }
             div.field {

@@ -42,6 +42,7 @@ pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
             ),
         )
         .route("/api/standards", get(standards_table::<D>))
+        .route("/api/rounds", get(rounds::<D>))
         .route(
             "/api/attachments/status",
             post(attachment_status::<D>).layer(DefaultBodyLimit::max(256 * 1024)),
@@ -467,6 +468,28 @@ pub(crate) async fn standards_table<D: Database>(
         digest: table.digest.clone(),
         json: (!current).then(|| table.json.clone()),
     }))
+}
+
+/// The 工作批次 covering the device user's areas: the device files each new case under one
+/// open on the case's day.
+#[utoipa::path(
+    get,
+    path = "/api/rounds",
+    tag = "device",
+    security(("device" = [])),
+    responses(
+        (status = 200, description = "The rounds, latest start first", body = wire::RoundsResponse),
+        DeviceRefused,
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(device = %device.device_id))]
+pub(crate) async fn rounds<D: Database>(
+    State(state): State<Shared<D>>,
+    Device(device): Device,
+) -> Result<Json<wire::RoundsResponse>, ApiError> {
+    let rounds = crate::review::rounds::covering(&state.db, &device.user.areas).await?;
+    Ok(Json(wire::RoundsResponse { rounds }))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]

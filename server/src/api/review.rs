@@ -30,7 +30,8 @@ use crate::web::csrf::check_csrf;
 use crate::web::{
     MAX_FORM_BYTES, PAGE_ROWS, PageError, PeriodParams, RosterParams, Viewer, report_of, session,
 };
-use zoufang_shared::wire::ErrorBody;
+use zoufang_shared::rounds::Round;
+use zoufang_shared::wire::{self, ErrorBody};
 
 /// The review API's routes; a login (a password), a household (its document) and the writes
 /// (merges) are heavy.
@@ -47,6 +48,7 @@ pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
         .route("/api/review/conflicts", get(conflicts::<D>))
         .route("/api/review/decide", heavy.admits(post(decide::<D>)))
         .route("/api/review/settle", heavy.admits(post(settle::<D>)))
+        .route("/api/review/rounds", get(rounds::<D>).post(open_round::<D>))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 
@@ -312,6 +314,50 @@ pub(crate) async fn conflicts<D: Database>(
         .await
         .map_err(api_error)?;
     Ok(Json(queue))
+}
+
+/// The 工作批次 covering the user's areas, latest start first.
+#[utoipa::path(
+    get,
+    path = "/api/review/rounds",
+    tag = "review",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The rounds", body = wire::RoundsResponse),
+        (status = 401, description = "No valid session", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub(crate) async fn rounds<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+) -> Result<Json<wire::RoundsResponse>, ApiError> {
+    let rounds = review::rounds::covering(&state.db, &viewer.user.areas)
+        .await
+        .map_err(|e| api_error(e.into()))?;
+    Ok(Json(wire::RoundsResponse { rounds }))
+}
+
+/// Opens a 工作批次 (county supervisors and admins, inside their areas); devices receive it at
+/// their next sync and file new cases under it.
+#[utoipa::path(
+    post,
+    path = "/api/review/rounds",
+    tag = "review",
+    security(("session" = [], "csrf" = [])),
+    request_body = Round,
+    responses(WriteAnswers)
+)]
+#[tracing::instrument(skip_all, fields(user = %viewer.user.username))]
+pub(crate) async fn open_round<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    CsrfJson(round): CsrfJson<Round>,
+) -> Result<StatusCode, ApiError> {
+    review::rounds::open(&state.db, &viewer.user, round)
+        .await
+        .map_err(api_error)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The answers of a write (a decision, a settlement), described once for both.

@@ -26,7 +26,7 @@ use zoufang_shared::doc::{ChangeAuthor, DocError, HouseholdDoc};
 use zoufang_shared::ids::CaseId;
 use zoufang_shared::limits::{self, TextClass};
 use zoufang_shared::model::{Household, StepRecord};
-use zoufang_shared::rounds::{self, Round};
+use zoufang_shared::rounds::{self as shared_rounds, Round};
 
 use crate::actor::server_actor;
 use crate::auth::in_scope;
@@ -37,6 +37,7 @@ use crate::storage::{Database, DbError, Role, SpotCheck, User};
 use zoufang_shared::authority::{self, Writer};
 
 pub mod history;
+pub mod rounds;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -147,13 +148,7 @@ pub async fn report<D: Database>(
     if ask.from > ask.to {
         return Err(ReviewError::Invalid("开始日期不能晚于结束日期".into()));
     }
-    let rounds: Vec<Round> = db
-        .rounds()
-        .await?
-        .into_iter()
-        .map(|r| r.round)
-        .filter(|r| overlaps(r, &area))
-        .collect();
+    let rounds = self::rounds::covering(db, std::slice::from_ref(&area)).await?;
     let round = match &ask.round {
         Some(id) => Some(round_named(&rounds, id)?),
         None if ask.dated => None,
@@ -174,20 +169,12 @@ pub async fn report<D: Database>(
     Ok(report::build(&q, &areas, &statuses, &cases))
 }
 
-/// Whether round `r` covers part of `area` (a round of a township shows in its county's report
-/// too).
-fn overlaps(r: &Round, area: &str) -> bool {
-    r.areas
-        .iter()
-        .any(|a| a.starts_with(area) || area.starts_with(a.as_str()))
-}
-
 /// The round `id` among `rounds`, or a year's round of cases filed before rounds existed.
 fn round_named(rounds: &[Round], id: &str) -> Result<Round, ReviewError> {
     if let Some(r) = rounds.iter().find(|r| r.id == id) {
         return Ok(r.clone());
     }
-    let name = rounds::year_round_name(id)
+    let name = shared_rounds::year_round_name(id)
         .ok_or_else(|| ReviewError::Invalid(format!("没有工作批次「{id}」")))?;
     let year: i32 = id
         .trim_start_matches(|c: char| !c.is_ascii_digit())

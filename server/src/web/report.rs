@@ -117,10 +117,11 @@ impl RosterParams {
     /// The query string of these parameters without the page position.
     pub fn query(&self) -> String {
         let p = &self.period;
-        let pairs: [(&str, &Option<String>); 15] = [
+        let pairs: [(&str, &Option<String>); 16] = [
             ("area", &p.area),
             ("from", &p.from),
             ("to", &p.to),
+            ("round", &p.round),
             ("status", &self.status),
             ("kind", &self.kind),
             ("bucket", &self.bucket),

@@ -12,11 +12,18 @@ use super::layout::{area_select, hp, layout, percent, query_string};
 
 pub fn report_page(viewer: &Viewer, r: &Report, areas: &[Area]) -> Markup {
     let s = &r.total;
-    let period = [
-        ("area", s.area_code.clone()),
-        ("from", r.from.to_string()),
-        ("to", r.to.to_string()),
-    ];
+    // A round's report and its links name the round; a period's, its dates.
+    let window = |area: &str| -> Vec<(&'static str, String)> {
+        match &r.round {
+            Some(round) => vec![("area", area.to_owned()), ("round", round.id.clone())],
+            None => vec![
+                ("area", area.to_owned()),
+                ("from", r.from.to_string()),
+                ("to", r.to.to_string()),
+            ],
+        }
+    };
+    let period = window(&s.area_code);
     let link = |extra: &[(&str, String)]| {
         let mut q: Vec<(&str, String)> = period.to_vec();
         q.extend(extra.iter().cloned());
@@ -29,11 +36,24 @@ pub fn report_page(viewer: &Viewer, r: &Report, areas: &[Area]) -> Markup {
             h1 { "动态管理统计 · " (s.area_name) }
             form.filters method="get" action="/report" {
                 (area_select(areas, &s.area_code))
+                label { "工作批次"
+                    select name="round" {
+                        option value="" selected[r.round.is_none()] { "不分批次(按日期)" }
+                        @for round in &r.rounds {
+                            option value=(round.id) selected[r.round.as_ref().is_some_and(|x| x.id == round.id)] {
+                                (round.name) "(" (round.kind) ")"
+                            }
+                        }
+                    }
+                }
                 label { "自" input type="date" name="from" value=(r.from); }
                 label { "至" input type="date" name="to" value=(r.to); }
                 button type="submit" { "查询" }
             }
-            p.muted { "户状态为当前状态;动态管理事项按提出日期计入统计期。每个数字可点开查看对应农户。" }
+            @match &r.round {
+                Some(round) => p.muted { "工作批次「" (round.name) "」(" (round.kind) "," (round.starts_on) " 起):户状态为当前状态;事项按所属批次计入,不论提出日期。每个数字可点开查看对应农户。" },
+                None => p.muted { "户状态为当前状态;动态管理事项按提出日期计入统计期。每个数字可点开查看对应农户。" },
+            }
             p.actions {
                 a.button href={ "/export/report?" (query_string(&period)) "&format=xlsx" } { "导出 Excel" }
                 a.button href={ "/export/report?" (query_string(&period)) "&format=csv" } { "导出 CSV" }
@@ -83,7 +103,7 @@ pub fn report_page(viewer: &Viewer, r: &Report, areas: &[Area]) -> Markup {
                     tbody {
                         @for c in &r.children {
                             tr {
-                                td { a href={ "/report?" (query_string(&[("area", c.area_code.clone()), ("from", r.from.to_string()), ("to", r.to.to_string())])) } { (c.area_name) } }
+                                td { a href={ "/report?" (query_string(&window(&c.area_code))) } { (c.area_name) } }
                                 td { (hp(c.all)) }
                                 td { (hp(status_count(c, HouseholdStatus::NotExited))) }
                                 td { (hp(status_count(c, HouseholdStatus::Relapsed))) }

@@ -109,9 +109,17 @@ async fn json_answer<T: serde::de::DeserializeOwned>(
     if !res.status().is_success() {
         return Err(server_error(res).await);
     }
-    res.json()
+    json_body(res).await
+}
+
+/// The answer's JSON body: a body cut off on the way is the link's failure ([`SyncError::Network`],
+/// retried like any), one that arrived whole but does not parse is [`SyncError::Protocol`].
+async fn json_body<T: serde::de::DeserializeOwned>(res: reqwest::Response) -> Result<T, SyncError> {
+    let body = res
+        .bytes()
         .await
-        .map_err(|e| SyncError::Protocol(e.to_string()))
+        .map_err(|e| SyncError::Network(e.to_string()))?;
+    serde_json::from_slice(&body).map_err(|e| SyncError::Protocol(e.to_string()))
 }
 
 async fn server_error(res: reqwest::Response) -> SyncError {
@@ -490,10 +498,7 @@ async fn upload_one(
         .await?;
         let code = res.status();
         if code.is_success() || code == reqwest::StatusCode::CONFLICT {
-            let state: UploadState = res
-                .json()
-                .await
-                .map_err(|e| SyncError::Protocol(e.to_string()))?;
+            let state: UploadState = json_body(res).await?;
             if code.is_success() {
                 report.attachment_bytes += end - start;
                 report.bytes_up += end - start;

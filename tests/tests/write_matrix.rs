@@ -31,7 +31,7 @@ use chrono::{NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use zoufang_e2e::api::{self, ApiDevice, actor_hex, doc_from, has_chinese, outcome};
-use zoufang_e2e::areas::{COUNTY, JINXIU, SANHE, SHILI, XIAOWAN, day};
+use zoufang_e2e::areas::{COUNTY, JINXIU, KONGXING, SANHE, SHILI, XIAOWAN, day};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::review::{Reviewer, decide, pass_steps_through, propose_case};
 use zoufang_e2e::{
@@ -303,9 +303,12 @@ fn cell_edit(
         (C::Identity, Change) => e.resolve(&path(&["id"]), json!(format!("{}-x", h.id.as_str()))),
         (C::Info, Create) => e.set_field("info.phone", json!("13912345678")),
         (C::Info, Change) => e.set_field("info.village", json!("孔兴村")),
-        (C::AreaCode, Change) => {
-            e.set_field("info.area_code", json!(if other { JINXIU } else { SANHE }))
-        }
+        // The import files each household in its village (三合村, 锦秀村): move it to another
+        // area of the same township.
+        (C::AreaCode, Change) => e.set_field(
+            "info.area_code",
+            json!(if other { XIAOWAN } else { KONGXING }),
+        ),
         (C::Status, Create) => e.set_field("info.status", json!("not_exited")),
         (C::Status, Change) => e.set_field("info.status", json!("exited_supported")),
         (C::Members, Create) => e

@@ -102,6 +102,33 @@ impl Round {
     }
 }
 
+/// Why a new case of `after` (one `before` lacks) may not stand: it names a round that is
+/// unknown, not running on the case's day, or not covering the household. The server's check of
+/// a push, the same rule the device's case form applies ([`open_for`]).
+pub fn misfiled_case(
+    before: Option<&crate::model::Household>,
+    after: &crate::model::Household,
+    rounds: &[Round],
+) -> Option<String> {
+    let area = after.info.area_code.as_deref().unwrap_or("");
+    after
+        .cases
+        .iter()
+        .filter(|(id, _)| before.is_none_or(|b| !b.cases.contains_key(*id)))
+        .find_map(|(_, c)| {
+            let id = c.round.as_deref()?;
+            let admitted = rounds
+                .iter()
+                .any(|r| r.id == id && r.admits(area, c.proposed_on));
+            (!admitted).then(|| {
+                format!(
+                    "事项所属工作批次「{id}」不存在、在 {} 未开放或不包括本户所在地区",
+                    c.proposed_on
+                )
+            })
+        })
+}
+
 /// The rounds a case on a household in `area` may be filed under on `day`, latest start first
 /// (the one a form offers by default).
 pub fn open_for<'a>(rounds: &'a [Round], area: &str, day: NaiveDate) -> Vec<&'a Round> {
@@ -185,6 +212,51 @@ mod tests {
         case.round = Some("2017-dynamic".into());
         assert_eq!(case_round_id(&case), "2017-dynamic");
         assert_eq!(year_round_name("2017-dynamic"), None);
+    }
+
+    #[test]
+    fn a_new_case_must_name_a_round_open_for_its_household() {
+        use crate::ids::{CaseId, HouseholdId};
+        let rounds = [round(
+            "2017-dynamic",
+            day(2017, 9, 1),
+            Some(day(2017, 11, 30)),
+            &["530921100"],
+        )];
+        let mut h = crate::model::Household::new(HouseholdId("hh-1".into()));
+        h.info.area_code = Some("530921100201".into());
+        let case = |round: Option<&str>, on| Case {
+            kind: crate::codes::CaseKind::Exit,
+            origin: None,
+            round: round.map(str::to_owned),
+            proposed_on: on,
+            proposed_by: "张三".into(),
+            proposed_by_user: None,
+            reason: String::new(),
+            members: Default::default(),
+            steps: Default::default(),
+        };
+        let with = |c: Case| {
+            let mut after = h.clone();
+            after.cases.insert(CaseId::from("c1"), c);
+            after
+        };
+        let inside = day(2017, 10, 1);
+        for ok in [case(Some("2017-dynamic"), inside), case(None, inside)] {
+            assert_eq!(misfiled_case(Some(&h), &with(ok), &rounds), None);
+        }
+        for bad in [
+            case(Some("2017-dynamic"), day(2017, 12, 1)),
+            case(Some("no-such"), inside),
+        ] {
+            assert!(misfiled_case(Some(&h), &with(bad), &rounds).is_some());
+        }
+        let mut elsewhere = with(case(Some("2017-dynamic"), inside));
+        elsewhere.info.area_code = Some("530921200201".into());
+        assert!(misfiled_case(None, &elsewhere, &rounds).is_some());
+        // A case already stored is not judged again (the round may have ended since).
+        let stored = with(case(Some("2017-dynamic"), inside));
+        assert_eq!(misfiled_case(Some(&stored), &stored, &[]), None);
     }
 
     #[test]

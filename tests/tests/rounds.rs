@@ -6,9 +6,15 @@
 use chrono::Datelike;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use zoufang_e2e::access::{api_device, author};
 use zoufang_e2e::areas::{COUNTY, SANHE, SHILI, XIAOWAN, days_before, today};
 use zoufang_e2e::review::{Reviewer, propose_case_for, proposed_on};
 use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, add_users, roster_csv};
+use zoufang_shared::codes::{CaseKind, CaseOrigin};
+use zoufang_shared::doc::{ActorId, HouseholdDoc};
+use zoufang_shared::ids::HouseholdId;
+use zoufang_shared::model::Case;
+use zoufang_shared::wire::{Push, PushOutcome};
 
 const HOUSEHOLD: &str = "hh-530921100201001";
 const ROUND: &str = "2026-verification";
@@ -36,6 +42,7 @@ async fn a_round_files_and_reports_its_cases(db: TestDb) {
         &db.url,
         &[
             ("zhang", "surveyor", SANHE),
+            ("li", "surveyor", SANHE),
             ("shen", "township_reviewer", SHILI),
             ("zhao", "county_supervisor", COUNTY),
         ],
@@ -165,6 +172,45 @@ async fn a_round_files_and_reports_its_cases(db: TestDb) {
         assert_eq!(status, StatusCode::OK, "{page}");
         assert_eq!(page["households"], want, "roster of {asked}: {page}");
     }
+    // A device that files a case under a round not covering the household, bypassing its own
+    // form, is refused by the server; under its own round, accepted.
+    let li = api_device(&server.url, "li", [0x11; 16]).await;
+    for (round, accepted) in [("xiaowan-screening", false), (ROUND, true)] {
+        let id = format!("hh-5309211002019{}", u8::from(accepted));
+        let (mut doc, ()) = HouseholdDoc::create_with(
+            &HouseholdId(id.clone()),
+            ActorId::from(li.actor),
+            &author("li", &li.device_id),
+            |e| {
+                e.set_field("info.area_code", json!(SANHE))?;
+                e.add_case(&Case {
+                    kind: CaseKind::NewEntry,
+                    origin: Some(CaseOrigin::Screening),
+                    round: Some(round.into()),
+                    proposed_on: proposed_on(),
+                    proposed_by: "李".into(),
+                    proposed_by_user: Some("li".into()),
+                    reason: String::new(),
+                    members: Default::default(),
+                    steps: Default::default(),
+                })
+                .map(drop)
+            },
+        )
+        .expect("a household with a case");
+        let push = Push {
+            household: id.clone(),
+            changes: doc.changes_after(&[]),
+        };
+        let answer = li.sync(0, vec![push]).await;
+        let outcome = &answer.results[0].outcome;
+        match (accepted, outcome) {
+            (true, PushOutcome::Accepted { .. }) => {}
+            (false, PushOutcome::Rejected { code, .. }) if code == "round_not_open" => {}
+            _ => panic!("a case under {round}: {outcome:?}"),
+        }
+    }
+
     server.kill().await;
 }
 

@@ -4,6 +4,7 @@
 //! write model. Pure CPU work, run off the async threads.
 
 use std::collections::{HashMap, HashSet};
+use zoufang_shared::rounds::{Round, misfiled_case};
 
 use zoufang_shared::authority::{self, Writer};
 use zoufang_shared::doc::{ChangeHash, DocError, HouseholdDoc, IncomingChange, check_change_time};
@@ -32,6 +33,7 @@ pub(super) fn merge_batch(
     stored: &HashMap<String, StoredHousehold>,
     recovery: Option<&Recovery<'_>>,
     limits: &Limits,
+    rounds: &[Round],
 ) -> (Vec<PushResult>, SyncWrite, Vec<Recovered>) {
     let mut write = SyncWrite::default();
     let mut recovered = Vec::new();
@@ -53,7 +55,14 @@ pub(super) fn merge_batch(
             });
             continue;
         }
-        let (outcome, w, r) = merge_one(device, p, stored.get(&p.household), recovery, limits);
+        let (outcome, w, r) = merge_one(
+            device,
+            p,
+            stored.get(&p.household),
+            recovery,
+            limits,
+            rounds,
+        );
         results.push(PushResult {
             household: p.household.clone(),
             outcome,
@@ -73,8 +82,9 @@ fn merge_one(
     stored: Option<&StoredHousehold>,
     recovery: Option<&Recovery<'_>>,
     limits: &Limits,
+    rounds: &[Round],
 ) -> (PushOutcome, Option<HouseholdWrite>, Vec<Recovered>) {
-    match merge_checked(device, push, stored, recovery, limits) {
+    match merge_checked(device, push, stored, recovery, limits, rounds) {
         Ok((outcome, write, recovered)) => (outcome, write, recovered),
         Err(outcome) => (outcome, None, Vec::new()),
     }
@@ -82,14 +92,14 @@ fn merge_one(
 
 /// What the server makes of one push outside a recovery window, before anything is stored: the
 /// outcome, and the write when there is something new to keep. Every byte of `push` comes from
-/// the device; `stored` is the server's copy. Public for the fuzz targets (crate
-/// zoufang-fuzzing), which feed it arbitrary pushes.
+/// the device; `stored` is the server's copy; no round is open. Public for the fuzz targets
+/// (crate zoufang-fuzzing), which feed it arbitrary pushes.
 pub fn check_push(
     device: &DeviceAuth,
     push: &Push,
     stored: Option<&StoredHousehold>,
 ) -> (PushOutcome, Option<HouseholdWrite>) {
-    let (outcome, write, _) = merge_one(device, push, stored, None, &Limits::default());
+    let (outcome, write, _) = merge_one(device, push, stored, None, &Limits::default(), &[]);
     (outcome, write)
 }
 
@@ -101,6 +111,7 @@ fn merge_checked(
     stored: Option<&StoredHousehold>,
     recovery: Option<&Recovery<'_>>,
     limits: &Limits,
+    rounds: &[Round],
 ) -> Result<Merged, PushOutcome> {
     let scope = &device.user.areas;
     if let Some(s) = stored
@@ -228,6 +239,10 @@ fn merge_checked(
         &ctx,
     ) {
         return Err(rejected(r.code.code(), r.message));
+    }
+    // A new case is filed under a round open for the household on its day, or under none.
+    if let Some(why) = misfiled_case(before.as_ref(), &household, rounds) {
+        return Err(rejected("round_not_open", why));
     }
     // Text a backend cannot store (NUL) or beyond its field's length fails this household only.
     if let Err(r) = limits::check_text(before.as_ref(), &household) {

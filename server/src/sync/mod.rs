@@ -19,6 +19,7 @@ mod merge;
 mod recovery;
 
 use std::collections::HashMap;
+use zoufang_shared::rounds::Round;
 
 use zoufang_shared::doc::{HouseholdDoc, UnpackTooLarge, wire_form};
 use zoufang_shared::limits;
@@ -247,6 +248,7 @@ async fn push<D: Database>(
         .filter(|p| limits::check_household_id(&p.household).is_ok())
         .map(|p| p.household.clone())
         .collect();
+    let rounds: Vec<Round> = db.rounds().await?.into_iter().map(|r| r.round).collect();
     for _ in 0..MAX_ATTEMPTS {
         let stored: HashMap<String, StoredHousehold> = db
             .households(&ids)
@@ -255,7 +257,7 @@ async fn push<D: Database>(
             .map(|h| (h.id.clone(), h))
             .collect();
         let (results, write, recovered) =
-            cpu(|| merge_batch(device, pushes, &stored, recovery.as_ref(), limits));
+            cpu(|| merge_batch(device, pushes, &stored, recovery.as_ref(), limits, &rounds));
         if write.households.is_empty() {
             return Ok(results);
         }

@@ -357,22 +357,17 @@ async fn fetch_standards(
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<bool, SyncError> {
     let have = store.standards_digest()?;
-    let res = send(
-        || {
-            client
-                .get(format!("{server}/api/standards"))
-                .query(&[("have", have.as_str())])
-                .bearer_auth(token)
-        },
-        report,
-        progress,
-    )
-    .await?;
+    let asked = || {
+        client
+            .get(format!("{server}/api/standards"))
+            .query(&[("have", have.as_str())])
+            .bearer_auth(token)
+    };
     // A server from before the table was distributed: the device keeps judging with its own.
-    if res.status() == reqwest::StatusCode::NOT_FOUND {
+    let Some(answer) = optional_json::<wire::StandardsResponse>(asked, report, progress).await?
+    else {
         return Ok(false);
-    }
-    let answer: wire::StandardsResponse = json_answer(res).await?;
+    };
     match answer.json {
         Some(json) if answer.digest != have => {
             store.replace_standards(&json)?;
@@ -391,23 +386,30 @@ async fn fetch_rounds(
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncError> {
-    let res = send(
-        || {
-            client
-                .get(format!("{server}/api/rounds"))
-                .bearer_auth(token)
-        },
-        report,
-        progress,
-    )
-    .await?;
+    let asked = || {
+        client
+            .get(format!("{server}/api/rounds"))
+            .bearer_auth(token)
+    };
     // A server from before rounds: cases count in their year's round, as before.
-    if res.status() == reqwest::StatusCode::NOT_FOUND {
-        return Ok(());
+    if let Some(answer) = optional_json::<wire::RoundsResponse>(asked, report, progress).await? {
+        store.set_rounds(&answer.rounds)?;
     }
-    let answer: wire::RoundsResponse = json_answer(res).await?;
-    store.set_rounds(&answer.rounds)?;
     Ok(())
+}
+
+/// A read of something a server from an earlier version lacks: its JSON answer, or `None` when
+/// the server does not know the path (404).
+async fn optional_json<T: serde::de::DeserializeOwned>(
+    make: impl Fn() -> reqwest::RequestBuilder,
+    report: &mut SyncReport,
+    progress: &mut impl FnMut(&SyncReport),
+) -> Result<Option<T>, SyncError> {
+    let res = send(make, report, progress).await?;
+    if res.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    json_answer(res).await.map(Some)
 }
 
 /// Chunk size of attachment uploads: small enough that a cut on a 2G link loses little.

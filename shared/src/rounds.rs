@@ -37,6 +37,8 @@ pub struct Round {
 pub enum RoundError {
     #[error("批次名称不能为空")]
     NoName,
+    #[error("批次名称最多 {MAX_NAME_CHARS} 个字,且不能含控制字符")]
+    BadName,
     #[error("批次编号只能由字母、数字和 - 组成(1–40 个字符),且不能以 year- 开头")]
     BadId,
     #[error("结束日期早于开始日期")]
@@ -44,6 +46,9 @@ pub enum RoundError {
     #[error("至少选择一个地区")]
     NoArea,
 }
+
+/// A round's name is a title on pages and exports: a line, not a text.
+pub const MAX_NAME_CHARS: usize = 60;
 
 /// The prefix of the rounds every case without one belongs to.
 const YEAR_PREFIX: &str = "year-";
@@ -62,8 +67,21 @@ pub fn case_round_id(case: &Case) -> String {
 
 /// The name a round id is shown with when no opened round has it (a year round).
 pub fn year_round_name(id: &str) -> Option<String> {
+    year_round(id).map(|r| r.name)
+}
+
+/// The round of a year's cases filed before rounds existed, as a report names it: the whole
+/// calendar year, everywhere.
+pub fn year_round(id: &str) -> Option<Round> {
     let year: i32 = id.strip_prefix(YEAR_PREFIX)?.parse().ok()?;
-    Some(format!("{year} 年(未分批次的事项)"))
+    Some(Round {
+        id: id.to_owned(),
+        name: format!("{year} 年(未分批次的事项)"),
+        kind: RoundKind::Dynamic,
+        starts_on: NaiveDate::from_ymd_opt(year, 1, 1)?,
+        ends_on: Some(NaiveDate::from_ymd_opt(year, 12, 31)?),
+        areas: Vec::new(),
+    })
 }
 
 impl Round {
@@ -71,6 +89,10 @@ impl Round {
     pub fn check(&self) -> Result<(), RoundError> {
         if self.name.trim().is_empty() {
             return Err(RoundError::NoName);
+        }
+        // A NUL is what PostgreSQL cannot store; any control character is no title.
+        if self.name.chars().count() > MAX_NAME_CHARS || self.name.chars().any(char::is_control) {
+            return Err(RoundError::BadName);
         }
         let id_ok = !self.id.is_empty()
             && self.id.len() <= 40
@@ -270,6 +292,20 @@ mod tests {
                     ..ok.clone()
                 },
                 RoundError::NoName,
+            ),
+            (
+                Round {
+                    name: "核查\0".into(),
+                    ..ok.clone()
+                },
+                RoundError::BadName,
+            ),
+            (
+                Round {
+                    name: "长".repeat(61),
+                    ..ok.clone()
+                },
+                RoundError::BadName,
             ),
             (
                 Round {

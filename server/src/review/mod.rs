@@ -21,7 +21,7 @@ use std::sync::Mutex;
 use chrono::{Datelike, NaiveDate, Utc};
 use serde_json::Value as Json;
 use zoufang_shared::CodeList;
-use zoufang_shared::codes::{ProcedureStep, RoundKind, StepOutcome};
+use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 use zoufang_shared::doc::{ChangeAuthor, DocError, HouseholdDoc};
 use zoufang_shared::ids::CaseId;
 use zoufang_shared::limits::{self, TextClass};
@@ -31,7 +31,7 @@ use zoufang_shared::rounds::{self as shared_rounds, Round};
 use crate::actor::server_actor;
 use crate::auth::in_scope;
 use crate::report::roster::{RosterFilter, RosterRow, mask_row};
-use crate::report::{self, Report, ReportQuery, RoundLabel};
+use crate::report::{self, CaseWindow, Report, ReportQuery, RoundLabel};
 use crate::server_edit::{EditError, edit_household};
 use crate::storage::{Database, DbError, Role, SpotCheck, User};
 use zoufang_shared::authority::{self, Writer};
@@ -136,6 +136,20 @@ pub struct ReportAsk {
     pub dated: bool,
 }
 
+impl ReportAsk {
+    /// The cases asked for by name: the round, else the period (a roster's filter; a report
+    /// also resolves the default round, see [`report`]).
+    pub fn window(&self) -> CaseWindow {
+        match &self.round {
+            Some(id) => CaseWindow::Round(id.clone()),
+            None => CaseWindow::Period {
+                from: self.from,
+                to: self.to,
+            },
+        }
+    }
+}
+
 /// The report of an area the user may read: of the round asked for; else of the period asked
 /// for; else of the round running in the area today (latest started); else of this year.
 pub async fn report<D: Database>(
@@ -174,21 +188,8 @@ fn round_named(rounds: &[Round], id: &str) -> Result<Round, ReviewError> {
     if let Some(r) = rounds.iter().find(|r| r.id == id) {
         return Ok(r.clone());
     }
-    let name = shared_rounds::year_round_name(id)
-        .ok_or_else(|| ReviewError::Invalid(format!("没有工作批次「{id}」")))?;
-    let year: i32 = id
-        .trim_start_matches(|c: char| !c.is_ascii_digit())
-        .parse()
-        .unwrap_or(0);
-    let day = |m, d| NaiveDate::from_ymd_opt(year, m, d).ok_or(ReviewError::NotFound);
-    Ok(Round {
-        id: id.to_owned(),
-        name,
-        kind: RoundKind::Dynamic,
-        starts_on: day(1, 1)?,
-        ends_on: Some(day(12, 31)?),
-        areas: Vec::new(),
-    })
+    shared_rounds::year_round(id)
+        .ok_or_else(|| ReviewError::Invalid(format!("没有工作批次「{id}」")))
 }
 
 /// A roster page, masked for the user's role. `filter.area` must already be readable.

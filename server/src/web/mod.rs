@@ -15,7 +15,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Deserialize;
 
 use crate::projection::today;
-use crate::report::CaseWindow;
+use crate::review::ReportAsk;
 use crate::review::ReviewError;
 use crate::state::Shared;
 use crate::storage::Database;
@@ -162,18 +162,11 @@ pub async fn report_of<D: Database>(
     viewer: &Viewer,
     params: &PeriodParams,
 ) -> Result<crate::report::Report, PageError> {
-    let p = params.period()?;
     Ok(crate::review::report(
         &state.db,
         &viewer.user,
         params.area.as_deref(),
-        &crate::review::ReportAsk {
-            from: p.from,
-            to: p.to,
-            today: p.today,
-            round: p.round,
-            dated: p.dated,
-        },
+        &params.period()?,
     )
     .await?)
 }
@@ -193,31 +186,8 @@ pub struct PeriodParams {
     pub round: Option<String>,
 }
 
-pub struct Period {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub today: NaiveDate,
-    /// The round asked for.
-    pub round: Option<String>,
-    /// Whether `from` or `to` was given: a period asked for, not the default.
-    pub dated: bool,
-}
-
-impl Period {
-    /// The cases these parameters ask for.
-    pub fn window(&self) -> CaseWindow {
-        match &self.round {
-            Some(id) => CaseWindow::Round(id.clone()),
-            None => CaseWindow::Period {
-                from: self.from,
-                to: self.to,
-            },
-        }
-    }
-}
-
 impl PeriodParams {
-    pub fn period(&self) -> Result<Period, PageError> {
+    pub fn period(&self) -> Result<ReportAsk, PageError> {
         let today = today();
         let parse = |v: &Option<String>, default: NaiveDate| match v
             .as_deref()
@@ -236,7 +206,7 @@ impl PeriodParams {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
         };
-        Ok(Period {
+        Ok(ReportAsk {
             from: parse(&self.from, year_start)?,
             to: parse(&self.to, today)?,
             today,

@@ -101,6 +101,78 @@ impl Device {
         Ok((r, took))
     }
 
+    /// The next sync round's request, built now so that sending it later costs the device
+    /// almost nothing (W3 measures the server, not its neighbours).
+    pub fn prepare(&self) -> Res<(sync::Round, SyncReport)> {
+        let mut report = SyncReport::default();
+        let round = sync::prepare_round(&self.store, &mut report)
+            .map_err(|e| format!("prepare a sync: {e}"))?;
+        Ok((round, report))
+    }
+
+    /// Sends a prepared round and reads the answer's bytes, undecoded; its wall time, or `None`
+    /// when the server shed it as busy (the work is then done by [`Device::finish`]).
+    pub async fn send(
+        &self,
+        http: &reqwest::Client,
+        round: &sync::Round,
+    ) -> Res<(Option<Vec<u8>>, f64)> {
+        let setting = |key: &str| -> Res<String> {
+            self.store
+                .setting(key)
+                .map_err(|e| format!("{key}: {e}"))?
+                .ok_or_else(|| format!("not enrolled: no {key}"))
+        };
+        let t = Instant::now();
+        let res = http
+            .post(format!("{}/api/sync", setting("server_url")?))
+            .bearer_auth(setting("token")?)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                zoufang_shared::wire::SYNC_CONTENT_TYPE,
+            )
+            .body(round.body.clone())
+            .send()
+            .await
+            .map_err(|e| format!("send a sync: {e}"))?;
+        if res.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok((None, t.elapsed().as_secs_f64()));
+        }
+        if !res.status().is_success() {
+            return Err(format!("sync answered {}", res.status()));
+        }
+        let bytes = res.bytes().await.map_err(|e| format!("sync answer: {e}"))?;
+        Ok((Some(bytes.to_vec()), t.elapsed().as_secs_f64()))
+    }
+
+    /// Applies a prepared round's answer, then syncs whatever it left (more pages, a busy
+    /// answer): the report of the measured round alone, and the rounds synced after it.
+    pub async fn finish(
+        &mut self,
+        round: &sync::Round,
+        answer: Option<&[u8]>,
+        mut report: SyncReport,
+    ) -> Res<(SyncReport, usize)> {
+        let again = match answer {
+            Some(bytes) => sync::apply_round(&mut self.store, round, bytes, &mut report)
+                .map_err(|e| format!("apply a sync: {e}"))?,
+            None => true,
+        };
+        if !report.rejected.is_empty() {
+            return Err(format!(
+                "sync rejected {} households (first: {:?})",
+                report.rejected.len(),
+                report.rejected.first()
+            ));
+        }
+        let after = if again {
+            self.sync().await?.0.rounds
+        } else {
+            0
+        };
+        Ok((report, after))
+    }
+
     /// Every household's id, in list order.
     pub fn ids(&self) -> Res<Vec<String>> {
         Ok(self

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p zoufang-bench              # the full sizes
 //! cargo run -p zoufang-bench -- --quick             # smaller sizes, for CI
-//! bench [--quick] [--seed N] [--only w1,w2,w3,w4,merge,client,history] [--pg URL | --no-pg] [--server-bin PATH]
+//! bench [--quick] [--seed N] [--only w1,w2,w3,w4,w5,merge,client,history] [--pg URL | --no-pg] [--server-bin PATH]
 //! ```
 //!
 //! - W1 evening sync: one device, 1,000 households in scope, 200 edited; bytes, round trips and
@@ -12,6 +12,8 @@
 //! - W2 first download of a township (5,000 households) to a new device.
 //! - W3 100 devices syncing at once into one server, on SQLite and PostgreSQL: merges per second,
 //!   latency, the server's peak memory.
+//! - W5 (only with `--only w5`) a province in miniature: 60 devices in 6 counties syncing into
+//!   1, 2 and 4 server replicas on one PostgreSQL, extrapolated to 2 M households in 15 minutes.
 //! - W4 the supervisors' report and roster pages over a county of 100,000 households, on SQLite
 //!   and PostgreSQL.
 //! - Client: list, search, open and save over 10,000 households, and the client's memory.
@@ -34,6 +36,7 @@ mod table;
 mod w12;
 mod w3;
 mod w4;
+mod w5;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +58,8 @@ enum Workload {
     W2,
     W3,
     W4,
+    /// Only when asked for: 1, 2 and 4 server replicas on one PostgreSQL.
+    W5,
     Merge,
     Client,
     History,
@@ -86,6 +91,14 @@ struct Args {
     server_bin: Option<PathBuf>,
 }
 
+const W5_SIZES: W3Sizes = W3Sizes {
+    devices: 60,
+    rounds: 3,
+    new_per_round: 20,
+    shared: 10,
+    shared_edits: 4,
+};
+
 /// The sizes of one run.
 #[derive(Debug, Clone)]
 pub struct Sizes {
@@ -94,6 +107,8 @@ pub struct Sizes {
     pub w2_township: usize,
     pub w3: W3Sizes,
     pub w4_households: usize,
+    /// W5's devices and their work (the same with --quick: W5 runs only when asked for).
+    pub w5: W3Sizes,
     /// Households merged in process by stage.
     pub merge: usize,
     pub client: usize,
@@ -115,6 +130,7 @@ impl Sizes {
                 shared_edits: 4,
             },
             w4_households: 100_000,
+            w5: W5_SIZES,
             merge: 1_000,
             client: 10_000,
             runs: 20,
@@ -134,6 +150,7 @@ impl Sizes {
                 shared_edits: 4,
             },
             w4_households: 5_000,
+            w5: W5_SIZES,
             merge: 200,
             client: 2_000,
             runs: 5,
@@ -183,7 +200,14 @@ fn run(args: &Args, table: &mut Table) -> Res<()> {
     let t = Instant::now();
     let server_bin = server::binary(args.server_bin.as_deref())?;
     let server_ready = t.elapsed().as_secs_f64();
-    let want = |w: Workload| args.only.is_empty() || args.only.contains(&w);
+    // W5 starts seven servers: only when asked for by name.
+    let want = |w: Workload| {
+        if args.only.is_empty() {
+            w != Workload::W5
+        } else {
+            args.only.contains(&w)
+        }
+    };
     let pg: Result<String, String> = if args.no_pg {
         Err("--no-pg".into())
     } else {
@@ -228,6 +252,15 @@ fn run(args: &Args, table: &mut Table) -> Res<()> {
             Ok(db) => w3::run(&ctx, table, &db)?,
             Err(e) => {
                 table.section("W3 concurrency on PostgreSQL");
+                table.na("every figure", e);
+            }
+        }
+    }
+    if want(Workload::W5) {
+        match &pg {
+            Ok(_) => w5::run(&ctx, table, &args.pg)?,
+            Err(e) => {
+                table.section("W5 province in miniature");
                 table.na("every figure", e);
             }
         }

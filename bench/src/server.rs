@@ -4,7 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -36,7 +37,7 @@ pub fn binary(explicit: Option<&Path>) -> Res<PathBuf> {
         let profile = if profile == "debug" { "dev" } else { profile };
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "zoufang-server", "--bin"])
+            .args(["build", "--quiet", "-p", "zoufang-server-cli", "--bin"])
             .arg("zoufang-server")
             .arg("--profile")
             .arg(profile)
@@ -44,16 +45,16 @@ pub fn binary(explicit: Option<&Path>) -> Res<PathBuf> {
             .arg(&manifest)
             .env("CARGO_TARGET_DIR", target)
             .status()
-            .map_err(|e| format!("cargo build -p zoufang-server: {e}"))?;
+            .map_err(|e| format!("cargo build -p zoufang-server-cli: {e}"))?;
         if !status.success() {
-            return Err(format!("cargo build -p zoufang-server: {status}"));
+            return Err(format!("cargo build -p zoufang-server-cli: {status}"));
         }
     }
     if path.exists() {
         Ok(path)
     } else {
         Err(format!(
-            "{} is not built: `cargo build -p zoufang-server` with the bench's profile, or pass \
+            "{} is not built: `cargo build -p zoufang-server-cli` with the bench's profile, or pass \
              --server-bin",
             path.display()
         ))
@@ -131,19 +132,76 @@ pub struct Server {
     pub url: String,
 }
 
+/// What the server's sync batches cost, summed from its `sync batch` log events.
+#[derive(Debug, Default)]
+pub struct Batches {
+    pub batches: AtomicU64,
+    /// Commit attempts (a version conflict with another writer costs one more).
+    pub attempts: AtomicU64,
+    /// Household merges (a retry re-merges only the households another writer moved).
+    pub merges: AtomicU64,
+    /// Households written.
+    pub written: AtomicU64,
+}
+
+impl Batches {
+    /// The counts now: batches, attempts, merges, written.
+    pub fn read(&self) -> [u64; 4] {
+        [&self.batches, &self.attempts, &self.merges, &self.written].map(|a| a.load(Relaxed))
+    }
+
+    /// Adds one JSON log line if it is a `sync batch` event; other lines go to stderr.
+    fn take(&self, line: &str) {
+        let event: Option<serde_json::Value> = serde_json::from_str(line).ok();
+        let fields = event.as_ref().map(|e| &e["fields"]);
+        match fields {
+            Some(f) if f["message"] == "sync batch" => {
+                let n = |k: &str| f[k].as_u64().unwrap_or(0);
+                self.batches.fetch_add(1, Relaxed);
+                self.attempts.fetch_add(n("attempts"), Relaxed);
+                self.merges.fetch_add(n("merges"), Relaxed);
+                self.written.fetch_add(n("written"), Relaxed);
+            }
+            _ => eprintln!("{line}"),
+        }
+    }
+}
+
 impl Server {
     /// Starts serving `database` on a free loopback port; returns once it listens.
     pub fn start(bin: &Path, database: &str) -> Res<Server> {
-        let mut child = Command::new(bin)
-            .arg("--database")
+        Self::launch(bin, database, None)
+    }
+
+    /// [`Server::start`], counting what its sync batches cost into `batches`.
+    pub fn start_counting(bin: &Path, database: &str, batches: Arc<Batches>) -> Res<Server> {
+        Self::launch(bin, database, Some(batches))
+    }
+
+    fn launch(bin: &Path, database: &str, batches: Option<Arc<Batches>>) -> Res<Server> {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--database")
             .arg(database)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("ZOUFANG_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        if batches.is_some() {
+            cmd.args(["--log-format", "json"])
+                .env("ZOUFANG_LOG", "error,zoufang_server::sync=debug")
+                .stderr(Stdio::piped());
+        }
+        let mut child = cmd
             .spawn()
             .map_err(|e| format!("start {}: {e}", bin.display()))?;
+        if let (Some(batches), Some(stderr)) = (batches, child.stderr.take()) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    batches.take(&line);
+                }
+            });
+        }
         let stdout = child.stdout.take().ok_or("server stdout")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -199,6 +257,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU seconds used so far by every `postgres` process of the machine (the server, its
+/// backends and background workers); `None` without /proc.
+pub fn postgres_cpu() -> Option<f64> {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let stat = entry.path().join("stat");
+        let Ok(text) = std::fs::read_to_string(&stat) else {
+            continue;
+        };
+        if text.contains("(postgres)") {
+            total += cpu_seconds_of(&stat.display().to_string()).unwrap_or(0.0);
+        }
+    }
+    Some(total)
 }
 
 /// User + system CPU time of a process from its `/proc/…/stat` file, in seconds.
@@ -279,6 +353,10 @@ impl ScratchDb {
         }
     }
 
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, ScratchDb::Postgres { .. })
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             ScratchDb::Sqlite { .. } => "SQLite",
@@ -303,6 +381,24 @@ impl ScratchDb {
                 u64::try_from(size).ok()
             }
         }
+    }
+}
+
+impl ScratchDb {
+    /// PostgreSQL's write-ahead log position, in bytes since its start (`None` on SQLite, whose
+    /// WAL file is checkpointed and reused, so its size says nothing of what was written).
+    pub async fn wal_position(&self) -> Option<u64> {
+        let ScratchDb::Postgres { url, .. } = self else {
+            return None;
+        };
+        let mut c = PgConnection::connect(url).await.ok()?;
+        let at: i64 =
+            sqlx::query_scalar("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
+                .fetch_one(&mut c)
+                .await
+                .ok()?;
+        let _ = c.close().await;
+        u64::try_from(at).ok()
     }
 }
 
@@ -338,7 +434,7 @@ impl Drop for ScratchDb {
     }
 }
 
-pub use zoufang_server::storage::postgres::with_database;
+pub use zoufang_storage_any::postgres::with_database;
 
 #[cfg(test)]
 mod tests {

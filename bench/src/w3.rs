@@ -14,14 +14,13 @@ use std::time::Instant;
 use zoufang_client::roster_gen::RosterHousehold;
 
 use crate::device::{self, Device, Rng, visit_and_edit};
-use crate::server::{self, ScratchDb, Server};
+use crate::server::{self, Batches, ScratchDb, Server};
 use crate::table::{Table, Target, bytes, ms, percentile, secs, thousands};
 use crate::{Ctx, Res};
 use zoufang_shared::rng::Draw as _;
 
 /// Devices per village team.
 pub const TEAM: usize = 5;
-const TOWNSHIP: &str = "530921100";
 
 #[derive(Debug, Clone, Copy)]
 pub struct W3Sizes {
@@ -35,69 +34,93 @@ pub struct W3Sizes {
     pub shared_edits: usize,
 }
 
-fn village(team: usize) -> String {
-    format!("{TOWNSHIP}{:03}", 201 + team)
+/// Where the teams work: `counties` county trees of one township each, the teams' villages
+/// dealt over them in turn (W3: one county; W5: a province's worth, in miniature).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub teams: usize,
+    pub counties: usize,
 }
 
-fn areas_csv(teams: usize) -> String {
-    let mut csv = String::from("code,name,parent,level\n530921,凤庆县,,county\n");
-    csv.push_str(&format!("{TOWNSHIP},诗礼乡,530921,township\n"));
-    for t in 0..teams {
-        csv.push_str(&format!(
-            "{},第{}村,{TOWNSHIP},village\n",
-            village(t),
-            t + 1
-        ));
+impl Layout {
+    fn county(&self, c: usize) -> String {
+        format!("5309{:02}", 21 + c)
     }
-    csv
+
+    fn township(&self, c: usize) -> String {
+        format!("{}100", self.county(c))
+    }
+
+    /// The village of team `team`: one team per village.
+    pub fn village(&self, team: usize) -> String {
+        let c = team % self.counties;
+        format!("{}{:03}", self.township(c), 201 + team / self.counties)
+    }
+
+    fn areas_csv(&self) -> String {
+        let mut csv = String::from("code,name,parent,level\n");
+        for c in 0..self.counties {
+            let (county, township) = (self.county(c), self.township(c));
+            csv.push_str(&format!("{county},第{}县,,county\n", c + 1));
+            csv.push_str(&format!("{township},第{}乡,{county},township\n", c + 1));
+        }
+        for t in 0..self.teams {
+            let c = t % self.counties;
+            csv.push_str(&format!(
+                "{},第{}村,{},village\n",
+                self.village(t),
+                t + 1,
+                self.township(c)
+            ));
+        }
+        csv
+    }
 }
 
-/// What one device saw in one measured round.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sample {
-    seconds: f64,
-    accepted: usize,
-    pulled: usize,
-    bytes: u64,
+/// The devices of a run, enrolled and warmed up: each village's shared households made by its
+/// first device, each device's new households for the rounds set aside.
+pub struct Fleet {
+    pub devices: Vec<Device>,
+    pub own: Vec<RosterHousehold>,
+    pub shared_ids: Vec<Vec<String>>,
 }
 
-pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
-    let s = ctx.sizes.w3;
-    let teams = s.devices.div_ceil(TEAM);
-    let backend = db.backend();
-    crate::progress(format!(
-        "W3 on {backend}: {} devices, {} rounds",
-        s.devices, s.rounds
-    ));
-    server::import_areas(&ctx.server_bin, db.url(), &areas_csv(teams))?;
-    let users: Vec<(String, &str, String)> = (0..teams)
-        .map(|t| (format!("w3-{t}"), "surveyor", village(t)))
+/// The accounts of `layout` (one per village team) in `database`, and its areas.
+pub fn accounts(ctx: &Ctx, database: &str, layout: Layout) -> Res<()> {
+    server::import_areas(&ctx.server_bin, database, &layout.areas_csv())?;
+    let users: Vec<(String, &str, String)> = (0..layout.teams)
+        .map(|t| (format!("w3-{t}"), "surveyor", layout.village(t)))
         .collect();
-    server::add_users(&ctx.server_bin, db.url(), &users)?;
-    let srv = Server::start(&ctx.server_bin, db.url())?;
-    let rss_started = srv.rss();
+    server::add_users(&ctx.server_bin, database, &users)
+}
 
+/// Enrolls `s.devices` devices, device `d` with the server `urls[d % urls.len()]`, and has each
+/// village's first device create the shared households.
+pub fn fleet(ctx: &Ctx, layout: Layout, urls: &[&str], s: W3Sizes) -> Res<Fleet> {
     // One roster: the villages' shared households first, then each device's new ones per round.
     let per_device = s.rounds * s.new_per_round;
+    let teams = layout.teams;
     let roster = device::roster(teams * s.shared + s.devices * per_device, ctx.seed ^ 0x33);
     let (shared, own) = roster.split_at(teams * s.shared);
+    let user = |d: usize| format!("w3-{}", d / TEAM);
+    let url = |d: usize| urls[d % urls.len()];
 
     // Devices, enrolled two at a time (each enrollment checks a password: slow on purpose).
     let mut devices: Vec<Device> = Vec::with_capacity(s.devices);
     for d in 0..s.devices {
-        devices.push(Device::new(&format!("w3-{}", d / TEAM))?);
+        devices.push(Device::new(&user(d))?);
     }
     ctx.rt.block_on(async {
         for (k, pair) in devices.chunks(2).enumerate() {
-            let user = |j: usize| format!("w3-{}", (2 * k + j) / TEAM);
+            let (a, b) = (2 * k, 2 * k + 1);
             match pair {
-                [a, b] => {
-                    let (ua, ub) = (user(0), user(1));
-                    let (ra, rb) = tokio::join!(a.enroll(&srv.url, &ua), b.enroll(&srv.url, &ub));
+                [da, db] => {
+                    let (ua, ub) = (user(a), user(b));
+                    let (ra, rb) = tokio::join!(da.enroll(url(a), &ua), db.enroll(url(b), &ub));
                     ra?;
                     rb?;
                 }
-                [a] => a.enroll(&srv.url, &user(0)).await?,
+                [da] => da.enroll(url(a), &user(a)).await?,
                 _ => {}
             }
         }
@@ -117,28 +140,75 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
                 .collect()
         })
         .collect();
+    Ok(Fleet {
+        devices,
+        own: own.to_vec(),
+        shared_ids,
+    })
+}
+
+/// What one device saw in one measured round.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// The measured request: from sending to the answer's last byte.
+    pub seconds: f64,
+    pub accepted: usize,
+    pub pulled: usize,
+    pub bytes: u64,
+    /// Shed as busy (503): its work was synced after the window.
+    pub shed: bool,
+    /// Rounds synced after the window (more pages, or the shed request's work).
+    pub after: usize,
+}
+
+pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
+    let s = ctx.sizes.w3;
+    let teams = s.devices.div_ceil(TEAM);
+    let backend = db.backend();
+    crate::progress(format!(
+        "W3 on {backend}: {} devices, {} rounds",
+        s.devices, s.rounds
+    ));
+    let layout = Layout { teams, counties: 1 };
+    accounts(ctx, db.url(), layout)?;
+    let batches = Arc::new(Batches::default());
+    let srv = Server::start_counting(&ctx.server_bin, db.url(), batches.clone())?;
+    let rss_started = srv.rss();
+    let fleet = fleet(ctx, layout, &[&srv.url], s)?;
 
     let rss_before = srv.rss();
     let reset = srv.reset_peak_rss();
-    let cpu = || (srv.cpu_seconds(), server::cpu_seconds_of("/proc/self/stat"));
-    let cpu_before = cpu();
-    let (samples, walls) = rounds(ctx, devices, own, &shared_ids, s)?;
-    let cpu_after = cpu();
+    let counted_before = batches.read();
+    let wal_before = ctx.rt.block_on(db.wal_position());
+    let pg_before = db.is_postgres().then(server::postgres_cpu).flatten();
+    let (samples, windows) = rounds(ctx, &|| srv.cpu_seconds(), fleet, s)?;
+    let wal_after = ctx.rt.block_on(db.wal_position());
+    let pg_after = db.is_postgres().then(server::postgres_cpu).flatten();
     let peak = srv.peak_rss();
     let db_size = ctx.rt.block_on(db.size());
     drop(srv);
+    // The log reader may still hold the last lines: the server is gone, so they have all been
+    // written; give the reader a moment to count them.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let [batch_n, attempts, merged, written] = {
+        let after = batches.read();
+        std::array::from_fn(|i| after[i] - counted_before[i])
+    };
 
     let merges: usize = samples.iter().map(|x| x.accepted).sum();
     let pulled: usize = samples.iter().map(|x| x.pulled).sum();
     let traffic: u64 = samples.iter().map(|x| x.bytes).sum();
-    let wall: f64 = walls.iter().sum();
+    let shed = samples.iter().filter(|x| x.shed).count();
+    let after: usize = samples.iter().map(|x| x.after).sum();
+    let wall = windows.wall;
     let mut lat: Vec<f64> = samples.iter().map(|x| x.seconds).collect();
     lat.sort_by(f64::total_cmp);
     let rate = merges as f64 / wall;
 
     table.section(format!(
         "W3 concurrency: {} devices sync at once, {} rounds ({} new + {} shared households \
-         edited per device and round, teams of {TEAM} per village); zoufang-server on {backend}",
+         edited per device and round, teams of {TEAM} per village); requests prepared before \
+         each round and answers applied after it; zoufang-server on {backend}",
         s.devices, s.rounds, s.new_per_round, s.shared_edits
     ));
     table.target(
@@ -151,9 +221,10 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
         Target::at_least(rate, 2_000.0, ">= 2,000/s"),
     );
     table.row(
-        "sync latency p50 / p99 / max",
+        "sync request latency p50 / p99 / max",
         format!(
-            "{} / {} / {} ({} syncs)",
+            "{} / {} / {} ({} requests, {shed} shed as busy; {after} rounds synced after the \
+             windows)",
             ms(percentile(&lat, 50.0)),
             ms(percentile(&lat, 99.0)),
             ms(lat.last().copied().unwrap_or(f64::NAN)),
@@ -161,20 +232,19 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
         ),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match (cpu_before, cpu_after) {
-        ((Some(s0), Some(d0)), (Some(s1), Some(d1))) => {
-            let server_cpu = s1 - s0;
+    match (windows.server_cpu, windows.devices_cpu) {
+        (Some(server_cpu), Some(devices_cpu)) => {
             table.row(
                 "CPU in the rounds: server / devices (one machine)",
                 format!(
                     "{} / {} of {} x {cores} cores",
                     secs(server_cpu),
-                    secs(d1 - d0),
+                    secs(devices_cpu),
                     secs(wall)
                 ),
             );
             table.row(
-                "server CPU per merged household (pulls included)",
+                "server CPU per accepted household (pulls included)",
                 format!(
                     "{} = {:.0} merges per server core-second",
                     ms(server_cpu / merges.max(1) as f64),
@@ -184,6 +254,15 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
         }
         _ => table.na("CPU in the rounds", "no /proc"),
     }
+    table.row(
+        "commit attempts per batch; merges per household written",
+        format!(
+            "{:.2} ({attempts} attempts, {batch_n} batches); {:.2} ({merged} merges, {written} \
+             written; rounds after the windows included)",
+            attempts as f64 / batch_n.max(1) as f64,
+            merged as f64 / written.max(1) as f64,
+        ),
+    );
     table.row(
         "changes pulled, bytes both ways (bodies)",
         format!("{} changes, {}", thousands(pulled as u64), bytes(traffic)),
@@ -201,20 +280,62 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
             (None, _) => "unknown (no /proc)".into(),
         },
     );
+    if let (Some(from), Some(to)) = (pg_before, pg_after) {
+        table.row(
+            "PostgreSQL CPU per household written",
+            format!(
+                "{} (every postgres process, over the rounds and the gaps between them)",
+                ms((to - from) / written.max(1) as f64)
+            ),
+        );
+    }
+    if let (Some(from), Some(to)) = (wal_before, wal_after) {
+        let wal = to.saturating_sub(from);
+        table.row(
+            "PostgreSQL WAL per household written",
+            format!(
+                "{} ({} over the rounds, pulls and other writers of the cluster included)",
+                bytes(wal / written.max(1)),
+                bytes(wal)
+            ),
+        );
+    }
     if let Some(size) = db_size {
         table.row("database size afterwards", bytes(size));
     }
     Ok(())
 }
 
-/// Runs the warm-up pull and the measured rounds; the samples and each round's wall time.
-fn rounds(
+/// The measured windows of the rounds, as the main thread saw them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Windows {
+    /// Wall time, summed.
+    pub wall: f64,
+    /// Server and bench (devices) CPU inside the windows, summed; `None` without /proc.
+    pub server_cpu: Option<f64>,
+    pub devices_cpu: Option<f64>,
+}
+
+/// Runs the warm-up pull and the measured rounds: the samples and the measured windows.
+///
+/// Each device builds its round's request before the window opens (imports, visits and the
+/// encoding are not measured) and applies the answer after it closes, so inside a window the
+/// devices only send bytes and wait: the server has the machine's cores to itself. What a
+/// window leaves undone (another page to pull, a request shed as busy) is synced after it.
+/// `server_cpu` reads the CPU seconds used so far by everything measured as the server (one
+/// process; in W5 the replicas and PostgreSQL).
+pub fn rounds(
     ctx: &Ctx,
-    devices: Vec<Device>,
-    own: &[RosterHousehold],
-    shared_ids: &[Vec<String>],
+    server_cpu: &(dyn Fn() -> Option<f64> + Sync),
+    fleet: Fleet,
     s: W3Sizes,
-) -> Res<(Vec<Sample>, Vec<f64>)> {
+) -> Res<(Vec<Sample>, Windows)> {
+    let Fleet {
+        devices,
+        own,
+        shared_ids,
+    } = fleet;
+    let (own, shared_ids) = (&own[..], &shared_ids[..]);
     let n = devices.len();
     // Start and end of each round (the warm-up pull is round 0), for every device and this
     // thread.
@@ -222,7 +343,11 @@ fn rounds(
     let end = Arc::new(Barrier::new(n + 1));
     let samples = Arc::new(Mutex::new(Vec::new()));
     let per_device = s.rounds * s.new_per_round;
-    let mut walls = Vec::with_capacity(s.rounds);
+    let mut windows = Windows {
+        server_cpu: Some(0.0),
+        devices_cpu: Some(0.0),
+        ..Windows::default()
+    };
     let seed = ctx.seed;
     std::thread::scope(|scope| -> Res<()> {
         let mut handles = Vec::with_capacity(n);
@@ -235,52 +360,75 @@ fn rounds(
                     .enable_all()
                     .build()
                     .map_err(|e| format!("runtime: {e}"))?;
+                let http = reqwest::Client::new();
                 let mut rng = Rng::new(seed ^ (d as u64).wrapping_mul(0x9e37_79b9));
                 let mut failed: Option<String> = None;
                 for round in 0..=s.rounds {
-                    // Prepare (not timed): new households and visits to shared ones.
+                    let mut prepared = None;
                     if round > 0 && failed.is_none() {
                         let r = round - 1;
-                        let prepared = (|| -> Res<()> {
+                        let ready = (|| -> Res<_> {
                             dev.import(&mine[r * s.new_per_round..(r + 1) * s.new_per_round])?;
                             for id in rng.sample(village, s.shared_edits) {
                                 visit_and_edit(&mut dev.store, &id, &mut rng, round as u32)?;
                             }
-                            Ok(())
+                            dev.prepare()
                         })();
-                        if let Err(e) = prepared {
-                            failed = Some(format!("device {d}, round {round}: {e}"));
-                        }
-                    }
-                    start.wait();
-                    if failed.is_none() {
-                        match rt.block_on(dev.sync()) {
-                            Ok((r, t)) if round > 0 => {
-                                let sample = Sample {
-                                    seconds: t,
-                                    accepted: r.accepted,
-                                    pulled: r.pulled_changes,
-                                    bytes: (r.bytes_up + r.bytes_down) as u64,
-                                };
-                                if let Ok(mut v) = samples.lock() {
-                                    v.push(sample);
-                                }
-                            }
-                            Ok(_) => {}
+                        match ready {
+                            Ok(p) => prepared = Some(p),
                             Err(e) => failed = Some(format!("device {d}, round {round}: {e}")),
                         }
                     }
+                    start.wait();
+                    let sent = match &prepared {
+                        Some((req, _)) => Some(rt.block_on(dev.send(&http, req))),
+                        None if round == 0 => {
+                            if let Err(e) = rt.block_on(dev.sync()) {
+                                failed = Some(format!("device {d}, warm-up: {e}"));
+                            }
+                            None
+                        }
+                        None => None,
+                    };
                     end.wait();
+                    let (Some((req, report)), Some(sent)) = (prepared, sent) else {
+                        continue;
+                    };
+                    let done = sent.and_then(|(answer, seconds)| {
+                        let (r, after) =
+                            rt.block_on(dev.finish(&req, answer.as_deref(), report))?;
+                        Ok(Sample {
+                            seconds,
+                            accepted: r.accepted,
+                            pulled: r.pulled_changes,
+                            bytes: (r.bytes_up + r.bytes_down) as u64,
+                            shed: answer.is_none(),
+                            after,
+                        })
+                    });
+                    match done {
+                        Ok(sample) => {
+                            if let Ok(mut v) = samples.lock() {
+                                v.push(sample);
+                            }
+                        }
+                        Err(e) => failed = Some(format!("device {d}, round {round}: {e}")),
+                    }
                 }
                 failed.map_or(Ok(()), Err)
             }));
         }
+        let cpu = || (server_cpu(), server::cpu_seconds_of("/proc/self/stat"));
         for round in 0..=s.rounds {
             start.wait();
-            let t = Instant::now();
+            let (t, before) = (Instant::now(), cpu());
             end.wait();
+            let (wall, after) = (t.elapsed().as_secs_f64(), cpu());
             if round > 0 {
-                walls.push(t.elapsed().as_secs_f64());
+                windows.wall += wall;
+                let add = |sum: Option<f64>, a: Option<f64>, b: Option<f64>| Some(sum? + b? - a?);
+                windows.server_cpu = add(windows.server_cpu, before.0, after.0);
+                windows.devices_cpu = add(windows.devices_cpu, before.1, after.1);
             }
         }
         for h in handles {
@@ -293,5 +441,5 @@ fn rounds(
         .lock()
         .map_err(|_| "samples poisoned".to_owned())?
         .clone();
-    Ok((samples, walls))
+    Ok((samples, windows))
 }

@@ -26,10 +26,11 @@ use zoufang_server::report::CaseWindow;
 use zoufang_server::report::roster::{CaseFilter, RosterFilter};
 use zoufang_server::report::{self, Bucket, ReportQuery};
 use zoufang_server::storage::{
-    Accounts, AnyDb, Area, Backend, Database, DbError, HouseholdWrite, Projections, SyncWrite,
+    Accounts, Backend, Database, DbError, HouseholdWrite, Projections, SyncWrite,
 };
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, HouseholdStatus};
+use zoufang_storage_any::AnyDb;
 
 use crate::server::ScratchDb;
 use crate::table::{Table, Target, bytes, ms, secs, thousands};
@@ -256,12 +257,6 @@ where
     Ok((median, p95, last))
 }
 
-async fn report_of(db: &AnyDb, areas: &[Area], q: &ReportQuery) -> Result<report::Report, DbError> {
-    let statuses = db.status_counts(&q.area).await?;
-    let cases = db.case_counts(&q.area, &q.window(), q.today).await?;
-    Ok(report::build(q, areas, &statuses, &cases))
-}
-
 fn roster(area: &str) -> RosterFilter {
     RosterFilter {
         area: area.into(),
@@ -320,7 +315,7 @@ async fn measure(db: &AnyDb, county: &County, runs: usize) -> Res<Vec<Line>> {
         ("village report", village.as_str()),
     ] {
         let q = query(area);
-        let (m, p, r) = time(runs, || report_of(db, &areas, &q)).await?;
+        let (m, p, r) = time(runs, || zoufang_server::review::counted_report(db, &q)).await?;
         let cases: i64 = r.total.by_case.iter().map(|c| c.total.households).sum();
         line(
             format!("{label} ({area})"),
@@ -337,7 +332,12 @@ async fn measure(db: &AnyDb, county: &County, runs: usize) -> Res<Vec<Line>> {
             let window = q.window();
             let (m2, _, cases) = time(runs, || db.case_counts(COUNTY, &window, today)).await?;
             let (m3, _, _) = time(runs, || async {
-                Ok(report::build(&q, &areas, &rows, &cases))
+                let counts = report::Counts {
+                    statuses: &rows,
+                    cases: &cases,
+                    moves: &[],
+                };
+                Ok(report::build(&q, &areas, counts))
             })
             .await?;
             line(

@@ -3,15 +3,77 @@
 
 use zoufang_shared::codes::*;
 use zoufang_shared::ids::HouseholdId;
-use zoufang_shared::model::{Living, Member};
+use zoufang_shared::model::{Income, Living, Member};
+use zoufang_shared::money::Fen;
 
 use crate::store::{Store, StoreError};
 
-const VILLAGES: [&str; 3] = ["三合村", "孔兴村", "河平村"];
-const SURNAMES: [&str; 6] = ["李", "王", "张", "杨", "赵", "字"];
+/// The id prefix of demo households.
+pub const ID_PREFIX: &str = "demo-";
 
-/// Seeds demo data into an empty store (a store with households is left alone).
+/// The demo villages of 诗礼乡 and their area codes (as in the server's demo area tree).
+const VILLAGES: [(&str, &str); 3] = [
+    ("三合村", "530921100201"),
+    ("孔兴村", "530921100202"),
+    ("河平村", "530921100203"),
+];
+
+/// One demo family: the head's surname and given name, the spouse's and the grandmother's full
+/// names, the schoolchild's given name, the head's birth year, and the year's wage income in yuan.
+struct Family {
+    surname: &'static str,
+    head: &'static str,
+    spouse: &'static str,
+    child: &'static str,
+    grandmother: &'static str,
+    born: i32,
+    wage: i64,
+}
+
+const fn family(
+    surname: &'static str,
+    head: &'static str,
+    spouse: &'static str,
+    child: &'static str,
+    grandmother: &'static str,
+    born: i32,
+    wage: i64,
+) -> Family {
+    Family {
+        surname,
+        head,
+        spouse,
+        child,
+        grandmother,
+        born,
+        wage,
+    }
+}
+
+/// Twelve families as a village roster lists them: common surnames of the area, often shared
+/// within a village, each person with a name of their own.
+const FAMILIES: [Family; 12] = [
+    family("李", "大山", "王秀英", "明", "杨桂芬", 1970, 18_000),
+    family("王", "建国", "字春梅", "浩", "李玉兰", 1968, 22_500),
+    family("张", "志强", "罗海燕", "宇", "赵秀珍", 1975, 15_800),
+    family("杨", "文华", "张丽", "杰", "鲁桂英", 1972, 26_000),
+    family("赵", "永福", "茶艳", "鑫", "查凤英", 1966, 12_400),
+    family("字", "正明", "杨美", "涛", "王兰芬", 1979, 19_600),
+    family("李", "国平", "周娟", "博", "胡秀兰", 1974, 9_800),
+    family("鲁", "成林", "李琼", "磊", "何德英", 1969, 24_300),
+    family("查", "光荣", "赵翠", "然", "陈玉珍", 1977, 16_700),
+    family("杨", "家顺", "高敏", "轩", "马正英", 1971, 20_900),
+    family("茶", "德贵", "孙芳", "晨", "林秀芳", 1973, 13_200),
+    family("罗", "绍华", "吴静", "航", "郭兰英", 1976, 21_400),
+];
+
+/// Seeds demo data into an empty store (a store with households is left alone). Refused on a
+/// store enrolled with a server: its next sync would push made-up households into the county's
+/// real roster.
 pub fn seed(store: &mut Store) -> Result<(), StoreError> {
+    if store.setting(crate::sync::SERVER_URL_SETTING)?.is_some() {
+        return Err(StoreError::DemoOnEnrolled);
+    }
     if store.identity().is_err() {
         store.init("demo-surveyor", "演示调查员")?;
     }
@@ -19,26 +81,36 @@ pub fn seed(store: &mut Store) -> Result<(), StoreError> {
         return Ok(());
     }
     let year = chrono::Datelike::year(&chrono::Local::now().date_naive());
-    for n in 0..12usize {
-        let village = VILLAGES[n % VILLAGES.len()];
-        let surname = SURNAMES[n % SURNAMES.len()];
-        let id = HouseholdId(format!("demo-{n:02}"));
+    for (n, f) in FAMILIES.iter().enumerate() {
+        let (village, code) = VILLAGES[n % VILLAGES.len()];
+        let id = HouseholdId(format!("{ID_PREFIX}{n:02}"));
         store.create_household(&id, |e| {
             zoufang_shared::demo::fill_typical(e)?;
             let mut h = e.household()?;
             h.info.village = Some(village.into());
-            h.info.household_no = Some(format!("53092110{n:02}"));
+            h.info.area_code = Some(code.into());
+            h.info.household_no = Some(format!("{code}{:07}", 101 + n / VILLAGES.len()));
+            h.info.phone = h.info.phone.map(|p| phone(&p, n));
             h.info.year = Some(year);
             e.set_info(&h.info)?;
-            for (mid, m) in h.members.clone() {
-                let given: String = m.name.chars().skip(1).collect();
-                let renamed = Member {
-                    name: format!("{surname}{given}"),
-                    ..m
-                };
-                e.update_member(&mid, &renamed)?;
+            for (k, (mid, m)) in h.members.clone().into_iter().enumerate() {
+                let person = person(f, n, k, m.relation);
+                e.update_member(
+                    &mid,
+                    &Member {
+                        name: person.0,
+                        id_number: Some(person.1),
+                        ..m
+                    },
+                )?;
             }
             if let Some(income) = h.incomes.values().next().cloned() {
+                // Incomes differ by family, by as much as a wage and a harvest do.
+                let income = Income {
+                    wage: Fen::from_yuan(f.wage),
+                    planting: Fen::from_yuan(2_000 + 300 * n as i64),
+                    ..income
+                };
                 e.set_income(year, &income)?;
             }
             // A few households with an unsafe house, so the verdict has something to say.
@@ -52,4 +124,77 @@ pub fn seed(store: &mut Store) -> Result<(), StoreError> {
         })?;
     }
     Ok(())
+}
+
+/// The typical household's phone made the `n`th family's: the same network and last four
+/// digits (family 0 keeps it), the middle four its own.
+fn phone(typical: &str, n: usize) -> String {
+    match (typical.get(..3), typical.get(7..)) {
+        (Some(head), Some(tail)) if n > 0 => format!("{head}{:04}{tail}", 2_000 + 137 * n),
+        _ => typical.to_owned(),
+    }
+}
+
+/// The name and resident ID of the `k`th member (of relation `rel`) of family `n`: births
+/// spread by family, and a sequence number that no other demo person has (its last digit
+/// giving the sex, as IDs do).
+fn person(f: &Family, n: usize, k: usize, rel: Option<Relation>) -> (String, String) {
+    let (name, year, female) = match rel {
+        Some(Relation::Head) => (format!("{}{}", f.surname, f.head), f.born, false),
+        Some(Relation::Spouse) => (f.spouse.to_owned(), f.born + 2, true),
+        Some(Relation::Son) => (
+            format!("{}{}", f.surname, f.child),
+            2010 + (n % 4) as i32,
+            false,
+        ),
+        _ => (f.grandmother.to_owned(), 1940 + (n % 8) as i32, true),
+    };
+    let birth = format!(
+        "{year}{:02}{:02}",
+        1 + (n + k) % 12,
+        1 + (7 * n + 5 * k) % 28
+    );
+    let seq = format!("{:02}{}", 4 * n + k, if female { 2 } else { 1 });
+    (name, zoufang_shared::demo::id_number(&birth, &seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use zoufang_shared::rules::resident_id::{ResidentId, check_sex};
+
+    use super::*;
+
+    #[test]
+    fn demo_households_are_distinct_people_with_valid_ids() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::create(dir.path(), "demo-test").expect("store");
+        seed(&mut store).expect("seed");
+        let ids = store.household_ids().expect("ids");
+        assert_eq!(ids.len(), FAMILIES.len());
+        let (mut numbers, mut names, mut nos, mut incomes) = (
+            HashSet::new(),
+            HashSet::new(),
+            HashSet::new(),
+            HashSet::new(),
+        );
+        for id in &ids {
+            let h = store.household(id).expect("household");
+            let no = h.info.household_no.clone().expect("户编号");
+            let area = h.info.area_code.clone().expect("area code");
+            assert!(no.len() == 19 && no.starts_with(&area), "{no}");
+            assert!(nos.insert(no));
+            for m in h.members.values() {
+                let number = m.id_number.clone().expect("an ID number");
+                let parsed = ResidentId::parse(&number).expect("a valid ID");
+                check_sex(&parsed, m.sex.expect("sex")).expect("the ID's sex");
+                assert!(numbers.insert(number), "{} shares an ID", m.name);
+                assert!(names.insert(m.name.clone()), "{} twice", m.name);
+            }
+            let income = h.incomes.values().next().expect("an income");
+            assert!(incomes.insert(income.wage), "{id:?}: same income");
+        }
+        assert_eq!(numbers.len(), 4 * FAMILIES.len());
+    }
 }

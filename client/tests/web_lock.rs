@@ -87,6 +87,54 @@ async fn unlock(app: &axum::Router) -> Answer {
     .await
 }
 
+/// The page's autosave: the form's fields as JSON, kept as its draft.
+async fn put_draft(app: &axum::Router, form: &str, json: &str) -> Answer {
+    let req = Request::put(format!("/api/drafts?form={form}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from(json.to_owned()))
+        .expect("request");
+    send(app, req).await
+}
+
+/// Auto-lock struck mid-form: what the page saves meanwhile is held, the unlock goes back to
+/// the form, and the draft is there for it.
+#[tokio::test]
+async fn a_draft_sent_while_locked_waits_for_the_unlock_and_its_form() {
+    let (_dir, app) = locked_ui();
+    let a = put_draft(&app, "household:new", r#"{"info.village":"三合村"}"#).await;
+    assert_eq!(a.status, StatusCode::ACCEPTED, "{}", a.body);
+    assert!(a.body.contains(r#""held":true"#), "{}", a.body);
+    assert_eq!(
+        get(&app, "/api/drafts?form=household:new").await.status,
+        StatusCode::LOCKED
+    );
+    let page = get(&app, "/unlock?next=/h/new").await;
+    assert!(
+        page.body.contains(r#"name="next" value="/h/new""#),
+        "{}",
+        page.body
+    );
+    let a = post(
+        &app,
+        "/unlock",
+        &format!("passphrase={PASSPHRASE}&next=/h/new"),
+        "same-origin",
+    )
+    .await;
+    assert_eq!(a.location.as_deref(), Some("/h/new"));
+    let a = get(&app, "/api/drafts?form=household:new").await;
+    assert!(a.body.contains("三合村"), "{}", a.body);
+    // Never to another site.
+    let page = get(&app, "/unlock?next=//evil.example/").await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/"),
+        "already unlocked: home"
+    );
+    assert!(put_draft(&app, "nosuch:1", "{}").await.status == StatusCode::NOT_FOUND);
+}
+
 async fn post_raw(app: &axum::Router, uri: &str, form: &str, site: &str) -> Answer {
     let req = Request::post(uri)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -112,11 +160,18 @@ fn locked_ui() -> (tempfile::TempDir, axum::Router) {
 #[tokio::test]
 async fn locked_only_the_unlock_page_answers() {
     let (_dir, app) = locked_ui();
-    for uri in ["/", "/h/new", "/sync", "/h/hh-1"] {
+    // The unlock page returns to the page asked for (whose draft the page then restores).
+    for (uri, to) in [
+        ("/", "/unlock"),
+        ("/h/new", "/unlock?next=/h/new"),
+        ("/sync", "/unlock?next=/sync"),
+        ("/h/hh-1/edit?x=1", "/unlock?next=/h/hh-1/edit%3Fx%3D1"),
+    ] {
         let a = get(&app, uri).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{uri}");
-        assert_eq!(a.location.as_deref(), Some("/unlock"), "{uri}");
+        assert_eq!(a.location.as_deref(), Some(to), "{uri}");
     }
+
     let a = get(&app, "/api/sync").await;
     assert_eq!(a.status, StatusCode::LOCKED);
     assert!(a.body.contains("已锁定"), "{}", a.body);

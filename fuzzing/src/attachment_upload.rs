@@ -16,9 +16,9 @@ use std::sync::OnceLock;
 use sha2::{Digest, Sha256};
 use zoufang_client::store::{AttachmentError, image_size};
 use zoufang_server::attachments::{UploadError, upload_chunk};
-use zoufang_server::storage::sqlite::SqliteDb;
 use zoufang_server::storage::{Backend, Database};
 use zoufang_shared::wire::UploadState;
+use zoufang_storage_any::sqlite::SqliteDb;
 
 pub const MAX_CHUNKS: usize = 8;
 

@@ -138,6 +138,7 @@ fn stored() -> &'static StoredHousehold {
                 .unwrap_or_default(),
             doc: doc.save(),
             version: 1,
+            projected: None,
         }
     })
 }

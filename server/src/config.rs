@@ -13,6 +13,9 @@ use zoufang_shared::wire::MAX_ATTACHMENT_BYTES;
 pub struct Config {
     /// `postgres://…`, or an SQLite file path (the default: one file next to the server).
     pub database: String,
+    /// A read-only copy of `database` (a PostgreSQL streaming standby) that reports are counted
+    /// on; `None`: reports read `database`.
+    pub read_database: Option<String>,
     pub listen: SocketAddr,
     /// Lifetime of a device token.
     pub token_days: i64,
@@ -133,6 +136,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database: "zoufang-server.db".into(),
+            read_database: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             token_days: 90,
             max_sync_bytes: 16 * 1024 * 1024,
@@ -151,6 +155,7 @@ impl Default for Config {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     database: Option<String>,
+    read_database: Option<String>,
     listen: Option<SocketAddr>,
     token_days: Option<i64>,
     max_sync_bytes: Option<usize>,
@@ -184,6 +189,7 @@ pub enum ConfigError {
 #[derive(Default, Clone)]
 pub struct Overrides {
     pub database: Option<String>,
+    pub read_database: Option<String>,
     pub listen: Option<SocketAddr>,
 }
 
@@ -191,6 +197,10 @@ impl std::fmt::Debug for Overrides {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Overrides")
             .field("database", &self.database.as_deref().map(redacted_url))
+            .field(
+                "read_database",
+                &self.read_database.as_deref().map(redacted_url),
+            )
             .field("listen", &self.listen)
             .finish()
     }
@@ -205,6 +215,10 @@ impl std::fmt::Debug for Config {
         };
         f.debug_struct("Config")
             .field("database", &redacted_url(&self.database))
+            .field(
+                "read_database",
+                &self.read_database.as_deref().map(redacted_url),
+            )
             .field("listen", &self.listen)
             .field("token_days", &self.token_days)
             .field("max_sync_bytes", &self.max_sync_bytes)
@@ -274,6 +288,7 @@ impl Config {
                 source,
             })?;
             c.database = f.database.unwrap_or(c.database);
+            c.read_database = f.read_database.or(c.read_database);
             c.listen = f.listen.unwrap_or(c.listen);
             c.token_days = f.token_days.unwrap_or(c.token_days);
             c.max_sync_bytes = f.max_sync_bytes.unwrap_or(c.max_sync_bytes);
@@ -287,6 +302,9 @@ impl Config {
         if let Ok(v) = std::env::var("ZOUFANG_DATABASE_URL") {
             c.database = v;
         }
+        if let Ok(v) = std::env::var("ZOUFANG_READ_DATABASE_URL") {
+            c.read_database = Some(v);
+        }
         if let Ok(v) = std::env::var("ZOUFANG_PUBLIC_URL") {
             c.public_url = Some(v);
         }
@@ -298,6 +316,9 @@ impl Config {
         }
         if let Some(v) = &flags.database {
             c.database = v.clone();
+        }
+        if let Some(v) = &flags.read_database {
+            c.read_database = Some(v.clone());
         }
         if let Some(v) = flags.listen {
             c.listen = v;
@@ -344,11 +365,12 @@ mod tests {
     fn debug_output_carries_no_password_or_salt() {
         let config = Config {
             database: "postgres://zoufang:s3cret-pw@db.example:5432/zoufang?sslmode=require&password=other-secret".into(),
+            read_database: Some("postgres://reader:standby-pw@standby.example/zoufang".into()),
             spot_check_salt: "county-salt-xyz".into(),
             ..Config::default()
         };
         let shown = format!("{config:?}");
-        for secret in ["s3cret-pw", "other-secret", "county-salt-xyz"] {
+        for secret in ["s3cret-pw", "other-secret", "county-salt-xyz", "standby-pw"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         for kept in [
@@ -360,9 +382,11 @@ mod tests {
         }
         let flags = Overrides {
             database: Some(config.database.clone()),
+            read_database: config.read_database.clone(),
             listen: None,
         };
-        assert!(!format!("{flags:?}").contains("s3cret-pw"));
+        let flags = format!("{flags:?}");
+        assert!(!flags.contains("s3cret-pw") && !flags.contains("standby-pw"));
         assert_eq!(redacted_url("/srv/zoufang.db"), "/srv/zoufang.db");
         assert_eq!(
             redacted_url("postgres://zoufang@localhost/zoufang"),

@@ -7,7 +7,6 @@ pub mod app;
 pub mod areas;
 pub mod attachments;
 pub mod auth;
-pub mod backup;
 pub mod bundles;
 pub mod config;
 pub mod demo;

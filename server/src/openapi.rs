@@ -24,6 +24,7 @@ use crate::api::{device, review};
     ),
     paths(
         device::healthz,
+        device::readyz,
         device::enroll,
         device::sync_handler,
         device::attachment_status,
@@ -59,7 +60,9 @@ pub const HTML_ROUTES: &[&str] = &[
     "/roster",
     "/export/report",
     "/export/roster",
+    "/export/spot",
     "/households/{id}",
+    "/households/{id}/attachments/{hash}",
     "/households/{id}/decide",
     "/households/{id}/settle",
     "/conflicts",
@@ -67,6 +70,7 @@ pub const HTML_ROUTES: &[&str] = &[
     "/spot",
     "/spot/record",
     "/assets/review.css",
+    "/favicon.ico",
 ];
 
 struct SecuritySchemes;

@@ -46,23 +46,20 @@ pub async fn edit_household<D: Database, R>(
         // store a NUL, and every export and device gets what is written here.
         let after = doc.read()?;
         limits::check_text(Some(&before), &after)?;
-        let mut change = doc
+        let change = doc
             .automerge()
             .get_last_local_change()
             .ok_or_else(|| DocError::Layout("no change after an edit".into()))?;
         let change = NewChange {
             hash: hash.to_string(),
             actor: server_actor().to_hex_string(),
-            bytes: change.bytes().into_owned(),
+            bytes: change.raw_bytes().to_vec(),
         };
+        let mut household =
+            household_write_read(id, &mut doc, after, Some(stored.version), vec![change])?;
+        household.projected_before = stored.projected.clone();
         let write = SyncWrite {
-            households: vec![household_write_read(
-                id,
-                &mut doc,
-                after,
-                Some(stored.version),
-                vec![change],
-            )?],
+            households: vec![household],
         };
         match db.commit_sync(&write).await {
             Ok(()) => return Ok(r),

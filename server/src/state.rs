@@ -1,5 +1,5 @@
-//! What every handler shares: the database, the settings, the admission of heavy requests and
-//! the failed logins of this process.
+//! What every handler shares: the database (and the one reports are read from), the settings,
+//! the admission of heavy requests and the failed logins of this process.
 
 use std::sync::Arc;
 
@@ -9,6 +9,10 @@ use crate::ratelimit::LoginLimiter;
 
 pub struct AppState<D> {
     pub db: D,
+    /// Where reports are counted: `db` itself, or a streaming standby of it
+    /// (`serve --read-database`), so that a county's report does not load the primary that
+    /// merges the evening's syncs. It may lag the primary by the replication delay.
+    pub reports: D,
     pub config: Config,
     /// Admission of heavy requests (`crate::heavy`).
     pub heavy: Arc<Heavy>,
@@ -16,15 +20,22 @@ pub struct AppState<D> {
     pub logins: LoginLimiter,
 }
 
-impl<D> AppState<D> {
+impl<D: Clone> AppState<D> {
     pub fn new(db: D, config: Config) -> Self {
         let heavy = Heavy::new(config.limits.heavy_concurrency, config.limits.heavy_queue);
         AppState {
+            reports: db.clone(),
             db,
             config,
             heavy: Arc::new(heavy),
             logins: LoginLimiter::default(),
         }
+    }
+
+    /// Reports are counted on `reports` (a read-only standby) instead of the primary.
+    pub fn with_reports(mut self, reports: D) -> Self {
+        self.reports = reports;
+        self
     }
 }
 

@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 use zoufang_server::attachments::{
     UploadError, Uploader, missing, missing_for, upload_chunk, upload_chunk_for,
 };
-use zoufang_server::storage::{AnyDb, Database};
+use zoufang_server::storage::Database;
+use zoufang_storage_any::AnyDb;
 
 fn hash(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

@@ -8,8 +8,8 @@ use common::{open, with_sqlite};
 use zoufang_server::demo::{COUNTY, seed_demo_households};
 use zoufang_server::projection::today;
 use zoufang_server::report::cross::MAX_HOUSEHOLDS_PER_HELPER;
-use zoufang_server::report::{self, Bucket, ReportQuery};
-use zoufang_server::storage::{Accounts, Database, Projections};
+use zoufang_server::report::{Bucket, ReportQuery};
+use zoufang_server::storage::{Database, Projections};
 
 #[tokio::test]
 async fn the_demo_county_shows_every_column_and_every_finding() {
@@ -21,13 +21,9 @@ async fn the_demo_county_shows_every_column_and_every_finding() {
 
         let today = today();
         let q = ReportQuery::over_period(COUNTY, today - TimeDelta::days(365), today, today);
-        let statuses = db.status_counts(COUNTY).await.expect("status counts");
-        let cases = db
-            .case_counts(COUNTY, &q.window(), today)
+        let r = zoufang_server::review::counted_report(&db, &q)
             .await
-            .expect("case counts");
-        let areas = db.areas().await.expect("areas");
-        let r = report::build(&q, &areas, &statuses, &cases);
+            .expect("report");
 
         assert_eq!(r.total.all.households, 300);
         // Both townships of the demo tree have households.

@@ -3,8 +3,8 @@
 //! The README's "Layout" states the same rule; [`LAYERS`] is its table.
 //!
 //! Comments and string literals are left out (a doc link is no dependency). `lib.rs` only
-//! declares the modules, and the binary (`bin/`) stands on top of the library and may use
-//! everything.
+//! declares the modules. The binary is a package of its own (`server/cli`): it stands on top of
+//! the library and may use everything, and it alone picks a storage backend.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -31,7 +31,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "ratelimit",
             "heavy",
             "server_edit",
-            "backup",
             "demo",
         ],
     ),
@@ -192,10 +191,10 @@ fn named_modules(src: &str) -> BTreeSet<String> {
 }
 
 /// The top-level module a source file belongs to (`api/review.rs` → `api`), none for the crate
-/// root and the binary.
+/// root.
 fn module_of(relative: &str) -> Option<String> {
     let relative = relative.replace('\\', "/");
-    if relative == "lib.rs" || relative.starts_with("bin/") {
+    if relative == "lib.rs" {
         return None;
     }
     let first = relative.split('/').next()?;
@@ -391,7 +390,52 @@ fn comments_and_strings_are_no_imports_but_groups_and_paths_are() {
     assert_eq!(module_of("api/review.rs").as_deref(), Some("api"));
     assert_eq!(module_of("auth.rs").as_deref(), Some("auth"));
     assert_eq!(module_of("lib.rs"), None);
-    assert_eq!(module_of("bin/zoufang-server/main.rs"), None);
+}
+
+/// The library names no storage backend: the binaries pick one, so a change in a backend
+/// crate does not rebuild the application (read from `cargo metadata`).
+#[test]
+fn the_library_depends_on_the_storage_traits_only() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let server = metadata["packages"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "zoufang-server"))
+        .expect("the zoufang-server package");
+    let normal: Vec<&str> = server["dependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .filter(|d| d["kind"].is_null())
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    assert!(normal.contains(&"zoufang-storage"), "{normal:?}");
+    for backend in [
+        "zoufang-storage-sqlite",
+        "zoufang-storage-postgres",
+        "zoufang-storage-any",
+    ] {
+        assert!(
+            !normal.contains(&backend),
+            "the library depends on {backend}"
+        );
+    }
 }
 
 #[test]

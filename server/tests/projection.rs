@@ -5,16 +5,18 @@ mod common;
 
 use chrono::{Datelike, NaiveDate, TimeDelta, Utc};
 use common::{open, with_pg, with_sqlite};
-use zoufang_server::projection::{household_write, reindex::reindex};
+use zoufang_server::projection::household_write;
+use zoufang_server::projection::reindex::{reindex, reindex_with};
 use zoufang_server::report::CaseWindow;
 use zoufang_server::report::roster::{CaseFilter, RosterFilter};
 use zoufang_server::report::{self, Bucket, Hp, ReportQuery};
-use zoufang_server::storage::{Accounts, AnyDb, Area, Database, Projections, SyncWrite, WebStore};
+use zoufang_server::storage::{Accounts, Area, Database, Projections, SyncWrite, WebStore};
 use zoufang_shared::codes::*;
 use zoufang_shared::demo::id_number;
 use zoufang_shared::doc::{ActorId, ChangeAuthor, Editor, HouseholdDoc};
 use zoufang_shared::ids::{CaseId, HelperId, HouseholdId};
 use zoufang_shared::model::{Case, Helper, HouseholdInfo, Member, StepRecord, Visit};
+use zoufang_storage_any::AnyDb;
 
 const V1: &str = "530921100201";
 const V2: &str = "530921100202";
@@ -129,7 +131,9 @@ async fn store_again(db: &AnyDb, id: &str, doc: &mut HouseholdDoc) {
         .households(std::slice::from_ref(&id.to_owned()))
         .await
         .expect("read");
-    let w = household_write(id, doc, Some(stored[0].version), Vec::new()).expect("write");
+    // As a sync's merge does: the stored version's digest lets unchanged tables be skipped.
+    let mut w = household_write(id, doc, Some(stored[0].version), Vec::new()).expect("write");
+    w.projected_before = stored[0].projected.clone();
     db.commit_sync(&SyncWrite {
         households: vec![w],
     })
@@ -184,12 +188,9 @@ fn township() -> Vec<(String, HouseholdDoc)> {
 
 async fn report_of(db: &AnyDb, area: &str) -> report::Report {
     let q = ReportQuery::over_period(area, today() - TimeDelta::days(30), today(), today());
-    let statuses = db.status_counts(area).await.expect("statuses");
-    let cases = db
-        .case_counts(area, &q.window(), q.today)
+    zoufang_server::review::counted_report(db, &q)
         .await
-        .expect("cases");
-    report::build(&q, &db.areas().await.expect("areas"), &statuses, &cases)
+        .expect("report")
 }
 
 fn hp(households: i64, persons: i64) -> Hp {
@@ -337,6 +338,21 @@ async fn report_and_drill_down_postgres() {
     with_pg(report_and_drill_down).await;
 }
 
+/// A visit made today, in person.
+fn a_visit() -> Visit {
+    Visit {
+        date: today(),
+        visitor: "张调查".into(),
+        visitor_user: None,
+        mode: VisitMode::InPerson,
+        household_present: Some(true),
+        notes: String::new(),
+        policies_known: String::new(),
+        satisfaction: Some(Satisfaction::Satisfied),
+        attachments: Default::default(),
+    }
+}
+
 async fn rebuild_is_identical(url: String) {
     let db = open(&url).await;
     with_areas(&db).await;
@@ -344,21 +360,8 @@ async fn rebuild_is_identical(url: String) {
     // An edit after the first write: the projection follows the latest document.
     store(&db, &mut docs[..2]).await;
     let (id, doc) = &mut docs[0];
-    doc.edit(&author(), |e| {
-        e.add_visit(&Visit {
-            date: today(),
-            visitor: "张调查".into(),
-            visitor_user: None,
-            mode: VisitMode::InPerson,
-            household_present: Some(true),
-            notes: String::new(),
-            policies_known: String::new(),
-            satisfaction: Some(Satisfaction::Satisfied),
-            attachments: Default::default(),
-        })
-        .map(drop)
-    })
-    .expect("visit");
+    doc.edit(&author(), |e| e.add_visit(&a_visit()).map(drop))
+        .expect("visit");
     store_again(&db, id, doc).await;
     store(&db, &mut docs[2..]).await;
 
@@ -370,35 +373,108 @@ async fn rebuild_is_identical(url: String) {
     assert_eq!(done.households, 4);
     assert!(done.unreadable.is_empty());
     assert_eq!(db.dump_projection().await.expect("dump"), before);
+
+    // In parallel, a household per page: the same tables.
+    wipe_projection(&url).await;
+    let done = reindex_with(&db, 3, 1).await.expect("parallel reindex");
+    assert_eq!((done.households, done.moved), (4, 0));
+    assert_eq!(db.dump_projection().await.expect("dump"), before);
 }
 
 async fn wipe_projection(url: &str) {
-    use sqlx::Connection;
-    let tables = zoufang_server::projection::TABLES;
-    if url.starts_with("postgres") {
-        let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
-        for t in tables {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {}", t.name)))
-                .execute(&mut c)
-                .await
-                .expect("wipe");
-        }
-    } else {
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{url}"))
-            .await
-            .expect("connect");
-        for t in tables {
-            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {}", t.name)))
-                .execute(&mut c)
-                .await
-                .expect("wipe");
-        }
+    for t in zoufang_server::projection::TABLES {
+        execute(url, &format!("DELETE FROM {}", t.name)).await;
     }
 }
 
 #[tokio::test]
 async fn rebuild_is_identical_sqlite() {
     with_sqlite(rebuild_is_identical).await;
+}
+
+/// A later write of a household rewrites only the tables whose rows changed: a member row
+/// altered behind the projection's back stays as it is through a visit (members untouched), and
+/// is put right by an edit of the members.
+async fn unchanged_tables_are_not_rewritten(url: String) {
+    let db = open(&url).await;
+    with_areas(&db).await;
+    let mut docs = township();
+    store(&db, &mut docs[..1]).await;
+    let (id, doc) = &mut docs[0];
+    let stored = db.households(std::slice::from_ref(id)).await.expect("read");
+    assert!(stored[0].projected.is_some(), "the digest is kept");
+    let tamper = format!("UPDATE p_members SET name = 'tampered' WHERE household_id = '{id}'");
+    let tampered = || {
+        count(
+            &url,
+            "SELECT count(*) FROM p_members WHERE name = 'tampered'",
+        )
+    };
+    let members = execute(&url, &tamper).await as i64;
+    assert!(members > 0);
+    assert_eq!(tampered().await, members);
+
+    doc.edit(&author(), |e| e.add_visit(&a_visit()).map(drop))
+        .expect("visit");
+    store_again(&db, id, doc).await;
+    assert_eq!(tampered().await, members, "members not rewritten");
+
+    doc.edit(&author(), |e| {
+        let (mid, mut m) = e.household()?.members.into_iter().next().expect("a member");
+        m.name = "李新名".into();
+        e.update_member(&mid, &m)
+    })
+    .expect("rename");
+    store_again(&db, id, doc).await;
+    assert_eq!(tampered().await, 0, "members rewritten");
+}
+
+/// A statement on the test database behind the storage layer's back; its rows affected.
+async fn execute(url: &str, sql: &str) -> u64 {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::query(sql)
+            .execute(&mut c)
+            .await
+            .map(|r| r.rows_affected())
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{url}"))
+            .await
+            .expect("connect");
+        sqlx::query(sql)
+            .execute(&mut c)
+            .await
+            .map(|r| r.rows_affected())
+    }
+    .expect("execute")
+}
+
+/// A count on the test database.
+async fn count(url: &str, sql: &str) -> i64 {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(sql).fetch_one(&mut c).await
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{url}"))
+            .await
+            .expect("connect");
+        sqlx::query_scalar(sql).fetch_one(&mut c).await
+    }
+    .expect("count")
+}
+
+#[tokio::test]
+async fn unchanged_tables_are_not_rewritten_sqlite() {
+    with_sqlite(unchanged_tables_are_not_rewritten).await;
+}
+
+#[tokio::test]
+async fn unchanged_tables_are_not_rewritten_postgres() {
+    with_pg(unchanged_tables_are_not_rewritten).await;
 }
 
 #[tokio::test]

@@ -249,6 +249,10 @@ pub struct EnrollResponse {
     /// of a roster by the township and village names the file gives; absent from older servers.
     #[serde(default)]
     pub area_tree: Vec<AreaNode>,
+    /// The county's UTC offset (`+08:00`), in which the device shows times so that the phone
+    /// and the server's pages say the same hour; absent from older servers.
+    #[serde(default)]
+    pub utc_offset: Option<String>,
 }
 
 /// One area of the administrative tree (county, township, village or 村民小组).

@@ -19,6 +19,7 @@ use zoufang_shared::wire::{PulledChange, Push};
 pub use crate::api::doc_from;
 use crate::api::{ApiDevice, actor_hex};
 use crate::areas::days_before;
+use crate::photos::{post_visit, solid_png, upload};
 use crate::review::{Reviewer, pass_steps_through, propose_case};
 use crate::{ClientProcess, Device, ServerProcess, TEST_PASSWORD, bin};
 
@@ -141,6 +142,9 @@ pub struct Home {
     pub cases: Vec<String>,
     /// Paths with two conflicting values (see [`CONFLICT_FIELDS`]).
     pub conflicts: Vec<String>,
+    /// Content hashes of a visit's photo and of the head's signature at it.
+    pub photo: String,
+    pub signature: String,
     /// The household's changes, as its team's device last pulled them.
     pub changes: Vec<PulledChange>,
 }
@@ -334,7 +338,9 @@ async fn decide(r: &Reviewer, home: &Home, case: &str, step: &str, outcome: &str
 }
 
 /// One team's household: imported with three members, phones and a bank account added with
-/// `zoufang edit`, three 新识别 cases through 公示 on the client's web API, synced.
+/// `zoufang edit`, three 新识别 cases through 公示 and a visit with a photo and the head's
+/// signature (images of the team's own, so each household names its own) on the client's web
+/// API, synced.
 async fn enter(device: &Device, team: &Team) -> Home {
     device
         .import_roster(&crate::roster_csv(
@@ -387,9 +393,38 @@ async fn enter(device: &Device, team: &Team) -> Home {
         pass_steps_through(&client, &id, &case, "publicity", on, publicity).await;
         cases.push(case);
     }
+    let http = reqwest::Client::new();
+    let shade = u8::try_from(team.first_person).unwrap_or(0);
+    let photo = upload(
+        &http,
+        &client.url,
+        "image/png",
+        solid_png(8, 6, [shade, 120, 60]),
+    )
+    .await;
+    let signature = upload(
+        &http,
+        &client.url,
+        "image/png",
+        solid_png(8, 3, [shade, 0, 0]),
+    )
+    .await;
+    let hash = |v: &Value| v["hash"].as_str().expect("a hash").to_owned();
+    post_visit(
+        &http,
+        &client.url,
+        &id,
+        &json!({
+            "date": on.to_string(), "visitor": team.user, "mode": "in_person",
+            "photos": [photo["hash"]],
+            "signatures": [{ "role": "head", "hash": signature["hash"] }],
+        }),
+    )
+    .await;
     client.kill().await;
     let report = device.sync().await;
     assert_eq!(report["accepted"], 1, "{}'s sync: {report}", team.user);
+    assert_eq!(report["attachments_uploaded"], 2, "{report}");
     Home {
         id,
         area: team.village.to_owned(),
@@ -401,6 +436,8 @@ async fn enter(device: &Device, team: &Team) -> Home {
         member_phones,
         cases,
         conflicts: Vec::new(),
+        photo: hash(&photo),
+        signature: hash(&signature),
         changes: Vec::new(),
     }
 }
@@ -571,6 +608,21 @@ impl Web {
         outcome: &str,
         comment: &str,
     ) -> Answer {
+        let at = format!("/households/{household}/decide");
+        self.post_decision_at(&at, case, step, outcome, comment)
+            .await
+    }
+
+    /// [`Web::post_decision`] posted to `path`: the household page's own URL, where the page's
+    /// form posts (`/decide` stays for pages loaded before).
+    pub async fn post_decision_at(
+        &self,
+        path: &str,
+        case: &str,
+        step: &str,
+        outcome: &str,
+        comment: &str,
+    ) -> Answer {
         let form = [
             ("csrf", self.csrf.as_str()),
             ("case", case),
@@ -578,8 +630,7 @@ impl Web {
             ("outcome", outcome),
             ("comment", comment),
         ];
-        self.post_form(&format!("/households/{household}/decide"), &form)
-            .await
+        self.post_form(path, &form).await
     }
 
     /// The household page's conflict form: settles `path` by `choice` (`pick:N`, or `typed`

@@ -11,8 +11,10 @@ pub mod photos;
 pub mod proxy;
 pub mod review;
 pub mod sheets;
+pub mod standby;
 mod stories;
 pub mod survey;
+pub mod taps;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -116,6 +118,8 @@ impl ClientProcess {
 /// A headless Chromium driven over WebDriver.
 pub struct Browser {
     driver: Child,
+    /// The chromedriver's address, for the commands WebDriver has no verb for ([`Browser::cdp`]).
+    webdriver: String,
     pub client: Client,
     _profile: tempfile::TempDir,
 }
@@ -191,6 +195,7 @@ impl Browser {
                 Ok(client) => {
                     return Browser {
                         driver,
+                        webdriver: url,
                         client,
                         _profile: profile,
                     };
@@ -200,6 +205,30 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         panic!("could not start a browser session: {last_error}");
+    }
+
+    /// Sends a Chrome DevTools Protocol command through chromedriver (e.g.
+    /// `Emulation.setCPUThrottlingRate` to play a low-end phone); panics unless it succeeds.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> serde_json::Value {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("session id")
+            .expect("a session");
+        let res = reqwest::Client::new()
+            .post(format!(
+                "{}/session/{session}/goog/cdp/execute",
+                self.webdriver
+            ))
+            .json(&serde_json::json!({ "cmd": cmd, "params": params }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        assert!(status.is_success(), "{cmd}: {status} {body}");
+        body
     }
 
     pub async fn close(mut self) {
@@ -263,13 +292,23 @@ pub(crate) async fn import_areas(database: &str) -> tempfile::TempDir {
 impl ServerProcess {
     /// Starts a server on `database` with the test areas imported.
     pub async fn start(database: &str) -> ServerProcess {
+        Self::start_with(database, &[]).await
+    }
+
+    /// [`Self::start`] with `serve_args` after `serve` (e.g. `--read-database`).
+    pub async fn start_with(database: &str, serve_args: &[&str]) -> ServerProcess {
         import_areas(database).await;
-        Self::spawn(database).await
+        Self::spawn_with(database, serve_args).await
     }
 
     /// Starts (or restarts) a server on an already prepared database.
     pub async fn spawn(database: &str) -> ServerProcess {
-        Self::spawn_command(database, "serve", &[], Duration::from_secs(30)).await
+        Self::spawn_with(database, &[]).await
+    }
+
+    /// [`Self::spawn`] with `serve_args` after `serve` (e.g. `--read-database`).
+    pub async fn spawn_with(database: &str, serve_args: &[&str]) -> ServerProcess {
+        Self::spawn_command(database, "serve", serve_args, Duration::from_secs(30)).await
     }
 
     /// Starts a server on `database` (test areas imported) with a settings file holding
@@ -305,8 +344,8 @@ impl ServerProcess {
         let mut child = Command::new(bin("zoufang-server"))
             .arg("--database")
             .arg(database)
-            .args(extra)
             .args([command, "--listen", "127.0.0.1:0"])
+            .args(extra)
             // `ZOUFANG_TEST_SERVER_LOG=debug` shows a failing test's server in detail.
             .env(
                 "ZOUFANG_LOG",
@@ -586,17 +625,32 @@ impl Device {
     }
 }
 
-/// A roster CSV as the national system exports it: for each `(户编号, 村, member count)` a head,
-/// a spouse and sons. Person `k` (counted from `first_person` across the whole file) is born
-/// `k` days after 1950-01-01, so resident IDs are unique across a test as long as the ranges
-/// of different rosters do not overlap.
-pub fn roster_csv(households: &[(&str, &str, usize)], first_person: u32) -> String {
+/// One household of a national roster file: its 户编号, where it lives, how many persons, and
+/// its 户状态 / 脱贫年度 when the file gives them.
+#[derive(Debug, Clone)]
+pub struct RosterRow<'a> {
+    pub no: &'a str,
+    pub township: Option<&'a str>,
+    pub village: &'a str,
+    pub members: usize,
+    /// A 户状态 label (`未脱贫`, `已脱贫(享受政策)`, …).
+    pub status: Option<&'a str>,
+    pub exit_year: Option<i32>,
+}
+
+/// A roster CSV as the national system exports it, one line per person: for each household a
+/// head, a spouse and sons. Person `k` (counted from `first_person` across the whole file) is
+/// born `k` days after 1950-01-01, so resident IDs are unique across a test as long as the
+/// ranges of different rosters do not overlap.
+pub fn national_roster_csv(households: &[RosterRow<'_>], first_person: u32) -> String {
     let base = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).expect("date");
-    let mut csv = String::from("户编号,村,户主姓名,姓名,性别,与户主关系,证件号码\n");
+    let mut csv =
+        String::from("户编号,乡镇,村,户主姓名,姓名,性别,与户主关系,证件号码,户状态,脱贫年度\n");
     let mut k = first_person;
-    for (no, village, members) in households {
+    for h in households {
         let head = format!("户主{k}");
-        for i in 0..*members {
+        let exit_year = h.exit_year.map(|y| y.to_string()).unwrap_or_default();
+        for i in 0..h.members {
             let birth = (base + chrono::Days::new(u64::from(k)))
                 .format("%Y%m%d")
                 .to_string();
@@ -607,12 +661,32 @@ pub fn roster_csv(households: &[(&str, &str, usize)], first_person: u32) -> Stri
             };
             let id = zoufang_shared::demo::id_number(&birth, seq);
             csv.push_str(&format!(
-                "{no},{village},{head},{name},{sex},{relation},{id}\n"
+                "{},{},{},{head},{name},{sex},{relation},{id},{},{exit_year}\n",
+                h.no,
+                h.township.unwrap_or(""),
+                h.village,
+                h.status.unwrap_or(""),
             ));
             k += 1;
         }
     }
     csv
+}
+
+/// [`national_roster_csv`] of households given as `(户编号, 村, member count)`, with no status.
+pub fn roster_csv(households: &[(&str, &str, usize)], first_person: u32) -> String {
+    let rows: Vec<RosterRow<'_>> = households
+        .iter()
+        .map(|&(no, village, members)| RosterRow {
+            no,
+            township: None,
+            village,
+            members,
+            status: None,
+            exit_year: None,
+        })
+        .collect();
+    national_roster_csv(&rows, first_person)
 }
 
 impl Device {

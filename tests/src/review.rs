@@ -118,6 +118,31 @@ pub fn proposed_on() -> NaiveDate {
         .expect("date")
 }
 
+/// A case as the client's case form proposes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Proposal<'a> {
+    pub kind: &'a str,
+    pub origin: Option<&'a str>,
+    pub on: NaiveDate,
+    /// The 工作批次; none: the client's default for the day.
+    pub round: Option<&'a str>,
+    /// Member ids of a case that concerns only some members (人员变动, a partial 错评).
+    pub members: &'a [&'a str],
+}
+
+impl<'a> Proposal<'a> {
+    /// A case for the whole household on [`proposed_on`], in the client's default round.
+    pub fn new(kind: &'a str, origin: Option<&'a str>) -> Self {
+        Proposal {
+            kind,
+            origin,
+            on: proposed_on(),
+            round: None,
+            members: &[],
+        }
+    }
+}
+
 /// Proposes a case on a household through the client; returns the case id.
 pub async fn propose_case(
     client: &ClientProcess,
@@ -125,11 +150,10 @@ pub async fn propose_case(
     kind: &str,
     origin: Option<&str>,
 ) -> String {
-    post_proposal(client, household, &proposal(kind, origin)).await
+    propose(client, household, &Proposal::new(kind, origin)).await
 }
 
-/// As [`propose_case`], for a case that concerns only some members (人员变动, a partial 错评):
-/// their member ids.
+/// As [`propose_case`], for a case that concerns only some members.
 pub async fn propose_case_for(
     client: &ClientProcess,
     household: &str,
@@ -137,17 +161,23 @@ pub async fn propose_case_for(
     origin: Option<&str>,
     members: &[&str],
 ) -> String {
-    let mut case = proposal(kind, origin);
-    case["members"] = members.join(",").into();
-    post_proposal(client, household, &case).await
+    let p = Proposal {
+        members,
+        ..Proposal::new(kind, origin)
+    };
+    propose(client, household, &p).await
 }
 
-/// A proposal as the client's case form sends it, for the whole household.
-fn proposal(kind: &str, origin: Option<&str>) -> Value {
-    json!({
-        "kind": kind, "origin": origin, "reason": "入户排查",
-        "proposed_on": proposed_on().to_string(),
-    })
+/// Proposes `p` on `household` through the client's case form API; returns the case id.
+pub async fn propose(client: &ClientProcess, household: &str, p: &Proposal<'_>) -> String {
+    let mut case = json!({
+        "kind": p.kind, "origin": p.origin, "reason": "入户排查",
+        "proposed_on": p.on.to_string(), "members": p.members.join(","),
+    });
+    if let Some(round) = p.round {
+        case["round"] = round.into();
+    }
+    post_proposal(client, household, &case).await
 }
 
 /// Posts a proposal to the client; returns the new case's id.
@@ -195,11 +225,23 @@ pub async fn record_step(
             "outcome": outcome,
             "date": date.to_string(),
             "actor": "村委会",
+            "comment": transcription_reason(date),
             "publicity_start": publicity.map(|(a, _)| a.to_string()),
             "publicity_end": publicity.map(|(_, b)| b.to_string()),
         }),
     )
     .await;
+}
+
+/// What a surveyor writes on a step transcribed from paper more than 30 days after its date
+/// (the write model asks for a reason then); nothing otherwise.
+fn transcription_reason(date: NaiveDate) -> &'static str {
+    let month_ago = crate::areas::days_before(crate::areas::today(), 30);
+    if date < month_ago {
+        "据纸质记录补录"
+    } else {
+        ""
+    }
 }
 
 /// The field steps in procedure order, up to and including `upto`, all passed, dated `on`;

@@ -189,15 +189,22 @@ impl<'a> Run<'a> {
 
     /// The URL a `GET` cell requests for `page` (`/roster`, `/households/{id}`, …): a
     /// household's page names the home household, a list its township (the spot-check page
-    /// takes it as `township`), an export asks for CSV.
-    fn page_url(page: &str, township: &str, household: &str) -> String {
+    /// takes it as `township`), an export asks for CSV; an attachment is the home's photo or
+    /// signature, or the photo of the household of the other township (`{foreign}`).
+    fn page_url(page: &str, township: &str, home: &Home, other: &Home) -> String {
         let query = match page {
             _ if page.contains("{id}") => String::new(),
             "/spot" => format!("?township={township}"),
+            "/export/spot" => format!("?township={township}&format=csv"),
             _ if page.starts_with("/export/") => format!("?area={township}&format=csv"),
             _ => format!("?area={township}"),
         };
-        format!("{}{query}", page.replace("{id}", household))
+        let path = page
+            .replace("{id}", &home.id)
+            .replace("{photo}", &home.photo)
+            .replace("{signature}", &home.signature)
+            .replace("{foreign}", &other.photo);
+        format!("{path}{query}")
     }
 
     /// Runs one cell; returns what was observed, in the table's words.
@@ -227,7 +234,22 @@ impl<'a> Run<'a> {
             s => panic!("step {s}"),
         };
         if let Some(page) = ep.strip_prefix("GET ") {
-            return status(&web.get(&Self::page_url(page, township, &home.id)).await);
+            let other = self.home(if area == "own" { "other" } else { "own" });
+            let a = web.get(&Self::page_url(page, township, home, other)).await;
+            if page.contains("/attachments/") && a.status == StatusCode::OK {
+                // Shown as an image, kept by no cache.
+                assert_eq!(
+                    a.header("content-type").as_deref(),
+                    Some("image/png"),
+                    "{ep}"
+                );
+                assert_eq!(
+                    a.header("cache-control").as_deref(),
+                    Some("no-store, private"),
+                    "{ep}"
+                );
+            }
+            return status(&a);
         }
         match ep {
             "POST /households/{id}/settle" => {
@@ -251,6 +273,14 @@ impl<'a> Run<'a> {
             }
             "POST /spot/record" => status(&web.post_spot_check(township, &home.id, "ok", "").await),
             _ => {
+                if let Some(step) = ep.strip_prefix("POST /households/{id} ") {
+                    let case = step_case(step);
+                    let at = format!("/households/{}", home.id);
+                    let a = web
+                        .post_decision_at(&at, &case, step, "returned", "材料不全")
+                        .await;
+                    return status(&a);
+                }
                 if let Some(step) = ep.strip_prefix("POST /households/{id}/decide ") {
                     let case = step_case(step);
                     let a = web
@@ -931,6 +961,11 @@ async fn every_page_and_error_has_strict_headers_and_bodies_are_limited() {
         (
             "a forged form".into(),
             tr.post_form(&format!("/households/{}/decide", own.id), &wrong_csrf).await,
+            403,
+        ),
+        (
+            "a forged form to the household page".into(),
+            tr.post_form(&format!("/households/{}", own.id), &wrong_csrf).await,
             403,
         ),
         (

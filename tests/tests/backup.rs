@@ -2,7 +2,8 @@
 //! server is restored to an older backup, the devices give back what it lost — their own edits
 //! and the edits of a lost device they had pulled — while a change under an unknown actor is
 //! still refused, and once the recovery window is closed the old rule holds again. Each story
-//! runs against SQLite and PostgreSQL.
+//! runs against SQLite and PostgreSQL. And an upgrade: a PostgreSQL replica does not migrate at
+//! start, `migrate` does, and `/readyz` tells a schema behind the build.
 
 use std::path::Path;
 
@@ -539,4 +540,58 @@ async fn a_backup_taken_during_syncs_is_consistent_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_taken_during_syncs_is_consistent_on_postgres() {
     a_backup_taken_during_syncs_is_consistent(TestDb::postgres(), true).await;
+}
+
+/// `GET path` on the server: status and body.
+async fn probe(server: &ServerProcess, path: &str) -> (u16, String) {
+    let res = reqwest::get(format!("{}{path}", server.url))
+        .await
+        .expect("probe");
+    (res.status().as_u16(), res.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_replica_waits_for_migrate() {
+    let db = TestDb::postgres();
+    let started = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        zoufang_server(&db.url, &["serve", "--listen", "127.0.0.1:0"]),
+    )
+    .await
+    .expect("a replica on an empty schema stops at once");
+    let (status, _, err) = started;
+    assert!(!status.success(), "refused");
+    assert!(err.contains("zoufang-server migrate"), "{err}");
+
+    let out = server_ok(&db.url, &["migrate"]).await;
+    assert!(out.contains("数据库结构已是最新"), "{out}");
+    let again = server_ok(&db.url, &["migrate"]).await;
+    assert!(again.contains("本次应用 0 项迁移"), "{again}");
+    let server = ServerProcess::start(&db.url).await;
+    assert_eq!(probe(&server, "/readyz").await, (200, "ready".into()));
+    assert_eq!(probe(&server, "/healthz").await, (200, "ok".into()));
+
+    // The schema goes back under the running replica (an older backup restored by hand).
+    let pg = ServerDb::connect(&db.url).await;
+    let last = pg.scalar("SELECT MAX(version) FROM _sqlx_migrations").await;
+    pg.execute(&format!(
+        "DELETE FROM _sqlx_migrations WHERE version = {last}"
+    ))
+    .await;
+    let (status, body) = probe(&server, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("schema_behind"), "{body}");
+    assert_eq!(
+        probe(&server, "/healthz").await.0,
+        200,
+        "alive all the same"
+    );
+    pg.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_server_migrates_its_own_file() {
+    let db = TestDb::sqlite();
+    let server = ServerProcess::spawn(&db.url).await;
+    assert_eq!(probe(&server, "/readyz").await, (200, "ready".into()));
 }

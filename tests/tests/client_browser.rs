@@ -2,16 +2,28 @@
 //! photo and a signature, be refused an exit the rules reject, fix the cause, and find it all
 //! again after the client process is killed and restarted.
 
-use std::time::Duration;
-
-use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::{Client, Locator};
-use zoufang_e2e::page::{click, fill, find, snap};
+use zoufang_e2e::page::{self, click, find, snap};
+use zoufang_e2e::taps::{show_step_of, sign, wait_path};
 use zoufang_e2e::{Browser, ClientProcess, Device, wait_text};
 use zoufang_shared::demo::id_number;
 
+/// The form field `name`, its step of the household form shown first.
 async fn field(c: &Client, name: &str) -> fantoccini::elements::Element {
-    find(c, &format!("[name=\"{name}\"]")).await
+    let css = format!("[name=\"{name}\"]");
+    show_step_of(c, &css).await;
+    find(c, &css).await
+}
+
+async fn fill(c: &Client, name: &str, value: &str) {
+    show_step_of(c, &format!("[name=\"{name}\"]")).await;
+    page::fill(c, name, value).await;
+}
+
+/// Waits until `css` (on whichever step of the form holds it) says `needle`.
+async fn shows(c: &Client, css: &str, needle: &str) -> String {
+    show_step_of(c, css).await;
+    wait_text(c, css, needle).await
 }
 
 async fn choose(c: &Client, name: &str, value: &str) {
@@ -33,18 +45,13 @@ async fn check(c: &Client, name: &str) {
 async fn submit_and_follow(c: &Client, form: &str, prefix: &str) -> String {
     let before = c.current_url().await.expect("url").path().to_owned();
     submit(c, form).await;
-    for _ in 0..100 {
-        let path = c.current_url().await.expect("url").path().to_owned();
-        if path != before && path.starts_with(prefix) {
-            return path;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("submitting {form} never led to {prefix}");
+    wait_path(c, &before, prefix).await
 }
 
 async fn submit(c: &Client, form: &str) {
-    click(c, &format!("#{form} button[type=submit]")).await;
+    let css = format!("#{form} button[type=submit]");
+    show_step_of(c, &css).await;
+    click(c, &css).await;
 }
 
 /// No element may stick out sideways at a phone's width.
@@ -117,6 +124,7 @@ async fn a_surveyor_captures_a_household_offline_and_it_survives_a_crash() {
         ),
     ];
     for (key, name, relation, sex, id, education, school) in &people {
+        show_step_of(c, "#add-member").await;
         click(c, "#add-member").await;
         fill(c, &format!("m.{key}.name"), name).await;
         choose(c, &format!("m.{key}.relation"), relation).await;
@@ -140,8 +148,8 @@ async fn a_surveyor_captures_a_household_offline_and_it_survives_a_crash() {
     choose(c, "info.food_secure", "true").await;
     choose(c, "info.clothing_secure", "true").await;
     // The per-capita figure and the verdict follow the form as it is typed.
-    wait_text(c, "#per-capita-live", "9800.00").await;
-    let verdict = wait_text(c, "#verdict", "住房安全有保障").await;
+    shows(c, "#per-capita-live", "9800.00").await;
+    let verdict = shows(c, "#verdict", "住房安全有保障").await;
     assert!(verdict.contains("未达标"), "{verdict}");
     snap(c, "1-form-verdict").await;
     assert_no_horizontal_scroll(c).await;
@@ -168,40 +176,7 @@ async fn a_surveyor_captures_a_household_offline_and_it_survives_a_crash() {
         .for_element(Locator::Css("#photo-thumbs img"))
         .await
         .expect("thumbnail after upload");
-    let pad = c
-        .find(Locator::Css(".signature[data-role=head] canvas"))
-        .await
-        .expect("signature pad");
-    c.execute(
-        "arguments[0].scrollIntoView({block: 'center'});",
-        vec![serde_json::to_value(&pad).expect("element")],
-    )
-    .await
-    .expect("scroll to the pad");
-    let stroke = MouseActions::new("pen".into())
-        .then(PointerAction::MoveToElement {
-            element: pad,
-            duration: None,
-            x: -100.0,
-            y: 0.0,
-        })
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        })
-        .then(PointerAction::MoveBy {
-            duration: Some(Duration::from_millis(100)),
-            x: 60.0,
-            y: 20.0,
-        })
-        .then(PointerAction::MoveBy {
-            duration: Some(Duration::from_millis(100)),
-            x: 60.0,
-            y: -25.0,
-        })
-        .then(PointerAction::Up {
-            button: MOUSE_BUTTON_LEFT,
-        });
-    c.perform_actions(stroke).await.expect("sign");
+    sign(c, ".signature[data-role=head] canvas").await;
     fill(c, "notes", "户主在家,核实了务工收入,房屋有裂缝。").await;
     snap(c, "2-visit").await;
     choose(c, "satisfaction", "satisfied").await;
@@ -263,9 +238,9 @@ async fn a_surveyor_captures_a_household_offline_and_it_survives_a_crash() {
     c.goto(&format!("{}{household}/edit", client.url))
         .await
         .expect("edit");
-    wait_text(c, "#verdict", "住房安全有保障").await;
+    shows(c, "#verdict", "住房安全有保障").await;
     choose(c, "living.house_renovated", "true").await;
-    wait_text(c, "#verdict", "✓ 符合").await;
+    shows(c, "#verdict", "✓ 符合").await;
     submit_and_follow(c, "household-form", &household).await;
     wait_text(c, "#verdict", "✓ 符合").await;
     c.goto(&format!("{}{household}/case/new", client.url))
@@ -415,8 +390,9 @@ async fn the_ui_starts_locked_and_opens_with_the_right_pin() {
 
     fill(c, "passphrase", TEST_PASSPHRASE).await;
     click(c, "#unlock").await;
+    // Back to the page that was asked for.
     wait_text(c, "main", "三合村").await;
-    assert_eq!(c.current_url().await.expect("url").path(), "/");
+    assert_eq!(c.current_url().await.expect("url").path(), "/h/demo-00");
     wait_text(c, "header", "张调查").await;
 
     click(c, "form.lock button").await;

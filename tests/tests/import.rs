@@ -114,8 +114,14 @@ async fn import_before_enroll_then_sync(db: TestDb) {
     assert_eq!(area_of(&export, EXITED), Value::Null);
 
     // Enrollment brings the tree and files the households by their villages.
+    assert_eq!(zhang.setting("county_utc_offset").await, None);
     let enrolled = zhang.enroll(&server.url, "zhang").await;
     assert_eq!(enrolled["households_filed"], 2, "{enrolled}");
+    // Enrollment also tells the device the county's zone, in which its pages show times.
+    assert_eq!(
+        zhang.setting("county_utc_offset").await.as_deref(),
+        Some("+08:00")
+    );
     assert_eq!(
         enrolled["households_unfiled"],
         json!([{

@@ -130,8 +130,8 @@ pub enum Command {
         port: u16,
         #[arg(long, help = "数据为空时载入演示农户")]
         demo: bool,
-        #[arg(long, value_name = "分钟", default_value = "15", value_parser = minutes, help = "无操作多少分钟后自动锁定(0 为不自动锁定)")]
-        lock_after: u32,
+        #[arg(long, value_name = "时长", default_value = "15", value_parser = idle_time, help = "无操作多久后自动锁定:分钟数,或带单位如 30s、15m、1h(0 为不自动锁定)")]
+        lock_after: std::time::Duration,
     },
     #[command(about = "核验 18 位居民身份证号码(可同时核对性别)")]
     CheckId {
@@ -191,9 +191,23 @@ fn limit(s: &str) -> Result<u32, String> {
     s.parse().map_err(|_| "条数应为不小于 0 的整数".to_owned())
 }
 
-fn minutes(s: &str) -> Result<u32, String> {
-    s.parse()
-        .map_err(|_| "分钟数应为不小于 0 的整数".to_owned())
+/// A plain number is minutes (as before units were accepted); `s`, `m`, `h` name the unit.
+/// Seconds are for tests and demonstrations of the auto-lock.
+fn idle_time(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.char_indices().last() {
+        Some((i, c @ ('s' | 'm' | 'h'))) => (&s[..i], c),
+        _ => (s, 'm'),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "时长应为不小于 0 的整数,可带单位 s、m、h,如 15 或 30s".to_owned())?;
+    let seconds = match unit {
+        's' => n,
+        'h' => n.saturating_mul(3600),
+        _ => n.saturating_mul(60),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 fn year(s: &str) -> Result<i32, String> {

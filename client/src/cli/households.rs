@@ -36,6 +36,7 @@ pub fn list(ctx: &Context, a: ListArgs) -> Outcome {
         flag: a.flag.map(|v| v.trim().to_owned()),
         search: a.search,
         limit: a.limit,
+        ..ListFilter::default()
     };
     let store = ctx.store()?;
     let rows = store.list(&filter)?;

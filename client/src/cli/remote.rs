@@ -40,6 +40,9 @@ pub fn enroll(ctx: &Context, server: &str, username: &str, device_name: &str) ->
     if !res.area_tree.is_empty() {
         store.set_area_tree(&res.area_tree)?;
     }
+    if let Some(offset) = &res.utc_offset {
+        store.set_county_zone(offset)?;
+    }
     // Households imported before enrollment waited for the tree to be filed.
     let placed = import::place_households(&mut store)?;
     if ctx.json {
@@ -110,6 +113,7 @@ pub fn sync(ctx: &Context) -> Outcome {
             "同步完成:{} 轮往返,上传 {} 户,更新本机 {} 户",
             report.rounds, report.accepted, report.households_updated
         ));
+        decisions_line(&mut t, report.decisions_received);
         removed_lines(&mut t, report.households_removed, report.removed_unsent);
         for r in &report.rejected {
             t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
@@ -167,6 +171,7 @@ pub fn bundle_import(ctx: &Context, file: &std::path::Path) -> Outcome {
             "households_updated": outcome.households_updated,
             "households_removed": outcome.households_removed,
             "removed_unsent": outcome.removed_unsent,
+            "decisions_received": outcome.decisions_received,
         }))?;
     } else {
         let mut t = Text::default();
@@ -174,6 +179,7 @@ pub fn bundle_import(ctx: &Context, file: &std::path::Path) -> Outcome {
             "已导入回执:服务器接收 {} 户,带回 {} 项变更,更新本机 {} 户",
             outcome.accepted, outcome.pulled_changes, outcome.households_updated
         ));
+        decisions_line(&mut t, outcome.decisions_received);
         removed_lines(&mut t, outcome.households_removed, outcome.removed_unsent);
         for r in &outcome.rejected {
             t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
@@ -185,6 +191,13 @@ pub fn bundle_import(ctx: &Context, file: &std::path::Path) -> Outcome {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Decisions made on the review pages that reached this device's households.
+fn decisions_line(t: &mut Text, received: usize) {
+    if received > 0 {
+        t.line(format_args!("收到审核决定 {received} 项"));
+    }
 }
 
 /// What a surveyor reads about households that moved out of the user's areas.

@@ -102,7 +102,13 @@ fn line_span(lines: &[usize]) -> String {
     }
 }
 
-pub fn serve(ctx: &Context, bind: IpAddr, port: u16, demo: bool, lock_after: u32) -> Outcome {
+pub fn serve(
+    ctx: &Context,
+    bind: IpAddr,
+    port: u16,
+    demo: bool,
+    lock_after: std::time::Duration,
+) -> Outcome {
     let options = ServeOptions {
         data: ctx.data_dir()?,
         addr: SocketAddr::new(bind, port),
@@ -111,8 +117,7 @@ pub fn serve(ctx: &Context, bind: IpAddr, port: u16, demo: bool, lock_after: u32
         passphrase: std::env::var(super::passphrase::PASSPHRASE_ENV)
             .ok()
             .map(zeroize::Zeroizing::new),
-        lock_after: (lock_after > 0)
-            .then(|| std::time::Duration::from_secs(u64::from(lock_after) * 60)),
+        lock_after: (!lock_after.is_zero()).then_some(lock_after),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,7 +6,9 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use zoufang_shared::authority::decided_by;
 use zoufang_shared::doc::{ActorId, ChangeHash, HouseholdDoc};
+use zoufang_shared::ids::{CaseId, StepId};
 use zoufang_shared::wire::SyncResponse;
 
 use super::answer::{Answer, read_answer};
@@ -47,8 +49,11 @@ impl Store {
         }
         let mut docs: BTreeMap<String, HouseholdDoc> = BTreeMap::new();
         for (id, changes) in answer.pulled {
-            let mut doc =
-                load(&tx, &id, &actor)?.unwrap_or_else(|| HouseholdDoc::empty(actor.clone()));
+            let existing = load(&tx, &id, &actor)?;
+            // Only households already on the device: a household arriving whole brings its past
+            // decisions, which are history rather than news for the surveyor.
+            let decided_before = existing.as_ref().map(decisions);
+            let mut doc = existing.unwrap_or_else(|| HouseholdDoc::empty(actor.clone()));
             let hashes: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).collect();
             // A change whose dependency never reached this device (the household moved into
             // its areas, say) must not stop the rest: ask for the whole household next round.
@@ -58,6 +63,9 @@ impl Store {
                 continue;
             }
             want_full.remove(&id);
+            if let Some(before) = decided_before {
+                outcome.decisions_received += decisions(&doc).difference(&before).count();
+            }
             let heads = match known.entry(id.clone()) {
                 Entry::Occupied(e) => e.into_mut(),
                 Entry::Vacant(e) => e.insert(server_heads(&tx, &id)?),
@@ -133,6 +141,23 @@ impl Store {
         tx.commit()?;
         Ok(outcome)
     }
+}
+
+/// The step records of `doc` decided on the server (乡镇审核, 县级审定, 公告), by case and step
+/// record; none when the document does not read (it is then not news either).
+fn decisions(doc: &HouseholdDoc) -> BTreeSet<(CaseId, StepId)> {
+    let Ok(h) = doc.read() else {
+        return BTreeSet::new();
+    };
+    h.cases
+        .into_iter()
+        .flat_map(|(case, c)| {
+            c.steps
+                .into_iter()
+                .filter(|(_, r)| decided_by(r.step).is_some())
+                .map(move |(step, _)| (case.clone(), step))
+        })
+        .collect()
 }
 
 /// Keeps refusals for the user; an accepted push clears its household's.

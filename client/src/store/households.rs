@@ -1,5 +1,6 @@
 //! Household documents and their index rows.
 
+use chrono::NaiveDate;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use zoufang_shared::CodeList;
@@ -28,7 +29,39 @@ pub struct ListFilter {
     pub case_kind: Option<String>,
     pub flag: Option<String>,
     pub search: Option<String>,
+    /// Only households not visited since before this day (or never).
+    pub not_visited_since: Option<NaiveDate>,
+    pub sort: ListSort,
     pub limit: Option<u32>,
+    /// Rows skipped before the first one listed (paging).
+    pub offset: Option<u32>,
+}
+
+/// The order of a list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ListSort {
+    /// By village, then head of household.
+    #[default]
+    Village,
+    /// Longest without a visit first (never visited before all).
+    LastVisit,
+    /// Most recently changed first.
+    Updated,
+}
+
+impl ListSort {
+    fn order_by(self) -> &'static str {
+        match self {
+            ListSort::Village => "village, head_name, id",
+            ListSort::LastVisit => "last_visit, village, head_name, id",
+            ListSort::Updated => "updated_at DESC, id",
+        }
+    }
+}
+
+/// The stored form of [`IndexRow::last_visit`]: `''` for never visited.
+fn visit_text(day: Option<NaiveDate>) -> String {
+    day.map(|d| d.to_string()).unwrap_or_default()
 }
 
 impl Store {
@@ -224,12 +257,9 @@ impl Store {
             .map(HouseholdId))
     }
 
-    pub fn list(&self, filter: &ListFilter) -> Result<Vec<IndexRow>, StoreError> {
-        let mut sql = String::from(
-            "SELECT id, household_no, head_name, township, village, grp, status, size,
-                    open_cases, flags, updated_at
-             FROM household_index WHERE 1 = 1",
-        );
+    /// The `WHERE` clause of `filter` and its arguments.
+    fn list_where(filter: &ListFilter) -> (String, Vec<String>) {
+        let mut sql = String::from(" WHERE 1 = 1");
         let mut args: Vec<String> = Vec::new();
         let mut add = |clause: &str, value: String| {
             args.push(value);
@@ -247,6 +277,10 @@ impl Store {
         if let Some(v) = &filter.flag {
             add(" AND flags LIKE ?", format!("% {v} %"));
         }
+        if let Some(day) = filter.not_visited_since {
+            // '' (never visited) sorts before every date.
+            add(" AND coalesce(last_visit, '') < ?", day.to_string());
+        }
         if let Some(v) = filter
             .search
             .as_deref()
@@ -259,9 +293,22 @@ impl Store {
                 .replace('_', "\\_");
             add(" AND search LIKE ? ESCAPE '\\'", format!("%{escaped}%"));
         }
-        sql.push_str(" ORDER BY village, head_name, id");
+        (sql, args)
+    }
+
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<IndexRow>, StoreError> {
+        let (clause, args) = Self::list_where(filter);
+        let mut sql = format!(
+            "SELECT id, household_no, head_name, township, village, grp, status, size,
+                    open_cases, flags, updated_at, last_visit
+             FROM household_index{clause} ORDER BY {}",
+            filter.sort.order_by()
+        );
         if let Some(limit) = filter.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
+            sql.push_str(&format!(
+                " LIMIT {limit} OFFSET {}",
+                filter.offset.unwrap_or(0)
+            ));
         }
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
@@ -277,9 +324,33 @@ impl Store {
                 open_cases: parse_code_set(&r.get::<_, String>(8)?),
                 flags: parse_code_set(&r.get::<_, String>(9)?),
                 updated_at: r.get(10)?,
+                last_visit: r.get::<_, Option<String>>(11)?.and_then(|t| t.parse().ok()),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many households `filter` matches (its limit and offset aside).
+    pub fn count_matching(&self, filter: &ListFilter) -> Result<i64, StoreError> {
+        let (clause, args) = Self::list_where(filter);
+        let sql = format!("SELECT count(*) FROM household_index{clause}");
+        Ok(self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(args.iter()), |r| r.get(0))?)
+    }
+
+    /// Works out the latest visit of rows indexed before the column existed.
+    pub(super) fn fill_last_visits(&self) -> Result<(), StoreError> {
+        let ids = self.texts("SELECT id FROM household_index WHERE last_visit IS NULL")?;
+        for id in ids {
+            let h = self.household(&HouseholdId(id.clone()))?;
+            let last = h.visits.values().map(|v| v.date).max();
+            self.conn.execute(
+                "UPDATE household_index SET last_visit = ?1 WHERE id = ?2",
+                params![visit_text(last), id],
+            )?;
+        }
+        Ok(())
     }
 
     /// Villages present, for the list's filter.
@@ -344,8 +415,8 @@ fn write_household(
     )?;
     tx.execute(
         "INSERT OR REPLACE INTO household_index(id, household_no, head_name, township,
-             village, grp, status, size, open_cases, flags, search, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             village, grp, status, size, open_cases, flags, search, updated_at, last_visit)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             id,
             row.household_no,
@@ -359,6 +430,7 @@ fn write_household(
             code_set(&row.flags),
             IndexRow::search_text(household),
             row.updated_at,
+            visit_text(row.last_visit),
         ],
     )?;
     tx.execute("DELETE FROM person_ids WHERE household_id = ?1", [id])?;

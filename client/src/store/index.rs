@@ -25,6 +25,8 @@ pub struct IndexRow {
     /// Codes of the checks that found something, plus [`CONFLICT_FLAG`].
     pub flags: Vec<String>,
     pub updated_at: String,
+    /// The day of the latest visit; `None` if never visited.
+    pub last_visit: Option<NaiveDate>,
 }
 
 impl IndexRow {
@@ -64,6 +66,7 @@ impl IndexRow {
             open_cases,
             flags,
             updated_at,
+            last_visit: h.visits.values().map(|v| v.date).max(),
         }
     }
 

@@ -13,6 +13,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/client/0001_init.sql"),
     include_str!("../../../migrations/client/0002_person_ids_by_household.sql"),
     include_str!("../../../migrations/client/0003_sync.sql"),
+    include_str!("../../../migrations/client/0004_drafts.sql"),
+    include_str!("../../../migrations/client/0005_last_visit.sql"),
 ];
 
 pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -7,6 +7,7 @@ mod answer;
 mod apply;
 mod attachments;
 mod crypt;
+pub mod drafts;
 #[cfg(test)]
 mod encryption_tests;
 mod households;
@@ -18,7 +19,7 @@ pub use attachments::{
     AttachmentError, MAX_ORIGINAL_BYTES, MAX_SYNCED_BYTES, MAX_SYNCED_PIXELS, image_size,
 };
 pub use crypt::{DbKey, KEY_FILE, MIN_PASSPHRASE_CHARS};
-pub use households::ListFilter;
+pub use households::{ListFilter, ListSort};
 pub use index::IndexRow;
 pub use sync_state::{PendingPush, Rejection, SentHeads, SyncOutcome, sent_heads};
 
@@ -36,6 +37,8 @@ use zoufang_shared::rules::standards::{Standards, StandardsError};
 pub const DB_FILE: &str = "zoufang.db";
 /// A county-distributed standards table in the data directory replaces the built-in one.
 pub const STANDARDS_FILE: &str = "standards.json";
+/// The settings key of the county's UTC offset (see [`Store::county_zone`]).
+pub const COUNTY_ZONE_SETTING: &str = "county_utc_offset";
 /// The settings key holding the rounds the server last sent, as JSON.
 const ROUNDS_SETTING: &str = "rounds";
 
@@ -52,6 +55,12 @@ pub enum StoreError {
     },
     #[error("本设备尚未初始化,请先运行 zoufang init")]
     NotInitialised,
+    #[error(
+        "本设备已登记到服务器,不能载入演示农户(演示数据会被同步进正式花名册);请去掉 --demo 重新启动"
+    )]
+    DemoOnEnrolled,
+    #[error("该农户已同步到服务器,不能撤回;如系误建,请提出「错评剔除」事项")]
+    AlreadySynced,
     #[error("数据库版本 {found} 比本程序支持的 {supported} 新,请升级程序")]
     NewerDatabase { found: i64, supported: i64 },
     #[error(
@@ -185,12 +194,14 @@ impl Store {
         };
         migrations::migrate(&mut conn)?;
         let standards = load_standards(dir)?;
-        Ok(Store {
+        let store = Store {
             conn,
             dir: dir.to_owned(),
             standards,
             key,
-        })
+        };
+        store.fill_last_visits()?;
+        Ok(store)
     }
 
     fn connect(path: &Path, key: &DbKey) -> Result<Connection, StoreError> {
@@ -360,6 +371,27 @@ impl Store {
             .optional()?)
     }
 
+    /// The county's time zone, in which the UI shows times (a conflict's "who, when", a sync's
+    /// end), so that the phone and the server's pages say the same hour whatever zone the
+    /// phone is set to. The setting `county_utc_offset` (`+08:00`); by default China's
+    /// standard time, which has no daylight saving.
+    pub fn county_zone(&self) -> Result<chrono::FixedOffset, StoreError> {
+        let china = chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00 is a valid offset");
+        Ok(self
+            .setting(COUNTY_ZONE_SETTING)?
+            .and_then(|text| text.parse::<chrono::FixedOffset>().ok())
+            .unwrap_or(china))
+    }
+
+    /// Records the county's zone as the server gave it at enrollment; an offset that does not
+    /// parse is ignored (the device keeps China's standard time).
+    pub fn set_county_zone(&self, offset: &str) -> Result<(), StoreError> {
+        match offset.parse::<chrono::FixedOffset>() {
+            Ok(zone) => self.set_setting(COUNTY_ZONE_SETTING, &zone.to_string()),
+            Err(_) => Ok(()),
+        }
+    }
+
     pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO settings(key, value) VALUES (?1, ?2)
@@ -427,5 +459,21 @@ fn load_standards(dir: &Path) -> Result<Standards, StoreError> {
         Ok(text) => Ok(Standards::from_json(&text)?),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Standards::builtin()?),
         Err(source) => Err(StoreError::Io { path, source }),
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_the_county_zone_china_by_default() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::create(dir.path(), "test-passphrase").expect("store");
+        assert_eq!(store.county_zone().expect("zone").to_string(), "+08:00");
+        store
+            .set_setting(COUNTY_ZONE_SETTING, "+05:30")
+            .expect("set");
+        assert_eq!(store.county_zone().expect("zone").local_minus_utc(), 19_800);
     }
 }

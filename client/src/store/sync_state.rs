@@ -63,6 +63,25 @@ pub struct SyncOutcome {
     pub households_removed: usize,
     /// Of those, how many had edits not yet sent (lost: the server would refuse them).
     pub removed_unsent: usize,
+    /// Steps decided on the server (乡镇审核, 县级审定, 公告) newly arrived for households that
+    /// were already on the device.
+    pub decisions_received: usize,
+}
+
+/// The heads of `id` the server is known to hold; none if it never received the household.
+fn server_heads(
+    conn: &rusqlite::Connection,
+    id: &HouseholdId,
+) -> Result<Vec<ChangeHash>, StoreError> {
+    let text: String = conn
+        .query_row(
+            "SELECT server_heads FROM households WHERE id = ?1",
+            [id.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+    Ok(to_hashes(&text))
 }
 
 pub(super) fn to_hashes(text: &str) -> Vec<ChangeHash> {
@@ -189,6 +208,21 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Whether the server has never received anything of this household (a household created
+    /// here and not synced yet).
+    pub fn never_synced(&self, id: &HouseholdId) -> Result<bool, StoreError> {
+        Ok(server_heads(&self.conn, id)?.is_empty())
+    }
+
+    /// Takes back a household created on this device by mistake, before any sync: it is
+    /// removed. One the server holds stays (it can only be proposed for 错评剔除).
+    pub fn withdraw_new(&mut self, id: &HouseholdId) -> Result<(), StoreError> {
+        if !self.never_synced(id)? {
+            return Err(StoreError::AlreadySynced);
+        }
+        self.reset_to_server(id).map(|_| ())
+    }
+
     /// Drops this device's changes to a household the server refused, going back to the
     /// version the server is known to hold (the document forked at the server's heads); a
     /// household the server never had is removed. Other households are untouched. Returns
@@ -199,19 +233,9 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let heads: String = tx
-            .query_row(
-                "SELECT server_heads FROM households WHERE id = ?1",
-                [id.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let heads = server_heads(&tx, id)?;
         let mut doc = load_doc(&tx, id, actor)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
-        let heads: Vec<ChangeHash> = to_hashes(&heads)
-            .into_iter()
-            .filter(|h| doc.has_change(h))
-            .collect();
+        let heads: Vec<ChangeHash> = heads.into_iter().filter(|h| doc.has_change(h)).collect();
         tx.execute(
             "DELETE FROM sync_rejections WHERE household_id = ?1",
             [id.as_str()],

@@ -135,7 +135,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
             StoreError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            StoreError::AlreadyExists(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            StoreError::AlreadyExists(_) | StoreError::AlreadySynced => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string())
+            }
             StoreError::Attachment(a) => {
                 let status = match a {
                     crate::store::AttachmentError::TooManyBytes { .. } => {

@@ -164,6 +164,40 @@ pub fn parse(
     Ok(form)
 }
 
+/// What a new household cannot be saved without: a village, at least one member, and one head
+/// among them. Each message goes to the input it concerns (`members` for the member step);
+/// nothing is created while any is missing.
+pub fn check_new(form: &HouseholdForm) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    if form
+        .info
+        .village
+        .as_deref()
+        .is_none_or(|v| v.trim().is_empty())
+    {
+        errors.add("info.village", "请选择村(必填)");
+    }
+    let current: Vec<&Member> = form
+        .members
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.left_reason.is_none())
+        .collect();
+    if current.is_empty() {
+        errors.add("members", "请至少添加一名成员(户主)");
+    } else if !current
+        .iter()
+        .any(|m| m.relation == Some(zoufang_shared::codes::Relation::Head))
+    {
+        errors.add("members", "请指定户主:一名成员的「与户主关系」选「户主」");
+    }
+    if errors.0.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// How [`HouseholdForm::preview`] keys a member card not saved yet.
 const NEW_MEMBER_PREFIX: &str = "new-";
 
@@ -271,6 +305,25 @@ pub fn is_check(field: &Field) -> bool {
 mod tests {
     use super::*;
     use zoufang_shared::ids::HouseholdId;
+
+    #[test]
+    fn a_new_household_needs_a_village_a_member_and_a_head() {
+        let base = Household::new(HouseholdId::from("hh-new"));
+        let empty = parse(&FormData::new(), &base, today()).expect("parses");
+        let errors = check_new(&empty).expect_err("refused").0;
+        assert!(errors.contains_key("info.village"), "{errors:?}");
+        assert!(errors["members"].contains("至少添加一名成员"), "{errors:?}");
+        let no_head = data(&[("info.village", "三合村"), ("m.new1.name", "李四")]);
+        let form = parse(&no_head, &base, today()).expect("parses");
+        let errors = check_new(&form).expect_err("refused").0;
+        assert!(errors["members"].contains("户主"), "{errors:?}");
+        let whole = data(&[
+            ("info.village", "三合村"),
+            ("m.new1.name", "李四"),
+            ("m.new1.relation", "head"),
+        ]);
+        assert!(check_new(&parse(&whole, &base, today()).expect("parses")).is_ok());
+    }
 
     fn today() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 3, 1).expect("date")

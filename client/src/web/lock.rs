@@ -113,14 +113,17 @@ impl AppState {
 /// Locked: pages go to the unlock page, API calls get 423. Unlocked: counts as activity.
 pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path();
-    if path == "/unlock" || path.starts_with("/assets/") {
+    // A draft sent while locked is held in memory by its handler (`super::drafts`).
+    let draft_put = path == "/api/drafts" && req.method() == axum::http::Method::PUT;
+    if path == "/unlock" || path.starts_with("/assets/") || draft_put {
         return next.run(req).await;
     }
     if state.is_locked() {
         return if path.starts_with("/api/") {
             ApiError::from(super::error::Locked).into_response()
         } else {
-            Redirect::to("/unlock").into_response()
+            let back = req.uri().path_and_query().map_or(path, |p| p.as_str());
+            Redirect::to(&unlock_url(back)).into_response()
         };
     }
     state.gate.touch();
@@ -146,6 +149,25 @@ impl Gate {
     }
 }
 
+/// The unlock page, returning to `back` (a page of this UI) once unlocked.
+pub fn unlock_url(back: &str) -> String {
+    match local_path(back) {
+        Some(p) if p != "/" => format!("/unlock?next={}", pages::query_text(p)),
+        _ => "/unlock".to_owned(),
+    }
+}
+
+/// `next` when it is a path of this UI (never another site: `//host` or `/\host` would be).
+fn local_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.starts_with("/unlock")
+        && next.len() <= 500
+        && next.bytes().all(|b| b.is_ascii_graphic());
+    ok.then_some(next)
+}
+
 fn expired(back: &str) -> Response {
     page(
         StatusCode::FORBIDDEN,
@@ -164,7 +186,13 @@ fn page(status: StatusCode, title: &str, body: maud::Markup) -> Response {
 
 /// The unlock form; `setup` when the store has no passphrase yet (new, or from before
 /// encryption), which asks for it twice.
-fn form(state: &AppState, status: StatusCode, setup: bool, error: Option<&str>) -> Response {
+fn form(
+    state: &AppState,
+    status: StatusCode,
+    setup: bool,
+    error: Option<&str>,
+    next: Option<&str>,
+) -> Response {
     let title = if setup { "设置口令" } else { "解锁" };
     let body = html! {
         h1 { (title) }
@@ -175,6 +203,10 @@ fn form(state: &AppState, status: StatusCode, setup: bool, error: Option<&str>) 
         }
         form.unlock method="post" action="/unlock" {
             input type="hidden" name="csrf" value=(state.gate.csrf);
+            @if let Some(next) = next.and_then(local_path) {
+                input type="hidden" name="next" value=(next);
+                p.muted #unlock-return { "解锁后回到刚才的页面,未保存的填写内容会自动恢复。" }
+            }
             div.field {
                 label for="passphrase" { "口令" }
                 input #passphrase type="password" name="passphrase" required
@@ -197,11 +229,20 @@ fn needs_setup(state: &AppState) -> bool {
     Store::needs_passphrase_setup(&state.dir).unwrap_or(false)
 }
 
-pub async fn unlock_page(State(state): State<AppState>) -> Response {
+#[derive(Deserialize)]
+pub struct UnlockQuery {
+    next: Option<String>,
+}
+
+pub async fn unlock_page(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<UnlockQuery>,
+) -> Response {
+    let next = q.next.as_deref().and_then(local_path);
     if !state.is_locked() {
-        return Redirect::to("/").into_response();
+        return Redirect::to(next.unwrap_or("/")).into_response();
     }
-    form(&state, StatusCode::OK, needs_setup(&state), None)
+    form(&state, StatusCode::OK, needs_setup(&state), None, next)
 }
 
 #[derive(serde::Serialize)]
@@ -222,25 +263,24 @@ pub struct UnlockForm {
     csrf: String,
     passphrase: String,
     confirm: Option<String>,
+    /// The page to return to.
+    next: Option<String>,
 }
 
 pub async fn unlock(State(state): State<AppState>, Form(f): Form<UnlockForm>) -> Response {
     if !state.gate.token_matches(&f.csrf) {
         return expired("/unlock");
     }
+    let next = f.next.as_deref().and_then(local_path).map(str::to_owned);
     if !state.is_locked() {
-        return Redirect::to("/").into_response();
+        return Redirect::to(next.as_deref().unwrap_or("/")).into_response();
     }
+    let setup = needs_setup(&state);
+    let again = |status, message: &str| form(&state, status, setup, Some(message), next.as_deref());
     let passphrase = Zeroizing::new(f.passphrase);
     let confirm = f.confirm.map(Zeroizing::new);
-    let setup = needs_setup(&state);
     if setup && confirm.as_deref().map(String::as_str) != Some(passphrase.as_str()) {
-        return form(
-            &state,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            true,
-            Some("两次输入的口令不一致"),
-        );
+        return again(StatusCode::UNPROCESSABLE_ENTITY, "两次输入的口令不一致");
     }
     let mut backoff = state.gate.backoff.lock().await;
     if let Some(wait) = backoff
@@ -248,9 +288,9 @@ pub async fn unlock(State(state): State<AppState>, Form(f): Form<UnlockForm>) ->
         .and_then(|t| t.checked_duration_since(Instant::now()))
     {
         let text = format!("口令错误次数过多,请 {} 秒后再试", wait.as_secs().max(1));
-        return form(&state, StatusCode::TOO_MANY_REQUESTS, setup, Some(&text));
+        return again(StatusCode::TOO_MANY_REQUESTS, &text);
     }
-    let (dir, demo) = (state.dir.clone(), state.gate.demo);
+    let (dir, demo, held) = (state.dir.clone(), state.gate.demo, state.held.clone());
     let opened = tokio::task::spawn_blocking(move || {
         let mut store = if setup {
             Store::create(&dir, &passphrase)?
@@ -260,6 +300,7 @@ pub async fn unlock(State(state): State<AppState>, Form(f): Form<UnlockForm>) ->
         if demo {
             crate::demo::seed(&mut store)?;
         }
+        held.flush(&store)?;
         Ok::<_, StoreError>(store)
     })
     .await;
@@ -270,44 +311,27 @@ pub async fn unlock(State(state): State<AppState>, Form(f): Form<UnlockForm>) ->
                 *s = Some(store);
             }
             state.gate.touch();
-            Redirect::to("/").into_response()
+            Redirect::to(next.as_deref().unwrap_or("/")).into_response()
         }
         Ok(Err(e @ (StoreError::WrongPassphrase | StoreError::PassphraseChanged))) => {
             backoff.failed();
-            form(
-                &state,
-                StatusCode::UNAUTHORIZED,
-                setup,
-                Some(&e.to_string()),
-            )
+            again(StatusCode::UNAUTHORIZED, &e.to_string())
         }
-        Ok(Err(e @ StoreError::WeakPassphrase)) => form(
-            &state,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            setup,
-            Some(&e.to_string()),
-        ),
+        Ok(Err(e @ (StoreError::WeakPassphrase | StoreError::DemoOnEnrolled))) => {
+            again(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
+        }
         Ok(Err(e @ (StoreError::Sqlite(_) | StoreError::Doc(_)))) => {
             tracing::error!(error = %e, "unlock failed");
-            form(
-                &state,
+            again(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                setup,
-                Some("内部错误,请重试;数据未受影响"),
+                "内部错误,请重试;数据未受影响",
             )
         }
         // Said as it is: a damaged file moved aside, a missing key file, another process.
-        Ok(Err(e)) => form(
-            &state,
+        Ok(Err(e)) => again(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(_) => again(
             StatusCode::INTERNAL_SERVER_ERROR,
-            setup,
-            Some(&e.to_string()),
-        ),
-        Err(_) => form(
-            &state,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            setup,
-            Some("内部错误,请重试;数据未受影响"),
+            "内部错误,请重试;数据未受影响",
         ),
     }
 }

@@ -9,33 +9,36 @@
 //! with 403 before any handler runs (`own_host_only`).
 
 mod api;
+mod areas;
+mod drafts;
 mod error;
 mod lock;
 pub use zoufang_shared::fields;
 pub mod form;
+mod page_routes;
 mod pages;
+mod security;
 mod sync_task;
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
-use serde::Deserialize;
-use zoufang_shared::CodeList;
-use zoufang_shared::codes::{CaseKind, HouseholdStatus};
 use zoufang_shared::doc::HouseholdDoc;
-use zoufang_shared::ids::{CaseId, HouseholdId};
 use zoufang_shared::model::Household;
 use zoufang_shared::rules::{assessment, checks};
 
 pub use error::PageError;
+use page_routes::{
+    case_new_page, case_page, edit_page, household_page, list_page, new_page, visit_page,
+};
+use security::{own_host_only, own_hosts, security_headers};
 
-use crate::store::{ListFilter, Store};
+use crate::store::Store;
 
 /// Options of `zoufang serve`.
 #[derive(Debug, Clone)]
@@ -62,6 +65,8 @@ pub struct AppState {
     /// The running or last sync, for the page to poll.
     sync: Arc<Mutex<sync_task::SyncStatus>>,
     gate: Arc<lock::Gate>,
+    /// Drafts sent while locked, written at the next unlock.
+    held: Arc<drafts::Held>,
     /// The `Host` values this UI answers to (see [`AppState::bound_to`]); none until bound,
     /// and then every request is refused.
     hosts: Arc<[String]>,
@@ -84,6 +89,7 @@ impl AppState {
             store: Arc::default(),
             sync: Arc::default(),
             gate: Arc::new(lock::Gate::new(demo)),
+            held: Arc::default(),
             hosts: Arc::new([]),
         }
     }
@@ -167,10 +173,15 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.js", get(script))
         .route("/assets/app.css", get(style))
         .route("/api/preview", post(api::preview))
+        .route(
+            "/api/drafts",
+            get(drafts::get).put(drafts::put).delete(drafts::delete),
+        )
         .route("/api/households", post(api::create))
         .route("/api/households/{id}", get(api::household).put(api::save))
         .route("/api/households/{id}/visits", post(api::add_visit))
         .route("/api/households/{id}/reset", post(api::reset))
+        .route("/api/households/{id}/withdraw", post(api::withdraw))
         .route("/api/households/{id}/cases", post(api::propose_case))
         .route(
             "/api/households/{id}/cases/{case}/steps",
@@ -198,126 +209,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The `Host` values that name this UI: the loopback names with the bound port, and the bound
-/// address itself. IP literals cannot be re-pointed by DNS; `localhost` resolves locally.
-/// Bound to an unspecified address (`0.0.0.0`), other addresses of this device are not known
-/// here and are refused: bind to the one to use.
-fn own_hosts(addr: SocketAddr) -> Vec<String> {
-    let ip = addr.ip();
-    let mut names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-    if ip == IpAddr::V6(Ipv6Addr::LOCALHOST) || (ip.is_ipv6() && ip.is_unspecified()) {
-        names.push("[::1]".to_owned());
-    }
-    if !ip.is_unspecified() {
-        names.push(match ip {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => format!("[{v6}]"),
-        });
-    }
-    names.dedup();
-    let port = addr.port();
-    let mut hosts: Vec<String> = names.iter().map(|n| format!("{n}:{port}")).collect();
-    // Browsers leave the default port out of `Host`.
-    if port == 80 {
-        hosts.extend(names);
-    }
-    hosts
-}
-
-/// Refuses requests not addressed to this UI by name (421) and writes from other origins
-/// (403), for every route. `Origin` is checked only when present: a browser sends it with
-/// every cross-origin write; tools such as the tests send none, and reach this port only
-/// from the device itself. `Sec-Fetch-Site` `same-site` is refused too: another port of
-/// `localhost` is the same site but another program.
-async fn own_host_only(
-    State(state): State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let api = req.uri().path().starts_with("/api/");
-    let own = |value: &str| state.hosts.iter().any(|h| h.eq_ignore_ascii_case(value));
-    let mut hosts = req.headers().get_all(header::HOST).iter();
-    let host_ok = match (hosts.next(), hosts.next()) {
-        (Some(h), None) => h.to_str().is_ok_and(own),
-        _ => false,
-    };
-    // An absolute-form request line names a host too: it must be this one as well.
-    let target_ok = req.uri().authority().is_none_or(|a| own(a.as_str()));
-    if !host_ok || !target_ok {
-        return refusal(
-            StatusCode::MISDIRECTED_REQUEST,
-            api,
-            "请求的地址不是本机走访页面,已拒绝。请在本机浏览器中打开走访客户端显示的地址。",
-        );
-    }
-    if !req.method().is_safe() && !from_own_origin(req.headers(), &own) {
-        return refusal(
-            StatusCode::FORBIDDEN,
-            api,
-            "请求不是从本机走访页面发出的,已拒绝。",
-        );
-    }
-    next.run(req).await
-}
-
-fn from_own_origin(headers: &HeaderMap, own: &impl Fn(&str) -> bool) -> bool {
-    let text = |name| headers.get(name).map(|v| v.to_str().unwrap_or("?"));
-    let site_ok = text(header::HeaderName::from_static("sec-fetch-site"))
-        .is_none_or(|site| site == "same-origin" || site == "none");
-    let origin_ok =
-        text(header::ORIGIN).is_none_or(|origin| origin.strip_prefix("http://").is_some_and(own));
-    site_ok && origin_ok
-}
-
-fn refusal(status: StatusCode, api: bool, message: &str) -> Response {
-    if api {
-        error::ApiError::new(status, message).into_response()
-    } else {
-        (
-            status,
-            Html(
-                pages::bare(
-                    "请求被拒绝",
-                    maud::html! { h1 { "请求被拒绝" } p.err { (message) } },
-                )
-                .into_string(),
-            ),
-        )
-            .into_response()
-    }
-}
-
-/// Strict CSP: scripts and styles only from this origin, no inline code. Nothing but the
-/// embedded assets may be cached: the browser's disk cache is outside the encrypted store, and
-/// pages and photos hold names, ID numbers and incomes.
-async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let cacheable = req.uri().path().starts_with("/assets/");
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    if !cacheable {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; \
-             object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // Not `no-referrer`: under it a browser sends `Origin: null` with this UI's own form
-    // posts, indistinguishable from a sandboxed page of another site (`own_host_only`).
-    // `same-origin` still sends no referrer to any other site.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    res
-}
-
 async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
@@ -332,62 +223,8 @@ async fn style() -> impl IntoResponse {
     )
 }
 
-#[derive(Deserialize, Default)]
-struct ListQuery {
-    q: Option<String>,
-    village: Option<String>,
-    status: Option<String>,
-    case: Option<String>,
-    flag: Option<String>,
-}
-
-fn non_empty(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-}
-
-async fn list_page(
-    State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Html<String>, PageError> {
-    let status = non_empty(q.status);
-    let case = non_empty(q.case);
-    if let Some(s) = &status {
-        HouseholdStatus::parse(s).map_err(|e| PageError::BadRequest(e.to_string()))?;
-    }
-    if let Some(c) = &case {
-        CaseKind::parse(c).map_err(|e| PageError::BadRequest(e.to_string()))?;
-    }
-    let filter = ListFilter {
-        village: non_empty(q.village),
-        status,
-        case_kind: case,
-        flag: non_empty(q.flag),
-        search: non_empty(q.q),
-        limit: Some(500),
-    };
-    state
-        .with_store(move |s| {
-            let rows = s.list(&filter)?;
-            let villages = s.villages()?;
-            let total = s.count()?;
-            let user = s.identity()?.user_name;
-            Ok(page(
-                &user,
-                "农户列表",
-                pages::list(&rows, &villages, &filter, total),
-            ))
-        })
-        .await
-}
-
 fn page(user: &str, title: &str, body: maud::Markup) -> Html<String> {
     Html(pages::layout(title, user, body).into_string())
-}
-
-fn household_id(raw: &str) -> Result<HouseholdId, PageError> {
-    valid_id(raw)
-        .map(HouseholdId::from)
-        .ok_or_else(|| PageError::NotFound("农户".into()))
 }
 
 /// Ids are generated (UUID hex) or imported (`hh-<户编号>`): letters, digits, `-` and `_`.
@@ -431,128 +268,6 @@ pub(crate) fn judge(
     })
 }
 
-async fn household_page(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Html<String>, PageError> {
-    household_doc_page(state, id, "农户", |s, doc, h| {
-        let j = judge(s, doc, h.clone())?;
-        let view = pages::HouseholdView {
-            h: &j.h,
-            year: j.year,
-            assessment: j.assessment,
-            findings: j.findings,
-            conflicts: j.conflicts,
-        };
-        Ok(pages::household(&view))
-    })
-    .await
-}
-
-async fn new_page(State(state): State<AppState>) -> Result<Html<String>, PageError> {
-    state
-        .with_store(move |s| {
-            let h = Household::new(HouseholdId::random());
-            let year = chrono::Datelike::year(&today());
-            let user = s.identity()?.user_name;
-            Ok(page(
-                &user,
-                "新建农户",
-                pages::household_form(&h, None, year, None),
-            ))
-        })
-        .await
-}
-
-/// A page about one household: loads it and hands it, with the user's name, to `render`.
-async fn household_subpage(
-    state: AppState,
-    raw_id: String,
-    title: &'static str,
-    render: impl FnOnce(&Store, &Household, &str) -> Result<maud::Markup, PageError> + Send + 'static,
-) -> Result<Html<String>, PageError> {
-    let id = household_id(&raw_id)?;
-    state
-        .with_store(move |s| {
-            let h = s.household(&id)?;
-            let user = s.identity()?.user_name;
-            let body = render(s, &h, &user)?;
-            Ok(page(&user, title, body))
-        })
-        .await
-}
-
-/// As [`household_subpage`], for a page that needs the household's document too (its
-/// conflicts, its version).
-async fn household_doc_page(
-    state: AppState,
-    raw_id: String,
-    title: &'static str,
-    render: impl FnOnce(&Store, &mut HouseholdDoc, &Household) -> Result<maud::Markup, PageError>
-    + Send
-    + 'static,
-) -> Result<Html<String>, PageError> {
-    let id = household_id(&raw_id)?;
-    state
-        .with_store(move |s| {
-            let mut doc = s.doc(&id)?;
-            let h = doc.read().map_err(crate::store::StoreError::from)?;
-            let body = render(s, &mut doc, &h)?;
-            let user = s.identity()?.user_name;
-            Ok(page(&user, title, body))
-        })
-        .await
-}
-
 fn today() -> chrono::NaiveDate {
     chrono::Local::now().date_naive()
-}
-
-async fn edit_page(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Html<String>, PageError> {
-    household_doc_page(state, id, "编辑农户", |s, doc, h| {
-        let version = form::version_text(&doc.heads());
-        let year = assessment_year(h).unwrap_or_else(|| chrono::Datelike::year(&today()));
-        let a = assessment::assess(h, year, today(), s.standards());
-        Ok(pages::household_form(h, Some(&version), year, Some(&a)))
-    })
-    .await
-}
-
-async fn visit_page(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Html<String>, PageError> {
-    household_subpage(state, id, "记录走访", |_, h, user| {
-        Ok(pages::visit_form(h, today(), user))
-    })
-    .await
-}
-
-async fn case_new_page(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Html<String>, PageError> {
-    household_subpage(state, id, "提出事项", |s, h, _| {
-        let rounds = s.rounds()?;
-        let area = h.info.area_code.as_deref().unwrap_or("");
-        let open = zoufang_shared::rounds::open_for(&rounds, area, today());
-        Ok(pages::case_form(h, &open))
-    })
-    .await
-}
-
-async fn case_page(
-    State(state): State<AppState>,
-    Path((id, case)): Path<(String, String)>,
-) -> Result<Html<String>, PageError> {
-    let not_found = || PageError::NotFound("事项".into());
-    let case_id = CaseId::from(valid_id(&case).ok_or_else(not_found)?);
-    household_subpage(state, id, "事项", move |_, h, user| {
-        let c = h.cases.get(&case_id).ok_or_else(not_found)?;
-        Ok(pages::case_page(h, case_id.as_str(), c, user, today()))
-    })
-    .await
 }

@@ -22,6 +22,17 @@ pub struct SyncStatus {
     /// Why the last sync stopped early.
     pub error: Option<String>,
     pub finished_at: Option<String>,
+    /// Households that came out of this sync with conflicting values they did not have before.
+    pub new_conflicts: usize,
+}
+
+/// How many households have conflicting values.
+fn conflicted(store: &Store) -> Result<usize, crate::store::StoreError> {
+    let filter = crate::store::ListFilter {
+        flag: Some(crate::store::index::CONFLICT_FLAG.to_owned()),
+        ..Default::default()
+    };
+    Ok(store.list(&filter)?.len())
 }
 
 fn status_of(state: &AppState) -> Result<SyncStatus, ApiError> {
@@ -40,7 +51,9 @@ pub async fn start(
     State(state): State<AppState>,
 ) -> Result<(StatusCode, Json<SyncStatus>), ApiError> {
     // The sync's own connection needs the key; a locked UI has none to give.
-    let key = state.with_store(|s| Ok::<_, ApiError>(s.key())).await?;
+    let (key, zone) = state
+        .with_store(|s| Ok::<_, ApiError>((s.key(), s.county_zone()?)))
+        .await?;
     {
         let mut s = state.sync.lock().map_err(|_| super::error::Internal)?;
         if s.running {
@@ -63,21 +76,32 @@ pub async fn start(
             .and_then(|rt| {
                 rt.block_on(async {
                     let mut store = Store::open(&dir, key).map_err(|e| e.to_string())?;
+                    let before = conflicted(&store).map_err(|e| e.to_string())?;
                     let progress = shared.clone();
-                    sync::sync(&mut store, move |r| {
+                    let report = sync::sync(&mut store, move |r| {
                         if let Ok(mut s) = progress.lock() {
                             s.report = Some(r.clone());
                         }
                     })
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?;
+                    let after = conflicted(&store).map_err(|e| e.to_string())?;
+                    Ok((report, after.saturating_sub(before)))
                 })
             });
         if let Ok(mut s) = shared.lock() {
             s.running = false;
-            s.finished_at = Some(chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string());
+            s.finished_at = Some(
+                chrono::Utc::now()
+                    .with_timezone(&zone)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+            );
             match result {
-                Ok(report) => s.report = Some(report),
+                Ok((report, new_conflicts)) => {
+                    s.report = Some(report);
+                    s.new_conflicts = new_conflicts;
+                }
                 Err(e) => s.error = Some(e),
             }
         }
@@ -86,7 +110,7 @@ pub async fn start(
 }
 
 fn body(s: &Store) -> Result<maud::Markup, PageError> {
-    let server = s.setting("server_url")?;
+    let server = s.setting(crate::sync::SERVER_URL_SETTING)?;
     let rejections = s.rejections()?;
     let pending = s.pending_count()?;
     Ok(html! {

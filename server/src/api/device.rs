@@ -31,6 +31,7 @@ pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
     let heavy = &state.heavy;
     Router::new()
         .route("/healthz", get(healthz::<D>))
+        .route("/readyz", get(readyz::<D>))
         .route(
             "/api/enroll",
             heavy.admits(post(enroll::<D>).layer(DefaultBodyLimit::max(16 * 1024))),
@@ -154,7 +155,8 @@ impl<D: Database> FromRequestParts<Shared<D>> for Device {
     }
 }
 
-/// Liveness and database reachability, for load balancers and monitoring.
+/// Liveness and database reachability, for monitoring: one `SELECT 1`, so a probe costs the
+/// same whatever the size of the register.
 #[utoipa::path(
     get,
     path = "/healthz",
@@ -169,8 +171,37 @@ impl<D: Database> FromRequestParts<Shared<D>> for Device {
 pub(crate) async fn healthz<D: Database>(
     State(state): State<Shared<D>>,
 ) -> Result<&'static str, ApiError> {
-    state.db.household_count().await?;
+    state.db.ping().await?;
     Ok("ok")
+}
+
+/// Readiness, for a load balancer choosing replicas: the database answers and holds every
+/// migration this build knows (the schema was restored from an older backup under a running
+/// replica, say). Reads the migrations table only; `/healthz` stays the cheaper probe.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "device",
+    responses(
+        (status = 200, description = "Ready to serve", body = String,
+         content_type = "text/plain", example = "ready"),
+        (status = 503, description = "The schema is behind this build (run `migrate`)",
+         body = ErrorBody),
+        (status = 500, description = "The database does not answer", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn readyz<D: Database>(
+    State(state): State<Shared<D>>,
+) -> Result<&'static str, ApiError> {
+    match state.db.pending_migrations().await? {
+        0 => Ok("ready"),
+        n => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "schema_behind",
+            format!("数据库结构落后本版本 {n} 项迁移"),
+        )),
+    }
 }
 
 fn valid_device_id(s: &str) -> bool {
@@ -300,6 +331,7 @@ pub(crate) async fn enroll<D: Database>(
         areas: user.areas.clone(),
         expires_at: expires_at.to_rfc3339(),
         area_tree: crate::areas::trees_of(&state.db.areas().await?, &user.areas),
+        utc_offset: Some(crate::projection::local_offset().to_string()),
     }))
 }
 

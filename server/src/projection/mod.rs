@@ -55,6 +55,8 @@ pub fn household_write_read(
         expected_version,
         changes,
         projection,
+        // The caller that merged onto a stored version knows what it wrote, if anything.
+        projected_before: None,
     })
 }
 
@@ -156,6 +158,13 @@ pub fn project_read(
         };
         let publicity = c.passed(ProcedureStep::Publicity);
         let objections: usize = c.steps.values().map(|s| s.objections.len()).sum();
+        let announced_on = (c.stage() == CaseStage::Passed(ProcedureStep::Announcement))
+            .then(|| c.passed(ProcedureStep::Announcement).map(|r| r.date))
+            .flatten();
+        let (poor_move, exited_move) = match announced_on {
+            Some(_) => zoufang_shared::rules::outcome::register_deltas(c),
+            None => (0, 0),
+        };
         let case_persons = if c.members.is_empty() {
             persons
         } else {
@@ -175,10 +184,9 @@ pub fn project_read(
             publicity.and_then(|p| p.publicity_end).into(),
             (objections as i64).into(),
             zoufang_shared::rounds::case_round_id(c).into(),
-            (c.stage() == CaseStage::Passed(ProcedureStep::Announcement))
-                .then(|| c.passed(ProcedureStep::Announcement).map(|r| r.date))
-                .flatten()
-                .into(),
+            announced_on.into(),
+            poor_move.into(),
+            exited_move.into(),
         ]);
         for (sid, s) in &c.steps {
             tables[3].rows.push(vec![

@@ -12,10 +12,13 @@
 //!   current state;
 //! - a case's persons are the members it names, or the household's current members;
 //! - a case rejected (不通过) stands in its own column and in no 合计 and no rate;
-//! - 错评率 = 错评剔除 households ÷ households registered as poor and not exited (未脱贫, 返贫):
-//!   the ones 错评 can apply to. Seed 001's township: 74户 ÷ 1,415 = 5.23 %;
-//! - 错退率 = 错退 households ÷ exited households (已脱贫, both kinds), the ones 错退 can apply to:
-//!   1户 ÷ 1,667 = 0.06 %;
+//! - 错评率 = 错评剔除 households ÷ households registered as poor and not exited (未脱贫, 返贫)
+//!   at the start of the round (or period): the ones 错评 can apply to. Seed 001's township:
+//!   74户 ÷ 1,415 = 5.23 %;
+//! - 错退率 = 错退 households ÷ exited households (已脱贫, both kinds) at the start, the ones 错退
+//!   can apply to: 1户 ÷ 1,667 = 0.06 %;
+//! - "at the start": the current counts with the moves of the cases announced since undone
+//!   ([`RegisterMove`]), so the rates do not drift while the round's own decisions land;
 //! - 漏评 = 新识别 cases found by screening (排查发现) rather than applied for;
 //! - 贫困发生率 = persons in 未脱贫 or 返贫 households ÷ persons in every household on file.
 //!
@@ -30,7 +33,7 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, CaseOrigin, HouseholdStatus, MonitoringCategory};
 
 use crate::storage::Area;
-pub use zoufang_storage::views::{Bucket, CaseCount, CaseWindow, StatusCount};
+pub use zoufang_storage::views::{Bucket, CaseCount, CaseWindow, RegisterMove, StatusCount};
 
 pub mod cross;
 pub mod roster;
@@ -183,8 +186,14 @@ pub struct RateBasis {
 
 /// The formulas as the page and the exports state them, one per rate.
 pub const RATE_FORMULAS: [(&str, &str); 4] = [
-    ("错评率", "错评剔除户 ÷ 在册未脱贫户(未脱贫、返贫)"),
-    ("错退率", "错退户 ÷ 已脱贫户(享受政策、不再享受政策)"),
+    (
+        "错评率",
+        "错评剔除户 ÷ 批次开始时在册未脱贫户(未脱贫、返贫)",
+    ),
+    (
+        "错退率",
+        "错退户 ÷ 批次开始时已脱贫户(享受政策、不再享受政策)",
+    ),
     ("漏评", "排查发现(非农户申请)的新识别户"),
     ("贫困发生率", "未脱贫及返贫人口 ÷ 在册总人口"),
 ];
@@ -232,6 +241,8 @@ struct Tally {
     case_totals: BTreeMap<String, Hp>,
     objected: BTreeMap<String, Hp>,
     missed: Hp,
+    /// Households that joined the registered poor / the exited since the start.
+    moved: (i64, i64),
 }
 
 impl Tally {
@@ -278,6 +289,11 @@ impl Tally {
         {
             self.missed.add(r.households, r.persons);
         }
+    }
+
+    fn moved(&mut self, r: &RegisterMove) {
+        self.moved.0 += r.poor;
+        self.moved.1 += r.exited;
     }
 
     fn status_hp(&self, s: HouseholdStatus) -> Hp {
@@ -329,11 +345,11 @@ impl Tally {
         let basis = RateBasis {
             wrong_entry: Fraction {
                 part: self.standing(CaseKind::WrongEntryRemoval).households,
-                whole: hh(S::NotExited) + hh(S::Relapsed),
+                whole: hh(S::NotExited) + hh(S::Relapsed) - self.moved.0,
             },
             wrongful_exit: Fraction {
                 part: self.standing(CaseKind::WrongfulExit).households,
-                whole: hh(S::ExitedSupported) + hh(S::ExitedUnsupported),
+                whole: hh(S::ExitedSupported) + hh(S::ExitedUnsupported) - self.moved.1,
             },
             poverty_incidence: Fraction {
                 part: self.status_hp(S::NotExited).persons + self.status_hp(S::Relapsed).persons,
@@ -365,14 +381,18 @@ fn line(code: &str, label: &str, count: Hp) -> Line {
     }
 }
 
+/// The grouped counts a report is built from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts<'a> {
+    pub statuses: &'a [StatusCount],
+    pub cases: &'a [CaseCount],
+    /// The register moves of the cases announced since `q.from`.
+    pub moves: &'a [RegisterMove],
+}
+
 /// Builds the report of `q.area` from grouped counts over it. `areas` is the area tree (for the
 /// children and their names).
-pub fn build(
-    q: &ReportQuery,
-    areas: &[Area],
-    statuses: &[StatusCount],
-    cases: &[CaseCount],
-) -> Report {
+pub fn build(q: &ReportQuery, areas: &[Area], counts: Counts<'_>) -> Report {
     let name_of = |code: &str| {
         areas
             .iter()
@@ -394,25 +414,24 @@ pub fn build(
     let mut per_child: Vec<Tally> = children.iter().map(|_| Tally::default()).collect();
     let mut direct = Tally::default();
     let mut direct_used = false;
-    for r in statuses {
-        total.status(r);
-        match child_of(&r.area_code) {
-            Some(i) => per_child[i].status(r),
+    let mut tally = |area_code: &str, add: &dyn Fn(&mut Tally)| {
+        add(&mut total);
+        match child_of(area_code) {
+            Some(i) => add(&mut per_child[i]),
             None => {
                 direct_used = true;
-                direct.status(r)
+                add(&mut direct)
             }
         }
+    };
+    for r in counts.statuses {
+        tally(&r.area_code, &|t| t.status(r));
     }
-    for r in cases {
-        total.case(r);
-        match child_of(&r.area_code) {
-            Some(i) => per_child[i].case(r),
-            None => {
-                direct_used = true;
-                direct.case(r)
-            }
-        }
+    for r in counts.cases {
+        tally(&r.area_code, &|t| t.case(r));
+    }
+    for r in counts.moves {
+        tally(&r.area_code, &|t| t.moved(r));
     }
     let mut sections: Vec<Section> = children
         .iter()

@@ -59,6 +59,10 @@ mod tests {
             warnings: 0,
             conflicts: 0,
             failed_criteria: String::new(),
+            case_kind: None,
+            case_stage: None,
+            case_step: None,
+            case_publicity_end: None,
         };
         let mut surveyor = row.clone();
         mask_row(&mut surveyor, Role::Surveyor);

@@ -97,7 +97,14 @@ fn counts_split_by_village_and_add_up() {
         status("530921100202", Some("not_exited"), None, 1, 4),
         status("530921100202", Some("ordinary"), None, 4, 12),
     ];
-    let r = build(&query(), &areas(), &statuses, &[]);
+    let r = build(
+        &query(),
+        &areas(),
+        Counts {
+            statuses: &statuses,
+            ..Counts::default()
+        },
+    );
     assert_eq!(r.total.all, hp(10, 34));
     assert_eq!(status_line(&r.total, "not_exited").count, hp(4, 15));
     assert_eq!(status_line(&r.total, "unstable_exited").count, hp(2, 7));
@@ -169,7 +176,14 @@ fn cases_fall_in_procedure_buckets() {
             1,
         ),
     ];
-    let r = build(&query(), &areas(), &[], &cases);
+    let r = build(
+        &query(),
+        &areas(),
+        Counts {
+            cases: &cases,
+            ..Counts::default()
+        },
+    );
     let exit = case_line(&r.total, "exit");
     assert_eq!(exit.total, hp(5, 15));
     assert_eq!(bucket(exit, Bucket::Proposed), hp(1, 4));
@@ -225,7 +239,15 @@ fn rates_leave_rejected_cases_out() {
             3,
         ),
     ];
-    let r = build(&query(), &areas(), &statuses, &cases);
+    let r = build(
+        &query(),
+        &areas(),
+        Counts {
+            statuses: &statuses,
+            cases: &cases,
+            ..Counts::default()
+        },
+    );
     // 错评 applies to the 50 households registered as poor, 错退 to the 50 exited ones.
     assert_eq!(r.total.rates.wrong_entry, Some(0.1));
     assert_eq!(r.total.rates.wrongful_exit, Some(0.02));
@@ -270,7 +292,15 @@ fn seed_001_rates_have_the_denominators_the_county_uses() {
             4,
         ),
     ];
-    let r = build(&query(), &areas(), &statuses, &cases);
+    let r = build(
+        &query(),
+        &areas(),
+        Counts {
+            statuses: &statuses,
+            cases: &cases,
+            ..Counts::default()
+        },
+    );
     let b = r.total.basis;
     assert_eq!((b.wrong_entry.part, b.wrong_entry.whole), (74, 1_415));
     assert_eq!((b.wrongful_exit.part, b.wrongful_exit.whole), (1, 1_667));
@@ -284,12 +314,74 @@ fn seed_001_rates_have_the_denominators_the_county_uses() {
 }
 
 #[test]
+fn rates_count_the_register_at_the_start_once_decisions_move_it() {
+    // After 公告 of 74 whole-household 错评 (poor → out), 7 exits (poor → exited) and one 错退
+    // (exited → poor) in 三合村, and one 返贫 in 孔兴村: the register now is 1,415 − 74 − 7 + 1
+    // poor and 1,667 + 7 − 1 − 1 exited; the moves recorded put the start back, per village too.
+    let statuses = [
+        status("530921100201", Some("not_exited"), None, 1_335, 5_000),
+        status("530921100202", Some("relapsed"), None, 1, 2),
+        status("530921100201", Some("exited_supported"), None, 1_672, 6_300),
+        status("530921100201", Some("ordinary"), None, 74, 324),
+    ];
+    let moves = [
+        RegisterMove {
+            area_code: "530921100201".into(),
+            poor: -74 - 7 + 1,
+            exited: 7 - 1,
+        },
+        RegisterMove {
+            area_code: "530921100202".into(),
+            poor: 1,
+            exited: -1,
+        },
+    ];
+    let cases = [case(
+        "530921100201",
+        "wrong_entry_removal",
+        None,
+        "passed",
+        Some("announcement"),
+        0,
+        74,
+        324,
+    )];
+    let r = build(
+        &query(),
+        &areas(),
+        Counts {
+            statuses: &statuses,
+            cases: &cases,
+            moves: &moves,
+        },
+    );
+    let b = r.total.basis;
+    assert_eq!((b.wrong_entry.part, b.wrong_entry.whole), (74, 1_415));
+    assert_eq!(b.wrongful_exit.whole, 1_667);
+    let kongxing = &r.children[1].basis;
+    assert_eq!(
+        (kongxing.wrong_entry.whole, kongxing.wrongful_exit.whole),
+        (0, 1),
+        "孔兴村 had one exited household and no poor one at the start"
+    );
+    // The status lines are today's.
+    assert_eq!(status_line(&r.total, "not_exited").count, hp(1_335, 5_000));
+}
+
+#[test]
 fn households_filed_on_the_area_itself_get_their_own_row() {
     let statuses = [
         status("530921100201", Some("not_exited"), None, 1, 2),
         status("530921100", Some("edge"), None, 1, 3),
     ];
-    let r = build(&query(), &areas(), &statuses, &[]);
+    let r = build(
+        &query(),
+        &areas(),
+        Counts {
+            statuses: &statuses,
+            ..Counts::default()
+        },
+    );
     assert_eq!(r.children.len(), 3);
     assert_eq!(r.children[2].area_name, "诗礼乡(直属)");
     assert_eq!(status_line(&r.children[2], "edge").count, hp(1, 3));

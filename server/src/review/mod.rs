@@ -9,11 +9,17 @@
 //! Decisions and settlements are written into the household document as server-authored
 //! changes (`server_edit`), so they reach the field teams on their next sync like any edit.
 
+mod evidence;
 mod reads;
+mod spot;
 
+pub use evidence::{
+    Blocked, Person, attachment, devices_of, month_day, outcomes_now, pass_blocked, people,
+};
 pub use reads::{
     ChecksSummary, checks, conflicts, conflicts_of, picked_value, readable_areas, roster_size,
 };
+pub use spot::{SpotRow, spot_rows};
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -71,7 +77,7 @@ impl From<EditError> for ReviewError {
 /// The server-side device label of review changes in household histories.
 pub const REVIEW_DEVICE: &str = "review";
 
-/// The device label of changes made with `zoufang-server household set` (`server/src/bin/zoufang-server/`).
+/// The device label of changes made with `zoufang-server household set` (`server/cli/`).
 pub const SERVER_DEVICE: &str = "server";
 
 /// Labels the server writes its own changes under. A household's history names the device of
@@ -177,10 +183,22 @@ pub async fn report<D: Database>(
         rounds: rounds.iter().map(RoundLabel::from).collect(),
         ..ReportQuery::over_period(&area, from, to, ask.today)
     };
-    let statuses = db.status_counts(&area).await?;
-    let cases = db.case_counts(&area, &q.window(), ask.today).await?;
+    Ok(counted_report(db, &q).await?)
+}
+
+/// The report `q` describes, from storage's grouped counts. No access check: the caller has
+/// resolved `q.area` for its reader (or is the bench or a storage test).
+pub async fn counted_report<D: Database>(db: &D, q: &ReportQuery) -> Result<Report, DbError> {
+    let statuses = db.status_counts(&q.area).await?;
+    let cases = db.case_counts(&q.area, &q.window(), q.today).await?;
+    let moves = db.register_moves(&q.area, q.from).await?;
     let areas = db.areas().await?;
-    Ok(report::build(&q, &areas, &statuses, &cases))
+    let counts = report::Counts {
+        statuses: &statuses,
+        cases: &cases,
+        moves: &moves,
+    };
+    Ok(report::build(q, &areas, counts))
 }
 
 /// The round `id` among `rounds`, or a year's round of cases filed before rounds existed.
@@ -203,6 +221,29 @@ pub async fn roster<D: Database>(
     for r in &mut rows {
         mask_row(r, user.role);
     }
+    Ok(rows)
+}
+
+/// The whole roster a filter selects, read page by page, at most `max` households (the first
+/// by area and id), masked for the user's role.
+pub async fn roster_upto<D: Database>(
+    db: &D,
+    user: &User,
+    filter: &RosterFilter,
+    max: usize,
+) -> Result<Vec<RosterRow>, ReviewError> {
+    let mut filter = filter.clone();
+    let mut rows: Vec<RosterRow> = Vec::new();
+    while rows.len() < max {
+        let page = roster(db, user, &filter).await?;
+        let full = page.len() as i64 == filter.limit;
+        filter.after = page.last().map(|r| (r.area_code.clone(), r.id.clone()));
+        rows.extend(page);
+        if !full || filter.limit <= 0 {
+            break;
+        }
+    }
+    rows.truncate(max);
     Ok(rows)
 }
 
@@ -276,38 +317,10 @@ pub async fn decide<D: Database>(
     let (h, _) = household(db, user, &d.household_id).await?;
     let case_id = CaseId::from(d.case_id.as_str());
     let case = h.cases.get(&case_id).ok_or(ReviewError::NotFound)?;
-    if d.step == ProcedureStep::TownshipReview && d.outcome == StepOutcome::Passed {
-        // The latest 公示 counts: one passed and later sent back is not done.
-        let publicity = case
-            .latest(ProcedureStep::Publicity)
-            .filter(|r| r.outcome == StepOutcome::Passed)
-            .ok_or_else(|| {
-                ReviewError::Invalid("该事项尚未完成村内公示,不能通过乡镇审核".into())
-            })?;
-        if let (Some(start), Some(end)) = (publicity.publicity_start, publicity.publicity_end) {
-            let days = (end - start).num_days() + 1;
-            if days < min_publicity_days {
-                return Err(ReviewError::Invalid(format!(
-                    "公示期只有 {days} 天,至少须 {min_publicity_days} 天"
-                )));
-            }
-            if today <= end {
-                return Err(ReviewError::Invalid(format!(
-                    "公示期到 {end} 结束,结束后才能通过乡镇审核"
-                )));
-            }
-        }
-        let open_objections = case
-            .steps
-            .values()
-            .flat_map(|s| s.objections.values())
-            .filter(|o| o.resolution.as_deref().unwrap_or("").trim().is_empty())
-            .count();
-        if open_objections > 0 {
-            return Err(ReviewError::Invalid(format!(
-                "公示期间有 {open_objections} 条异议尚未处理,处理后才能通过"
-            )));
-        }
+    if d.outcome == StepOutcome::Passed
+        && let Some(b) = pass_blocked(case, d.step, today, min_publicity_days)
+    {
+        return Err(ReviewError::Invalid(b.reason));
     }
     let record = StepRecord {
         step: d.step,

@@ -14,9 +14,9 @@ use zoufang_shared::wire::{Hash, Push, PushOutcome, PushResult};
 use super::recovery::{Recovery, recovered_changes};
 use super::server_actor;
 use crate::auth::in_scope;
-use crate::backup::{ActorDevice, Recovered};
 use crate::config::Limits;
 use crate::projection::household_write_read;
+use crate::storage::{ActorDevice, Recovered};
 use crate::storage::{DeviceAuth, HouseholdWrite, NewChange, StoredHousehold, SyncWrite};
 
 pub(super) fn rejected(code: &str, message: impl Into<String>) -> PushOutcome {
@@ -26,51 +26,120 @@ pub(super) fn rejected(code: &str, message: impl Into<String>) -> PushOutcome {
     }
 }
 
-/// Merges every push of a batch onto the stored documents (CPU only: no storage).
-pub(super) fn merge_batch(
-    device: &DeviceAuth,
-    pushes: &[Push],
-    stored: &HashMap<String, StoredHousehold>,
-    recovery: Option<&Recovery<'_>>,
-    limits: &Limits,
-    rounds: &[Round],
-) -> (Vec<PushResult>, SyncWrite, Vec<Recovered>) {
-    let mut write = SyncWrite::default();
-    let mut recovered = Vec::new();
-    let mut results = Vec::with_capacity(pushes.len());
-    // Two pushes of one household in a batch would race each other: the later wins.
-    let mut seen = HashSet::new();
-    for p in pushes {
-        let outcome = if let Err(r) = limits::check_household_id(&p.household) {
-            Some(rejected(r.code.code(), r.to_string()))
-        } else if !seen.insert(p.household.as_str()) {
-            Some(rejected("duplicate_push", "同一户在一次同步中出现多次"))
-        } else {
-            None
-        };
-        if let Some(outcome) = outcome {
-            results.push(PushResult {
-                household: p.household.clone(),
-                outcome,
-            });
-            continue;
+/// The merges of a batch's pushes, kept across the attempts to commit it: when another writer
+/// moved some of its households, only those are merged again (a household's merge depends on
+/// nothing but its push and its stored document, whose version names it).
+pub(super) struct BatchMerge<'a> {
+    pushes: &'a [Push],
+    merged: Vec<Option<PushMerge>>,
+    /// Households merged so far, over all attempts.
+    pub merges: usize,
+}
+
+/// One push's merge, and the stored version it was made on.
+struct PushMerge {
+    /// `None`: refused before any document was read (bad id, twice in the batch), so it never
+    /// goes stale; `Some(version)` otherwise (`Some(None)`: no stored household).
+    basis: Option<Option<i64>>,
+    outcome: PushOutcome,
+    write: Option<HouseholdWrite>,
+    recovered: Vec<Recovered>,
+}
+
+impl<'a> BatchMerge<'a> {
+    pub(super) fn new(pushes: &'a [Push]) -> Self {
+        let mut seen = HashSet::new();
+        // Two pushes of one household in a batch would race each other: the later is refused.
+        let merged = pushes
+            .iter()
+            .map(|p| {
+                let refusal = if let Err(r) = limits::check_household_id(&p.household) {
+                    rejected(r.code.code(), r.to_string())
+                } else if !seen.insert(p.household.as_str()) {
+                    rejected("duplicate_push", "同一户在一次同步中出现多次")
+                } else {
+                    return None;
+                };
+                Some(PushMerge {
+                    basis: None,
+                    outcome: refusal,
+                    write: None,
+                    recovered: Vec::new(),
+                })
+            })
+            .collect();
+        BatchMerge {
+            pushes,
+            merged,
+            merges: 0,
         }
-        let (outcome, w, r) = merge_one(
-            device,
-            p,
-            stored.get(&p.household),
-            recovery,
-            limits,
-            rounds,
-        );
-        results.push(PushResult {
-            household: p.household.clone(),
-            outcome,
-        });
-        write.households.extend(w);
-        recovered.extend(r);
     }
-    (results, write, recovered)
+
+    /// Merges (CPU only: no storage) every push not merged yet or whose household's stored
+    /// version is no longer the one it was merged on.
+    pub(super) fn update(
+        &mut self,
+        device: &DeviceAuth,
+        stored: &HashMap<String, StoredHousehold>,
+        recovery: Option<&Recovery<'_>>,
+        limits: &Limits,
+        rounds: &[Round],
+    ) {
+        for (p, slot) in self.pushes.iter().zip(&mut self.merged) {
+            let stored = stored.get(&p.household);
+            let version = stored.map(|s| s.version);
+            if let Some(m) = slot
+                && m.basis.is_none_or(|v| v == version)
+            {
+                continue;
+            }
+            let (outcome, write, recovered) =
+                merge_one(device, p, stored, recovery, limits, rounds);
+            self.merges += 1;
+            *slot = Some(PushMerge {
+                basis: Some(version),
+                outcome,
+                write,
+                recovered,
+            });
+        }
+    }
+
+    /// The writes of the current merges (empty: nothing new to store).
+    pub(super) fn write(&self) -> SyncWrite {
+        SyncWrite {
+            households: self
+                .merged
+                .iter()
+                .flatten()
+                .filter_map(|m| m.write.clone())
+                .collect(),
+        }
+    }
+
+    /// The changes taken under other devices' actors by the current merges.
+    pub(super) fn recovered(&self) -> Vec<Recovered> {
+        self.merged
+            .iter()
+            .flatten()
+            .flat_map(|m| m.recovered.iter().cloned())
+            .collect()
+    }
+
+    /// Each push's outcome, in the batch's order.
+    pub(super) fn results(self) -> Vec<PushResult> {
+        self.pushes
+            .iter()
+            .zip(self.merged)
+            .map(|(p, m)| PushResult {
+                household: p.household.clone(),
+                outcome: m.map_or_else(
+                    || rejected("server_document", "服务器未处理该户"),
+                    |m| m.outcome,
+                ),
+            })
+            .collect()
+    }
 }
 
 /// Checks and merges one push onto the stored document; returns the outcome, when there is
@@ -192,7 +261,7 @@ fn merge_checked(
         }
         return Ok((PushOutcome::Accepted { heads }, None, Vec::new()));
     }
-    // Who wrote to the household before, by the restored log (rule 3 of crate::backup).
+    // Who wrote to the household before, by the restored log (rule 3 of docs/restore.md).
     let earlier: HashSet<String> = if foreign.is_empty() {
         HashSet::new()
     } else {
@@ -203,7 +272,8 @@ fn merge_checked(
         .map(|c| NewChange {
             hash: c.hash().to_string(),
             actor: c.actor().to_hex_string(),
-            bytes: c.bytes(),
+            // Stored as it travels, so that pulls pass it on without parsing it.
+            bytes: c.wire_bytes(),
         })
         .collect();
     // What the household was, for judging what the changes do to it.
@@ -255,7 +325,7 @@ fn merge_checked(
         _ => Vec::new(),
     };
     let heads = heads_of(&mut doc);
-    let write = match household_write_read(
+    let mut write = match household_write_read(
         &push.household,
         &mut doc,
         household,
@@ -265,6 +335,7 @@ fn merge_checked(
         Ok(w) => w,
         Err(e) => return Err(rejected("invalid_document", e.to_string())),
     };
+    write.projected_before = stored.and_then(|s| s.projected.clone());
     Ok((PushOutcome::Accepted { heads }, Some(write), recovered))
 }
 
@@ -277,4 +348,93 @@ fn unreadable(household: &str, e: &DocError) -> PushOutcome {
 
 fn heads_of(doc: &mut HouseholdDoc) -> Vec<Hash> {
     doc.heads().iter().map(|h: &ChangeHash| h.0).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use zoufang_shared::doc::ChangeAuthor;
+    use zoufang_shared::ids::HouseholdId;
+
+    use super::*;
+    use crate::storage::{Role, User};
+
+    fn device() -> DeviceAuth {
+        DeviceAuth {
+            device_id: "dev-1".into(),
+            actor: "00".repeat(16),
+            expires_at: DateTime::<Utc>::MAX_UTC,
+            revoked: false,
+            user: User {
+                id: 1,
+                username: "zhang".into(),
+                display_name: "张调查".into(),
+                password_hash: String::new(),
+                role: Role::Surveyor,
+                disabled: false,
+                areas: vec!["530921".into()],
+            },
+            own_resent_until: 0,
+        }
+    }
+
+    fn push(household: &str) -> Push {
+        Push {
+            household: household.into(),
+            changes: vec![b"not a change".to_vec()],
+        }
+    }
+
+    fn stored(id: &str, version: i64) -> (String, StoredHousehold) {
+        let author = ChangeAuthor {
+            user: "server".into(),
+            device: "server".into(),
+            at: Utc::now(),
+        };
+        let mut doc = HouseholdDoc::create(&HouseholdId(id.into()), server_actor(), &author)
+            .expect("a household");
+        let household = StoredHousehold {
+            id: id.into(),
+            area_code: "530921100201".into(),
+            doc: doc.save(),
+            version,
+            projected: None,
+        };
+        (id.into(), household)
+    }
+
+    #[test]
+    fn a_retry_merges_only_the_households_another_writer_moved() {
+        let pushes = [push("hh-a"), push("hh-b"), push("hh-a"), push("hh-new")];
+        let mut batch = BatchMerge::new(&pushes);
+        let limits = Limits::default();
+        let mut on_disk: HashMap<_, _> = [stored("hh-a", 1), stored("hh-b", 1)].into();
+        batch.update(&device(), &on_disk, None, &limits, &[]);
+        assert_eq!(batch.merges, 3, "the duplicate push is refused unmerged");
+
+        batch.update(&device(), &on_disk, None, &limits, &[]);
+        assert_eq!(batch.merges, 3, "nothing moved: nothing merged again");
+
+        on_disk.extend([stored("hh-b", 2), stored("hh-new", 1)]);
+        batch.update(&device(), &on_disk, None, &limits, &[]);
+        assert_eq!(batch.merges, 5, "hh-b moved and hh-new appeared");
+
+        let results = batch.results();
+        let codes: Vec<_> = results
+            .iter()
+            .map(|r| match &r.outcome {
+                PushOutcome::Rejected { code, .. } => code.as_str(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "malformed_change",
+                "malformed_change",
+                "duplicate_push",
+                "malformed_change"
+            ]
+        );
+    }
 }

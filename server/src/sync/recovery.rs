@@ -1,5 +1,5 @@
 //! Changes re-sent on another device's behalf while a restore's recovery window is open (the
-//! rules are set out in [`crate::backup`]).
+//! rules are set out in `docs/restore.md`).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -9,7 +9,7 @@ use zoufang_shared::wire::{Push, PushOutcome};
 use super::merge::rejected;
 use super::server_actor;
 use crate::auth::in_scope;
-use crate::backup::{ActorDevice, Recovered, RestorePoint};
+use crate::storage::{ActorDevice, Recovered, RestorePoint};
 use crate::storage::{Database, DbError, DeviceAuth, StoredHousehold};
 
 /// What a push may re-send during a recovery window: the enrolled devices behind the other
@@ -50,7 +50,7 @@ impl<'a> Recovery<'a> {
     }
 
     /// The enrolled device a change under `actor` may be re-sent for (rule 1 of
-    /// [`crate::backup`]), or why not.
+    /// `docs/restore.md`), or why not.
     pub(super) fn vouch(&self, actor: &str) -> Result<&ActorDevice, PushOutcome> {
         if actor == server_actor().to_hex_string() {
             return Err(rejected(
@@ -64,7 +64,7 @@ impl<'a> Recovery<'a> {
     }
 }
 
-/// Rule 3 of [`crate::backup`] for each change re-sent under another device's actor: that
+/// Rule 3 of `docs/restore.md` for each change re-sent under another device's actor: that
 /// device's user works in the household's area (before or after this merge), or that actor
 /// wrote to the household before. Returns the audit rows.
 #[allow(clippy::too_many_arguments)]

@@ -27,10 +27,18 @@ pub async fn conflicts_page<D: Database>(
     ))
 }
 
+/// A page of the checks' duplicate ID numbers (0: the first).
+#[derive(Debug, Default, Deserialize)]
+pub struct ChecksPage {
+    #[serde(default)]
+    pub page: usize,
+}
+
 pub async fn checks_page<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
+    Query(at): Query<ChecksPage>,
 ) -> Result<Html<String>, PageError> {
     let summary = review::checks(
         &state.db,
@@ -41,7 +49,7 @@ pub async fn checks_page<D: Database>(
     .await?;
     let areas = review::readable_areas(&state.db, &viewer.user).await?;
     Ok(Html(
-        pages::checks_page(&viewer, &summary, &areas).into_string(),
+        pages::checks_page(&viewer, &summary, &areas, at.page).into_string(),
     ))
 }
 
@@ -64,21 +72,28 @@ fn spot_day(day: Option<&str>) -> Result<NaiveDate, PageError> {
     }
 }
 
-pub async fn spot_page<D: Database>(
-    State(state): State<Shared<D>>,
-    viewer: Viewer,
-    Query(params): Query<SpotParams>,
-) -> Result<Html<String>, PageError> {
+/// A day's spot-check list of the township asked for (drawn on first request by those who
+/// draw), as the page and its export show it.
+pub(super) struct SpotList {
+    pub township: Option<String>,
+    pub day: NaiveDate,
+    pub rows: Vec<review::SpotRow>,
+}
+
+pub(super) async fn spot_list<D: Database>(
+    state: &Shared<D>,
+    viewer: &Viewer,
+    params: &SpotParams,
+) -> Result<SpotList, PageError> {
     let day = spot_day(params.day.as_deref())?;
-    let areas = review::readable_areas(&state.db, &viewer.user).await?;
     let township = match params.township.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => Some(readable_area(&viewer.user, Some(t))?),
         None => None,
     };
-    let sample = match &township {
+    let rows = match &township {
         Some(t) => {
             let n = params.n.unwrap_or(DEFAULT_SPOT_SIZE).clamp(1, 200);
-            review::spot_sample(
+            let sample = review::spot_sample(
                 &state.db,
                 &viewer.user,
                 t,
@@ -86,12 +101,34 @@ pub async fn spot_page<D: Database>(
                 n,
                 &state.config.spot_check_salt,
             )
-            .await?
+            .await?;
+            review::spot_rows(&state.db, &viewer.user, t, sample).await?
         }
         None => Vec::new(),
     };
+    Ok(SpotList {
+        township,
+        day,
+        rows,
+    })
+}
+
+pub async fn spot_page<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Query(params): Query<SpotParams>,
+) -> Result<Html<String>, PageError> {
+    let list = spot_list(&state, &viewer, &params).await?;
+    let areas = review::readable_areas(&state.db, &viewer.user).await?;
     Ok(Html(
-        pages::spot_page(&viewer, township.as_deref(), day, &sample, &areas).into_string(),
+        pages::spot_page(
+            &viewer,
+            list.township.as_deref(),
+            list.day,
+            &list.rows,
+            &areas,
+        )
+        .into_string(),
     ))
 }
 

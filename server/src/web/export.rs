@@ -32,7 +32,7 @@ pub struct FormatParam {
     pub format: Format,
 }
 
-fn download(table: &Table, stem: &str, format: Format) -> Result<Response, PageError> {
+pub(super) fn download(table: &Table, stem: &str, format: Format) -> Result<Response, PageError> {
     let (bytes, content_type, ext) = crate::heavy::cpu(|| {
         Ok::<_, PageError>(match format {
             Format::Csv => (table.to_csv(), CSV_CONTENT_TYPE, "csv"),
@@ -270,7 +270,14 @@ mod tests {
             status("not_exited", 1_415, 5_000),
             status("exited_supported", 1_667, 6_645),
         ];
-        let t = report_table(&build(&q, &areas, &statuses, &[]));
+        let t = report_table(&build(
+            &q,
+            &areas,
+            crate::report::Counts {
+                statuses: &statuses,
+                ..Default::default()
+            },
+        ));
         assert_eq!(cell(&t, "错评率", "分母"), &Cell::Int(1_415));
         assert_eq!(cell(&t, "错退率", "分母"), &Cell::Int(1_667));
         assert_eq!(cell(&t, "错评率", "比率"), &Cell::Percent(0.0));
@@ -281,7 +288,7 @@ mod tests {
         );
         assert_eq!(
             cell(&t, "错评率", "计算公式"),
-            &Cell::Text("错评剔除户 ÷ 在册未脱贫户(未脱贫、返贫)".into())
+            &Cell::Text("错评剔除户 ÷ 批次开始时在册未脱贫户(未脱贫、返贫)".into())
         );
         assert_eq!(cell(&t, "贫困发生率", "分子"), &Cell::Int(5_000));
         assert!(t.headers.contains(&"公示有异议(户)".to_owned()));

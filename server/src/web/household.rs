@@ -2,7 +2,7 @@
 //! values, and the field history; with the forms to decide a step and settle a conflict.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use zoufang_shared::CodeList;
@@ -18,6 +18,11 @@ use crate::storage::Database;
 #[derive(Debug, Default, Deserialize)]
 pub struct Notice {
     pub done: Option<String>,
+    /// The case decided, whose form shows the confirmation.
+    pub case: Option<String>,
+    /// The history's page (0: the newest changes) and the field it is filtered by (a label).
+    pub hist: Option<usize>,
+    pub field: Option<String>,
 }
 
 /// What the page shows after a successful post.
@@ -29,35 +34,67 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// What a failed post puts on the page: an error above everything (a settlement), or one in
+/// its case's form with the reviewer's choice kept (a decision).
+enum Failure<'a> {
+    None,
+    Message(&'a str, bool),
+    Decision(pages::Refused<'a>),
+    /// Not a failure: the case whose decision was saved.
+    Decided(&'a str),
+}
+
 /// Renders the page, with an error from a failed post when there is one.
 async fn render<D: Database>(
     state: &Shared<D>,
     viewer: &Viewer,
     id: &str,
-    message: Option<(&str, bool)>,
+    failure: Failure<'_>,
+    ask: &pages::HistoryAsk,
 ) -> Result<String, PageError> {
     let (h, mut doc) = review::household(&state.db, &viewer.user, id).await?;
+    let people = review::people(&state.db).await?;
+    let devices = review::devices_of(&state.db, &mut doc).await?;
     // A household's history is the heaviest page there is: off the async threads.
     crate::heavy::cpu(|| {
         let conflicts = review::conflicts_of(&mut doc)?;
-        let timeline = history::timeline(&mut doc, sees_ids(viewer.user.role))
+        let changes = history::changes(&mut doc, sees_ids(viewer.user.role))
             .map_err(|e| PageError::from(ReviewError::Invalid(e.to_string())))?;
+        let today = crate::projection::today();
         let findings = zoufang_shared::rules::checks::check_household(
             &h,
-            crate::projection::today(),
+            today,
             &crate::standards::current().standards,
         );
-        Ok(pages::household_page(
-            viewer,
+        let (year, assessment) = crate::projection::verdict(&mut doc, &h);
+        let view = pages::HouseholdView {
             id,
-            &h,
-            &findings,
-            &conflicts,
-            &timeline,
-            message,
-            state.config.publicity_min_days,
-        )
-        .into_string())
+            h: &h,
+            findings: &findings,
+            conflicts: &conflicts,
+            history: pages::History {
+                changes: &changes,
+                people: &people,
+                devices: &devices,
+                ask,
+            },
+            verdict: (year, &assessment),
+            message: match failure {
+                Failure::Message(m, e) => Some((m, e)),
+                _ => None,
+            },
+            refused: match failure {
+                Failure::Decision(r) => Some(r),
+                _ => None,
+            },
+            decided: match failure {
+                Failure::Decided(case) => Some(case),
+                _ => None,
+            },
+            today,
+            min_publicity_days: state.config.publicity_min_days,
+        };
+        Ok(pages::household_page(viewer, &view).into_string())
     })
 }
 
@@ -67,8 +104,18 @@ pub async fn page<D: Database>(
     Path(id): Path<String>,
     Query(q): Query<Notice>,
 ) -> Result<Html<String>, PageError> {
-    let message = notice(q.done.as_deref()).map(|m| (m, false));
-    Ok(Html(render(&state, &viewer, &id, message).await?))
+    let failure = match (q.done.as_deref(), q.case.as_deref()) {
+        (Some("decided"), Some(case)) => Failure::Decided(case),
+        (done, _) => match notice(done) {
+            Some(m) => Failure::Message(m, false),
+            None => Failure::None,
+        },
+    };
+    let ask = pages::HistoryAsk {
+        page: q.hist.unwrap_or(0),
+        field: q.field.filter(|f| !f.is_empty()),
+    };
+    Ok(Html(render(&state, &viewer, &id, failure, &ask).await?))
 }
 
 /// A failed post shows the page again with the reason, under the status the reason deserves.
@@ -77,13 +124,42 @@ async fn failed<D: Database>(
     viewer: &Viewer,
     id: &str,
     e: ReviewError,
+    refused: Option<&DecideForm>,
 ) -> Result<Response, PageError> {
     let status = review_status(&e);
     if status == StatusCode::NOT_FOUND {
         return Err(e.into());
     }
-    let body = render(state, viewer, id, Some((&e.to_string(), true))).await?;
+    let error = e.to_string();
+    let failure = match refused {
+        Some(f) => Failure::Decision(pages::Refused {
+            case: &f.case,
+            outcome: &f.outcome,
+            comment: &f.comment,
+            error: &error,
+        }),
+        None => Failure::Message(&error, true),
+    };
+    let body = render(state, viewer, id, failure, &pages::HistoryAsk::default()).await?;
     Ok((status, Html(body)).into_response())
+}
+
+/// A photo or signature of a household, for the viewer who may read that household; no one
+/// keeps a copy (the page's own images included).
+pub async fn attachment<D: Database>(
+    State(state): State<Shared<D>>,
+    viewer: Viewer,
+    Path((id, hash)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (mime, bytes) = review::attachment(&state.db, &viewer.user, &id, &hash).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, "no-store, private".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -109,10 +185,10 @@ pub async fn decide<D: Database>(
         StepOutcome::parse(&form.outcome).map_err(|e| PageError::bad_request(e.to_string()))?;
     let d = Decision {
         household_id: id.clone(),
-        case_id: form.case,
+        case_id: form.case.clone(),
         step,
         outcome,
-        comment: form.comment,
+        comment: form.comment.clone(),
     };
     match review::decide(
         &state.db,
@@ -123,8 +199,21 @@ pub async fn decide<D: Database>(
     )
     .await
     {
-        Ok(()) => Ok(Redirect::to(&format!("/households/{id}?done=decided")).into_response()),
-        Err(e) => failed(&state, &viewer, &id, e).await,
+        // Back to the case, its confirmation beside it.
+        Ok(()) => {
+            let query = pages::query_string(&[("done", "decided"), ("case", &form.case)]);
+            let plain = form
+                .case
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            let to = if plain {
+                format!("/households/{id}?{query}#case-{}", form.case)
+            } else {
+                format!("/households/{id}?{query}")
+            };
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(e) => failed(&state, &viewer, &id, e, Some(&form)).await,
     }
 }
 
@@ -154,24 +243,24 @@ pub async fn settle<D: Database>(
                 Some(v) => v,
                 None => {
                     let e = ReviewError::Invalid("该字段已没有冲突(可能已被他人处理)".into());
-                    return failed(&state, &viewer, &id, e).await;
+                    return failed(&state, &viewer, &id, e, None).await;
                 }
             }
         }
         None if form.choice == "typed" => {
             if form.typed.trim().is_empty() {
                 let e = ReviewError::Invalid("请填写正确的值".into());
-                return failed(&state, &viewer, &id, e).await;
+                return failed(&state, &viewer, &id, e, None).await;
             }
             match review::typed_value(&form.path, &form.typed) {
                 Ok(v) => v,
-                Err(e) => return failed(&state, &viewer, &id, e).await,
+                Err(e) => return failed(&state, &viewer, &id, e, None).await,
             }
         }
         None => return Err(PageError::bad_request("选择无效")),
     };
     match review::settle(&state.db, &viewer.user, &id, &form.path, value).await {
         Ok(()) => Ok(Redirect::to(&format!("/households/{id}?done=settled")).into_response()),
-        Err(e) => failed(&state, &viewer, &id, e).await,
+        Err(e) => failed(&state, &viewer, &id, e, None).await,
     }
 }

@@ -27,6 +27,7 @@ mod household;
 mod pages;
 mod report;
 pub mod session;
+mod spot_export;
 
 pub use report::{PAGE_ROWS, RosterParams};
 pub use session::Viewer;
@@ -50,7 +51,16 @@ pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
         .route("/roster", get(report::roster_page::<D>))
         .route("/export/report", heavy.admits(get(export::report::<D>)))
         .route("/export/roster", heavy.admits(get(export::roster::<D>)))
-        .route("/households/{id}", heavy.admits(get(household::page::<D>)))
+        // A decision posts to the household's own URL, so that a refused one is shown in
+        // place; `/decide` stays for forms of pages loaded before.
+        .route(
+            "/households/{id}",
+            heavy.admits(get(household::page::<D>).post(household::decide::<D>)),
+        )
+        .route(
+            "/households/{id}/attachments/{hash}",
+            heavy.admits(get(household::attachment::<D>)),
+        )
         .route(
             "/households/{id}/decide",
             heavy.admits(post(household::decide::<D>)),
@@ -63,7 +73,18 @@ pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
         .route("/checks", get(checks::checks_page::<D>))
         .route("/spot", get(checks::spot_page::<D>))
         .route("/spot/record", post(checks::spot_record::<D>))
+        .route("/export/spot", heavy.admits(get(spot_export::spot::<D>)))
         .route("/assets/review.css", get(style))
+        // Browsers ask for it on their own; the pages have no icon, and say so without an error.
+        .route(
+            "/favicon.ico",
+            get(|| async {
+                (
+                    StatusCode::NO_CONTENT,
+                    [(header::CACHE_CONTROL, "max-age=86400")],
+                )
+            }),
+        )
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
 }
 
@@ -156,14 +177,14 @@ impl IntoResponse for PageError {
 }
 
 /// The report a page, an export or the API asks for: the area (inside the viewer's scope) and
-/// period of `params`.
+/// period of `params`, counted where reports are read ([`crate::state::AppState::reports`]).
 pub async fn report_of<D: Database>(
     state: &Shared<D>,
     viewer: &Viewer,
     params: &PeriodParams,
 ) -> Result<crate::report::Report, PageError> {
     Ok(crate::review::report(
-        &state.db,
+        &state.reports,
         &viewer.user,
         params.area.as_deref(),
         &params.period()?,

@@ -157,24 +157,51 @@ pub async fn report_page<D: Database>(
     ))
 }
 
+/// A roster sorted by a column is read whole, up to this many households (a village or a
+/// township's filtered list); a longer one is sorted no further than this.
+pub const MAX_SORTED_ROWS: usize = 1_000;
+
+/// The roster page's column order (the page's own; the JSON roster has none).
+#[derive(Debug, Default, Deserialize)]
+pub struct SortParams {
+    pub sort: Option<pages::RosterSort>,
+    #[serde(default)]
+    pub desc: bool,
+}
+
 pub async fn roster_page<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
     Query(params): Query<RosterParams>,
+    Query(order): Query<SortParams>,
 ) -> Result<Html<String>, PageError> {
-    let filter = params.filter(&viewer, state.config.no_visit_days, PAGE_ROWS)?;
-    let rows = review::roster(&state.db, &viewer.user, &filter).await?;
-    let (households, persons) = review::roster_size(&state.db, &viewer.user, &filter).await?;
+    let mut filter = params.filter(&viewer, state.config.no_visit_days, PAGE_ROWS)?;
     let areas = review::readable_areas(&state.db, &viewer.user).await?;
+    let today = crate::projection::today();
+    let rows = match order.sort {
+        None => review::roster(&state.db, &viewer.user, &filter).await?,
+        Some(by) => {
+            filter.after = None;
+            let mut rows =
+                review::roster_upto(&state.db, &viewer.user, &filter, MAX_SORTED_ROWS).await?;
+            pages::sort_roster(&mut rows, by, order.desc, &areas, today);
+            rows
+        }
+    };
+    let (households, persons) = review::roster_size(&state.db, &viewer.user, &filter).await?;
     Ok(Html(
         pages::roster_page(
             &viewer,
-            &params,
-            &filter,
-            &rows,
-            (households, persons),
-            &areas,
-            filter.limit,
+            &pages::RosterView {
+                params: &params,
+                filter: &filter,
+                rows: &rows,
+                total: (households, persons),
+                areas: &areas,
+                limit: filter.limit,
+                sort: order.sort.map(|s| (s, order.desc)),
+                today,
+            },
         )
         .into_string(),
     ))

@@ -31,14 +31,15 @@
 //! A sequence (`nextval`) would break 1.: it hands out numbers at call time, and a writer that
 //! drew 7 may commit after one that drew 8 and was already pulled past.
 
+mod projection;
+
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
-use zoufang_storage::sql::projection::write_projections;
-use zoufang_storage::{Backend, DbError, HouseholdWrite, SyncWrite, UploadChunk};
+use zoufang_storage::{Backend, DbError, HouseholdWrite, SyncWrite};
 
 /// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
 /// of tests and benchmarks live beside the one configured.
@@ -68,6 +69,24 @@ impl PgDb {
     /// Connects and brings the schema up to date. Several processes may do this at once: the
     /// migrator serialises them with an advisory lock.
     pub async fn connect(url: &str) -> Result<PgDb, DbError> {
+        let db = Self::open(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies the migrations the database lacks.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        Ok(MIGRATOR.run(&self.pool).await?)
+    }
+
+    /// The versions of every migration this build knows.
+    pub fn known_migrations() -> Vec<i64> {
+        zoufang_storage::migration_versions(&MIGRATOR)
+    }
+
+    /// Connects to the database as it is (a serving replica checks the schema, see
+    /// [`zoufang_storage::Database::applied_migrations`]).
+    pub async fn open(url: &str) -> Result<PgDb, DbError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             // No maintenance task: sqlx 0.9.0's can read a transiently wrapped idle count and
@@ -76,7 +95,6 @@ impl PgDb {
             .max_lifetime(None)
             .connect(url)
             .await?;
-        MIGRATOR.run(&pool).await?;
         Ok(PgDb { pool })
     }
 }
@@ -177,8 +195,7 @@ impl Backend for PgDb {
         }
         // Under the household row locks just taken, so two writers of one household cannot
         // interleave their projection rows.
-        let projections: Vec<_> = write.households.iter().map(|h| &h.projection).collect();
-        write_projections::<Postgres>(&mut tx, &projections).await?;
+        projection::write_projections(&mut tx, &write.projections()).await?;
 
         // Which changes the log already has. Every log insert for a household happens in a
         // transaction that also wrote the household row, and this one now holds those rows'
@@ -274,19 +291,6 @@ impl Backend for PgDb {
             .bind(device_id)
             .execute(&mut *conn)
             .await?;
-        Ok(())
-    }
-
-    async fn extend_upload(conn: &mut PgConnection, c: &UploadChunk<'_>) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE attachment_uploads SET bytes = bytes || $1, updated_at = now()
-             WHERE device_id = $2 AND hash = $3",
-        )
-        .bind(c.bytes)
-        .bind(c.device_id)
-        .bind(c.hash)
-        .execute(&mut *conn)
-        .await?;
         Ok(())
     }
 }

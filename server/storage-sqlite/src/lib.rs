@@ -3,8 +3,8 @@
 //! SQLite has one writer at a time, so every write transaction starts with `BEGIN IMMEDIATE`:
 //! it takes the write lock up front (waiting up to the busy timeout) instead of reading under a
 //! shared lock and failing with SQLITE_BUSY when two transactions both try to upgrade it. With
-//! the lock held, a sync's commit reads and bumps the change-log counter one row at a time and
-//! an upload's append rewrites the bytes; the rest is `zoufang_storage`'s shared SQL.
+//! the lock held, a sync's commit reads and bumps the change-log counter one row at a time; the
+//! rest is `zoufang_storage`'s shared SQL.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, Sqlite, SqliteConnection};
 use zoufang_storage::sql::projection::write_projections;
-use zoufang_storage::{Backend, DbError, SyncWrite, UploadChunk};
+use zoufang_storage::{Backend, DbError, SyncWrite};
 
 static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/server-sqlite");
 
@@ -29,6 +29,23 @@ impl SqliteDb {
     /// Opens (creating if missing) the database at a plain path or an `sqlite:` URL and brings
     /// its schema up to date.
     pub async fn connect(url_or_path: &str) -> Result<SqliteDb, DbError> {
+        let db = Self::open(url_or_path).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies the migrations the database lacks.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        Ok(MIGRATOR.run(&self.pool).await?)
+    }
+
+    /// The versions of every migration this build knows.
+    pub fn known_migrations() -> Vec<i64> {
+        zoufang_storage::migration_versions(&MIGRATOR)
+    }
+
+    /// Opens (creating if missing) the database at a plain path or an `sqlite:` URL as it is.
+    pub async fn open(url_or_path: &str) -> Result<SqliteDb, DbError> {
         let options = if url_or_path.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url_or_path)?
         } else {
@@ -57,7 +74,6 @@ impl SqliteDb {
             })
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
         Ok(SqliteDb { pool })
     }
 }
@@ -146,8 +162,7 @@ impl Backend for SqliteDb {
             .execute(&mut *tx)
             .await?;
         }
-        let projections: Vec<_> = write.households.iter().map(|h| &h.projection).collect();
-        write_projections::<Sqlite>(&mut tx, &projections).await?;
+        write_projections::<Sqlite>(&mut tx, &write.projections()).await?;
         // The write lock is already held, so numbering only the rows actually inserted leaves
         // no gaps: the counter always equals the highest seq in the log (changes and moves).
         let mut seq: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
@@ -198,32 +213,6 @@ impl Backend for SqliteDb {
 
     async fn lock_uploads(_: &mut SqliteConnection, _: &str) -> Result<(), DbError> {
         // BEGIN IMMEDIATE took the database's write lock.
-        Ok(())
-    }
-
-    async fn extend_upload(
-        conn: &mut SqliteConnection,
-        c: &UploadChunk<'_>,
-    ) -> Result<(), DbError> {
-        // Read and rewrite: SQLite's `||` is a text operator, no way to append to a blob.
-        let mut bytes: Vec<u8> = sqlx::query_scalar(
-            "SELECT bytes FROM attachment_uploads WHERE device_id = $1 AND hash = $2",
-        )
-        .bind(c.device_id)
-        .bind(c.hash)
-        .fetch_one(&mut *conn)
-        .await?;
-        bytes.extend_from_slice(c.bytes);
-        sqlx::query(
-            "UPDATE attachment_uploads
-             SET bytes = $1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE device_id = $2 AND hash = $3",
-        )
-        .bind(bytes)
-        .bind(c.device_id)
-        .bind(c.hash)
-        .execute(&mut *conn)
-        .await?;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::{DbError, SyncWrite, UploadChunk};
+use crate::{DbError, SyncWrite};
 
 pub trait Backend: Clone + Send + Sync + 'static {
     type Db: sqlx::Database;
@@ -34,11 +34,5 @@ pub trait Backend: Clone + Send + Sync + 'static {
     fn lock_uploads<'c>(
         conn: &'c mut <Self::Db as sqlx::Database>::Connection,
         device_id: &'c str,
-    ) -> impl Future<Output = Result<(), DbError>> + Send + 'c;
-    /// Appends the chunk to the device's upload of its hash, which holds exactly `chunk.offset`
-    /// bytes and is locked by the transaction.
-    fn extend_upload<'c>(
-        conn: &'c mut <Self::Db as sqlx::Database>::Connection,
-        chunk: &'c UploadChunk<'_>,
     ) -> impl Future<Output = Result<(), DbError>> + Send + 'c;
 }

@@ -44,7 +44,21 @@ pub use traits::{Accounts, Database, Projections, WebStore};
 pub use views::{SpotCheck, WebSession};
 pub use zoufang_shared::authority::Role;
 
+/// The versions of a migrator's (up) migrations, in order.
+pub fn migration_versions(migrator: &sqlx::migrate::Migrator) -> Vec<i64> {
+    migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .collect()
+}
+
 /// What the generated SQL needs by path from the backend crates (see [`neutral_sql!`]).
+/// Whether a database URL names PostgreSQL (else it is an SQLite path or `sqlite:` URL).
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 #[doc(hidden)]
 pub mod reexports {
     pub use chrono;

@@ -37,6 +37,9 @@ pub struct StoredHousehold {
     pub doc: Vec<u8>,
     /// Optimistic-concurrency version, bumped by every write.
     pub version: i64,
+    /// The [`crate::projection::Projection::digest`] of its projection rows as that version
+    /// wrote them; `None` when unknown (written before digests were kept).
+    pub projected: Option<String>,
 }
 
 /// One household written by a sync batch.
@@ -51,6 +54,9 @@ pub struct HouseholdWrite {
     pub changes: Vec<NewChange>,
     /// The merged document's projection, written in the same transaction.
     pub projection: Projection,
+    /// The digest of the projection the expected version wrote ([`StoredHousehold::projected`]):
+    /// tables whose rows it matches are not rewritten.
+    pub projected_before: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +72,17 @@ pub struct NewChange {
 #[derive(Debug, Clone, Default)]
 pub struct SyncWrite {
     pub households: Vec<HouseholdWrite>,
+}
+
+impl SyncWrite {
+    /// Each household's new projection with the digest of the one it replaces, as the
+    /// projection writers take them.
+    pub fn projections(&self) -> Vec<(&crate::projection::Projection, Option<&str>)> {
+        self.households
+            .iter()
+            .map(|h| (&h.projection, h.projected_before.as_deref()))
+            .collect()
+    }
 }
 
 /// A change from the log, for a pull.

@@ -118,6 +118,8 @@ pub const CASES: Table = Table {
         "objections",
         "round_id",
         "announced_on",
+        "poor_move",
+        "exited_move",
     ],
 };
 pub const STEPS: Table = Table {
@@ -195,6 +197,53 @@ pub struct Projection {
 }
 
 impl Projection {
+    /// What its rows are, table by table: a short hash per table of [`TABLES`], comma-separated.
+    /// Stored beside the rows (`p_digests`), it lets the next write of the household skip the
+    /// tables whose rows did not change (a visit rewrites neither members nor cases).
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let tables: Vec<String> = self
+            .tables
+            .iter()
+            .map(|t| {
+                let mut h = Sha256::new();
+                for row in &t.rows {
+                    h.update(b"r");
+                    for v in row {
+                        let int;
+                        let (tag, bytes): (u8, &[u8]) = match v {
+                            Val::Text(Some(s)) => (b't', s.as_bytes()),
+                            Val::Int(Some(n)) => {
+                                int = n.to_le_bytes();
+                                (b'i', &int)
+                            }
+                            Val::Text(None) | Val::Int(None) => (b'n', &[]),
+                        };
+                        h.update([tag]);
+                        h.update((bytes.len() as u64).to_le_bytes());
+                        h.update(bytes);
+                    }
+                }
+                h.finalize()[..8]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect()
+            })
+            .collect();
+        tables.join(",")
+    }
+
+    /// Which tables differ between two [`Projection::digest`]s, `now` and `previous`; all of
+    /// them when `previous` is unknown or from another table layout.
+    pub fn changed_tables(now: &str, previous: Option<&str>) -> Vec<bool> {
+        let now: Vec<&str> = now.split(',').collect();
+        let before: Vec<&str> = previous.map(|p| p.split(',').collect()).unwrap_or_default();
+        if before.len() != now.len() {
+            return vec![true; now.len()];
+        }
+        now.iter().zip(&before).map(|(a, b)| a != b).collect()
+    }
+
     /// No rows: writing it clears the household's projection (storage tests use it with
     /// documents that are not household documents).
     pub fn empty(household_id: &str) -> Projection {

@@ -1,4 +1,4 @@
-//! Restore points and the recovery audit (see `zoufang_server::backup` for what a restore loses
+//! Restore points and the recovery audit (see `docs/restore.md` for what a restore loses
 //! and how the devices give it back).
 
 use std::future::Future;

@@ -9,8 +9,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::projection::Projection;
 use crate::recovery::RecoveryStore;
 use crate::views::{
-    BusyHelper, CaseCount, CaseWindow, ConflictEntry, DuplicateId, RosterFilter, RosterRow,
-    SpotCheck, StatusCount, WebSession,
+    BusyHelper, CaseCount, CaseWindow, ConflictEntry, DuplicateId, RegisterMove, RosterFilter,
+    RosterRow, SpotCheck, StatusCount, WebSession,
 };
 use crate::{
     Append, Area, AttachmentState, ChangePage, DbError, DeviceAuth, NewDevice, NewUser, OwnChanges,
@@ -64,6 +64,14 @@ pub trait Database:
         device_id: &str,
     ) -> impl Future<Output = Result<i64, DbError>> + Send;
     fn household_count(&self) -> impl Future<Output = Result<i64, DbError>> + Send;
+    /// One round trip that touches no table: the database answers (a health probe must cost
+    /// the same for a village as for a province).
+    fn ping(&self) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// The versions of the schema migrations applied (none on an empty database), read without
+    /// taking the migrator's lock: a serving replica checks its schema, it does not migrate.
+    fn applied_migrations(&self) -> impl Future<Output = Result<Vec<i64>, DbError>> + Send;
+    /// How many of this build's migrations the database lacks.
+    fn pending_migrations(&self) -> impl Future<Output = Result<usize, DbError>> + Send;
 
     // --- attachments (the logic lives in `crate::attachments`; these are single statements or
     // short transactions). Unfinished uploads are kept per (device, hash); `attachments` holds
@@ -152,6 +160,12 @@ pub trait Accounts {
         token_hash: &str,
     ) -> impl Future<Output = Result<Option<DeviceAuth>, DbError>> + Send;
     fn revoke_device(&self, device_id: &str) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// The names of enrolled devices by id (a history names the device of each change by its
+    /// id); ids not enrolled are left out.
+    fn device_names(
+        &self,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, String)>, DbError>> + Send;
     /// The token hash of an enrolled device (the key that authenticates its sync bundles).
     fn device_token_hash(
         &self,
@@ -205,6 +219,13 @@ pub trait Projections {
         window: &CaseWindow,
         today: NaiveDate,
     ) -> impl Future<Output = Result<Vec<CaseCount>, DbError>> + Send;
+    /// Per area code inside `area`: how the cases announced on or after `since` moved the
+    /// registered-poor and exited household counts (see `zoufang_shared::rules::outcome`).
+    fn register_moves(
+        &self,
+        area: &str,
+        since: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<RegisterMove>, DbError>> + Send;
     /// One page of a roster, in (area code, id) order.
     fn roster(
         &self,

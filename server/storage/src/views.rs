@@ -32,6 +32,15 @@ pub struct CaseCount {
     pub persons: i64,
 }
 
+/// How announced cases moved the register in one area code: households that joined (+) or
+/// left (−) the registered poor and the exited.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RegisterMove {
+    pub area_code: String,
+    pub poor: i64,
+    pub exited: i64,
+}
+
 /// Where a case stands, as the report's columns show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -218,6 +227,27 @@ pub struct RosterRow {
     pub warnings: i64,
     pub conflicts: i64,
     pub failed_criteria: String,
+    /// The household's latest open case (neither rejected nor announced), by proposal date:
+    /// its kind, stage, the step the stage applies to and the day its 公示 ends.
+    pub case_kind: Option<String>,
+    pub case_stage: Option<String>,
+    pub case_step: Option<String>,
+    pub case_publicity_end: Option<String>,
+}
+
+impl RosterRow {
+    /// Where the household's open case stands on `today` (公示 running or done depends on it).
+    pub fn case_bucket(&self, today: NaiveDate) -> Option<Bucket> {
+        let running = self
+            .case_publicity_end
+            .as_deref()
+            .is_some_and(|end| end >= today.to_string().as_str());
+        Bucket::of(
+            self.case_stage.as_deref()?,
+            self.case_step.as_deref(),
+            running,
+        )
+    }
 }
 
 /// A current member whose ID number is also a current member's of another household.

@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
-use zoufang_server::storage::AnyDb;
+use zoufang_storage_any::AnyDb;
 
 pub const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -28,7 +28,7 @@ pub async fn pg_admin(base: &str) -> PgConnection {
     })
 }
 
-pub use zoufang_server::storage::postgres::with_database;
+pub use zoufang_storage_any::postgres::with_database;
 
 /// Runs `body` with the URL of a fresh PostgreSQL database, dropped afterwards even when
 /// `body` panics.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use zoufang_server::storage::postgres::PgDb;
-use zoufang_server::storage::sqlite::SqliteDb;
 use zoufang_server::storage::{Database, DbError, NewChange, OwnChanges};
+use zoufang_storage_any::postgres::PgDb;
+use zoufang_storage_any::sqlite::SqliteDb;
 
 use crate::common::{with_pg, with_sqlite};
 use crate::fixtures::*;

@@ -77,6 +77,7 @@ pub fn write(
         expected_version,
         changes,
         projection: Projection::empty(id),
+        projected_before: None,
     }
 }
 

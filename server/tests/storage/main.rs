@@ -39,7 +39,8 @@ mod sync_log;
 
 use common::{open, with_database, with_sqlite};
 use fixtures::{TOWNSHIP, area};
-use zoufang_server::storage::{Accounts, AnyDb, Backend};
+use zoufang_server::storage::{Accounts, Backend};
+use zoufang_storage_any::AnyDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_reopens_with_data_and_url_forms() {

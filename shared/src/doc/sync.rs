@@ -67,12 +67,25 @@ impl IncomingChange {
 }
 
 /// A stored change in its wire form; bytes that do not decode are passed on as they are (the
-/// receiver refuses them as it would any malformed change).
+/// receiver refuses them as it would any malformed change). A change stored uncompressed is
+/// already in that form and is passed on without being parsed: the server stores what it
+/// receives that way, so a pull costs no decoding (older rows may be compressed).
 pub fn wire_form(stored: Vec<u8>) -> Vec<u8> {
+    if is_uncompressed_change(&stored) {
+        return stored;
+    }
     match IncomingChange::decode(&stored) {
         Ok(c) => c.wire_bytes(),
         Err(_) => stored,
     }
+}
+
+/// Automerge's chunk header: 4 magic bytes, a 4-byte checksum, then the chunk type (0 a
+/// document, 1 a change, 2 a compressed change).
+fn is_uncompressed_change(bytes: &[u8]) -> bool {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    const CHANGE: u8 = 1;
+    bytes.get(..4) == Some(&MAGIC[..]) && bytes.get(8) == Some(&CHANGE)
 }
 
 impl HouseholdDoc {

@@ -71,6 +71,45 @@ pub fn status_after(case: &Case, info: &HouseholdInfo, year: i32) -> Status {
     }
 }
 
+/// Where a household stands for the county's rates: registered poor (未脱贫, 返贫), exited
+/// (已脱贫, both kinds), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Register {
+    Poor,
+    Exited,
+    Outside,
+}
+
+/// What an announced case moved its household between, by the kind the procedure decided:
+/// the rates' denominators are the register at a round's start, so a report taken after the
+/// decisions undoes them. `None`: the household stays where it was (a 错评 naming members, the
+/// monitoring kinds, 人员变动).
+pub fn register_move(case: &Case) -> Option<(Register, Register)> {
+    use Register::*;
+    Some(match case.kind {
+        CaseKind::NewEntry => (Outside, Poor),
+        CaseKind::Exit => (Poor, Exited),
+        CaseKind::Relapse | CaseKind::WrongfulExit => (Exited, Poor),
+        CaseKind::WrongEntryRemoval if case.members.is_empty() => (Poor, Outside),
+        _ => return None,
+    })
+}
+
+/// The change in (registered poor, exited) households an announced case made.
+pub fn register_deltas(case: &Case) -> (i64, i64) {
+    let Some((from, to)) = register_move(case) else {
+        return (0, 0);
+    };
+    let count = |r: Register| {
+        (
+            i64::from(r == Register::Poor),
+            i64::from(r == Register::Exited),
+        )
+    };
+    let (f, t) = (count(from), count(to));
+    (t.0 - f.0, t.1 - f.1)
+}
+
 /// Applies the announced `case` to `h`: the status fields, and for a 错评 that names members,
 /// those members leave the register (减员, 错误登记) on `on`. Members already gone stay as they
 /// left.
@@ -169,6 +208,39 @@ mod tests {
                 kind.label()
             );
         }
+    }
+
+    #[test]
+    fn each_kind_moves_the_register_its_status_change_does() {
+        // The deltas agree with status_after on a household in the register the kind expects.
+        let poor = info(NotExited, None);
+        let exited = info(ExitedSupported, Some(2016));
+        let outside = info(Ordinary, None);
+        let group = |s: Option<HouseholdStatus>| match s {
+            Some(NotExited | Relapsed) => (1, 0),
+            Some(ExitedSupported | ExitedUnsupported) => (0, 1),
+            _ => (0, 0),
+        };
+        for &kind in CaseKind::ALL {
+            let c = case(kind);
+            let before = match register_move(&c) {
+                Some((Register::Outside, _)) | None => &outside,
+                Some((Register::Poor, _)) => &poor,
+                Some((Register::Exited, _)) => &exited,
+            };
+            let (b, a) = (group(before.status), group(after(kind, before).status));
+            assert_eq!(
+                register_deltas(&c),
+                (a.0 - b.0, a.1 - b.1),
+                "{}",
+                kind.label()
+            );
+        }
+        let mut partial = case(CaseKind::WrongEntryRemoval);
+        partial.members.insert(crate::ids::MemberId::random());
+        assert_eq!(register_deltas(&partial), (0, 0), "named members only");
+        assert_eq!(register_deltas(&case(CaseKind::NewEntry)), (1, 0));
+        assert_eq!(register_deltas(&case(CaseKind::Exit)), (-1, 1));
     }
 
     #[test]

@@ -307,7 +307,7 @@ async fn unfinished_uploads_expire(db: TestDb) {
     }
     assert_eq!(unfinished_of_device(&sdb, &hoarder).await, 4);
     let held = sdb
-        .scalar("SELECT CAST(COALESCE(SUM(length(bytes)), 0) AS BIGINT) FROM attachment_uploads")
+        .scalar("SELECT CAST(COALESCE(SUM(received), 0) AS BIGINT) FROM attachment_uploads")
         .await;
     assert_eq!(held, 4);
 

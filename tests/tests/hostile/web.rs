@@ -22,12 +22,14 @@ const HOUSEHOLD: &str = "hh-530921100201001";
 async fn device_with_household() -> (Device, String) {
     let device = Device::initialised("zhang", "张调查").await;
     let csv = roster_csv(&[("530921100201001", "三合村", 3)], 40);
-    let head_id = csv
-        .lines()
-        .nth(1)
-        .and_then(|l| l.rsplit(',').next())
-        .expect("the head's ID number")
-        .to_owned();
+    let mut lines = csv.lines().map(|l| l.split(',').collect::<Vec<_>>());
+    let header = lines.next().expect("a header");
+    let column = header
+        .iter()
+        .position(|c| *c == "证件号码")
+        .expect("an ID column");
+    let head_id = lines.next().expect("the head's line")[column].to_owned();
+    assert_eq!(head_id.len(), 18, "{head_id}");
     device.import_roster(&csv).await;
     (device, head_id)
 }

@@ -2,15 +2,18 @@
 //! their box, large touch targets; the same pages widen on a desktop.
 
 mod checks;
+mod evidence;
+mod history;
 mod household;
 mod layout;
 mod login;
 mod report;
 mod roster;
 
-pub use checks::{checks_page, conflicts_page, spot_page};
-pub use household::household_page;
+pub use checks::{checks_page, conflicts_page, spot_page, spot_reason, spot_result_label};
+pub use history::{History, HistoryAsk};
+pub use household::{HouseholdView, Refused, household_page};
 pub use layout::{area_name, error_page, query_string, status_label};
 pub use login::login_page;
 pub use report::report_page;
-pub use roster::roster_page;
+pub use roster::{RosterSort, RosterView, roster_page, sort_roster};

@@ -11,7 +11,8 @@ macro_rules! accounts_sql {
             use $crate::reexports::CodeList;
             use $crate::reexports::chrono::{DateTime, Utc};
             use $crate::reexports::sqlx;
-            use $crate::sql::{duplicate_on_unique, enroll_refused, parse_role};
+            use $crate::reexports::sqlx::QueryBuilder;
+            use $crate::sql::{IDS_PER_QUERY, duplicate_on_unique, enroll_refused, parse_role};
             use $crate::{
                 Accounts, Area, Backend, DbError, DeviceAuth, NewDevice, NewUser, StoredRound,
                 StoredStandards, User,
@@ -289,6 +290,26 @@ macro_rules! accounts_sql {
                         user,
                         own_resent_until,
                     }))
+                }
+
+                async fn device_names(
+                    &self,
+                    ids: &[String],
+                ) -> Result<Vec<(String, String)>, DbError> {
+                    let mut found = Vec::new();
+                    for chunk in ids.chunks(IDS_PER_QUERY) {
+                        let mut qb =
+                            QueryBuilder::<Db>::new("SELECT id, name FROM devices WHERE id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in chunk {
+                            list.push_bind(id.clone());
+                        }
+                        qb.push(")");
+                        let rows: Vec<(String, String)> =
+                            qb.build_query_as().fetch_all(self.pool()).await?;
+                        found.extend(rows);
+                    }
+                    Ok(found)
                 }
 
                 async fn device_token_hash(

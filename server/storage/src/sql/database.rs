@@ -1,5 +1,6 @@
 //! [`crate::Database`] in one text: documents, the pull and attachments. A sync's commit and
-//! two steps of an upload's append are the backend's own ([`crate::Backend`]).
+//! the lock an upload's append takes are the backend's own ([`crate::Backend`]). An unfinished
+//! upload is stored as its chunks (`attachment_upload_parts`), joined once when it completes.
 
 /// Generates `impl Database` for a [`crate::Backend`] type (see [`crate::neutral_sql!`]).
 #[doc(hidden)]
@@ -18,6 +19,42 @@ macro_rules! database_sql {
             };
 
             type Db = <$ty as Backend>::Db;
+
+            /// Stores a chunk of an unfinished upload as a part of its own (no rewrite of what came
+            /// before it: appending stays linear in the upload's length).
+            async fn add_part(
+                conn: &mut <Db as sqlx::Database>::Connection,
+                c: &UploadChunk<'_>,
+            ) -> Result<(), DbError> {
+                sqlx::query(
+                    "INSERT INTO attachment_upload_parts (device_id, hash, start, bytes)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(c.device_id)
+                .bind(c.hash)
+                .bind(c.offset)
+                .bind(c.bytes)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            /// An unfinished upload's bytes: its parts in order, joined.
+            async fn joined_parts(
+                conn: &mut <Db as sqlx::Database>::Connection,
+                device_id: &str,
+                hash: &str,
+            ) -> Result<Vec<u8>, DbError> {
+                let parts: Vec<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT bytes FROM attachment_upload_parts
+                     WHERE device_id = $1 AND hash = $2 ORDER BY start",
+                )
+                .bind(device_id)
+                .bind(hash)
+                .fetch_all(&mut *conn)
+                .await?;
+                Ok(parts.concat())
+            }
 
             /// `SELECT … WHERE column IN (…)` over `keys` in chunks: `head` ends before the list.
             async fn select_in<T>(
@@ -62,20 +99,24 @@ macro_rules! database_sql {
                     &self,
                     ids: &[String],
                 ) -> Result<Vec<StoredHousehold>, DbError> {
-                    let rows: Vec<(String, String, Vec<u8>, i64)> = select_in(
+                    // One statement: the digest is the one the read version wrote (both are
+                    // written in one transaction).
+                    let rows: Vec<(String, String, Vec<u8>, i64, Option<String>)> = select_in(
                         self,
-                        "SELECT id, area_code, doc, version FROM households WHERE id",
+                        "SELECT h.id, h.area_code, h.doc, h.version, d.digest FROM households h \
+                         LEFT JOIN p_digests d ON d.household_id = h.id WHERE h.id",
                         ids,
                         "",
                     )
                     .await?;
                     let mut found: Vec<StoredHousehold> = rows
                         .into_iter()
-                        .map(|(id, area_code, doc, version)| StoredHousehold {
+                        .map(|(id, area_code, doc, version, projected)| StoredHousehold {
                             id,
                             area_code,
                             doc,
                             version,
+                            projected,
                         })
                         .collect();
                     found.sort_by(|a, b| a.id.cmp(&b.id));
@@ -183,6 +224,33 @@ macro_rules! database_sql {
                     .unwrap_or(0))
                 }
 
+                async fn ping(&self) -> Result<(), DbError> {
+                    sqlx::query("SELECT 1").execute(self.pool()).await?;
+                    Ok(())
+                }
+
+                async fn pending_migrations(&self) -> Result<usize, DbError> {
+                    let applied = self.applied_migrations().await?;
+                    Ok(<$ty>::known_migrations()
+                        .iter()
+                        .filter(|v| !applied.contains(v))
+                        .count())
+                }
+
+                async fn applied_migrations(&self) -> Result<Vec<i64>, DbError> {
+                    let applied = sqlx::query_scalar(
+                        "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+                    )
+                    .fetch_all(self.pool())
+                    .await;
+                    match applied {
+                        Err(sqlx::Error::Database(e)) if $crate::sql::no_such_table(&*e) => {
+                            Ok(Vec::new())
+                        }
+                        other => Ok(other?),
+                    }
+                }
+
                 async fn household_count(&self) -> Result<i64, DbError> {
                     Ok(sqlx::query_scalar("SELECT count(*) FROM households")
                         .fetch_one(self.pool())
@@ -205,7 +273,7 @@ macro_rules! database_sql {
                             list.push_bind(h.clone());
                         }
                         qb.push(
-                            ") UNION ALL SELECT hash, CAST(length(bytes) AS BIGINT), FALSE \
+                            ") UNION ALL SELECT hash, received, FALSE \
                              FROM attachment_uploads WHERE device_id = ",
                         )
                         .push_bind(device_id.to_owned())
@@ -261,7 +329,7 @@ macro_rules! database_sql {
                         return Ok(Append::Complete(total));
                     }
                     let own: Option<(i64, i64)> = sqlx::query_as(
-                        "SELECT CAST(length(bytes) AS BIGINT), total FROM attachment_uploads
+                        "SELECT received, total FROM attachment_uploads
                          WHERE device_id = $1 AND hash = $2",
                     )
                     .bind(c.device_id)
@@ -274,7 +342,17 @@ macro_rules! database_sql {
                         if received != c.offset {
                             return Ok(Append::Misplaced(received));
                         }
-                        <$ty>::extend_upload(&mut tx, c).await?;
+                        sqlx::query(
+                            "UPDATE attachment_uploads SET received = $1, updated_at = $2
+                             WHERE device_id = $3 AND hash = $4",
+                        )
+                        .bind(received + c.bytes.len() as i64)
+                        .bind(<$ty>::stamp(Utc::now()))
+                        .bind(c.device_id)
+                        .bind(c.hash)
+                        .execute(&mut *tx)
+                        .await?;
+                        add_part(&mut tx, c).await?;
                         tx.commit().await?;
                         return Ok(Append::Stored(received + c.bytes.len() as i64));
                     }
@@ -302,16 +380,17 @@ macro_rules! database_sql {
                         return Ok(Append::OverQuota);
                     }
                     sqlx::query(
-                        "INSERT INTO attachment_uploads (device_id, hash, mime, total, bytes)
+                        "INSERT INTO attachment_uploads (device_id, hash, mime, total, received)
                          VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(c.device_id)
                     .bind(c.hash)
                     .bind(c.mime)
                     .bind(c.total)
-                    .bind(c.bytes)
+                    .bind(c.bytes.len() as i64)
                     .execute(&mut *tx)
                     .await?;
+                    add_part(&mut tx, c).await?;
                     tx.commit().await?;
                     Ok(Append::Stored(c.bytes.len() as i64))
                 }
@@ -321,18 +400,22 @@ macro_rules! database_sql {
                     device_id: &str,
                     hash: &str,
                 ) -> Result<Option<StoredAttachment>, DbError> {
-                    let row: Option<(String, i64, Vec<u8>)> = sqlx::query_as(
-                        "SELECT mime, total, bytes FROM attachment_uploads
+                    let mut conn = self.pool().acquire().await?;
+                    let row: Option<(String, i64)> = sqlx::query_as(
+                        "SELECT mime, total FROM attachment_uploads
                          WHERE device_id = $1 AND hash = $2",
                     )
                     .bind(device_id)
                     .bind(hash)
-                    .fetch_optional(self.pool())
+                    .fetch_optional(&mut *conn)
                     .await?;
-                    Ok(row.map(|(mime, total, bytes)| StoredAttachment {
+                    let Some((mime, total)) = row else {
+                        return Ok(None);
+                    };
+                    Ok(Some(StoredAttachment {
                         mime,
                         total,
-                        bytes,
+                        bytes: joined_parts(&mut conn, device_id, hash).await?,
                         complete: false,
                     }))
                 }
@@ -354,14 +437,16 @@ macro_rules! database_sql {
                         return Ok(());
                     }
                     let mut tx = self.pool().begin_with(<$ty>::BEGIN_WRITE).await?;
+                    let bytes = joined_parts(&mut tx, device_id, hash).await?;
                     sqlx::query(
                         "INSERT INTO attachments (hash, mime, total, bytes, complete)
-                         SELECT hash, mime, total, bytes, TRUE FROM attachment_uploads
+                         SELECT hash, mime, total, $3, TRUE FROM attachment_uploads
                          WHERE device_id = $1 AND hash = $2
                          ON CONFLICT (hash) DO NOTHING",
                     )
                     .bind(device_id)
                     .bind(hash)
+                    .bind(bytes)
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query("DELETE FROM attachment_uploads WHERE hash = $1")

@@ -152,6 +152,12 @@ where
     qb.push(")");
 }
 
+/// Whether a statement failed because its table does not exist (SQLite's message; PostgreSQL's
+/// SQLSTATE 42P01, undefined_table).
+pub fn no_such_table(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code().as_deref() == Some("42P01") || e.message().starts_with("no such table")
+}
+
 /// The smallest string greater than every string starting with `prefix` in code-point order,
 /// or `None` when no such string exists (an empty prefix, or one of only U+10FFFF).
 pub fn prefix_successor(prefix: &str) -> Option<String> {

@@ -4,14 +4,70 @@
 use sqlx::QueryBuilder;
 
 use crate::DbError;
-use crate::projection::{Projection, TABLES, Val};
+use crate::projection::{Projection, TABLES, Table, Val};
 use crate::sql::MAX_BINDS;
 
-/// Replaces every projection row of the given households, inside the caller's transaction
-/// (a sync's commit, a reindex).
+/// One table's share of a projection write: the households whose rows in it are replaced, and
+/// their new rows.
+pub struct TableWrite<'a> {
+    pub table: &'static Table,
+    pub households: Vec<&'a str>,
+    pub rows: Vec<&'a [Val]>,
+}
+
+/// What a write of some households' projections does: of each household only the tables whose
+/// rows differ from those its previous digest describes (all tables when it has none), then its
+/// new digest. Both backends carry out this one plan; only their statements differ (SQLite has
+/// no arrays: rows go as `VALUES` lists; PostgreSQL binds one array per column, see
+/// `zoufang-storage-postgres`).
+pub struct ProjectionWrite<'a> {
+    /// Tables with something to replace, in [`TABLES`] order.
+    pub tables: Vec<TableWrite<'a>>,
+    /// Every household's new digest, to replace its old one.
+    pub digests: Vec<(&'a str, String)>,
+}
+
+impl<'a> ProjectionWrite<'a> {
+    pub fn of(projections: &[(&'a Projection, Option<&str>)]) -> ProjectionWrite<'a> {
+        // Hashed once: compared here, stored with the rows.
+        let digests: Vec<(&str, String)> = projections
+            .iter()
+            .map(|(p, _)| (p.household_id.as_str(), p.digest()))
+            .collect();
+        let changed: Vec<Vec<bool>> = projections
+            .iter()
+            .zip(&digests)
+            .map(|((_, before), (_, now))| Projection::changed_tables(now, *before))
+            .collect();
+        let tables = TABLES
+            .iter()
+            .enumerate()
+            .filter_map(|(t, table)| {
+                let written: Vec<&Projection> = projections
+                    .iter()
+                    .zip(&changed)
+                    .filter(|(_, changed)| changed[t])
+                    .map(|((p, _), _)| *p)
+                    .collect();
+                (!written.is_empty()).then(|| TableWrite {
+                    table,
+                    households: written.iter().map(|p| p.household_id.as_str()).collect(),
+                    rows: written
+                        .iter()
+                        .flat_map(|p| p.tables[t].rows.iter().map(Vec::as_slice))
+                        .collect(),
+                })
+            })
+            .collect();
+        ProjectionWrite { tables, digests }
+    }
+}
+
+/// Replaces the projection rows of the given households, inside the caller's transaction (a
+/// sync's commit, a reindex), as [`ProjectionWrite`] plans it, in statements of `VALUES` lists.
 pub async fn write_projections<DB>(
     conn: &mut DB::Connection,
-    projections: &[&Projection],
+    projections: &[(&Projection, Option<&str>)],
 ) -> Result<(), DbError>
 where
     DB: sqlx::Database,
@@ -22,24 +78,14 @@ where
     Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     for chunk in projections.chunks(MAX_BINDS / 20) {
-        for (t, table) in TABLES.iter().enumerate() {
-            let mut qb = QueryBuilder::<DB>::new(format!(
-                "DELETE FROM {} WHERE {} IN (",
-                table.name, table.columns[0]
-            ));
-            let mut ids = qb.separated(", ");
-            for p in chunk {
-                ids.push_bind(p.household_id.clone());
-            }
-            qb.push(")");
-            qb.build().execute(&mut *conn).await?;
-
-            let rows: Vec<&Vec<Val>> = chunk.iter().flat_map(|p| p.tables[t].rows.iter()).collect();
-            for rows in rows.chunks(MAX_BINDS / table.columns.len()) {
+        let plan = ProjectionWrite::of(chunk);
+        for t in &plan.tables {
+            delete_rows(conn, t.table.name, t.table.columns[0], &t.households).await?;
+            for rows in t.rows.chunks(MAX_BINDS / t.table.columns.len()) {
                 let mut qb = QueryBuilder::<DB>::new(format!(
                     "INSERT INTO {} ({}) ",
-                    table.name,
-                    table.columns.join(", ")
+                    t.table.name,
+                    t.table.columns.join(", ")
                 ));
                 qb.push_values(rows, |mut sep, row| {
                     for v in row.iter() {
@@ -52,7 +98,38 @@ where
                 qb.build().execute(&mut *conn).await?;
             }
         }
+        let households: Vec<&str> = plan.digests.iter().map(|(h, _)| *h).collect();
+        delete_rows(conn, "p_digests", "household_id", &households).await?;
+        let mut qb = QueryBuilder::<DB>::new("INSERT INTO p_digests (household_id, digest) ");
+        qb.push_values(plan.digests, |mut sep, (household, digest)| {
+            sep.push_bind(household.to_owned());
+            sep.push_bind(digest);
+        });
+        qb.build().execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// Deletes the rows of `table` whose `key` is one of `households`.
+async fn delete_rows<DB>(
+    conn: &mut DB::Connection,
+    table: &str,
+    key: &str,
+    households: &[&str],
+) -> Result<(), DbError>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut qb = QueryBuilder::<DB>::new(format!("DELETE FROM {table} WHERE {key} IN ("));
+    let mut ids = qb.separated(", ");
+    for h in households {
+        ids.push_bind((*h).to_owned());
+    }
+    qb.push(")");
+    qb.build().execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -69,8 +146,8 @@ macro_rules! projection_sql {
             use $crate::sql::projection::write_projections;
             use $crate::sql::push_prefix_range;
             use $crate::views::{
-                BusyHelper, CaseCount, CaseWindow, ConflictEntry, DuplicateId, RosterFilter, RosterRow,
-                SpotCheck, StatusCount, WebSession,
+                BusyHelper, CaseCount, CaseWindow, ConflictEntry, DuplicateId, RegisterMove,
+                RosterFilter, RosterRow, SpotCheck, StatusCount, WebSession,
             };
             use $crate::{Backend, DbError, Projections, WebStore};
 
@@ -244,10 +321,11 @@ macro_rules! projection_sql {
                         .await?
                         .into_iter()
                         .collect();
-                    let fresh: Vec<&Projection> = items
+                    // Every table rewritten: a rebuild trusts no digest.
+                    let fresh: Vec<(&Projection, Option<&str>)> = items
                         .iter()
                         .filter(|(v, p)| current.get(&p.household_id) == Some(v))
-                        .map(|(_, p)| p)
+                        .map(|(_, p)| (p, None))
                         .collect();
                     write_projections::<Db>(&mut tx, &fresh).await?;
                     tx.commit().await?;
@@ -318,12 +396,35 @@ macro_rules! projection_sql {
                     Ok(qb.build_query_as().fetch_all(self.pool()).await?)
                 }
 
+                async fn register_moves(
+                    &self,
+                    area: &str,
+                    since: NaiveDate,
+                ) -> Result<Vec<RegisterMove>, DbError> {
+                    let mut qb = QueryBuilder::<Db>::new(
+                        "SELECT area_code, CAST(COALESCE(SUM(poor_move), 0) AS BIGINT) AS poor, \
+                         CAST(COALESCE(SUM(exited_move), 0) AS BIGINT) AS exited FROM p_cases \
+                         WHERE announced_on >= ",
+                    );
+                    qb.push_bind(since.to_string()).push(" AND ");
+                    push_prefix_range(&mut qb, "area_code", area);
+                    qb.push(" GROUP BY area_code");
+                    Ok(qb.build_query_as().fetch_all(self.pool()).await?)
+                }
+
                 async fn roster(&self, filter: &RosterFilter) -> Result<Vec<RosterRow>, DbError> {
                     let mut qb = QueryBuilder::<Db>::new(
                         "SELECT h.id, h.area_code, h.household_no, h.head_name, h.head_id, h.phone, \
                          h.status, h.monitoring, h.persons, h.per_capita, h.income_year, \
-                         h.last_visit, h.errors, h.warnings, h.conflicts, h.failed_criteria \
-                         FROM p_households h WHERE 1 = 1",
+                         h.last_visit, h.errors, h.warnings, h.conflicts, h.failed_criteria, \
+                         lc.kind AS case_kind, lc.stage AS case_stage, lc.stage_step AS case_step, \
+                         lc.publicity_end AS case_publicity_end \
+                         FROM p_households h LEFT JOIN p_cases lc ON lc.household_id = h.id \
+                         AND lc.case_id = (SELECT o.case_id FROM p_cases o \
+                           WHERE o.household_id = h.id AND o.stage <> 'rejected' \
+                           AND NOT (o.stage = 'passed' AND o.stage_step = 'announcement') \
+                           ORDER BY o.proposed_on DESC, o.case_id DESC LIMIT 1) \
+                         WHERE 1 = 1",
                     );
                     push_roster_filter(&mut qb, filter);
                     qb.push(" ORDER BY h.area_code, h.id LIMIT ")
@@ -344,19 +445,22 @@ macro_rules! projection_sql {
                 async fn duplicate_ids(&self, area: &str) -> Result<Vec<DuplicateId>, DbError> {
                     // Every holder of an ID that some member in the area holds in another household
                     // too, wherever the other household is: the reader must learn there is one.
-                    // One grouped pass over the partial index finds the duplicated IDs (few);
-                    // MATERIALIZED keeps PostgreSQL from planning for hundreds of thousands.
+                    // It starts from the area's households (their index, then the members' key)
+                    // and asks the ID index once per member, so its cost follows the area asked
+                    // about, not the province. MATERIALIZED: the duplicated IDs are few.
                     let mut qb = QueryBuilder::<Db>::new(
-                        "WITH dup AS MATERIALIZED (SELECT id_number FROM p_members \
-                           WHERE is_current = 1 AND id_number IS NOT NULL GROUP BY id_number \
-                           HAVING MIN(household_id) <> MAX(household_id)) \
-                         SELECT m.id_number, m.household_id, m.area_code, m.name \
-                         FROM dup JOIN p_members m ON m.id_number = dup.id_number \
-                         WHERE m.is_current = 1 AND EXISTS (SELECT 1 FROM p_members a \
-                           WHERE a.id_number = m.id_number AND a.is_current = 1 AND ",
+                        "WITH dup AS MATERIALIZED (SELECT DISTINCT a.id_number \
+                           FROM p_households h JOIN p_members a ON a.household_id = h.id \
+                           WHERE a.is_current = 1 AND a.id_number IS NOT NULL \
+                           AND EXISTS (SELECT 1 FROM p_members o WHERE o.id_number = a.id_number \
+                             AND o.is_current = 1 AND o.household_id <> a.household_id) AND ",
                     );
-                    push_prefix_range(&mut qb, "a.area_code", area);
-                    qb.push(") ORDER BY m.id_number, m.household_id");
+                    push_prefix_range(&mut qb, "h.area_code", area);
+                    qb.push(
+                        ") SELECT m.id_number, m.household_id, m.area_code, m.name \
+                         FROM dup JOIN p_members m ON m.id_number = dup.id_number \
+                         WHERE m.is_current = 1 ORDER BY m.id_number, m.household_id",
+                    );
                     Ok(qb.build_query_as().fetch_all(self.pool()).await?)
                 }
 

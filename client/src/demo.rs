@@ -20,51 +20,33 @@ const VILLAGES: [(&str, &str); 3] = [
 
 /// One demo family: the head's surname and given name, the spouse's and the grandmother's full
 /// names, the schoolchild's given name, the head's birth year, and the year's wage income in yuan.
-struct Family {
-    surname: &'static str,
-    head: &'static str,
-    spouse: &'static str,
-    child: &'static str,
-    grandmother: &'static str,
-    born: i32,
-    wage: i64,
-}
-
-const fn family(
-    surname: &'static str,
-    head: &'static str,
-    spouse: &'static str,
-    child: &'static str,
-    grandmother: &'static str,
-    born: i32,
-    wage: i64,
-) -> Family {
-    Family {
-        surname,
-        head,
-        spouse,
-        child,
-        grandmother,
-        born,
-        wage,
-    }
-}
+/// A tuple struct, so that each family of the table below is one line.
+#[derive(Clone, Copy)]
+struct Family(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i32,
+    i64,
+);
 
 /// Twelve families as a village roster lists them: common surnames of the area, often shared
 /// within a village, each person with a name of their own.
 const FAMILIES: [Family; 12] = [
-    family("李", "大山", "王秀英", "明", "杨桂芬", 1970, 18_000),
-    family("王", "建国", "字春梅", "浩", "李玉兰", 1968, 22_500),
-    family("张", "志强", "罗海燕", "宇", "赵秀珍", 1975, 15_800),
-    family("杨", "文华", "张丽", "杰", "鲁桂英", 1972, 26_000),
-    family("赵", "永福", "茶艳", "鑫", "查凤英", 1966, 12_400),
-    family("字", "正明", "杨美", "涛", "王兰芬", 1979, 19_600),
-    family("李", "国平", "周娟", "博", "胡秀兰", 1974, 9_800),
-    family("鲁", "成林", "李琼", "磊", "何德英", 1969, 24_300),
-    family("查", "光荣", "赵翠", "然", "陈玉珍", 1977, 16_700),
-    family("杨", "家顺", "高敏", "轩", "马正英", 1971, 20_900),
-    family("茶", "德贵", "孙芳", "晨", "林秀芳", 1973, 13_200),
-    family("罗", "绍华", "吴静", "航", "郭兰英", 1976, 21_400),
+    Family("李", "大山", "王秀英", "明", "杨桂芬", 1970, 18_000),
+    Family("王", "建国", "字春梅", "浩", "李玉兰", 1968, 22_500),
+    Family("张", "志强", "罗海燕", "宇", "赵秀珍", 1975, 15_800),
+    Family("杨", "文华", "张丽", "杰", "鲁桂英", 1972, 26_000),
+    Family("赵", "永福", "茶艳", "鑫", "查凤英", 1966, 12_400),
+    Family("字", "正明", "杨美", "涛", "王兰芬", 1979, 19_600),
+    Family("李", "国平", "周娟", "博", "胡秀兰", 1974, 9_800),
+    Family("鲁", "成林", "李琼", "磊", "何德英", 1969, 24_300),
+    Family("查", "光荣", "赵翠", "然", "陈玉珍", 1977, 16_700),
+    Family("杨", "家顺", "高敏", "轩", "马正英", 1971, 20_900),
+    Family("茶", "德贵", "孙芳", "晨", "林秀芳", 1973, 13_200),
+    Family("罗", "绍华", "吴静", "航", "郭兰英", 1976, 21_400),
 ];
 
 /// Seeds demo data into an empty store (a store with households is left alone). Refused on a
@@ -107,7 +89,7 @@ pub fn seed(store: &mut Store) -> Result<(), StoreError> {
             if let Some(income) = h.incomes.values().next().cloned() {
                 // Incomes differ by family, by as much as a wage and a harvest do.
                 let income = Income {
-                    wage: Fen::from_yuan(f.wage),
+                    wage: Fen::from_yuan(f.6),
                     planting: Fen::from_yuan(2_000 + 300 * n as i64),
                     ..income
                 };
@@ -139,15 +121,12 @@ fn phone(typical: &str, n: usize) -> String {
 /// spread by family, and a sequence number that no other demo person has (its last digit
 /// giving the sex, as IDs do).
 fn person(f: &Family, n: usize, k: usize, rel: Option<Relation>) -> (String, String) {
+    let Family(surname, head, spouse, child, grandmother, born, _) = *f;
     let (name, year, female) = match rel {
-        Some(Relation::Head) => (format!("{}{}", f.surname, f.head), f.born, false),
-        Some(Relation::Spouse) => (f.spouse.to_owned(), f.born + 2, true),
-        Some(Relation::Son) => (
-            format!("{}{}", f.surname, f.child),
-            2010 + (n % 4) as i32,
-            false,
-        ),
-        _ => (f.grandmother.to_owned(), 1940 + (n % 8) as i32, true),
+        Some(Relation::Head) => (format!("{surname}{head}"), born, false),
+        Some(Relation::Spouse) => (spouse.to_owned(), born + 2, true),
+        Some(Relation::Son) => (format!("{surname}{child}"), 2010 + (n % 4) as i32, false),
+        _ => (grandmother.to_owned(), 1940 + (n % 8) as i32, true),
     };
     let birth = format!(
         "{year}{:02}{:02}",

@@ -781,30 +781,36 @@ mod tests {
     const SPOUSE: &str = "汉族,群众,小学,,,健康,,弱劳动力或半劳动力,,,是,否,否,否,否,否";
     const HOUSEHOLD: &str = "国家,一般贫困户,因病,因残、缺技术,已脱贫(享受政策),2019年,脱贫不稳定户,13800000001,凤庆县农村信用合作联社,6221500000000000001,2026";
 
+    /// Household A1's head, as the full-export tests all start.
+    fn a1_head() -> String {
+        full_row(
+            "A1",
+            "三合村",
+            "李大山",
+            "户主",
+            &id_number("19700312", "011"),
+            HEAD,
+            HOUSEHOLD,
+        )
+    }
+
+    /// Household A1's spouse with the person columns `person`.
+    fn a1_spouse(person: &str) -> String {
+        full_row(
+            "A1",
+            "三合村",
+            "王秀英",
+            "配偶",
+            &id_number("19720801", "022"),
+            person,
+            HOUSEHOLD,
+        )
+    }
+
     #[test]
     fn keeps_every_column_of_the_national_export_the_model_has() {
         let (_d, mut s) = store();
-        let csv = format!(
-            "{FULL_HEADER}\n{}\n{}\n",
-            full_row(
-                "A1",
-                "三合村",
-                "李大山",
-                "户主",
-                &id_number("19700312", "011"),
-                HEAD,
-                HOUSEHOLD
-            ),
-            full_row(
-                "A1",
-                "三合村",
-                "王秀英",
-                "配偶",
-                &id_number("19720801", "022"),
-                SPOUSE,
-                HOUSEHOLD
-            ),
-        );
+        let csv = format!("{FULL_HEADER}\n{}\n{}\n", a1_head(), a1_spouse(SPOUSE),);
         let r = import(&mut s, csv.as_bytes(), today()).expect("import");
         assert_eq!((r.imported, r.bad.len()), (1, 0), "{r:?}");
         assert_eq!(
@@ -881,24 +887,8 @@ mod tests {
             .replacen(",是,否,否", ",有,否,否", 1);
         let csv = format!(
             "{FULL_HEADER}\n{}\n{}\n{}\n",
-            full_row(
-                "A1",
-                "三合村",
-                "李大山",
-                "户主",
-                &id_number("19700312", "011"),
-                HEAD,
-                HOUSEHOLD
-            ),
-            full_row(
-                "A1",
-                "三合村",
-                "王秀英",
-                "配偶",
-                &id_number("19720801", "022"),
-                &spoilt,
-                HOUSEHOLD
-            ),
+            a1_head(),
+            a1_spouse(&spoilt),
             full_row(
                 "B2",
                 "三合村",

@@ -444,3 +444,38 @@ fn a_module_in_no_layer_is_refused() {
     let found = problems(&files, LAYERS, &[]);
     assert_eq!(found.len(), 1, "{found:?}");
 }
+
+/// Files of the supervisors' doors (pages and the review API) that reach the state's databases
+/// themselves (`….db`, `….reports`), rather than through `review::Review`. The sessions module
+/// is the one exception: it opens and closes sessions, before there is a user to review as.
+fn doors_past_review(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(p, _)| (p.starts_with("web/") && p != "web/session.rs") || p == "api/review.rs")
+        .filter(|(_, src)| {
+            let code = code_only(src);
+            code.contains(".db") || code.contains(".reports")
+        })
+        .map(|(p, _)| p.clone())
+        .collect()
+}
+
+#[test]
+fn supervisors_doors_reach_storage_only_through_review() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &root, &mut files);
+    let doors = files
+        .iter()
+        .filter(|(p, _)| p.starts_with("web/") || p == "api/review.rs")
+        .count();
+    assert!(doors > 5, "found only {doors} door files");
+    let past = doors_past_review(&files);
+    assert!(past.is_empty(), "these query storage past review: {past:?}");
+    // The check can fail: a handler counting rows on its own is caught.
+    let bad = synthetic(&[(
+        "web/report.rs",
+        "async fn page(state: S) { state.db.roster_count(&f).await; }",
+    )]);
+    assert_eq!(doors_past_review(&bad), ["web/report.rs"]);
+}

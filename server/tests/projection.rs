@@ -581,7 +581,7 @@ fn user(
 }
 
 async fn spot_checks_are_drawn_once_and_recorded(url: String) {
-    use zoufang_server::review::{self, ReviewError};
+    use zoufang_server::review::{Review, ReviewError};
     use zoufang_server::storage::Role;
     let db = open(&url).await;
     with_areas(&db).await;
@@ -599,8 +599,10 @@ async fn spot_checks_are_drawn_once_and_recorded(url: String) {
         .collect();
     store(&db, &mut docs).await;
     let inspector = user("zhao", Role::CountySupervisor, "530921");
+    let inspector = Review::over(db.clone(), db.clone(), inspector);
     let day = today();
-    let first = review::spot_sample(&db, &inspector, TOWNSHIP, day, 4, "salt")
+    let first = inspector
+        .spot_sample(TOWNSHIP, day, 4, "salt")
         .await
         .expect("draw");
     assert_eq!(first.len(), 4);
@@ -608,25 +610,29 @@ async fn spot_checks_are_drawn_once_and_recorded(url: String) {
     let in_v2 = first.iter().filter(|s| s.village == V2).count();
     assert_eq!(in_v2, 1, "{first:?}");
     // The day's sample is fixed: asking again (even for more) shows the same list.
-    let again = review::spot_sample(&db, &inspector, TOWNSHIP, day, 10, "salt")
+    let again = inspector
+        .spot_sample(TOWNSHIP, day, 10, "salt")
         .await
         .expect("again");
     assert_eq!(again, first);
     // A township reviewer sees the list but cannot draw or record.
     let reviewer = user("wang", Role::TownshipReviewer, TOWNSHIP);
+    let reviewer = Review::over(db.clone(), db.clone(), reviewer);
     let next_day = day + TimeDelta::days(1);
     assert!(
-        review::spot_sample(&db, &reviewer, TOWNSHIP, next_day, 4, "salt")
+        reviewer
+            .spot_sample(TOWNSHIP, next_day, 4, "salt")
             .await
             .expect("view")
             .is_empty()
     );
     let hh = first[0].household_id.clone();
     assert!(matches!(
-        review::record_spot(&db, &reviewer, TOWNSHIP, day, &hh, "ok", "").await,
+        reviewer.record_spot(TOWNSHIP, day, &hh, "ok", "").await,
         Err(ReviewError::Forbidden(_))
     ));
-    review::record_spot(&db, &inspector, TOWNSHIP, day, &hh, "problem", "门牌不符")
+    inspector
+        .record_spot(TOWNSHIP, day, &hh, "problem", "门牌不符")
         .await
         .expect("record");
     let stored = db
@@ -649,7 +655,9 @@ async fn spot_checks_are_drawn_once_and_recorded(url: String) {
         .find(|id| !first.iter().any(|s| &s.household_id == id))
         .expect("one not drawn");
     assert!(matches!(
-        review::record_spot(&db, &inspector, TOWNSHIP, day, &outside, "ok", "").await,
+        inspector
+            .record_spot(TOWNSHIP, day, &outside, "ok", "")
+            .await,
         Err(ReviewError::NotFound)
     ));
 }

@@ -76,18 +76,11 @@ macro_rules! code_list {
             }
         }
 
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str($crate::codes::CodeList::code(*self))
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
-                <Self as $crate::codes::CodeList>::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
+        $crate::serde_as_text!(
+            $name,
+            |c| $crate::codes::CodeList::code(*c),
+            <$name as $crate::codes::CodeList>::parse
+        );
     };
 }
 

@@ -36,6 +36,22 @@ pub fn step_record(
     }
 }
 
+/// A case as a field team proposes it by hand: no origin, round, user account, reason, members
+/// or steps yet.
+pub fn case_record(kind: CaseKind, proposed_on: chrono::NaiveDate, proposed_by: &str) -> Case {
+    Case {
+        kind,
+        origin: None,
+        round: None,
+        proposed_on,
+        proposed_by: proposed_by.into(),
+        proposed_by_user: None,
+        reason: String::new(),
+        members: Default::default(),
+        steps: Default::default(),
+    }
+}
+
 /// Fills a new household with the figures of a typical exited family of four in 诗礼乡 三合村:
 /// head, spouse, a schoolboy and a grandmother; wage income, a B-grade house, safe water.
 pub fn fill_typical(e: &mut Editor<'_>) -> Result<(), DocError> {

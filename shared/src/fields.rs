@@ -204,22 +204,12 @@ impl Field {
                 other => return Err(format!("「{other}」应为 是/否")),
             },
             Kind::Choice(_) if empty => Json::Null,
-            Kind::Choice(list) => {
-                let (code, _) = list()
-                    .into_iter()
-                    .find(|(code, label)| *code == text || *label == text)
-                    .ok_or_else(|| format!("「{text}」不是有效的{}", self.label))?;
-                Json::String(code.to_owned())
-            }
+            Kind::Choice(list) => Json::String(self.code_of(&list(), text)?.to_owned()),
             Kind::Set(list) => {
                 let all = list();
                 let mut set = serde_json::Map::new();
                 for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    let (code, _) = all
-                        .iter()
-                        .find(|(code, label)| *code == part || *label == part)
-                        .ok_or_else(|| format!("「{part}」不是有效的{}", self.label))?;
-                    set.insert((*code).to_owned(), Json::Bool(true));
+                    set.insert(self.code_of(&all, part)?.to_owned(), Json::Bool(true));
                 }
                 Json::Object(set)
             }
@@ -234,6 +224,18 @@ impl Field {
                     .to_string(),
             ),
         })
+    }
+
+    /// The code of the choice `text` names by code or label, or a message naming this field.
+    fn code_of(
+        &self,
+        list: &[(&'static str, &'static str)],
+        text: &str,
+    ) -> Result<&'static str, String> {
+        list.iter()
+            .find(|(code, label)| *code == text || *label == text)
+            .map(|(code, _)| *code)
+            .ok_or_else(|| format!("「{text}」不是有效的{}", self.label))
     }
 
     /// The model's JSON value as the text an input shows.
@@ -326,6 +328,26 @@ mod tests {
         assert_eq!(f.describe(&Json::Bool(false)), "否");
         assert_eq!(f.describe(&Json::Null), "(空)");
         assert!(for_path(&path("cases.x.steps.y.outcome")).is_none());
+    }
+
+    #[test]
+    fn choices_are_read_by_code_or_label_and_unknown_ones_name_the_field() {
+        let (_, grade) = for_path(&path("living.house_grade")).expect("known");
+        assert_eq!(grade.parse(Some("C级")), Ok(Json::from("c")));
+        assert_eq!(grade.parse(Some(" c ")), Ok(Json::from("c")));
+        assert_eq!(
+            grade.parse(Some("E级")),
+            Err("「E级」不是有效的危房等级".to_owned())
+        );
+        let (_, measures) = for_path(&path("info.measures")).expect("known");
+        assert_eq!(
+            measures.parse(Some("产业, housing,")),
+            Ok(serde_json::json!({"industry": true, "housing": true}))
+        );
+        assert_eq!(
+            measures.parse(Some("产业,飞行")),
+            Err("「飞行」不是有效的帮扶措施".to_owned())
+        );
     }
 
     #[test]

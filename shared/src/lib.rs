@@ -14,6 +14,7 @@ pub mod money;
 pub mod rng;
 pub mod rounds;
 pub mod rules;
+mod serde_text;
 #[cfg(feature = "shutdown")]
 pub mod shutdown;
 pub mod term;

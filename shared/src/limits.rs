@@ -15,6 +15,7 @@
 //! has to fit.
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 use crate::doc::{DocError, ValidationError};
 use crate::fields;
@@ -287,15 +288,16 @@ impl<'h, F: FnMut(&[&'h str], Label, TextClass, &'h str)> Walk<'h, F> {
 
     /// The entries of the map (or set) at `key`: each key an id called `label`, then `f` on its
     /// value.
-    fn entries<V: 'h>(
+    fn entries<K: AsRef<str> + 'h, V: 'h>(
         &mut self,
         key: &'h str,
         label: &'static str,
-        entries: impl IntoIterator<Item = (&'h str, &'h V)>,
+        entries: impl IntoIterator<Item = (&'h K, &'h V)>,
         mut f: impl FnMut(&mut Self, &'h V),
     ) {
         self.path.push(key);
         for (id, value) in entries {
+            let id = id.as_ref();
             self.path.push(id);
             (self.visit)(&self.path, Label::Own(label), TextClass::Id, id);
             f(self, value);
@@ -305,8 +307,8 @@ impl<'h, F: FnMut(&[&'h str], Label, TextClass, &'h str)> Walk<'h, F> {
     }
 
     /// The ids of the set at `key`.
-    fn ids(&mut self, key: &'h str, label: &'static str, ids: impl IntoIterator<Item = &'h str>) {
-        self.entries(key, label, ids.into_iter().map(|id| (id, &())), |_, _| {});
+    fn ids<K: AsRef<str> + 'h>(&mut self, key: &'h str, label: &'static str, ids: &'h BTreeSet<K>) {
+        self.entries(key, label, ids.iter().map(|id| (id, &())), |_, _| {});
     }
 }
 
@@ -422,7 +424,6 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
         } = income;
     }
 
-    let members = members.iter().map(|(k, v)| (k.as_str(), v));
     w.entries("members", "成员标识", members, |w, m| {
         let Member {
             name,
@@ -462,7 +463,6 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
         w.opt("phone", Form, Short, phone);
     });
 
-    let helpers = helpers.iter().map(|(k, v)| (k.as_str(), v));
     w.entries("helpers", "帮扶责任人标识", helpers, |w, h| {
         let Helper {
             name,
@@ -478,7 +478,6 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
         w.opt("user_id", Own("帮扶责任人账号"), Short, user_id);
     });
 
-    let visits = visits.iter().map(|(k, v)| (k.as_str(), v));
     w.entries("visits", "走访记录标识", visits, |w, v| {
         let Visit {
             date: _,
@@ -500,14 +499,9 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
             Note,
             policies_known,
         );
-        w.ids(
-            "attachments",
-            "走访附件",
-            attachments.iter().map(String::as_str),
-        );
+        w.ids("attachments", "走访附件", attachments);
     });
 
-    let cases = cases.iter().map(|(k, v)| (k.as_str(), v));
     w.entries("cases", "事项标识", cases, |w, c| {
         let Case {
             kind: _,
@@ -529,12 +523,7 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
         );
         w.opt("round", Own("工作批次"), Short, round);
         w.text("reason", Own("事项理由"), Note, reason);
-        w.ids(
-            "members",
-            "事项涉及成员",
-            members.iter().map(|m| m.as_str()),
-        );
-        let steps = steps.iter().map(|(k, v)| (k.as_str(), v));
+        w.ids("members", "事项涉及成员", members);
         w.entries("steps", "步骤记录标识", steps, |w, s| {
             let StepRecord {
                 step: _,
@@ -551,7 +540,6 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
             w.text("actor", Own("经办人"), Short, actor);
             w.opt("actor_user", Own("经办人账号"), Short, actor_user);
             w.text("comment", Own("办理意见"), Note, comment);
-            let objections = objections.iter().map(|(k, v)| (k.as_str(), v));
             w.entries("objections", "异议标识", objections, |w, o| {
                 let Objection {
                     date: _,
@@ -563,15 +551,10 @@ fn walk<'h>(h: &'h Household, visit: impl FnMut(&[&'h str], Label, TextClass, &'
                 w.text("content", Own("异议内容"), Note, content);
                 w.opt("resolution", Own("异议处理结果"), Note, resolution);
             });
-            w.ids(
-                "attachments",
-                "步骤附件",
-                attachments.iter().map(String::as_str),
-            );
+            w.ids("attachments", "步骤附件", attachments);
         });
     });
 
-    let attachments = attachments.iter().map(|(k, v)| (k.as_str(), v));
     w.entries("attachments", "附件标识", attachments, |w, a| {
         let Attachment {
             kind: _,

@@ -1,7 +1,7 @@
 //! Money in integer fen and land in hundredths of a mu: exact decimal quantities with no floats,
 //! so sums and per-capita divisions are reproducible on every device.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An amount of money in fen (1 yuan = 100 fen). Serialised as an integer number of fen.
@@ -93,18 +93,7 @@ impl fmt::Display for Mu {
     }
 }
 
-impl Serialize for Mu {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Mu {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        Mu::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_as_text!(Mu, |m| &m.to_string(), Mu::parse);
 
 #[cfg(test)]
 mod tests {

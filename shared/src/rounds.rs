@@ -167,6 +167,14 @@ mod tests {
         NaiveDate::from_ymd_opt(y, m, d).expect("date")
     }
 
+    /// An exit case proposed on `on`, in `round` when given.
+    fn exit_case(round: Option<&str>, on: NaiveDate) -> Case {
+        Case {
+            round: round.map(str::to_owned),
+            ..crate::demo::case_record(crate::codes::CaseKind::Exit, on, "张三")
+        }
+    }
+
     fn round(id: &str, starts: NaiveDate, ends: Option<NaiveDate>, areas: &[&str]) -> Round {
         Round {
             id: id.into(),
@@ -215,17 +223,7 @@ mod tests {
 
     #[test]
     fn cases_without_a_round_count_in_their_year() {
-        let mut case = Case {
-            kind: crate::codes::CaseKind::Exit,
-            origin: None,
-            round: None,
-            proposed_on: day(2016, 12, 31),
-            proposed_by: "张三".into(),
-            proposed_by_user: None,
-            reason: String::new(),
-            members: Default::default(),
-            steps: Default::default(),
-        };
+        let mut case = exit_case(None, day(2016, 12, 31));
         assert_eq!(case_round_id(&case), "year-2016");
         assert_eq!(
             year_round_name("year-2016").as_deref(),
@@ -247,37 +245,29 @@ mod tests {
         )];
         let mut h = crate::model::Household::new(HouseholdId("hh-1".into()));
         h.info.area_code = Some("530921100201".into());
-        let case = |round: Option<&str>, on| Case {
-            kind: crate::codes::CaseKind::Exit,
-            origin: None,
-            round: round.map(str::to_owned),
-            proposed_on: on,
-            proposed_by: "张三".into(),
-            proposed_by_user: None,
-            reason: String::new(),
-            members: Default::default(),
-            steps: Default::default(),
-        };
         let with = |c: Case| {
             let mut after = h.clone();
             after.cases.insert(CaseId::from("c1"), c);
             after
         };
         let inside = day(2017, 10, 1);
-        for ok in [case(Some("2017-dynamic"), inside), case(None, inside)] {
+        for ok in [
+            exit_case(Some("2017-dynamic"), inside),
+            exit_case(None, inside),
+        ] {
             assert_eq!(misfiled_case(Some(&h), &with(ok), &rounds), None);
         }
         for bad in [
-            case(Some("2017-dynamic"), day(2017, 12, 1)),
-            case(Some("no-such"), inside),
+            exit_case(Some("2017-dynamic"), day(2017, 12, 1)),
+            exit_case(Some("no-such"), inside),
         ] {
             assert!(misfiled_case(Some(&h), &with(bad), &rounds).is_some());
         }
-        let mut elsewhere = with(case(Some("2017-dynamic"), inside));
+        let mut elsewhere = with(exit_case(Some("2017-dynamic"), inside));
         elsewhere.info.area_code = Some("530921200201".into());
         assert!(misfiled_case(None, &elsewhere, &rounds).is_some());
         // A case already stored is not judged again (the round may have ended since).
-        let stored = with(case(Some("2017-dynamic"), inside));
+        let stored = with(exit_case(Some("2017-dynamic"), inside));
         assert_eq!(misfiled_case(Some(&stored), &stored, &[]), None);
     }
 

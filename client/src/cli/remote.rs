@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use zoufang_client::import;
+use zoufang_client::store::Rejection;
 use zoufang_client::sync::{self, SyncReport};
 
 use super::output::{Text, emit_json};
@@ -113,11 +114,12 @@ pub fn sync(ctx: &Context) -> Outcome {
             "同步完成:{} 轮往返,上传 {} 户,更新本机 {} 户",
             report.rounds, report.accepted, report.households_updated
         ));
-        decisions_line(&mut t, report.decisions_received);
-        removed_lines(&mut t, report.households_removed, report.removed_unsent);
-        for r in &report.rejected {
-            t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
-        }
+        received_lines(
+            &mut t,
+            report.decisions_received,
+            (report.households_removed, report.removed_unsent),
+            &report.rejected,
+        );
         if report.standards_updated {
             t.line(format_args!("  收入标准表已按服务器更新"));
         }
@@ -126,11 +128,7 @@ pub fn sync(ctx: &Context) -> Outcome {
         }
         t.emit()?;
     }
-    Ok(if report.rejected.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(&report.rejected))
 }
 
 pub fn bundle_export(ctx: &Context, file: &std::path::Path) -> Outcome {
@@ -179,29 +177,29 @@ pub fn bundle_import(ctx: &Context, file: &std::path::Path) -> Outcome {
             "已导入回执:服务器接收 {} 户,带回 {} 项变更,更新本机 {} 户",
             outcome.accepted, outcome.pulled_changes, outcome.households_updated
         ));
-        decisions_line(&mut t, outcome.decisions_received);
-        removed_lines(&mut t, outcome.households_removed, outcome.removed_unsent);
-        for r in &outcome.rejected {
-            t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
-        }
+        received_lines(
+            &mut t,
+            outcome.decisions_received,
+            (outcome.households_removed, outcome.removed_unsent),
+            &outcome.rejected,
+        );
         t.emit()?;
     }
-    Ok(if outcome.rejected.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_code(&outcome.rejected))
 }
 
-/// Decisions made on the review pages that reached this device's households.
-fn decisions_line(t: &mut Text, received: usize) {
-    if received > 0 {
-        t.line(format_args!("收到审核决定 {received} 项"));
+/// What a sync and an imported reply both brought back: decisions made on the review pages,
+/// households moved out of the user's areas (`(removed, of them unsent)`), and the pushes the
+/// server refused.
+fn received_lines(
+    t: &mut Text,
+    decisions: usize,
+    (removed, unsent): (usize, usize),
+    rejected: &[Rejection],
+) {
+    if decisions > 0 {
+        t.line(format_args!("收到审核决定 {decisions} 项"));
     }
-}
-
-/// What a surveyor reads about households that moved out of the user's areas.
-fn removed_lines(t: &mut Text, removed: usize, unsent: usize) {
     if removed > 0 {
         t.line(format_args!(
             "{removed} 户已调出您的负责区域,已从本设备移除"
@@ -211,5 +209,17 @@ fn removed_lines(t: &mut Text, removed: usize, unsent: usize) {
         t.line(format_args!(
             "  其中 {unsent} 户有尚未上传的修改,已随之舍弃(调出后服务器不再接受本设备对其的修改)"
         ));
+    }
+    for r in rejected {
+        t.line(format_args!("  未被接受:{} —— {}", r.household, r.message));
+    }
+}
+
+/// A refused push fails the command, so that a script notices.
+fn exit_code(rejected: &[Rejection]) -> ExitCode {
+    if rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -4,7 +4,7 @@
 use zoufang_shared::wire::{AttachmentStatusRequest, AttachmentStatusResponse, UploadState};
 
 use super::http::{json_answer, json_body, send, server_error};
-use super::{SyncError, SyncReport};
+use super::{Remote, SyncError, SyncReport};
 use crate::store::Store;
 
 /// Chunk size of attachment uploads: small enough that a cut on a 2G link loses little.
@@ -14,9 +14,7 @@ pub const UPLOAD_CHUNK: usize = 256 * 1024;
 /// ends.
 pub(super) async fn upload_attachments(
     store: &Store,
-    client: &reqwest::Client,
-    server: &str,
-    token: &str,
+    remote: &Remote,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncError> {
@@ -29,9 +27,8 @@ pub(super) async fn upload_attachments(
         };
         let res = send(
             || {
-                client
-                    .post(format!("{server}/api/attachments/status"))
-                    .bearer_auth(token)
+                remote
+                    .request(reqwest::Method::POST, "/api/attachments/status")
                     .json(&asked)
             },
             report,
@@ -51,10 +48,7 @@ pub(super) async fn upload_attachments(
                     let Some((mime, bytes)) = store.attachment(hash)? else {
                         continue;
                     };
-                    upload_one(
-                        client, server, token, hash, &mime, &bytes, offset, report, progress,
-                    )
-                    .await?;
+                    upload_one(remote, hash, &mime, &bytes, offset, report, progress).await?;
                     store.mark_uploaded(hash)?;
                     report.attachments_uploaded += 1;
                     progress(report);
@@ -65,11 +59,8 @@ pub(super) async fn upload_attachments(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn upload_one(
-    client: &reqwest::Client,
-    server: &str,
-    token: &str,
+    remote: &Remote,
     hash: &str,
     mime: &str,
     bytes: &[u8],
@@ -84,11 +75,11 @@ async fn upload_one(
         let end = (start + UPLOAD_CHUNK).min(bytes.len());
         let res = send(
             || {
-                client
-                    .put(format!(
-                        "{server}/api/attachments/{hash}?offset={start}&total={total}"
-                    ))
-                    .bearer_auth(token)
+                remote
+                    .request(
+                        reqwest::Method::PUT,
+                        &format!("/api/attachments/{hash}?offset={start}&total={total}"),
+                    )
                     .header(reqwest::header::CONTENT_TYPE, mime)
                     .body(bytes[start..end].to_vec())
             },

@@ -233,16 +233,33 @@ pub fn apply_round(
     Ok(answer.more || round.more_to_push || outcome.need_all > 0 || wants_full)
 }
 
+/// The enrolled server, and the device's token that every request after enrollment carries.
+pub(super) struct Remote {
+    client: reqwest::Client,
+    server: String,
+    token: String,
+}
+
+impl Remote {
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.server))
+            .bearer_auth(&self.token)
+    }
+}
+
 /// Syncs until nothing is left to push or pull. `progress` hears after every round.
 pub async fn sync(
     store: &mut Store,
     mut progress: impl FnMut(&SyncReport),
 ) -> Result<SyncReport, SyncError> {
-    let server = store
-        .setting(SERVER_URL_SETTING)?
-        .ok_or(SyncError::NotEnrolled)?;
-    let token = store.setting("token")?.ok_or(SyncError::NotEnrolled)?;
-    let client = http()?;
+    let remote = Remote {
+        server: store
+            .setting(SERVER_URL_SETTING)?
+            .ok_or(SyncError::NotEnrolled)?,
+        token: store.setting("token")?.ok_or(SyncError::NotEnrolled)?,
+        client: http()?,
+    };
     let mut report = SyncReport::default();
     loop {
         if report.rounds == MAX_ROUNDS {
@@ -252,9 +269,8 @@ pub async fn sync(
         let round = prepare_round(store, &mut report)?;
         let res = send(
             || {
-                client
-                    .post(format!("{server}/api/sync"))
-                    .bearer_auth(&token)
+                remote
+                    .request(reqwest::Method::POST, "/api/sync")
                     .header(reqwest::header::CONTENT_TYPE, SYNC_CONTENT_TYPE)
                     .body(round.body.clone())
             },
@@ -272,10 +288,9 @@ pub async fn sync(
             break;
         }
     }
-    upload_attachments(store, &client, &server, &token, &mut report, &mut progress).await?;
-    report.standards_updated =
-        fetch_standards(store, &client, &server, &token, &mut report, &mut progress).await?;
-    fetch_rounds(store, &client, &server, &token, &mut report, &mut progress).await?;
+    upload_attachments(store, &remote, &mut report, &mut progress).await?;
+    report.standards_updated = fetch_standards(store, &remote, &mut report, &mut progress).await?;
+    fetch_rounds(store, &remote, &mut report, &mut progress).await?;
     progress(&report);
     Ok(report)
 }
@@ -284,18 +299,15 @@ pub async fn sync(
 /// household by the same lines. True when the table was replaced.
 async fn fetch_standards(
     store: &mut Store,
-    client: &reqwest::Client,
-    server: &str,
-    token: &str,
+    remote: &Remote,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<bool, SyncError> {
     let have = store.standards_digest()?;
     let asked = || {
-        client
-            .get(format!("{server}/api/standards"))
+        remote
+            .request(reqwest::Method::GET, "/api/standards")
             .query(&[("have", have.as_str())])
-            .bearer_auth(token)
     };
     // A server from before the table was distributed: the device keeps judging with its own.
     let Some(answer) = optional_json::<wire::StandardsResponse>(asked, report, progress).await?
@@ -314,17 +326,11 @@ async fn fetch_standards(
 /// Takes the 工作批次 the server has for this device's areas, which new cases are filed under.
 async fn fetch_rounds(
     store: &mut Store,
-    client: &reqwest::Client,
-    server: &str,
-    token: &str,
+    remote: &Remote,
     report: &mut SyncReport,
     progress: &mut impl FnMut(&SyncReport),
 ) -> Result<(), SyncError> {
-    let asked = || {
-        client
-            .get(format!("{server}/api/rounds"))
-            .bearer_auth(token)
-    };
+    let asked = || remote.request(reqwest::Method::GET, "/api/rounds");
     // A server from before rounds: cases count in their year's round, as before.
     if let Some(answer) = optional_json::<wire::RoundsResponse>(asked, report, progress).await? {
         store.set_rounds(&answer.rounds)?;

@@ -18,6 +18,10 @@ pub struct Internal;
 #[derive(Debug)]
 pub struct Locked;
 
+/// A route's household id that no household can have.
+#[derive(Debug)]
+pub struct UnknownHousehold;
+
 #[derive(Debug)]
 pub enum PageError {
     NotFound(String),
@@ -29,6 +33,12 @@ pub enum PageError {
 impl From<Internal> for PageError {
     fn from(_: Internal) -> Self {
         PageError::Internal
+    }
+}
+
+impl From<UnknownHousehold> for PageError {
+    fn from(_: UnknownHousehold) -> Self {
+        PageError::NotFound("农户".into())
     }
 }
 
@@ -122,6 +132,12 @@ impl From<Internal> for ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "内部错误,请重试;数据未受影响",
         )
+    }
+}
+
+impl From<UnknownHousehold> for ApiError {
+    fn from(_: UnknownHousehold) -> Self {
+        ApiError::new(StatusCode::NOT_FOUND, "找不到该农户")
     }
 }
 

@@ -29,6 +29,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use zoufang_shared::doc::HouseholdDoc;
+use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::model::Household;
 use zoufang_shared::rules::{assessment, checks};
 
@@ -266,6 +267,14 @@ pub(crate) fn judge(
         conflicts,
         h,
     })
+}
+
+/// The household a route's id names; `?` answers an id no household can have as an unknown
+/// household, in the page's or the API's own way.
+fn household_id(raw: &str) -> Result<HouseholdId, error::UnknownHousehold> {
+    valid_id(raw)
+        .map(HouseholdId::from)
+        .ok_or(error::UnknownHousehold)
 }
 
 fn today() -> chrono::NaiveDate {

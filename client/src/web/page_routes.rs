@@ -12,7 +12,8 @@ use zoufang_shared::model::Household;
 use zoufang_shared::rules::assessment;
 
 use super::{
-    AppState, PageError, areas, assessment_year, form, judge, page, pages, today, valid_id,
+    AppState, PageError, areas, assessment_year, form, household_id, judge, page, pages, today,
+    valid_id,
 };
 use crate::store::{ListFilter, ListSort, Store};
 
@@ -106,12 +107,6 @@ fn days_ago(days: u32) -> chrono::NaiveDate {
     today()
         .checked_sub_days(chrono::Days::new(u64::from(days)))
         .unwrap_or(chrono::NaiveDate::MIN)
-}
-
-fn household_id(raw: &str) -> Result<HouseholdId, PageError> {
-    valid_id(raw)
-        .map(HouseholdId::from)
-        .ok_or_else(|| PageError::NotFound("农户".into()))
 }
 
 pub(super) async fn household_page(

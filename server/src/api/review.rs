@@ -206,13 +206,10 @@ pub(crate) async fn roster<D: Database>(
     viewer: Viewer,
     Query(params): Query<RosterParams>,
 ) -> Result<Json<RosterPage>, ApiError> {
+    let review = viewer.review(&state);
     let filter = params.filter(&viewer, state.config.no_visit_days, PAGE_ROWS)?;
-    let rows = review::roster(&state.db, &viewer.user, &filter)
-        .await
-        .map_err(api_error)?;
-    let (households, persons) = review::roster_size(&state.db, &viewer.user, &filter)
-        .await
-        .map_err(api_error)?;
+    let rows = review.roster(&filter).await.map_err(api_error)?;
+    let (households, persons) = review.roster_size(&filter).await.map_err(api_error)?;
     let next = (rows.len() as i64 == filter.limit)
         .then(|| rows.last().map(|r| format!("{}|{}", r.area_code, r.id)))
         .flatten();
@@ -265,7 +262,9 @@ pub(crate) async fn household<D: Database>(
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Result<Json<HouseholdView>, ApiError> {
-    let (h, mut doc) = review::household(&state.db, &viewer.user, &id)
+    let (h, mut doc) = viewer
+        .review(&state)
+        .household(&id)
         .await
         .map_err(api_error)?;
     let conflicts = review::conflicts_of(&mut doc)
@@ -310,7 +309,9 @@ pub(crate) async fn conflicts<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Json<Vec<ConflictEntry>>, ApiError> {
-    let (_, queue) = review::conflicts(&state.db, &viewer.user, params.area.as_deref(), 500)
+    let (_, queue) = viewer
+        .review(&state)
+        .conflicts(params.area.as_deref(), 500)
         .await
         .map_err(api_error)?;
     Ok(Json(queue))
@@ -332,7 +333,9 @@ pub(crate) async fn rounds<D: Database>(
     State(state): State<Shared<D>>,
     viewer: Viewer,
 ) -> Result<Json<wire::RoundsResponse>, ApiError> {
-    let rounds = review::rounds::covering(&state.db, &viewer.user.areas)
+    let rounds = viewer
+        .review(&state)
+        .rounds()
         .await
         .map_err(|e| api_error(e.into()))?;
     Ok(Json(wire::RoundsResponse { rounds }))
@@ -354,7 +357,9 @@ pub(crate) async fn open_round<D: Database>(
     viewer: Viewer,
     CsrfJson(round): CsrfJson<Round>,
 ) -> Result<StatusCode, ApiError> {
-    review::rounds::open(&state.db, &viewer.user, round)
+    viewer
+        .review(&state)
+        .open_round(round)
         .await
         .map_err(api_error)?;
     Ok(StatusCode::NO_CONTENT)
@@ -423,21 +428,21 @@ pub(crate) async fn decide<D: Database>(
     viewer: Viewer,
     CsrfJson(req): CsrfJson<DecideRequest>,
 ) -> Result<StatusCode, ApiError> {
-    review::decide(
-        &state.db,
-        &viewer.user,
-        &Decision {
-            household_id: req.household,
-            case_id: req.case,
-            step: req.step,
-            outcome: req.outcome,
-            comment: req.comment,
-        },
-        crate::projection::today(),
-        state.config.publicity_min_days,
-    )
-    .await
-    .map_err(api_error)?;
+    viewer
+        .review(&state)
+        .decide(
+            &Decision {
+                household_id: req.household,
+                case_id: req.case,
+                step: req.step,
+                outcome: req.outcome,
+                comment: req.comment,
+            },
+            crate::projection::today(),
+            state.config.publicity_min_days,
+        )
+        .await
+        .map_err(api_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -467,14 +472,10 @@ pub(crate) async fn settle<D: Database>(
     viewer: Viewer,
     CsrfJson(req): CsrfJson<SettleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    review::settle(
-        &state.db,
-        &viewer.user,
-        &req.household,
-        &req.path,
-        req.value,
-    )
-    .await
-    .map_err(api_error)?;
+    viewer
+        .review(&state)
+        .settle(&req.household, &req.path, req.value)
+        .await
+        .map_err(api_error)?;
     Ok(StatusCode::NO_CONTENT)
 }

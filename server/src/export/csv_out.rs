@@ -88,27 +88,18 @@ fn looks_like_formula(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::{sample_row, test_table};
 
     fn sample() -> Table {
-        Table {
-            title: "脱贫户名单".into(),
-            headers: vec![
-                "户主".into(),
-                "身份证号".into(),
-                "人数".into(),
-                "收入".into(),
-                "占比".into(),
-                "备注".into(),
-            ],
-            rows: vec![
-                vec![
-                    Cell::Text("张三".into()),
-                    Cell::Text("110101199003074514".into()),
-                    Cell::Int(4),
-                    Cell::Fen(12345),
-                    Cell::Percent(0.125),
-                    Cell::Text("=HYPERLINK(\"http://x\")".into()),
-                ],
+        test_table(
+            "脱贫户名单",
+            &["户主", "身份证号", "人数", "收入", "占比", "备注"],
+            vec![
+                [
+                    sample_row(),
+                    vec![Cell::Text("=HYPERLINK(\"http://x\")".into())],
+                ]
+                .concat(),
                 vec![
                     Cell::Text("李四, \"小李\"".into()),
                     Cell::Text("+86 138".into()),
@@ -124,7 +115,7 @@ mod tests {
                 ],
                 vec![Cell::Text("\r1".into()), Cell::Text("多行\n备注".into())],
             ],
-        }
+        )
     }
 
     fn read(bytes: &[u8]) -> Vec<Vec<String>> {
@@ -194,14 +185,14 @@ mod tests {
 
     #[test]
     fn an_overlong_text_field_is_cut_with_its_guard() {
-        let t = Table {
-            title: "长".into(),
-            headers: vec!["户主".into(), "备注".into()],
-            rows: vec![vec![
+        let t = test_table(
+            "长",
+            &["户主", "备注"],
+            vec![vec![
                 Cell::Text("名".repeat(40_000)),
                 Cell::Text(format!("={}", "1".repeat(40_000))),
             ]],
-        };
+        );
         let rows = read(&t.to_csv());
         let [name, formula] = [&rows[1][0], &rows[1][1]];
         assert!(
@@ -219,11 +210,7 @@ mod tests {
 
     #[test]
     fn csv_uses_crlf_and_empty_table_is_just_the_bom() {
-        let t = Table {
-            title: "空".into(),
-            headers: vec!["a".into(), "b".into()],
-            rows: vec![vec![Cell::Int(1), Cell::Int(2)]],
-        };
+        let t = test_table("空", &["a", "b"], vec![vec![Cell::Int(1), Cell::Int(2)]]);
         assert_eq!(t.to_csv(), b"\xEF\xBB\xBFa,b\r\n1,2\r\n");
         assert_eq!(Table::default().to_csv(), BOM);
     }

@@ -238,6 +238,29 @@ fn percent_encode_attr(s: &str) -> String {
     out
 }
 
+/// A table for the format tests, its headers given as text.
+#[cfg(test)]
+fn test_table(title: &str, headers: &[&str], rows: Vec<Vec<Cell>>) -> Table {
+    Table {
+        title: title.into(),
+        headers: headers.iter().map(|h| (*h).into()).collect(),
+        rows,
+    }
+}
+
+/// The row both format tests start their sample with: every kind of cell, an ID number that
+/// must stay text.
+#[cfg(test)]
+fn sample_row() -> Vec<Cell> {
+    vec![
+        Cell::Text("张三".into()),
+        Cell::Text("110101199003074514".into()),
+        Cell::Int(4),
+        Cell::Fen(12345),
+        Cell::Percent(0.125),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

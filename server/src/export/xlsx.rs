@@ -151,25 +151,20 @@ mod tests {
     use calamine::{Data, Reader, Xlsx};
 
     use super::*;
+    use crate::export::{sample_row, test_table};
 
     fn sample() -> Table {
-        Table {
-            title: "2024年[监测户]名单: 城关镇/东村*?".into(),
-            headers: vec![
-                "户主姓名".into(),
-                "身份证号".into(),
-                "家庭人口".into(),
-                "人均纯收入（元）".into(),
-                "占比".into(),
+        test_table(
+            "2024年[监测户]名单: 城关镇/东村*?",
+            &[
+                "户主姓名",
+                "身份证号",
+                "家庭人口",
+                "人均纯收入（元）",
+                "占比",
             ],
-            rows: vec![
-                vec![
-                    Cell::Text("张三".into()),
-                    Cell::Text("110101199003074514".into()),
-                    Cell::Int(4),
-                    Cell::Fen(12345),
-                    Cell::Percent(0.125),
-                ],
+            vec![
+                sample_row(),
                 vec![
                     Cell::Text("=1+1".into()),
                     Cell::Text("11010119900307451X".into()),
@@ -177,7 +172,7 @@ mod tests {
                     Cell::Fen(-5),
                 ],
             ],
-        }
+        )
     }
 
     fn open(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
@@ -242,15 +237,15 @@ mod tests {
 
     #[test]
     fn column_widths_count_cjk_double() {
-        let t = Table {
-            title: "t".into(),
-            headers: vec!["ab".into(), "户主姓名".into(), "x".into()],
-            rows: vec![vec![
+        let t = test_table(
+            "t",
+            &["ab", "户主姓名", "x"],
+            vec![vec![
                 Cell::Empty,
                 Cell::Text("甲".into()),
                 Cell::Text("a".repeat(200)),
             ]],
-        };
+        );
         assert_eq!(t.column_widths(), [6, 10, 60]);
     }
 
@@ -260,11 +255,11 @@ mod tests {
         let wb = open(bytes);
         assert_eq!(wb.sheet_names(), ["Sheet1"]);
 
-        let ragged = Table {
-            title: "History".into(),
-            headers: vec!["a".into()],
-            rows: vec![vec![Cell::Int(1), Cell::Int(2), Cell::Int(3)]],
-        };
+        let ragged = test_table(
+            "History",
+            &["a"],
+            vec![vec![Cell::Int(1), Cell::Int(2), Cell::Int(3)]],
+        );
         let mut wb = open(ragged.to_xlsx().expect("ragged table"));
         assert_eq!(wb.sheet_names(), ["History_"]);
         let range = wb.worksheet_range("History_").expect("sheet");
@@ -273,14 +268,14 @@ mod tests {
 
     #[test]
     fn overlong_text_exports_cut_with_a_marker() {
-        let t = Table {
-            title: "t".into(),
-            headers: vec!["户主姓名".into(), "备注".into()],
-            rows: vec![vec![
+        let t = test_table(
+            "t",
+            &["户主姓名", "备注"],
+            vec![vec![
                 Cell::Text("长".repeat(40_000)),
                 Cell::Text("𠀀".repeat(20_000)),
             ]],
-        };
+        );
         let mut wb = open(t.to_xlsx().expect("exports"));
         let range = wb.worksheet_range("t").expect("sheet");
         for (c, chars) in [(0, 40_000), (1, 20_000)] {
@@ -297,11 +292,11 @@ mod tests {
 
     #[test]
     fn control_characters_export_readable() {
-        let t = Table {
-            title: "t".into(),
-            headers: vec!["a".into()],
-            rows: vec![vec![Cell::Text("张\0三\u{1}\u{7f}".into())]],
-        };
+        let t = test_table(
+            "t",
+            &["a"],
+            vec![vec![Cell::Text("张\0三\u{1}\u{7f}".into())]],
+        );
         let mut wb = open(t.to_xlsx().expect("exports"));
         let range = wb.worksheet_range("t").expect("sheet");
         assert!(matches!(range.get_value((1, 0)), Some(Data::String(s)) if s.starts_with('张')));

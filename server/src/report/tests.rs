@@ -31,28 +31,37 @@ fn status(area: &str, s: Option<&str>, m: Option<&str>, h: i64, p: i64) -> Statu
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn case(
-    area: &str,
-    kind: &str,
-    origin: Option<&str>,
-    stage: &str,
-    step: Option<&str>,
-    running: i64,
-    h: i64,
-    p: i64,
-) -> CaseCount {
+/// A case count at `stage`, written `stage` or `stage/step`; the rare origin and running
+/// publicity are set with struct update syntax where a test needs them.
+fn case(area: &str, kind: &str, stage: &str, h: i64, p: i64) -> CaseCount {
+    let (stage, step) = match stage.split_once('/') {
+        Some((stage, step)) => (stage, Some(step)),
+        None => (stage, None),
+    };
     CaseCount {
         area_code: area.into(),
         kind: kind.into(),
-        origin: origin.map(Into::into),
+        origin: None,
         stage: stage.into(),
         stage_step: step.map(Into::into),
-        publicity_running: running,
+        publicity_running: 0,
         objected: 0,
         households: h,
         persons: p,
     }
+}
+
+/// The report of the test areas over [`query`]'s period.
+fn report(statuses: &[StatusCount], cases: &[CaseCount], moves: &[RegisterMove]) -> Report {
+    build(
+        &query(),
+        &areas(),
+        Counts {
+            statuses,
+            cases,
+            moves,
+        },
+    )
 }
 
 fn query() -> ReportQuery {
@@ -97,14 +106,7 @@ fn counts_split_by_village_and_add_up() {
         status("530921100202", Some("not_exited"), None, 1, 4),
         status("530921100202", Some("ordinary"), None, 4, 12),
     ];
-    let r = build(
-        &query(),
-        &areas(),
-        Counts {
-            statuses: &statuses,
-            ..Counts::default()
-        },
-    );
+    let r = report(&statuses, &[], &[]);
     assert_eq!(r.total.all, hp(10, 34));
     assert_eq!(status_line(&r.total, "not_exited").count, hp(4, 15));
     assert_eq!(status_line(&r.total, "unstable_exited").count, hp(2, 7));
@@ -124,66 +126,23 @@ fn counts_split_by_village_and_add_up() {
 #[test]
 fn cases_fall_in_procedure_buckets() {
     let cases = [
-        case("530921100201", "exit", None, "proposed", None, 0, 1, 4),
-        case(
-            "530921100201",
-            "exit",
-            None,
-            "passed",
-            Some("publicity"),
-            1,
-            2,
-            6,
-        ),
-        case(
-            "530921100202",
-            "exit",
-            None,
-            "passed",
-            Some("publicity"),
-            0,
-            1,
-            3,
-        ),
-        case(
-            "530921100202",
-            "exit",
-            None,
-            "returned",
-            Some("township_review"),
-            0,
-            1,
-            2,
-        ),
-        case(
-            "530921100202",
-            "new_entry",
-            Some("screening"),
-            "passed",
-            Some("announcement"),
-            0,
-            2,
-            5,
-        ),
-        case(
-            "530921100202",
-            "new_entry",
-            Some("application"),
-            "rejected",
-            Some("deliberation"),
-            0,
-            1,
-            1,
-        ),
-    ];
-    let r = build(
-        &query(),
-        &areas(),
-        Counts {
-            cases: &cases,
-            ..Counts::default()
+        case("530921100201", "exit", "proposed", 1, 4),
+        CaseCount {
+            publicity_running: 1,
+            ..case("530921100201", "exit", "passed/publicity", 2, 6)
         },
-    );
+        case("530921100202", "exit", "passed/publicity", 1, 3),
+        case("530921100202", "exit", "returned/township_review", 1, 2),
+        CaseCount {
+            origin: Some("screening".into()),
+            ..case("530921100202", "new_entry", "passed/announcement", 2, 5)
+        },
+        CaseCount {
+            origin: Some("application".into()),
+            ..case("530921100202", "new_entry", "rejected/deliberation", 1, 1)
+        },
+    ];
+    let r = report(&[], &cases, &[]);
     let exit = case_line(&r.total, "exit");
     assert_eq!(exit.total, hp(5, 15));
     assert_eq!(bucket(exit, Bucket::Proposed), hp(1, 4));
@@ -211,43 +170,20 @@ fn rates_leave_rejected_cases_out() {
         case(
             "530921100201",
             "wrong_entry_removal",
-            None,
-            "passed",
-            Some("county_decision"),
-            0,
+            "passed/county_decision",
             5,
             20,
         ),
         case(
             "530921100201",
             "wrong_entry_removal",
-            None,
-            "rejected",
-            Some("township_review"),
-            0,
+            "rejected/township_review",
             3,
             9,
         ),
-        case(
-            "530921100201",
-            "wrongful_exit",
-            None,
-            "proposed",
-            None,
-            0,
-            1,
-            3,
-        ),
+        case("530921100201", "wrongful_exit", "proposed", 1, 3),
     ];
-    let r = build(
-        &query(),
-        &areas(),
-        Counts {
-            statuses: &statuses,
-            cases: &cases,
-            ..Counts::default()
-        },
-    );
+    let r = report(&statuses, &cases, &[]);
     // 错评 applies to the 50 households registered as poor, 错退 to the 50 exited ones.
     assert_eq!(r.total.rates.wrong_entry, Some(0.1));
     assert_eq!(r.total.rates.wrongful_exit, Some(0.02));
@@ -274,33 +210,19 @@ fn seed_001_rates_have_the_denominators_the_county_uses() {
         case(
             "530921100201",
             "wrong_entry_removal",
-            None,
-            "passed",
-            Some("county_decision"),
-            0,
+            "passed/county_decision",
             74,
             324,
         ),
         case(
             "530921100201",
             "wrongful_exit",
-            None,
-            "passed",
-            Some("township_review"),
-            0,
+            "passed/township_review",
             1,
             4,
         ),
     ];
-    let r = build(
-        &query(),
-        &areas(),
-        Counts {
-            statuses: &statuses,
-            cases: &cases,
-            ..Counts::default()
-        },
-    );
+    let r = report(&statuses, &cases, &[]);
     let b = r.total.basis;
     assert_eq!((b.wrong_entry.part, b.wrong_entry.whole), (74, 1_415));
     assert_eq!((b.wrongful_exit.part, b.wrongful_exit.whole), (1, 1_667));
@@ -339,22 +261,11 @@ fn rates_count_the_register_at_the_start_once_decisions_move_it() {
     let cases = [case(
         "530921100201",
         "wrong_entry_removal",
-        None,
-        "passed",
-        Some("announcement"),
-        0,
+        "passed/announcement",
         74,
         324,
     )];
-    let r = build(
-        &query(),
-        &areas(),
-        Counts {
-            statuses: &statuses,
-            cases: &cases,
-            moves: &moves,
-        },
-    );
+    let r = report(&statuses, &cases, &moves);
     let b = r.total.basis;
     assert_eq!((b.wrong_entry.part, b.wrong_entry.whole), (74, 1_415));
     assert_eq!(b.wrongful_exit.whole, 1_667);
@@ -374,14 +285,7 @@ fn households_filed_on_the_area_itself_get_their_own_row() {
         status("530921100201", Some("not_exited"), None, 1, 2),
         status("530921100", Some("edge"), None, 1, 3),
     ];
-    let r = build(
-        &query(),
-        &areas(),
-        Counts {
-            statuses: &statuses,
-            ..Counts::default()
-        },
-    );
+    let r = report(&statuses, &[], &[]);
     assert_eq!(r.children.len(), 3);
     assert_eq!(r.children[2].area_name, "诗礼乡(直属)");
     assert_eq!(status_line(&r.children[2], "edge").count, hp(1, 3));

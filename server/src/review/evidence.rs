@@ -10,34 +10,66 @@ use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 use zoufang_shared::doc::HouseholdDoc;
 use zoufang_shared::model::{Case, Household, is_content_hash};
 
-use super::{ReviewError, household};
-use crate::storage::{Database, User};
+use super::{Review, ReviewError};
+use crate::storage::Database;
 
 /// The image types the device API accepts; anything else stored is never served as an image.
 const IMAGE_TYPES: [&str; 2] = ["image/jpeg", "image/png"];
 
-/// A photo or signature of a household the user may read: its content type and bytes. A hash
-/// the household does not name is "not found", like a household outside the user's areas, so
-/// a session cannot fetch another household's photos through one it may read.
-pub async fn attachment<D: Database>(
-    db: &D,
-    user: &User,
-    household_id: &str,
-    hash: &str,
-) -> Result<(String, Vec<u8>), ReviewError> {
-    if !is_content_hash(hash) {
-        return Err(ReviewError::NotFound);
+impl<D: Database> Review<D> {
+    /// A photo or signature of a household the user may read: its content type and bytes. A hash
+    /// the household does not name is "not found", like a household outside the user's areas, so
+    /// a session cannot fetch another household's photos through one it may read.
+    pub async fn attachment(
+        &self,
+        household_id: &str,
+        hash: &str,
+    ) -> Result<(String, Vec<u8>), ReviewError> {
+        let db = &self.db;
+        if !is_content_hash(hash) {
+            return Err(ReviewError::NotFound);
+        }
+        let (h, _) = self.household(household_id).await?;
+        if !names_attachment(&h, hash) {
+            return Err(ReviewError::NotFound);
+        }
+        let stored = db.attachment(hash).await?.ok_or(ReviewError::NotFound)?;
+        let mime = stored.mime.to_ascii_lowercase();
+        if !stored.complete || !IMAGE_TYPES.contains(&mime.as_str()) {
+            return Err(ReviewError::NotFound);
+        }
+        Ok((mime, stored.bytes))
     }
-    let (h, _) = household(db, user, household_id).await?;
-    if !names_attachment(&h, hash) {
-        return Err(ReviewError::NotFound);
+
+    /// Accounts by login name, for lists that name who did what (a login name not found is shown
+    /// as it is).
+    pub async fn people(&self) -> Result<HashMap<String, Person>, ReviewError> {
+        let db = &self.db;
+        Ok(db
+            .users()
+            .await?
+            .into_iter()
+            .map(|u| {
+                let person = Person {
+                    name: u.display_name,
+                    role: u.role.label(),
+                };
+                (u.username, person)
+            })
+            .collect())
     }
-    let stored = db.attachment(hash).await?.ok_or(ReviewError::NotFound)?;
-    let mime = stored.mime.to_ascii_lowercase();
-    if !stored.complete || !IMAGE_TYPES.contains(&mime.as_str()) {
-        return Err(ReviewError::NotFound);
+
+    /// The names of the devices that wrote a household's changes, by device id.
+    pub async fn devices_of(
+        &self,
+        doc: &mut HouseholdDoc,
+    ) -> Result<HashMap<String, String>, ReviewError> {
+        let db = &self.db;
+        let mut ids: Vec<String> = doc.history().into_iter().filter_map(|c| c.device).collect();
+        ids.sort();
+        ids.dedup();
+        Ok(db.device_names(&ids).await?.into_iter().collect())
     }
-    Ok((mime, stored.bytes))
 }
 
 /// Whether the household names `hash`: in its attachment list, a visit or a procedure step.
@@ -126,34 +158,6 @@ pub fn outcomes_now(blocked: Option<&Blocked>) -> Vec<StepOutcome> {
 pub struct Person {
     pub name: String,
     pub role: &'static str,
-}
-
-/// Accounts by login name, for lists that name who did what (a login name not found is shown
-/// as it is).
-pub async fn people<D: Database>(db: &D) -> Result<HashMap<String, Person>, ReviewError> {
-    Ok(db
-        .users()
-        .await?
-        .into_iter()
-        .map(|u| {
-            let person = Person {
-                name: u.display_name,
-                role: u.role.label(),
-            };
-            (u.username, person)
-        })
-        .collect())
-}
-
-/// The names of the devices that wrote a household's changes, by device id.
-pub async fn devices_of<D: Database>(
-    db: &D,
-    doc: &mut HouseholdDoc,
-) -> Result<HashMap<String, String>, ReviewError> {
-    let mut ids: Vec<String> = doc.history().into_iter().filter_map(|c| c.device).collect();
-    ids.sort();
-    ids.dedup();
-    Ok(db.device_names(&ids).await?.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -13,13 +13,9 @@ mod evidence;
 mod reads;
 mod spot;
 
-pub use evidence::{
-    Blocked, Person, attachment, devices_of, month_day, outcomes_now, pass_blocked, people,
-};
-pub use reads::{
-    ChecksSummary, checks, conflicts, conflicts_of, picked_value, readable_areas, roster_size,
-};
-pub use spot::{SpotRow, spot_rows};
+pub use evidence::{Blocked, Person, month_day, outcomes_now, pass_blocked};
+pub use reads::{ChecksSummary, conflicts_of};
+pub use spot::SpotRow;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -39,6 +35,7 @@ use crate::auth::in_scope;
 use crate::report::roster::{RosterFilter, RosterRow, mask_row};
 use crate::report::{self, CaseWindow, Report, ReportQuery, RoundLabel};
 use crate::server_edit::{EditError, edit_household};
+use crate::state::AppState;
 use crate::storage::{Database, DbError, Role, SpotCheck, User};
 use zoufang_shared::authority::{self, Writer};
 
@@ -71,6 +68,34 @@ impl From<EditError> for ReviewError {
             EditError::Busy => ReviewError::Busy,
             EditError::Db(d) => ReviewError::Db(d),
         }
+    }
+}
+
+/// The one door supervisors' pages and API go through: it alone holds the database for their
+/// reads and writes, together with the signed-in user every operation is checked against, so a
+/// handler cannot query storage past the role and area rules (`crate::web::session::Viewer::
+/// review` opens it; the device API and the admin commands have their own paths).
+pub struct Review<D> {
+    db: D,
+    /// Where reports are counted (`AppState::reports`: the primary or a standby).
+    reports: D,
+    user: User,
+}
+
+impl<D: Database> Review<D> {
+    /// The service over the server's databases (`AppState::db` and `AppState::reports`).
+    pub fn new(state: &AppState<D>, user: User) -> Self {
+        Review::over(state.db.clone(), state.reports.clone(), user)
+    }
+
+    /// The service over a primary `db` and the copy reports are counted on.
+    pub fn over(db: D, reports: D, user: User) -> Self {
+        Review { db, reports, user }
+    }
+
+    /// The user every operation is checked against.
+    pub fn user(&self) -> &User {
+        &self.user
     }
 }
 
@@ -156,34 +181,338 @@ impl ReportAsk {
     }
 }
 
-/// The report of an area the user may read: of the round asked for; else of the period asked
-/// for; else of the round running in the area today (latest started); else of this year.
-pub async fn report<D: Database>(
-    db: &D,
-    user: &User,
-    area: Option<&str>,
-    ask: &ReportAsk,
-) -> Result<Report, ReviewError> {
-    let area = readable_area(user, area)?;
-    if ask.from > ask.to {
-        return Err(ReviewError::Invalid("开始日期不能晚于结束日期".into()));
+impl<D: Database> Review<D> {
+    /// The report of an area the user may read: of the round asked for; else of the period asked
+    /// for; else of the round running in the area today (latest started); else of this year.
+    pub async fn report(&self, area: Option<&str>, ask: &ReportAsk) -> Result<Report, ReviewError> {
+        let (db, user) = (&self.reports, &self.user);
+        let area = readable_area(user, area)?;
+        if ask.from > ask.to {
+            return Err(ReviewError::Invalid("开始日期不能晚于结束日期".into()));
+        }
+        let rounds = self::rounds::covering(db, std::slice::from_ref(&area)).await?;
+        let round = match &ask.round {
+            Some(id) => Some(round_named(&rounds, id)?),
+            None if ask.dated => None,
+            None => rounds.iter().find(|r| r.open_on(ask.today)).cloned(),
+        };
+        let (from, to) = match &round {
+            Some(r) => (r.starts_on, r.ends_on.unwrap_or(ask.today)),
+            None => (ask.from, ask.to),
+        };
+        let q = ReportQuery {
+            round: round.as_ref().map(RoundLabel::from),
+            rounds: rounds.iter().map(RoundLabel::from).collect(),
+            ..ReportQuery::over_period(&area, from, to, ask.today)
+        };
+        Ok(counted_report(db, &q).await?)
     }
-    let rounds = self::rounds::covering(db, std::slice::from_ref(&area)).await?;
-    let round = match &ask.round {
-        Some(id) => Some(round_named(&rounds, id)?),
-        None if ask.dated => None,
-        None => rounds.iter().find(|r| r.open_on(ask.today)).cloned(),
-    };
-    let (from, to) = match &round {
-        Some(r) => (r.starts_on, r.ends_on.unwrap_or(ask.today)),
-        None => (ask.from, ask.to),
-    };
-    let q = ReportQuery {
-        round: round.as_ref().map(RoundLabel::from),
-        rounds: rounds.iter().map(RoundLabel::from).collect(),
-        ..ReportQuery::over_period(&area, from, to, ask.today)
-    };
-    Ok(counted_report(db, &q).await?)
+
+    /// A roster page, masked for the user's role. `filter.area` must already be readable.
+    pub async fn roster(&self, filter: &RosterFilter) -> Result<Vec<RosterRow>, ReviewError> {
+        let (db, user) = (&self.db, &self.user);
+        readable_area(user, Some(&filter.area))?;
+        let mut rows = db.roster(filter).await?;
+        for r in &mut rows {
+            mask_row(r, user.role);
+        }
+        Ok(rows)
+    }
+
+    /// The whole roster a filter selects, read page by page, at most `max` households (the first
+    /// by area and id), masked for the user's role.
+    pub async fn roster_upto(
+        &self,
+        filter: &RosterFilter,
+        max: usize,
+    ) -> Result<Vec<RosterRow>, ReviewError> {
+        let mut filter = filter.clone();
+        let mut rows: Vec<RosterRow> = Vec::new();
+        while rows.len() < max {
+            let page = self.roster(&filter).await?;
+            let full = page.len() as i64 == filter.limit;
+            filter.after = page.last().map(|r| (r.area_code.clone(), r.id.clone()));
+            rows.extend(page);
+            if !full || filter.limit <= 0 {
+                break;
+            }
+        }
+        rows.truncate(max);
+        Ok(rows)
+    }
+
+    /// A household the user may read, as merged, with its document (for conflicts and history).
+    pub async fn household(&self, id: &str) -> Result<(Household, HouseholdDoc), ReviewError> {
+        let (db, user) = (&self.db, &self.user);
+        // No id holds a NUL, and PostgreSQL would refuse it in a query.
+        if id.contains('\0') {
+            return Err(ReviewError::NotFound);
+        }
+        let stored = db
+            .households(&[id.to_owned()])
+            .await?
+            .pop()
+            .ok_or(ReviewError::NotFound)?;
+        if !in_scope(&user.areas, &stored.area_code) {
+            return Err(ReviewError::NotFound);
+        }
+        crate::heavy::cpu(|| {
+            let doc = HouseholdDoc::load(&stored.doc, server_actor()).map_err(|e| {
+                tracing::error!(household = %id, error = %e, "stored document unreadable");
+                ReviewError::Invalid("该户数据无法读取,已记录".into())
+            })?;
+            let h = doc
+                .read()
+                .map_err(|e| ReviewError::Invalid(format!("该户数据无法读取:{e}")))?;
+            Ok((h, doc))
+        })
+    }
+
+    /// Records a decision: the role must decide this step, the household must be in the user's
+    /// areas, the procedure order holds (the document's editor refuses a step whose predecessor
+    /// has not passed), a return or rejection says why (within the text limits every server edit
+    /// keeps), and the township check waits until a 公示 of at least `min_publicity_days` has
+    /// ended.
+    pub async fn decide(
+        &self,
+        d: &Decision,
+        today: NaiveDate,
+        min_publicity_days: i64,
+    ) -> Result<(), ReviewError> {
+        let (db, user) = (&self.db, &self.user);
+        if !decides(user.role, d.step) {
+            return Err(ReviewError::Forbidden(format!(
+                "{}不能审批「{}」",
+                user.role.label(),
+                d.step.label()
+            )));
+        }
+        let comment = d.comment.trim().to_owned();
+        if d.outcome != StepOutcome::Passed && comment.is_empty() {
+            return Err(ReviewError::Invalid("退回或不通过须填写意见".into()));
+        }
+        let (h, _) = self.household(&d.household_id).await?;
+        let case_id = CaseId::from(d.case_id.as_str());
+        let case = h.cases.get(&case_id).ok_or(ReviewError::NotFound)?;
+        if d.outcome == StepOutcome::Passed
+            && let Some(b) = pass_blocked(case, d.step, today, min_publicity_days)
+        {
+            return Err(ReviewError::Invalid(b.reason));
+        }
+        let record = StepRecord {
+            step: d.step,
+            date: today,
+            actor: user.display_name.clone(),
+            actor_user: Some(user.username.clone()),
+            outcome: d.outcome,
+            comment,
+            publicity_start: None,
+            publicity_end: None,
+            objections: Default::default(),
+            attachments: Default::default(),
+        };
+        // The announcement and the status it decides are one change: no device ever pulls a
+        // finished case whose household still stands as before.
+        let finishes = d.step == ProcedureStep::Announcement && d.outcome == StepOutcome::Passed;
+        edit_household(db, &d.household_id, &author(user), |e| {
+            e.add_step(&case_id, &record)?;
+            if finishes {
+                e.apply_outcome(&case_id, today.year())?;
+            }
+            Ok(())
+        })
+        .await?;
+        tracing::info!(
+            user = %user.username,
+            household = %d.household_id,
+            step = d.step.code(),
+            outcome = d.outcome.code(),
+            "step decided"
+        );
+        Ok(())
+    }
+
+    /// Settles a conflicted field with `value` (one of the values written, or a typed one) as one
+    /// new change that has seen every concurrent value.
+    pub async fn settle(
+        &self,
+        household_id: &str,
+        path: &str,
+        value: Json,
+    ) -> Result<(), ReviewError> {
+        let (db, user) = (&self.db, &self.user);
+        if !settles_conflicts(user.role) {
+            return Err(ReviewError::Forbidden(format!(
+                "{}不能处理冲突",
+                user.role.label()
+            )));
+        }
+        let (_, mut doc) = self.household(household_id).await?;
+        let Some(conflict) = conflicts_of(&mut doc)?
+            .into_iter()
+            .find(|c| c.path_string() == path)
+        else {
+            return Err(ReviewError::Invalid(
+                "该字段已没有冲突(可能已被他人处理)".into(),
+            ));
+        };
+        let parts = conflict.path.clone();
+        // A settled value is a write like any other: the household's area must stay a known area
+        // inside the settling user's areas, or it would leave their sight (and every reviewer's).
+        // Only `info.area_code` (or a map holding it) can move the household; another settlement
+        // that somehow changed the area would find no known area and be refused.
+        let known: HashSet<String> =
+            if parts.len() <= 2 && parts.iter().zip(["info", "area_code"]).all(|(p, q)| p == q) {
+                db.areas().await?.into_iter().map(|a| a.code).collect()
+            } else {
+                HashSet::new()
+            };
+        // Why the edit below was refused, when it was refused by that check (not by the document).
+        let refused: Mutex<Option<String>> = Mutex::new(None);
+        let settled = edit_household(db, household_id, &author(user), |e| {
+            let before = e.household()?;
+            let area_before = before.info.area_code.clone();
+            e.resolve(&parts, value.clone())?;
+            // A label typed for a coded field is stored as its code, like every other write.
+            let household = e.household()?;
+            let canonical =
+                serde_json::to_value(&household).map_err(|err| DocError::Model(err.to_string()))?;
+            let stored = parts
+                .iter()
+                .try_fold(&canonical, |v, k| v.get(k))
+                .cloned()
+                .unwrap_or(Json::Null);
+            if stored != value {
+                e.resolve(&parts, stored)?;
+            }
+            let after = e.household()?;
+            // The settler's role must be allowed to write what the settlement changes (a team
+            // leader cannot turn a decision's outcome by settling it, say).
+            let today = chrono::Utc::now().date_naive();
+            let ctx = authority::Context {
+                today,
+                written_on: today,
+            };
+            if let Err(r) = authority::check(Writer::Device(user.role), Some(&before), &after, &ctx)
+            {
+                *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.message.clone());
+                return Err(DocError::Model(r.message));
+            }
+            let area_after = after.info.area_code;
+            if area_after != area_before
+                && let Err(why) = settled_area_allowed(user, &known, area_after.as_deref())
+            {
+                *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+                // Rolls the edit back: nothing is written.
+                return Err(DocError::Model(why));
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = settled {
+            return Err(
+                match refused.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                    Some(why) => ReviewError::Invalid(why),
+                    None => e.into(),
+                },
+            );
+        }
+        tracing::info!(user = %user.username, household = %household_id, "conflict settled");
+        Ok(())
+    }
+
+    /// The day's spot-check sample of a township: drawn (and stored) on first request, the same
+    /// list for everyone after that.
+    pub async fn spot_sample(
+        &self,
+        township: &str,
+        day: NaiveDate,
+        n: usize,
+        salt: &str,
+    ) -> Result<Vec<SpotCheck>, ReviewError> {
+        let (db, user) = (&self.db, &self.user);
+        let township = readable_area(user, Some(township))?;
+        let day_text = day.to_string();
+        let existing = db.spot_checks(&township, &day_text).await?;
+        if !existing.is_empty() || !spot_checks(user.role) {
+            return Ok(existing);
+        }
+        let candidates: Vec<crate::spot_check::Candidate> = db
+            .household_areas(&township)
+            .await?
+            .into_iter()
+            .map(|(household_id, area)| crate::spot_check::Candidate {
+                household_id,
+                village: village_of(&area, &township),
+            })
+            .collect();
+        let drawn = crate::spot_check::draw(&candidates, n, &township, day, salt);
+        let rows: Vec<SpotCheck> = drawn
+            .into_iter()
+            .map(|c| SpotCheck {
+                township: township.clone(),
+                day: day_text.clone(),
+                household_id: c.household_id,
+                village: c.village,
+                drawn_by: user.username.clone(),
+                result: None,
+                note: None,
+                checked_by: None,
+                checked_at: None,
+            })
+            .collect();
+        db.save_spot_checks(&rows).await?;
+        // Another inspector may have drawn at the same moment: what is stored is the sample.
+        Ok(db.spot_checks(&township, &day_text).await?)
+    }
+
+    /// Records what the check of one sampled household found.
+    pub async fn record_spot(
+        &self,
+        township: &str,
+        day: NaiveDate,
+        household_id: &str,
+        result: &str,
+        note: &str,
+    ) -> Result<(), ReviewError> {
+        let (db, user) = (&self.db, &self.user);
+        if !spot_checks(user.role) {
+            return Err(ReviewError::Forbidden(format!(
+                "{}不能登记抽查结果",
+                user.role.label()
+            )));
+        }
+        let township = readable_area(user, Some(township))?;
+        if !SPOT_RESULTS.iter().any(|(code, _)| *code == result) {
+            return Err(ReviewError::Invalid("抽查结果无效".into()));
+        }
+        // The note is text like a household's (PostgreSQL cannot store a NUL in it).
+        let note = note.trim();
+        limits::check_value("note", "抽查说明", TextClass::Note, note)
+            .map_err(|r| ReviewError::Invalid(r.to_string()))?;
+        // No id holds a NUL, and PostgreSQL would refuse it in a query.
+        if household_id.contains('\0') {
+            return Err(ReviewError::NotFound);
+        }
+        let recorded = db
+            .record_spot_check(&SpotCheck {
+                township,
+                day: day.to_string(),
+                household_id: household_id.to_owned(),
+                village: String::new(),
+                drawn_by: String::new(),
+                result: Some(result.to_owned()),
+                note: Some(note.to_owned()),
+                checked_by: Some(user.username.clone()),
+                checked_at: Some(Utc::now().to_rfc3339()),
+            })
+            .await?;
+        if recorded {
+            Ok(())
+        } else {
+            Err(ReviewError::NotFound)
+        }
+    }
 }
 
 /// The report `q` describes, from storage's grouped counts. No access check: the caller has
@@ -210,73 +539,6 @@ fn round_named(rounds: &[Round], id: &str) -> Result<Round, ReviewError> {
         .ok_or_else(|| ReviewError::Invalid(format!("没有工作批次「{id}」")))
 }
 
-/// A roster page, masked for the user's role. `filter.area` must already be readable.
-pub async fn roster<D: Database>(
-    db: &D,
-    user: &User,
-    filter: &RosterFilter,
-) -> Result<Vec<RosterRow>, ReviewError> {
-    readable_area(user, Some(&filter.area))?;
-    let mut rows = db.roster(filter).await?;
-    for r in &mut rows {
-        mask_row(r, user.role);
-    }
-    Ok(rows)
-}
-
-/// The whole roster a filter selects, read page by page, at most `max` households (the first
-/// by area and id), masked for the user's role.
-pub async fn roster_upto<D: Database>(
-    db: &D,
-    user: &User,
-    filter: &RosterFilter,
-    max: usize,
-) -> Result<Vec<RosterRow>, ReviewError> {
-    let mut filter = filter.clone();
-    let mut rows: Vec<RosterRow> = Vec::new();
-    while rows.len() < max {
-        let page = roster(db, user, &filter).await?;
-        let full = page.len() as i64 == filter.limit;
-        filter.after = page.last().map(|r| (r.area_code.clone(), r.id.clone()));
-        rows.extend(page);
-        if !full || filter.limit <= 0 {
-            break;
-        }
-    }
-    rows.truncate(max);
-    Ok(rows)
-}
-
-/// A household the user may read, as merged, with its document (for conflicts and history).
-pub async fn household<D: Database>(
-    db: &D,
-    user: &User,
-    id: &str,
-) -> Result<(Household, HouseholdDoc), ReviewError> {
-    // No id holds a NUL, and PostgreSQL would refuse it in a query.
-    if id.contains('\0') {
-        return Err(ReviewError::NotFound);
-    }
-    let stored = db
-        .households(&[id.to_owned()])
-        .await?
-        .pop()
-        .ok_or(ReviewError::NotFound)?;
-    if !in_scope(&user.areas, &stored.area_code) {
-        return Err(ReviewError::NotFound);
-    }
-    crate::heavy::cpu(|| {
-        let doc = HouseholdDoc::load(&stored.doc, server_actor()).map_err(|e| {
-            tracing::error!(household = %id, error = %e, "stored document unreadable");
-            ReviewError::Invalid("该户数据无法读取,已记录".into())
-        })?;
-        let h = doc
-            .read()
-            .map_err(|e| ReviewError::Invalid(format!("该户数据无法读取:{e}")))?;
-        Ok((h, doc))
-    })
-}
-
 /// A reviewer's decision on one step of one case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
@@ -289,70 +551,6 @@ pub struct Decision {
 
 fn author(user: &User) -> ChangeAuthor {
     ChangeAuthor::new(user.username.clone(), REVIEW_DEVICE, Utc::now())
-}
-
-/// Records a decision: the role must decide this step, the household must be in the user's
-/// areas, the procedure order holds (the document's editor refuses a step whose predecessor
-/// has not passed), a return or rejection says why (within the text limits every server edit
-/// keeps), and the township check waits until a 公示 of at least `min_publicity_days` has
-/// ended.
-pub async fn decide<D: Database>(
-    db: &D,
-    user: &User,
-    d: &Decision,
-    today: NaiveDate,
-    min_publicity_days: i64,
-) -> Result<(), ReviewError> {
-    if !decides(user.role, d.step) {
-        return Err(ReviewError::Forbidden(format!(
-            "{}不能审批「{}」",
-            user.role.label(),
-            d.step.label()
-        )));
-    }
-    let comment = d.comment.trim().to_owned();
-    if d.outcome != StepOutcome::Passed && comment.is_empty() {
-        return Err(ReviewError::Invalid("退回或不通过须填写意见".into()));
-    }
-    let (h, _) = household(db, user, &d.household_id).await?;
-    let case_id = CaseId::from(d.case_id.as_str());
-    let case = h.cases.get(&case_id).ok_or(ReviewError::NotFound)?;
-    if d.outcome == StepOutcome::Passed
-        && let Some(b) = pass_blocked(case, d.step, today, min_publicity_days)
-    {
-        return Err(ReviewError::Invalid(b.reason));
-    }
-    let record = StepRecord {
-        step: d.step,
-        date: today,
-        actor: user.display_name.clone(),
-        actor_user: Some(user.username.clone()),
-        outcome: d.outcome,
-        comment,
-        publicity_start: None,
-        publicity_end: None,
-        objections: Default::default(),
-        attachments: Default::default(),
-    };
-    // The announcement and the status it decides are one change: no device ever pulls a
-    // finished case whose household still stands as before.
-    let finishes = d.step == ProcedureStep::Announcement && d.outcome == StepOutcome::Passed;
-    edit_household(db, &d.household_id, &author(user), |e| {
-        e.add_step(&case_id, &record)?;
-        if finishes {
-            e.apply_outcome(&case_id, today.year())?;
-        }
-        Ok(())
-    })
-    .await?;
-    tracing::info!(
-        user = %user.username,
-        household = %d.household_id,
-        step = d.step.code(),
-        outcome = d.outcome.code(),
-        "step decided"
-    );
-    Ok(())
 }
 
 /// The value a reviewer typed for the field at `path`, as the model stores it: parsed by the
@@ -373,94 +571,6 @@ pub fn typed_value(path: &str, text: &str) -> Result<Json, ReviewError> {
         Ok(v @ (Json::Number(_) | Json::Bool(_) | Json::Null)) => v,
         _ => Json::String(t.to_owned()),
     })
-}
-
-/// Settles a conflicted field with `value` (one of the values written, or a typed one) as one
-/// new change that has seen every concurrent value.
-pub async fn settle<D: Database>(
-    db: &D,
-    user: &User,
-    household_id: &str,
-    path: &str,
-    value: Json,
-) -> Result<(), ReviewError> {
-    if !settles_conflicts(user.role) {
-        return Err(ReviewError::Forbidden(format!(
-            "{}不能处理冲突",
-            user.role.label()
-        )));
-    }
-    let (_, mut doc) = household(db, user, household_id).await?;
-    let Some(conflict) = conflicts_of(&mut doc)?
-        .into_iter()
-        .find(|c| c.path_string() == path)
-    else {
-        return Err(ReviewError::Invalid(
-            "该字段已没有冲突(可能已被他人处理)".into(),
-        ));
-    };
-    let parts = conflict.path.clone();
-    // A settled value is a write like any other: the household's area must stay a known area
-    // inside the settling user's areas, or it would leave their sight (and every reviewer's).
-    // Only `info.area_code` (or a map holding it) can move the household; another settlement
-    // that somehow changed the area would find no known area and be refused.
-    let known: HashSet<String> =
-        if parts.len() <= 2 && parts.iter().zip(["info", "area_code"]).all(|(p, q)| p == q) {
-            db.areas().await?.into_iter().map(|a| a.code).collect()
-        } else {
-            HashSet::new()
-        };
-    // Why the edit below was refused, when it was refused by that check (not by the document).
-    let refused: Mutex<Option<String>> = Mutex::new(None);
-    let settled = edit_household(db, household_id, &author(user), |e| {
-        let before = e.household()?;
-        let area_before = before.info.area_code.clone();
-        e.resolve(&parts, value.clone())?;
-        // A label typed for a coded field is stored as its code, like every other write.
-        let household = e.household()?;
-        let canonical =
-            serde_json::to_value(&household).map_err(|err| DocError::Model(err.to_string()))?;
-        let stored = parts
-            .iter()
-            .try_fold(&canonical, |v, k| v.get(k))
-            .cloned()
-            .unwrap_or(Json::Null);
-        if stored != value {
-            e.resolve(&parts, stored)?;
-        }
-        let after = e.household()?;
-        // The settler's role must be allowed to write what the settlement changes (a team
-        // leader cannot turn a decision's outcome by settling it, say).
-        let today = chrono::Utc::now().date_naive();
-        let ctx = authority::Context {
-            today,
-            written_on: today,
-        };
-        if let Err(r) = authority::check(Writer::Device(user.role), Some(&before), &after, &ctx) {
-            *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.message.clone());
-            return Err(DocError::Model(r.message));
-        }
-        let area_after = after.info.area_code;
-        if area_after != area_before
-            && let Err(why) = settled_area_allowed(user, &known, area_after.as_deref())
-        {
-            *refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
-            // Rolls the edit back: nothing is written.
-            return Err(DocError::Model(why));
-        }
-        Ok(())
-    })
-    .await;
-    if let Err(e) = settled {
-        return Err(
-            match refused.into_inner().unwrap_or_else(|p| p.into_inner()) {
-                Some(why) => ReviewError::Invalid(why),
-                None => e.into(),
-            },
-        );
-    }
-    tracing::info!(user = %user.username, household = %household_id, "conflict settled");
-    Ok(())
 }
 
 /// Whether a settlement may give a household the area `area`: a code of the server's area tree
@@ -487,51 +597,6 @@ fn settled_area_allowed(
     Ok(())
 }
 
-/// The day's spot-check sample of a township: drawn (and stored) on first request, the same
-/// list for everyone after that.
-pub async fn spot_sample<D: Database>(
-    db: &D,
-    user: &User,
-    township: &str,
-    day: NaiveDate,
-    n: usize,
-    salt: &str,
-) -> Result<Vec<SpotCheck>, ReviewError> {
-    let township = readable_area(user, Some(township))?;
-    let day_text = day.to_string();
-    let existing = db.spot_checks(&township, &day_text).await?;
-    if !existing.is_empty() || !spot_checks(user.role) {
-        return Ok(existing);
-    }
-    let candidates: Vec<crate::spot_check::Candidate> = db
-        .household_areas(&township)
-        .await?
-        .into_iter()
-        .map(|(household_id, area)| crate::spot_check::Candidate {
-            household_id,
-            village: village_of(&area, &township),
-        })
-        .collect();
-    let drawn = crate::spot_check::draw(&candidates, n, &township, day, salt);
-    let rows: Vec<SpotCheck> = drawn
-        .into_iter()
-        .map(|c| SpotCheck {
-            township: township.clone(),
-            day: day_text.clone(),
-            household_id: c.household_id,
-            village: c.village,
-            drawn_by: user.username.clone(),
-            result: None,
-            note: None,
-            checked_by: None,
-            checked_at: None,
-        })
-        .collect();
-    db.save_spot_checks(&rows).await?;
-    // Another inspector may have drawn at the same moment: what is stored is the sample.
-    Ok(db.spot_checks(&township, &day_text).await?)
-}
-
 /// The village (12-digit code) a household's area lies in, or the township itself.
 fn village_of(area: &str, township: &str) -> String {
     if area.len() >= 12 {
@@ -547,54 +612,6 @@ pub const SPOT_RESULTS: [(&str, &str); 3] = [
     ("problem", "发现问题"),
     ("absent", "未遇到户主"),
 ];
-
-/// Records what the check of one sampled household found.
-pub async fn record_spot<D: Database>(
-    db: &D,
-    user: &User,
-    township: &str,
-    day: NaiveDate,
-    household_id: &str,
-    result: &str,
-    note: &str,
-) -> Result<(), ReviewError> {
-    if !spot_checks(user.role) {
-        return Err(ReviewError::Forbidden(format!(
-            "{}不能登记抽查结果",
-            user.role.label()
-        )));
-    }
-    let township = readable_area(user, Some(township))?;
-    if !SPOT_RESULTS.iter().any(|(code, _)| *code == result) {
-        return Err(ReviewError::Invalid("抽查结果无效".into()));
-    }
-    // The note is text like a household's (PostgreSQL cannot store a NUL in it).
-    let note = note.trim();
-    limits::check_value("note", "抽查说明", TextClass::Note, note)
-        .map_err(|r| ReviewError::Invalid(r.to_string()))?;
-    // No id holds a NUL, and PostgreSQL would refuse it in a query.
-    if household_id.contains('\0') {
-        return Err(ReviewError::NotFound);
-    }
-    let recorded = db
-        .record_spot_check(&SpotCheck {
-            township,
-            day: day.to_string(),
-            household_id: household_id.to_owned(),
-            village: String::new(),
-            drawn_by: String::new(),
-            result: Some(result.to_owned()),
-            note: Some(note.to_owned()),
-            checked_by: Some(user.username.clone()),
-            checked_at: Some(Utc::now().to_rfc3339()),
-        })
-        .await?;
-    if recorded {
-        Ok(())
-    } else {
-        Err(ReviewError::NotFound)
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use zoufang_shared::doc::HouseholdDoc;
 
-use super::{ReviewError, people, readable_area, village_of};
+use super::{Review, ReviewError, readable_area, village_of};
 use crate::actor::server_actor;
-use crate::storage::{Database, SpotCheck, User};
+use crate::storage::{Database, SpotCheck};
 
 /// One household of a day's sample.
 #[derive(Debug, Clone)]
@@ -24,53 +24,56 @@ pub struct SpotRow {
     pub checker: Option<String>,
 }
 
-/// The rows of `sample`, a day's list of `township` (which the user must be able to read).
-pub async fn spot_rows<D: Database>(
-    db: &D,
-    user: &User,
-    township: &str,
-    sample: Vec<SpotCheck>,
-) -> Result<Vec<SpotRow>, ReviewError> {
-    let township = readable_area(user, Some(township))?;
-    let ids: Vec<String> = sample.iter().map(|s| s.household_id.clone()).collect();
-    let stored = db.households(&ids).await?;
-    let heads: HashMap<String, (String, Option<String>)> = crate::heavy::cpu(|| {
-        stored
+impl<D: Database> Review<D> {
+    /// The rows of `sample`, a day's list of `township` (which the user must be able to read).
+    pub async fn spot_rows(
+        &self,
+        township: &str,
+        sample: Vec<SpotCheck>,
+    ) -> Result<Vec<SpotRow>, ReviewError> {
+        let (db, user) = (&self.db, &self.user);
+        let township = readable_area(user, Some(township))?;
+        let ids: Vec<String> = sample.iter().map(|s| s.household_id.clone()).collect();
+        let stored = db.households(&ids).await?;
+        let heads: HashMap<String, (String, Option<String>)> = crate::heavy::cpu(|| {
+            stored
+                .into_iter()
+                .filter_map(|s| {
+                    let h = HouseholdDoc::load(&s.doc, server_actor())
+                        .ok()?
+                        .read()
+                        .ok()?;
+                    let head = h.head().map(|m| m.name.clone()).unwrap_or_default();
+                    Some((s.id, (head, h.info.household_no)))
+                })
+                .collect()
+        });
+        let mut per_village: HashMap<String, usize> = HashMap::new();
+        for (_, area) in db.household_areas(&township).await? {
+            *per_village.entry(village_of(&area, &township)).or_default() += 1;
+        }
+        let mut drawn: HashMap<String, usize> = HashMap::new();
+        for s in &sample {
+            *drawn.entry(s.village.clone()).or_default() += 1;
+        }
+        let names = self.people().await?;
+        Ok(sample
             .into_iter()
-            .filter_map(|s| {
-                let h = HouseholdDoc::load(&s.doc, server_actor())
-                    .ok()?
-                    .read()
-                    .ok()?;
-                let head = h.head().map(|m| m.name.clone()).unwrap_or_default();
-                Some((s.id, (head, h.info.household_no)))
+            .map(|check| {
+                let (head, household_no) =
+                    heads.get(&check.household_id).cloned().unwrap_or_default();
+                SpotRow {
+                    head,
+                    household_no,
+                    village_households: per_village.get(&check.village).copied().unwrap_or(0),
+                    village_drawn: drawn.get(&check.village).copied().unwrap_or(0),
+                    checker: check
+                        .checked_by
+                        .as_ref()
+                        .map(|u| names.get(u).map_or_else(|| u.clone(), |p| p.name.clone())),
+                    check,
+                }
             })
-            .collect()
-    });
-    let mut per_village: HashMap<String, usize> = HashMap::new();
-    for (_, area) in db.household_areas(&township).await? {
-        *per_village.entry(village_of(&area, &township)).or_default() += 1;
+            .collect())
     }
-    let mut drawn: HashMap<String, usize> = HashMap::new();
-    for s in &sample {
-        *drawn.entry(s.village.clone()).or_default() += 1;
-    }
-    let names = people(db).await?;
-    Ok(sample
-        .into_iter()
-        .map(|check| {
-            let (head, household_no) = heads.get(&check.household_id).cloned().unwrap_or_default();
-            SpotRow {
-                head,
-                household_no,
-                village_households: per_village.get(&check.village).copied().unwrap_or(0),
-                village_drawn: drawn.get(&check.village).copied().unwrap_or(0),
-                checker: check
-                    .checked_by
-                    .as_ref()
-                    .map(|u| names.get(u).map_or_else(|| u.clone(), |p| p.name.clone())),
-                check,
-            }
-        })
-        .collect())
 }

@@ -94,7 +94,8 @@ impl<'a> BatchMerge<'a> {
                 continue;
             }
             let (outcome, write, recovered) =
-                merge_one(device, p, stored, recovery, limits, rounds);
+                merge_checked(device, p, stored, recovery, limits, rounds)
+                    .unwrap_or_else(kept_nothing);
             self.merges += 1;
             *slot = Some(PushMerge {
                 basis: Some(version),
@@ -142,23 +143,6 @@ impl<'a> BatchMerge<'a> {
     }
 }
 
-/// Checks and merges one push onto the stored document; returns the outcome, when there is
-/// something new to keep the write, and the changes it takes under other devices' actors during a
-/// recovery window.
-fn merge_one(
-    device: &DeviceAuth,
-    push: &Push,
-    stored: Option<&StoredHousehold>,
-    recovery: Option<&Recovery<'_>>,
-    limits: &Limits,
-    rounds: &[Round],
-) -> (PushOutcome, Option<HouseholdWrite>, Vec<Recovered>) {
-    match merge_checked(device, push, stored, recovery, limits, rounds) {
-        Ok((outcome, write, recovered)) => (outcome, write, recovered),
-        Err(outcome) => (outcome, None, Vec::new()),
-    }
-}
-
 /// What the server makes of one push outside a recovery window, before anything is stored: the
 /// outcome, and the write when there is something new to keep. Every byte of `push` comes from
 /// the device; `stored` is the server's copy; no round is open. Public for the fuzz targets
@@ -168,12 +152,21 @@ pub fn check_push(
     push: &Push,
     stored: Option<&StoredHousehold>,
 ) -> (PushOutcome, Option<HouseholdWrite>) {
-    let (outcome, write, _) = merge_one(device, push, stored, None, &Limits::default(), &[]);
+    let (outcome, write, _) = merge_checked(device, push, stored, None, &Limits::default(), &[])
+        .unwrap_or_else(kept_nothing);
     (outcome, write)
 }
 
+/// The outcome of one push, the write when there is something new to keep, and the changes it
+/// takes under other devices' actors during a recovery window.
 type Merged = (PushOutcome, Option<HouseholdWrite>, Vec<Recovered>);
 
+/// A push refused before merging: its outcome alone, nothing to write.
+fn kept_nothing(outcome: PushOutcome) -> Merged {
+    (outcome, None, Vec::new())
+}
+
+/// Checks and merges one push onto the stored document; `Err` is a refusal's outcome.
 fn merge_checked(
     device: &DeviceAuth,
     push: &Push,

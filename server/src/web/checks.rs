@@ -19,9 +19,9 @@ pub async fn conflicts_page<D: Database>(
     viewer: Viewer,
     Query(params): Query<PeriodParams>,
 ) -> Result<Html<String>, PageError> {
-    let (area, queue) =
-        review::conflicts(&state.db, &viewer.user, params.area.as_deref(), QUEUE_ROWS).await?;
-    let areas = review::readable_areas(&state.db, &viewer.user).await?;
+    let review = viewer.review(&state);
+    let (area, queue) = review.conflicts(params.area.as_deref(), QUEUE_ROWS).await?;
+    let areas = review.readable_areas().await?;
     Ok(Html(
         pages::conflicts_page(&viewer, &area, &queue, &areas).into_string(),
     ))
@@ -40,14 +40,11 @@ pub async fn checks_page<D: Database>(
     Query(params): Query<PeriodParams>,
     Query(at): Query<ChecksPage>,
 ) -> Result<Html<String>, PageError> {
-    let summary = review::checks(
-        &state.db,
-        &viewer.user,
-        params.area.as_deref(),
-        state.config.no_visit_days,
-    )
-    .await?;
-    let areas = review::readable_areas(&state.db, &viewer.user).await?;
+    let review = viewer.review(&state);
+    let summary = review
+        .checks(params.area.as_deref(), state.config.no_visit_days)
+        .await?;
+    let areas = review.readable_areas().await?;
     Ok(Html(
         pages::checks_page(&viewer, &summary, &areas, at.page).into_string(),
     ))
@@ -85,6 +82,7 @@ pub(super) async fn spot_list<D: Database>(
     viewer: &Viewer,
     params: &SpotParams,
 ) -> Result<SpotList, PageError> {
+    let review = viewer.review(state);
     let day = spot_day(params.day.as_deref())?;
     let township = match params.township.as_deref().filter(|t| !t.is_empty()) {
         Some(t) => Some(readable_area(&viewer.user, Some(t))?),
@@ -93,16 +91,10 @@ pub(super) async fn spot_list<D: Database>(
     let rows = match &township {
         Some(t) => {
             let n = params.n.unwrap_or(DEFAULT_SPOT_SIZE).clamp(1, 200);
-            let sample = review::spot_sample(
-                &state.db,
-                &viewer.user,
-                t,
-                day,
-                n,
-                &state.config.spot_check_salt,
-            )
-            .await?;
-            review::spot_rows(&state.db, &viewer.user, t, sample).await?
+            let sample = review
+                .spot_sample(t, day, n, &state.config.spot_check_salt)
+                .await?;
+            review.spot_rows(t, sample).await?
         }
         None => Vec::new(),
     };
@@ -119,7 +111,7 @@ pub async fn spot_page<D: Database>(
     Query(params): Query<SpotParams>,
 ) -> Result<Html<String>, PageError> {
     let list = spot_list(&state, &viewer, &params).await?;
-    let areas = review::readable_areas(&state.db, &viewer.user).await?;
+    let areas = viewer.review(&state).readable_areas().await?;
     Ok(Html(
         pages::spot_page(
             &viewer,
@@ -152,16 +144,16 @@ pub async fn spot_record<D: Database>(
     CsrfForm(form): CsrfForm<SpotForm>,
 ) -> Result<Response, PageError> {
     let day = spot_day(Some(&form.day))?;
-    review::record_spot(
-        &state.db,
-        &viewer.user,
-        &form.township,
-        day,
-        &form.household,
-        &form.result,
-        &form.note,
-    )
-    .await?;
+    viewer
+        .review(&state)
+        .record_spot(
+            &form.township,
+            day,
+            &form.household,
+            &form.result,
+            &form.note,
+        )
+        .await?;
     Ok(Redirect::to(&format!(
         "/spot?{}",
         pages::query_string(&[("township", form.township), ("day", day.to_string())])

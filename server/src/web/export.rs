@@ -10,7 +10,6 @@ use super::report::RosterParams;
 use super::{PageError, PeriodParams, Viewer};
 use crate::export::{CSV_CONTENT_TYPE, Cell, Table, XLSX_CONTENT_TYPE, content_disposition};
 use crate::report::{Bucket, Report};
-use crate::review;
 use crate::state::Shared;
 use crate::storage::Database;
 
@@ -166,9 +165,10 @@ pub async fn roster<D: Database>(
     Query(params): Query<RosterParams>,
     Query(f): Query<FormatParam>,
 ) -> Result<Response, PageError> {
+    let review = viewer.review(&state);
     let mut filter = params.filter(&viewer, state.config.no_visit_days, EXPORT_PAGE)?;
     filter.after = None;
-    let areas = review::readable_areas(&state.db, &viewer.user).await?;
+    let areas = review.readable_areas().await?;
     let area_name = |code: &str| area_name(&areas, code);
     let headers = [
         "户编号",
@@ -189,7 +189,7 @@ pub async fn roster<D: Database>(
     ];
     let mut rows = Vec::new();
     loop {
-        let page = review::roster(&state.db, &viewer.user, &filter).await?;
+        let page = review.roster(&filter).await?;
         let Some(last) = page.last() else { break };
         filter.after = Some((last.area_code.clone(), last.id.clone()));
         let full = page.len() as i64 == filter.limit;

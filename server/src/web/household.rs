@@ -52,9 +52,10 @@ async fn render<D: Database>(
     failure: Failure<'_>,
     ask: &pages::HistoryAsk,
 ) -> Result<String, PageError> {
-    let (h, mut doc) = review::household(&state.db, &viewer.user, id).await?;
-    let people = review::people(&state.db).await?;
-    let devices = review::devices_of(&state.db, &mut doc).await?;
+    let review = viewer.review(state);
+    let (h, mut doc) = review.household(id).await?;
+    let people = review.people().await?;
+    let devices = review.devices_of(&mut doc).await?;
     // A household's history is the heaviest page there is: off the async threads.
     crate::heavy::cpu(|| {
         let conflicts = review::conflicts_of(&mut doc)?;
@@ -151,7 +152,7 @@ pub async fn attachment<D: Database>(
     viewer: Viewer,
     Path((id, hash)): Path<(String, String)>,
 ) -> Result<Response, PageError> {
-    let (mime, bytes) = review::attachment(&state.db, &viewer.user, &id, &hash).await?;
+    let (mime, bytes) = viewer.review(&state).attachment(&id, &hash).await?;
     Ok((
         [
             (header::CONTENT_TYPE, mime),
@@ -190,14 +191,14 @@ pub async fn decide<D: Database>(
         outcome,
         comment: form.comment.clone(),
     };
-    match review::decide(
-        &state.db,
-        &viewer.user,
-        &d,
-        crate::projection::today(),
-        state.config.publicity_min_days,
-    )
-    .await
+    match viewer
+        .review(&state)
+        .decide(
+            &d,
+            crate::projection::today(),
+            state.config.publicity_min_days,
+        )
+        .await
     {
         // Back to the case, its confirmation beside it.
         Ok(()) => {
@@ -236,10 +237,11 @@ pub async fn settle<D: Database>(
     Path(id): Path<String>,
     CsrfForm(form): CsrfForm<SettleForm>,
 ) -> Result<Response, PageError> {
+    let review = viewer.review(&state);
     let value = match form.choice.strip_prefix("pick:") {
         Some(n) => {
             let n: usize = n.parse().map_err(|_| PageError::bad_request("选择无效"))?;
-            match review::picked_value(&state.db, &viewer.user, &id, &form.path, n).await? {
+            match review.picked_value(&id, &form.path, n).await? {
                 Some(v) => v,
                 None => {
                     let e = ReviewError::Invalid("该字段已没有冲突(可能已被他人处理)".into());
@@ -259,7 +261,7 @@ pub async fn settle<D: Database>(
         }
         None => return Err(PageError::bad_request("选择无效")),
     };
-    match review::settle(&state.db, &viewer.user, &id, &form.path, value).await {
+    match review.settle(&id, &form.path, value).await {
         Ok(()) => Ok(Redirect::to(&format!("/households/{id}?done=settled")).into_response()),
         Err(e) => failed(&state, &viewer, &id, e, None).await,
     }

@@ -183,13 +183,10 @@ pub async fn report_of<D: Database>(
     viewer: &Viewer,
     params: &PeriodParams,
 ) -> Result<crate::report::Report, PageError> {
-    Ok(crate::review::report(
-        &state.reports,
-        &viewer.user,
-        params.area.as_deref(),
-        &params.period()?,
-    )
-    .await?)
+    Ok(viewer
+        .review(state)
+        .report(params.area.as_deref(), &params.period()?)
+        .await?)
 }
 
 /// The period a report covers: by default this calendar year up to today.

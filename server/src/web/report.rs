@@ -9,7 +9,7 @@ use zoufang_shared::codes::{CaseKind, HouseholdStatus, MonitoringCategory};
 use super::{PageError, PeriodParams, Viewer, pages};
 use crate::report::Bucket;
 use crate::report::roster::{CaseFilter, RosterFilter};
-use crate::review::{self, readable_area};
+use crate::review::readable_area;
 use crate::state::Shared;
 use crate::storage::Database;
 
@@ -151,7 +151,7 @@ pub async fn report_page<D: Database>(
     Query(params): Query<PeriodParams>,
 ) -> Result<Html<String>, PageError> {
     let report = super::report_of(&state, &viewer, &params).await?;
-    let areas = review::readable_areas(&state.db, &viewer.user).await?;
+    let areas = viewer.review(&state).readable_areas().await?;
     Ok(Html(
         pages::report_page(&viewer, &report, &areas).into_string(),
     ))
@@ -175,20 +175,20 @@ pub async fn roster_page<D: Database>(
     Query(params): Query<RosterParams>,
     Query(order): Query<SortParams>,
 ) -> Result<Html<String>, PageError> {
+    let review = viewer.review(&state);
     let mut filter = params.filter(&viewer, state.config.no_visit_days, PAGE_ROWS)?;
-    let areas = review::readable_areas(&state.db, &viewer.user).await?;
+    let areas = review.readable_areas().await?;
     let today = crate::projection::today();
     let rows = match order.sort {
-        None => review::roster(&state.db, &viewer.user, &filter).await?,
+        None => review.roster(&filter).await?,
         Some(by) => {
             filter.after = None;
-            let mut rows =
-                review::roster_upto(&state.db, &viewer.user, &filter, MAX_SORTED_ROWS).await?;
+            let mut rows = review.roster_upto(&filter, MAX_SORTED_ROWS).await?;
             pages::sort_roster(&mut rows, by, order.desc, &areas, today);
             rows
         }
     };
-    let (households, persons) = review::roster_size(&state.db, &viewer.user, &filter).await?;
+    let (households, persons) = review.roster_size(&filter).await?;
     Ok(Html(
         pages::roster_page(
             &viewer,

@@ -29,7 +29,8 @@ use super::pages;
 use crate::auth::{self, LoginError};
 use crate::config::Config;
 use crate::ratelimit::{self, ClientIp};
-use crate::state::Shared;
+use crate::review::Review;
+use crate::state::{AppState, Shared};
 use crate::storage::{Database, User};
 
 pub const COOKIE: &str = "zf_session";
@@ -42,6 +43,14 @@ pub struct Viewer {
     /// The session's anti-forgery token.
     pub csrf: String,
     token_hash: String,
+}
+
+impl Viewer {
+    /// The review service acting as this user: the only way a page or the review API reads or
+    /// writes supervisors' data.
+    pub fn review<D: Database>(&self, state: &AppState<D>) -> Review<D> {
+        Review::new(state, self.user.clone())
+    }
 }
 
 fn cookie_token(headers: &HeaderMap) -> Option<String> {

@@ -8,7 +8,6 @@ use super::export::{FormatParam, download};
 use super::pages::{area_name, spot_reason, spot_result_label};
 use super::{PageError, Viewer};
 use crate::export::{Cell, Table};
-use crate::review;
 use crate::state::Shared;
 use crate::storage::Database;
 
@@ -22,7 +21,7 @@ pub async fn spot<D: Database>(
     let Some(township) = list.township else {
         return Err(PageError::bad_request("请选择乡镇"));
     };
-    let areas = review::readable_areas(&state.db, &viewer.user).await?;
+    let areas = viewer.review(&state).readable_areas().await?;
     let headers = [
         "抽查日期",
         "村",

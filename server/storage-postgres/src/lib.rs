@@ -36,7 +36,6 @@ mod projection;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
 use zoufang_storage::{Backend, DbError, HouseholdWrite, SyncWrite};
@@ -58,32 +57,15 @@ pub fn with_database(base: &str, name: &str) -> String {
     }
 }
 
-static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/server-postgres");
-
-#[derive(Clone, Debug)]
-pub struct PgDb {
-    pool: PgPool,
-}
+zoufang_storage::migrated_db!(
+    PgDb,
+    PgPool,
+    "../../migrations/server-postgres",
+    "Connects and brings the schema up to date. Several processes may do this at once: the \
+     migrator serialises them with an advisory lock."
+);
 
 impl PgDb {
-    /// Connects and brings the schema up to date. Several processes may do this at once: the
-    /// migrator serialises them with an advisory lock.
-    pub async fn connect(url: &str) -> Result<PgDb, DbError> {
-        let db = Self::open(url).await?;
-        db.migrate().await?;
-        Ok(db)
-    }
-
-    /// Applies the migrations the database lacks.
-    pub async fn migrate(&self) -> Result<(), DbError> {
-        Ok(MIGRATOR.run(&self.pool).await?)
-    }
-
-    /// The versions of every migration this build knows.
-    pub fn known_migrations() -> Vec<i64> {
-        zoufang_storage::migration_versions(&MIGRATOR)
-    }
-
     /// Connects to the database as it is (a serving replica checks the schema, see
     /// [`zoufang_storage::Database::applied_migrations`]).
     pub async fn open(url: &str) -> Result<PgDb, DbError> {

@@ -10,7 +10,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -18,32 +17,15 @@ use sqlx::{Connection, Sqlite, SqliteConnection};
 use zoufang_storage::sql::projection::write_projections;
 use zoufang_storage::{Backend, DbError, SyncWrite};
 
-static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/server-sqlite");
-
-#[derive(Clone, Debug)]
-pub struct SqliteDb {
-    pool: SqlitePool,
-}
+zoufang_storage::migrated_db!(
+    SqliteDb,
+    SqlitePool,
+    "../../migrations/server-sqlite",
+    "Opens (creating if missing) the database at a plain path or an `sqlite:` URL and brings \
+     its schema up to date."
+);
 
 impl SqliteDb {
-    /// Opens (creating if missing) the database at a plain path or an `sqlite:` URL and brings
-    /// its schema up to date.
-    pub async fn connect(url_or_path: &str) -> Result<SqliteDb, DbError> {
-        let db = Self::open(url_or_path).await?;
-        db.migrate().await?;
-        Ok(db)
-    }
-
-    /// Applies the migrations the database lacks.
-    pub async fn migrate(&self) -> Result<(), DbError> {
-        Ok(MIGRATOR.run(&self.pool).await?)
-    }
-
-    /// The versions of every migration this build knows.
-    pub fn known_migrations() -> Vec<i64> {
-        zoufang_storage::migration_versions(&MIGRATOR)
-    }
-
     /// Opens (creating if missing) the database at a plain path or an `sqlite:` URL as it is.
     pub async fn open(url_or_path: &str) -> Result<SqliteDb, DbError> {
         let options = if url_or_path.starts_with("sqlite:") {

@@ -53,6 +53,41 @@ pub fn migration_versions(migrator: &sqlx::migrate::Migrator) -> Vec<i64> {
         .collect()
 }
 
+/// A backend's handle: the struct `$name` around its pool `$pool`, and the migrations of
+/// `$dir` (relative to the backend crate, as `sqlx::migrate!` reads it) with the ways to run
+/// them. `open` (connecting to the database as it is) is the backend's own; `$connect` documents
+/// `connect`, which opens and then migrates.
+#[macro_export]
+macro_rules! migrated_db {
+    ($name:ident, $pool:ty, $dir:literal, $connect:literal) => {
+        static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!($dir);
+
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            pool: $pool,
+        }
+
+        impl $name {
+            #[doc = $connect]
+            pub async fn connect(url: &str) -> Result<$name, $crate::DbError> {
+                let db = Self::open(url).await?;
+                db.migrate().await?;
+                Ok(db)
+            }
+
+            /// Applies the migrations the database lacks.
+            pub async fn migrate(&self) -> Result<(), $crate::DbError> {
+                Ok(MIGRATOR.run(&self.pool).await?)
+            }
+
+            /// The versions of every migration this build knows.
+            pub fn known_migrations() -> Vec<i64> {
+                $crate::migration_versions(&MIGRATOR)
+            }
+        }
+    };
+}
+
 /// What the generated SQL needs by path from the backend crates (see [`neutral_sql!`]).
 /// Whether a database URL names PostgreSQL (else it is an SQLite path or `sqlite:` URL).
 pub fn is_postgres(url: &str) -> bool {

@@ -167,19 +167,36 @@ fn latest_allowed(ctx: &Context) -> NaiveDate {
         .unwrap_or(ctx.today)
 }
 
-fn backdated(date: NaiveDate, ctx: &Context) -> bool {
-    ctx.written_on
-        .checked_sub_days(Days::new(BACKDATE_DAYS))
-        .is_some_and(|limit| date < limit)
+/// A `date` more than [`BACKDATE_DAYS`] before the day it is written is a transcription (补录)
+/// and must give its `reason`; the refusal names the date as `what` and asks for the reason as
+/// `ask`.
+fn backdating_explained(
+    date: NaiveDate,
+    reason: &str,
+    ctx: &Context,
+    what: &str,
+    ask: &str,
+) -> Result<(), Refusal> {
+    if backdated(date, ctx.written_on) && reason.trim().is_empty() {
+        return Err(refuse(
+            RefusalCode::BackdatedWithoutReason,
+            format!("{what} {date} 早于录入日 {BACKDATE_DAYS} 天以上,补录须{ask}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether a step record was written more than [`BACKDATE_DAYS`] after the day it names: a
 /// transcription of an earlier paper form (补录), which the review pages flag.
 pub fn transcribed(id: &StepId, record: &StepRecord) -> bool {
-    id.written_on().is_some_and(|on| {
-        on.checked_sub_days(Days::new(BACKDATE_DAYS))
-            .is_some_and(|limit| record.date < limit)
-    })
+    id.written_on().is_some_and(|on| backdated(record.date, on))
+}
+
+/// Whether `date` lies more than [`BACKDATE_DAYS`] before `written_on`.
+fn backdated(date: NaiveDate, written_on: NaiveDate) -> bool {
+    written_on
+        .checked_sub_days(Days::new(BACKDATE_DAYS))
+        .is_some_and(|limit| date < limit)
 }
 
 fn check_proposal(case: &Case, ctx: &Context) -> Result<(), Refusal> {
@@ -189,16 +206,7 @@ fn check_proposal(case: &Case, ctx: &Context) -> Result<(), Refusal> {
             format!("提出日期 {} 晚于今天", case.proposed_on),
         ));
     }
-    if backdated(case.proposed_on, ctx) && case.reason.trim().is_empty() {
-        return Err(refuse(
-            RefusalCode::BackdatedWithoutReason,
-            format!(
-                "提出日期 {} 早于录入日 {BACKDATE_DAYS} 天以上,补录须填写事由",
-                case.proposed_on
-            ),
-        ));
-    }
-    Ok(())
+    backdating_explained(case.proposed_on, &case.reason, ctx, "提出日期", "填写事由")
 }
 
 /// The procedure's rules for the new step record `id` of `case` (as it stands with the record):
@@ -247,16 +255,13 @@ pub fn check_step_record(case: &Case, id: &StepId, ctx: &Context) -> Result<(), 
     if record.step == ProcedureStep::Publicity && record.outcome != StepOutcome::Returned {
         check_publicity(record, case)?;
     }
-    if backdated(record.date, ctx) && record.comment.trim().is_empty() {
-        return Err(refuse(
-            RefusalCode::BackdatedWithoutReason,
-            format!(
-                "「{label}」的日期 {} 早于录入日 {BACKDATE_DAYS} 天以上,补录须在意见中写明事由",
-                record.date
-            ),
-        ));
-    }
-    Ok(())
+    backdating_explained(
+        record.date,
+        &record.comment,
+        ctx,
+        &format!("「{label}」的日期"),
+        "在意见中写明事由",
+    )
 }
 
 fn check_publicity(record: &StepRecord, case: &Case) -> Result<(), Refusal> {
@@ -276,11 +281,9 @@ fn check_publicity(record: &StepRecord, case: &Case) -> Result<(), Refusal> {
 mod tests {
     use super::*;
     use crate::authority::Role;
+    use crate::authority::testkit::{add, add_step, day, step, step_mut, with_case, with_decision};
     use crate::ids::HouseholdId;
-
-    fn day(d: &str) -> NaiveDate {
-        d.parse().expect("date")
-    }
+    use StepOutcome::Passed;
 
     fn ctx() -> Context {
         Context {
@@ -289,57 +292,12 @@ mod tests {
         }
     }
 
-    fn with_case() -> (Household, CaseId) {
-        let mut h = Household::new(HouseholdId::from("hh-1"));
-        h.info.status = Some(HouseholdStatus::NotExited);
-        let id = CaseId::from("c1");
-        h.cases.insert(
-            id.clone(),
-            Case {
-                kind: CaseKind::Exit,
-                origin: None,
-                round: None,
-                proposed_on: day("2026-11-01"),
-                proposed_by: "张".into(),
-                proposed_by_user: None,
-                reason: String::new(),
-                members: Default::default(),
-                steps: Default::default(),
-            },
-        );
-        (h, id)
-    }
-
-    fn step(s: ProcedureStep, date: &str, outcome: StepOutcome) -> StepRecord {
-        crate::demo::step_record(s, day(date), "张", outcome)
-    }
-
-    fn add(h: &Household, case: &CaseId, id: &str, r: StepRecord) -> Household {
-        let mut after = h.clone();
-        after
-            .cases
-            .get_mut(case)
-            .expect("case")
-            .steps
-            .insert(StepId::from(id), r);
-        after
-    }
-
     const SURVEYOR: Writer = Writer::Device(Role::Surveyor);
 
     #[test]
     fn a_device_cannot_record_a_decision() {
         let (h, c) = with_case();
-        let after = add(
-            &h,
-            &c,
-            "s1",
-            step(
-                ProcedureStep::CountyDecision,
-                "2026-11-02",
-                StepOutcome::Passed,
-            ),
-        );
+        let after = with_decision(&h, &c);
         let e = check(SURVEYOR, Some(&h), &after, &ctx()).expect_err("refused");
         assert_eq!(e.code, RefusalCode::NotPermitted);
         assert!(e.message.contains("县级审定"), "{e}");
@@ -349,41 +307,34 @@ mod tests {
     #[test]
     fn field_steps_go_in_order_and_in_time() {
         let (h, c) = with_case();
-        let home = add(
+        let home = add_step(
             &h,
             &c,
             "s1",
-            step(ProcedureStep::HomeCheck, "2026-11-02", StepOutcome::Passed),
+            (ProcedureStep::HomeCheck, "2026-11-02", Passed),
         );
         check(SURVEYOR, Some(&h), &home, &ctx()).expect("a home check");
-        let skipped = add(
-            &h,
-            &c,
-            "s1",
-            step(
-                ProcedureStep::Deliberation,
-                "2026-11-02",
-                StepOutcome::Passed,
+        for (record, code, why) in [
+            (
+                (ProcedureStep::Deliberation, "2026-11-02", Passed),
+                RefusalCode::StepOrder,
+                "order",
             ),
-        );
-        let e = check(SURVEYOR, Some(&h), &skipped, &ctx()).expect_err("order");
-        assert_eq!(e.code, RefusalCode::StepOrder);
-        let early = add(
-            &h,
-            &c,
-            "s1",
-            step(ProcedureStep::HomeCheck, "2026-10-30", StepOutcome::Passed),
-        );
-        let e = check(SURVEYOR, Some(&h), &early, &ctx()).expect_err("before proposal");
-        assert_eq!(e.code, RefusalCode::StepDate);
-        let late = add(
-            &h,
-            &c,
-            "s1",
-            step(ProcedureStep::HomeCheck, "2027-01-02", StepOutcome::Passed),
-        );
-        let e = check(SURVEYOR, Some(&h), &late, &ctx()).expect_err("in the future");
-        assert_eq!(e.code, RefusalCode::StepDate);
+            (
+                (ProcedureStep::HomeCheck, "2026-10-30", Passed),
+                RefusalCode::StepDate,
+                "before proposal",
+            ),
+            (
+                (ProcedureStep::HomeCheck, "2027-01-02", Passed),
+                RefusalCode::StepDate,
+                "in the future",
+            ),
+        ] {
+            let after = add_step(&h, &c, "s1", record);
+            let e = check(SURVEYOR, Some(&h), &after, &ctx()).expect_err(why);
+            assert_eq!(e.code, code, "{why}");
+        }
     }
 
     #[test]
@@ -425,12 +376,7 @@ mod tests {
         let open = add(&h, &c, "s1", publicity);
         let objection = |h: &Household| {
             let mut after = h.clone();
-            let record = after
-                .cases
-                .get_mut(&c)
-                .and_then(|c| c.steps.get_mut(&StepId::from("s1")))
-                .expect("publicity");
-            record.objections.insert(
+            step_mut(&mut after, &c, "s1").objections.insert(
                 crate::ids::ObjectionId::from("o1"),
                 crate::model::Objection {
                     date: day("2026-11-05"),
@@ -442,16 +388,8 @@ mod tests {
             after
         };
         assert!(check(SURVEYOR, Some(&open), &objection(&open), &ctx()).is_ok());
-        let reviewed = add(
-            &open,
-            &c,
-            "s2",
-            step(
-                ProcedureStep::TownshipReview,
-                "2026-11-12",
-                StepOutcome::Passed,
-            ),
-        );
+        let review = (ProcedureStep::TownshipReview, "2026-11-12", Passed);
+        let reviewed = add_step(&open, &c, "s2", review);
         let e = check(SURVEYOR, Some(&reviewed), &objection(&reviewed), &ctx())
             .expect_err("after the review");
         assert_eq!(e.code, RefusalCode::StepOrder);
@@ -460,21 +398,17 @@ mod tests {
     #[test]
     fn a_step_record_is_never_rewritten() {
         let (h, c) = with_case();
-        let returned = add(
-            &h,
-            &c,
-            "s1",
-            step(
-                ProcedureStep::HomeCheck,
-                "2026-11-02",
-                StepOutcome::Returned,
-            ),
+        let returned = (
+            ProcedureStep::HomeCheck,
+            "2026-11-02",
+            StepOutcome::Returned,
         );
-        let flipped = add(
+        let returned = add_step(&h, &c, "s1", returned);
+        let flipped = add_step(
             &h,
             &c,
             "s1",
-            step(ProcedureStep::HomeCheck, "2026-11-02", StepOutcome::Passed),
+            (ProcedureStep::HomeCheck, "2026-11-02", Passed),
         );
         let e = check(SURVEYOR, Some(&returned), &flipped, &ctx()).expect_err("rewrite");
         assert_eq!(e.code, RefusalCode::NotPermitted);

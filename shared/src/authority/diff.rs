@@ -218,6 +218,7 @@ fn entries<K: Ord + std::fmt::Display, V: PartialEq>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authority::testkit::{step_mut, with_case, with_decision};
     use crate::codes::*;
     use crate::ids::*;
     use crate::model::*;
@@ -263,43 +264,15 @@ mod tests {
 
     #[test]
     fn steps_and_objections_are_their_own_classes() {
-        let mut before = household();
-        let case_id = CaseId::from("c1");
-        before.cases.insert(
-            case_id.clone(),
-            Case {
-                kind: CaseKind::Exit,
-                origin: None,
-                round: None,
-                proposed_on: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
-                proposed_by: "张".into(),
-                proposed_by_user: None,
-                reason: String::new(),
-                members: Default::default(),
-                steps: Default::default(),
-            },
-        );
-        let mut after = before.clone();
-        let record = crate::demo::step_record(
-            ProcedureStep::CountyDecision,
-            chrono::NaiveDate::from_ymd_opt(2026, 11, 2).expect("date"),
-            "x",
-            StepOutcome::Passed,
-        );
-        let case = after.cases.get_mut(&case_id).expect("case");
-        case.steps.insert(StepId::from("s1"), record);
+        let (before, case_id) = with_case();
+        let after = with_decision(&before, &case_id);
         let w = writes(Some(&before), &after);
         assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(w[0].class, PathClass::Step(ProcedureStep::CountyDecision));
         assert_eq!(w[0].kind, WriteKind::Create);
 
         let mut flipped = after.clone();
-        let r = flipped
-            .cases
-            .get_mut(&case_id)
-            .and_then(|c| c.steps.get_mut(&StepId::from("s1")))
-            .expect("step");
-        r.outcome = StepOutcome::Returned;
+        step_mut(&mut flipped, &case_id, "s1").outcome = StepOutcome::Returned;
         let w = writes(Some(&after), &flipped);
         assert_eq!(w[0].kind, WriteKind::Change);
     }

@@ -14,6 +14,8 @@
 
 mod check;
 mod diff;
+#[cfg(test)]
+mod testkit;
 
 pub use check::{
     BACKDATE_DAYS, Context, Refusal, RefusalCode, check, check_step_record, kind_fits, transcribed,
@@ -215,44 +217,37 @@ impl Access {
 /// records income but creates no household (which needs an area code, not the helper's to set).
 pub const TABLE: [(PathClass, [Access; 7]); 20] = [
     (PathClass::Identity, [NO, NEW, NEW, NEW, NO, NEW, NEW]),
-    (PathClass::Info, [NO, ALL, ALL, ALL, NO, ALL, ALL]),
-    (PathClass::AreaCode, [NO, ALL, ALL, ALL, NO, ALL, ALL]),
+    (PathClass::Info, EDITABLE),
+    (PathClass::AreaCode, EDITABLE),
     (PathClass::Status, [NO, NEW, NEW, NEW, NO, ALL, ALL]),
-    (PathClass::Members, [NO, ALL, ALL, ALL, NO, ALL, ALL]),
+    (PathClass::Members, EDITABLE),
     (PathClass::Incomes, [ALL, ALL, ALL, ALL, NO, ALL, ALL]),
-    (PathClass::Land, [NO, ALL, ALL, ALL, NO, ALL, ALL]),
-    (PathClass::Living, [NO, ALL, ALL, ALL, NO, ALL, ALL]),
-    (PathClass::Water, [NO, ALL, ALL, ALL, NO, ALL, ALL]),
+    (PathClass::Land, EDITABLE),
+    (PathClass::Living, EDITABLE),
+    (PathClass::Water, EDITABLE),
     (PathClass::Helpers, [NO, NEW, ALL, ALL, NO, ALL, ALL]),
-    (PathClass::Visits, [NEW, NEW, NEW, NEW, NO, NEW, ALL]),
-    (PathClass::Attachments, [NEW, NEW, NEW, NEW, NO, NEW, ALL]),
+    (PathClass::Visits, RECORD),
+    (PathClass::Attachments, RECORD),
     (PathClass::Case, [NO, NEW, NEW, NEW, NO, NEW, ALL]),
-    (
-        PathClass::Step(ProcedureStep::HomeCheck),
-        [NO, NEW, NEW, NEW, NO, NEW, NEW],
-    ),
-    (
-        PathClass::Step(ProcedureStep::Deliberation),
-        [NO, NEW, NEW, NEW, NO, NEW, NEW],
-    ),
-    (
-        PathClass::Step(ProcedureStep::Publicity),
-        [NO, NEW, NEW, NEW, NO, NEW, NEW],
-    ),
-    (PathClass::Objections, [NO, ALL, ALL, ALL, NO, ALL, ALL]),
-    (
-        PathClass::Step(ProcedureStep::TownshipReview),
-        [NO, NO, NO, NO, NO, NO, NEW],
-    ),
-    (
-        PathClass::Step(ProcedureStep::CountyDecision),
-        [NO, NO, NO, NO, NO, NO, NEW],
-    ),
-    (
-        PathClass::Step(ProcedureStep::Announcement),
-        [NO, NO, NO, NO, NO, NO, NEW],
-    ),
+    (PathClass::Step(ProcedureStep::HomeCheck), FIELD_STEP),
+    (PathClass::Step(ProcedureStep::Deliberation), FIELD_STEP),
+    (PathClass::Step(ProcedureStep::Publicity), FIELD_STEP),
+    (PathClass::Objections, EDITABLE),
+    (PathClass::Step(ProcedureStep::TownshipReview), DECISION),
+    (PathClass::Step(ProcedureStep::CountyDecision), DECISION),
+    (PathClass::Step(ProcedureStep::Announcement), DECISION),
 ];
+
+// The rows several classes share, named so that a rule is changed for all of them at once.
+
+/// Filled in and corrected by the field roles and admins (and the server), not by helpers.
+const EDITABLE: [Access; 7] = [NO, ALL, ALL, ALL, NO, ALL, ALL];
+/// Records anyone in the field adds, a helper included; only the server changes one.
+const RECORD: [Access; 7] = [NEW, NEW, NEW, NEW, NO, NEW, ALL];
+/// Steps a field team records on its devices, each record written once.
+const FIELD_STEP: [Access; 7] = [NO, NEW, NEW, NEW, NO, NEW, NEW];
+/// Decisions: the server writes them on a reviewer's word through the review API.
+const DECISION: [Access; 7] = [NO, NO, NO, NO, NO, NO, NEW];
 
 /// The access `writer` has to `class`.
 pub fn access(writer: Writer, class: PathClass) -> Access {

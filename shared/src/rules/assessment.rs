@@ -271,6 +271,21 @@ fn housing_failure(h: &Household) -> Option<(&'static str, String)> {
     ))
 }
 
+/// A measurement with a most it may reach: unrecorded fails as `unknown`, beyond the most as
+/// `over`, read "{what} {value} {unit},超过 {max} {unit}".
+fn at_most(
+    value: Option<u32>,
+    max: u32,
+    (unknown_code, unknown): (&'static str, &str),
+    (over_code, what, unit): (&'static str, &str, &str),
+) -> Option<(&'static str, String)> {
+    match value {
+        None => Some((unknown_code, unknown.to_owned())),
+        Some(v) if v > max => Some((over_code, format!("{what} {v} {unit},超过 {max} {unit}"))),
+        Some(_) => None,
+    }
+}
+
 fn water_failures(h: &Household) -> Vec<(&'static str, String)> {
     let w = &h.water;
     let mut out = Vec::new();
@@ -297,22 +312,18 @@ fn water_failures(h: &Household) -> Vec<(&'static str, String)> {
         }
         Some(_) => {}
     }
-    match w.trip_minutes {
-        None => out.push(("water_trip_unknown", "未登记单次取水往返时间".to_owned())),
-        Some(t) if t > WATER_TRIP_MAX_MINUTES => out.push((
-            "water_trip_long",
-            format!("单次取水往返 {t} 分钟,超过 {WATER_TRIP_MAX_MINUTES} 分钟"),
-        )),
-        Some(_) => {}
-    }
-    match w.cut_days_per_year {
-        None => out.push(("water_cut_unknown", "未登记每年停水天数".to_owned())),
-        Some(d) if d > WATER_CUT_MAX_DAYS => out.push((
-            "water_cut_frequent",
-            format!("每年停水 {d} 天,超过 {WATER_CUT_MAX_DAYS} 天"),
-        )),
-        Some(_) => {}
-    }
+    out.extend(at_most(
+        w.trip_minutes,
+        WATER_TRIP_MAX_MINUTES,
+        ("water_trip_unknown", "未登记单次取水往返时间"),
+        ("water_trip_long", "单次取水往返", "分钟"),
+    ));
+    out.extend(at_most(
+        w.cut_days_per_year,
+        WATER_CUT_MAX_DAYS,
+        ("water_cut_unknown", "未登记每年停水天数"),
+        ("water_cut_frequent", "每年停水", "天"),
+    ));
     match w.quality_tested {
         None => out.push(("water_quality_unknown", "未核实水质是否经过检测".to_owned())),
         Some(false) => out.push(("water_quality_untested", "水质未经检测".to_owned())),
@@ -390,14 +401,17 @@ mod tests {
     use super::*;
     use crate::codes::{DropoutReason, HouseGrade, Relation, SchoolStage, Sex, StandardLevel};
     use crate::money::Fen;
-    use crate::rules::testkit::{add, household, on, person, pupil};
+    use crate::rules::testkit::{
+        add, add_all, assert_first, codes, household, income_2020, on, person, pupil, unschooled,
+    };
 
     fn builtin() -> Standards {
         Standards::builtin().expect("builtin table")
     }
 
-    fn codes(a: &Assessment) -> Vec<&'static str> {
-        a.failures.iter().map(|f| f.code).collect()
+    /// Assessed for 2020 on the survey date, the year the sample household is built for.
+    fn assess_2020(h: &Household) -> Assessment {
+        assess(h, 2020, on(), &builtin())
     }
 
     #[test]
@@ -419,11 +433,14 @@ mod tests {
         let mut h = household();
         h.living.house_grade = Some(HouseGrade::C);
         h.living.house_renovated = Some(false);
-        let a = assess(&h, 2020, on(), &builtin());
+        let a = assess_2020(&h);
         assert!(!a.passed);
         assert_eq!(a.failed_criteria(), vec![Criterion::Housing]);
-        assert_eq!(codes(&a), vec!["housing_unsafe"]);
-        assert_eq!(a.failures[0].message, "住房为C级危房,未改造也未搬离");
+        assert_first(
+            &a.failures,
+            &["housing_unsafe"],
+            "住房为C级危房,未改造也未搬离",
+        );
         assert!(!a.fails(Criterion::Income));
     }
 
@@ -432,13 +449,13 @@ mod tests {
         let mut h = household();
         h.living.house_grade = Some(HouseGrade::D);
         h.living.moved_out = Some(true);
-        assert!(assess(&h, 2020, on(), &builtin()).passed);
+        assert!(assess_2020(&h).passed);
         h.living.moved_out = None;
         h.living.house_renovated = Some(true);
-        assert!(assess(&h, 2020, on(), &builtin()).passed);
+        assert!(assess_2020(&h).passed);
         h.living.house_grade = None;
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["housing_ungraded"]);
+        let a = assess_2020(&h);
+        assert_eq!(codes(&a.failures), vec!["housing_ungraded"]);
     }
 
     #[test]
@@ -446,27 +463,29 @@ mod tests {
         let mut h = household();
         h.info.food_secure = None;
         h.info.clothing_secure = Some(false);
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["food_unverified", "clothing_insecure"]);
-        assert_eq!(a.failures[0].message, "未核实是否不愁吃");
+        let a = assess_2020(&h);
+        assert_first(
+            &a.failures,
+            &["food_unverified", "clothing_insecure"],
+            "未核实是否不愁吃",
+        );
     }
 
     #[test]
     fn school_age_child_out_of_school_fails_unless_for_physical_reasons() {
         let mut h = household();
-        let mut child = person("张小兵", Relation::Son, Sex::Male, "20060415");
-        child.education = None;
+        let mut child = unschooled("张小兵", Relation::Son, Sex::Male, "20060415");
         add(&mut h, child.clone());
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["education_out_of_school"]);
-        assert_eq!(
-            a.failures[0].message,
-            "张小兵(14岁)未在校,也未登记失辍学原因"
+        let a = assess_2020(&h);
+        assert_first(
+            &a.failures,
+            &["education_out_of_school"],
+            "张小兵(14岁)未在校,也未登记失辍学原因",
         );
 
         child.dropout_reason = Some(DropoutReason::FamilyHardship);
         add(&mut h, child.clone());
-        let a = assess(&h, 2020, on(), &builtin());
+        let a = assess_2020(&h);
         assert_eq!(
             a.failures[0].message,
             "张小兵(14岁)失学辍学(因家庭困难),不属于身体原因"
@@ -474,39 +493,36 @@ mod tests {
 
         child.dropout_reason = Some(DropoutReason::Illness);
         add(&mut h, child);
-        let a = assess(&h, 2020, on(), &builtin());
+        let a = assess_2020(&h);
         assert!(!a.fails(Criterion::Education), "{:?}", a.failures);
     }
 
     #[test]
     fn school_stage_must_fit_the_age() {
         let mut h = household();
-        add(
+        add_all(
             &mut h,
-            pupil(
-                "张小妹",
-                Relation::Daughter,
-                Sex::Female,
-                "20120101",
-                SchoolStage::Senior,
-            ),
+            [
+                pupil(
+                    "张小妹",
+                    Relation::Daughter,
+                    Sex::Female,
+                    "20120101",
+                    SchoolStage::Senior,
+                ),
+                // 15 and in 中职: finished compulsory school, fine.
+                pupil(
+                    "张小军",
+                    Relation::Son,
+                    Sex::Male,
+                    "20050901",
+                    SchoolStage::Vocational,
+                ),
+                // 17: past compulsory age, whatever is recorded.
+                unschooled("张大军", Relation::Son, Sex::Male, "20030101"),
+            ],
         );
-        // 15 and in 中职: finished compulsory school, fine.
-        add(
-            &mut h,
-            pupil(
-                "张小军",
-                Relation::Son,
-                Sex::Male,
-                "20050901",
-                SchoolStage::Vocational,
-            ),
-        );
-        // 17: past compulsory age, whatever is recorded.
-        let mut older = person("张大军", Relation::Son, Sex::Male, "20030101");
-        older.education = None;
-        add(&mut h, older);
-        let a = assess(&h, 2020, on(), &builtin());
+        let a = assess_2020(&h);
         let education: Vec<_> = a
             .failures
             .iter()
@@ -527,8 +543,8 @@ mod tests {
         let mut m = person("王奶奶", Relation::Grandparent, Sex::Female, "19400101");
         m.id_number = None;
         add(&mut h, m);
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["education_age_unknown"]);
+        let a = assess_2020(&h);
+        assert_eq!(codes(&a.failures), vec!["education_age_unknown"]);
     }
 
     #[test]
@@ -539,23 +555,22 @@ mod tests {
                 m.medical_insurance = false;
             }
         }
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["medical_uninsured"]);
-        assert_eq!(
-            a.failures[0].message,
-            "未参加城乡居民基本医疗保险:张伟、李秀英"
+        let a = assess_2020(&h);
+        assert_first(
+            &a.failures,
+            &["medical_uninsured"],
+            "未参加城乡居民基本医疗保险:张伟、李秀英",
         );
     }
 
     #[test]
     fn departed_members_are_not_assessed() {
         let mut h = household();
-        let mut gone = person("张二", Relation::Son, Sex::Male, "20060101");
-        gone.education = None;
+        let mut gone = unschooled("张二", Relation::Son, Sex::Male, "20060101");
         gone.medical_insurance = false;
         gone.left_reason = Some(crate::codes::MemberChange::MoveOut);
         add(&mut h, gone);
-        assert!(assess(&h, 2020, on(), &builtin()).passed);
+        assert!(assess_2020(&h).passed);
     }
 
     #[test]
@@ -565,9 +580,9 @@ mod tests {
         h.water.trip_minutes = Some(30);
         h.water.cut_days_per_year = None;
         h.water.quality_tested = Some(false);
-        let a = assess(&h, 2020, on(), &builtin());
+        let a = assess_2020(&h);
         assert_eq!(
-            codes(&a),
+            codes(&a.failures),
             vec![
                 "water_quantity_low",
                 "water_trip_long",
@@ -583,21 +598,19 @@ mod tests {
         h.water.trip_minutes = Some(20);
         h.water.cut_days_per_year = Some(36);
         h.water.quality_tested = Some(true);
-        assert!(assess(&h, 2020, on(), &builtin()).passed);
+        assert!(assess_2020(&h).passed);
     }
 
     #[test]
     fn income_below_the_line_names_both_figures() {
         let mut h = household();
-        if let Some(i) = h.incomes.get_mut(&2020) {
-            i.wage = Fen::from_yuan(10_000);
-        }
+        income_2020(&mut h).wage = Fen::from_yuan(10_000);
         // 10000 + 3000 + 2000 − 1000 = 14000 for 4 people.
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["income_below_line"]);
-        assert_eq!(
-            a.failures[0].message,
-            "2020 年人均纯收入 3500.00 元,低于 2020 年国家贫困线/脱贫标准(4000.00 元)"
+        let a = assess_2020(&h);
+        assert_first(
+            &a.failures,
+            &["income_below_line"],
+            "2020 年人均纯收入 3500.00 元,低于 2020 年国家贫困线/脱贫标准(4000.00 元)",
         );
         assert_eq!(a.income.map(|s| s.per_capita), Some(Fen::from_yuan(3500)));
     }
@@ -606,8 +619,7 @@ mod tests {
     fn a_gap_in_the_table_is_a_notice_never_a_failure_of_the_household() {
         let h = household();
         let a = assess(&h, 2023, on(), &builtin());
-        assert_eq!(codes(&a), vec!["income_missing"]);
-        assert_eq!(a.failures[0].message, "没有 2023 年的收入记录");
+        assert_first(&a.failures, &["income_missing"], "没有 2023 年的收入记录");
         assert_eq!(a.standard.as_ref().map(|s| s.year), Some(2020));
         assert_eq!(
             a.notice.as_deref(),
@@ -619,7 +631,7 @@ mod tests {
         // 省定 with no provincial line: judged by the national line, and passes on its merits.
         let mut h = household();
         h.info.standard_level = Some(StandardLevel::Provincial);
-        let a = assess(&h, 2020, on(), &builtin());
+        let a = assess_2020(&h);
         assert!(a.passed, "{:?}", a.failures);
         assert!(
             a.notice
@@ -633,19 +645,19 @@ mod tests {
     #[test]
     fn a_year_before_every_line_and_an_unrecorded_province_are_named() {
         let a = assess(&household(), 2009, on(), &builtin());
-        assert_eq!(codes(&a), vec!["standard_missing", "income_missing"]);
-        assert_eq!(
-            a.failures[0].message,
-            "标准表中没有 2009 年国家贫困线/脱贫标准,请县扶贫办在标准表中补充"
+        assert_first(
+            &a.failures,
+            &["standard_missing", "income_missing"],
+            "标准表中没有 2009 年国家贫困线/脱贫标准,请县扶贫办在标准表中补充",
         );
         let mut h = household();
         h.info.standard_level = Some(StandardLevel::Provincial);
         h.info.province = None;
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["standard_missing"]);
-        assert_eq!(
-            a.failures[0].message,
-            "识别标准为省定,但户未登记所在省份,无法确定适用标准"
+        let a = assess_2020(&h);
+        assert_first(
+            &a.failures,
+            &["standard_missing"],
+            "识别标准为省定,但户未登记所在省份,无法确定适用标准",
         );
     }
 
@@ -653,18 +665,16 @@ mod tests {
     fn household_without_current_members_fails_income() {
         let mut h = household();
         h.members.clear();
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["income_no_members"]);
+        let a = assess_2020(&h);
+        assert_eq!(codes(&a.failures), vec!["income_no_members"]);
     }
 
     #[test]
     fn negative_income_item_is_reported_not_summed() {
         let mut h = household();
-        if let Some(i) = h.incomes.get_mut(&2020) {
-            i.dibao = Fen(-100);
-        }
-        let a = assess(&h, 2020, on(), &builtin());
-        assert_eq!(codes(&a), vec!["income_invalid"]);
+        income_2020(&mut h).dibao = Fen(-100);
+        let a = assess_2020(&h);
+        assert_eq!(codes(&a.failures), vec!["income_invalid"]);
         assert!(a.income.is_none());
     }
 
@@ -672,7 +682,7 @@ mod tests {
     fn serialises_with_snake_case_criteria() {
         let mut h = household();
         h.living.house_grade = None;
-        let a = assess(&h, 2020, on(), &builtin());
+        let a = assess_2020(&h);
         let json = serde_json::to_value(&a).expect("ser");
         assert_eq!(json["failures"][0]["criterion"], "housing");
         assert_eq!(json["failures"][0]["code"], "housing_ungraded");

@@ -414,15 +414,14 @@ mod tests {
     };
     use crate::ids::{CaseId, StepId};
     use crate::model::{Case, StepRecord};
-    use crate::rules::testkit::{add, date, household, on, person, pupil};
+    use crate::rules::testkit::{
+        add, add_all, assert_first, codes, date, household, income_2020, on, person, pupil,
+        unschooled,
+    };
     use std::collections::BTreeSet;
 
     fn run(h: &Household) -> Vec<Finding> {
         check_household(h, on(), &Standards::builtin().expect("builtin table"))
-    }
-
-    fn codes(f: &[Finding]) -> Vec<&'static str> {
-        f.iter().map(|f| f.code).collect()
     }
 
     fn exit_case(last: Option<(ProcedureStep, StepOutcome)>) -> Case {
@@ -445,15 +444,8 @@ mod tests {
             );
         }
         Case {
-            kind: CaseKind::Exit,
-            origin: None,
-            round: None,
-            proposed_on: date(2020, 11, 1),
-            proposed_by: "驻村工作队".into(),
-            proposed_by_user: None,
-            reason: String::new(),
-            members: BTreeSet::new(),
             steps,
+            ..crate::demo::case_record(CaseKind::Exit, date(2020, 11, 1), "驻村工作队")
         }
     }
 
@@ -469,20 +461,18 @@ mod tests {
         h.living.house_renovated = Some(false);
         h.cases.insert(CaseId::from("c1"), exit_case(None));
         let f = run(&h);
-        assert_eq!(codes(&f), vec!["exit_guarantee_failed"]);
-        assert_eq!(f[0].severity, Severity::Error);
-        assert_eq!(
-            f[0].message,
-            "三保障未实现就宣布脱贫:2020 年未达标项为住房安全有保障。住房安全有保障:住房为C级危房,未改造也未搬离"
+        assert_first(
+            &f,
+            &["exit_guarantee_failed"],
+            "三保障未实现就宣布脱贫:2020 年未达标项为住房安全有保障。住房安全有保障:住房为C级危房,未改造也未搬离",
         );
+        assert_eq!(f[0].severity, Severity::Error);
     }
 
     #[test]
     fn exit_below_the_line_is_an_error_too() {
         let mut h = household();
-        if let Some(i) = h.incomes.get_mut(&2020) {
-            i.wage = Fen::from_yuan(10_000);
-        }
+        income_2020(&mut h).wage = Fen::from_yuan(10_000);
         h.cases.insert(CaseId::from("c1"), exit_case(None));
         let f = run(&h);
         assert_eq!(codes(&f), vec!["exit_guarantee_failed"]);
@@ -514,29 +504,23 @@ mod tests {
     fn transfer_entered_ten_times_too_high_is_flagged() {
         // Seed 004: 政府补助资金 2000 元 entered as 20000 元.
         let mut h = household();
-        if let Some(i) = h.incomes.get_mut(&2020) {
-            i.transfer_other = Fen::from_yuan(20_000);
-        }
+        income_2020(&mut h).transfer_other = Fen::from_yuan(20_000);
         let f = run(&h);
-        assert_eq!(codes(&f), vec!["income_jump"]);
-        assert_eq!(f[0].severity, Severity::Warning);
-        assert_eq!(
-            f[0].message,
-            "其他转移性收入 2019 年为 2000.00 元,2020 年为 20000.00 元,相差 10 倍以上,请核实是否多录或少录了一位数"
+        assert_first(
+            &f,
+            &["income_jump"],
+            "其他转移性收入 2019 年为 2000.00 元,2020 年为 20000.00 元,相差 10 倍以上,请核实是否多录或少录了一位数",
         );
+        assert_eq!(f[0].severity, Severity::Warning);
 
-        if let Some(i) = h.incomes.get_mut(&2020) {
-            i.transfer_other = Fen::from_yuan(3_000);
-        }
+        income_2020(&mut h).transfer_other = Fen::from_yuan(3_000);
         assert_eq!(run(&h), vec![]);
     }
 
     #[test]
     fn net_income_jump_is_flagged_as_well() {
         let mut h = household();
-        if let Some(i) = h.incomes.get_mut(&2020) {
-            i.wage = Fen::from_yuan(200_000);
-        }
+        income_2020(&mut h).wage = Fen::from_yuan(200_000);
         let f = run(&h);
         assert_eq!(codes(&f), vec!["income_jump", "income_jump"]);
         assert!(f[0].message.starts_with("家庭纯收入"), "{}", f[0]);
@@ -563,12 +547,12 @@ mod tests {
         child.education = Some(Education::Primary);
         let id = add(&mut h, child.clone());
         let f = run(&h);
-        assert_eq!(codes(&f), vec!["school_age_not_in_school"]);
-        assert_eq!(f[0].member, Some(id));
-        assert_eq!(
-            f[0].message,
-            "张小兵(14岁)处于义务教育年龄但未在校,也未登记失辍学原因"
+        assert_first(
+            &f,
+            &["school_age_not_in_school"],
+            "张小兵(14岁)处于义务教育年龄但未在校,也未登记失辍学原因",
         );
+        assert_eq!(f[0].member, Some(id));
 
         child.dropout_reason = Some(DropoutReason::Illness);
         add(&mut h, child);
@@ -600,10 +584,10 @@ mod tests {
             }
         }
         let f = run(&h);
-        assert_eq!(codes(&f), vec!["head_multiple"]);
-        assert_eq!(
-            f[0].message,
-            "户内登记了 2 名户主:张建国、李秀英,只能有一名"
+        assert_first(
+            &f,
+            &["head_multiple"],
+            "户内登记了 2 名户主:张建国、李秀英,只能有一名",
         );
 
         for m in h.members.values_mut() {
@@ -637,37 +621,27 @@ mod tests {
             person("张大哥", Relation::Son, Sex::Male, "19700101"),
         );
         let f = run(&h);
-        assert_eq!(codes(&f), vec!["relation_age_implausible"]);
-        assert_eq!(f[0].member, Some(id));
-        assert_eq!(
-            f[0].message,
-            "张大哥与户主关系为「之子」,但反而比户主大 5 岁(应至少小 12 岁),请核实关系或出生日期"
+        assert_first(
+            &f,
+            &["relation_age_implausible"],
+            "张大哥与户主关系为「之子」,但反而比户主大 5 岁(应至少小 12 岁),请核实关系或出生日期",
         );
+        assert_eq!(f[0].member, Some(id));
     }
 
     #[test]
     fn generation_gaps_are_checked_both_ways() {
         let mut h = household();
         // Head born 1975-03-10.
-        add(
+        add_all(
             &mut h,
-            person("张老爹", Relation::Parent, Sex::Male, "19650101"),
-        );
-        add(
-            &mut h,
-            person("张太公", Relation::Grandparent, Sex::Male, "19400101"),
-        );
-        add(
-            &mut h,
-            person("张孙", Relation::Grandchild, Sex::Male, "19980101"),
-        );
-        add(
-            &mut h,
-            person("王女婿", Relation::SonInLaw, Sex::Male, "19900101"),
-        );
-        add(
-            &mut h,
-            person("张兄", Relation::Sibling, Sex::Male, "19500101"),
+            [
+                person("张老爹", Relation::Parent, Sex::Male, "19650101"),
+                person("张太公", Relation::Grandparent, Sex::Male, "19400101"),
+                person("张孙", Relation::Grandchild, Sex::Male, "19980101"),
+                person("王女婿", Relation::SonInLaw, Sex::Male, "19900101"),
+                person("张兄", Relation::Sibling, Sex::Male, "19500101"),
+            ],
         );
         let f = run(&h);
         let implausible: Vec<&str> = f
@@ -768,13 +742,14 @@ mod tests {
         let mut h = household();
         let mut both = person("张两填", Relation::Other, Sex::Male, "19800101");
         both.school = Some(SchoolStage::University);
-        add(&mut h, both);
-        let mut neither = person("张未填", Relation::Other, Sex::Male, "19800101");
-        neither.education = None;
-        add(&mut h, neither);
-        let mut toddler = person("张宝宝", Relation::Grandchild, Sex::Male, "20180101");
-        toddler.education = None;
-        add(&mut h, toddler);
+        add_all(
+            &mut h,
+            [
+                both,
+                unschooled("张未填", Relation::Other, Sex::Male, "19800101"),
+                unschooled("张宝宝", Relation::Grandchild, Sex::Male, "20180101"),
+            ],
+        );
         let f = run(&h);
         let edu: Vec<_> = codes(&f)
             .into_iter()

@@ -137,17 +137,8 @@ mod tests {
     use HouseholdStatus::*;
 
     fn case(kind: CaseKind) -> Case {
-        Case {
-            kind,
-            origin: None,
-            round: None,
-            proposed_on: NaiveDate::from_ymd_opt(2017, 9, 1).expect("date"),
-            proposed_by: "张三".into(),
-            proposed_by_user: None,
-            reason: String::new(),
-            members: Default::default(),
-            steps: Default::default(),
-        }
+        let proposed_on = NaiveDate::from_ymd_opt(2017, 9, 1).expect("date");
+        crate::demo::case_record(kind, proposed_on, "张三")
     }
 
     fn info(status: HouseholdStatus, exit_year: Option<i32>) -> HouseholdInfo {

@@ -8,7 +8,6 @@
 
 use crate::codes::Sex;
 use chrono::NaiveDate;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 const LEN: usize = 18;
@@ -173,18 +172,7 @@ impl std::str::FromStr for ResidentId {
     }
 }
 
-impl Serialize for ResidentId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ResidentId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        ResidentId::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_as_text!(ResidentId, |id| id.as_str(), ResidentId::parse);
 
 #[cfg(test)]
 mod tests {

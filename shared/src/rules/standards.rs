@@ -238,9 +238,19 @@ impl Standards {
         if level != StandardLevel::National && region.is_none() {
             return None;
         }
-        self.0.iter().find(|s| {
-            s.year == year
-                && s.level == level
+        self.series(level, region, kind).find(|s| s.year == year)
+    }
+
+    /// The entries of one series: a level, its region (ignored for national standards) and a
+    /// kind.
+    fn series<'t>(
+        &'t self,
+        level: StandardLevel,
+        region: Option<&str>,
+        kind: StandardKind,
+    ) -> impl Iterator<Item = &'t Standard> {
+        self.0.iter().filter(move |s| {
+            s.level == level
                 && s.kind == kind
                 && (level == StandardLevel::National || s.region.as_deref() == region)
         })
@@ -275,25 +285,6 @@ impl Standards {
         })
     }
 
-    /// The latest entry of this series (level, region, kind) in or before `year`.
-    fn latest_until(
-        &self,
-        year: i32,
-        level: StandardLevel,
-        region: Option<&str>,
-        kind: StandardKind,
-    ) -> Option<&Standard> {
-        self.0
-            .iter()
-            .filter(|s| {
-                s.year <= year
-                    && s.level == level
-                    && s.kind == kind
-                    && (level == StandardLevel::National || s.region.as_deref() == region)
-            })
-            .max_by_key(|s| s.year)
-    }
-
     /// The line that applies to a verdict for `year` (see the module comment): the year's own
     /// entry; else the latest earlier entry of the same series; else, for 省定/市定, the
     /// national line found the same way. Each fallback carries a notice naming what the table
@@ -323,7 +314,7 @@ impl Standards {
                 kind,
             )
         };
-        if let Some(s) = self.latest_until(year, level, region, kind) {
+        if let Some(s) = latest_until(year, self.series(level, region, kind)) {
             return Ok(Applied {
                 notice: (s.year != year).then(|| {
                     format!(
@@ -337,7 +328,7 @@ impl Standards {
             });
         }
         if level != StandardLevel::National
-            && let Some(s) = self.latest_until(year, StandardLevel::National, None, kind)
+            && let Some(s) = latest_until(year, self.series(StandardLevel::National, None, kind))
         {
             return Ok(Applied {
                 notice: Some(format!(
@@ -353,17 +344,33 @@ impl Standards {
     }
 }
 
+/// The latest entry of a series in or before `year`.
+fn latest_until<'t>(year: i32, series: impl Iterator<Item = &'t Standard>) -> Option<&'t Standard> {
+    series.filter(|s| s.year <= year).max_by_key(|s| s.year)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn builtin() -> Standards {
+        Standards::builtin().expect("builtin table must be valid")
+    }
+
+    /// The national poverty line entered for `year`.
+    fn national_line(t: &Standards, year: i32) -> Option<&Standard> {
+        t.lookup(
+            year,
+            StandardLevel::National,
+            None,
+            StandardKind::PovertyLine,
+        )
+    }
+
     #[test]
     fn builtin_table_loads_and_has_the_cited_entries() {
-        let t = Standards::builtin().expect("builtin table must be valid");
-        let line = |y| {
-            t.lookup(y, StandardLevel::National, None, StandardKind::PovertyLine)
-                .map(|s| s.amount)
-        };
+        let t = builtin();
+        let line = |y| national_line(&t, y).map(|s| s.amount);
         // Every year of the 2011–2020 national line, at that year's prices.
         let national: Vec<_> = (2010..=2020).map(line).collect();
         let expected = [
@@ -391,7 +398,7 @@ mod tests {
 
     #[test]
     fn regional_lookup_needs_the_exact_region() {
-        let t = Standards::builtin().expect("valid");
+        let t = builtin();
         let k = StandardKind::MonitoringLine;
         let p = StandardLevel::Provincial;
         assert!(t.lookup(2025, p, Some(" 云南省 "), k).is_some());
@@ -408,7 +415,7 @@ mod tests {
 
     #[test]
     fn missing_year_is_named() {
-        let t = Standards::builtin().expect("valid");
+        let t = builtin();
         let err = t
             .require(
                 2023,
@@ -438,7 +445,7 @@ mod tests {
 
     #[test]
     fn a_year_without_a_line_carries_the_latest_earlier_one_with_a_notice() {
-        let t = Standards::builtin().expect("valid");
+        let t = builtin();
         let (n, p) = (StandardLevel::National, StandardKind::PovertyLine);
         assert_eq!(applied(&t, 2017, n, None, p), (2017, 2952, None));
         assert_eq!(
@@ -463,7 +470,7 @@ mod tests {
 
     #[test]
     fn a_region_without_lines_is_judged_by_the_national_line_with_a_notice() {
-        let t = Standards::builtin().expect("valid");
+        let t = builtin();
         let (prov, p, m) = (
             StandardLevel::Provincial,
             StandardKind::PovertyLine,
@@ -492,15 +499,8 @@ mod tests {
 
     #[test]
     fn a_citation_names_year_line_amount_and_source() {
-        let t = Standards::builtin().expect("valid");
-        let s = t
-            .lookup(
-                2014,
-                StandardLevel::National,
-                None,
-                StandardKind::PovertyLine,
-            )
-            .expect("2014");
+        let t = builtin();
+        let s = national_line(&t, 2014).expect("2014");
         let c = s.citation();
         assert!(
             c.starts_with("2014 年国家贫困线/脱贫标准 2800.00 元(来源:云南调查年鉴 2017"),
@@ -546,48 +546,49 @@ mod tests {
         assert!(matches!(err, StandardsError::Json { .. }), "{err}");
         assert!(err.to_string().contains("amount"), "{err}");
 
-        let negative = r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
-            "amount_yuan": -1, "source": "a"}]"#;
-        assert!(matches!(
-            Standards::from_json(negative),
-            Err(StandardsError::Negative { index: 1, .. })
-        ));
-
         let huge = format!(
             r#"[{{"year": 2020, "level": "national", "kind": "poverty_line", "amount_yuan": {}, "source": "a"}}]"#,
             i64::MAX
         );
-        assert!(matches!(
-            Standards::from_json(&huge),
-            Err(StandardsError::TooLarge { .. })
-        ));
-
-        let unsourced = r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
-            "amount_yuan": 4000, "source": "  "}]"#;
-        assert!(matches!(
-            Standards::from_json(unsourced),
-            Err(StandardsError::MissingSource { .. })
-        ));
-
-        let no_region = r#"[{"year": 2025, "level": "provincial", "kind": "monitoring_line",
-            "amount_yuan": 8700, "source": "a"}]"#;
-        assert!(matches!(
-            Standards::from_json(no_region),
-            Err(StandardsError::Region { .. })
-        ));
-
-        let national_with_region = r#"[{"year": 2020, "level": "national", "region": "云南省",
-            "kind": "poverty_line", "amount_yuan": 4000, "source": "a"}]"#;
-        assert!(matches!(
-            Standards::from_json(national_with_region),
-            Err(StandardsError::Region { .. })
-        ));
-
-        let fractional = r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
-            "amount_yuan": 4000.5, "source": "a"}]"#;
-        assert!(matches!(
-            Standards::from_json(fractional),
-            Err(StandardsError::Json { .. })
-        ));
+        type Expect = fn(&StandardsError) -> bool;
+        let cases: [(&str, &str, Expect); 6] = [
+            (
+                "negative",
+                r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
+            "amount_yuan": -1, "source": "a"}]"#,
+                |e| matches!(e, StandardsError::Negative { index: 1, .. }),
+            ),
+            ("huge", &huge, |e| {
+                matches!(e, StandardsError::TooLarge { .. })
+            }),
+            (
+                "unsourced",
+                r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
+            "amount_yuan": 4000, "source": "  "}]"#,
+                |e| matches!(e, StandardsError::MissingSource { .. }),
+            ),
+            (
+                "no region",
+                r#"[{"year": 2025, "level": "provincial", "kind": "monitoring_line",
+            "amount_yuan": 8700, "source": "a"}]"#,
+                |e| matches!(e, StandardsError::Region { .. }),
+            ),
+            (
+                "national with region",
+                r#"[{"year": 2020, "level": "national", "region": "云南省",
+            "kind": "poverty_line", "amount_yuan": 4000, "source": "a"}]"#,
+                |e| matches!(e, StandardsError::Region { .. }),
+            ),
+            (
+                "fractional",
+                r#"[{"year": 2020, "level": "national", "kind": "poverty_line",
+            "amount_yuan": 4000.5, "source": "a"}]"#,
+                |e| matches!(e, StandardsError::Json { .. }),
+            ),
+        ];
+        for (what, json, expected) in cases {
+            let err = Standards::from_json(json).expect_err(what);
+            assert!(expected(&err), "{what}: {err}");
+        }
     }
 }

@@ -1,12 +1,15 @@
 //! Test households built from the seeds' situations. Every helper returns valid data; tests
 //! break one thing at a time.
 
+use super::assessment::Failure;
+use super::checks::Finding;
 use super::resident_id::check_digit;
 use crate::codes::*;
 use crate::ids::{HouseholdId, MemberId};
 use crate::model::{Household, Income, Member};
 use crate::money::Fen;
 use chrono::NaiveDate;
+use std::fmt;
 
 pub(crate) fn date(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")
@@ -53,10 +56,31 @@ pub(crate) fn pupil(
     }
 }
 
+/// A member with neither 文化程度 nor 在校生状况 recorded.
+pub(crate) fn unschooled(name: &str, relation: Relation, sex: Sex, birth: &str) -> Member {
+    Member {
+        education: None,
+        ..person(name, relation, sex, birth)
+    }
+}
+
 pub(crate) fn add(h: &mut Household, m: Member) -> MemberId {
     let id = MemberId::from(m.name.as_str());
     h.members.insert(id.clone(), m);
     id
+}
+
+pub(crate) fn add_all(h: &mut Household, members: impl IntoIterator<Item = Member>) {
+    for m in members {
+        add(h, m);
+    }
+}
+
+/// The 2020 income of a [`household`], to change one item.
+pub(crate) fn income_2020(h: &mut Household) -> &mut Income {
+    h.incomes
+        .get_mut(&2020)
+        .expect("the sample household has 2020 income")
 }
 
 /// A four-person household in 云南省 that meets every criterion in 2020 (assessed on
@@ -74,33 +98,26 @@ pub(crate) fn household() -> Household {
     h.water.trip_minutes = Some(10);
     h.water.cut_days_per_year = Some(0);
     h.water.quality_tested = Some(true);
-    add(
+    add_all(
         &mut h,
-        person("张建国", Relation::Head, Sex::Male, "19750310"),
-    );
-    add(
-        &mut h,
-        person("李秀英", Relation::Spouse, Sex::Female, "19770602"),
-    );
-    add(
-        &mut h,
-        pupil(
-            "张伟",
-            Relation::Son,
-            Sex::Male,
-            "20080901",
-            SchoolStage::Junior,
-        ),
-    );
-    add(
-        &mut h,
-        pupil(
-            "张丽",
-            Relation::Daughter,
-            Sex::Female,
-            "20140520",
-            SchoolStage::Primary,
-        ),
+        [
+            person("张建国", Relation::Head, Sex::Male, "19750310"),
+            person("李秀英", Relation::Spouse, Sex::Female, "19770602"),
+            pupil(
+                "张伟",
+                Relation::Son,
+                Sex::Male,
+                "20080901",
+                SchoolStage::Junior,
+            ),
+            pupil(
+                "张丽",
+                Relation::Daughter,
+                Sex::Female,
+                "20140520",
+                SchoolStage::Primary,
+            ),
+        ],
     );
     h.incomes.insert(
         2019,
@@ -123,4 +140,39 @@ pub(crate) fn household() -> Household {
         },
     );
     h
+}
+
+/// What the checks' findings and the assessment's failures share, so that their tests assert
+/// them alike.
+pub(crate) trait Coded: fmt::Debug {
+    fn code(&self) -> &'static str;
+    fn message(&self) -> &str;
+}
+
+impl Coded for Finding {
+    fn code(&self) -> &'static str {
+        self.code
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl Coded for Failure {
+    fn code(&self) -> &'static str {
+        self.code
+    }
+    fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+pub(crate) fn codes<T: Coded>(items: &[T]) -> Vec<&'static str> {
+    items.iter().map(Coded::code).collect()
+}
+
+/// The codes are exactly `expected`, and the first item reads `message`.
+pub(crate) fn assert_first<T: Coded>(items: &[T], expected: &[&str], message: &str) {
+    assert_eq!(codes(items), expected, "{items:?}");
+    assert_eq!(items[0].message(), message);
 }

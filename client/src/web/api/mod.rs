@@ -30,7 +30,7 @@ use zoufang_shared::rules::assessment;
 
 use super::error::ApiError;
 use super::form::{self, FormData};
-use super::{AppState, assessment_year, valid_id};
+use super::{AppState, assessment_year, household_id, today, valid_id};
 use crate::store::{Store, StoreError};
 
 /// JSON body whose rejection (malformed, wrong type, unknown field) is a Chinese 4xx.
@@ -42,16 +42,6 @@ impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         ApiError::new(r.status(), format!("请求内容无效:{}", r.body_text()))
     }
-}
-
-fn household_id(raw: &str) -> Result<HouseholdId, ApiError> {
-    valid_id(raw)
-        .map(HouseholdId::from)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "找不到该农户"))
-}
-
-fn today() -> NaiveDate {
-    chrono::Local::now().date_naive()
 }
 
 #[derive(Deserialize)]

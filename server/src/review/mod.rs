@@ -1,7 +1,8 @@
 //! What supervisors do, independent of HTTP: read reports and rosters of their areas, decide
 //! procedure steps, settle conflicts, draw and record spot checks.
 //!
-//! Every operation takes the acting [`User`] and checks both axes of least privilege here, once
+//! Every operation is a method of [`Review`], which holds the database and the acting [`User`]
+//! (handlers open it and never query storage themselves), and checks both axes of least privilege here, once
 //! for pages and API alike: the role (who may decide which step, who may settle conflicts) and
 //! the area (a household outside the user's areas is "not found", so its existence leaks
 //! nothing).
@@ -15,7 +16,7 @@ mod spot;
 
 pub use evidence::{Blocked, Person, month_day, outcomes_now, pass_blocked};
 pub use reads::{ChecksSummary, conflicts_of};
-pub use spot::SpotRow;
+pub use spot::{SPOT_RESULTS, SpotRow};
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -26,7 +27,6 @@ use zoufang_shared::CodeList;
 use zoufang_shared::codes::{ProcedureStep, StepOutcome};
 use zoufang_shared::doc::{ChangeAuthor, DocError, HouseholdDoc};
 use zoufang_shared::ids::CaseId;
-use zoufang_shared::limits::{self, TextClass};
 use zoufang_shared::model::{Household, StepRecord};
 use zoufang_shared::rounds::{self as shared_rounds, Round};
 
@@ -36,7 +36,7 @@ use crate::report::roster::{RosterFilter, RosterRow, mask_row};
 use crate::report::{self, CaseWindow, Report, ReportQuery, RoundLabel};
 use crate::server_edit::{EditError, edit_household};
 use crate::state::AppState;
-use crate::storage::{Database, DbError, Role, SpotCheck, User};
+use crate::storage::{Database, DbError, Role, User};
 use zoufang_shared::authority::{self, Writer};
 
 pub mod history;
@@ -420,99 +420,6 @@ impl<D: Database> Review<D> {
         tracing::info!(user = %user.username, household = %household_id, "conflict settled");
         Ok(())
     }
-
-    /// The day's spot-check sample of a township: drawn (and stored) on first request, the same
-    /// list for everyone after that.
-    pub async fn spot_sample(
-        &self,
-        township: &str,
-        day: NaiveDate,
-        n: usize,
-        salt: &str,
-    ) -> Result<Vec<SpotCheck>, ReviewError> {
-        let (db, user) = (&self.db, &self.user);
-        let township = readable_area(user, Some(township))?;
-        let day_text = day.to_string();
-        let existing = db.spot_checks(&township, &day_text).await?;
-        if !existing.is_empty() || !spot_checks(user.role) {
-            return Ok(existing);
-        }
-        let candidates: Vec<crate::spot_check::Candidate> = db
-            .household_areas(&township)
-            .await?
-            .into_iter()
-            .map(|(household_id, area)| crate::spot_check::Candidate {
-                household_id,
-                village: village_of(&area, &township),
-            })
-            .collect();
-        let drawn = crate::spot_check::draw(&candidates, n, &township, day, salt);
-        let rows: Vec<SpotCheck> = drawn
-            .into_iter()
-            .map(|c| SpotCheck {
-                township: township.clone(),
-                day: day_text.clone(),
-                household_id: c.household_id,
-                village: c.village,
-                drawn_by: user.username.clone(),
-                result: None,
-                note: None,
-                checked_by: None,
-                checked_at: None,
-            })
-            .collect();
-        db.save_spot_checks(&rows).await?;
-        // Another inspector may have drawn at the same moment: what is stored is the sample.
-        Ok(db.spot_checks(&township, &day_text).await?)
-    }
-
-    /// Records what the check of one sampled household found.
-    pub async fn record_spot(
-        &self,
-        township: &str,
-        day: NaiveDate,
-        household_id: &str,
-        result: &str,
-        note: &str,
-    ) -> Result<(), ReviewError> {
-        let (db, user) = (&self.db, &self.user);
-        if !spot_checks(user.role) {
-            return Err(ReviewError::Forbidden(format!(
-                "{}不能登记抽查结果",
-                user.role.label()
-            )));
-        }
-        let township = readable_area(user, Some(township))?;
-        if !SPOT_RESULTS.iter().any(|(code, _)| *code == result) {
-            return Err(ReviewError::Invalid("抽查结果无效".into()));
-        }
-        // The note is text like a household's (PostgreSQL cannot store a NUL in it).
-        let note = note.trim();
-        limits::check_value("note", "抽查说明", TextClass::Note, note)
-            .map_err(|r| ReviewError::Invalid(r.to_string()))?;
-        // No id holds a NUL, and PostgreSQL would refuse it in a query.
-        if household_id.contains('\0') {
-            return Err(ReviewError::NotFound);
-        }
-        let recorded = db
-            .record_spot_check(&SpotCheck {
-                township,
-                day: day.to_string(),
-                household_id: household_id.to_owned(),
-                village: String::new(),
-                drawn_by: String::new(),
-                result: Some(result.to_owned()),
-                note: Some(note.to_owned()),
-                checked_by: Some(user.username.clone()),
-                checked_at: Some(Utc::now().to_rfc3339()),
-            })
-            .await?;
-        if recorded {
-            Ok(())
-        } else {
-            Err(ReviewError::NotFound)
-        }
-    }
 }
 
 /// The report `q` describes, from storage's grouped counts. No access check: the caller has
@@ -596,22 +503,6 @@ fn settled_area_allowed(
     }
     Ok(())
 }
-
-/// The village (12-digit code) a household's area lies in, or the township itself.
-fn village_of(area: &str, township: &str) -> String {
-    if area.len() >= 12 {
-        area[..12].to_owned()
-    } else {
-        township.to_owned()
-    }
-}
-
-/// What a spot check found.
-pub const SPOT_RESULTS: [(&str, &str); 3] = [
-    ("ok", "属实"),
-    ("problem", "发现问题"),
-    ("absent", "未遇到户主"),
-];
 
 #[cfg(test)]
 mod tests {

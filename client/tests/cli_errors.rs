@@ -27,42 +27,23 @@ fn usage_errors_are_told_in_chinese() {
         "{}",
         stderr(&o)
     );
-    refused(&zoufang(&["frob"]), 2, "不认识的命令「frob」");
-    refused(&zoufang(&["lst"]), 2, "是否想用「list」");
-    refused(&zoufang(&["list", "--bogus"]), 2, "不认识的参数「--bogus」");
-    refused(&zoufang(&["import"]), 2, "缺少必需的参数:<文件>");
-    refused(&zoufang(&["edit", "hh-1"]), 2, "缺少必需的参数");
-    refused(
-        &zoufang(&["init", "--user-id", "u1"]),
-        2,
-        "缺少必需的参数:--user-name",
-    );
-    refused(&zoufang(&["show", "a", "b"]), 2, "不认识的参数「b」");
-    refused(
-        &zoufang(&["list", "--limit", "-3"]),
-        2,
-        "条数应为不小于 0 的整数",
-    );
-    refused(
-        &zoufang(&["list", "--limit"]),
-        2,
-        "--limit <条数> 需要一个值",
-    );
-    refused(
-        &zoufang(&["serve", "--port", "http"]),
-        2,
-        "端口应为 0–65535 之间的整数",
-    );
-    refused(
-        &zoufang(&["serve", "--bind", "localhost:1"]),
-        2,
-        "地址应为 IP 地址",
-    );
-    refused(
-        &zoufang(&["assess", "x.json", "--on", "2026-02-30"]),
-        2,
-        "日期应形如",
-    );
+    let refusals: [(&[&str], &str); 12] = [
+        (&["frob"], "不认识的命令「frob」"),
+        (&["lst"], "是否想用「list」"),
+        (&["list", "--bogus"], "不认识的参数「--bogus」"),
+        (&["import"], "缺少必需的参数:<文件>"),
+        (&["edit", "hh-1"], "缺少必需的参数"),
+        (&["init", "--user-id", "u1"], "缺少必需的参数:--user-name"),
+        (&["show", "a", "b"], "不认识的参数「b」"),
+        (&["list", "--limit", "-3"], "条数应为不小于 0 的整数"),
+        (&["list", "--limit"], "--limit <条数> 需要一个值"),
+        (&["serve", "--port", "http"], "端口应为 0–65535 之间的整数"),
+        (&["serve", "--bind", "localhost:1"], "地址应为 IP 地址"),
+        (&["assess", "x.json", "--on", "2026-02-30"], "日期应形如"),
+    ];
+    for (args, message) in refusals {
+        refused(&zoufang(args), 2, message);
+    }
     let help = zoufang(&["edit", "--help"]);
     assert!(help.status.success());
     assert!(
@@ -133,104 +114,79 @@ fn bad_input_leaves_the_store_unchanged() {
         .and_then(|m| m.keys().next().cloned())
         .expect("a member");
 
-    refused(
-        &device.run(&["show", "hh-nope"]),
-        2,
-        "找不到农户「hh-nope」",
-    );
-    refused(
-        &device.run(&["edit", "hh-nope", "living.house_grade", "C级"]),
-        2,
-        "找不到农户",
-    );
-    refused(
-        &device.run(&["export", &id, "hh-nope"]),
-        2,
-        "找不到农户「hh-nope」",
-    );
-    refused(
-        &device.run(&["edit", &id, "living.nope", "1"]),
-        2,
-        "字段路径「living.nope」无效",
-    );
-    refused(
-        &device.run(&["edit", &id, "id", "hh-x"]),
-        2,
-        "字段路径「id」无效",
-    );
-    refused(&device.run(&["edit", &id, "", "1"]), 2, "字段路径「」无效");
-    refused(
-        &device.run(&["edit", &id, "living.house_grade", "E级"]),
-        2,
-        "「危房等级」不认识的值「E级」,可选:A级、B级、C级、D级",
-    );
-    refused(
-        &device.run(&["edit", &id, "living.house_area_m2", "九十"]),
-        2,
-        "「living.house_area_m2」的值无效:应为不小于 0 的整数",
-    );
-    refused(
-        &device.run(&["edit", &id, "living.house_area_m2", "-5"]),
-        2,
-        "「living.house_area_m2」的值无效",
-    );
     let id_path = format!("members.{member}.id_number");
-    refused(
-        &device.run(&["edit", &id, &id_path, "110105194912310023"]),
-        2,
-        "证件号码校验位错误:应为 X,实为 3",
-    );
-    refused(
-        &device.run(&["edit", &id, &format!("members.{member}.name"), " "]),
-        2,
-        "姓名不能为空",
-    );
-    refused(
-        &device.run(&["edit", &id, "info.year", "1800"]),
-        2,
-        "年度 1800 不在合理范围内",
-    );
-    refused(
-        &device.run(&["list", "--status", "不存在"]),
-        2,
-        "「户状态」不认识的值「不存在」",
-    );
-    refused(
-        &device.run(&["list", "--case", "脱贫"]),
-        2,
-        "「动态管理类型」不认识的值「脱贫」",
-    );
+    let name_path = format!("members.{member}.name");
+    let refusals: [(&[&str], &str); 14] = [
+        (&["show", "hh-nope"], "找不到农户「hh-nope」"),
+        (
+            &["edit", "hh-nope", "living.house_grade", "C级"],
+            "找不到农户",
+        ),
+        (&["export", &id, "hh-nope"], "找不到农户「hh-nope」"),
+        (
+            &["edit", &id, "living.nope", "1"],
+            "字段路径「living.nope」无效",
+        ),
+        (&["edit", &id, "id", "hh-x"], "字段路径「id」无效"),
+        (&["edit", &id, "", "1"], "字段路径「」无效"),
+        (
+            &["edit", &id, "living.house_grade", "E级"],
+            "「危房等级」不认识的值「E级」,可选:A级、B级、C级、D级",
+        ),
+        (
+            &["edit", &id, "living.house_area_m2", "九十"],
+            "「living.house_area_m2」的值无效:应为不小于 0 的整数",
+        ),
+        (
+            &["edit", &id, "living.house_area_m2", "-5"],
+            "「living.house_area_m2」的值无效",
+        ),
+        (
+            &["edit", &id, &id_path, "110105194912310023"],
+            "证件号码校验位错误:应为 X,实为 3",
+        ),
+        (&["edit", &id, &name_path, " "], "姓名不能为空"),
+        (
+            &["edit", &id, "info.year", "1800"],
+            "年度 1800 不在合理范围内",
+        ),
+        (
+            &["list", "--status", "不存在"],
+            "「户状态」不认识的值「不存在」",
+        ),
+        (
+            &["list", "--case", "脱贫"],
+            "「动态管理类型」不认识的值「脱贫」",
+        ),
+    ];
+    for (args, message) in refusals {
+        refused(&device.run(args), 2, message);
+    }
 
-    let garbage = device.file("garbage.csv", b"\x81\xff\x00\x01\x02garbage\xfe");
-    refused(
-        &device.run(&["import", garbage.to_str().expect("path")]),
-        2,
-        "文件编码无法识别",
-    );
-    let binary = device.file("binary.csv", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
-    refused(
-        &device.run(&["import", binary.to_str().expect("path")]),
-        2,
-        "二进制内容",
-    );
-    let xlsx = device.file("roster.xlsx", b"PK\x03\x04\x14\0\x06\0");
-    refused(
-        &device.run(&["import", xlsx.to_str().expect("path")]),
-        2,
-        "另存为”CSV",
-    );
-    let headless = device.file("headless.csv", "姓名,证件号码\n李大山,1\n".as_bytes());
-    refused(
-        &device.run(&["import", headless.to_str().expect("path")]),
-        2,
-        "找不到表头:缺少必需的列 户编号、与户主关系",
-    );
-    let empty = device.file("empty.csv", b"");
-    refused(
-        &device.run(&["import", empty.to_str().expect("path")]),
-        2,
-        "文件为空",
-    );
+    // Files that are no roster: each refused for what it is.
+    let files: [(&str, &[u8], &str); 5] = [
+        (
+            "garbage.csv",
+            b"\x81\xff\x00\x01\x02garbage\xfe",
+            "文件编码无法识别",
+        ),
+        ("binary.csv", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "二进制内容"),
+        ("roster.xlsx", b"PK\x03\x04\x14\0\x06\0", "另存为”CSV"),
+        (
+            "headless.csv",
+            "姓名,证件号码\n李大山,1\n".as_bytes(),
+            "找不到表头:缺少必需的列 户编号、与户主关系",
+        ),
+        ("empty.csv", b"", "文件为空"),
+    ];
+    for (name, bytes, message) in files {
+        let path = device.file(name, bytes);
+        refused(
+            &device.run(&["import", path.to_str().expect("path")]),
+            2,
+            message,
+        );
+    }
     refused(
         &device.run(&["import", "/nonexistent/roster.csv"]),
         2,

@@ -295,6 +295,22 @@ impl ServerProcess {
         Self::start_with(database, &[]).await
     }
 
+    /// [`Self::start`], then [`add_users`]: the server and the accounts a test begins with.
+    pub async fn start_with_users(database: &str, users: &[(&str, &str, &str)]) -> ServerProcess {
+        let server = Self::start(database).await;
+        add_users(database, users).await;
+        server
+    }
+
+    /// [`Self::start`] with 张调查 (`zhang`), a surveyor of `areas`, and her enrolled device:
+    /// the phone most client tests need.
+    pub async fn start_with_surveyor(database: &str, areas: &[&str]) -> (ServerProcess, Device) {
+        let server = Self::start(database).await;
+        server.add_user("zhang", "张调查", "surveyor", areas).await;
+        let device = Device::enrolled(&server, "zhang").await;
+        (server, device)
+    }
+
     /// [`Self::start`] with `serve_args` after `serve` (e.g. `--read-database`).
     pub async fn start_with(database: &str, serve_args: &[&str]) -> ServerProcess {
         import_areas(database).await;
@@ -443,7 +459,7 @@ fn psql(sql: &str) {
 
 /// Runs a PostgreSQL client program (`psql`, `pg_restore`), which must succeed; `what` names
 /// the run in a failure.
-pub fn run_pg_client(command: &mut std::process::Command, what: &str) {
+pub fn run_pg_client(command: &mut std::process::Command, what: &str) -> std::process::Output {
     let program = command.get_program().to_string_lossy().into_owned();
     let out = command
         .output()
@@ -453,6 +469,7 @@ pub fn run_pg_client(command: &mut std::process::Command, what: &str) {
         "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
 }
 
 impl TestDb {
@@ -673,6 +690,28 @@ pub fn national_roster_csv(households: &[RosterRow<'_>], first_person: u32) -> S
     csv
 }
 
+/// A person of [`couple_roster`]: name, sex (男/女), birth date (`YYYYMMDD`), and the sequence
+/// digits of the resident ID number (odd for a man, even for a woman).
+pub type Person<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// 李大山 and his wife 王秀英: the couple of most single-household stories.
+pub const LI_DASHAN: Person<'static> = ("李大山", "男", "19700312", "011");
+pub const WANG_XIUYING: Person<'static> = ("王秀英", "女", "19720801", "022");
+
+/// Household 530921100201001 of 三合村, a head and a spouse, in the national system's short
+/// export (no township, status or exit year).
+pub fn couple_roster(head: Person<'_>, spouse: Person<'_>) -> String {
+    let mut csv = String::from("户编号,村,户主姓名,姓名,性别,与户主关系,证件号码\n");
+    for ((name, sex, birth, seq), relation) in [(head, "户主"), (spouse, "配偶")] {
+        let id = zoufang_shared::demo::id_number(birth, seq);
+        csv.push_str(&format!(
+            "530921100201001,三合村,{},{name},{sex},{relation},{id}\n",
+            head.0
+        ));
+    }
+    csv
+}
+
 /// [`national_roster_csv`] of households given as `(户编号, 村, member count)`, with no status.
 pub fn roster_csv(households: &[(&str, &str, usize)], first_person: u32) -> String {
     let rows: Vec<RosterRow<'_>> = households
@@ -753,14 +792,30 @@ pub async fn enroll_all(server_url: &str, usernames: &[&str]) -> Vec<Device> {
     devices.into_iter().map(|(_, d)| d).collect()
 }
 
+/// [`enroll_all`] into an array, so that a test names each device where it gets them.
+pub async fn enroll_each<const N: usize>(server_url: &str, usernames: [&str; N]) -> [Device; N] {
+    let devices = enroll_all(server_url, &usernames).await;
+    <[Device; N]>::try_from(devices)
+        .ok()
+        .expect("one device per username")
+}
+
+/// The `key` text of each element of the JSON array `list`; panics at anything else.
+pub fn texts<'a>(list: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|v| {
+            v[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {key} text in {v}"))
+        })
+        .collect()
+}
+
 /// The household ids of a `zoufang --json export`, sorted.
 pub fn export_ids(export: &serde_json::Value) -> Vec<String> {
-    let mut ids: Vec<String> = export
-        .as_array()
-        .expect("export is an array")
-        .iter()
-        .map(|h| h["id"].as_str().expect("id").to_owned())
-        .collect();
+    let mut ids: Vec<String> = texts(export, "id").into_iter().map(str::to_owned).collect();
     ids.sort();
     ids
 }

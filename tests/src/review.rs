@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
 
+use crate::survey::client_api;
 use crate::{ClientProcess, TEST_PASSWORD};
 
 /// A user signed in to the review API: the session cookie and its anti-forgery token.
@@ -98,15 +99,8 @@ impl Reviewer {
 
 /// Posts JSON to a client's local web API; returns the `redirect` it answers with.
 async fn client_post(client: &ClientProcess, path: &str, body: &Value) -> String {
-    let res = reqwest::Client::new()
-        .post(format!("{}{path}", client.url))
-        .json(body)
-        .send()
-        .await
-        .expect("client API request");
-    let status = res.status();
-    let reply: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "client {path}: {status} {reply}");
+    let http = reqwest::Client::new();
+    let reply = client_api(&http, client, reqwest::Method::POST, path, Some(body)).await;
     reply["redirect"].as_str().unwrap_or("").to_owned()
 }
 

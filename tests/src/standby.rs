@@ -102,15 +102,11 @@ impl Drop for Replicated {
 
 /// One value (or nothing) that `query` returns at `url`.
 pub fn sql(url: &str, query: &str) -> String {
-    let out = Command::new("psql")
-        .arg(url)
-        .args(["-v", "ON_ERROR_STOP=1", "-Atqc", query])
-        .output()
-        .expect("psql must be installed");
-    assert!(
-        out.status.success(),
-        "{query}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::run_pg_client(
+        Command::new("psql")
+            .arg(url)
+            .args(["-v", "ON_ERROR_STOP=1", "-Atqc", query]),
+        query,
     );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

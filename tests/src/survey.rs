@@ -31,6 +31,30 @@ pub fn insure(form: &mut Value, members: &[String]) {
     }
 }
 
+/// Sends `method path` (with `body` as JSON, when given) to a client's local web API; panics
+/// with the client's answer unless it succeeds, and returns that answer as JSON (`null` when it
+/// is not JSON).
+pub async fn client_api(
+    http: &reqwest::Client,
+    client: &ClientProcess,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Value {
+    let mut request = http.request(method.clone(), format!("{}{path}", client.url));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let res = request.send().await.expect("client API request");
+    let status = res.status();
+    let text = res.text().await.unwrap_or_default();
+    assert!(
+        status.is_success(),
+        "client {method} {path}: {status} {text}"
+    );
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
 /// Saves `form` onto `household` through the client; panics with the client's answer unless
 /// the save succeeds.
 pub async fn save_form(
@@ -39,18 +63,8 @@ pub async fn save_form(
     household: &str,
     form: &Value,
 ) {
-    let res = http
-        .put(format!("{}/api/households/{household}", client.url))
-        .json(form)
-        .send()
-        .await
-        .expect("form save");
-    let status = res.status();
-    assert!(
-        status.is_success(),
-        "saving {household}: {status} {}",
-        res.text().await.unwrap_or_default()
-    );
+    let path = format!("/api/households/{household}");
+    client_api(http, client, reqwest::Method::PUT, &path, Some(form)).await;
 }
 
 /// Records what a 脱贫退出 needs (the client refuses the case otherwise): every criterion met,

@@ -19,7 +19,7 @@ use zoufang_e2e::access::{
     doc_from, edit_push, new_household_push,
 };
 use zoufang_e2e::api::{self, ApiDevice, actor_hex};
-use zoufang_e2e::{ClientProcess, ServerProcess, TEST_PASSWORD, TestDb, add_users, zoufang_server};
+use zoufang_e2e::{ClientProcess, ServerProcess, TEST_PASSWORD, TestDb, zoufang_server};
 use zoufang_shared::doc::ActorId;
 use zoufang_shared::wire::{
     self, PROTOCOL_VERSION, PushOutcome, SYNC_CONTENT_TYPE, SyncRequest, SyncResponse,
@@ -610,8 +610,7 @@ fn assert_throttled(a: &Answer, what: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_logins_are_throttled_per_username_and_per_address() {
     let db = TestDb::sqlite();
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -728,9 +727,7 @@ async fn failed_logins_are_throttled_per_username_and_per_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_devices_and_disabled_users_are_refused_at_once() {
     let db = TestDb::sqlite();
-    let server = ServerProcess::start(&db.url).await;
-    let url = server.url.clone();
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -739,6 +736,7 @@ async fn revoked_devices_and_disabled_users_are_refused_at_once() {
         ],
     )
     .await;
+    let url = server.url.clone();
     let (lost, kept, li) = tokio::join!(
         api_device(&url, "zhang", [0x11; 16]),
         api_device(&url, "zhang", [0x12; 16]),

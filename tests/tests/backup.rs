@@ -12,7 +12,7 @@ use zoufang_e2e::api::{ApiDevice, actor_hex, doc_from, outcome};
 use zoufang_e2e::areas::{SHILI, XIAOWAN};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::{
-    Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv, zoufang_server,
+    Device, ServerProcess, TestDb, enroll_all, enroll_each, roster_csv, zoufang_server,
 };
 use zoufang_e2e::{export_ids as ids, exported_household as household};
 use zoufang_shared::doc::{ActorId, ChangeAuthor};
@@ -145,8 +145,7 @@ async fn restore_then_devices_resync_without_loss(db: TestDb, restored_db: Optio
     let backups = tempfile::tempdir().expect("dir");
     let file = backups.path().join("zoufang.backup");
     let file_arg = file.display().to_string();
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -156,10 +155,9 @@ async fn restore_then_devices_resync_without_loss(db: TestDb, restored_db: Optio
         ],
     )
     .await;
-    let devices = enroll_all(&server.url, &["zhang", "li"]).await;
+    let [a, b] = enroll_each(&server.url, ["zhang", "li"]).await;
     // A device of another township, enrolled before the backup.
     ApiDevice::enroll(&server.url, "zhou", "api-zhou", [0x55; 16]).await;
-    let [a, b] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
     a.import_roster(&roster_csv(
         &[
             ("530921100201001", "三合村", 2),
@@ -431,8 +429,7 @@ async fn a_backup_taken_during_syncs_is_consistent(db: TestDb, postgres: bool) {
     const DEVICES: usize = 3;
     const ROUNDS: usize = 6;
     let backups = tempfile::tempdir().expect("dir");
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("u0", "surveyor", SHILI),
@@ -477,14 +474,15 @@ async fn a_backup_taken_during_syncs_is_consistent(db: TestDb, postgres: bool) {
         let file_arg = file.display().to_string();
         if postgres && files.len() == 1 {
             // The plain tool the README names, on the live database.
-            let out = std::process::Command::new("pg_dump")
-                .args(["--format=custom", "--file", &file_arg, "--dbname", &db.url])
-                .output()
-                .expect("pg_dump");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            zoufang_e2e::run_pg_client(
+                std::process::Command::new("pg_dump").args([
+                    "--format=custom",
+                    "--file",
+                    &file_arg,
+                    "--dbname",
+                    &db.url,
+                ]),
+                "pg_dump",
             );
         } else {
             server_ok(&db.url, &["backup", &file_arg]).await;

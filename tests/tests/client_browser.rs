@@ -322,14 +322,10 @@ async fn every_page_fits_a_small_phone() {
 async fn the_sync_button_syncs_and_shows_progress() {
     use zoufang_e2e::{ServerProcess, TestDb};
     let db = TestDb::sqlite();
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &["530921100"])
-        .await;
+    let (server, phone) = ServerProcess::start_with_surveyor(&db.url, &["530921100"]).await;
     server
         .add_user("li", "李调查", "surveyor", &["530921100"])
         .await;
-    let phone = Device::enrolled(&server, "zhang").await;
     let other = Device::enrolled(&server, "li").await;
     let csv = phone.data.path().join("roster.csv");
     std::fs::write(

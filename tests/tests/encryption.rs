@@ -5,20 +5,16 @@
 use std::path::Path;
 
 use serde_json::Value;
-use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, photos};
-use zoufang_shared::demo::id_number;
+use zoufang_e2e::{ClientProcess, ServerProcess, TestDb, couple_roster, photos};
 
 const HOUSEHOLD: &str = "hh-530921100201001";
 const PHONE: &str = "13987654321";
 const WAGE: &str = "8765432";
 
 fn roster() -> String {
-    format!(
-        "户编号,村,户主姓名,姓名,性别,与户主关系,证件号码\n\
-         530921100201001,三合村,字秀兰,字秀兰,女,户主,{}\n\
-         530921100201001,三合村,字秀兰,鲁永福,男,配偶,{}\n",
-        id_number("19690214", "022"),
-        id_number("19670930", "011")
+    couple_roster(
+        ("字秀兰", "女", "19690214", "022"),
+        ("鲁永福", "男", "19670930", "011"),
     )
 }
 
@@ -93,11 +89,7 @@ fn needles(export: &Value, photo: &[u8]) -> Vec<(String, Vec<u8>)> {
 #[tokio::test]
 async fn a_copied_data_directory_reveals_no_personal_data() {
     let db = TestDb::sqlite();
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &["530921100"])
-        .await;
-    let device = Device::enrolled(&server, "zhang").await;
+    let (_server, device) = ServerProcess::start_with_surveyor(&db.url, &["530921100"]).await;
 
     // The roster file is the user's input, not the store: it lives elsewhere.
     let input = tempfile::tempdir().expect("input dir");

@@ -101,8 +101,7 @@ async fn sync_reply(device: &ApiDevice, cursor: i64, want_full: Vec<String>) -> 
 // A role that sees masked values on the review pages cannot hold a device.
 
 async fn a_county_supervisor_cannot_enroll_a_device(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhao", "county_supervisor", COUNTY),
@@ -174,8 +173,7 @@ zoufang_e2e::on_both_databases!(a_county_supervisor_cannot_enroll_a_device);
 // A revoked device id stays revoked; reserved device ids and names.
 
 async fn revoked_and_reserved_device_ids_are_refused(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
+    let server = ServerProcess::start_with_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
     let sdb = ServerDb::connect(&db.url).await;
 
     // A phone is lost: its device id is revoked.
@@ -344,8 +342,7 @@ async fn conflicts_on(reviewer: &Reviewer) -> Vec<String> {
 }
 
 async fn a_settled_area_code_is_checked_like_a_write(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -644,14 +641,10 @@ const IN_KONGXING: &str = "hh-530921100202092";
 const MOVED_AWAY: &str = "hh-530921100202093";
 
 async fn a_device_drops_what_its_users_new_areas_leave_out(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &[SANHE, KONGXING])
-        .await;
+    let (server, zhang) = ServerProcess::start_with_surveyor(&db.url, &[SANHE, KONGXING]).await;
     server
         .add_user("tl", "田队长", "team_leader", &[SHILI])
         .await;
-    let zhang = Device::enrolled(&server, "zhang").await;
     let tl = Device::enrolled(&server, "tl").await;
     zhang
         .import_roster(&roster_csv(

@@ -7,7 +7,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 use zoufang_e2e::api::{ApiDevice, actor_hex};
-use zoufang_e2e::{ServerProcess, TestDb, add_users};
+use zoufang_e2e::{ServerProcess, TestDb};
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange, unpack_changes};
 use zoufang_shared::ids::HouseholdId;
 use zoufang_shared::wire::{
@@ -56,8 +56,8 @@ fn request(protocol: u32, pushes: Vec<Push>) -> SyncRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_on_this_and_the_previous_protocol_sync() {
     let db = TestDb::sqlite();
-    let server = ServerProcess::start(&db.url).await;
-    add_users(&db.url, &[("zhang", "surveyor", "530921100")]).await;
+    let server =
+        ServerProcess::start_with_users(&db.url, &[("zhang", "surveyor", "530921100")]).await;
     let new = ApiDevice::enroll(&server.url, "zhang", &actor_hex(&[0x41; 16]), [0x41; 16]).await;
     let old = ApiDevice::enroll(&server.url, "zhang", &actor_hex(&[0x42; 16]), [0x42; 16]).await;
     // A device pulls what others wrote: this one has written nothing.

@@ -10,8 +10,10 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 use zoufang_e2e::proxy::SplitMix64;
+use zoufang_e2e::survey::{client_api, save_form};
 use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, exported_household, roster_csv};
 use zoufang_shared::rng::Draw as _;
 
@@ -46,16 +48,20 @@ fn year(i: usize) -> String {
 /// A server with surveyors `zhang` and `li` of one township, and `zhang`'s device holding one
 /// household, synced.
 async fn world(db: &TestDb) -> (ServerProcess, Device) {
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &[AREA])
-        .await;
+    let (server, x) = ServerProcess::start_with_surveyor(&db.url, &[AREA]).await;
     server.add_user("li", "李调查", "surveyor", &[AREA]).await;
-    let x = Device::enrolled(&server, "zhang").await;
     x.import_roster(&roster_csv(&[("530921100201001", "三合村", 2)], 0))
         .await;
     assert_eq!(x.sync().await["accepted"], 1);
     (server, x)
+}
+
+/// [`world`], with `li`'s device enrolled and synced too.
+async fn world_of_two(db: &TestDb) -> (ServerProcess, Device, Device) {
+    let (server, x) = world(db).await;
+    let y = Device::enrolled(&server, "li").await;
+    y.sync().await;
+    (server, x, y)
 }
 
 /// `(path, value)` pairs the household must hold, e.g. `("incomes.2003.wage", 1234)`.
@@ -150,9 +156,7 @@ const NEW_PER_ROUND: usize = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_during_a_sync_all_reach_the_server() {
     let db = TestDb::postgres();
-    let (server, x) = world(&db).await;
-    let y = Device::enrolled(&server, "li").await;
-    y.sync().await;
+    let (server, x, y) = world_of_two(&db).await;
     let mut rng = seeded("edits during a sync");
     let mut saved = Vec::new();
     // An edit loses pulled changes only if it reads the household just before the sync's
@@ -215,9 +219,7 @@ fn version_in(page: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_saving_while_its_sync_runs_loses_nothing() {
     let db = TestDb::sqlite();
-    let (server, x) = world(&db).await;
-    let y = Device::enrolled(&server, "li").await;
-    y.sync().await;
+    let (server, x, y) = world_of_two(&db).await;
     let ui = ClientProcess::start(x.data.path()).await;
     let http = reqwest::Client::new();
     let mut rng = seeded("web UI save during sync");
@@ -240,12 +242,7 @@ async fn the_web_ui_saving_while_its_sync_runs_loses_nothing() {
             .await
             .expect("page text");
         let version = version_in(&page);
-        let started = http
-            .post(format!("{}/api/sync", ui.url))
-            .send()
-            .await
-            .expect("start sync");
-        assert!(started.status().is_success(), "{}", started.status());
+        client_api(&http, &ui, Method::POST, "/api/sync", None).await;
         tokio::time::sleep(Duration::from_millis(rng.below(300))).await;
         // Yuan on the form; the pension as the page showed it (empty).
         let form = json!({
@@ -254,26 +251,9 @@ async fn the_web_ui_saving_while_its_sync_runs_loses_nothing() {
             "income.wage": format!("{}.{:02}", w / 100, w % 100),
             "income.pension": "",
         });
-        let res = http
-            .put(format!("{}/api/households/{HOUSEHOLD}", ui.url))
-            .json(&form)
-            .send()
-            .await
-            .expect("save");
-        assert!(
-            res.status().is_success(),
-            "save: {}",
-            res.text().await.unwrap_or_default()
-        );
+        save_form(&http, &ui, HOUSEHOLD, &form).await;
         loop {
-            let status: Value = http
-                .get(format!("{}/api/sync", ui.url))
-                .send()
-                .await
-                .expect("sync status")
-                .json()
-                .await
-                .expect("status JSON");
+            let status = client_api(&http, &ui, Method::GET, "/api/sync", None).await;
             if status["running"] == false {
                 assert_eq!(status["error"], Value::Null, "{status}");
                 break;

@@ -18,7 +18,7 @@ use zoufang_e2e::review::{Reviewer, decide, pass_steps_through, propose_case_for
 use zoufang_e2e::sheets::xlsx_rows;
 use zoufang_e2e::survey::ready_for_exit;
 use zoufang_e2e::{
-    ClientProcess, Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv,
+    ClientProcess, Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv, texts,
 };
 
 /// The township reviewer of 诗礼乡 and the county supervisor.
@@ -479,12 +479,7 @@ fn check_section(report: &Value, section: &Value, want: &Expected, what: &str) {
         assert!(lines.contains_key(*status), "{what}: a line for {status}");
     }
 
-    let buckets: Vec<&str> = report["buckets"]
-        .as_array()
-        .expect("buckets")
-        .iter()
-        .map(|b| b["code"].as_str().expect("bucket code"))
-        .collect();
+    let buckets: Vec<&str> = texts(&report["buckets"], "code");
     let by_case = section["by_case"].as_array().expect("by_case");
     for line in by_case {
         let kind = line["kind"].as_str().expect("kind");
@@ -560,11 +555,9 @@ async fn roster(r: &Reviewer, query: &str) -> (BTreeSet<String>, Hp) {
         .await;
     assert_eq!(status, StatusCode::OK, "roster {query}: {body}");
     assert!(body["next"].is_null(), "roster {query} fits one page");
-    let ids: BTreeSet<String> = body["rows"]
-        .as_array()
-        .expect("rows")
-        .iter()
-        .map(|r| r["id"].as_str().expect("id").to_owned())
+    let ids: BTreeSet<String> = texts(&body["rows"], "id")
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     let counts = hp(&body);
     assert_eq!(ids.len() as i64, counts.households, "roster {query}: rows");
@@ -768,12 +761,7 @@ async fn report_counts_match_what_was_entered(db: TestDb) {
     );
     check_section(&r, &r["total"], &want, "诗礼乡");
 
-    let children: Vec<&str> = r["children"]
-        .as_array()
-        .expect("children")
-        .iter()
-        .map(|c| c["area_code"].as_str().expect("child code"))
-        .collect();
+    let children: Vec<&str> = texts(&r["children"], "area_code");
     assert_eq!(
         children,
         [SANHE, KONGXING, HEPING],
@@ -805,11 +793,9 @@ async fn report_counts_match_what_was_entered(db: TestDb) {
             assert_eq!(got, want, "roster of {kind} in {bucket}");
         }
     }
-    let lines: Vec<String> = r["total"]["by_status"]
-        .as_array()
-        .expect("by_status")
-        .iter()
-        .map(|l| l["code"].as_str().expect("code").to_owned())
+    let lines: Vec<String> = texts(&r["total"]["by_status"], "code")
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     assert!(
         lines.iter().any(|c| c == "none"),
@@ -845,12 +831,7 @@ async fn report_counts_match_what_was_entered(db: TestDb) {
     let supervisor = Reviewer::login(&world.server.url, SUPERVISOR).await;
     let c = report(&supervisor, COUNTY).await;
     check_section(&c, &c["total"], &expected(&world.within(COUNTY)), "凤庆县");
-    let townships: Vec<&str> = c["children"]
-        .as_array()
-        .expect("children")
-        .iter()
-        .map(|s| s["area_code"].as_str().expect("code"))
-        .collect();
+    let townships: Vec<&str> = texts(&c["children"], "area_code");
     assert_eq!(townships, [SHILI, XIAOWAN]);
     check_section(
         &c,

@@ -21,7 +21,7 @@ use zoufang_e2e::photos::{post_visit, solid_png, upload};
 use zoufang_e2e::review::{pass_steps_through, propose_case};
 use zoufang_e2e::survey::ready_for_exit;
 use zoufang_e2e::{
-    Browser, ClientProcess, Device, ServerProcess, TEST_PASSWORD, TestDb, add_users, enroll_all,
+    Browser, ClientProcess, Device, ServerProcess, TEST_PASSWORD, TestDb, enroll_each,
     exported_household, roster_csv, wait_text,
 };
 use zoufang_shared::demo::id_number;
@@ -54,8 +54,7 @@ struct Seeded {
 
 async fn seed() -> Seeded {
     let db = TestDb::sqlite();
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -65,8 +64,7 @@ async fn seed() -> Seeded {
         ],
     )
     .await;
-    let devices = enroll_all(&server.url, &["zhang", "li"]).await;
-    let [zhang, li] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
+    let [zhang, li] = enroll_each(&server.url, ["zhang", "li"]).await;
     zhang
         .import_roster(&roster_csv(
             &[(CASE_NO, "三合村", 3), (OTHER_NO, "孔兴村", 2)],
@@ -791,8 +789,7 @@ const VISIT_NOTES: &str = "入户核实务工收入,家中有存粮";
 /// two more households of 诗礼乡 for the spot checks.
 async fn seed_exit() -> (TestDb, ServerProcess) {
     let db = TestDb::sqlite();
-    let server = ServerProcess::start(&db.url).await;
-    add_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
+    let server = ServerProcess::start_with_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
     server
         .add_user(WANG, WANG_NAME, "township_reviewer", &[SHILI])
         .await;

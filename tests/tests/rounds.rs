@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use zoufang_e2e::access::{api_device, author};
 use zoufang_e2e::areas::{COUNTY, SANHE, SHILI, XIAOWAN, days_before, today};
 use zoufang_e2e::review::{Reviewer, propose_case_for, proposed_on};
-use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, add_users, roster_csv};
+use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, roster_csv, texts};
 use zoufang_shared::codes::{CaseKind, CaseOrigin};
 use zoufang_shared::doc::{ActorId, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
@@ -37,8 +37,7 @@ fn case_total(report: &Value, kind: &str) -> (i64, i64) {
 }
 
 async fn a_round_files_and_reports_its_cases(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SANHE),
@@ -92,12 +91,7 @@ async fn a_round_files_and_reports_its_cases(db: TestDb) {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (_, listed) = shen.get("/api/review/rounds").await;
-    let ids: Vec<&str> = listed["rounds"]
-        .as_array()
-        .expect("rounds")
-        .iter()
-        .map(|r| r["id"].as_str().expect("id"))
-        .collect();
+    let ids: Vec<&str> = texts(&listed["rounds"], "id");
     assert_eq!(ids, [ROUND], "a township sees the rounds covering it only");
 
     // The device learns the round at its sync and files a new case under it.

@@ -5,23 +5,14 @@
 use serde_json::{Value, json};
 use zoufang_e2e::review::Reviewer;
 use zoufang_e2e::survey::{exit_ready_form, save_form};
-use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, zoufang_server};
-use zoufang_shared::demo::id_number;
+use zoufang_e2e::{
+    ClientProcess, Device, LI_DASHAN, ServerProcess, TestDb, WANG_XIUYING, couple_roster, texts,
+    zoufang_server,
+};
 use zoufang_shared::rules::standards::Standards;
 
 const HOUSEHOLD: &str = "hh-530921100201001";
 const TOWNSHIP: &str = "530921100";
-
-/// A household of two in 三合村, as the national system exports it.
-fn roster() -> String {
-    format!(
-        "户编号,村,户主姓名,姓名,性别,与户主关系,证件号码\n\
-         530921100201001,三合村,李大山,李大山,男,户主,{}\n\
-         530921100201001,三合村,李大山,王秀英,女,配偶,{}\n",
-        id_number("19700312", "011"),
-        id_number("19720801", "022")
-    )
-}
 
 /// The built-in table plus the county's own 2023 line, which the built-in table lacks.
 fn county_table() -> String {
@@ -53,9 +44,9 @@ async fn device_verdict(device: &Device) -> (i64, Vec<String>, String, Value) {
         .as_i64()
         .unwrap_or_else(|| panic!("{a}"));
     let failures = a["failures"].as_array().expect("failures");
-    let codes = failures
-        .iter()
-        .map(|f| f["code"].as_str().expect("code").to_owned())
+    let codes = texts(&a["failures"], "code")
+        .into_iter()
+        .map(str::to_owned)
         .collect();
     let mut criteria: Vec<&str> = Vec::new();
     for f in failures {
@@ -82,15 +73,13 @@ async fn server_failed(reviewer: &Reviewer) -> String {
 }
 
 async fn the_county_table_reaches_the_device_and_both_judge_alike(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &[TOWNSHIP])
-        .await;
+    let (server, device) = ServerProcess::start_with_surveyor(&db.url, &[TOWNSHIP]).await;
     server
         .add_user("wu", "吴审核", "township_reviewer", &[TOWNSHIP])
         .await;
-    let device = Device::enrolled(&server, "zhang").await;
-    device.import_roster(&roster()).await;
+    device
+        .import_roster(&couple_roster(LI_DASHAN, WANG_XIUYING))
+        .await;
     survey(&device).await;
 
     // Before any table is imported, both sides carry the 2020 line on into 2023, and say so.

@@ -1,29 +1,18 @@
 //! Sync end to end: real server processes (SQLite and PostgreSQL), real client processes, real
 //! sockets. Each story runs against both backends.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
-use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, photos};
+use zoufang_e2e::areas::{JINXIU, SANHE};
+use zoufang_e2e::survey::save_form;
+use zoufang_e2e::{
+    ClientProcess, Device, LI_DASHAN, ServerProcess, TestDb, WANG_XIUYING, couple_roster,
+    exported_household as household, photos, texts,
+};
 use zoufang_shared::demo::id_number;
 
-/// A roster of one household of two, as the national system exports it.
-fn roster() -> String {
-    format!(
-        "户编号,村,户主姓名,姓名,性别,与户主关系,证件号码\n\
-         530921100201001,三合村,李大山,李大山,男,户主,{}\n\
-         530921100201001,三合村,李大山,王秀英,女,配偶,{}\n",
-        id_number("19700312", "011"),
-        id_number("19720801", "022")
-    )
-}
-
 const HOUSEHOLD: &str = "hh-530921100201001";
-
-fn household<'a>(export: &'a Value, id: &str) -> &'a Value {
-    export
-        .as_array()
-        .and_then(|a| a.iter().find(|h| h["id"] == id))
-        .unwrap_or_else(|| panic!("{id} not in export: {export}"))
-}
 
 /// Adds a member and records a visit with a photo through the device's own web UI API, as the
 /// phone does.
@@ -40,22 +29,13 @@ async fn add_member_via_ui(device: &Device, name: &str, birth: &str) {
         &[&photo["hash"]],
     )
     .await;
-    let res = http
-        .put(format!("{}/api/households/{HOUSEHOLD}", ui.url))
-        .json(&json!({
-            "m.new1.name": name,
-            "m.new1.relation": "son",
-            "m.new1.sex": "male",
-            "m.new1.id_number": id_number(birth, "031"),
-        }))
-        .send()
-        .await
-        .expect("form save");
-    assert!(
-        res.status().is_success(),
-        "{}",
-        res.text().await.unwrap_or_default()
-    );
+    let form = json!({
+        "m.new1.name": name,
+        "m.new1.relation": "son",
+        "m.new1.sex": "male",
+        "m.new1.id_number": id_number(birth, "031"),
+    });
+    save_form(&http, &ui, HOUSEHOLD, &form).await;
     ui.kill().await;
 }
 
@@ -76,7 +56,10 @@ type Account = (&'static str, &'static str, &'static str, &'static str);
 
 /// A server with these accounts, one enrolled device each, and the roster imported (not yet
 /// synced) on the first.
-async fn setup(db: &TestDb, accounts: &[Account]) -> (ServerProcess, Vec<Device>) {
+async fn setup<const N: usize>(
+    db: &TestDb,
+    accounts: &[Account; N],
+) -> (ServerProcess, [Device; N]) {
     let server = ServerProcess::start(&db.url).await;
     let mut devices = Vec::new();
     for (username, name, role, area) in accounts {
@@ -85,14 +68,23 @@ async fn setup(db: &TestDb, accounts: &[Account]) -> (ServerProcess, Vec<Device>
     }
     let first = &devices[0];
     let csv = first.data.path().join("roster.csv");
-    std::fs::write(&csv, roster()).expect("csv");
+    std::fs::write(&csv, couple_roster(LI_DASHAN, WANG_XIUYING)).expect("csv");
     first.ok(&["import", &csv.display().to_string()]).await;
+    let devices = <[Device; N]>::try_from(devices)
+        .ok()
+        .expect("one device per account");
     (server, devices)
 }
 
+/// Moves [`HOUSEHOLD`] to the village `area_code` on `device` (not yet synced).
+async fn move_household(device: &Device, area_code: &str) {
+    device
+        .ok(&["edit", HOUSEHOLD, "info.area_code", area_code])
+        .await;
+}
+
 async fn two_devices_edit_offline_and_converge(db: TestDb) {
-    let (server, devices) = setup(&db, &SURVEYORS).await;
-    let [a, b] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
+    let (server, [a, b]) = setup(&db, &SURVEYORS).await;
     let first = a.sync().await;
     assert_eq!(first["accepted"], 1, "{first}");
     let got = b.sync().await;
@@ -148,20 +140,11 @@ async fn two_devices_edit_offline_and_converge(db: TestDb) {
             .iter()
             .find(|c| c["path"] == json!(["living", "house_grade"]))
             .unwrap_or_else(|| panic!("house grade conflict missing: {conflicts:?}"));
-        let mut values: Vec<String> = grade["values"]
-            .as_array()
-            .expect("values")
-            .iter()
-            .map(|v| v["value"].as_str().unwrap_or_default().to_owned())
-            .collect();
+        let offered = grade["values"].as_array().expect("values");
+        let mut values = texts(&grade["values"], "value");
         values.sort();
         assert_eq!(values, ["c", "d"]);
-        let writers: Vec<&str> = grade["values"]
-            .as_array()
-            .expect("values")
-            .iter()
-            .filter_map(|v| v["user"].as_str())
-            .collect();
+        let writers: Vec<&str> = offered.iter().filter_map(|v| v["user"].as_str()).collect();
         assert!(
             writers.contains(&"zhang") && writers.contains(&"li"),
             "{writers:?}"
@@ -225,10 +208,18 @@ async fn two_devices_edit_offline_and_converge(db: TestDb) {
 
 zoufang_e2e::on_both_databases!(two_devices_edit_offline_and_converge);
 
+/// `zoufang-server bundle import STICK --reply REPLY`: the office's side of a sync by file.
+async fn import_bundle(
+    db: &TestDb,
+    stick: &Path,
+    reply: &Path,
+) -> (std::process::ExitStatus, String, String) {
+    let (stick, reply) = (stick.display().to_string(), reply.display().to_string());
+    zoufang_e2e::zoufang_server(&db.url, &["bundle", "import", &stick, "--reply", &reply]).await
+}
+
 async fn a_device_without_network_syncs_by_file(db: TestDb) {
-    use zoufang_e2e::zoufang_server;
-    let (server, devices) = setup(&db, &SURVEYORS).await;
-    let [a, b] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
+    let (server, [a, b]) = setup(&db, &SURVEYORS).await;
     a.sync().await;
     b.sync().await;
     b.ok(&["edit", HOUSEHOLD, "info.phone", "13900000001"])
@@ -248,33 +239,13 @@ async fn a_device_without_network_syncs_by_file(db: TestDb) {
     tampered[last] ^= 1;
     let bad = a.data.path().join("tampered.zfb");
     std::fs::write(&bad, tampered).expect("write");
-    let (status, _, err) = zoufang_server(
-        &db.url,
-        &[
-            "bundle",
-            "import",
-            &bad.display().to_string(),
-            "--reply",
-            "/dev/null",
-        ],
-    )
-    .await;
+    let (status, _, err) = import_bundle(&db, &bad, Path::new("/dev/null")).await;
     assert!(!status.success());
     assert!(err.contains("已被改动"), "{err}");
 
     for _ in 0..2 {
         // Importing the same stick twice is harmless.
-        let (status, out, err) = zoufang_server(
-            &db.url,
-            &[
-                "bundle",
-                "import",
-                &stick.display().to_string(),
-                "--reply",
-                &reply.display().to_string(),
-            ],
-        )
-        .await;
+        let (status, out, err) = import_bundle(&db, &stick, &reply).await;
         assert!(status.success(), "{err}");
         assert!(out.contains("1 户的修改已处理"), "{out}");
     }
@@ -307,11 +278,8 @@ zoufang_e2e::on_both_databases!(a_device_without_network_syncs_by_file);
 /// A household that moves into a device's areas arrives whole, though the device never saw the
 /// changes made while it was elsewhere.
 async fn a_household_moving_into_scope_arrives_whole(db: TestDb) {
-    let (server, devices) = setup(&db, &COUNTY_AND_SHILI).await;
-    let [county, shili] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
-    county
-        .ok(&["edit", HOUSEHOLD, "info.area_code", "530921200201"])
-        .await;
+    let (server, [county, shili]) = setup(&db, &COUNTY_AND_SHILI).await;
+    move_household(&county, JINXIU).await;
     county
         .ok(&["edit", HOUSEHOLD, "info.phone", "13900000002"])
         .await;
@@ -319,9 +287,7 @@ async fn a_household_moving_into_scope_arrives_whole(db: TestDb) {
     let before = shili.sync().await;
     assert_eq!(before["pulled_changes"], 0, "not in 诗礼乡 yet: {before}");
 
-    county
-        .ok(&["edit", HOUSEHOLD, "info.area_code", "530921100201"])
-        .await;
+    move_household(&county, SANHE).await;
     county.sync().await;
     let moved = shili.sync().await;
     assert_eq!(
@@ -341,11 +307,8 @@ zoufang_e2e::on_both_databases!(a_household_moving_into_scope_arrives_whole);
 /// A surveyor given another township receives its households, though the device's cursor had
 /// long passed their changes.
 async fn a_wider_scope_brings_what_is_newly_in_it(db: TestDb) {
-    let (server, devices) = setup(&db, &COUNTY_AND_SHILI).await;
-    let [county, zhang] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
-    county
-        .ok(&["edit", HOUSEHOLD, "info.area_code", "530921200201"])
-        .await;
+    let (server, [county, zhang]) = setup(&db, &COUNTY_AND_SHILI).await;
+    move_household(&county, JINXIU).await;
     county.sync().await;
     zhang.sync().await;
     assert_eq!(zhang.export().await, json!([]), "小湾镇 is not zhang's yet");

@@ -14,9 +14,7 @@ use zoufang_e2e::api::{self, ApiDevice, actor_hex, doc_from, has_chinese, outcom
 use zoufang_e2e::areas::{SHILI, XIAOWAN};
 use zoufang_e2e::db::{ServerDb, Snapshot};
 use zoufang_e2e::proxy::SplitMix64;
-use zoufang_e2e::{
-    Device, ServerProcess, TestDb, add_users, enroll_all, roster_csv, zoufang_server,
-};
+use zoufang_e2e::{ServerProcess, TestDb, enroll_each, roster_csv, zoufang_server};
 use zoufang_e2e::{export_ids as ids, exported_household as household};
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
@@ -103,8 +101,7 @@ async fn assert_unchanged(db: &ServerDb, before: &Snapshot, what: &str) {
 // ---------------------------------------------------------------------------------------------
 
 async fn refused_requests_change_nothing(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -115,8 +112,8 @@ async fn refused_requests_change_nothing(db: TestDb) {
     .await;
     // a works normally; e's token will expire; `lost` will be revoked (a lost phone); z's user will
     // be disabled; the auditor compares.
-    let devices = enroll_all(&server.url, &["zhang", "zhang", "zhang", "zhao", "audit"]).await;
-    let [a, e, lost, z, auditor] = <[Device; 5]>::try_from(devices).ok().expect("five devices");
+    let [a, e, lost, z, auditor] =
+        enroll_each(&server.url, ["zhang", "zhang", "zhang", "zhao", "audit"]).await;
     a.import_roster(&roster_csv(&[("530921100201001", "三合村", 2)], 0))
         .await;
     const HH: &str = "hh-530921100201001";
@@ -381,8 +378,7 @@ zoufang_e2e::on_both_databases!(refused_requests_change_nothing);
 // ---------------------------------------------------------------------------------------------
 
 async fn another_townships_households_are_neither_taken_nor_given(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -392,8 +388,8 @@ async fn another_townships_households_are_neither_taken_nor_given(db: TestDb) {
         ],
     )
     .await;
-    let devices = enroll_all(&server.url, &["zhang", "wang", "audit1", "audit2"]).await;
-    let [a, w, audit1, audit2] = <[Device; 4]>::try_from(devices).ok().expect("four devices");
+    let [a, w, audit1, audit2] =
+        enroll_each(&server.url, ["zhang", "wang", "audit1", "audit2"]).await;
     const H1: &str = "hh-530921100201001";
     const H2: &str = "hh-530921200201001";
     a.import_roster(&roster_csv(&[("530921100201001", "三合村", 2)], 0))
@@ -539,8 +535,7 @@ zoufang_e2e::on_both_databases!(another_townships_households_are_neither_taken_n
 // ---------------------------------------------------------------------------------------------
 
 async fn changes_under_another_actor_are_refused(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -549,8 +544,7 @@ async fn changes_under_another_actor_are_refused(db: TestDb) {
         ],
     )
     .await;
-    let devices = enroll_all(&server.url, &["zhang", "audit"]).await;
-    let [a, auditor] = <[Device; 2]>::try_from(devices).ok().expect("two devices");
+    let [a, auditor] = enroll_each(&server.url, ["zhang", "audit"]).await;
     const H1: &str = "hh-530921100201001";
     a.import_roster(&roster_csv(&[("530921100201001", "三合村", 2)], 0))
         .await;
@@ -677,8 +671,7 @@ zoufang_e2e::on_both_databases!(changes_under_another_actor_are_refused);
 
 /// Bodies refused before they are decoded: too large, or cut short on the way.
 async fn oversized_and_cut_short_bodies_are_refused(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
+    let server = ServerProcess::start_with_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
     let api = ApiDevice::enroll(&server.url, "zhang", &actor_hex(&[7; 16]), [7; 16]).await;
     let res = api
         .sync(
@@ -770,8 +763,7 @@ zoufang_e2e::on_both_databases!(oversized_and_cut_short_bodies_are_refused);
 /// a device enrolled under it could write changes that read as the server's decisions, and
 /// would never pull the server's real ones (a pull leaves out the device's own actor).
 async fn the_servers_actor_cannot_be_enrolled(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
+    let server = ServerProcess::start_with_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
     let sdb = ServerDb::connect(&db.url).await;
     let before = sdb.snapshot().await;
     let server_actor = actor_hex(b"zoufang-server\0\0");

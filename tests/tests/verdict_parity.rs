@@ -17,8 +17,8 @@ use chrono::{Days, Months, NaiveDate};
 use serde_json::{Value, json};
 use zoufang_e2e::areas::{SHILI, today};
 use zoufang_e2e::review::Reviewer;
-use zoufang_e2e::survey::{exit_ready_form, save_form};
-use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, add_users, zoufang_server};
+use zoufang_e2e::survey::{client_api, exit_ready_form, save_form};
+use zoufang_e2e::{ClientProcess, Device, ServerProcess, TestDb, zoufang_server};
 use zoufang_shared::codes::StandardLevel;
 use zoufang_shared::demo::id_number;
 use zoufang_shared::money::Fen;
@@ -461,15 +461,7 @@ fn level_code(level: StandardLevel) -> &'static str {
 
 /// GET on a client's local web API, as JSON.
 async fn client_get(http: &reqwest::Client, client: &ClientProcess, path: &str) -> Value {
-    let res = http
-        .get(format!("{}{path}", client.url))
-        .send()
-        .await
-        .expect("client GET");
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "client {path}: {status} {body}");
-    body
+    client_api(http, client, reqwest::Method::GET, path, None).await
 }
 
 /// A verdict as both sides state it: the year, pass or fail, each failure (criterion and
@@ -565,8 +557,7 @@ async fn roster_rows(reviewer: &Reviewer) -> BTreeMap<String, (String, Option<i6
 
 async fn a_device_and_the_server_judge_every_household_alike(db: TestDb) {
     let started = Instant::now();
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),

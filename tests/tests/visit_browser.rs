@@ -378,11 +378,7 @@ async fn an_empty_household_is_refused_at_its_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_against_a_stopped_server_says_what_to_do() {
     let db = TestDb::sqlite();
-    let server = ServerProcess::start(&db.url).await;
-    server
-        .add_user("zhang", "张调查", "surveyor", &["530921100"])
-        .await;
-    let device = Device::enrolled(&server, "zhang").await;
+    let (server, device) = ServerProcess::start_with_surveyor(&db.url, &["530921100"]).await;
     server.kill().await;
     let client = ClientProcess::start(device.data.path()).await;
     let browser = phone().await;

@@ -1086,9 +1086,7 @@ fn case_of_2017(with_reasons: bool) -> Value {
 
 async fn issue_15_reproductions_are_refused(db: TestDb) {
     let started = Instant::now();
-    let server = ServerProcess::start(&db.url).await;
-    let url = server.url.clone();
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("rp_zhang", "surveyor", SHILI),
@@ -1098,6 +1096,7 @@ async fn issue_15_reproductions_are_refused(db: TestDb) {
         ],
     )
     .await;
+    let url = server.url.clone();
     let zhang = Device::enrolled(&server, "rp_zhang").await;
     let nos = [
         "301001", "301002", "301003", "301004", "301005", "301006", "301007",

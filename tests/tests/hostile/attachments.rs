@@ -162,8 +162,7 @@ async fn visit_with_photo(device: &Device) -> String {
 /// through, the photo is stored under its hash, the squatter's bytes are dropped, and a third
 /// device receives the visit naming the photo.
 async fn a_squatted_hash_does_not_block_its_owner(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", "530921100"),

@@ -46,24 +46,29 @@ async fn push(api: &ApiDevice, household: &str, changes: Vec<Vec<u8>>) {
     );
 }
 
+/// A server that takes no more than `per_push` changes of one household in a push, with
+/// `users` added.
+async fn limited_server(
+    db: &TestDb,
+    per_push: usize,
+    users: &[(&str, &str, &str)],
+) -> ServerProcess {
+    let limits = format!("[limits]\nmax_changes_per_household = {per_push}\n");
+    let server = ServerProcess::start_with_config(&db.url, &limits).await;
+    add_users(&db.url, users).await;
+    server
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_household_flooded_with_tiny_changes_still_shows_its_page() {
     const PUSHES: usize = 10;
     const PER_PUSH: usize = 1_000;
     let db = TestDb::sqlite();
-    let server = ServerProcess::start_with_config(
-        &db.url,
-        &format!("[limits]\nmax_changes_per_household = {PER_PUSH}\n"),
-    )
-    .await;
-    add_users(
-        &db.url,
-        &[
-            ("flood_zhang", "surveyor", SHILI),
-            ("flood_shen", "township_reviewer", SHILI),
-        ],
-    )
-    .await;
+    let users = [
+        ("flood_zhang", "surveyor", SHILI),
+        ("flood_shen", "township_reviewer", SHILI),
+    ];
+    let server = limited_server(&db, PER_PUSH, &users).await;
     let api = ApiDevice::enroll(&server.url, "flood_zhang", "flood-device", [0x61; 16]).await;
     let author = || ChangeAuthor::new("flood_zhang", &api.device_id, Utc::now());
     let id = HouseholdId::from("hh-flood");
@@ -121,19 +126,11 @@ async fn a_device_sends_a_long_run_of_changes_over_several_rounds() {
     const CHANGES: usize = 1_200;
     let db = TestDb::sqlite();
     // The server takes no more of one household per push than a device sends.
-    let server = ServerProcess::start_with_config(
-        &db.url,
-        &format!("[limits]\nmax_changes_per_household = {DEVICE_CHANGES_PER_PUSH}\n"),
-    )
-    .await;
-    add_users(
-        &db.url,
-        &[
-            ("rounds_zhang", "surveyor", SHILI),
-            ("rounds_li", "surveyor", SHILI),
-        ],
-    )
-    .await;
+    let users = [
+        ("rounds_zhang", "surveyor", SHILI),
+        ("rounds_li", "surveyor", SHILI),
+    ];
+    let server = limited_server(&db, DEVICE_CHANGES_PER_PUSH, &users).await;
     let zhang = Device::enrolled(&server, "rounds_zhang").await;
     let dir = zhang.data.path().to_owned();
     let id = HouseholdId::from("hh-rounds");

@@ -15,7 +15,7 @@ use zoufang_e2e::areas::{SANHE, SHILI};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::review::{Reviewer, proposed_on};
 use zoufang_e2e::sheets::xlsx_rows;
-use zoufang_e2e::{Device, ServerProcess, TestDb, add_users, exported_household, roster_csv};
+use zoufang_e2e::{Device, ServerProcess, TestDb, exported_household, roster_csv};
 use zoufang_shared::codes::{CaseKind, ProcedureStep, Relation, StepOutcome};
 use zoufang_shared::demo::step_record;
 use zoufang_shared::doc::{ActorId, ChangeAuthor, DocError, Editor, HouseholdDoc};
@@ -186,8 +186,7 @@ fn row_of<'a>(rows: &'a [Vec<String>], column: &str, value_starts: &str) -> (&'a
 }
 
 async fn one_households_text_does_not_sink_the_others(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(
+    let server = ServerProcess::start_with_users(
         &db.url,
         &[
             ("zhang", "surveyor", SHILI),
@@ -314,8 +313,7 @@ async fn one_households_text_does_not_sink_the_others(db: TestDb) {
 zoufang_e2e::on_both_databases!(one_households_text_does_not_sink_the_others);
 
 async fn a_household_id_with_a_nul_is_refused_alone(db: TestDb) {
-    let server = ServerProcess::start(&db.url).await;
-    add_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
+    let server = ServerProcess::start_with_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
     let device = surveyor_device(&server, [0x7d; 16]).await;
     let nul_id = "hh-text\0id";
     let res = device

@@ -97,6 +97,18 @@ impl<D: Database> Review<D> {
     pub fn user(&self) -> &User {
         &self.user
     }
+
+    /// Refuses, naming the role and the `action` ("县级督查不能处理冲突"), what the user's role
+    /// may not do.
+    fn role_may(&self, may: bool, action: &str) -> Result<(), ReviewError> {
+        if may {
+            return Ok(());
+        }
+        Err(ReviewError::Forbidden(format!(
+            "{}不能{action}",
+            self.user.role.label()
+        )))
+    }
 }
 
 /// The server-side device label of review changes in household histories.
@@ -280,13 +292,10 @@ impl<D: Database> Review<D> {
         min_publicity_days: i64,
     ) -> Result<(), ReviewError> {
         let (db, user) = (&self.db, &self.user);
-        if !decides(user.role, d.step) {
-            return Err(ReviewError::Forbidden(format!(
-                "{}不能审批「{}」",
-                user.role.label(),
-                d.step.label()
-            )));
-        }
+        self.role_may(
+            decides(user.role, d.step),
+            &format!("审批「{}」", d.step.label()),
+        )?;
         let comment = d.comment.trim().to_owned();
         if d.outcome != StepOutcome::Passed && comment.is_empty() {
             return Err(ReviewError::Invalid("退回或不通过须填写意见".into()));
@@ -341,12 +350,7 @@ impl<D: Database> Review<D> {
         value: Json,
     ) -> Result<(), ReviewError> {
         let (db, user) = (&self.db, &self.user);
-        if !settles_conflicts(user.role) {
-            return Err(ReviewError::Forbidden(format!(
-                "{}不能处理冲突",
-                user.role.label()
-            )));
-        }
+        self.role_may(settles_conflicts(user.role), "处理冲突")?;
         let (_, mut doc) = self.household(household_id).await?;
         let Some(conflict) = conflicts_of(&mut doc)?
             .into_iter()

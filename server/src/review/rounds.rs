@@ -1,7 +1,6 @@
 //! 工作批次: the county opens rounds; reviewers and devices read the ones covering their areas.
 
 use chrono::Utc;
-use zoufang_shared::CodeList;
 use zoufang_shared::rounds::Round;
 
 use super::{Review, ReviewError};
@@ -42,12 +41,7 @@ impl<D: Database> Review<D> {
     /// user's; the round is checked whole (name, id, dates, areas).
     pub async fn open_round(&self, round: Round) -> Result<Round, ReviewError> {
         let (db, user) = (&self.db, &self.user);
-        if !opens_rounds(user.role) {
-            return Err(ReviewError::Forbidden(format!(
-                "{}不能开启工作批次",
-                user.role.label()
-            )));
-        }
+        self.role_may(opens_rounds(user.role), "开启工作批次")?;
         let round = Round {
             name: round.name.trim().to_owned(),
             areas: round

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use zoufang_shared::CodeList;
 use zoufang_shared::doc::HouseholdDoc;
 
 use chrono::{NaiveDate, Utc};
@@ -137,12 +136,7 @@ impl<D: Database> Review<D> {
         note: &str,
     ) -> Result<(), ReviewError> {
         let (db, user) = (&self.db, &self.user);
-        if !spot_checks(user.role) {
-            return Err(ReviewError::Forbidden(format!(
-                "{}不能登记抽查结果",
-                user.role.label()
-            )));
-        }
+        self.role_may(spot_checks(user.role), "登记抽查结果")?;
         let township = readable_area(user, Some(township))?;
         if !SPOT_RESULTS.iter().any(|(code, _)| *code == result) {
             return Err(ReviewError::Invalid("抽查结果无效".into()));

@@ -10,6 +10,7 @@
 mod accounts;
 mod database;
 pub mod projection;
+mod projection_write;
 mod recovery;
 
 use zoufang_shared::CodeList;

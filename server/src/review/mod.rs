@@ -93,11 +93,6 @@ impl<D: Database> Review<D> {
         Review { db, reports, user }
     }
 
-    /// The user every operation is checked against.
-    pub fn user(&self) -> &User {
-        &self.user
-    }
-
     /// Refuses, naming the role and the `action` ("县级督查不能处理冲突"), what the user's role
     /// may not do.
     fn role_may(&self, may: bool, action: &str) -> Result<(), ReviewError> {

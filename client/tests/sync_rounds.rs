@@ -115,6 +115,7 @@ async fn sync_route(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
     }
     let res = SyncResponse {
         results,
+        cursors: Default::default(),
         pulled: Vec::new(),
         cursor: 1,
         more: false,

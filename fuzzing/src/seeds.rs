@@ -127,6 +127,7 @@ fn day() -> NaiveDate {
 fn request(pushes: Vec<Push>, want_full: Vec<String>) -> Vec<u8> {
     let mut req = SyncRequest {
         protocol: PROTOCOL_VERSION,
+        cursors: Default::default(),
         cursor: 0,
         scope: String::new(),
         pushes,

@@ -107,7 +107,7 @@ pub fn device_for(req: &SyncRequest) -> DeviceAuth {
             disabled: false,
             areas: vec![AREA.into()],
         },
-        own_resent_until: 0,
+        own_resent: Default::default(),
     }
 }
 

@@ -122,6 +122,7 @@ fn a_push_nesting_maps_thousands_deep_is_rejected_not_a_stack_overflow() {
     };
     let req = SyncRequest {
         protocol: wire::PROTOCOL_VERSION,
+        cursors: Default::default(),
         cursor: 0,
         scope: String::new(),
         pushes: vec![push],

@@ -33,7 +33,7 @@ pub async fn import<D: Database>(
         .device_token_hash(&device_id)
         .await?
         .ok_or_else(|| ImportError::UnknownDevice(device_id.clone()))?;
-    let b: Bundle = bundle::read(file, bundle::KIND_REQUEST, &key)?;
+    let b: Bundle = bundle::read_bundle(file, &key)?;
     let device = db
         .device_by_token(&key)
         .await?

@@ -3,6 +3,7 @@
 
 pub mod authority;
 pub mod codes;
+pub mod cursors;
 pub mod demo;
 pub mod doc;
 pub mod fields;

@@ -17,6 +17,7 @@ use std::io::{Read, Write};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use crate::cursors::{Cursors, county_of};
 use crate::doc::{UnpackTooLarge, pack_changes, unpack_changes};
 
 /// `Content-Type` of sync bodies.
@@ -29,9 +30,16 @@ pub const SYNC_CONTENT_TYPE: &str = "application/x-zoufang-sync";
 /// 5: [`SyncResponse::gone`], the households that left the user's areas, for the device to
 /// drop. A server answers a protocol 3 or 4 device in the layout without it
 /// ([`encode_response`]).
-pub const PROTOCOL_VERSION: u32 = 5;
+///
+/// 6: one cursor per county ([`crate::cursors`]): [`SyncRequest::cursors`] and
+/// [`SyncResponse::cursors`] close each layout, and `cursor` is the floor for counties the map
+/// does not name. A device of protocol 5 or earlier, whose one cursor is that floor, is still
+/// answered while its user's areas lie in one county ([`decode_request`]).
+pub const PROTOCOL_VERSION: u32 = 6;
 /// The first protocol whose [`SyncResponse`] carries [`SyncResponse::gone`].
 pub const GONE_PROTOCOL: u32 = 5;
+/// The first protocol with a cursor per county.
+pub const COUNTY_CURSORS_PROTOCOL: u32 = 6;
 /// The oldest protocol a server still answers.
 pub const MIN_PROTOCOL_VERSION: u32 = 3;
 /// Ceiling of a decompressed body, against compression bombs.
@@ -40,10 +48,11 @@ pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
 /// A change hash (SHA-256 of the change).
 pub type Hash = [u8; 32];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub protocol: u32,
-    /// Where the device's last pull ended (0 for a first sync).
+    /// Where the device's last pull ended (0 for a first sync); from protocol 6 on, in the
+    /// counties [`SyncRequest::cursors`] does not name.
     pub cursor: i64,
     /// The scope key of the device's last pull. When the user's areas have changed since, the
     /// cursor no longer covers what is now in scope, and the server pulls from the start.
@@ -54,6 +63,60 @@ pub struct SyncRequest {
     pub want_full: Vec<String>,
     /// How much the device will take back in this response (compressed size is smaller).
     pub max_pull_bytes: u32,
+    /// Protocol 6 on (last in the layout): where the device's pulls stand in each county.
+    pub cursors: Cursors,
+}
+
+/// Encodes a request in the layout of its `protocol`: before protocol 6 it ends at
+/// `max_pull_bytes` (what a device of that protocol sends).
+pub fn encode_request(req: &SyncRequest) -> Result<Vec<u8>, WireError> {
+    if req.protocol >= COUNTY_CURSORS_PROTOCOL {
+        return encode(req);
+    }
+    encode(&(
+        req.protocol,
+        req.cursor,
+        &req.scope,
+        &req.pushes,
+        &req.want_full,
+        req.max_pull_bytes,
+    ))
+}
+
+/// The request layout of protocols 3 to 5, for reading one: it ends at `max_pull_bytes`.
+#[derive(Deserialize)]
+struct SyncRequestV5 {
+    protocol: u32,
+    cursor: i64,
+    scope: String,
+    pushes: Vec<Push>,
+    want_full: Vec<String>,
+    max_pull_bytes: u32,
+}
+
+/// Reads a request body of any protocol (see [`decode_limited`] for `limit`): the protocol,
+/// the first field, says which layout follows; before protocol 6, `cursors` is empty.
+pub fn decode_request(bytes: &[u8], limit: u64) -> Result<SyncRequest, WireError> {
+    let raw = inflate_limited(bytes, limit)?;
+    let (protocol, _) = postcard::take_from_bytes::<u32>(&raw)?;
+    if protocol >= COUNTY_CURSORS_PROTOCOL {
+        return Ok(postcard::from_bytes(&raw)?);
+    }
+    Ok(postcard::from_bytes::<SyncRequestV5>(&raw)?.into())
+}
+
+impl From<SyncRequestV5> for SyncRequest {
+    fn from(r: SyncRequestV5) -> SyncRequest {
+        SyncRequest {
+            protocol: r.protocol,
+            cursor: r.cursor,
+            scope: r.scope,
+            pushes: r.pushes,
+            want_full: r.want_full,
+            max_pull_bytes: r.max_pull_bytes,
+            cursors: Cursors::default(),
+        }
+    }
 }
 
 /// One household's changes the server does not have yet.
@@ -113,7 +176,7 @@ impl SyncResponse {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncResponse {
     pub results: Vec<PushResult>,
     pub pulled: Vec<PulledChange>,
@@ -123,9 +186,12 @@ pub struct SyncResponse {
     pub more: bool,
     /// The scope key to send next time.
     pub scope: String,
-    /// Protocol 5 on (last in the layout): households that moved out of the user's areas after
-    /// the request's cursor, up to the new one, and are not back in them. The device drops them.
+    /// Protocol 5 on: households that moved out of the user's areas after the request's
+    /// cursor, up to the new one, and are not back in them. The device drops them.
     pub gone: Vec<String>,
+    /// Protocol 6 on (last in the layout): the cursors to send next time, one per county in
+    /// the user's areas; `cursor` is then the floor to send with them.
+    pub cursors: Cursors,
 }
 
 /// A response in the layout a device speaking `protocol` reads: up to protocol 4 it ends at
@@ -140,7 +206,9 @@ impl Serialize for ResponseLayout<'_> {
         use serde::ser::SerializeStruct;
         let r = self.response;
         let with_gone = self.protocol >= GONE_PROTOCOL;
-        let mut st = s.serialize_struct("SyncResponse", if with_gone { 6 } else { 5 })?;
+        let with_cursors = self.protocol >= COUNTY_CURSORS_PROTOCOL;
+        let fields = 5 + usize::from(with_gone) + usize::from(with_cursors);
+        let mut st = s.serialize_struct("SyncResponse", fields)?;
         st.serialize_field("results", &r.results)?;
         st.serialize_field("pulled", &r.pulled)?;
         st.serialize_field("cursor", &r.cursor)?;
@@ -148,6 +216,9 @@ impl Serialize for ResponseLayout<'_> {
         st.serialize_field("scope", &r.scope)?;
         if with_gone {
             st.serialize_field("gone", &r.gone)?;
+        }
+        if with_cursors {
+            st.serialize_field("cursors", &r.cursors)?;
         }
         st.end()
     }
@@ -171,7 +242,32 @@ impl From<SyncResponseV4> for SyncResponse {
             cursor: r.cursor,
             more: r.more,
             scope: r.scope,
-            gone: Vec::new(),
+            ..SyncResponse::default()
+        }
+    }
+}
+
+/// The response layout of protocol 5, for reading one.
+#[derive(Deserialize)]
+struct SyncResponseV5 {
+    results: Vec<PushResult>,
+    pulled: Vec<PulledChange>,
+    cursor: i64,
+    more: bool,
+    scope: String,
+    gone: Vec<String>,
+}
+
+impl From<SyncResponseV5> for SyncResponse {
+    fn from(r: SyncResponseV5) -> SyncResponse {
+        SyncResponse {
+            results: r.results,
+            pulled: r.pulled,
+            cursor: r.cursor,
+            more: r.more,
+            scope: r.scope,
+            gone: r.gone,
+            ..SyncResponse::default()
         }
     }
 }
@@ -184,10 +280,13 @@ pub fn encode_response(res: &SyncResponse, protocol: u32) -> Result<Vec<u8>, Wir
     })
 }
 
-/// Reads a response written for `protocol` (protocols 3 and 4: `gone` empty).
+/// Reads a response written for `protocol` (protocols 3 and 4: `gone` empty; before 6:
+/// `cursors` empty).
 pub fn decode_response(bytes: &[u8], protocol: u32) -> Result<SyncResponse, WireError> {
-    if protocol >= GONE_PROTOCOL {
+    if protocol >= COUNTY_CURSORS_PROTOCOL {
         decode(bytes)
+    } else if protocol >= GONE_PROTOCOL {
+        decode::<SyncResponseV5>(bytes).map(SyncResponse::from)
     } else {
         decode::<SyncResponseV4>(bytes).map(SyncResponse::from)
     }
@@ -392,9 +491,54 @@ mod tests {
                 changes: vec![vec![1, 2, 3], vec![]],
             }],
             max_pull_bytes: 1 << 20,
+            cursors: [("530921".to_owned(), 50)].into_iter().collect(),
         };
         let bytes = encode(&req).expect("encode");
         assert_eq!(decode::<SyncRequest>(&bytes).expect("decode"), req);
+        assert_eq!(
+            decode_request(&bytes, MAX_DECODED_BYTES).expect("decode"),
+            req
+        );
+    }
+
+    /// A device of protocol 5 or earlier sends the layout without `cursors`; it reads as a
+    /// request whose map is empty, its one cursor the floor.
+    #[test]
+    fn requests_of_earlier_protocols_read_without_cursors() {
+        #[derive(Serialize)]
+        struct V5<'a> {
+            protocol: u32,
+            cursor: i64,
+            scope: &'a str,
+            pushes: Vec<Push>,
+            want_full: Vec<String>,
+            max_pull_bytes: u32,
+        }
+        for protocol in [3, 4, 5] {
+            let v5 = V5 {
+                protocol,
+                cursor: 17,
+                scope: "k",
+                pushes: vec![],
+                want_full: vec!["hh-1".into()],
+                max_pull_bytes: 9,
+            };
+            let bytes = encode(&v5).expect("encode");
+            let req = SyncRequest {
+                protocol,
+                cursor: 17,
+                scope: "k".into(),
+                want_full: vec!["hh-1".into()],
+                max_pull_bytes: 9,
+                ..SyncRequest::default()
+            };
+            assert_eq!(encode_request(&req).expect("encode"), bytes);
+            let read = decode_request(&bytes, MAX_DECODED_BYTES).expect("decode");
+            assert_eq!((read.protocol, read.cursor), (protocol, 17));
+            assert_eq!(read.want_full, ["hh-1"]);
+            assert!(read.cursors.is_empty());
+            assert!(decode::<SyncRequest>(&bytes).is_err(), "one field short");
+        }
     }
 
     #[test]
@@ -406,6 +550,7 @@ mod tests {
             more: false,
             scope: String::new(),
             gone: vec!["hh-9".into()],
+            cursors: Cursors::default(),
         })
         .expect("encode");
         for cut in 0..bytes.len() {
@@ -415,7 +560,8 @@ mod tests {
         assert!(decode::<SyncRequest>(&[]).is_err());
     }
 
-    /// A protocol 3 or 4 device reads the answer without `gone`; protocol 5 with it.
+    /// A protocol 3 or 4 device reads the answer without `gone`, protocol 5 with it, protocol 6
+    /// with `cursors` too.
     #[test]
     fn responses_take_the_layout_of_the_device_protocol() {
         let res = SyncResponse {
@@ -428,10 +574,16 @@ mod tests {
             more: true,
             scope: "k".into(),
             gone: vec!["hh-2".into()],
+            cursors: [("530921".to_owned(), 3)].into_iter().collect(),
         };
         let new = encode_response(&res, PROTOCOL_VERSION).expect("encode");
-        assert_eq!(new, encode(&res).expect("encode"), "5: the struct as it is");
-        assert_eq!(decode_response(&new, 5).expect("decode"), res);
+        assert_eq!(new, encode(&res).expect("encode"), "6: the struct as it is");
+        assert_eq!(decode_response(&new, 6).expect("decode"), res);
+        let five = encode_response(&res, 5).expect("encode");
+        let read = decode_response(&five, 5).expect("decode");
+        assert_eq!(read.gone, res.gone);
+        assert!(read.cursors.is_empty());
+        assert!(decode::<SyncResponse>(&five).is_err(), "one field short");
         for old in [3, 4] {
             let bytes = encode_response(&res, old).expect("encode");
             let read = decode_response(&bytes, old).expect("decode");
@@ -471,7 +623,8 @@ pub mod bundle {
     use sha2::Sha256;
 
     use super::{
-        ResponseLayout, SyncRequest, SyncResponse, SyncResponseV4, WireError, decode, encode,
+        COUNTY_CURSORS_PROTOCOL, MAX_DECODED_BYTES, ResponseLayout, SyncRequest, SyncRequestV5,
+        SyncResponse, SyncResponseV4, SyncResponseV5, WireError, decode, encode, inflate_limited,
     };
 
     const MAGIC: &[u8; 4] = b"ZFB1";
@@ -511,6 +664,20 @@ pub mod bundle {
     struct BundleReplyV4 {
         response: SyncResponseV4,
         attachments_stored: Vec<String>,
+    }
+
+    /// A reply in the layout of protocol 5.
+    #[derive(Deserialize)]
+    struct BundleReplyV5 {
+        response: SyncResponseV5,
+        attachments_stored: Vec<String>,
+    }
+
+    /// A bundle written by a device of protocol 5 or earlier.
+    #[derive(Deserialize)]
+    struct BundleV5 {
+        request: SyncRequestV5,
+        attachments: Vec<BundledAttachment>,
     }
 
     #[derive(Debug, thiserror::Error)]
@@ -588,21 +755,48 @@ pub mod bundle {
         )
     }
 
-    /// Checks a reply's seal with `key` and reads it in either layout: a bundle written before
-    /// the device was updated to protocol 5 is answered in the older one. (Read as the other,
-    /// each layout runs out of bytes: the older one lacks a field.)
+    /// Checks a reply's seal with `key` and reads it in whichever layout uses every byte: a
+    /// bundle written before the device was updated is answered in its older layout.
     pub fn read_reply(bytes: &[u8], key: &str) -> Result<BundleReply, BundleError> {
-        let payload = open(bytes, KIND_REPLY, key)?;
-        match decode::<BundleReply>(payload) {
-            Ok(reply) => Ok(reply),
-            Err(e) => match decode::<BundleReplyV4>(payload) {
-                Ok(old) => Ok(BundleReply {
-                    response: old.response.into(),
-                    attachments_stored: old.attachments_stored,
-                }),
-                Err(_) => Err(e.into()),
-            },
+        let raw = inflate_limited(open(bytes, KIND_REPLY, key)?, MAX_DECODED_BYTES)?;
+        let newest = match whole::<BundleReply>(&raw) {
+            Ok(reply) => return Ok(reply),
+            Err(e) => e,
+        };
+        let (response, attachments_stored) = if let Ok(r) = whole::<BundleReplyV5>(&raw) {
+            (r.response.into(), r.attachments_stored)
+        } else if let Ok(r) = whole::<BundleReplyV4>(&raw) {
+            (r.response.into(), r.attachments_stored)
+        } else {
+            return Err(newest.into());
+        };
+        Ok(BundleReply {
+            response,
+            attachments_stored,
+        })
+    }
+
+    /// `raw` read as a `T` that ends exactly where the bytes do.
+    fn whole<T: DeserializeOwned>(raw: &[u8]) -> Result<T, WireError> {
+        match postcard::take_from_bytes(raw)? {
+            (value, []) => Ok(value),
+            _ => Err(postcard::Error::DeserializeBadEncoding.into()),
         }
+    }
+
+    /// Checks a device's bundle's seal with `key` and reads it in the layout of the protocol
+    /// it names first.
+    pub fn read_bundle(bytes: &[u8], key: &str) -> Result<Bundle, BundleError> {
+        let raw = inflate_limited(open(bytes, KIND_REQUEST, key)?, MAX_DECODED_BYTES)?;
+        let (protocol, _) = postcard::take_from_bytes::<u32>(&raw).map_err(WireError::from)?;
+        if protocol >= COUNTY_CURSORS_PROTOCOL {
+            return Ok(whole(&raw)?);
+        }
+        let old: BundleV5 = whole(&raw)?;
+        Ok(Bundle {
+            request: old.request.into(),
+            attachments: old.attachments,
+        })
     }
 
     /// Checks the seal with `key` and decodes the payload.
@@ -644,6 +838,7 @@ pub mod bundle {
                     more: false,
                     scope: String::new(),
                     gone: vec!["hh-3".into()],
+                    cursors: [("530921".to_owned(), 9)].into_iter().collect(),
                 },
                 attachments_stored: vec!["ab".into()],
             }
@@ -652,11 +847,12 @@ pub mod bundle {
         /// A reply to a protocol 4 bundle has no `gone`; the device reads it all the same.
         #[test]
         fn replies_are_written_in_the_request_protocol_and_read_in_either() {
-            for protocol in [3, 4, 5] {
+            for protocol in [3, 4, 5, 6] {
                 let file = write_reply("dev-1", "key", &reply(), protocol).expect("write");
                 let read = read_reply(&file, "key").expect("read");
                 assert_eq!(read.attachments_stored, reply().attachments_stored);
                 assert_eq!(read.response.gone.is_empty(), protocol < 5, "{protocol}");
+                assert_eq!(read.response.cursors.is_empty(), protocol < 6, "{protocol}");
                 assert_eq!(read.response.cursor, 9);
                 assert!(matches!(
                     read_reply(&file, "other"),

@@ -149,6 +149,23 @@ pub async fn enroll(server: &str, username: &str, device_id: &str, actor_hex: &s
     enroll_raw(server, "application/json", body).await
 }
 
+/// Where a device's pulls stand (protocol 6): a cursor per county, and a floor for the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullFrom {
+    pub floor: i64,
+    pub cursors: wire::Cursors,
+}
+
+impl PullFrom {
+    /// Where `res` left the pulls.
+    pub fn after(res: &SyncResponse) -> PullFrom {
+        PullFrom {
+            floor: res.cursor,
+            cursors: res.cursors.clone(),
+        }
+    }
+}
+
 impl ApiDevice {
     /// Enrolls `device_id` writing under `actor` for `username`; panics unless that succeeds.
     pub async fn enroll(server: &str, username: &str, device_id: &str, actor: [u8; 16]) -> Self {
@@ -166,16 +183,40 @@ impl ApiDevice {
         }
     }
 
-    /// One sync request; panics unless the server answers 200 with a decodable response.
+    /// One sync request pulling from `cursor` in every county; panics unless the server
+    /// answers 200 with a decodable response.
     pub async fn sync(&self, cursor: i64, pushes: Vec<Push>) -> SyncResponse {
+        self.sync_from(
+            &PullFrom {
+                floor: cursor,
+                ..PullFrom::default()
+            },
+            pushes,
+        )
+        .await
+    }
+
+    /// [`ApiDevice::sync`] from where an earlier answer left the pulls.
+    pub async fn sync_from(&self, from: &PullFrom, pushes: Vec<Push>) -> SyncResponse {
+        self.sync_paged(from, pushes, 8 << 20).await
+    }
+
+    /// [`ApiDevice::sync_from`] taking back at most about `max_pull_bytes`.
+    pub async fn sync_paged(
+        &self,
+        from: &PullFrom,
+        pushes: Vec<Push>,
+        max_pull_bytes: u32,
+    ) -> SyncResponse {
         let scope = self.scope.lock().map(|s| s.clone()).unwrap_or_default();
         let req = SyncRequest {
             protocol: PROTOCOL_VERSION,
-            cursor,
+            cursor: from.floor,
+            cursors: from.cursors.clone(),
             scope,
             pushes,
             want_full: Vec::new(),
-            max_pull_bytes: 8 << 20,
+            max_pull_bytes,
         };
         let reply = self.post_raw(wire::encode(&req).expect("encode")).await;
         assert_eq!(reply.status, StatusCode::OK, "sync: {}", reply.text());
@@ -185,6 +226,14 @@ impl ApiDevice {
             s.clone_from(&res.scope);
         }
         res
+    }
+
+    /// This device, talking to another server process of the same database.
+    pub fn at(&self, server: &str) -> ApiDevice {
+        ApiDevice {
+            server: server.to_owned(),
+            ..self.clone()
+        }
     }
 
     /// `POST /api/sync` of `body` as it is (crafted or hostile bytes), with this device's token.
@@ -203,15 +252,15 @@ impl ApiDevice {
         self.pull_to_end().await.0
     }
 
-    /// Every pull from cursor 0 to the end: the changes and the last cursor.
-    pub async fn pull_to_end(&self) -> (Vec<wire::PulledChange>, i64) {
-        let (mut cursor, mut all) = (0, Vec::new());
+    /// Every pull from the start to the end: the changes and where the pulls then stand.
+    pub async fn pull_to_end(&self) -> (Vec<wire::PulledChange>, PullFrom) {
+        let (mut from, mut all) = (PullFrom::default(), Vec::new());
         loop {
-            let res = self.sync(cursor, Vec::new()).await;
+            let res = self.sync_from(&from, Vec::new()).await;
+            from = PullFrom::after(&res);
             all.extend(res.pulled);
-            cursor = res.cursor;
             if !res.more {
-                return (all, cursor);
+                return (all, from);
             }
         }
     }

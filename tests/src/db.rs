@@ -52,6 +52,10 @@ macro_rules! fetch_all {
     };
 }
 
+/// How far the change log reaches: its counties' counters together (each moves with every
+/// change or move logged in its county).
+pub const LOG_LENGTH: &str = "SELECT CAST(COALESCE(sum(seq), 0) AS BIGINT) FROM log_counters";
+
 impl ServerDb {
     /// Opens the database at `url`: `postgres://…`, or an SQLite file path (which must exist).
     pub async fn connect(url: &str) -> ServerDb {
@@ -171,7 +175,7 @@ impl ServerDb {
         .into_iter()
         .map(|(u, d)| format!("{u} {d}"))
         .collect();
-        let seq = self.scalar("SELECT seq FROM sync_state WHERE id = 1").await;
+        let seq = self.scalar(LOG_LENGTH).await;
         Snapshot {
             households,
             changes,

@@ -18,7 +18,7 @@ use zoufang_e2e::access::{
     Answer, CONFLICT_FIELDS, COUNTY, County, Home, SHILI, UrlLog, Web, XIAOWAN, api_device, county,
     doc_from, edit_push, new_household_push,
 };
-use zoufang_e2e::api::{self, ApiDevice, actor_hex};
+use zoufang_e2e::api::{self, ApiDevice, PullFrom, actor_hex};
 use zoufang_e2e::{ClientProcess, ServerProcess, TEST_PASSWORD, TestDb, zoufang_server};
 use zoufang_shared::doc::ActorId;
 use zoufang_shared::wire::{
@@ -330,8 +330,13 @@ impl<'a> Run<'a> {
                 }
                 "attachments" => attachment_status(url, None).await,
                 "sync" => {
-                    let body = wire::encode(&request(0, String::new(), Vec::new(), Vec::new()))
-                        .expect("encode");
+                    let body = wire::encode(&request(
+                        &PullFrom::default(),
+                        String::new(),
+                        Vec::new(),
+                        Vec::new(),
+                    ))
+                    .expect("encode");
                     api::post_sync(url, None, Some(SYNC_CONTENT_TYPE), body).await
                 }
                 w => panic!("anonymous device {w}"),
@@ -381,15 +386,15 @@ impl<'a> Run<'a> {
             "pull-full" => {
                 let home = self.home(area);
                 // Caught up first, so only the asked-for document can bring the household.
-                let (mut cursor, mut scope) = (0, String::new());
+                let (mut cursor, mut scope) = (PullFrom::default(), String::new());
                 loop {
                     let res = sync_raw(
                         url,
                         &d.token,
-                        request(cursor, scope.clone(), vec![], vec![]),
+                        request(&cursor, scope.clone(), vec![], vec![]),
                     )
                     .await;
-                    cursor = res.cursor;
+                    cursor = PullFrom::after(&res);
                     scope = res.scope;
                     if !res.more {
                         break;
@@ -398,7 +403,7 @@ impl<'a> Run<'a> {
                 let res = sync_raw(
                     url,
                     &d.token,
-                    request(cursor, scope, vec![], vec![home.id.clone()]),
+                    request(&cursor, scope, vec![], vec![home.id.clone()]),
                 )
                 .await;
                 pulled_word(res.pulled.iter().any(|p| p.household == home.id))
@@ -457,14 +462,15 @@ fn pulled_word(pulled: bool) -> String {
 }
 
 fn request(
-    cursor: i64,
+    from: &PullFrom,
     scope: String,
     pushes: Vec<wire::Push>,
     want_full: Vec<String>,
 ) -> SyncRequest {
     SyncRequest {
         protocol: PROTOCOL_VERSION,
-        cursor,
+        cursor: from.floor,
+        cursors: from.cursors.clone(),
         scope,
         pushes,
         want_full,
@@ -749,8 +755,15 @@ async fn revoked_devices_and_disabled_users_are_refused_at_once() {
     let wang = Web::login_page(&url, "wang", &urls).await;
     assert_eq!(wang.get("/api/review/report").await.status, StatusCode::OK);
 
-    let empty =
-        || wire::encode(&request(0, String::new(), Vec::new(), Vec::new())).expect("encode");
+    let empty = || {
+        wire::encode(&request(
+            &PullFrom::default(),
+            String::new(),
+            Vec::new(),
+            Vec::new(),
+        ))
+        .expect("encode")
+    };
     let expect_401 = |r: &api::Reply, what: &str| {
         let body = r.expect_error(StatusCode::UNAUTHORIZED, what);
         assert_eq!(body.code, "unauthorized", "{what}");

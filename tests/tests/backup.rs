@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 use zoufang_e2e::api::{ApiDevice, actor_hex, doc_from, outcome};
 use zoufang_e2e::areas::{SHILI, XIAOWAN};
-use zoufang_e2e::db::ServerDb;
+use zoufang_e2e::db::{LOG_LENGTH, ServerDb};
 use zoufang_e2e::{
     Device, ServerProcess, TestDb, enroll_all, enroll_each, roster_csv, zoufang_server,
 };
@@ -379,13 +379,24 @@ async fn restore_then_devices_resync_without_loss_on_postgres() {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Opens a backup as a database of its own and checks it: the change log's counter matches
-/// the log, every household has changes, and the projection stored with the documents is the
+/// Opens a backup as a database of its own and checks it: each county's change-log counter
+/// matches its log, every household has changes, and the projection stored with the documents is the
 /// one `zoufang-server reindex` rebuilds from them.
 async fn check_backup(url: &str) -> (i64, i64) {
     let db = ServerDb::connect(url).await;
-    let seq = db.scalar("SELECT seq FROM sync_state WHERE id = 1").await;
-    let max = db.scalar("SELECT COALESCE(max(seq), 0) FROM changes").await;
+    let seq = db.scalar(LOG_LENGTH).await;
+    // Numbered from 1 without gaps, so each counter is its county's count of log rows (no
+    // household here changes county, which would take numbers out of the county it left).
+    let off = db
+        .scalar(
+            "SELECT count(*) FROM log_counters k
+             WHERE k.seq <> (SELECT count(*) FROM changes c WHERE c.county = k.county)
+                          + (SELECT count(*) FROM household_moves m WHERE m.county = k.county)",
+        )
+        .await;
+    let logged = db
+        .scalar("SELECT (SELECT count(*) FROM changes) + (SELECT count(*) FROM household_moves)")
+        .await;
     let households = db.scalar("SELECT count(*) FROM households").await;
     let without_changes = db
         .scalar(
@@ -395,7 +406,8 @@ async fn check_backup(url: &str) -> (i64, i64) {
         .await;
     let projected = db.scalar("SELECT count(*) FROM p_households").await;
     db.close().await;
-    assert_eq!(seq, max, "the counter is the log's last number");
+    assert_eq!(off, 0, "each county's counter is its log's last number");
+    assert_eq!(seq, logged, "every logged row is counted in its county");
     assert_eq!(without_changes, 0, "every household has its changes");
     assert_eq!(projected, households, "every household is projected");
     let stored = projection_rows(url).await;
@@ -500,7 +512,7 @@ async fn a_backup_taken_during_syncs_is_consistent(db: TestDb, postgres: bool) {
     server_ok(&db.url, &["backup", &last.display().to_string()]).await;
     files.push(last);
     let live = ServerDb::connect(&db.url).await;
-    let live_seq = live.scalar("SELECT seq FROM sync_state WHERE id = 1").await;
+    let live_seq = live.scalar(LOG_LENGTH).await;
     live.close().await;
     server.kill().await;
     let mut counts = Vec::new();

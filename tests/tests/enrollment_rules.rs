@@ -82,6 +82,7 @@ async fn client_enroll(
 async fn sync_reply(device: &ApiDevice, cursor: i64, want_full: Vec<String>) -> api::Reply {
     let req = SyncRequest {
         protocol: PROTOCOL_VERSION,
+        cursors: Default::default(),
         cursor,
         scope: String::new(),
         pushes: Vec::new(),

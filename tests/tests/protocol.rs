@@ -38,13 +38,16 @@ fn household(id: &str, actor: [u8; 16]) -> HouseholdDoc {
 
 async fn raw_sync(device: &ApiDevice, mut req: SyncRequest) -> (StatusCode, Vec<u8>) {
     req.max_pull_bytes = 1 << 20;
-    let reply = device.post_raw(wire::encode(&req).expect("encode")).await;
+    let reply = device
+        .post_raw(wire::encode_request(&req).expect("encode"))
+        .await;
     (reply.status, reply.body)
 }
 
 fn request(protocol: u32, pushes: Vec<Push>) -> SyncRequest {
     SyncRequest {
         protocol,
+        cursors: Default::default(),
         cursor: 0,
         scope: String::new(),
         pushes,

@@ -30,7 +30,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use zoufang_e2e::api::{self, ApiDevice, actor_hex, doc_from, has_chinese, outcome};
+use zoufang_e2e::api::{self, ApiDevice, PullFrom, actor_hex, doc_from, has_chinese, outcome};
 use zoufang_e2e::areas::{COUNTY, JINXIU, KONGXING, SANHE, SHILI, XIAOWAN, day};
 use zoufang_e2e::db::ServerDb;
 use zoufang_e2e::review::{Reviewer, decide, pass_steps_through, propose_case};
@@ -735,7 +735,7 @@ async fn run_matrix(db: TestDb, backend: &str) -> usize {
             });
         }
         let ids: Vec<String> = pushes.iter().map(|p| p.household.clone()).collect();
-        let res = dev.sync(cursor, pushes).await;
+        let res = dev.sync_from(&cursor, pushes).await;
         for id in &ids {
             assert!(
                 matches!(outcome(&res, id), PushOutcome::Accepted { .. }),
@@ -830,7 +830,7 @@ async fn run_matrix(db: TestDb, backend: &str) -> usize {
         "the devices of the matrix: {wrong:?}"
     );
     // Each device's view of township A, and township B as its own surveyor's device sees it.
-    let mut views: BTreeMap<Role, (Vec<PulledChange>, i64)> = BTreeMap::new();
+    let mut views: BTreeMap<Role, (Vec<PulledChange>, PullFrom)> = BTreeMap::new();
     for (role, dev) in &devices {
         views.insert(*role, dev.pull_to_end().await);
     }
@@ -915,10 +915,9 @@ async fn run_matrix(db: TestDb, backend: &str) -> usize {
         } else {
             None
         };
-        let cursor = views[&c.role].1;
-        let res = dev.sync(cursor, vec![push]).await;
+        let res = dev.sync_from(&views[&c.role].1, vec![push]).await;
         if let Some(v) = views.get_mut(&c.role) {
-            v.1 = res.cursor;
+            v.1 = PullFrom::after(&res);
         }
         let mut got = outcome_word(&res, &household);
         if writes_words(&observed) != writes_words(&want_writes) {

@@ -91,6 +91,7 @@ mod tests {
     fn answer(scope: &str, results: Vec<PushResult>) -> SyncResponse {
         SyncResponse {
             results,
+            cursors: Default::default(),
             pulled: Vec::new(),
             cursor: 7,
             more: false,

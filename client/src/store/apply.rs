@@ -13,7 +13,9 @@ use zoufang_shared::wire::SyncResponse;
 
 use super::answer::{Answer, read_answer};
 use super::households::write_doc;
-use super::sync_state::{CURSOR, SCOPE, SentHeads, SyncOutcome, WANT_FULL, to_hashes, to_text};
+use super::sync_state::{
+    CURSOR, CURSORS, SCOPE, SentHeads, SyncOutcome, WANT_FULL, to_hashes, to_text,
+};
 use super::{Store, StoreError};
 
 impl Store {
@@ -129,6 +131,10 @@ impl Store {
         let want_full = serde_json::to_string(&want_full).unwrap_or_else(|_| "[]".into());
         for (key, value) in [
             (CURSOR, res.cursor.to_string()),
+            (
+                CURSORS,
+                serde_json::to_string(&res.cursors).unwrap_or_else(|_| "{}".into()),
+            ),
             (SCOPE, res.scope.clone()),
             (WANT_FULL, want_full),
         ] {

@@ -205,6 +205,16 @@ impl Store {
     }
 
     fn connect(path: &Path, key: &DbKey) -> Result<Connection, StoreError> {
+        // SQLCipher sets up its crypto provider at a process's first keying. Once, twenty
+        // threads of one process (the e2e suite's sync_many) keying their first connections at
+        // the same moment saw "An error occurred with PRAGMA key"; keying a throwaway in-memory
+        // database first, on one thread, leaves the others nothing to set up.
+        static PROVIDER: std::sync::Once = std::sync::Once::new();
+        PROVIDER.call_once(|| {
+            if let Ok(scratch) = Connection::open_in_memory() {
+                let _ = scratch.pragma_update(None, "key", "warm-up");
+            }
+        });
         let conn = Connection::open(path)?;
         // The key before anything reads the file.
         conn.pragma_update(None, "key", key.literal().as_str())?;

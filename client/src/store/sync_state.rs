@@ -10,13 +10,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use zoufang_shared::doc::{ChangeHash, HouseholdDoc};
 use zoufang_shared::ids::HouseholdId;
-use zoufang_shared::wire::DEVICE_CHANGES_PER_PUSH;
+use zoufang_shared::wire::{Cursors, DEVICE_CHANGES_PER_PUSH};
 
 use super::households::{load_doc, write_doc};
 use super::{Store, StoreError};
 
 /// Settings keys: the pull cursor, the scope it covers, and households to fetch in full.
 pub(super) const CURSOR: &str = "sync_cursor";
+/// Protocol 6: the pull cursor of each county (JSON); `sync_cursor` is then their floor.
+pub(super) const CURSORS: &str = "sync_cursors";
 pub(super) const SCOPE: &str = "sync_scope";
 pub(super) const WANT_FULL: &str = "sync_want_full";
 
@@ -131,6 +133,14 @@ impl Store {
             .setting(CURSOR)?
             .and_then(|c| c.parse().ok())
             .unwrap_or(0))
+    }
+
+    /// Where pulls stand in each county (the counties not named stand at [`Store::sync_cursor`]).
+    pub fn sync_cursors(&self) -> Result<Cursors, StoreError> {
+        Ok(self
+            .setting(CURSORS)?
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default())
     }
 
     /// The scope key of the last pull ("" before the first).
@@ -279,6 +289,7 @@ mod tests {
     fn answer(scope: &str) -> SyncResponse {
         SyncResponse {
             results: Vec::new(),
+            cursors: Default::default(),
             pulled: Vec::new(),
             cursor: 7,
             more: false,

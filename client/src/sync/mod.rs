@@ -157,6 +157,7 @@ fn request(
     let mut req = SyncRequest {
         protocol: PROTOCOL_VERSION,
         cursor: store.sync_cursor()?,
+        cursors: store.sync_cursors()?,
         scope: store.sync_scope()?,
         want_full: store.want_full()?,
         pushes: pending

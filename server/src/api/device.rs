@@ -58,7 +58,9 @@ pub fn routes<D: Database>(state: &Shared<D>) -> Router<Shared<D>> {
 impl From<SyncError> for ApiError {
     fn from(e: SyncError) -> Self {
         match e {
-            SyncError::Protocol(_) => Self::new(StatusCode::BAD_REQUEST, "protocol", e.to_string()),
+            SyncError::Protocol(_) | SyncError::OneCursorManyCounties => {
+                Self::new(StatusCode::BAD_REQUEST, "protocol", e.to_string())
+            }
             SyncError::TooManyPushes(_) => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_many_pushes",
@@ -396,7 +398,7 @@ pub(crate) async fn sync_handler<D: Database>(
     }
     let limits = &state.config.limits;
     let req: SyncRequest =
-        cpu(|| wire::decode_limited(&body, limits.max_inflated_bytes)).map_err(|e| match e {
+        cpu(|| wire::decode_request(&body, limits.max_inflated_bytes)).map_err(|e| match e {
             wire::WireError::TooLarge(_) => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string())
             }

@@ -367,7 +367,7 @@ mod tests {
                 disabled: false,
                 areas: vec!["530921".into()],
             },
-            own_resent_until: 0,
+            own_resent: Default::default(),
         }
     }
 

@@ -22,11 +22,12 @@ mod recovery;
 use std::collections::HashMap;
 use zoufang_shared::rounds::Round;
 
+use zoufang_shared::cursors::{COUNTY_CODE_LEN, county_of};
 use zoufang_shared::doc::{HouseholdDoc, UnpackTooLarge, wire_form};
 use zoufang_shared::limits;
 use zoufang_shared::wire::{
-    GONE_PROTOCOL, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, PulledChange, Push, PushOutcome,
-    PushResult, SyncRequest, SyncResponse,
+    COUNTY_CURSORS_PROTOCOL, Cursors, GONE_PROTOCOL, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    PulledChange, Push, PushOutcome, PushResult, SyncRequest, SyncResponse,
 };
 
 use crate::areas::scope_key;
@@ -34,7 +35,7 @@ use crate::auth::in_scope;
 use crate::config::Limits;
 use crate::heavy::cpu;
 use crate::storage::RestorePoint;
-use crate::storage::{Database, DbError, DeviceAuth, OwnChanges, StoredHousehold};
+use crate::storage::{Database, DbError, DeviceAuth, LogPosition, OwnChanges, StoredHousehold};
 use merge::BatchMerge;
 pub use merge::check_push;
 use recovery::Recovery;
@@ -48,6 +49,9 @@ const MAX_ATTEMPTS: usize = 8;
 pub enum SyncError {
     #[error("客户端协议版本 {0} 与服务器不一致,请升级客户端")]
     Protocol(u32),
+    /// A device of protocol 5 or earlier keeps one cursor, which now stands for one county.
+    #[error("此账号的工作范围跨多个县,旧版客户端无法同步,请升级客户端")]
+    OneCursorManyCounties,
     #[error("一次同步最多 {0} 户")]
     TooManyPushes(usize),
     #[error("一次同步中每户最多 {0} 项变更")]
@@ -80,6 +84,11 @@ pub async fn sync<D: Database>(
     if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&req.protocol) {
         return Err(SyncError::Protocol(req.protocol));
     }
+    // A device with one cursor: the county it stands for.
+    let one_county = match req.protocol < COUNTY_CURSORS_PROTOCOL {
+        true => Some(single_county(&device.user.areas).ok_or(SyncError::OneCursorManyCounties)?),
+        false => None,
+    };
     let most = limits.max_households_per_push;
     if req.pushes.len() > most || req.want_full.len() > most {
         return Err(SyncError::TooManyPushes(most));
@@ -105,19 +114,26 @@ pub async fn sync<D: Database>(
         &device.user.areas,
         restore.as_ref().map(|p| p.log_id.as_str()),
     );
-    // The cursor only covers what was in scope when it was handed out.
-    let cursor = if req.scope == scope { req.cursor } else { 0 };
+    // The cursors only cover what was in scope when they were handed out.
+    let from = match req.scope == scope {
+        true => LogPosition {
+            cursors: std::mem::take(&mut req.cursors),
+            floor: req.cursor,
+        },
+        false => LogPosition::START,
+    };
     let reassigned = reassigned_from(&req.scope, &device.user.areas);
+    let resent = match reassigned {
+        Some(_) => db.resend_own_changes(&device.device_id).await?,
+        None => device.own_resent.clone(),
+    };
     let own = OwnChanges {
         actor: &device.actor,
-        resent_until: match reassigned {
-            Some(_) => db.resend_own_changes(&device.device_id).await?,
-            None => device.own_resent_until,
-        },
+        resent: &resent,
     };
     let page = db
         .changes_since(
-            cursor,
+            &from,
             &device.user.areas,
             own,
             req.max_pull_bytes.min(MAX_PULL_BYTES) as usize,
@@ -141,10 +157,19 @@ pub async fn sync<D: Database>(
         gone.sort();
         gone.dedup();
     }
+    let mut next = from;
+    for (county, seq) in page.cursors.iter() {
+        next.cursors.set(county, seq);
+    }
+    let (cursor, cursors) = match one_county {
+        Some(county) => (next.at(county), Cursors::default()),
+        None => (next.floor, next.cursors),
+    };
     let mut res = SyncResponse {
         results,
         pulled,
-        cursor: page.cursor,
+        cursor,
+        cursors,
         more: page.more,
         scope,
         // A protocol 3 or 4 device cannot read it (its answer is encoded without it, see
@@ -160,6 +185,15 @@ pub async fn sync<D: Database>(
         cpu(|| res.pack());
     }
     Ok(res)
+}
+
+/// The one county `areas` lie in, if they do.
+fn single_county(areas: &[String]) -> Option<&str> {
+    let first = county_of(areas.first()?);
+    let one = areas
+        .iter()
+        .all(|a| a.len() >= COUNTY_CODE_LEN && county_of(a) == first);
+    one.then_some(first)
 }
 
 /// The areas part of the scope key a device last pulled under, when its user's areas have

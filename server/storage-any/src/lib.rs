@@ -113,12 +113,12 @@ delegate_to_backend! { Database {
     fn commit_sync(&self, write: &SyncWrite) -> ();
     fn changes_since(
         &self,
-        cursor: i64,
+        from: &LogPosition,
         scope: &[String],
         own: OwnChanges<'_>,
         max_bytes: usize
     ) -> ChangePage;
-    fn resend_own_changes(&self, device_id: &str) -> i64;
+    fn resend_own_changes(&self, device_id: &str) -> LogPosition;
     fn household_count(&self) -> i64;
     fn ping(&self) -> ();
     fn applied_migrations(&self) -> Vec<i64>;

@@ -1,32 +1,41 @@
 //! The PostgreSQL backend, for several server processes sharing one database.
 //!
-//! Why a pull never misses a change:
+//! Why a pull never misses a change. The log is numbered per county, each county by a counter
+//! row of its own (`log_counters`); what follows holds in each county on its own.
 //!
 //! 1. A sync write updates its households first and then, as its last statements, adds n to the
-//!    one counter row (`sync_state`) and inserts its n log rows numbered just above the
-//!    counter's old value. The counter row stays locked until the transaction ends, so the next
-//!    writer's counter update waits for this commit (or rollback) and then builds on its result.
-//!    Hence numbers are handed out in commit order: when a transaction holding numbers up to C
-//!    commits, every transaction holding a number below C has already committed (a rolled back
-//!    one leaves the counter as it was, so its numbers are reissued, not lost).
-//! 2. A pull reads the counter first, in a REPEATABLE READ transaction, so its snapshot is taken
-//!    by that read. If the snapshot shows counter value C, the transaction that set C is
-//!    committed in it, and by 1. so is every log row numbered C or less; no such row can appear
-//!    later. Rows above C are invisible and ignored.
-//! 3. The pull therefore reads the rows in (cursor, C] and may move the cursor to C once it has
-//!    passed all of them, even those its scope or actor filter dropped; when the page fills up
-//!    first, the cursor stops at the last row sent.
+//!    counter row of each county it logs in (in county order, so two writers never wait for
+//!    each other crosswise) and inserts its n log rows there numbered just above the counter's
+//!    old value. The counter row stays locked until the transaction ends, so the next writer's
+//!    counter update in that county waits for this commit (or rollback) and then builds on its
+//!    result. Hence a county's numbers are handed out in commit order: when a transaction
+//!    holding numbers up to C commits, every transaction holding a number below C in that
+//!    county has already committed (a rolled back one leaves the counter as it was, so its
+//!    numbers are reissued, not lost).
+//! 2. A pull reads the counters of its counties first, in one statement of a REPEATABLE READ
+//!    transaction, so its snapshot is taken by that read. If the snapshot shows counter value C
+//!    for a county, the transaction that set C is committed in it, and by 1. so is every log
+//!    row of the county numbered C or less; no such row can appear later. Rows above C are
+//!    invisible and ignored.
+//! 3. The pull therefore reads the county's rows in (cursor, C] and may move the county's
+//!    cursor to C once it has passed all of them, even those its scope or actor filter dropped;
+//!    when the page fills up first, the cursor stops at the last row sent, and the counties
+//!    after it keep their cursors.
 //!
-//! 4. A sync that moves a household to another area also rewrites the `area_code` of its logged
-//!    changes, in its own transaction and under the household's row lock (which every writer of
-//!    that household's log rows holds), so a snapshot sees the whole log of a household in one
-//!    area, before the move or after it. Pulls filter by the household's current area: the
-//!    history of a household that moved away stops flowing; one that moved in is pulled whole
-//!    from cursor 0, and a device past it asks for the whole document (`want_full`).
+//! 4. A sync that moves a household to another area of its county also rewrites the
+//!    `area_code` of its logged changes, in its own transaction and under the household's row
+//!    lock (which every writer of that household's log rows holds), so a snapshot sees the
+//!    whole log of a household in one area, before the move or after it. Pulls filter by the
+//!    household's current area: the history of a household that moved away stops flowing; one
+//!    that moved in is pulled whole from cursor 0, and a device past it asks for the whole
+//!    document (`want_full`). A move into another county takes the logged changes out of the
+//!    old county's log and numbers them anew in the new one's, so they reach its devices above
+//!    their cursors.
 //!
-//! 5. The same sync logs each move (`household_moves`) under a number drawn with its changes'
-//!    in the one counter update, so 1.-3. hold for moves too: a pull lists the households that
-//!    left its scope in (cursor, new cursor] and no later page can reveal an earlier move.
+//! 5. The same sync logs each move (`household_moves`) in the county it left, under a number
+//!    drawn with that county's changes, so 1.-3. hold for moves too: a pull lists the
+//!    households that left its scope in (cursor, new cursor] and no later page can reveal an
+//!    earlier move.
 //!
 //! A sequence (`nextval`) would break 1.: it hands out numbers at call time, and a writer that
 //! drew 7 may commit after one that drew 8 and was already pulled past.
@@ -38,7 +47,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
-use zoufang_storage::{Backend, DbError, HouseholdWrite, SyncWrite};
+use zoufang_storage::reexports::county_of;
+use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, SyncWrite};
 
 /// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
 /// of tests and benchmarks live beside the one configured.
@@ -162,28 +172,11 @@ impl Backend for PgDb {
                 return Err(DbError::Conflict);
             }
         }
-        if !moved_ids.is_empty() {
-            // Under the row locks of those households: no other writer logs a change of theirs
-            // until this commits, and a pull sees the log either before or after the move.
-            sqlx::query(
-                "UPDATE changes c SET area_code = t.area_code
-                 FROM unnest($1::text[], $2::text[]) AS t(household_id, area_code)
-                 WHERE c.household_id = t.household_id AND c.area_code <> t.area_code",
-            )
-            .bind(&moved_ids)
-            .bind(&moved_areas)
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Under the household row locks just taken, so two writers of one household cannot
-        // interleave their projection rows.
-        projection::write_projections(&mut tx, &write.projections()).await?;
-
         // Which changes the log already has. Every log insert for a household happens in a
         // transaction that also wrote the household row, and this one now holds those rows'
         // locks, so the answer cannot go stale before commit. Filtering here (not with
-        // ON CONFLICT under the counter lock) keeps the locked section to two statements and
-        // the numbering free of gaps.
+        // ON CONFLICT under the counter lock) keeps the locked section short and the
+        // numbering free of gaps.
         let (mut ids, mut hashes) = (Vec::<&str>::new(), Vec::<&str>::new());
         for h in &write.households {
             for c in &h.changes {
@@ -209,59 +202,120 @@ impl Backend for PgDb {
             .iter()
             .map(|(h, c)| (h.as_str(), c.as_str()))
             .collect();
+        // Under the row locks of the moved households: no other writer logs a change of theirs
+        // until this commits, and a pull sees their log either before or after the move. A
+        // move within its county rewrites the area of the logged changes; one into another
+        // county takes them out of the old county's log, to be numbered anew in the new one's.
+        let (mut within, mut across) = (Vec::<usize>::new(), Vec::<usize>::new());
+        for (i, (from, to)) in moved_from.iter().zip(&moved_areas).enumerate() {
+            if county_of(from) == county_of(to) {
+                within.push(i);
+            } else {
+                across.push(i);
+            }
+        }
+        if !within.is_empty() {
+            let ids: Vec<&str> = within.iter().map(|&i| moved_ids[i]).collect();
+            let areas: Vec<&str> = within.iter().map(|&i| moved_areas[i]).collect();
+            sqlx::query(
+                "UPDATE changes c SET area_code = t.area_code
+                 FROM unnest($1::text[], $2::text[]) AS t(household_id, area_code)
+                 WHERE c.household_id = t.household_id AND c.area_code <> t.area_code",
+            )
+            .bind(&ids)
+            .bind(&areas)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut relogged: Vec<(i64, String, String, String, Vec<u8>)> = Vec::new();
+        if !across.is_empty() {
+            let ids: Vec<&str> = across.iter().map(|&i| moved_ids[i]).collect();
+            relogged = sqlx::query_as(
+                "DELETE FROM changes WHERE household_id = ANY($1)
+                 RETURNING seq, household_id, hash, actor, bytes",
+            )
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            relogged.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+        }
+        // Under the household row locks just taken, so two writers of one household cannot
+        // interleave their projection rows.
+        projection::write_projections(&mut tx, &write.projections()).await?;
+
+        let area_of: std::collections::HashMap<&str, &str> = write
+            .households
+            .iter()
+            .map(|h| (h.id.as_str(), h.area_code.as_str()))
+            .collect();
         let mut new = NewRows::default();
+        for (_, household_id, hash, actor, bytes) in &relogged {
+            new.push(
+                household_id,
+                hash,
+                actor,
+                area_of[household_id.as_str()],
+                bytes,
+            );
+        }
         for h in &write.households {
             for c in &h.changes {
                 if seen.insert((&h.id, &c.hash)) {
-                    new.household_id.push(&h.id);
-                    new.hash.push(&c.hash);
-                    new.actor.push(&c.actor);
-                    new.area_code.push(&h.area_code);
-                    new.bytes.push(&c.bytes);
+                    new.push(&h.id, &c.hash, &c.actor, &h.area_code, &c.bytes);
                 }
             }
         }
-        let n = new.hash.len() as i64;
-        let moves = moved_ids.len() as i64;
-        if n + moves > 0 {
-            // From here to commit the counter row is locked: the serialisation point. The
-            // changes take the first n numbers, the moves the rest, so a pull's cursor covers
-            // moves exactly as it covers changes (module comment, 1.-3.).
-            let end: i64 = sqlx::query_scalar(
-                "UPDATE sync_state SET seq = seq + $1 WHERE id = 1 RETURNING seq",
-            )
-            .bind(n + moves)
-            .fetch_one(&mut *tx)
-            .await?;
-            if moves > 0 {
+        let move_counties: Vec<&str> = moved_from.iter().map(|a| county_of(a)).collect();
+        if !new.hash.is_empty() || !move_counties.is_empty() {
+            let numbering =
+                LogNumbering::new(new.county.iter().copied(), move_counties.iter().copied());
+            // From the first bump to commit each county's counter row is locked: that county's
+            // serialisation point (module comment, 1.-3.). Counties in code order, so two
+            // commits never hold one counter each while waiting for the other's.
+            let mut ends = std::collections::BTreeMap::new();
+            for (county, n) in numbering.counties() {
+                let end: i64 = sqlx::query_scalar(BUMP_COUNTER)
+                    .bind(county)
+                    .bind(n)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                ends.insert(county.to_owned(), end);
+            }
+            let (seqs, move_seqs) = numbering.assign(
+                &ends,
+                new.county.iter().copied(),
+                move_counties.iter().copied(),
+            );
+            if !move_seqs.is_empty() {
                 sqlx::query(
-                    "INSERT INTO household_moves (seq, household_id, from_area, to_area)
-                     SELECT $1 + t.ord, t.household_id, t.from_area, t.to_area
-                     FROM unnest($2::text[], $3::text[], $4::text[])
-                          WITH ORDINALITY AS t(household_id, from_area, to_area, ord)",
+                    "INSERT INTO household_moves (county, seq, household_id, from_area, to_area)
+                     SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[])",
                 )
-                .bind(end - moves)
+                .bind(&move_counties)
+                .bind(&move_seqs)
                 .bind(&moved_ids)
                 .bind(&moved_from)
                 .bind(&moved_areas)
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query(
-                "INSERT INTO changes (seq, household_id, hash, actor, area_code, bytes)
-                 SELECT $1 + t.ord, t.household_id, t.hash, t.actor, t.area_code, t.bytes
-                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
-                      WITH ORDINALITY AS t(household_id, hash, actor, area_code, bytes, ord)
-                 ON CONFLICT (household_id, hash) DO NOTHING",
-            )
-            .bind(end - moves - n)
-            .bind(&new.household_id)
-            .bind(&new.hash)
-            .bind(&new.actor)
-            .bind(&new.area_code)
-            .bind(&new.bytes)
-            .execute(&mut *tx)
-            .await?;
+            if !seqs.is_empty() {
+                sqlx::query(
+                    "INSERT INTO changes (county, seq, household_id, hash, actor, area_code, bytes)
+                     SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[],
+                                          $5::text[], $6::text[], $7::bytea[])
+                     ON CONFLICT (household_id, hash) DO NOTHING",
+                )
+                .bind(&new.county)
+                .bind(&seqs)
+                .bind(&new.household_id)
+                .bind(&new.hash)
+                .bind(&new.actor)
+                .bind(&new.area_code)
+                .bind(&new.bytes)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -277,12 +331,39 @@ impl Backend for PgDb {
     }
 }
 
+/// Adds `$2` to county `$1`'s counter and returns its new value. A county's first numbers
+/// follow the one counter of the log before it was numbered per county (`sync_state`, no
+/// longer moved), so a device's cursor from then stays right in every county.
+const BUMP_COUNTER: &str = "INSERT INTO log_counters (county, seq)
+     SELECT $1, seq + $2 FROM sync_state WHERE id = 1
+     ON CONFLICT (county) DO UPDATE SET seq = log_counters.seq + $2
+     RETURNING seq";
+
 /// Columns of the log rows one commit inserts, bound as arrays.
 #[derive(Default)]
 struct NewRows<'a> {
+    county: Vec<&'a str>,
     household_id: Vec<&'a str>,
     hash: Vec<&'a str>,
     actor: Vec<&'a str>,
     area_code: Vec<&'a str>,
     bytes: Vec<&'a [u8]>,
+}
+
+impl<'a> NewRows<'a> {
+    fn push(
+        &mut self,
+        household_id: &'a str,
+        hash: &'a str,
+        actor: &'a str,
+        area: &'a str,
+        bytes: &'a [u8],
+    ) {
+        self.county.push(county_of(area));
+        self.household_id.push(household_id);
+        self.hash.push(hash);
+        self.actor.push(actor);
+        self.area_code.push(area);
+        self.bytes.push(bytes);
+    }
 }

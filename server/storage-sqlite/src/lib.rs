@@ -14,6 +14,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Sqlite, SqliteConnection};
+use zoufang_storage::reexports::county_of;
 use zoufang_storage::sql::projection::write_projections;
 use zoufang_storage::{Backend, DbError, SyncWrite};
 
@@ -134,48 +135,55 @@ impl Backend for SqliteDb {
                 return Err(DbError::Conflict);
             }
         }
-        for (h, _) in &moved {
-            sqlx::query(
-                "UPDATE changes SET area_code = ? WHERE household_id = ? AND area_code <> ?",
-            )
-            .bind(&h.area_code)
-            .bind(&h.id)
-            .bind(&h.area_code)
-            .execute(&mut *tx)
-            .await?;
+        // A move within its county rewrites the area of the logged changes; one into another
+        // county takes them out of the old county's log, to be numbered anew in the new one's.
+        let mut relogged: Vec<(&str, &str, String, String, Vec<u8>)> = Vec::new();
+        for (h, from) in &moved {
+            if county_of(from) == county_of(&h.area_code) {
+                sqlx::query(
+                    "UPDATE changes SET area_code = ? WHERE household_id = ? AND area_code <> ?",
+                )
+                .bind(&h.area_code)
+                .bind(&h.id)
+                .bind(&h.area_code)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                let mut rows: Vec<(i64, String, String, Vec<u8>)> = sqlx::query_as(
+                    "DELETE FROM changes WHERE household_id = ? RETURNING seq, hash, actor, bytes",
+                )
+                .bind(&h.id)
+                .fetch_all(&mut *tx)
+                .await?;
+                // The log order is the dependency order; RETURNING promises none.
+                rows.sort_by_key(|r| r.0);
+                relogged.extend(rows.into_iter().map(|(_, hash, actor, bytes)| {
+                    (h.id.as_str(), h.area_code.as_str(), hash, actor, bytes)
+                }));
+            }
         }
         write_projections::<Sqlite>(&mut tx, &write.projections()).await?;
         // The write lock is already held, so numbering only the rows actually inserted leaves
-        // no gaps: the counter always equals the highest seq in the log (changes and moves).
-        let mut seq: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
-        let before = seq;
+        // no gaps: each county's counter equals the highest number in its log.
+        let mut log = CountyLog::default();
+        for (id, area, hash, actor, bytes) in &relogged {
+            log.append(&mut tx, id, area, hash, actor, bytes).await?;
+        }
         for h in &write.households {
             for c in &h.changes {
-                let done = sqlx::query(
-                    "INSERT INTO changes (seq, household_id, hash, actor, area_code, bytes)
-                     VALUES (?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (household_id, hash) DO NOTHING",
-                )
-                .bind(seq + 1)
-                .bind(&h.id)
-                .bind(&c.hash)
-                .bind(&c.actor)
-                .bind(&h.area_code)
-                .bind(&c.bytes)
-                .execute(&mut *tx)
-                .await?;
-                seq += done.rows_affected() as i64;
+                log.append(&mut tx, &h.id, &h.area_code, &c.hash, &c.actor, &c.bytes)
+                    .await?;
             }
         }
-        // Each move takes the next number: a pull's cursor covers moves as it covers changes.
+        // Each move takes the next number of the county it left: a pull's cursor covers moves
+        // as it covers changes.
         for (h, from) in &moved {
-            seq += 1;
+            let seq = log.next(&mut tx, county_of(from)).await?;
             sqlx::query(
-                "INSERT INTO household_moves (seq, household_id, from_area, to_area)
-                 VALUES (?, ?, ?, ?)",
+                "INSERT INTO household_moves (county, seq, household_id, from_area, to_area)
+                 VALUES (?, ?, ?, ?, ?)",
             )
+            .bind(county_of(from))
             .bind(seq)
             .bind(&h.id)
             .bind(from)
@@ -183,18 +191,92 @@ impl Backend for SqliteDb {
             .execute(&mut *tx)
             .await?;
         }
-        if seq != before {
-            sqlx::query("UPDATE sync_state SET seq = ? WHERE id = 1")
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-        }
+        log.save(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn lock_uploads(_: &mut SqliteConnection, _: &str) -> Result<(), DbError> {
         // BEGIN IMMEDIATE took the database's write lock.
+        Ok(())
+    }
+}
+
+/// The counters of the counties one commit logs in, read when first needed and written back
+/// once; the write lock is held throughout.
+#[derive(Default)]
+struct CountyLog {
+    /// County → (its counter now, whether this commit moved it).
+    counters: std::collections::BTreeMap<String, (i64, bool)>,
+}
+
+impl CountyLog {
+    /// The next number of `county`'s log, taken.
+    async fn next(&mut self, tx: &mut SqliteConnection, county: &str) -> Result<i64, DbError> {
+        if !self.counters.contains_key(county) {
+            // A county's first numbers follow the one counter of before (migration 0016).
+            let now: i64 = sqlx::query_scalar(
+                "SELECT coalesce((SELECT seq FROM log_counters WHERE county = ?),
+                                 (SELECT seq FROM sync_state WHERE id = 1))",
+            )
+            .bind(county)
+            .fetch_one(&mut *tx)
+            .await?;
+            self.counters.insert(county.to_owned(), (now, false));
+        }
+        let slot = self.counters.entry(county.to_owned()).or_insert((0, false));
+        *slot = (slot.0 + 1, true);
+        Ok(slot.0)
+    }
+
+    /// Logs a change of household `id` (now in `area`) unless the log has it.
+    async fn append(
+        &mut self,
+        tx: &mut SqliteConnection,
+        id: &str,
+        area: &str,
+        hash: &str,
+        actor: &str,
+        bytes: &[u8],
+    ) -> Result<(), DbError> {
+        let county = county_of(area);
+        let seq = self.next(tx, county).await?;
+        let done = sqlx::query(
+            "INSERT INTO changes (county, seq, household_id, hash, actor, area_code, bytes)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (household_id, hash) DO NOTHING",
+        )
+        .bind(county)
+        .bind(seq)
+        .bind(id)
+        .bind(hash)
+        .bind(actor)
+        .bind(area)
+        .bind(bytes)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            // Known already: the number goes back.
+            if let Some(slot) = self.counters.get_mut(county) {
+                slot.0 -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn save(self, tx: &mut SqliteConnection) -> Result<(), DbError> {
+        for (county, (seq, moved)) in self.counters {
+            if moved {
+                sqlx::query(
+                    "INSERT INTO log_counters (county, seq) VALUES (?, ?)
+                     ON CONFLICT (county) DO UPDATE SET seq = excluded.seq",
+                )
+                .bind(county)
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         Ok(())
     }
 }

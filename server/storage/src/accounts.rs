@@ -58,9 +58,9 @@ pub struct DeviceAuth {
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
     pub user: User,
-    /// The device's own changes numbered up to this are pulled like anyone's
+    /// The device's own changes numbered up to this in their county are pulled like anyone's
     /// ([`crate::Database::resend_own_changes`]).
-    pub own_resent_until: i64,
+    pub own_resent: crate::LogPosition,
 }
 
 /// The county's standards table as imported: the JSON text and its digest (SHA-256, hex), which

@@ -34,7 +34,8 @@ pub use accounts::{Area, DeviceAuth, NewDevice, NewUser, StoredRound, StoredStan
 pub use attachments::{Append, AttachmentState, StoredAttachment, UploadChunk};
 pub use backend::Backend;
 pub use log::{
-    ChangePage, HouseholdWrite, LoggedChange, NewChange, OwnChanges, StoredHousehold, SyncWrite,
+    ChangePage, HouseholdWrite, LogNumbering, LogPosition, LoggedChange, NewChange, OwnChanges,
+    StoredHousehold, SyncWrite,
 };
 pub use projection::Projection;
 pub use recovery::{
@@ -100,6 +101,7 @@ pub mod reexports {
     pub use sqlx;
     pub use zoufang_shared::CodeList;
     pub use zoufang_shared::codes::{MonitoringCategory, RoundKind};
+    pub use zoufang_shared::cursors::{Cursors, county_of};
     pub use zoufang_shared::rounds::Round;
 }
 

@@ -1,20 +1,46 @@
 //! Household documents and the change log devices pull.
 
+use zoufang_shared::cursors::Cursors;
+
 use crate::projection::Projection;
 
+/// A place in the change log, which is numbered per county (see [`zoufang_shared::cursors`]):
+/// a number per county, and `floor` for the counties `cursors` does not name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogPosition {
+    pub cursors: Cursors,
+    pub floor: i64,
+}
+
+impl LogPosition {
+    /// The log's start.
+    pub const START: LogPosition = LogPosition {
+        cursors: Cursors::new(),
+        floor: 0,
+    };
+
+    /// The last number covered in `county`.
+    pub fn at(&self, county: &str) -> i64 {
+        self.cursors.get(county, self.floor)
+    }
+}
+
+/// [`LogPosition::START`] to borrow for as long as the program runs.
+static LOG_START: LogPosition = LogPosition::START;
+
 /// Which of a device's own changes a pull leaves out: those under `actor` numbered after
-/// `resent_until` (the device has them; before that point it may have dropped some).
+/// `resent` in their county (the device has them; before that point it may have dropped some).
 #[derive(Debug, Clone, Copy)]
 pub struct OwnChanges<'a> {
     pub actor: &'a str,
-    pub resent_until: i64,
+    pub resent: &'a LogPosition,
 }
 
 impl OwnChanges<'_> {
     /// A pull that leaves nothing out.
     pub const NONE: OwnChanges<'static> = OwnChanges {
         actor: "",
-        resent_until: 0,
+        resent: &LOG_START,
     };
 }
 
@@ -23,7 +49,7 @@ impl<'a> OwnChanges<'a> {
     pub fn of(actor: &'a str) -> Self {
         OwnChanges {
             actor,
-            resent_until: 0,
+            resent: &LOG_START,
         }
     }
 }
@@ -94,15 +120,101 @@ pub struct LoggedChange {
 }
 
 /// A page of the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangePage {
+    /// County by county (in code order), each county's in log order.
     pub changes: Vec<LoggedChange>,
-    /// The cursor to ask from next time: the last sequence number this page covered.
-    pub cursor: i64,
+    /// Where to ask from next time in each county the page covered: the last number it
+    /// covered there. A county the scope holds but the log has never numbered is not named.
+    pub cursors: Cursors,
     /// More changes wait beyond this page.
     pub more: bool,
-    /// Households that moved out of the scope after the asked-for cursor, up to this page's
-    /// `cursor`, and are not back in it (the move log's `from_area` in scope, the household's
+    /// Households that moved out of the scope after the asked-for position, up to this page's
+    /// `cursors`, and are not back in it (the move log's `from_area` in scope, the household's
     /// current area not), in id order.
     pub gone: Vec<String>,
+}
+
+/// How one commit numbers what it logs: in each county, its changes take the next numbers in
+/// the order given, then its moves (so a pull's cursor covers moves exactly as it covers
+/// changes). Both backends number with it; each bumps the counters its own way.
+#[derive(Debug, Default)]
+pub struct LogNumbering {
+    /// County → (changes, moves) to number there.
+    needs: std::collections::BTreeMap<String, (i64, i64)>,
+}
+
+impl LogNumbering {
+    /// The counties of the changes and of the moves to number, each in its log order.
+    pub fn new<'a>(
+        changes: impl IntoIterator<Item = &'a str>,
+        moves: impl IntoIterator<Item = &'a str>,
+    ) -> LogNumbering {
+        let mut needs = std::collections::BTreeMap::<String, (i64, i64)>::new();
+        for c in changes {
+            needs.entry(c.to_owned()).or_default().0 += 1;
+        }
+        for c in moves {
+            needs.entry(c.to_owned()).or_default().1 += 1;
+        }
+        LogNumbering { needs }
+    }
+
+    /// Each county and how many numbers it needs, in county order: the order counters are
+    /// bumped in, so that two commits never wait for each other's counters crosswise.
+    pub fn counties(&self) -> impl Iterator<Item = (&str, i64)> {
+        self.needs.iter().map(|(c, (n, m))| (c.as_str(), n + m))
+    }
+
+    /// The numbers of the changes and of the moves (in the order [`LogNumbering::new`] took
+    /// them), given each county's counter after its bump.
+    pub fn assign<'a>(
+        &self,
+        ends: &std::collections::BTreeMap<String, i64>,
+        changes: impl IntoIterator<Item = &'a str>,
+        moves: impl IntoIterator<Item = &'a str>,
+    ) -> (Vec<i64>, Vec<i64>) {
+        // The next number to hand out in each county, changes first.
+        let mut next: std::collections::BTreeMap<&str, (i64, i64)> = self
+            .needs
+            .iter()
+            .map(|(c, (n, m))| {
+                let end = ends.get(c).copied().unwrap_or(n + m);
+                (c.as_str(), (end - n - m + 1, end - m + 1))
+            })
+            .collect();
+        let mut take = |county: &str, moves: bool| {
+            // Every county given here was given to `new`, so it has a slot.
+            let Some(slot) = next.get_mut(county) else {
+                return 0;
+            };
+            let n = if moves { &mut slot.1 } else { &mut slot.0 };
+            *n += 1;
+            *n - 1
+        };
+        let change_seqs = changes.into_iter().map(|c| take(c, false)).collect();
+        let move_seqs = moves.into_iter().map(|c| take(c, true)).collect();
+        (change_seqs, move_seqs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_county_numbers_its_changes_then_its_moves_above_its_counter() {
+        let changes = ["530921", "530922", "530921"];
+        let moves = ["530921"];
+        let numbering = LogNumbering::new(changes, moves);
+        assert_eq!(
+            numbering.counties().collect::<Vec<_>>(),
+            [("530921", 3), ("530922", 1)]
+        );
+        // Counters after the bumps: 530921 was at 10, 530922 at 40.
+        let ends = [("530921".to_owned(), 13), ("530922".to_owned(), 41)].into();
+        let (c, m) = numbering.assign(&ends, changes, moves);
+        assert_eq!(c, [11, 41, 12]);
+        assert_eq!(m, [13]);
+    }
 }

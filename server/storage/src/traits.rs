@@ -13,8 +13,9 @@ use crate::views::{
     RosterRow, SpotCheck, StatusCount, WebSession,
 };
 use crate::{
-    Append, Area, AttachmentState, ChangePage, DbError, DeviceAuth, NewDevice, NewUser, OwnChanges,
-    StoredAttachment, StoredHousehold, StoredRound, StoredStandards, SyncWrite, UploadChunk, User,
+    Append, Area, AttachmentState, ChangePage, DbError, DeviceAuth, LogPosition, NewDevice,
+    NewUser, OwnChanges, StoredAttachment, StoredHousehold, StoredRound, StoredStandards,
+    SyncWrite, UploadChunk, User,
 };
 
 /// Storage of the server. Implementations: `zoufang_storage_sqlite::SqliteDb`,
@@ -38,31 +39,33 @@ pub trait Database:
     ) -> impl Future<Output = Result<Vec<StoredHousehold>, DbError>> + Send;
     /// Commits the batch atomically: every household at its expected version (else
     /// [`DbError::Conflict`] and nothing written), every new change appended to the log. A
-    /// household whose area changes takes its logged changes along (their `area_code`), in the
-    /// same transaction and under the household's row lock, and its move is logged
-    /// (`household_moves`) under a number of the change log's counter, drawn with its changes'.
+    /// household whose area changes takes its logged changes along (their `area_code`; into
+    /// another county, renumbered there), in the same transaction and under the household's row
+    /// lock, and its move is logged (`household_moves`) under a number of its old county's
+    /// counter, drawn with its changes'.
     fn commit_sync(&self, write: &SyncWrite) -> impl Future<Output = Result<(), DbError>> + Send;
-    /// Logged changes after `cursor` of households whose area code starts with one of `scope`,
+    /// Logged changes after `from` (county by county) of households whose area code starts
+    /// with one of `scope`,
     /// not the device's own (see [`OwnChanges`]), up to about `max_bytes` (at least one change). The
     /// area is the household's current one: [`Database::commit_sync`] moves the logged changes
     /// of a household with it, so a household that left the scope sends none of its history and
     /// one that entered it sends all of it. The page also names the households that left the
     /// scope in the range it covers ([`ChangePage::gone`]), read in the same snapshot: a move
-    /// is numbered from the same counter as changes, in its writing transaction.
+    /// is numbered from its county's counter as changes are, in its writing transaction.
     fn changes_since(
         &self,
-        cursor: i64,
+        from: &LogPosition,
         scope: &[String],
         own: OwnChanges<'_>,
         max_bytes: usize,
     ) -> impl Future<Output = Result<ChangePage, DbError>> + Send;
     /// Sends a device its own changes again, up to the log's present end: after its user's
     /// areas changed, it may have dropped households whose history it alone wrote. Returns the
-    /// new [`DeviceAuth::own_resent_until`].
+    /// new [`DeviceAuth::own_resent`].
     fn resend_own_changes(
         &self,
         device_id: &str,
-    ) -> impl Future<Output = Result<i64, DbError>> + Send;
+    ) -> impl Future<Output = Result<LogPosition, DbError>> + Send;
     fn household_count(&self) -> impl Future<Output = Result<i64, DbError>> + Send;
     /// One round trip that touches no table: the database answers (a health probe must cost
     /// the same for a village as for a province).

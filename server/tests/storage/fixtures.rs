@@ -4,8 +4,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use zoufang_server::projection::Projection;
 use zoufang_server::storage::{
-    Area, ChangePage, Database, HouseholdWrite, NewChange, NewDevice, NewUser, OwnChanges, Role,
-    SyncWrite,
+    Area, ChangePage, Database, HouseholdWrite, LogPosition, NewChange, NewDevice, NewUser,
+    OwnChanges, Role, SyncWrite,
 };
 
 pub fn area(code: &str, name: &str, parent: Option<&str>, level: &str) -> Area {
@@ -93,10 +93,37 @@ pub fn hashes(page: &ChangePage) -> Vec<String> {
     page.changes.iter().map(|c| hash_of(&c.bytes)).collect()
 }
 
+/// The stories' areas lie in one county, where a pull's position is one number.
+pub const COUNTY: &str = "530921";
+
+/// Pulls from `cursor` in every county.
+pub fn from(cursor: i64) -> LogPosition {
+    LogPosition {
+        floor: cursor,
+        ..LogPosition::default()
+    }
+}
+
+/// Where a page left the pulls in [`COUNTY`].
+pub trait OneCounty {
+    fn cursor(&self) -> i64;
+}
+
+impl OneCounty for ChangePage {
+    fn cursor(&self) -> i64 {
+        self.cursors.get(COUNTY, 0)
+    }
+}
+
 pub async fn pull<D: Database>(db: &D, cursor: i64, codes: &[&str], exclude: &str) -> ChangePage {
-    db.changes_since(cursor, &scope(codes), OwnChanges::of(exclude), usize::MAX)
-        .await
-        .expect("pull")
+    db.changes_since(
+        &from(cursor),
+        &scope(codes),
+        OwnChanges::of(exclude),
+        usize::MAX,
+    )
+    .await
+    .expect("pull")
 }
 
 // Township 530921100 with village 530921100201 (and 202); township 530921200 with 530921200101.
@@ -118,7 +145,7 @@ pub async fn pull_bytes<D: Database>(
     codes: &[&str],
     max_bytes: usize,
 ) -> ChangePage {
-    db.changes_since(cursor, &scope(codes), OwnChanges::NONE, max_bytes)
+    db.changes_since(&from(cursor), &scope(codes), OwnChanges::NONE, max_bytes)
         .await
         .expect("pull")
 }

@@ -33,9 +33,11 @@ mod common;
 
 mod accounts;
 mod concurrency;
+mod counties;
 mod fixtures;
 mod moves;
 mod sync_log;
+mod upgrade;
 
 use common::{open, with_database, with_sqlite};
 use fixtures::{TOWNSHIP, area};

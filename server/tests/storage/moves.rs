@@ -40,14 +40,14 @@ pub async fn moves_story<D: Database>(db: D) {
     )
     .await;
     let start = pull(&db, 0, &township, "").await;
-    assert_eq!((start.cursor, start.gone.len()), (3, 0));
+    assert_eq!((start.cursor(), start.gone.len()), (3, 0));
 
     // h1 moves to the other township: one change and one move, numbers 4 and 5.
     move_out(&db, "h1", 1, "a2").await;
     let after = pull(&db, 3, &township, "").await;
     assert_eq!(hashes(&after), [""; 0]);
     assert_eq!(
-        (after.cursor, after.gone.clone()),
+        (after.cursor(), after.gone.clone()),
         (5, vec!["h1".to_owned()])
     );
     let there = pull(&db, 0, &[OTHER_TOWNSHIP], "").await;
@@ -89,7 +89,7 @@ pub async fn moves_story<D: Database>(db: D) {
     let back = pull(&db, 5, &township, "").await;
     assert_eq!(hashes(&back), ["b2", "b3"]);
     assert!(back.gone.is_empty(), "{:?}", back.gone);
-    assert_eq!(back.cursor, 9);
+    assert_eq!(back.cursor(), 9);
 
     // Two more changes of h3 in its village, then h3 moves: they leave with it, and the move
     // is named.
@@ -106,7 +106,7 @@ pub async fn moves_story<D: Database>(db: D) {
     let first = pull_bytes(&db, 9, &township, 10).await;
     assert_eq!(hashes(&first), [""; 0]);
     assert_eq!(
-        (first.cursor, first.gone.clone()),
+        (first.cursor(), first.gone.clone()),
         (13, vec!["h3".to_owned()])
     );
 
@@ -116,7 +116,7 @@ pub async fn moves_story<D: Database>(db: D) {
     move_out(&db, "h5", 1, "e2").await;
     let page = pull_bytes(&db, 13, &township, 10).await;
     assert_eq!(hashes(&page), ["f1"]);
-    assert_eq!((page.cursor, page.more), (17, false));
+    assert_eq!((page.cursor(), page.more), (17, false));
     assert_eq!(page.gone, ["h5"]);
     // A page ending before the move does not name it, and the move is not skipped.
     let pair = vec![created("h7", &["g1"]), created("h8", &["i1"])];
@@ -129,11 +129,11 @@ pub async fn moves_story<D: Database>(db: D) {
     commit(&db, "create h9", vec![created("h9", &["j1", "j2"])]).await;
     commit(&db, "create h10", vec![created("h10", &["k1"])]).await;
     move_out(&db, "h10", 1, "k2").await;
-    let p1 = pull_bytes(&db, one.cursor, &township, 10).await;
+    let p1 = pull_bytes(&db, one.cursor(), &township, 10).await;
     assert_eq!(hashes(&p1), ["j1"]);
     assert!(p1.more);
     assert!(p1.gone.is_empty(), "the move lies beyond this page");
-    let p2 = pull_bytes(&db, p1.cursor, &township, 10).await;
+    let p2 = pull_bytes(&db, p1.cursor(), &township, 10).await;
     assert_eq!(hashes(&p2), ["j2"]);
     assert!(!p2.more);
     assert_eq!(p2.gone, ["h10"], "the next page names it");

@@ -10,15 +10,7 @@ crate::on_both_backends!(sync_log_story, sqlite_sync_log, pg_sync_log, threads =
 pub async fn sync_log_story<D: Database>(db: D) {
     let all = [TOWNSHIP, OTHER_TOWNSHIP];
     let empty = pull(&db, 0, &all, "").await;
-    assert_eq!(
-        empty,
-        ChangePage {
-            changes: vec![],
-            cursor: 0,
-            more: false,
-            gone: vec![],
-        }
-    );
+    assert_eq!(empty, ChangePage::default(), "an empty log names no county");
     assert_eq!(db.household_count().await.expect("count"), 0);
 
     // Happy path: two new households, in two townships, by two actors.
@@ -61,13 +53,13 @@ pub async fn sync_log_story<D: Database>(db: D) {
     );
     assert_eq!(page.changes[0].household_id, "h1");
     assert_eq!(page.changes[2].household_id, "h2");
-    assert_eq!((page.cursor, page.more), (3, false));
+    assert_eq!((page.cursor(), page.more), (3, false));
 
     // Scope is a code prefix: the township sees its village; the cursor still passes c3, which
     // it may never see.
     let township = pull(&db, 0, &[TOWNSHIP], "").await;
     assert_eq!(hashes(&township), ["c1", "c2"]);
-    assert_eq!((township.cursor, township.more), (3, false));
+    assert_eq!((township.cursor(), township.more), (3, false));
     assert_eq!(hashes(&pull(&db, 0, &[OTHER_TOWNSHIP], "").await), ["c3"]);
     assert_eq!(hashes(&pull(&db, 0, &[VILLAGE], "").await), ["c1", "c2"]);
     assert_eq!(hashes(&pull(&db, 0, &[VILLAGE_2], "").await), [""; 0]);
@@ -87,9 +79,9 @@ pub async fn sync_log_story<D: Database>(db: D) {
     // A device does not get its own changes back, but its cursor moves past them.
     let not_a = pull(&db, 0, &all, "A").await;
     assert_eq!(hashes(&not_a), ["c3"]);
-    assert_eq!(not_a.cursor, 3);
+    assert_eq!(not_a.cursor(), 3);
     assert!(pull(&db, 0, &[TOWNSHIP], "A").await.changes.is_empty());
-    assert_eq!(pull(&db, 0, &[TOWNSHIP], "A").await.cursor, 3);
+    assert_eq!(pull(&db, 0, &[TOWNSHIP], "A").await.cursor(), 3);
 
     // Idempotent: the same changes again (on the right version) add no log rows.
     commit(
@@ -105,7 +97,7 @@ pub async fn sync_log_story<D: Database>(db: D) {
     )
     .await;
     assert_eq!(hashes(&pull(&db, 0, &all, "").await), ["c1", "c2", "c3"]);
-    assert_eq!(pull(&db, 3, &all, "").await.cursor, 3);
+    assert_eq!(pull(&db, 3, &all, "").await.cursor(), 3);
     // Old and new together: only the new one is logged, numbered without a gap.
     commit(
         &db,
@@ -125,7 +117,7 @@ pub async fn sync_log_story<D: Database>(db: D) {
     .await;
     let page = pull(&db, 3, &all, "").await;
     assert_eq!(hashes(&page), ["c4"]);
-    assert_eq!((page.changes[0].seq, page.cursor), (4, 4));
+    assert_eq!((page.changes[0].seq, page.cursor()), (4, 4));
 
     // Optimistic conflict: a stale version fails the whole batch, other households included.
     let stale = db
@@ -176,7 +168,7 @@ pub async fn sync_log_story<D: Database>(db: D) {
     assert_eq!(db.household_count().await.expect("count"), 2);
     let page = pull(&db, 4, &all, "").await;
     assert!(page.changes.is_empty());
-    assert_eq!(page.cursor, 4, "a failed batch leaves the counter alone");
+    assert_eq!(page.cursor(), 4, "a failed batch leaves the counter alone");
 
     // Paging by bytes: 5 changes of 100 bytes, pages of at most 250.
     let five: Vec<NewChange> = (1..=5)
@@ -201,9 +193,9 @@ pub async fn sync_log_story<D: Database>(db: D) {
     let mut pages = Vec::new();
     loop {
         let page = pull_bytes(&db, cursor, &[TOWNSHIP], 250).await;
-        assert!(page.cursor >= cursor);
-        cursor = page.cursor;
-        pages.push((hashes(&page), page.cursor, page.more));
+        assert!(page.cursor() >= cursor);
+        cursor = page.cursor();
+        pages.push((hashes(&page), page.cursor(), page.more));
         if !page.more {
             break;
         }
@@ -218,15 +210,15 @@ pub async fn sync_log_story<D: Database>(db: D) {
     // A page holds at least one change, however small the budget.
     let tiny = pull_bytes(&db, 4, &all, 0).await;
     assert_eq!(
-        (hashes(&tiny), tiny.cursor, tiny.more),
+        (hashes(&tiny), tiny.cursor(), tiny.more),
         (scope(&["p1"]), 5, true)
     );
     let exact = pull_bytes(&db, 4, &all, 300).await;
     assert_eq!(hashes(&exact), ["p1", "p2", "p3"]);
     assert!(exact.more);
-    let rest = pull_bytes(&db, exact.cursor, &all, 1 << 20).await;
+    let rest = pull_bytes(&db, exact.cursor(), &all, 1 << 20).await;
     assert_eq!(hashes(&rest), ["p4", "p5", "q1"]);
-    assert_eq!((rest.cursor, rest.more), (10, false));
+    assert_eq!((rest.cursor(), rest.more), (10, false));
 
     // A household moving area logs its changes under the new area, and its earlier ones go
     // with it: pulls follow where a household is now, not where it was.
@@ -245,7 +237,11 @@ pub async fn sync_log_story<D: Database>(db: D) {
     let left = pull(&db, 10, &[VILLAGE], "").await;
     assert_eq!(hashes(&left), [""; 0]);
     assert_eq!(left.gone, ["h1"], "the old village is told it left");
-    assert_eq!(left.cursor, 12, "the move took a number after its change's");
+    assert_eq!(
+        left.cursor(),
+        12,
+        "the move took a number after its change's"
+    );
     assert_eq!(pull(&db, 10, &[TOWNSHIP], "").await.gone, [""; 0]);
     assert_eq!(hashes(&pull(&db, 10, &[VILLAGE_2], "").await), ["m1"]);
     assert_eq!(hashes(&pull(&db, 10, &[TOWNSHIP], "").await), ["m1"]);
@@ -265,5 +261,5 @@ pub async fn sync_log_story<D: Database>(db: D) {
     );
 
     // A cursor from the future is kept, not moved back.
-    assert_eq!(pull(&db, 1000, &all, "").await.cursor, 1000);
+    assert_eq!(pull(&db, 1000, &all, "").await.cursor(), 1000);
 }

@@ -230,6 +230,7 @@ async fn hostile(
             doc = d;
             let body = zoufang_shared::wire::encode(&zoufang_shared::wire::SyncRequest {
                 protocol: zoufang_shared::wire::PROTOCOL_VERSION,
+                cursors: Default::default(),
                 cursor: i64::MAX,
                 scope: String::new(),
                 pushes: vec![push],

@@ -110,7 +110,7 @@ pub(super) async fn backup_postgres(url: &str, file: &Path) -> Result<BackupSumm
         let households: i64 = sqlx::query_scalar("SELECT count(*) FROM households")
             .fetch_one(&mut *tx)
             .await?;
-        let seq: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
+        let seq: i64 = sqlx::query_scalar(zoufang_server::storage::sql::LOG_END)
             .fetch_one(&mut *tx)
             .await?;
         Ok::<_, sqlx::Error>((snapshot, households, seq))

@@ -92,7 +92,7 @@ async fn check_sqlite_backup(path: &Path) -> Result<BackupSummary, BackupError> 
         let households: i64 = sqlx::query_scalar("SELECT count(*) FROM households")
             .fetch_one(&mut conn)
             .await?;
-        let seq: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
+        let seq: i64 = sqlx::query_scalar(zoufang_server::storage::sql::LOG_END)
             .fetch_one(&mut conn)
             .await?;
         Ok(Ok((households, seq)))

@@ -264,11 +264,11 @@ macro_rules! accounts_sql {
                     &self,
                     token_hash: &str,
                 ) -> Result<Option<DeviceAuth>, DbError> {
-                    type Row = (String, String, DateTime<Utc>, bool, i64, i64, String, String,
-                                String, String, bool);
+                    type Row = (String, String, DateTime<Utc>, bool, i64, String, i64, String,
+                                String, String, String, bool);
                     let row: Option<Row> = sqlx::query_as(
                         "SELECT d.id, d.actor, d.expires_at, d.revoked, d.own_resent_until,
-                                u.id, u.username, u.display_name, u.password_hash, u.role,
+                                d.own_resent, u.id, u.username, u.display_name, u.password_hash, u.role,
                                 u.disabled
                          FROM devices d JOIN users u ON u.id = d.user_id
                          WHERE d.token_hash = $1",
@@ -276,10 +276,14 @@ macro_rules! accounts_sql {
                     .bind(token_hash)
                     .fetch_optional(self.pool())
                     .await?;
-                    let Some((device_id, actor, expires_at, revoked, own_resent_until, uid, name,
-                              display, pw, role, disabled)) = row
+                    let Some((device_id, actor, expires_at, revoked, own_resent_until, own_resent,
+                              uid, name, display, pw, role, disabled)) = row
                     else {
                         return Ok(None);
+                    };
+                    let own_resent = $crate::LogPosition {
+                        cursors: $crate::sql::cursors_from_json(&own_resent)?,
+                        floor: own_resent_until,
                     };
                     let user = user_from_row(self, (uid, name, display, pw, role, disabled)).await?;
                     Ok(Some(DeviceAuth {
@@ -288,7 +292,7 @@ macro_rules! accounts_sql {
                         expires_at,
                         revoked,
                         user,
-                        own_resent_until,
+                        own_resent,
                     }))
                 }
 

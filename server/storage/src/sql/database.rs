@@ -129,99 +129,113 @@ macro_rules! database_sql {
 
                 async fn changes_since(
                     &self,
-                    cursor: i64,
+                    from: &$crate::LogPosition,
                     scope: &[String],
                     own: OwnChanges<'_>,
                     max_bytes: usize,
                 ) -> Result<ChangePage, DbError> {
+                    let mut page = ChangePage::default();
                     if scope.is_empty() {
-                        return Ok(ChangePage {
-                            changes: Vec::new(),
-                            cursor,
-                            more: false,
-                            gone: Vec::new(),
-                        });
+                        return Ok(page);
                     }
-                    // The snapshot is fixed by the counter read, the first statement: every log
-                    // row numbered up to it is committed in it (see the PostgreSQL backend).
+                    // The snapshot is fixed by the counters' read, the first statement: in each
+                    // county, every log row numbered up to its counter is committed in it (see
+                    // the PostgreSQL backend).
                     let mut tx = self.pool().begin_with(<$ty>::BEGIN_SNAPSHOT).await?;
-                    let upto: i64 = sqlx::query_scalar("SELECT seq FROM sync_state WHERE id = 1")
-                        .fetch_one(&mut *tx)
+                    let counties: Vec<(String, i64)> = $crate::sql::counters_query::<Db>(scope)
+                        .build_query_as()
+                        .fetch_all(&mut *tx)
                         .await?;
                     // First sizes only, so the page's bytes are read once and only for what is
                     // sent.
-                    let mut picked_last = None;
                     let mut total = 0usize;
-                    let mut more = false;
-                    let mut after = cursor;
-                    'scan: loop {
-                        let mut qb = QueryBuilder::<Db>::new(
-                            "SELECT seq, CAST(length(bytes) AS BIGINT) FROM changes",
-                        );
-                        push_log_filter(&mut qb, after, upto, own, scope);
-                        qb.push(" ORDER BY seq LIMIT ").push_bind(PAGE_SCAN_ROWS);
-                        let sizes: Vec<(i64, i64)> =
-                            qb.build_query_as().fetch_all(&mut *tx).await?;
-                        let scanned = sizes.len() as i64;
-                        for (seq, len) in sizes {
-                            let len = usize::try_from(len).unwrap_or(usize::MAX);
-                            if picked_last.is_some() && total.saturating_add(len) > max_bytes {
-                                more = true;
-                                break 'scan;
+                    for (county, upto) in counties {
+                        let after = from.at(&county);
+                        let mut picked_last = None;
+                        let mut scanned_to = after;
+                        'scan: loop {
+                            let mut qb = QueryBuilder::<Db>::new(
+                                "SELECT seq, CAST(length(bytes) AS BIGINT) FROM changes",
+                            );
+                            push_log_filter(&mut qb, &county, (scanned_to, upto), own, scope);
+                            qb.push(" ORDER BY seq LIMIT ").push_bind(PAGE_SCAN_ROWS);
+                            let sizes: Vec<(i64, i64)> =
+                                qb.build_query_as().fetch_all(&mut *tx).await?;
+                            let scanned = sizes.len() as i64;
+                            for (seq, len) in sizes {
+                                let len = usize::try_from(len).unwrap_or(usize::MAX);
+                                if total > 0 && total.saturating_add(len) > max_bytes {
+                                    page.more = true;
+                                    break 'scan;
+                                }
+                                total = total.saturating_add(len.max(1));
+                                picked_last = Some(seq);
+                                scanned_to = seq;
                             }
-                            total = total.saturating_add(len);
-                            picked_last = Some(seq);
-                            after = seq;
+                            if scanned < PAGE_SCAN_ROWS {
+                                break;
+                            }
                         }
-                        if scanned < PAGE_SCAN_ROWS {
+                        if let Some(last) = picked_last {
+                            let mut qb = QueryBuilder::<Db>::new(
+                                "SELECT seq, household_id, bytes FROM changes",
+                            );
+                            push_log_filter(&mut qb, &county, (after, last), own, scope);
+                            qb.push(" ORDER BY seq");
+                            let rows: Vec<(i64, String, Vec<u8>)> =
+                                qb.build_query_as().fetch_all(&mut *tx).await?;
+                            page.changes.extend(rows.into_iter().map(
+                                |(seq, household_id, bytes)| LoggedChange {
+                                    seq,
+                                    household_id,
+                                    bytes,
+                                },
+                            ));
+                        }
+                        let next = if page.more {
+                            picked_last.unwrap_or(after)
+                        } else {
+                            after.max(upto)
+                        };
+                        // Moves in the range the new cursor covers, in the same snapshot.
+                        let gone: Vec<String> = gone_query::<Db>(&county, (after, next), scope)
+                            .build_query_scalar()
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        page.gone.extend(gone);
+                        page.cursors.set(&county, next);
+                        if page.more {
                             break;
                         }
                     }
-                    let mut changes = Vec::new();
-                    if let Some(last) = picked_last {
-                        let mut qb =
-                            QueryBuilder::<Db>::new("SELECT seq, household_id, bytes FROM changes");
-                        push_log_filter(&mut qb, cursor, last, own, scope);
-                        qb.push(" ORDER BY seq");
-                        let rows: Vec<(i64, String, Vec<u8>)> =
-                            qb.build_query_as().fetch_all(&mut *tx).await?;
-                        changes = rows
-                            .into_iter()
-                            .map(|(seq, household_id, bytes)| LoggedChange {
-                                seq,
-                                household_id,
-                                bytes,
-                            })
-                            .collect();
-                    }
-                    let next = match picked_last {
-                        Some(last) if more => last,
-                        _ => cursor.max(upto),
-                    };
-                    // Moves in the range the new cursor covers, in the same snapshot as the page.
-                    let gone = gone_query::<Db>(cursor, next, scope)
-                        .build_query_scalar()
-                        .fetch_all(&mut *tx)
-                        .await?;
                     tx.rollback().await?;
-                    Ok(ChangePage {
-                        changes,
-                        cursor: next,
-                        more,
-                        gone,
-                    })
+                    page.gone.sort();
+                    page.gone.dedup();
+                    Ok(page)
                 }
 
-                async fn resend_own_changes(&self, device_id: &str) -> Result<i64, DbError> {
-                    Ok(sqlx::query_scalar(
-                        "UPDATE devices
-                         SET own_resent_until = (SELECT seq FROM sync_state WHERE id = 1)
-                         WHERE id = $1 RETURNING own_resent_until",
+                async fn resend_own_changes(
+                    &self,
+                    device_id: &str,
+                ) -> Result<$crate::LogPosition, DbError> {
+                    let counters: Vec<(String, i64)> =
+                        sqlx::query_as("SELECT county, seq FROM log_counters")
+                            .fetch_all(self.pool())
+                            .await?;
+                    let cursors: $crate::reexports::Cursors = counters.into_iter().collect();
+                    let json = $crate::sql::cursors_to_json(&cursors);
+                    let floor: Option<i64> = sqlx::query_scalar(
+                        "UPDATE devices SET own_resent = $1 WHERE id = $2
+                         RETURNING own_resent_until",
                     )
+                    .bind(json)
                     .bind(device_id)
                     .fetch_optional(self.pool())
-                    .await?
-                    .unwrap_or(0))
+                    .await?;
+                    Ok($crate::LogPosition {
+                        cursors,
+                        floor: floor.unwrap_or(0),
+                    })
                 }
 
                 async fn ping(&self) -> Result<(), DbError> {

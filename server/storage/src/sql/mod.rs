@@ -14,6 +14,7 @@ mod projection_write;
 mod recovery;
 
 use zoufang_shared::CodeList;
+use zoufang_shared::cursors::{Cursors, county_of};
 
 use crate::{DbError, OwnChanges, Role};
 
@@ -46,16 +47,16 @@ pub fn enroll_refused(revoked: Option<bool>) -> DbError {
     }
 }
 
-/// Appends the pull filter over `changes`: after `after`, up to `upto`, not one of `own`, in
-/// one of the `scope` areas (which must not be empty).
+/// Appends the pull filter over `changes` in `county`: after `after`, up to `upto`, not one of
+/// `actor`'s numbered after `resent`, in one of the `scope` areas (which must not be empty).
 ///
 /// "Code starts with p" is written as the range `p <= code < successor(p)`, which holds for
 /// byte-order (SQLite BINARY, PostgreSQL "C") comparison, needs no LIKE escaping, and lets an
 /// index on the code serve it.
 pub fn push_log_filter<DB>(
     qb: &mut sqlx::QueryBuilder<DB>,
-    after: i64,
-    upto: i64,
+    county: &str,
+    (after, upto): (i64, i64),
     own: OwnChanges<'_>,
     scope: &[String],
 ) where
@@ -64,22 +65,60 @@ pub fn push_log_filter<DB>(
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    qb.push(" WHERE seq > ")
+    qb.push(" WHERE county = ")
+        .push_bind(county.to_owned())
+        .push(" AND seq > ")
         .push_bind(after)
         .push(" AND seq <= ")
         .push_bind(upto)
         .push(" AND (actor <> ")
         .push_bind(own.actor.to_owned())
         .push(" OR seq <= ")
-        .push_bind(own.resent_until)
+        .push_bind(own.resent.at(county))
         .push(") AND (");
     push_any_prefix(qb, "area_code", scope);
     qb.push(")");
 }
 
-/// The query for [`crate::ChangePage::gone`]: households with a move numbered in (`after`, `upto`] out
-/// of one of the `scope` areas (which must not be empty), whose current area is in none of them.
-pub fn gone_query<DB>(after: i64, upto: i64, scope: &[String]) -> sqlx::QueryBuilder<DB>
+/// The counters of the counties the `scope` areas (which must not be empty) lie in, in county
+/// order: a pull's first statement, which fixes its snapshot.
+pub fn counters_query<DB>(scope: &[String]) -> sqlx::QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let counties: Vec<String> = scope.iter().map(|a| county_of(a).to_owned()).collect();
+    let mut qb = sqlx::QueryBuilder::new("SELECT county, seq FROM log_counters WHERE ");
+    push_any_prefix(&mut qb, "county", &counties);
+    qb.push(" ORDER BY county");
+    qb
+}
+
+/// The highest number the change log has handed out in any county: how far a backup or a
+/// restore point reaches, for people to read (a device's position is per county).
+pub const LOG_END: &str = "SELECT coalesce((SELECT max(seq) FROM log_counters),
+                                           (SELECT seq FROM sync_state WHERE id = 1))";
+
+/// A device's [`crate::DeviceAuth::own_resent`] map to store (JSON text).
+pub fn cursors_to_json(cursors: &Cursors) -> String {
+    let map: std::collections::BTreeMap<&str, i64> = cursors.iter().collect();
+    serde_json::to_string(&map).unwrap_or_else(|_| unreachable!("a map of text to numbers"))
+}
+
+/// A device's [`crate::DeviceAuth::own_resent`] map as stored (JSON text).
+pub fn cursors_from_json(text: &str) -> Result<Cursors, DbError> {
+    serde_json::from_str(text).map_err(|e| DbError::Other(sqlx::Error::Decode(Box::new(e))))
+}
+
+/// The query for [`crate::ChangePage::gone`]: households with a move numbered in (`after`,
+/// `upto`] of `county` out of one of the `scope` areas (which must not be empty), whose current
+/// area is in none of them.
+pub fn gone_query<DB>(
+    county: &str,
+    (after, upto): (i64, i64),
+    scope: &[String],
+) -> sqlx::QueryBuilder<DB>
 where
     DB: sqlx::Database,
     <DB as sqlx::Database>::Arguments: Default,
@@ -88,9 +127,13 @@ where
 {
     let mut qb = sqlx::QueryBuilder::new(
         "SELECT DISTINCT m.household_id FROM household_moves m
-         JOIN households h ON h.id = m.household_id WHERE m.seq > ",
+         JOIN households h ON h.id = m.household_id WHERE m.county = ",
     );
-    qb.push_bind(after).push(" AND m.seq <= ").push_bind(upto);
+    qb.push_bind(county.to_owned())
+        .push(" AND m.seq > ")
+        .push_bind(after)
+        .push(" AND m.seq <= ")
+        .push_bind(upto);
     for (column, negate) in [("m.from_area", false), ("h.area_code", true)] {
         qb.push(if negate { " AND NOT (" } else { " AND (" });
         push_any_prefix(&mut qb, column, scope);

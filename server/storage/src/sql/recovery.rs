@@ -36,9 +36,7 @@ macro_rules! recovery_sql {
                 ) -> Result<RestorePoint, DbError> {
                     let now = Utc::now();
                     let mut tx = self.pool().begin_with(<$ty>::BEGIN_WRITE).await?;
-                    let seq: i64 = QueryBuilder::<Db>::new(
-                        "SELECT seq FROM sync_state WHERE id = 1",
-                    )
+                    let seq: i64 = QueryBuilder::<Db>::new($crate::sql::LOG_END)
                     .build_query_scalar()
                     .fetch_one(&mut *tx)
                     .await?;

@@ -247,27 +247,16 @@ impl From<SyncResponseV4> for SyncResponse {
     }
 }
 
-/// The response layout of protocol 5, for reading one.
+/// The response layout of protocol 5, for reading one: protocol 4's, then `gone` (postcard
+/// writes a nested struct's fields in line, so the bytes are those of one flat struct).
 #[derive(Deserialize)]
-struct SyncResponseV5 {
-    results: Vec<PushResult>,
-    pulled: Vec<PulledChange>,
-    cursor: i64,
-    more: bool,
-    scope: String,
-    gone: Vec<String>,
-}
+struct SyncResponseV5(SyncResponseV4, Vec<String>);
 
 impl From<SyncResponseV5> for SyncResponse {
-    fn from(r: SyncResponseV5) -> SyncResponse {
+    fn from(SyncResponseV5(head, gone): SyncResponseV5) -> SyncResponse {
         SyncResponse {
-            results: r.results,
-            pulled: r.pulled,
-            cursor: r.cursor,
-            more: r.more,
-            scope: r.scope,
-            gone: r.gone,
-            ..SyncResponse::default()
+            gone,
+            ..head.into()
         }
     }
 }

@@ -115,12 +115,9 @@ async fn sync_route(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
     }
     let res = SyncResponse {
         results,
-        cursors: Default::default(),
-        pulled: Vec::new(),
         cursor: 1,
-        more: false,
         scope: "fake".into(),
-        gone: Vec::new(),
+        ..SyncResponse::default()
     };
     match wire::encode(&res) {
         Ok(bytes) => ([(header::CONTENT_TYPE, SYNC_CONTENT_TYPE)], bytes).into_response(),

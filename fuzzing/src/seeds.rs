@@ -127,12 +127,10 @@ fn day() -> NaiveDate {
 fn request(pushes: Vec<Push>, want_full: Vec<String>) -> Vec<u8> {
     let mut req = SyncRequest {
         protocol: PROTOCOL_VERSION,
-        cursors: Default::default(),
-        cursor: 0,
-        scope: String::new(),
         pushes,
         want_full,
         max_pull_bytes: 1 << 20,
+        ..SyncRequest::default()
     };
     req.pack();
     wire::encode(&req).expect("a request encodes")

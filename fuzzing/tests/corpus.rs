@@ -122,12 +122,9 @@ fn a_push_nesting_maps_thousands_deep_is_rejected_not_a_stack_overflow() {
     };
     let req = SyncRequest {
         protocol: wire::PROTOCOL_VERSION,
-        cursors: Default::default(),
-        cursor: 0,
-        scope: String::new(),
         pushes: vec![push],
-        want_full: Vec::new(),
         max_pull_bytes: 0,
+        ..SyncRequest::default()
     };
     let device = zoufang_fuzzing::sync_decode::device_for(&req);
     let (outcome, write) = zoufang_server::sync::check_push(&device, &req.pushes[0], None);

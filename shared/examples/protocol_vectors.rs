@@ -221,12 +221,9 @@ fn scope_key(areas: &[&str]) -> String {
 fn request(protocol: u32, pushes: Vec<Push>) -> SyncRequest {
     SyncRequest {
         protocol,
-        cursors: Default::default(),
-        cursor: 0,
-        scope: String::new(),
         pushes,
-        want_full: Vec::new(),
         max_pull_bytes: MAX_PULL,
+        ..SyncRequest::default()
     }
 }
 

@@ -533,13 +533,10 @@ mod tests {
     #[test]
     fn garbage_and_truncation_are_errors_not_panics() {
         let bytes = encode(&SyncResponse {
-            results: vec![],
-            pulled: vec![],
             cursor: 1,
-            more: false,
-            scope: String::new(),
             gone: vec!["hh-9".into()],
             cursors: Cursors::default(),
+            ..SyncResponse::default()
         })
         .expect("encode");
         for cut in 0..bytes.len() {
@@ -554,7 +551,6 @@ mod tests {
     #[test]
     fn responses_take_the_layout_of_the_device_protocol() {
         let res = SyncResponse {
-            results: vec![],
             pulled: vec![PulledChange {
                 household: "hh-1".into(),
                 change: vec![1, 2],
@@ -564,6 +560,7 @@ mod tests {
             scope: "k".into(),
             gone: vec!["hh-2".into()],
             cursors: [("530921".to_owned(), 3)].into_iter().collect(),
+            ..SyncResponse::default()
         };
         let new = encode_response(&res, PROTOCOL_VERSION).expect("encode");
         assert_eq!(new, encode(&res).expect("encode"), "6: the struct as it is");
@@ -821,13 +818,10 @@ pub mod bundle {
         fn reply() -> BundleReply {
             BundleReply {
                 response: SyncResponse {
-                    results: vec![],
-                    pulled: vec![],
                     cursor: 9,
-                    more: false,
-                    scope: String::new(),
                     gone: vec!["hh-3".into()],
                     cursors: [("530921".to_owned(), 9)].into_iter().collect(),
+                    ..SyncResponse::default()
                 },
                 attachments_stored: vec!["ab".into()],
             }

@@ -215,8 +215,8 @@ impl ApiDevice {
             cursors: from.cursors.clone(),
             scope,
             pushes,
-            want_full: Vec::new(),
             max_pull_bytes,
+            ..SyncRequest::default()
         };
         let reply = self.post_raw(wire::encode(&req).expect("encode")).await;
         assert_eq!(reply.status, StatusCode::OK, "sync: {}", reply.text());

@@ -82,12 +82,10 @@ async fn client_enroll(
 async fn sync_reply(device: &ApiDevice, cursor: i64, want_full: Vec<String>) -> api::Reply {
     let req = SyncRequest {
         protocol: PROTOCOL_VERSION,
-        cursors: Default::default(),
         cursor,
-        scope: String::new(),
-        pushes: Vec::new(),
         want_full,
         max_pull_bytes: 8 << 20,
+        ..SyncRequest::default()
     };
     api::post_sync(
         &device.server,

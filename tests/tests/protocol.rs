@@ -47,12 +47,9 @@ async fn raw_sync(device: &ApiDevice, mut req: SyncRequest) -> (StatusCode, Vec<
 fn request(protocol: u32, pushes: Vec<Push>) -> SyncRequest {
     SyncRequest {
         protocol,
-        cursors: Default::default(),
-        cursor: 0,
-        scope: String::new(),
         pushes,
-        want_full: Vec::new(),
         max_pull_bytes: 0,
+        ..SyncRequest::default()
     }
 }
 

@@ -185,12 +185,9 @@ fn the_documented_answer_reads_as_described() {
                     message: "变更数据损坏".into(),
                 },
             }],
-            pulled: Vec::new(),
             cursor: 7,
-            more: false,
             scope: "9cc42fced32e440e".into(),
-            gone: Vec::new(),
-            cursors: Default::default(),
+            ..SyncResponse::default()
         }
     );
 }

@@ -49,12 +49,9 @@ fn new_household(id: &str, user: &str, actor: [u8; 16], area: Option<&str>) -> P
 fn request(pushes: Vec<Push>) -> SyncRequest {
     SyncRequest {
         protocol: PROTOCOL_VERSION,
-        cursors: Default::default(),
-        cursor: 0,
-        scope: String::new(),
         pushes,
-        want_full: Vec::new(),
         max_pull_bytes: 1 << 20,
+        ..SyncRequest::default()
     }
 }
 

@@ -91,12 +91,10 @@ mod tests {
     fn answer(scope: &str, results: Vec<PushResult>) -> SyncResponse {
         SyncResponse {
             results,
-            cursors: Default::default(),
-            pulled: Vec::new(),
             cursor: 7,
-            more: false,
             scope: scope.to_owned(),
             gone: vec!["hh-gone".into()],
+            ..SyncResponse::default()
         }
     }
 

@@ -288,13 +288,9 @@ mod tests {
 
     fn answer(scope: &str) -> SyncResponse {
         SyncResponse {
-            results: Vec::new(),
-            cursors: Default::default(),
-            pulled: Vec::new(),
             cursor: 7,
-            more: false,
             scope: scope.to_owned(),
-            gone: Vec::new(),
+            ..SyncResponse::default()
         }
     }
 

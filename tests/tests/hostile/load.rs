@@ -230,12 +230,10 @@ async fn hostile(
             doc = d;
             let body = zoufang_shared::wire::encode(&zoufang_shared::wire::SyncRequest {
                 protocol: zoufang_shared::wire::PROTOCOL_VERSION,
-                cursors: Default::default(),
                 cursor: i64::MAX,
-                scope: String::new(),
                 pushes: vec![push],
-                want_full: Vec::new(),
                 max_pull_bytes: 0,
+                ..zoufang_shared::wire::SyncRequest::default()
             })
             .expect("encode");
             device.post_raw(body).await;

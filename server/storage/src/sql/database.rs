@@ -151,6 +151,11 @@ macro_rules! database_sql {
                     let mut total = 0usize;
                     for (county, upto) in counties {
                         let after = from.at(&county);
+                        if upto <= after {
+                            // Nothing numbered here since: no statement for this county.
+                            page.cursors.set(&county, after);
+                            continue;
+                        }
                         let mut picked_last = None;
                         let mut scanned_to = after;
                         'scan: loop {

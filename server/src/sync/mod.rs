@@ -85,9 +85,10 @@ pub async fn sync<D: Database>(
         return Err(SyncError::Protocol(req.protocol));
     }
     // A device with one cursor: the county it stands for.
-    let one_county = match req.protocol < COUNTY_CURSORS_PROTOCOL {
-        true => Some(single_county(&device.user.areas).ok_or(SyncError::OneCursorManyCounties)?),
-        false => None,
+    let one_county = if req.protocol < COUNTY_CURSORS_PROTOCOL {
+        Some(single_county(&device.user.areas).ok_or(SyncError::OneCursorManyCounties)?)
+    } else {
+        None
     };
     let most = limits.max_households_per_push;
     if req.pushes.len() > most || req.want_full.len() > most {
@@ -115,12 +116,13 @@ pub async fn sync<D: Database>(
         restore.as_ref().map(|p| p.log_id.as_str()),
     );
     // The cursors only cover what was in scope when they were handed out.
-    let from = match req.scope == scope {
-        true => LogPosition {
+    let from = if req.scope == scope {
+        LogPosition {
             cursors: std::mem::take(&mut req.cursors),
             floor: req.cursor,
-        },
-        false => LogPosition::START,
+        }
+    } else {
+        LogPosition::START
     };
     let reassigned = reassigned_from(&req.scope, &device.user.areas);
     let resent = match reassigned {

@@ -227,36 +227,32 @@ impl Backend for PgDb {
             .execute(&mut *tx)
             .await?;
         }
-        let mut relogged: Vec<(i64, String, String, String, Vec<u8>)> = Vec::new();
+        // (old number, household, hash, actor, bytes, new area) of each row to log anew.
+        type Relogged = (i64, String, String, String, Vec<u8>, String);
+        let mut relogged: Vec<Relogged> = Vec::new();
         if !across.is_empty() {
             let ids: Vec<&str> = across.iter().map(|&i| moved_ids[i]).collect();
+            let areas: Vec<&str> = across.iter().map(|&i| moved_areas[i]).collect();
             relogged = sqlx::query_as(
-                "DELETE FROM changes WHERE household_id = ANY($1)
-                 RETURNING seq, household_id, hash, actor, bytes",
+                "DELETE FROM changes c
+                 USING unnest($1::text[], $2::text[]) AS t(household_id, area_code)
+                 WHERE c.household_id = t.household_id
+                 RETURNING c.seq, c.household_id, c.hash, c.actor, c.bytes, t.area_code",
             )
             .bind(&ids)
+            .bind(&areas)
             .fetch_all(&mut *tx)
             .await?;
+            // The old log order is the dependency order; RETURNING promises none.
             relogged.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
         }
         // Under the household row locks just taken, so two writers of one household cannot
         // interleave their projection rows.
         projection::write_projections(&mut tx, &write.projections()).await?;
 
-        let area_of: std::collections::HashMap<&str, &str> = write
-            .households
-            .iter()
-            .map(|h| (h.id.as_str(), h.area_code.as_str()))
-            .collect();
         let mut new = NewRows::default();
-        for (_, household_id, hash, actor, bytes) in &relogged {
-            new.push(
-                household_id,
-                hash,
-                actor,
-                area_of[household_id.as_str()],
-                bytes,
-            );
+        for (_, household_id, hash, actor, bytes, area) in &relogged {
+            new.push(household_id, hash, actor, area, bytes);
         }
         for h in &write.households {
             for c in &h.changes {

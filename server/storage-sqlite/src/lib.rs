@@ -206,8 +206,8 @@ impl Backend for SqliteDb {
 /// once; the write lock is held throughout.
 #[derive(Default)]
 struct CountyLog {
-    /// County → (its counter now, whether this commit moved it).
-    counters: std::collections::BTreeMap<String, (i64, bool)>,
+    /// County → its counter now.
+    counters: std::collections::BTreeMap<String, i64>,
 }
 
 impl CountyLog {
@@ -222,11 +222,11 @@ impl CountyLog {
             .bind(county)
             .fetch_one(&mut *tx)
             .await?;
-            self.counters.insert(county.to_owned(), (now, false));
+            self.counters.insert(county.to_owned(), now);
         }
-        let slot = self.counters.entry(county.to_owned()).or_insert((0, false));
-        *slot = (slot.0 + 1, true);
-        Ok(slot.0)
+        let seq = self.counters.entry(county.to_owned()).or_default();
+        *seq += 1;
+        Ok(*seq)
     }
 
     /// Logs a change of household `id` (now in `area`) unless the log has it.
@@ -257,25 +257,23 @@ impl CountyLog {
         .await?;
         if done.rows_affected() == 0 {
             // Known already: the number goes back.
-            if let Some(slot) = self.counters.get_mut(county) {
-                slot.0 -= 1;
+            if let Some(seq) = self.counters.get_mut(county) {
+                *seq -= 1;
             }
         }
         Ok(())
     }
 
     async fn save(self, tx: &mut SqliteConnection) -> Result<(), DbError> {
-        for (county, (seq, moved)) in self.counters {
-            if moved {
-                sqlx::query(
-                    "INSERT INTO log_counters (county, seq) VALUES (?, ?)
-                     ON CONFLICT (county) DO UPDATE SET seq = excluded.seq",
-                )
-                .bind(county)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-            }
+        for (county, seq) in self.counters {
+            sqlx::query(
+                "INSERT INTO log_counters (county, seq) VALUES (?, ?)
+                 ON CONFLICT (county) DO UPDATE SET seq = excluded.seq",
+            )
+            .bind(county)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
         }
         Ok(())
     }

@@ -44,8 +44,8 @@ pub async fn edit_household<D: Database, R>(
         let Some(hash) = hash else { return Ok(r) };
         // A reviewer's comment or settled value is text like a device's: PostgreSQL cannot
         // store a NUL, and every export and device gets what is written here.
-        let after = doc.read()?;
-        limits::check_text(Some(&before), &after)?;
+        let after = doc.read_all()?;
+        limits::check_text(Some(&before), &after.household)?;
         let change = doc
             .automerge()
             .get_last_local_change()

@@ -201,11 +201,13 @@ fn apply(doc: &mut HouseholdDoc, who: u8, op: &Op, added: &mut Added) {
 fn state(doc: &mut HouseholdDoc) -> (Household, Vec<Conflict>, Vec<String>) {
     let mut heads: Vec<String> = doc.heads().iter().map(|h| h.to_string()).collect();
     heads.sort();
-    (
-        doc.read().expect("read"),
-        doc.conflicts().expect("conflicts"),
-        heads,
-    )
+    let household = doc.read().expect("read");
+    let conflicts = doc.conflicts().expect("conflicts");
+    // A merge reads both in one walk: it must see what the two walks see.
+    let one_walk = doc.read_all().expect("read_all");
+    assert_eq!(one_walk.household, household);
+    assert_eq!(one_walk.conflicts, conflicts);
+    (household, conflicts, heads)
 }
 
 fn assert_nothing_lost(h: &Household, added: &[Added]) {

@@ -12,7 +12,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::ProcedureStep;
-use zoufang_shared::doc::{DocError, HouseholdDoc};
+use zoufang_shared::doc::{DocError, HouseholdDoc, Reading};
 use zoufang_shared::model::{CaseStage, Household};
 use zoufang_shared::rules::assessment::{Assessment, assess};
 use zoufang_shared::rules::checks::{Severity, check_household, judged_year};
@@ -34,19 +34,19 @@ pub fn household_write(
     expected_version: Option<i64>,
     changes: Vec<NewChange>,
 ) -> Result<HouseholdWrite, DocError> {
-    let household = doc.read()?;
-    household_write_read(id, doc, household, expected_version, changes)
+    let reading = doc.read_all()?;
+    household_write_read(id, doc, reading, expected_version, changes)
 }
 
-/// [`household_write`] of a document already read as `household` (a merge reads it to check it).
+/// [`household_write`] of a document already read (a merge reads it to check it).
 pub fn household_write_read(
     id: &str,
     doc: &mut HouseholdDoc,
-    household: Household,
+    reading: Reading,
     expected_version: Option<i64>,
     changes: Vec<NewChange>,
 ) -> Result<HouseholdWrite, DocError> {
-    let projection = project_read(id, doc, household)?;
+    let projection = project_read(id, doc, reading)?;
     Ok(HouseholdWrite {
         id: id.to_owned(),
         // Read once, by the projection: a merge is the hot path.
@@ -103,17 +103,20 @@ fn verdict_on(h: &Household, as_of: NaiveDate) -> (i32, Assessment) {
 
 /// Builds the projection of a document.
 pub fn project(id: &str, doc: &mut HouseholdDoc) -> Result<Projection, DocError> {
-    let household = doc.read()?;
-    project_read(id, doc, household)
+    let reading = doc.read_all()?;
+    project_read(id, doc, reading)
 }
 
-/// [`project`] of a document already read as `h`.
+/// [`project`] of a document already read.
 pub fn project_read(
     id: &str,
     doc: &mut HouseholdDoc,
-    h: Household,
+    reading: Reading,
 ) -> Result<Projection, DocError> {
-    let conflicts = doc.conflicts()?;
+    let Reading {
+        household: h,
+        conflicts,
+    } = reading;
     let newest = newest_change(doc);
     let as_of = judged_on(newest);
     let area = h.info.area_code.clone().unwrap_or_default();

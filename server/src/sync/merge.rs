@@ -274,8 +274,8 @@ fn merge_checked(
         Some(_) => Some(doc.read().map_err(|e| unreadable(&push.household, &e))?),
         None => None,
     };
-    let household = match doc.apply(fresh) {
-        Ok(h) => h,
+    let reading = match doc.apply(fresh) {
+        Ok(r) => r,
         Err(DocError::MissingDependencies) => return Ok((PushOutcome::NeedAll, None, Vec::new())),
         Err(e) => {
             return Err(rejected(
@@ -284,6 +284,7 @@ fn merge_checked(
             ));
         }
     };
+    let household = &reading.household;
     let area = household.info.area_code.clone().unwrap_or_default();
     if !in_scope(scope, &area) {
         return Err(rejected(
@@ -298,17 +299,17 @@ fn merge_checked(
     if let Err(r) = authority::check(
         Writer::Device(device.user.role),
         before.as_ref(),
-        &household,
+        household,
         &ctx,
     ) {
         return Err(rejected(r.code.code(), r.message));
     }
     // A new case is filed under a round open for the household on its day, or under none.
-    if let Some(why) = misfiled_case(before.as_ref(), &household, rounds) {
+    if let Some(why) = misfiled_case(before.as_ref(), household, rounds) {
         return Err(rejected("round_not_open", why));
     }
     // Text a backend cannot store (NUL) or beyond its field's length fails this household only.
-    if let Err(r) = limits::check_text(before.as_ref(), &household) {
+    if let Err(r) = limits::check_text(before.as_ref(), household) {
         return Err(rejected(r.code.code(), r.to_string()));
     }
     let recovered = match recovery {
@@ -321,7 +322,7 @@ fn merge_checked(
     let mut write = match household_write_read(
         &push.household,
         &mut doc,
-        household,
+        reading,
         stored.map(|s| s.version),
         new_changes,
     ) {

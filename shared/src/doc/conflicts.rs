@@ -44,21 +44,59 @@ impl Conflict {
 }
 
 pub(crate) fn find(doc: &mut AutoCommit) -> Result<Vec<Conflict>, DocError> {
-    let mut candidates = Vec::new();
-    walk(doc, &[automerge::ROOT], &mut Vec::new(), &mut candidates)?;
-    candidates
-        .into_iter()
-        .map(|(path, values)| {
-            let values = values
-                .into_iter()
-                .map(|(value, shown, op)| describe(doc, value, shown, &op))
-                .collect();
-            Ok(Conflict { path, values })
-        })
-        .collect()
+    let mut found = Gathered::default();
+    walk(doc, &[automerge::ROOT], &mut found.path, &mut found.out)?;
+    Ok(found.describe(doc))
 }
 
 type Candidate = (Vec<String>, Vec<(Json, bool, ObjId)>);
+
+/// Conflict candidates gathered by a walk that reads the document at the same time
+/// ([`super::tree::read_map_gathering`]): the path it stands at, and what it found.
+#[derive(Default)]
+pub(crate) struct Gathered {
+    path: Vec<String>,
+    out: Vec<Candidate>,
+}
+
+impl Gathered {
+    /// The key `key` of the map `obj` holds concurrent values: gathers it (and what is below).
+    pub(crate) fn key(&mut self, doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<(), DocError> {
+        walk_key(
+            doc,
+            std::slice::from_ref(obj),
+            key,
+            &mut self.path,
+            &mut self.out,
+        )
+    }
+
+    /// Runs `f` with the path one key deeper.
+    pub(crate) fn within<T>(
+        &mut self,
+        key: &str,
+        f: impl FnOnce(&mut Self) -> Result<T, DocError>,
+    ) -> Result<T, DocError> {
+        self.path.push(key.to_owned());
+        let r = f(self);
+        self.path.pop();
+        r
+    }
+
+    /// The conflicts, with who wrote each value and when.
+    pub(crate) fn describe(self, doc: &mut AutoCommit) -> Vec<Conflict> {
+        self.out
+            .into_iter()
+            .map(|(path, values)| {
+                let values = values
+                    .into_iter()
+                    .map(|(value, shown, op)| describe(doc, value, shown, &op))
+                    .collect();
+                Conflict { path, values }
+            })
+            .collect()
+    }
+}
 
 fn walk(
     doc: &AutoCommit,

@@ -28,6 +28,7 @@ mod editor;
 mod history;
 mod packed;
 mod rebase;
+mod stored;
 mod sync;
 mod tree;
 
@@ -97,6 +98,13 @@ impl DocError {
     }
 }
 
+/// A household as read, with the fields where concurrent writes left more than one value.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub household: Household,
+    pub conflicts: Vec<Conflict>,
+}
+
 /// One household's CRDT document.
 #[derive(Debug)]
 pub struct HouseholdDoc {
@@ -137,7 +145,7 @@ impl HouseholdDoc {
 
     /// Opens saved bytes (or a concatenation of changes), checking kind and schema version.
     pub fn load(bytes: &[u8], actor: ActorId) -> Result<Self, DocError> {
-        let doc = AutoCommit::load(bytes)
+        let doc = AutoCommit::load(&stored::saved_bytes(bytes)?)
             .map_err(|e| DocError::Malformed(Box::new(e)))?
             .with_actor(actor);
         let this = HouseholdDoc { doc };
@@ -165,9 +173,9 @@ impl HouseholdDoc {
         }
     }
 
-    /// The compact saved form.
+    /// The compact stored form (see [`stored`]); [`Self::load`] reads it and automerge's own.
     pub fn save(&mut self) -> Vec<u8> {
-        self.doc.save()
+        stored::save(&mut self.doc)
     }
 
     /// The household as typed values. Where fields conflict, the deterministic winner is shown;
@@ -176,8 +184,24 @@ impl HouseholdDoc {
         Self::read_from(&self.doc)
     }
 
+    /// The household and its conflicts ([`Self::read`] and [`Self::conflicts`]) in one walk
+    /// over the document.
+    pub fn read_all(&mut self) -> Result<Reading, DocError> {
+        let mut found = conflicts::Gathered::default();
+        let map = tree::read_map_gathering(&self.doc, &automerge::ROOT, &mut found)?;
+        Ok(Reading {
+            household: Self::from_map(map)?,
+            conflicts: found.describe(&mut self.doc),
+        })
+    }
+
     fn read_from(doc: &AutoCommit) -> Result<Household, DocError> {
-        let mut map = tree::read_maps(doc, &[automerge::ROOT])?;
+        Self::from_map(tree::read_maps(doc, &[automerge::ROOT])?)
+    }
+
+    fn from_map(
+        mut map: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Household, DocError> {
         map.remove("zoufang");
         map.remove("schema");
         serde_path_to_error::deserialize(serde_json::Value::Object(map))

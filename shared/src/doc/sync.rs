@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use automerge::legacy::{ObjectId, OpId, OpType};
 use automerge::{ActorId, AutoCommit, Change, ChangeHash, ReadDoc};
 
-use super::{DocError, HouseholdDoc};
-use crate::model::Household;
+use super::{DocError, HouseholdDoc, Reading};
 
 /// A change as it arrives over the wire, decoded.
 #[derive(Debug, Clone)]
@@ -114,9 +113,9 @@ impl HouseholdDoc {
 
     /// Applies a peer's changes. Afterwards the document must be complete (no change waiting
     /// for a dependency it lacks: [`DocError::MissingDependencies`]) and still a valid
-    /// household of this schema, which is returned (read once: reading is the costly part of a
-    /// merge). On error the caller must drop this copy: it may hold part of the changes.
-    pub fn apply(&mut self, changes: Vec<IncomingChange>) -> Result<Household, DocError> {
+    /// household of this schema, which is returned with its conflicts (read once: reading is the
+    /// costly part of a merge). On error the caller must drop this copy: it may hold part of the changes.
+    pub fn apply(&mut self, changes: Vec<IncomingChange>) -> Result<Reading, DocError> {
         check_objects(&mut self.doc, &changes)?;
         let before = self.doc.get_heads();
         let new: Vec<ChangeHash> = changes
@@ -140,7 +139,7 @@ impl HouseholdDoc {
         }
         self.check_reproducible(&before, &new)?;
         self.check_schema()?;
-        self.read()
+        self.read_all()
     }
 }
 

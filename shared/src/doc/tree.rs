@@ -20,6 +20,7 @@ use automerge::{
 use serde_json::{Map, Value as Json};
 
 use super::DocError;
+use super::conflicts::Gathered;
 
 /// How deeply objects may nest. The layout nests maps at most six deep (cases → case → steps →
 /// step → objections → objection); the readers below recurse once per level, and a change
@@ -105,6 +106,17 @@ pub(crate) fn read_maps(doc: &AutoCommit, objs: &[ObjId]) -> Result<Map<String, 
     read_maps_below(doc, objs, 0)
 }
 
+/// Reads the map `obj` as [`read_maps`] does and, in the same pass, gathers the fields with
+/// concurrent values (see [`super::conflicts`]): a merge needs both, and each is a walk over
+/// the whole document.
+pub(crate) fn read_map_gathering(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    found: &mut Gathered,
+) -> Result<Map<String, Json>, DocError> {
+    read_map(doc, obj, 0, Some(found))
+}
+
 fn read_maps_below(
     doc: &AutoCommit,
     objs: &[ObjId],
@@ -114,7 +126,7 @@ fn read_maps_below(
         return Err(too_deep());
     }
     if let [obj] = objs {
-        return read_map(doc, obj, depth);
+        return read_map(doc, obj, depth, None);
     }
     let keys: std::collections::BTreeSet<String> =
         objs.iter().flat_map(|obj| doc.keys(obj)).collect();
@@ -150,10 +162,21 @@ fn read_maps_below(
 
 /// One map that collides with no other: one pass over its visible values. Every lookup by key
 /// decodes the document's op columns afresh, so reading key by key costs several times this;
-/// only keys with concurrent values take the general path.
-fn read_map(doc: &AutoCommit, obj: &ObjId, depth: usize) -> Result<Map<String, Json>, DocError> {
+/// only keys with concurrent values take the general path. With `found`, those keys are also
+/// gathered as conflict candidates (their subtrees by [`super::conflicts`]'s own walk).
+fn read_map(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    depth: usize,
+    mut found: Option<&mut Gathered>,
+) -> Result<Map<String, Json>, DocError> {
     let mut out = Map::new();
     for item in doc.map_range(obj, ..) {
+        if item.conflict
+            && let Some(found) = found.as_deref_mut()
+        {
+            found.key(doc, obj, &item.key)?;
+        }
         let value = match item.value {
             ValueRef::Object(ObjType::Map) if item.conflict => Json::Object(read_maps_below(
                 doc,
@@ -164,7 +187,14 @@ fn read_map(doc: &AutoCommit, obj: &ObjId, depth: usize) -> Result<Map<String, J
                 if depth + 1 > MAX_DEPTH {
                     return Err(too_deep());
                 }
-                Json::Object(read_map(doc, &item.id(), depth + 1)?)
+                let child = item.id();
+                let below = match found.as_deref_mut() {
+                    Some(found) => found.within(&item.key, |found| {
+                        read_map(doc, &child, depth + 1, Some(found))
+                    })?,
+                    None => read_map(doc, &child, depth + 1, None)?,
+                };
+                Json::Object(below)
             }
             ValueRef::Object(t) => {
                 return Err(DocError::Layout(format!(

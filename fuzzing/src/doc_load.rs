@@ -25,8 +25,13 @@ pub fn run(data: &[u8]) {
 /// reads as a household: the product keeps no other (`apply` refuses it).
 pub fn explore(doc: &mut HouseholdDoc) {
     let household = doc.read();
-    if household.is_ok() {
-        let _ = doc.conflicts();
+    if let Ok(h) = &household {
+        // A merge reads both in one walk: where each reads alone, that walk reads the same.
+        if let Ok(conflicts) = doc.conflicts() {
+            let reading = doc.read_all().expect("read and conflicts each succeed");
+            assert_eq!(&reading.household, h, "one walk reads the household");
+            assert_eq!(reading.conflicts, conflicts, "one walk finds the conflicts");
+        }
         let history = doc.history();
         let _ = doc.field_history();
         let changes = doc.changes_after(&[]);

@@ -603,3 +603,26 @@ fn a_stored_change_reaches_its_wire_form_either_way() {
     let garbage = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 2, 9, 9];
     assert_eq!(wire_form(garbage.clone()), garbage);
 }
+
+#[test]
+fn a_field_that_does_not_fit_the_model_is_named() {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    let mut doc = typical_household();
+    let am = doc.automerge();
+    let (_, info) = am
+        .get(automerge::ROOT, "info")
+        .expect("get")
+        .expect("the household has its info");
+    am.put(&info, "year", "去年").expect("put");
+    am.commit();
+    for err in [
+        doc.read().expect_err("a year that is text"),
+        doc.read_all().expect_err("a year that is text"),
+    ] {
+        assert!(
+            matches!(&err, DocError::Model(m) if m.starts_with("info.year: ")),
+            "{err:?}"
+        );
+    }
+}

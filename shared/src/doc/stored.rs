@@ -67,6 +67,9 @@ pub(crate) fn save(doc: &mut AutoCommit) -> Vec<u8> {
 }
 
 /// The bytes automerge loads: inflated when `stored` is in this module's form.
+// Not `wire::inflate_limited`: that one grows its buffer with what comes out and takes a stream
+// followed by more bytes; a stored document states its length, so the buffer is sized once and
+// a stream that ends anywhere else, or leaves bytes after it, is refused as corrupt.
 pub(crate) fn saved_bytes(stored: &[u8]) -> Result<Cow<'_, [u8]>, DocError> {
     let Some(rest) = stored.strip_prefix(&MAGIC) else {
         return Ok(Cow::Borrowed(stored));

@@ -150,8 +150,14 @@ pub fn fleet(ctx: &Ctx, layout: Layout, urls: &[&str], s: W3Sizes) -> Res<Fleet>
 /// What one device saw in one measured round.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sample {
+    /// The measured round (1 on).
+    pub round: usize,
+    /// When the request was sent, in seconds after the rounds began.
+    pub sent: f64,
     /// The measured request: from sending to the answer's last byte.
     pub seconds: f64,
+    /// CPU the device's thread used to send it and take the answer.
+    pub cpu: f64,
     pub accepted: usize,
     pub pulled: usize,
     pub bytes: u64,
@@ -306,14 +312,39 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
     Ok(())
 }
 
-/// The measured windows of the rounds, as the main thread saw them.
+/// The measured windows of the rounds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Windows {
-    /// Wall time, summed.
+    /// Wall time, summed: in each round from the first request sent to the last answer's last
+    /// byte, as the devices' own clocks saw them (the main thread, one of many woken at once by
+    /// the barriers, would add its own scheduling delays).
     pub wall: f64,
-    /// Server and bench (devices) CPU inside the windows, summed; `None` without /proc.
+    /// Server CPU between the barriers (the server is idle outside the requests), summed; `None`
+    /// without /proc.
     pub server_cpu: Option<f64>,
+    /// The devices' threads' CPU while sending and receiving, summed (each thread measures its
+    /// own, so none of what devices do before or after a round counts).
     pub devices_cpu: Option<f64>,
+}
+
+/// The CPU time the calling thread has used, in seconds.
+fn thread_cpu() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+/// Each round's window from its devices' samples: the first send to the last answer.
+fn window_walls(samples: &[Sample], rounds: usize) -> f64 {
+    (1..=rounds)
+        .filter_map(|r| {
+            let of_round = samples.iter().filter(|x| x.round == r);
+            let first = of_round.clone().map(|x| x.sent).min_by(f64::total_cmp)?;
+            let last = of_round
+                .map(|x| x.sent + x.seconds)
+                .max_by(f64::total_cmp)?;
+            Some(last - first)
+        })
+        .sum()
 }
 
 /// Runs the warm-up pull and the measured rounds: the samples and the measured windows.
@@ -345,10 +376,10 @@ pub fn rounds(
     let per_device = s.rounds * s.new_per_round;
     let mut windows = Windows {
         server_cpu: Some(0.0),
-        devices_cpu: Some(0.0),
         ..Windows::default()
     };
     let seed = ctx.seed;
+    let epoch = Instant::now();
     std::thread::scope(|scope| -> Res<()> {
         let mut handles = Vec::with_capacity(n);
         for (d, mut dev) in devices.into_iter().enumerate() {
@@ -380,6 +411,7 @@ pub fn rounds(
                         }
                     }
                     start.wait();
+                    let (sent_at, cpu_at) = (epoch.elapsed().as_secs_f64(), thread_cpu());
                     let sent = match &prepared {
                         Some((req, _)) => Some(rt.block_on(dev.send(&http, req))),
                         None if round == 0 => {
@@ -390,6 +422,7 @@ pub fn rounds(
                         }
                         None => None,
                     };
+                    let cpu = thread_cpu() - cpu_at;
                     end.wait();
                     let (Some((req, report)), Some(sent)) = (prepared, sent) else {
                         continue;
@@ -398,7 +431,10 @@ pub fn rounds(
                         let (r, after) =
                             rt.block_on(dev.finish(&req, answer.as_deref(), report))?;
                         Ok(Sample {
+                            round,
+                            sent: sent_at,
                             seconds,
+                            cpu,
                             accepted: r.accepted,
                             pulled: r.pulled_changes,
                             bytes: (r.bytes_up + r.bytes_down) as u64,
@@ -418,17 +454,13 @@ pub fn rounds(
                 failed.map_or(Ok(()), Err)
             }));
         }
-        let cpu = || (server_cpu(), server::cpu_seconds_of("/proc/self/stat"));
         for round in 0..=s.rounds {
             start.wait();
-            let (t, before) = (Instant::now(), cpu());
+            let before = server_cpu();
             end.wait();
-            let (wall, after) = (t.elapsed().as_secs_f64(), cpu());
+            let after = server_cpu();
             if round > 0 {
-                windows.wall += wall;
-                let add = |sum: Option<f64>, a: Option<f64>, b: Option<f64>| Some(sum? + b? - a?);
-                windows.server_cpu = add(windows.server_cpu, before.0, after.0);
-                windows.devices_cpu = add(windows.devices_cpu, before.1, after.1);
+                windows.server_cpu = (|| Some(windows.server_cpu? + after? - before?))();
             }
         }
         for h in handles {
@@ -441,5 +473,7 @@ pub fn rounds(
         .lock()
         .map_err(|_| "samples poisoned".to_owned())?
         .clone();
+    windows.wall = window_walls(&samples, s.rounds);
+    windows.devices_cpu = Some(samples.iter().map(|x| x.cpu).sum());
     Ok((samples, windows))
 }

@@ -123,10 +123,12 @@ impl Default for Limits {
             body_timeout_secs: 60,
             request_deadline_secs: 120,
             max_connections: 1_024,
-            // The merges are CPU: one slot per core, at least two so a slow one never blocks all.
+            // Two slots per core: a sync is CPU (its merges) and then waits on the database (its
+            // commit, behind the other writers, and its pull), so one slot per core left a core
+            // idle for about a third of W3 (`bench`; the README's W3 figures).
             heavy_concurrency: std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .clamp(2, 16),
+                .map_or(2, |n| n.get() * 2)
+                .clamp(2, 32),
             heavy_queue: 64,
         }
     }

@@ -3,9 +3,11 @@
 //! SQLite has one writer at a time, so every write transaction starts with `BEGIN IMMEDIATE`:
 //! it takes the write lock up front (waiting up to the busy timeout) instead of reading under a
 //! shared lock and failing with SQLITE_BUSY when two transactions both try to upgrade it. With
-//! the lock held, a sync's commit reads and bumps the change-log counter one row at a time; the
-//! rest is `zoufang_storage`'s shared SQL.
+//! the lock held, a sync's commit numbers its log rows from the counters it reads and writes
+//! them in a few statements of many rows; the rest is `zoufang_storage`'s shared SQL.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,10 +15,11 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use zoufang_storage::reexports::county_of;
+use zoufang_storage::sql::MAX_BINDS;
 use zoufang_storage::sql::projection::write_projections;
-use zoufang_storage::{Backend, DbError, SyncWrite};
+use zoufang_storage::{Backend, DbError, HouseholdWrite, SyncWrite};
 
 zoufang_storage::migrated_db!(
     SqliteDb,
@@ -87,57 +90,77 @@ impl Backend for SqliteDb {
         if write.households.is_empty() {
             return Ok(());
         }
+        // Statements go one at a time to the connection's thread and the write lock is held
+        // throughout, so a commit is written in few statements of many rows: the other
+        // requests' commits wait for this one, not for its statement count.
         let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await?;
+        // The write lock is held: the areas read here are the ones the updates below replace.
+        let updated: Vec<&HouseholdWrite> = write
+            .households
+            .iter()
+            .filter(|h| h.expected_version.is_some())
+            .collect();
+        let mut areas_before = std::collections::HashMap::new();
+        for chunk in updated.chunks(MAX_BINDS / 2) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT id, area_code FROM households WHERE (id, version) IN (",
+            );
+            qb.push_values(chunk, |mut row, h| {
+                row.push_bind(&h.id).push_bind(h.expected_version);
+            });
+            qb.push(")");
+            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            areas_before.extend(rows);
+        }
         // Households whose area this batch changes: their logged changes move with them.
         let mut moved = Vec::new();
-        for h in &write.households {
-            if let Some(v) = h.expected_version {
-                // The write lock is held: what this reads is what the update below replaces.
-                let before: Option<String> = sqlx::query_scalar(
-                    "SELECT area_code FROM households WHERE id = ? AND version = ?",
-                )
-                .bind(&h.id)
-                .bind(v)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(from) = before.filter(|a| a != &h.area_code) {
-                    moved.push((h, from));
-                }
-            }
-            let done =
-                match h.expected_version {
-                    Some(v) => {
-                        sqlx::query(
-                            "UPDATE households
-                         SET area_code = ?, doc = ?, version = version + 1,
-                             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                         WHERE id = ? AND version = ?",
-                        )
-                        .bind(&h.area_code)
-                        .bind(&h.doc)
-                        .bind(&h.id)
-                        .bind(v)
-                        .execute(&mut *tx)
-                        .await?
-                    }
-                    None => sqlx::query(
-                        "INSERT INTO households (id, area_code, doc, version) VALUES (?, ?, ?, 1)
-                         ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(&h.id)
-                    .bind(&h.area_code)
-                    .bind(&h.doc)
-                    .execute(&mut *tx)
-                    .await?,
-                };
+        for h in &updated {
+            let done = sqlx::query(
+                "UPDATE households
+                 SET area_code = ?, doc = ?, version = version + 1,
+                     updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ? AND version = ?",
+            )
+            .bind(&h.area_code)
+            .bind(&h.doc)
+            .bind(&h.id)
+            .bind(h.expected_version)
+            .execute(&mut *tx)
+            .await?;
             if done.rows_affected() == 0 {
+                tx.rollback().await?;
+                return Err(DbError::Conflict);
+            }
+            if let Some(from) = areas_before.remove(&h.id).filter(|a| a != &h.area_code) {
+                moved.push((*h, from));
+            }
+        }
+        let created: Vec<&HouseholdWrite> = write
+            .households
+            .iter()
+            .filter(|h| h.expected_version.is_none())
+            .collect();
+        for chunk in created.chunks(MAX_BINDS / 3) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO households (id, area_code, doc, version) ",
+            );
+            qb.push_values(chunk, |mut row, h| {
+                row.push_bind(&h.id)
+                    .push_bind(&h.area_code)
+                    .push_bind(&h.doc)
+                    .push_unseparated(", 1");
+            });
+            qb.push(" ON CONFLICT (id) DO NOTHING");
+            let done = qb.build().execute(&mut *tx).await?;
+            // Another writer created one of them first.
+            if done.rows_affected() != chunk.len() as u64 {
                 tx.rollback().await?;
                 return Err(DbError::Conflict);
             }
         }
         // A move within its county rewrites the area of the logged changes; one into another
         // county takes them out of the old county's log, to be numbered anew in the new one's.
-        let mut relogged: Vec<(&str, &str, String, String, Vec<u8>)> = Vec::new();
+        let mut relogged: Vec<LogRow> = Vec::new();
         for (h, from) in &moved {
             if county_of(from) == county_of(&h.area_code) {
                 sqlx::query(
@@ -157,23 +180,71 @@ impl Backend for SqliteDb {
                 .await?;
                 // The log order is the dependency order; RETURNING promises none.
                 rows.sort_by_key(|r| r.0);
-                relogged.extend(rows.into_iter().map(|(_, hash, actor, bytes)| {
-                    (h.id.as_str(), h.area_code.as_str(), hash, actor, bytes)
+                relogged.extend(rows.into_iter().map(|(_, hash, actor, bytes)| LogRow {
+                    household_id: &h.id,
+                    area: &h.area_code,
+                    hash: hash.into(),
+                    actor: actor.into(),
+                    bytes: bytes.into(),
                 }));
             }
         }
         write_projections::<Sqlite>(&mut tx, &write.projections()).await?;
-        // The write lock is already held, so numbering only the rows actually inserted leaves
-        // no gaps: each county's counter equals the highest number in its log.
-        let mut log = CountyLog::default();
-        for (id, area, hash, actor, bytes) in &relogged {
-            log.append(&mut tx, id, area, hash, actor, bytes).await?;
+        // The changes the log has already are skipped (a household's log and its row are
+        // written in one transaction, and the write lock is held, so this cannot go stale);
+        // numbering only the rest leaves no gaps: each county's counter equals the highest
+        // number in its log.
+        let pushed: Vec<(&str, &str)> = write
+            .households
+            .iter()
+            .flat_map(|h| h.changes.iter().map(|c| (h.id.as_str(), c.hash.as_str())))
+            .collect();
+        let mut known: HashSet<(String, String)> = HashSet::new();
+        for chunk in pushed.chunks(MAX_BINDS / 2) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "SELECT household_id, hash FROM changes WHERE (household_id, hash) IN (",
+            );
+            qb.push_values(chunk, |mut row, (id, hash)| {
+                row.push_bind(*id).push_bind(*hash);
+            });
+            qb.push(")");
+            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            known.extend(rows);
         }
+        let mut rows = relogged;
         for h in &write.households {
             for c in &h.changes {
-                log.append(&mut tx, &h.id, &h.area_code, &c.hash, &c.actor, &c.bytes)
-                    .await?;
+                if known.insert((h.id.clone(), c.hash.clone())) {
+                    rows.push(LogRow {
+                        household_id: &h.id,
+                        area: &h.area_code,
+                        hash: c.hash.as_str().into(),
+                        actor: c.actor.as_str().into(),
+                        bytes: c.bytes.as_slice().into(),
+                    });
+                }
             }
+        }
+        let mut log = CountyLog::default();
+        let mut seqs = Vec::with_capacity(rows.len());
+        for r in &rows {
+            seqs.push(log.next(&mut tx, county_of(r.area)).await?);
+        }
+        let numbered: Vec<(i64, &LogRow)> = seqs.into_iter().zip(&rows).collect();
+        for chunk in numbered.chunks(MAX_BINDS / 7) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO changes (county, seq, household_id, hash, actor, area_code, bytes) ",
+            );
+            qb.push_values(chunk, |mut row, (seq, r)| {
+                row.push_bind(county_of(r.area))
+                    .push_bind(*seq)
+                    .push_bind(r.household_id)
+                    .push_bind(r.hash.as_ref())
+                    .push_bind(r.actor.as_ref())
+                    .push_bind(r.area)
+                    .push_bind(r.bytes.as_ref());
+            });
+            qb.build().execute(&mut *tx).await?;
         }
         // Each move takes the next number of the county it left: a pull's cursor covers moves
         // as it covers changes.
@@ -202,6 +273,15 @@ impl Backend for SqliteDb {
     }
 }
 
+/// A row a commit adds to the change log: a pushed change, or a logged one numbered anew.
+struct LogRow<'a> {
+    household_id: &'a str,
+    area: &'a str,
+    hash: Cow<'a, str>,
+    actor: Cow<'a, str>,
+    bytes: Cow<'a, [u8]>,
+}
+
 /// The counters of the counties one commit logs in, read when first needed and written back
 /// once; the write lock is held throughout.
 #[derive(Default)]
@@ -227,41 +307,6 @@ impl CountyLog {
         let seq = self.counters.entry(county.to_owned()).or_default();
         *seq += 1;
         Ok(*seq)
-    }
-
-    /// Logs a change of household `id` (now in `area`) unless the log has it.
-    async fn append(
-        &mut self,
-        tx: &mut SqliteConnection,
-        id: &str,
-        area: &str,
-        hash: &str,
-        actor: &str,
-        bytes: &[u8],
-    ) -> Result<(), DbError> {
-        let county = county_of(area);
-        let seq = self.next(tx, county).await?;
-        let done = sqlx::query(
-            "INSERT INTO changes (county, seq, household_id, hash, actor, area_code, bytes)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (household_id, hash) DO NOTHING",
-        )
-        .bind(county)
-        .bind(seq)
-        .bind(id)
-        .bind(hash)
-        .bind(actor)
-        .bind(area)
-        .bind(bytes)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            // Known already: the number goes back.
-            if let Some(seq) = self.counters.get_mut(county) {
-                *seq -= 1;
-            }
-        }
-        Ok(())
     }
 
     async fn save(self, tx: &mut SqliteConnection) -> Result<(), DbError> {

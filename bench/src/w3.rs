@@ -477,3 +477,55 @@ pub fn rounds(
     windows.devices_cpu = Some(samples.iter().map(|x| x.cpu).sum());
     Ok((samples, windows))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(round: usize, sent: f64, seconds: f64) -> Sample {
+        Sample {
+            round,
+            sent,
+            seconds,
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn a_window_runs_from_the_first_send_to_the_last_answer_of_its_round() {
+        let samples = [
+            sample(1, 10.0, 0.5),
+            sample(1, 10.2, 0.1),
+            sample(1, 10.1, 0.7),
+            sample(2, 20.0, 0.2),
+            sample(2, 20.3, 0.1),
+            // The warm-up pull (round 0) is not measured.
+            sample(0, 0.0, 9.0),
+        ];
+        let wall = window_walls(&samples, 2);
+        assert!((wall - (0.8 + 0.4)).abs() < 1e-9, "{wall}");
+        assert_eq!(
+            window_walls(&samples, 3),
+            wall,
+            "a round with no samples adds nothing"
+        );
+    }
+
+    #[test]
+    fn a_thread_counts_only_its_own_cpu() {
+        let before = thread_cpu();
+        let busy = std::thread::spawn(|| {
+            let t = std::time::Instant::now();
+            let mut x = 0u64;
+            while t.elapsed() < std::time::Duration::from_millis(50) {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
+            x
+        });
+        busy.join().expect("join");
+        assert!(
+            thread_cpu() - before < 0.04,
+            "another thread's spin is not this one's"
+        );
+    }
+}

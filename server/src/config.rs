@@ -123,12 +123,14 @@ impl Default for Limits {
             body_timeout_secs: 60,
             request_deadline_secs: 120,
             max_connections: 1_024,
-            // Two slots per core: a sync is CPU (its merges) and then waits on the database (its
-            // commit, behind the other writers, and its pull), so one slot per core left a core
-            // idle for about a third of W3 (`bench`; the README's W3 figures).
+            // The merges are CPU: one slot per core, at least two so a slow one never blocks all.
+            // Two per core kept the cores busier in W3 (a sync also waits on its commit and its
+            // pull: 1,859–2,080 merges/s against 1,602–1,787) but let ten hostile devices'
+            // maximal syncs hold twice the memory and push twice the data, and an honest sync
+            // among them took 177 s (tests/tests/hostile/load.rs bounds it at 120 s).
             heavy_concurrency: std::thread::available_parallelism()
-                .map_or(2, |n| n.get() * 2)
-                .clamp(2, 32),
+                .map_or(2, |n| n.get())
+                .clamp(2, 16),
             heavy_queue: 64,
         }
     }

@@ -241,7 +241,7 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
     match (windows.server_cpu, windows.devices_cpu) {
         (Some(server_cpu), Some(devices_cpu)) => {
             table.row(
-                "CPU in the rounds: server / devices (one machine)",
+                "CPU in the rounds: server / devices' threads (one machine)",
                 format!(
                     "{} / {} of {} x {cores} cores",
                     secs(server_cpu),

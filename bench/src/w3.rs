@@ -238,14 +238,14 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
         ),
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match (windows.server_cpu, windows.devices_cpu) {
-        (Some(server_cpu), Some(devices_cpu)) => {
+    match windows.server_cpu {
+        Some(server_cpu) => {
             table.row(
                 "CPU in the rounds: server / devices' threads (one machine)",
                 format!(
                     "{} / {} of {} x {cores} cores",
                     secs(server_cpu),
-                    secs(devices_cpu),
+                    secs(windows.devices_cpu),
                     secs(wall)
                 ),
             );
@@ -324,7 +324,7 @@ pub struct Windows {
     pub server_cpu: Option<f64>,
     /// The devices' threads' CPU while sending and receiving, summed (each thread measures its
     /// own, so none of what devices do before or after a round counts).
-    pub devices_cpu: Option<f64>,
+    pub devices_cpu: f64,
 }
 
 /// The CPU time the calling thread has used, in seconds.
@@ -460,7 +460,10 @@ pub fn rounds(
             end.wait();
             let after = server_cpu();
             if round > 0 {
-                windows.server_cpu = (|| Some(windows.server_cpu? + after? - before?))();
+                windows.server_cpu = windows
+                    .server_cpu
+                    .zip(after.zip(before))
+                    .map(|(sum, (after, before))| sum + after - before);
             }
         }
         for h in handles {
@@ -474,7 +477,7 @@ pub fn rounds(
         .map_err(|_| "samples poisoned".to_owned())?
         .clone();
     windows.wall = window_walls(&samples, s.rounds);
-    windows.devices_cpu = Some(samples.iter().map(|x| x.cpu).sum());
+    windows.devices_cpu = samples.iter().map(|x| x.cpu).sum();
     Ok((samples, windows))
 }
 

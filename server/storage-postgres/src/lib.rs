@@ -42,12 +42,11 @@
 
 mod projection;
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
 use zoufang_storage::reexports::county_of;
+use zoufang_storage::sql::BUMP_COUNTER;
 use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, SyncWrite};
 
 /// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
@@ -177,13 +176,10 @@ impl Backend for PgDb {
         // locks, so the answer cannot go stale before commit. Filtering here (not with
         // ON CONFLICT under the counter lock) keeps the locked section short and the
         // numbering free of gaps.
-        let (mut ids, mut hashes) = (Vec::<&str>::new(), Vec::<&str>::new());
-        for h in &write.households {
-            for c in &h.changes {
-                ids.push(&h.id);
-                hashes.push(&c.hash);
-            }
-        }
+        let (ids, hashes): (Vec<&str>, Vec<&str>) = write
+            .changes()
+            .map(|(h, c)| (h.id.as_str(), c.hash.as_str()))
+            .unzip();
         let known: Vec<(String, String)> = if ids.is_empty() {
             Vec::new()
         } else {
@@ -198,10 +194,7 @@ impl Backend for PgDb {
             .fetch_all(&mut *tx)
             .await?
         };
-        let mut seen: HashSet<(&str, &str)> = known
-            .iter()
-            .map(|(h, c)| (h.as_str(), c.as_str()))
-            .collect();
+
         // Under the row locks of the moved households: no other writer logs a change of theirs
         // until this commits, and a pull sees their log either before or after the move. A
         // move within its county rewrites the area of the logged changes; one into another
@@ -254,12 +247,8 @@ impl Backend for PgDb {
         for (_, household_id, hash, actor, bytes, area) in &relogged {
             new.push(household_id, hash, actor, area, bytes);
         }
-        for h in &write.households {
-            for c in &h.changes {
-                if seen.insert((&h.id, &c.hash)) {
-                    new.push(&h.id, &c.hash, &c.actor, &h.area_code, &c.bytes);
-                }
-            }
+        for (h, c) in write.unlogged(&known) {
+            new.push(&h.id, &c.hash, &c.actor, &h.area_code, &c.bytes);
         }
         let move_counties: Vec<&str> = moved_from.iter().map(|a| county_of(a)).collect();
         if !new.hash.is_empty() || !move_counties.is_empty() {
@@ -326,14 +315,6 @@ impl Backend for PgDb {
         Ok(())
     }
 }
-
-/// Adds `$2` to county `$1`'s counter and returns its new value. A county's first numbers
-/// follow the one counter of the log before it was numbered per county (`sync_state`, no
-/// longer moved), so a device's cursor from then stays right in every county.
-const BUMP_COUNTER: &str = "INSERT INTO log_counters (county, seq)
-     SELECT $1, seq + $2 FROM sync_state WHERE id = 1
-     ON CONFLICT (county) DO UPDATE SET seq = log_counters.seq + $2
-     RETURNING seq";
 
 /// Columns of the log rows one commit inserts, bound as arrays.
 #[derive(Default)]

@@ -3,11 +3,12 @@
 //! SQLite has one writer at a time, so every write transaction starts with `BEGIN IMMEDIATE`:
 //! it takes the write lock up front (waiting up to the busy timeout) instead of reading under a
 //! shared lock and failing with SQLITE_BUSY when two transactions both try to upgrade it. With
-//! the lock held, a sync's commit numbers its log rows from the counters it reads and writes
-//! them in a few statements of many rows; the rest is `zoufang_storage`'s shared SQL.
+//! the lock held, a sync's commit numbers its log rows as PostgreSQL's does (`LogNumbering`,
+//! `BUMP_COUNTER`) and writes them in a few statements of many rows; the rest is
+//! `zoufang_storage`'s shared SQL.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -17,9 +18,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use zoufang_storage::reexports::county_of;
-use zoufang_storage::sql::MAX_BINDS;
 use zoufang_storage::sql::projection::write_projections;
-use zoufang_storage::{Backend, DbError, HouseholdWrite, SyncWrite};
+use zoufang_storage::sql::{BUMP_COUNTER, MAX_BINDS};
+use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, NewChange, SyncWrite};
 
 zoufang_storage::migrated_db!(
     SqliteDb,
@@ -194,42 +195,47 @@ impl Backend for SqliteDb {
         // written in one transaction, and the write lock is held, so this cannot go stale);
         // numbering only the rest leaves no gaps: each county's counter equals the highest
         // number in its log.
-        let pushed: Vec<(&str, &str)> = write
-            .households
-            .iter()
-            .flat_map(|h| h.changes.iter().map(|c| (h.id.as_str(), c.hash.as_str())))
-            .collect();
-        let mut known: HashSet<(String, String)> = HashSet::new();
+        let pushed: Vec<(&HouseholdWrite, &NewChange)> = write.changes().collect();
+        let mut known: Vec<(String, String)> = Vec::new();
         for chunk in pushed.chunks(MAX_BINDS / 2) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "SELECT household_id, hash FROM changes WHERE (household_id, hash) IN (",
             );
-            qb.push_values(chunk, |mut row, (id, hash)| {
-                row.push_bind(*id).push_bind(*hash);
+            qb.push_values(chunk, |mut row, (h, c)| {
+                row.push_bind(&h.id).push_bind(&c.hash);
             });
             qb.push(")");
-            let rows: Vec<(String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
-            known.extend(rows);
+            known.extend(qb.build_query_as().fetch_all(&mut *tx).await?);
         }
         let mut rows = relogged;
-        for h in &write.households {
-            for c in &h.changes {
-                if known.insert((h.id.clone(), c.hash.clone())) {
-                    rows.push(LogRow {
-                        household_id: &h.id,
-                        area: &h.area_code,
-                        hash: c.hash.as_str().into(),
-                        actor: c.actor.as_str().into(),
-                        bytes: c.bytes.as_slice().into(),
-                    });
-                }
-            }
+        rows.extend(write.unlogged(&known).into_iter().map(|(h, c)| LogRow {
+            household_id: &h.id,
+            area: &h.area_code,
+            hash: c.hash.as_str().into(),
+            actor: c.actor.as_str().into(),
+            bytes: c.bytes.as_slice().into(),
+        }));
+        // Each county numbers its changes, then its moves (a pull's cursor covers moves as it
+        // covers changes), above its counter as bumped here.
+        let move_counties: Vec<&str> = moved.iter().map(|(_, from)| county_of(from)).collect();
+        let numbering = LogNumbering::new(
+            rows.iter().map(|r| county_of(r.area)),
+            move_counties.iter().copied(),
+        );
+        let mut ends = BTreeMap::new();
+        for (county, n) in numbering.counties() {
+            let end: i64 = sqlx::query_scalar(BUMP_COUNTER)
+                .bind(county)
+                .bind(n)
+                .fetch_one(&mut *tx)
+                .await?;
+            ends.insert(county.to_owned(), end);
         }
-        let mut log = CountyLog::default();
-        let mut seqs = Vec::with_capacity(rows.len());
-        for r in &rows {
-            seqs.push(log.next(&mut tx, county_of(r.area)).await?);
-        }
+        let (seqs, move_seqs) = numbering.assign(
+            &ends,
+            rows.iter().map(|r| county_of(r.area)),
+            move_counties.iter().copied(),
+        );
         let numbered: Vec<(i64, &LogRow)> = seqs.into_iter().zip(&rows).collect();
         for chunk in numbered.chunks(MAX_BINDS / 7) {
             let mut qb = QueryBuilder::<Sqlite>::new(
@@ -246,15 +252,12 @@ impl Backend for SqliteDb {
             });
             qb.build().execute(&mut *tx).await?;
         }
-        // Each move takes the next number of the county it left: a pull's cursor covers moves
-        // as it covers changes.
-        for (h, from) in &moved {
-            let seq = log.next(&mut tx, county_of(from)).await?;
+        for (((h, from), county), seq) in moved.iter().zip(&move_counties).zip(move_seqs) {
             sqlx::query(
                 "INSERT INTO household_moves (county, seq, household_id, from_area, to_area)
                  VALUES (?, ?, ?, ?, ?)",
             )
-            .bind(county_of(from))
+            .bind(county)
             .bind(seq)
             .bind(&h.id)
             .bind(from)
@@ -262,7 +265,6 @@ impl Backend for SqliteDb {
             .execute(&mut *tx)
             .await?;
         }
-        log.save(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -280,46 +282,4 @@ struct LogRow<'a> {
     hash: Cow<'a, str>,
     actor: Cow<'a, str>,
     bytes: Cow<'a, [u8]>,
-}
-
-/// The counters of the counties one commit logs in, read when first needed and written back
-/// once; the write lock is held throughout.
-#[derive(Default)]
-struct CountyLog {
-    /// County → its counter now.
-    counters: std::collections::BTreeMap<String, i64>,
-}
-
-impl CountyLog {
-    /// The next number of `county`'s log, taken.
-    async fn next(&mut self, tx: &mut SqliteConnection, county: &str) -> Result<i64, DbError> {
-        if !self.counters.contains_key(county) {
-            // A county's first numbers follow the one counter of before (migration 0016).
-            let now: i64 = sqlx::query_scalar(
-                "SELECT coalesce((SELECT seq FROM log_counters WHERE county = ?),
-                                 (SELECT seq FROM sync_state WHERE id = 1))",
-            )
-            .bind(county)
-            .fetch_one(&mut *tx)
-            .await?;
-            self.counters.insert(county.to_owned(), now);
-        }
-        let seq = self.counters.entry(county.to_owned()).or_default();
-        *seq += 1;
-        Ok(*seq)
-    }
-
-    async fn save(self, tx: &mut SqliteConnection) -> Result<(), DbError> {
-        for (county, seq) in self.counters {
-            sqlx::query(
-                "INSERT INTO log_counters (county, seq) VALUES (?, ?)
-                 ON CONFLICT (county) DO UPDATE SET seq = excluded.seq",
-            )
-            .bind(county)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Ok(())
-    }
 }

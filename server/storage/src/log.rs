@@ -109,6 +109,25 @@ impl SyncWrite {
             .map(|h| (&h.projection, h.projected_before.as_deref()))
             .collect()
     }
+
+    /// Every pushed change, with its household, in the batch's order.
+    pub fn changes(&self) -> impl Iterator<Item = (&HouseholdWrite, &NewChange)> {
+        self.households
+            .iter()
+            .flat_map(|h| h.changes.iter().map(move |c| (h, c)))
+    }
+
+    /// The pushed changes to log: each once, and none of the `(household, hash)` pairs the log
+    /// was found to hold already.
+    pub fn unlogged(&self, known: &[(String, String)]) -> Vec<(&HouseholdWrite, &NewChange)> {
+        let mut seen: std::collections::HashSet<(&str, &str)> = known
+            .iter()
+            .map(|(h, c)| (h.as_str(), c.as_str()))
+            .collect();
+        self.changes()
+            .filter(|(h, c)| seen.insert((&h.id, &c.hash)))
+            .collect()
+    }
 }
 
 /// A change from the log, for a pull.
@@ -137,7 +156,8 @@ pub struct ChangePage {
 
 /// How one commit numbers what it logs: in each county, its changes take the next numbers in
 /// the order given, then its moves (so a pull's cursor covers moves exactly as it covers
-/// changes). Both backends number with it; each bumps the counters its own way.
+/// changes). Both backends number with it and bump the counters with
+/// [`crate::sql::BUMP_COUNTER`].
 #[derive(Debug, Default)]
 pub struct LogNumbering {
     /// County → (changes, moves) to number there.

@@ -97,6 +97,16 @@ where
 
 /// The highest number the change log has handed out in any county: how far a backup or a
 /// restore point reaches, for people to read (a device's position is per county).
+/// Adds `$2` to county `$1`'s counter and returns its new value, inside a sync's commit. A
+/// county's first numbers follow the one counter of the log before it was numbered per county
+/// (`sync_state`, no longer moved), so a device's cursor from then stays right in every county.
+/// On PostgreSQL the counter row stays locked until commit (that county's serialisation point);
+/// SQLite's write lock is held already.
+pub const BUMP_COUNTER: &str = "INSERT INTO log_counters (county, seq)
+     SELECT $1, seq + $2 FROM sync_state WHERE id = 1
+     ON CONFLICT (county) DO UPDATE SET seq = log_counters.seq + $2
+     RETURNING seq";
+
 pub const LOG_END: &str = "SELECT coalesce((SELECT max(seq) FROM log_counters),
                                            (SELECT seq FROM sync_state WHERE id = 1))";
 

@@ -46,7 +46,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
 use zoufang_storage::reexports::county_of;
-use zoufang_storage::sql::BUMP_COUNTER;
+use zoufang_storage::sql::bump_counters;
 use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, SyncWrite};
 
 /// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
@@ -255,17 +255,8 @@ impl Backend for PgDb {
             let numbering =
                 LogNumbering::new(new.county.iter().copied(), move_counties.iter().copied());
             // From the first bump to commit each county's counter row is locked: that county's
-            // serialisation point (module comment, 1.-3.). Counties in code order, so two
-            // commits never hold one counter each while waiting for the other's.
-            let mut ends = std::collections::BTreeMap::new();
-            for (county, n) in numbering.counties() {
-                let end: i64 = sqlx::query_scalar(BUMP_COUNTER)
-                    .bind(county)
-                    .bind(n)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                ends.insert(county.to_owned(), end);
-            }
+            // serialisation point (module comment, 1.-3.).
+            let ends = bump_counters::<Postgres>(&mut tx, &numbering).await?;
             let (seqs, move_seqs) = numbering.assign(
                 &ends,
                 new.county.iter().copied(),

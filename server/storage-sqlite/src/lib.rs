@@ -4,11 +4,10 @@
 //! it takes the write lock up front (waiting up to the busy timeout) instead of reading under a
 //! shared lock and failing with SQLITE_BUSY when two transactions both try to upgrade it. With
 //! the lock held, a sync's commit numbers its log rows as PostgreSQL's does (`LogNumbering`,
-//! `BUMP_COUNTER`) and writes them in a few statements of many rows; the rest is
+//! `sql::bump_counters`) and writes them in a few statements of many rows; the rest is
 //! `zoufang_storage`'s shared SQL.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -19,7 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use zoufang_storage::reexports::county_of;
 use zoufang_storage::sql::projection::write_projections;
-use zoufang_storage::sql::{BUMP_COUNTER, MAX_BINDS};
+use zoufang_storage::sql::{MAX_BINDS, bump_counters};
 use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, NewChange, SyncWrite};
 
 zoufang_storage::migrated_db!(
@@ -222,15 +221,7 @@ impl Backend for SqliteDb {
             rows.iter().map(|r| county_of(r.area)),
             move_counties.iter().copied(),
         );
-        let mut ends = BTreeMap::new();
-        for (county, n) in numbering.counties() {
-            let end: i64 = sqlx::query_scalar(BUMP_COUNTER)
-                .bind(county)
-                .bind(n)
-                .fetch_one(&mut *tx)
-                .await?;
-            ends.insert(county.to_owned(), end);
-        }
+        let ends = bump_counters::<Sqlite>(&mut tx, &numbering).await?;
         let (seqs, move_seqs) = numbering.assign(
             &ends,
             rows.iter().map(|r| county_of(r.area)),

@@ -157,7 +157,7 @@ pub struct ChangePage {
 /// How one commit numbers what it logs: in each county, its changes take the next numbers in
 /// the order given, then its moves (so a pull's cursor covers moves exactly as it covers
 /// changes). Both backends number with it and bump the counters with
-/// [`crate::sql::BUMP_COUNTER`].
+/// [`crate::sql::bump_counters`].
 #[derive(Debug, Default)]
 pub struct LogNumbering {
     /// County → (changes, moves) to number there.

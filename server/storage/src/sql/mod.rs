@@ -16,7 +16,9 @@ mod recovery;
 use zoufang_shared::CodeList;
 use zoufang_shared::cursors::{Cursors, county_of};
 
-use crate::{DbError, OwnChanges, Role};
+use std::collections::BTreeMap;
+
+use crate::{DbError, LogNumbering, OwnChanges, Role};
 
 /// Generates every storage trait impl for a [`crate::Backend`] type: `neutral_sql!(SqliteDb)`.
 #[macro_export]
@@ -97,15 +99,42 @@ where
 
 /// The highest number the change log has handed out in any county: how far a backup or a
 /// restore point reaches, for people to read (a device's position is per county).
-/// Adds `$2` to county `$1`'s counter and returns its new value, inside a sync's commit. A
-/// county's first numbers follow the one counter of the log before it was numbered per county
-/// (`sync_state`, no longer moved), so a device's cursor from then stays right in every county.
-/// On PostgreSQL the counter row stays locked until commit (that county's serialisation point);
-/// SQLite's write lock is held already.
-pub const BUMP_COUNTER: &str = "INSERT INTO log_counters (county, seq)
+/// Adds `$2` to county `$1`'s counter and returns its new value. A county's first numbers
+/// follow the one counter of the log before it was numbered per county (`sync_state`, no longer
+/// moved), so a device's cursor from then stays right in every county.
+const BUMP_COUNTER: &str = "INSERT INTO log_counters (county, seq)
      SELECT $1, seq + $2 FROM sync_state WHERE id = 1
      ON CONFLICT (county) DO UPDATE SET seq = log_counters.seq + $2
      RETURNING seq";
+
+/// Inside a sync's commit, bumps each county's counter by the numbers `numbering` needs there:
+/// each county's counter after its bump, for [`LogNumbering::assign`]. On PostgreSQL each
+/// counter row then stays locked until commit (that county's serialisation point), taken in
+/// county order so two commits never hold one counter each while waiting for the other's;
+/// SQLite's write lock is held already.
+pub async fn bump_counters<DB>(
+    conn: &mut DB::Connection,
+    numbering: &LogNumbering,
+) -> Result<BTreeMap<String, i64>, DbError>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let mut ends = BTreeMap::new();
+    for (county, n) in numbering.counties() {
+        let end: i64 = sqlx::query_scalar(BUMP_COUNTER)
+            .bind(county.to_owned())
+            .bind(n)
+            .fetch_one(&mut *conn)
+            .await?;
+        ends.insert(county.to_owned(), end);
+    }
+    Ok(ends)
+}
 
 pub const LOG_END: &str = "SELECT coalesce((SELECT max(seq) FROM log_counters),
                                            (SELECT seq FROM sync_state WHERE id = 1))";

@@ -7,6 +7,11 @@
 //! Which routes are heavy is said where they are declared: `heavy.admits(post(handler))`
 //! ([`Heavy::admits`]).
 //!
+//! A handler whose heavy part ends before its request does hands its slot on early through the
+//! [`HeldSlot`] in its request's extensions: a sync after its commit, so that the next device's
+//! merge does not wait on this one's pull. What such a handler does afterwards is bounded by a
+//! limit of its own (`AppState::pulls`), so the slots still bound the merges' memory and CPU.
+//!
 //! The CPU-bound parts inside an admitted request run through [`cpu`], which moves them off
 //! the async worker threads, so `/healthz` and light pages keep answering in milliseconds while
 //! a household is expensive.
@@ -183,8 +188,21 @@ impl Heavy {
     }
 }
 
+/// The slot of an admitted request, in its extensions: the handler may hand it on before it
+/// answers ([`HeldSlot::release`]); otherwise it goes when the handler returns.
+#[derive(Clone)]
+pub struct HeldSlot(Arc<Mutex<Option<Slot>>>);
+
+impl HeldSlot {
+    /// Hands the slot on now; the request goes on outside the heavy limit.
+    pub fn release(&self) {
+        let slot = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(slot);
+    }
+}
+
 /// The layer of a heavy route: its request runs once admitted, or is shed.
-async fn admit(State(heavy): State<Arc<Heavy>>, req: Request, next: Next) -> Response {
+async fn admit(State(heavy): State<Arc<Heavy>>, mut req: Request, next: Next) -> Response {
     // A body of unknown length (chunked) waits behind those that said theirs.
     let cost = req
         .headers()
@@ -195,11 +213,15 @@ async fn admit(State(heavy): State<Arc<Heavy>>, req: Request, next: Next) -> Res
         } else {
             u64::MAX
         });
-    let Some(_slot) = heavy.admit(cost).await else {
+    let Some(slot) = heavy.admit(cost).await else {
         tracing::warn!(path = %req.uri().path(), "overloaded: request shed");
         return overloaded().into_response();
     };
-    next.run(req).await
+    let held = HeldSlot(Arc::new(Mutex::new(Some(slot))));
+    req.extensions_mut().insert(held.clone());
+    let response = next.run(req).await;
+    held.release();
+    response
 }
 
 /// Runs CPU-bound `f` without holding up the async worker threads: on a multi-threaded
@@ -212,9 +234,56 @@ pub fn cpu<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// `f(0)`, …, `f(n - 1)` in order, computed on this thread and as many more as the machine has
+/// cores. A sync's merges are independent, household by household: spread, one request uses the
+/// core that the other heavy slot leaves idle while its request waits on the database or is
+/// the last of a round, without admitting more requests (their memory stays bounded by the
+/// slots, and a hostile device's one-household pushes gain nothing). Callers run it inside
+/// [`cpu`]. Hand-written over a thread pool crate: a scope and a shared counter are all it takes.
+pub fn spread<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n);
+    if threads <= 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= n {
+                return done;
+            }
+            done.push((i, f(i)));
+        }
+    };
+    let mut all: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for helper in helpers {
+            match helper.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    all.sort_unstable_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, t)| t).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_work_comes_back_whole_and_in_order() {
+        for n in [0, 1, 2, 3, 24, 101] {
+            let out = spread(n, |i| i * i);
+            assert_eq!(out, (0..n).map(|i| i * i).collect::<Vec<_>>(), "n = {n}");
+        }
+    }
 
     #[tokio::test]
     async fn a_full_line_is_shed_and_a_freed_slot_admits_again() {

@@ -16,6 +16,9 @@ pub struct AppState<D> {
     pub config: Config,
     /// Admission of heavy requests (`crate::heavy`).
     pub heavy: Arc<Heavy>,
+    /// Syncs answering their pull after handing their heavy slot on: as many at once as there
+    /// are heavy slots, the others wait (they hold a connection and their push results only).
+    pub pulls: tokio::sync::Semaphore,
     /// Failed password checks (`crate::auth::login`).
     pub logins: LoginLimiter,
 }
@@ -23,11 +26,13 @@ pub struct AppState<D> {
 impl<D: Clone> AppState<D> {
     pub fn new(db: D, config: Config) -> Self {
         let heavy = Heavy::new(config.limits.heavy_concurrency, config.limits.heavy_queue);
+        let pulls = tokio::sync::Semaphore::new(config.limits.heavy_concurrency.max(1));
         AppState {
             reports: db.clone(),
             db,
             config,
             heavy: Arc::new(heavy),
+            pulls,
             logins: LoginLimiter::default(),
         }
     }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use zoufang_shared::wire::{
 use crate::attachments::{self, UploadError};
 use crate::auth;
 use crate::error::{ApiError, login_body};
-use crate::heavy::cpu;
+use crate::heavy::{HeldSlot, cpu};
 use crate::ratelimit::ClientIp;
 use crate::review;
 use crate::state::Shared;
@@ -379,6 +379,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
 pub(crate) async fn sync_handler<D: Database>(
     State(state): State<Shared<D>>,
     Device(device): Device,
+    slot: Option<Extension<HeldSlot>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -408,9 +409,17 @@ pub(crate) async fn sync_handler<D: Database>(
                 format!("同步数据无效:{e}"),
             ),
         })?;
+    // Not carried into the pull.
+    drop(body);
     let pushes = req.pushes.len();
     let protocol = req.protocol;
-    let res = sync::sync(&state.db, &device, req, crate::sync::Via::Http, limits).await?;
+    let pushed = sync::Pushed::push(&state.db, &device, req, sync::Via::Http, limits).await?;
+    if let Some(Extension(slot)) = slot {
+        slot.release();
+    }
+    // Never closed, so never an error.
+    let _pulling = state.pulls.acquire().await;
+    let res = pushed.answer(&state.db, &device).await?;
     tracing::info!(
         device = %device.device_id,
         pushes,

@@ -85,24 +85,35 @@ impl<'a> BatchMerge<'a> {
         limits: &Limits,
         rounds: &[Round],
     ) {
-        for (p, slot) in self.pushes.iter().zip(&mut self.merged) {
-            let stored = stored.get(&p.household);
-            let version = stored.map(|s| s.version);
-            if let Some(m) = slot
-                && m.basis.is_none_or(|v| v == version)
-            {
-                continue;
-            }
+        let todo: Vec<(usize, Option<&StoredHousehold>)> = self
+            .pushes
+            .iter()
+            .zip(&self.merged)
+            .enumerate()
+            .filter_map(|(i, (p, slot))| {
+                let stored = stored.get(&p.household);
+                let version = stored.map(|s| s.version);
+                let current = slot
+                    .as_ref()
+                    .is_some_and(|m| m.basis.is_none_or(|v| v == version));
+                (!current).then_some((i, stored))
+            })
+            .collect();
+        let merged = crate::heavy::spread(todo.len(), |k| {
+            let (i, stored) = todo[k];
             let (outcome, write, recovered) =
-                merge_checked(device, p, stored, recovery, limits, rounds)
+                merge_checked(device, &self.pushes[i], stored, recovery, limits, rounds)
                     .unwrap_or_else(kept_nothing);
-            self.merges += 1;
-            *slot = Some(PushMerge {
-                basis: Some(version),
+            PushMerge {
+                basis: Some(stored.map(|s| s.version)),
                 outcome,
                 write,
                 recovered,
-            });
+            }
+        });
+        self.merges += merged.len();
+        for ((i, _), m) in todo.iter().zip(merged) {
+            self.merged[*i] = Some(m);
         }
     }
 

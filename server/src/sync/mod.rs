@@ -74,119 +74,173 @@ pub enum Via {
     Bundle,
 }
 
+/// Runs a whole sync: [`push`](Pushed::push) then [`answer`](Pushed::answer).
 pub async fn sync<D: Database>(
     db: &D,
     device: &DeviceAuth,
-    mut req: SyncRequest,
+    req: SyncRequest,
     via: Via,
     limits: &Limits,
 ) -> Result<SyncResponse, SyncError> {
-    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&req.protocol) {
-        return Err(SyncError::Protocol(req.protocol));
-    }
-    // A device with one cursor: the county it stands for.
-    let one_county = if req.protocol < COUNTY_CURSORS_PROTOCOL {
-        Some(single_county(&device.user.areas).ok_or(SyncError::OneCursorManyCounties)?)
-    } else {
-        None
-    };
-    let most = limits.max_households_per_push;
-    if req.pushes.len() > most || req.want_full.len() > most {
-        return Err(SyncError::TooManyPushes(most));
-    }
-    let most = limits.max_changes_per_household;
-    if req.pushes.iter().any(|p| p.changes.len() > most) {
-        return Err(SyncError::TooManyChanges(most));
-    }
-    cpu(|| req.unpack())?;
-    let restore = db.restore_point().await?;
-    let window = restore
-        .as_ref()
-        .filter(|p| p.window_open(chrono::Utc::now()));
-    let mut results = push(db, device, &req.pushes, window, limits).await?;
-    if via == Via::Http {
-        for r in &mut results {
-            if let PushOutcome::Accepted { heads } = &mut r.outcome {
-                heads.clear();
+    Pushed::push(db, device, req, via, limits)
+        .await?
+        .answer(db, device)
+        .await
+}
+
+/// A sync whose pushes are merged and committed, its pull still to come. The two halves are
+/// apart so that the HTTP handler can hand its heavy slot on between them: the merges are the
+/// CPU- and memory-bound half, and a pull waiting on the database need not keep the next
+/// device's merge waiting (see `crate::heavy`).
+pub struct Pushed {
+    results: Vec<PushResult>,
+    protocol: u32,
+    /// A device with one cursor: the county it stands for.
+    one_county: Option<String>,
+    restore: Option<RestorePoint>,
+    window_open: bool,
+    scope: String,
+    cursor: i64,
+    cursors: Cursors,
+    want_full: Vec<String>,
+    max_pull_bytes: u32,
+}
+
+impl Pushed {
+    /// Checks the request and merges and commits its pushes.
+    pub async fn push<D: Database>(
+        db: &D,
+        device: &DeviceAuth,
+        mut req: SyncRequest,
+        via: Via,
+        limits: &Limits,
+    ) -> Result<Pushed, SyncError> {
+        if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&req.protocol) {
+            return Err(SyncError::Protocol(req.protocol));
+        }
+        let one_county = if req.protocol < COUNTY_CURSORS_PROTOCOL {
+            let county =
+                single_county(&device.user.areas).ok_or(SyncError::OneCursorManyCounties)?;
+            Some(county.to_owned())
+        } else {
+            None
+        };
+        let most = limits.max_households_per_push;
+        if req.pushes.len() > most || req.want_full.len() > most {
+            return Err(SyncError::TooManyPushes(most));
+        }
+        let most = limits.max_changes_per_household;
+        if req.pushes.iter().any(|p| p.changes.len() > most) {
+            return Err(SyncError::TooManyChanges(most));
+        }
+        cpu(|| req.unpack())?;
+        let restore = db.restore_point().await?;
+        let window = restore
+            .as_ref()
+            .filter(|p| p.window_open(chrono::Utc::now()));
+        let mut results = push(db, device, &req.pushes, window, limits).await?;
+        if via == Via::Http {
+            for r in &mut results {
+                if let PushOutcome::Accepted { heads } = &mut r.outcome {
+                    heads.clear();
+                }
             }
         }
-    }
-    let scope = log_scope_key(
-        &device.user.areas,
-        restore.as_ref().map(|p| p.log_id.as_str()),
-    );
-    // The cursors only cover what was in scope when they were handed out.
-    let from = if req.scope == scope {
-        LogPosition {
-            cursors: std::mem::take(&mut req.cursors),
-            floor: req.cursor,
-        }
-    } else {
-        LogPosition::START
-    };
-    let reassigned = reassigned_from(&req.scope, &device.user.areas);
-    let resent = match reassigned {
-        Some(_) => db.resend_own_changes(&device.device_id).await?,
-        None => device.own_resent.clone(),
-    };
-    let own = OwnChanges {
-        actor: &device.actor,
-        resent: &resent,
-    };
-    let page = db
-        .changes_since(
-            &from,
-            &device.user.areas,
-            own,
-            req.max_pull_bytes.min(MAX_PULL_BYTES) as usize,
-        )
-        .await?;
-    let mut pulled: Vec<PulledChange> = page
-        .changes
-        .into_iter()
-        .map(|c| PulledChange {
-            household: c.household_id,
-            change: wire_form(c.bytes),
+        Ok(Pushed {
+            results,
+            protocol: req.protocol,
+            one_county,
+            window_open: window.is_some(),
+            restore,
+            scope: req.scope,
+            cursor: req.cursor,
+            cursors: req.cursors,
+            want_full: req.want_full,
+            max_pull_bytes: req.max_pull_bytes,
         })
-        .collect();
-    pulled.extend(full_documents(db, device, &req.want_full).await?);
-    if let Some(p) = window {
-        db.note_resynced(p.id, &device.device_id).await?;
     }
-    let mut gone = page.gone;
-    if let Some(old_key) = reassigned.filter(|_| req.protocol >= GONE_PROTOCOL) {
-        gone.extend(left_since_reassignment(db, old_key, &device.user.areas).await?);
-        gone.sort();
-        gone.dedup();
-    }
-    let mut next = from;
-    for (county, seq) in page.cursors.iter() {
-        next.cursors.set(county, seq);
-    }
-    let (cursor, cursors) = match one_county {
-        Some(county) => (next.at(county), Cursors::default()),
-        None => (next.floor, next.cursors),
-    };
-    let mut res = SyncResponse {
-        results,
-        pulled,
-        cursor,
-        cursors,
-        more: page.more,
-        scope,
-        // A protocol 3 or 4 device cannot read it (its answer is encoded without it, see
-        // `wire::encode_response`): it keeps such households until it is updated.
-        gone: if req.protocol >= GONE_PROTOCOL {
-            gone
+
+    /// The answer: the push results and the device's pull.
+    pub async fn answer<D: Database>(
+        self,
+        db: &D,
+        device: &DeviceAuth,
+    ) -> Result<SyncResponse, SyncError> {
+        let restore = self.restore.as_ref();
+        let scope = log_scope_key(&device.user.areas, restore.map(|p| p.log_id.as_str()));
+        // The cursors only cover what was in scope when they were handed out.
+        let from = if self.scope == scope {
+            LogPosition {
+                cursors: self.cursors,
+                floor: self.cursor,
+            }
         } else {
-            Vec::new()
-        },
-    };
-    // A protocol 3 device reads full changes only.
-    if req.protocol >= 4 {
-        cpu(|| res.pack());
+            LogPosition::START
+        };
+        let reassigned = reassigned_from(&self.scope, &device.user.areas);
+        let resent = match reassigned {
+            Some(_) => db.resend_own_changes(&device.device_id).await?,
+            None => device.own_resent.clone(),
+        };
+        let own = OwnChanges {
+            actor: &device.actor,
+            resent: &resent,
+        };
+        let page = db
+            .changes_since(
+                &from,
+                &device.user.areas,
+                own,
+                self.max_pull_bytes.min(MAX_PULL_BYTES) as usize,
+            )
+            .await?;
+        let mut pulled: Vec<PulledChange> = page
+            .changes
+            .into_iter()
+            .map(|c| PulledChange {
+                household: c.household_id,
+                change: wire_form(c.bytes),
+            })
+            .collect();
+        pulled.extend(full_documents(db, device, &self.want_full).await?);
+        if let Some(p) = restore.filter(|_| self.window_open) {
+            db.note_resynced(p.id, &device.device_id).await?;
+        }
+        let mut gone = page.gone;
+        if let Some(old_key) = reassigned.filter(|_| self.protocol >= GONE_PROTOCOL) {
+            gone.extend(left_since_reassignment(db, old_key, &device.user.areas).await?);
+            gone.sort();
+            gone.dedup();
+        }
+        let mut next = from;
+        for (county, seq) in page.cursors.iter() {
+            next.cursors.set(county, seq);
+        }
+        let (cursor, cursors) = match &self.one_county {
+            Some(county) => (next.at(county), Cursors::default()),
+            None => (next.floor, next.cursors),
+        };
+        let mut res = SyncResponse {
+            results: self.results,
+            pulled,
+            cursor,
+            cursors,
+            more: page.more,
+            scope,
+            // A protocol 3 or 4 device cannot read it (its answer is encoded without it, see
+            // `wire::encode_response`): it keeps such households until it is updated.
+            gone: if self.protocol >= GONE_PROTOCOL {
+                gone
+            } else {
+                Vec::new()
+            },
+        };
+        // A protocol 3 device reads full changes only.
+        if self.protocol >= 4 {
+            cpu(|| res.pack());
+        }
+        Ok(res)
     }
-    Ok(res)
 }
 
 /// The one county `areas` lie in, if they do.

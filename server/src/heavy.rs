@@ -194,6 +194,10 @@ impl Heavy {
 pub struct HeldSlot(Arc<Mutex<Option<Slot>>>);
 
 impl HeldSlot {
+    fn new(slot: Slot) -> Self {
+        HeldSlot(Arc::new(Mutex::new(Some(slot))))
+    }
+
     /// Hands the slot on now; the request goes on outside the heavy limit.
     pub fn release(&self) {
         let slot = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -217,7 +221,7 @@ async fn admit(State(heavy): State<Arc<Heavy>>, mut req: Request, next: Next) ->
         tracing::warn!(path = %req.uri().path(), "overloaded: request shed");
         return overloaded().into_response();
     };
-    let held = HeldSlot(Arc::new(Mutex::new(Some(slot))));
+    let held = HeldSlot::new(slot);
     req.extensions_mut().insert(held.clone());
     let response = next.run(req).await;
     held.release();
@@ -275,6 +279,8 @@ pub fn spread<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     #[test]
@@ -283,6 +289,42 @@ mod tests {
             let out = spread(n, |i| i * i);
             assert_eq!(out, (0..n).map(|i| i * i).collect::<Vec<_>>(), "n = {n}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_released_slot_admits_the_next_request_while_the_first_goes_on() {
+        let heavy = Arc::new(Heavy::new(1, 1));
+        let held = HeldSlot::new(heavy.admit(10).await.expect("a free slot"));
+        let still_running = held.clone();
+        let next = {
+            let heavy = heavy.clone();
+            tokio::spawn(async move { heavy.admit(10).await.is_some() })
+        };
+        while heavy.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        still_running.release();
+        assert!(
+            next.await.expect("join"),
+            "the waiting request got the slot"
+        );
+        // Releasing again, as the layer does at the end, hands on nothing more.
+        held.release();
+        assert_eq!(heavy.lock().running, 0, "every slot back");
+        let _again = heavy.admit(10).await.expect("the line is free again");
+        assert_eq!(heavy.lock().running, 1);
+    }
+
+    #[test]
+    fn spread_work_runs_on_more_than_one_thread_where_there_are_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let threads = spread(16, |_| {
+            // Long enough that a helper thread starts before this thread has taken every item.
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            std::thread::current().id()
+        });
+        let distinct: HashSet<_> = threads.into_iter().collect();
+        assert_eq!(distinct.len() > 1, cores > 1, "{cores} cores, {distinct:?}");
     }
 
     #[tokio::test]

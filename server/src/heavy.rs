@@ -245,9 +245,10 @@ pub fn cpu<T>(f: impl FnOnce() -> T) -> T {
 /// slots, and a hostile device's one-household pushes gain nothing). Callers run it inside
 /// [`cpu`]. Hand-written over a thread pool crate: a scope and a shared counter are all it takes.
 pub fn spread<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n);
+    // Read once: on Linux it reads the cgroup's CPU quota from files, too slow for every sync.
+    static CORES: std::sync::LazyLock<usize> =
+        std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, |t| t.get()));
+    let threads = (*CORES).min(n);
     if threads <= 1 {
         return (0..n).map(f).collect();
     }

@@ -93,17 +93,14 @@ pub async fn sync<D: Database>(
 /// CPU- and memory-bound half, and a pull waiting on the database need not keep the next
 /// device's merge waiting (see `crate::heavy`).
 pub struct Pushed {
+    /// The request, its pushes dropped once merged: what the pull reads of it.
+    req: SyncRequest,
     results: Vec<PushResult>,
-    protocol: u32,
     /// A device with one cursor: the county it stands for.
     one_county: Option<String>,
     restore: Option<RestorePoint>,
+    /// Whether the restore's recovery window was open for the push.
     window_open: bool,
-    scope: String,
-    cursor: i64,
-    cursors: Cursors,
-    want_full: Vec<String>,
-    max_pull_bytes: u32,
 }
 
 impl Pushed {
@@ -146,38 +143,35 @@ impl Pushed {
                 }
             }
         }
+        let window_open = window.is_some();
+        req.pushes = Vec::new();
         Ok(Pushed {
+            req,
             results,
-            protocol: req.protocol,
             one_county,
-            window_open: window.is_some(),
             restore,
-            scope: req.scope,
-            cursor: req.cursor,
-            cursors: req.cursors,
-            want_full: req.want_full,
-            max_pull_bytes: req.max_pull_bytes,
+            window_open,
         })
     }
 
     /// The answer: the push results and the device's pull.
     pub async fn answer<D: Database>(
-        self,
+        mut self,
         db: &D,
         device: &DeviceAuth,
     ) -> Result<SyncResponse, SyncError> {
         let restore = self.restore.as_ref();
         let scope = log_scope_key(&device.user.areas, restore.map(|p| p.log_id.as_str()));
         // The cursors only cover what was in scope when they were handed out.
-        let from = if self.scope == scope {
+        let from = if self.req.scope == scope {
             LogPosition {
-                cursors: self.cursors,
-                floor: self.cursor,
+                cursors: std::mem::take(&mut self.req.cursors),
+                floor: self.req.cursor,
             }
         } else {
             LogPosition::START
         };
-        let reassigned = reassigned_from(&self.scope, &device.user.areas);
+        let reassigned = reassigned_from(&self.req.scope, &device.user.areas);
         let resent = match reassigned {
             Some(_) => db.resend_own_changes(&device.device_id).await?,
             None => device.own_resent.clone(),
@@ -191,7 +185,7 @@ impl Pushed {
                 &from,
                 &device.user.areas,
                 own,
-                self.max_pull_bytes.min(MAX_PULL_BYTES) as usize,
+                self.req.max_pull_bytes.min(MAX_PULL_BYTES) as usize,
             )
             .await?;
         let mut pulled: Vec<PulledChange> = page
@@ -202,12 +196,12 @@ impl Pushed {
                 change: wire_form(c.bytes),
             })
             .collect();
-        pulled.extend(full_documents(db, device, &self.want_full).await?);
+        pulled.extend(full_documents(db, device, &self.req.want_full).await?);
         if let Some(p) = restore.filter(|_| self.window_open) {
             db.note_resynced(p.id, &device.device_id).await?;
         }
         let mut gone = page.gone;
-        if let Some(old_key) = reassigned.filter(|_| self.protocol >= GONE_PROTOCOL) {
+        if let Some(old_key) = reassigned.filter(|_| self.req.protocol >= GONE_PROTOCOL) {
             gone.extend(left_since_reassignment(db, old_key, &device.user.areas).await?);
             gone.sort();
             gone.dedup();
@@ -229,14 +223,14 @@ impl Pushed {
             scope,
             // A protocol 3 or 4 device cannot read it (its answer is encoded without it, see
             // `wire::encode_response`): it keeps such households until it is updated.
-            gone: if self.protocol >= GONE_PROTOCOL {
+            gone: if self.req.protocol >= GONE_PROTOCOL {
                 gone
             } else {
                 Vec::new()
             },
         };
         // A protocol 3 device reads full changes only.
-        if self.protocol >= 4 {
+        if self.req.protocol >= 4 {
             cpu(|| res.pack());
         }
         Ok(res)

@@ -97,8 +97,6 @@ where
     qb
 }
 
-/// The highest number the change log has handed out in any county: how far a backup or a
-/// restore point reaches, for people to read (a device's position is per county).
 /// Adds `$2` to county `$1`'s counter and returns its new value. A county's first numbers
 /// follow the one counter of the log before it was numbered per county (`sync_state`, no longer
 /// moved), so a device's cursor from then stays right in every county.
@@ -136,6 +134,8 @@ where
     Ok(ends)
 }
 
+/// The highest number the change log has handed out in any county: how far a backup or a
+/// restore point reaches, for people to read (a device's position is per county).
 pub const LOG_END: &str = "SELECT coalesce((SELECT max(seq) FROM log_counters),
                                            (SELECT seq FROM sync_state WHERE id = 1))";
 

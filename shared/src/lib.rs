@@ -4,6 +4,7 @@
 pub mod authority;
 pub mod codes;
 pub mod cursors;
+pub mod deflate;
 pub mod demo;
 pub mod doc;
 pub mod fields;

@@ -12,7 +12,7 @@
 //!
 //! Account and error bodies are JSON: small, and readable in logs and tools.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -434,9 +434,10 @@ pub enum WireError {
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
     let raw = postcard::to_stdvec(value)?;
-    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(&raw).map_err(|_| WireError::Compression)?;
-    z.finish().map_err(|_| WireError::Compression)
+    let mut out = Vec::with_capacity(raw.len() / 3 + 64);
+    crate::deflate::deflate_into(crate::deflate::Level::Default, &raw, &mut out)
+        .map_err(|_| WireError::Compression)?;
+    Ok(out)
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
@@ -583,6 +584,7 @@ mod tests {
     #[test]
     fn a_compression_bomb_is_refused() {
         let zeros = vec![0u8; (MAX_DECODED_BYTES + 10) as usize];
+        use std::io::Write;
         let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
         z.write_all(&zeros).expect("write");
         let bomb = z.finish().expect("finish");

@@ -21,9 +21,10 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use automerge::{AutoCommit, SaveOptions};
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
 
 use super::DocError;
+use crate::deflate::{Level, deflate_into};
 
 const MAGIC: [u8; 4] = *b"ZFD\x01";
 const HEADER: usize = MAGIC.len() + 4;
@@ -32,8 +33,7 @@ const HEADER: usize = MAGIC.len() + 4;
 const MAX_SAVED_BYTES: usize = 64 << 20;
 
 thread_local! {
-    // One compressor per thread, reset between documents: setting one up is the cost avoided.
-    static COMPRESSOR: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+    // Kept per thread, reset between documents, as the compressors of `crate::deflate` are.
     static DECOMPRESSOR: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
@@ -50,20 +50,12 @@ pub(crate) fn save(doc: &mut AutoCommit) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER + saved.len() / 2 + 64);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&len.to_le_bytes());
-    COMPRESSOR.with_borrow_mut(|c| {
-        c.reset();
-        loop {
-            out.reserve(saved.len() / 4 + 64);
-            let offset = usize::try_from(c.total_in()).unwrap_or(saved.len());
-            match c.compress_vec(&saved[offset..], &mut out, FlushCompress::Finish) {
-                Ok(Status::StreamEnd) => return out,
-                Ok(_) => continue,
-                // Compressing a buffer in memory does not fail; should it, the uncompressed
-                // save is still a document automerge loads.
-                Err(_) => return saved,
-            }
-        }
-    })
+    match deflate_into(Level::Fast, &saved, &mut out) {
+        Ok(()) => out,
+        // Compressing a buffer in memory does not fail; should it, the uncompressed save is
+        // still a document automerge loads.
+        Err(_) => saved,
+    }
 }
 
 /// The bytes automerge loads: inflated when `stored` is in this module's form.

@@ -5,11 +5,13 @@
 //! edits of a visit ([`device::visit_edits`]) made on a device fork, and the server's steps are
 //! then timed one by one over all households, in the order `server::sync` runs them.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use zoufang_server::actor::server_actor;
 use zoufang_server::demo::{self, CountySpec};
-use zoufang_server::projection;
+use zoufang_server::projection::{self, Projection};
+use zoufang_server::storage::projection::row_hash;
 use zoufang_shared::authority::{self, Role, Writer};
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange};
 
@@ -77,6 +79,12 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
     let (load, mut docs) = per_item(&mut cases, |c| {
         HouseholdDoc::load(&c.stored, server_actor()).map_err(|e| format!("load {}: {e}", c.id))
     })?;
+    // The projection as stored before the push (not timed: the server keeps it).
+    let projected_before = docs
+        .iter_mut()
+        .zip(cases.iter())
+        .map(|(doc, c)| projection::project(&c.id, doc).map_err(|e| format!("project: {e}")))
+        .collect::<Res<Vec<_>>>()?;
     let mut pairs: Vec<(HouseholdDoc, &Case)> = docs.drain(..).zip(cases.iter()).collect();
     // The household before the push, for the write model to compare with.
     let (read_before, mut befores) = per_item(&mut pairs, |(doc, _)| {
@@ -121,9 +129,10 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
         .map_err(|e| format!("write model: {e}"))
     })?;
     let mut projecting: Vec<_> = work.iter_mut().zip(households).collect();
-    let (project, _) = per_item(&mut projecting, |((doc, c, _), h)| {
+    let (project, projected) = per_item(&mut projecting, |((doc, c, _), h)| {
         projection::project_read(&c.id, doc, h.clone()).map_err(|e| format!("project: {e}"))
     })?;
+    let rows = rows_written(&projected_before, &projected);
     let (save, saved) = per_item(&mut work, |(doc, _, _)| Ok(doc.save()))?;
     let saved_bytes: usize = saved.iter().map(Vec::len).sum();
 
@@ -158,6 +167,15 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
         "(of which: change history, for the newest time)",
         us(history),
     );
+    table.row(
+        "projection rows deleted + inserted: every row / changed tables / changed rows",
+        format!(
+            "{:.1} / {:.1} / {:.1} per household",
+            rows.all as f64 / n.max(1) as f64,
+            rows.changed_tables as f64 / n.max(1) as f64,
+            rows.changed_rows as f64 / n.max(1) as f64
+        ),
+    );
     table.row("save the whole document", us(save));
     let total = load + read_before + decode + apply + check + project + save;
     table.row(
@@ -165,4 +183,35 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
         format!("{} ≈ {:.0} merges/s on one core", us(total), 1.0 / total),
     );
     Ok(())
+}
+
+/// Projection rows a batch of merges deletes and inserts, counted three ways: every row of the
+/// household (no digest kept), the rows of the tables whose digest changed (the write before
+/// row hashes), and the rows that differ (what a write deletes and inserts now, by `row_hash`).
+#[derive(Default)]
+struct RowsWritten {
+    all: usize,
+    changed_tables: usize,
+    changed_rows: usize,
+}
+
+fn rows_written(before: &[Projection], after: &[Projection]) -> RowsWritten {
+    let mut out = RowsWritten::default();
+    for (b, a) in before.iter().zip(after) {
+        let changed = Projection::changed_tables(&a.digest(), Some(&b.digest()));
+        for ((tb, ta), changed) in b.tables.iter().zip(&a.tables).zip(changed) {
+            // A rewrite deletes the old rows and inserts the new.
+            let rewrite = tb.rows.len() + ta.rows.len();
+            out.all += rewrite;
+            if !changed {
+                continue;
+            }
+            out.changed_tables += rewrite;
+            let old: HashSet<i64> = tb.rows.iter().map(|r| row_hash(r)).collect();
+            let new: HashSet<i64> = ta.rows.iter().map(|r| row_hash(r)).collect();
+            // Inserted, and deleted.
+            out.changed_rows += new.difference(&old).count() + old.difference(&new).count();
+        }
+    }
+    out
 }

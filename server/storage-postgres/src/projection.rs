@@ -6,8 +6,8 @@
 
 use sqlx::{AssertSqlSafe, PgConnection};
 use zoufang_storage::DbError;
-use zoufang_storage::projection::{Projection, Table, Val};
-use zoufang_storage::sql::projection::ProjectionWrite;
+use zoufang_storage::projection::{Projection, Val};
+use zoufang_storage::sql::projection::{ProjectionWrite, TableWrite};
 
 pub(crate) async fn write_projections(
     conn: &mut PgConnection,
@@ -15,15 +15,31 @@ pub(crate) async fn write_projections(
 ) -> Result<(), DbError> {
     let plan = ProjectionWrite::of(projections);
     for t in &plan.tables {
-        let delete = format!(
-            "DELETE FROM {} WHERE {} = ANY($1)",
-            t.table.name, t.table.columns[0]
-        );
-        sqlx::query(AssertSqlSafe(delete))
-            .bind(&t.households)
-            .execute(&mut *conn)
-            .await?;
-        insert_rows(conn, t.table, &t.rows).await?;
+        let key = t.table.columns[0];
+        if !t.replaced.is_empty() {
+            let delete = format!("DELETE FROM {} WHERE {key} = ANY($1)", t.table.name);
+            sqlx::query(AssertSqlSafe(delete))
+                .bind(&t.replaced)
+                .execute(&mut *conn)
+                .await?;
+        }
+        if !t.diffed.is_empty() {
+            // Rows written before hashes were kept have none, and go too.
+            let delete = format!(
+                "DELETE FROM {} WHERE {key} = ANY($1) AND (row_hash IS NULL OR ({key}, row_hash) \
+                 NOT IN (SELECT * FROM unnest($2::text[], $3::int8[])))",
+                t.table.name
+            );
+            let (households, hashes): (Vec<&str>, Vec<i64>) =
+                t.kept().map(|r| (r.household, r.hash)).unzip();
+            sqlx::query(AssertSqlSafe(delete))
+                .bind(&t.diffed)
+                .bind(households)
+                .bind(hashes)
+                .execute(&mut *conn)
+                .await?;
+        }
+        insert_rows(conn, t).await?;
     }
     let (households, digests): (Vec<&str>, Vec<&str>) =
         plan.digests.iter().map(|(h, d)| (*h, d.as_str())).unzip();
@@ -45,23 +61,23 @@ enum Column {
     Int(Vec<Option<i64>>),
 }
 
-async fn insert_rows(
-    conn: &mut PgConnection,
-    table: &Table,
-    rows: &[&[Val]],
-) -> Result<(), DbError> {
-    let Some(first) = rows.first() else {
+async fn insert_rows(conn: &mut PgConnection, t: &TableWrite<'_>) -> Result<(), DbError> {
+    let table = t.table;
+    let Some(first) = t.rows.first() else {
         return Ok(());
     };
     let mut columns: Vec<Column> = first
+        .values
         .iter()
         .map(|v| match v {
-            Val::Text(_) => Column::Text(Vec::with_capacity(rows.len())),
-            Val::Int(_) => Column::Int(Vec::with_capacity(rows.len())),
+            Val::Text(_) => Column::Text(Vec::with_capacity(t.rows.len())),
+            Val::Int(_) => Column::Int(Vec::with_capacity(t.rows.len())),
         })
         .collect();
-    for row in rows {
-        for (column, value) in columns.iter_mut().zip(row.iter()) {
+    columns.push(Column::Int(Vec::with_capacity(t.rows.len())));
+    for row in &t.rows {
+        let hash = Val::Int(Some(row.hash));
+        for (column, value) in columns.iter_mut().zip(row.values.iter().chain([&hash])) {
             match (column, value) {
                 (Column::Text(c), Val::Text(v)) => c.push(v.clone()),
                 (Column::Int(c), Val::Int(v)) => c.push(*v),
@@ -81,8 +97,9 @@ async fn insert_rows(
             Column::Int(_) => format!("${}::int8[]", i + 1),
         })
         .collect();
+    // A diffed household's row that is already there, hash and all, is skipped.
     let sql = format!(
-        "INSERT INTO {} ({}) SELECT * FROM unnest({})",
+        "INSERT INTO {} ({}, row_hash) SELECT * FROM unnest({}) ON CONFLICT DO NOTHING",
         table.name,
         table.columns.join(", "),
         arrays.join(", ")

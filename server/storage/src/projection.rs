@@ -208,21 +208,7 @@ impl Projection {
             .map(|t| {
                 let mut h = Sha256::new();
                 for row in &t.rows {
-                    h.update(b"r");
-                    for v in row {
-                        let int;
-                        let (tag, bytes): (u8, &[u8]) = match v {
-                            Val::Text(Some(s)) => (b't', s.as_bytes()),
-                            Val::Int(Some(n)) => {
-                                int = n.to_le_bytes();
-                                (b'i', &int)
-                            }
-                            Val::Text(None) | Val::Int(None) => (b'n', &[]),
-                        };
-                        h.update([tag]);
-                        h.update((bytes.len() as u64).to_le_bytes());
-                        h.update(bytes);
-                    }
+                    feed_row(&mut h, row);
                 }
                 h.finalize()[..8]
                     .iter()
@@ -258,5 +244,37 @@ impl Projection {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A row's hash, stored in its `row_hash` column: a write of a table that changed deletes the
+/// household's rows whose hash is not among the new rows' and inserts the rest, so a visit
+/// added writes one `p_visits` row, not all of them.
+pub fn row_hash(row: &[Val]) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    feed_row(&mut h, row);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.finalize()[..8]);
+    i64::from_le_bytes(first)
+}
+
+/// A row into a hash, each value tagged and length-prefixed so that no two rows feed the same.
+fn feed_row(h: &mut sha2::Sha256, row: &[Val]) {
+    use sha2::Digest;
+    h.update(b"r");
+    for v in row {
+        let int;
+        let (tag, bytes): (u8, &[u8]) = match v {
+            Val::Text(Some(s)) => (b't', s.as_bytes()),
+            Val::Int(Some(n)) => {
+                int = n.to_le_bytes();
+                (b'i', &int)
+            }
+            Val::Text(None) | Val::Int(None) => (b'n', &[]),
+        };
+        h.update([tag]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
     }
 }

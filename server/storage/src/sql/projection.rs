@@ -1,7 +1,7 @@
 //! The projection's reads and writes ([`crate::Projections`]) and the review pages' sessions and
 //! spot checks ([`crate::WebStore`]), in one text.
 
-pub use super::projection_write::{ProjectionWrite, TableWrite, write_projections};
+pub use super::projection_write::{NewRow, ProjectionWrite, TableWrite, write_projections};
 
 /// Generates `impl Projections` and `impl WebStore` for a [`crate::Backend`] type (see
 /// [`crate::neutral_sql!`]).

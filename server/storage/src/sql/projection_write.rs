@@ -1,29 +1,51 @@
 //! How a projection write is planned and run inside the caller's transaction: per table, the
-//! households whose rows are replaced and their new rows, written in statements of `VALUES`
-//! lists by [`write_projections`] (a SQLite sync's commit, and a reindex on either backend; a
-//! PostgreSQL sync's commit writes the same plan with `unnest` arrays in its own crate).
+//! households whose rows are replaced or brought up to date and their new rows, written in
+//! statements of `VALUES` lists by [`write_projections`] (a SQLite sync's commit, and a reindex
+//! on either backend; a PostgreSQL sync's commit writes the same plan with `unnest` arrays in
+//! its own crate).
 
 use sqlx::QueryBuilder;
 
 use crate::DbError;
-use crate::projection::{Projection, TABLES, Table, Val};
+use crate::projection::{Projection, TABLES, Table, Val, row_hash};
 use crate::sql::MAX_BINDS;
 
-/// One table's share of a projection write: the households whose rows in it are replaced, and
-/// their new rows.
+/// One new row of a table: its household, its values and their hash (its `row_hash` column).
+pub struct NewRow<'a> {
+    pub household: &'a str,
+    pub values: &'a [Val],
+    pub hash: i64,
+}
+
+/// One table's share of a projection write.
 pub struct TableWrite<'a> {
     pub table: &'static Table,
-    pub households: Vec<&'a str>,
-    pub rows: Vec<&'a [Val]>,
+    /// Households with no digest before (new ones, or a reindex): all their rows go.
+    pub replaced: Vec<&'a str>,
+    /// Households whose table changed since their digest: their rows whose `row_hash` is not
+    /// among their new rows' go; a row that is already there stays (inserts skip it).
+    pub diffed: Vec<&'a str>,
+    /// The new rows of both.
+    pub rows: Vec<NewRow<'a>>,
+}
+
+impl TableWrite<'_> {
+    /// The new rows of the `diffed` households: the (household, hash) pairs their old rows are
+    /// kept by.
+    pub fn kept(&self) -> impl Iterator<Item = &NewRow<'_>> {
+        self.rows
+            .iter()
+            .filter(|r| self.diffed.contains(&r.household))
+    }
 }
 
 /// What a write of some households' projections does: of each household only the tables whose
-/// rows differ from those its previous digest describes (all tables when it has none), then its
-/// new digest. Both backends carry out this one plan; only their statements differ (SQLite has
-/// no arrays: rows go as `VALUES` lists; PostgreSQL binds one array per column, see
-/// `zoufang-storage-postgres`).
+/// rows differ from those its previous digest describes (all tables when it has none), and of
+/// those tables only the rows that differ; then its new digest. Both backends carry out this
+/// one plan; only their statements differ (SQLite has no arrays: rows go as `VALUES` lists;
+/// PostgreSQL binds one array per column, see `zoufang-storage-postgres`).
 pub struct ProjectionWrite<'a> {
-    /// Tables with something to replace, in [`TABLES`] order.
+    /// Tables with something to write, in [`TABLES`] order.
     pub tables: Vec<TableWrite<'a>>,
     /// Every household's new digest, to replace its old one.
     pub digests: Vec<(&'a str, String)>,
@@ -45,27 +67,35 @@ impl<'a> ProjectionWrite<'a> {
             .iter()
             .enumerate()
             .filter_map(|(t, table)| {
-                let written: Vec<&Projection> = projections
-                    .iter()
-                    .zip(&changed)
-                    .filter(|(_, changed)| changed[t])
-                    .map(|((p, _), _)| *p)
-                    .collect();
-                (!written.is_empty()).then(|| TableWrite {
+                let mut write = TableWrite {
                     table,
-                    households: written.iter().map(|p| p.household_id.as_str()).collect(),
-                    rows: written
-                        .iter()
-                        .flat_map(|p| p.tables[t].rows.iter().map(Vec::as_slice))
-                        .collect(),
-                })
+                    replaced: Vec::new(),
+                    diffed: Vec::new(),
+                    rows: Vec::new(),
+                };
+                for ((p, before), changed) in projections.iter().zip(&changed) {
+                    if !changed[t] {
+                        continue;
+                    }
+                    let household = p.household_id.as_str();
+                    match before {
+                        Some(_) => write.diffed.push(household),
+                        None => write.replaced.push(household),
+                    }
+                    write.rows.extend(p.tables[t].rows.iter().map(|row| NewRow {
+                        household,
+                        values: row,
+                        hash: row_hash(row),
+                    }));
+                }
+                (!write.replaced.is_empty() || !write.diffed.is_empty()).then_some(write)
             })
             .collect();
         ProjectionWrite { tables, digests }
     }
 }
 
-/// Replaces the projection rows of the given households, inside the caller's transaction (a
+/// Writes the projection rows of the given households, inside the caller's transaction (a
 /// sync's commit, a reindex), as [`ProjectionWrite`] plans it, in statements of `VALUES` lists.
 pub async fn write_projections<DB>(
     conn: &mut DB::Connection,
@@ -77,26 +107,34 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     for chunk in projections.chunks(MAX_BINDS / 20) {
         let plan = ProjectionWrite::of(chunk);
         for t in &plan.tables {
-            delete_rows(conn, t.table.name, t.table.columns[0], &t.households).await?;
-            for rows in t.rows.chunks(MAX_BINDS / t.table.columns.len()) {
+            let key = t.table.columns[0];
+            if !t.replaced.is_empty() {
+                delete_rows(conn, t.table.name, key, &t.replaced).await?;
+            }
+            delete_stale_rows(conn, t).await?;
+            for rows in t.rows.chunks(MAX_BINDS / (t.table.columns.len() + 1)) {
                 let mut qb = QueryBuilder::<DB>::new(format!(
-                    "INSERT INTO {} ({}) ",
+                    "INSERT INTO {} ({}, row_hash) ",
                     t.table.name,
                     t.table.columns.join(", ")
                 ));
                 qb.push_values(rows, |mut sep, row| {
-                    for v in row.iter() {
+                    for v in row.values {
                         match v {
                             Val::Text(s) => sep.push_bind(s.clone()),
                             Val::Int(n) => sep.push_bind(*n),
                         };
                     }
+                    sep.push_bind(row.hash);
                 });
+                // A diffed household's row that is already there, hash and all.
+                qb.push(" ON CONFLICT DO NOTHING");
                 qb.build().execute(&mut *conn).await?;
             }
         }
@@ -132,5 +170,63 @@ where
     }
     qb.push(")");
     qb.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Deletes the rows of the `diffed` households of `t` that are not among their new rows (rows
+/// written before hashes were kept have none, and go too), a few households per statement.
+async fn delete_stale_rows<DB>(conn: &mut DB::Connection, t: &TableWrite<'_>) -> Result<(), DbError>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let key = t.table.columns[0];
+    let mut kept: std::collections::HashMap<&str, Vec<&NewRow>> = std::collections::HashMap::new();
+    for row in t.kept() {
+        kept.entry(row.household).or_default().push(row);
+    }
+    let rows_of = |h: &str| kept.get(h).map_or(&[][..], Vec::as_slice);
+    let mut start = 0;
+    while start < t.diffed.len() {
+        // Households in this statement and their kept rows: 1 bind a household, 2 a row.
+        let mut end = start;
+        let mut binds = 0;
+        while end < t.diffed.len() {
+            let more = 1 + 2 * rows_of(t.diffed[end]).len();
+            if end > start && binds + more > MAX_BINDS {
+                break;
+            }
+            binds += more;
+            end += 1;
+        }
+        let households = &t.diffed[start..end];
+        let mut qb =
+            QueryBuilder::<DB>::new(format!("DELETE FROM {} WHERE {key} IN (", t.table.name));
+        let mut ids = qb.separated(", ");
+        for h in households {
+            ids.push_bind((*h).to_owned());
+        }
+        qb.push(")");
+        let pairs: Vec<&NewRow> = households
+            .iter()
+            .flat_map(|h| rows_of(h))
+            .copied()
+            .collect();
+        if !pairs.is_empty() {
+            qb.push(format!(
+                " AND (row_hash IS NULL OR ({key}, row_hash) NOT IN ("
+            ));
+            qb.push_values(pairs, |mut sep, row| {
+                sep.push_bind(row.household.to_owned());
+                sep.push_bind(row.hash);
+            });
+            qb.push("))");
+        }
+        qb.build().execute(&mut *conn).await?;
+        start = end;
+    }
     Ok(())
 }

@@ -24,11 +24,13 @@ pub(crate) async fn write_projections(
                 .await?;
         }
         if !t.diffed.is_empty() {
-            // Rows written before hashes were kept have none, and go too.
+            // An anti-join, whatever the number of rows (a row written before hashes were kept
+            // has none, matches nothing, and goes too).
             let delete = format!(
-                "DELETE FROM {} WHERE {key} = ANY($1) AND (row_hash IS NULL OR ({key}, row_hash) \
-                 NOT IN (SELECT * FROM unnest($2::text[], $3::int8[])))",
-                t.table.name
+                "DELETE FROM {table} t WHERE t.{key} = ANY($1) AND NOT EXISTS \
+                 (SELECT 1 FROM unnest($2::text[], $3::int8[]) AS k(household, hash) \
+                 WHERE k.household = t.{key} AND k.hash = t.row_hash)",
+                table = t.table.name
             );
             let (households, hashes): (Vec<&str>, Vec<i64>) =
                 t.kept().map(|r| (r.household, r.hash)).unzip();

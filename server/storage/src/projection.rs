@@ -201,14 +201,27 @@ impl Projection {
     /// Stored beside the rows (`p_digests`), it lets the next write of the household skip the
     /// tables whose rows did not change (a visit rewrites neither members nor cases).
     pub fn digest(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let tables: Vec<String> = self
-            .tables
+        Self::digest_of(&self.row_hashes())
+    }
+
+    /// Every row's [`row_hash`], table by table.
+    pub fn row_hashes(&self) -> Vec<Vec<i64>> {
+        self.tables
             .iter()
-            .map(|t| {
+            .map(|t| t.rows.iter().map(|r| row_hash(r)).collect())
+            .collect()
+    }
+
+    /// [`Projection::digest`] from the [`Projection::row_hashes`]: each row is hashed once
+    /// for both.
+    pub fn digest_of(row_hashes: &[Vec<i64>]) -> String {
+        use sha2::{Digest, Sha256};
+        let tables: Vec<String> = row_hashes
+            .iter()
+            .map(|rows| {
                 let mut h = Sha256::new();
-                for row in &t.rows {
-                    feed_row(&mut h, row);
+                for row in rows {
+                    h.update(row.to_le_bytes());
                 }
                 h.finalize()[..8]
                     .iter()
@@ -249,20 +262,11 @@ impl Projection {
 
 /// A row's hash, stored in its `row_hash` column: a write of a table that changed deletes the
 /// household's rows whose hash is not among the new rows' and inserts the rest, so a visit
-/// added writes one `p_visits` row, not all of them.
+/// added writes one `p_visits` row, not all of them. Each value is tagged and length-prefixed,
+/// so that no two rows feed the hash the same bytes.
 pub fn row_hash(row: &[Val]) -> i64 {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    feed_row(&mut h, row);
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&h.finalize()[..8]);
-    i64::from_le_bytes(first)
-}
-
-/// A row into a hash, each value tagged and length-prefixed so that no two rows feed the same.
-fn feed_row(h: &mut sha2::Sha256, row: &[Val]) {
-    use sha2::Digest;
-    h.update(b"r");
     for v in row {
         let int;
         let (tag, bytes): (u8, &[u8]) = match v {
@@ -277,4 +281,7 @@ fn feed_row(h: &mut sha2::Sha256, row: &[Val]) {
         h.update((bytes.len() as u64).to_le_bytes());
         h.update(bytes);
     }
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&h.finalize()[..8]);
+    i64::from_le_bytes(first)
 }

@@ -7,7 +7,7 @@
 use sqlx::QueryBuilder;
 
 use crate::DbError;
-use crate::projection::{Projection, TABLES, Table, Val, row_hash};
+use crate::projection::{Projection, TABLES, Table, Val};
 use crate::sql::MAX_BINDS;
 
 /// One new row of a table: its household, its values and their hash (its `row_hash` column).
@@ -15,6 +15,8 @@ pub struct NewRow<'a> {
     pub household: &'a str,
     pub values: &'a [Val],
     pub hash: i64,
+    /// Whether its household is one of [`TableWrite::diffed`].
+    pub diffed: bool,
 }
 
 /// One table's share of a projection write.
@@ -33,9 +35,7 @@ impl TableWrite<'_> {
     /// The new rows of the `diffed` households: the (household, hash) pairs their old rows are
     /// kept by.
     pub fn kept(&self) -> impl Iterator<Item = &NewRow<'_>> {
-        self.rows
-            .iter()
-            .filter(|r| self.diffed.contains(&r.household))
+        self.rows.iter().filter(|r| r.diffed)
     }
 }
 
@@ -53,10 +53,12 @@ pub struct ProjectionWrite<'a> {
 
 impl<'a> ProjectionWrite<'a> {
     pub fn of(projections: &[(&'a Projection, Option<&str>)]) -> ProjectionWrite<'a> {
-        // Hashed once: compared here, stored with the rows.
+        // Each row hashed once: for the digests, compared here and stored, and for the rows.
+        let hashes: Vec<Vec<Vec<i64>>> = projections.iter().map(|(p, _)| p.row_hashes()).collect();
         let digests: Vec<(&str, String)> = projections
             .iter()
-            .map(|(p, _)| (p.household_id.as_str(), p.digest()))
+            .zip(&hashes)
+            .map(|((p, _), h)| (p.household_id.as_str(), Projection::digest_of(h)))
             .collect();
         let changed: Vec<Vec<bool>> = projections
             .iter()
@@ -73,20 +75,29 @@ impl<'a> ProjectionWrite<'a> {
                     diffed: Vec::new(),
                     rows: Vec::new(),
                 };
-                for ((p, before), changed) in projections.iter().zip(&changed) {
+                for (((p, before), changed), hashes) in
+                    projections.iter().zip(&changed).zip(&hashes)
+                {
                     if !changed[t] {
                         continue;
                     }
                     let household = p.household_id.as_str();
-                    match before {
-                        Some(_) => write.diffed.push(household),
-                        None => write.replaced.push(household),
+                    let diffed = before.is_some();
+                    if diffed {
+                        write.diffed.push(household);
+                    } else {
+                        write.replaced.push(household);
                     }
-                    write.rows.extend(p.tables[t].rows.iter().map(|row| NewRow {
-                        household,
-                        values: row,
-                        hash: row_hash(row),
-                    }));
+                    write
+                        .rows
+                        .extend(p.tables[t].rows.iter().zip(&hashes[t]).map(|(row, &hash)| {
+                            NewRow {
+                                household,
+                                values: row,
+                                hash,
+                                diffed,
+                            }
+                        }));
                 }
                 (!write.replaced.is_empty() || !write.diffed.is_empty()).then_some(write)
             })

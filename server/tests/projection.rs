@@ -420,12 +420,7 @@ async fn unchanged_tables_are_not_rewritten(url: String) {
     store_again(&db, id, doc).await;
     assert_eq!(tampered().await, members, "members not rewritten");
 
-    doc.edit(&author(), |e| {
-        let (mid, mut m) = e.household()?.members.into_iter().next().expect("a member");
-        m.name = "李新名".into();
-        e.update_member(&mid, &m)
-    })
-    .expect("rename");
+    rename_first_member(doc, "李新名");
     store_again(&db, id, doc).await;
     assert_eq!(
         tampered().await,
@@ -463,14 +458,18 @@ async fn unchanged_tables_are_not_rewritten(url: String) {
     // their table replaces them all.
     execute(&url, &tamper).await;
     execute(&url, "UPDATE p_members SET row_hash = NULL").await;
-    doc.edit(&author(), |e| {
-        let (mid, mut m) = e.household()?.members.into_iter().next().expect("a member");
-        m.name = "王再改".into();
-        e.update_member(&mid, &m)
-    })
-    .expect("rename again");
+    rename_first_member(doc, "王再改");
     store_again(&db, id, doc).await;
     assert_eq!(tampered().await, 0, "rows without a hash rewritten");
+}
+
+fn rename_first_member(doc: &mut HouseholdDoc, name: &str) {
+    doc.edit(&author(), |e| {
+        let (mid, mut m) = e.household()?.members.into_iter().next().expect("a member");
+        m.name = name.into();
+        e.update_member(&mid, &m)
+    })
+    .expect("rename");
 }
 
 /// A statement on the test database behind the storage layer's back; its rows affected.

@@ -11,7 +11,6 @@ use std::time::Instant;
 use zoufang_server::actor::server_actor;
 use zoufang_server::demo::{self, CountySpec};
 use zoufang_server::projection::{self, Projection};
-use zoufang_server::storage::projection::row_hash;
 use zoufang_shared::authority::{self, Role, Writer};
 use zoufang_shared::doc::{ActorId, ChangeAuthor, HouseholdDoc, IncomingChange};
 
@@ -198,17 +197,22 @@ struct RowsWritten {
 fn rows_written(before: &[Projection], after: &[Projection]) -> RowsWritten {
     let mut out = RowsWritten::default();
     for (b, a) in before.iter().zip(after) {
-        let changed = Projection::changed_tables(&a.digest(), Some(&b.digest()));
-        for ((tb, ta), changed) in b.tables.iter().zip(&a.tables).zip(changed) {
+        // Each row hashed once, for the digests and the row sets both.
+        let (hb, ha) = (b.row_hashes(), a.row_hashes());
+        let changed = Projection::changed_tables(
+            &Projection::digest_of(&ha),
+            Some(&Projection::digest_of(&hb)),
+        );
+        for ((old, new), changed) in hb.iter().zip(&ha).zip(changed) {
             // A rewrite deletes the old rows and inserts the new.
-            let rewrite = tb.rows.len() + ta.rows.len();
+            let rewrite = old.len() + new.len();
             out.all += rewrite;
             if !changed {
                 continue;
             }
             out.changed_tables += rewrite;
-            let old: HashSet<i64> = tb.rows.iter().map(|r| row_hash(r)).collect();
-            let new: HashSet<i64> = ta.rows.iter().map(|r| row_hash(r)).collect();
+            let old: HashSet<&i64> = old.iter().collect();
+            let new: HashSet<&i64> = new.iter().collect();
             // Inserted, and deleted.
             out.changed_rows += new.difference(&old).count() + old.difference(&new).count();
         }

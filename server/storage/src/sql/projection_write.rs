@@ -174,14 +174,27 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    delete_of::<DB>(table, key, households)
+        .build()
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// `DELETE FROM table WHERE key IN (households)`, for a caller to narrow further.
+fn delete_of<DB>(table: &str, key: &str, households: &[&str]) -> QueryBuilder<DB>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     let mut qb = QueryBuilder::<DB>::new(format!("DELETE FROM {table} WHERE {key} IN ("));
     let mut ids = qb.separated(", ");
     for h in households {
         ids.push_bind((*h).to_owned());
     }
     qb.push(")");
-    qb.build().execute(&mut *conn).await?;
-    Ok(())
+    qb
 }
 
 /// Deletes the rows of the `diffed` households of `t` that are not among their new rows (rows
@@ -214,13 +227,7 @@ where
             end += 1;
         }
         let households = &t.diffed[start..end];
-        let mut qb =
-            QueryBuilder::<DB>::new(format!("DELETE FROM {} WHERE {key} IN (", t.table.name));
-        let mut ids = qb.separated(", ");
-        for h in households {
-            ids.push_bind((*h).to_owned());
-        }
-        qb.push(")");
+        let mut qb = delete_of::<DB>(t.table.name, key, households);
         let pairs: Vec<&NewRow> = households
             .iter()
             .flat_map(|h| rows_of(h))

@@ -463,6 +463,96 @@ async fn unchanged_tables_are_not_rewritten(url: String) {
     assert_eq!(tampered().await, 0, "rows without a hash rewritten");
 }
 
+/// Every projection row and the digest of a household lie in its county (migration 0018), and
+/// a move to another county takes them along: none stays behind under the old county, the new
+/// county has them all, and the next write there trusts the digest it finds there.
+async fn a_move_to_another_county_takes_its_rows(url: String) {
+    let db = open(&url).await;
+    with_areas(&db).await;
+    let mut docs = township();
+    store(&db, &mut docs[..1]).await;
+    let (id, doc) = &mut docs[0];
+    let rows_in = |county: &'static str| {
+        let url = url.clone();
+        let id = id.clone();
+        async move {
+            let mut n = 0;
+            for t in zoufang_server::projection::TABLES {
+                let key = t.columns[0];
+                n += count(
+                    &url,
+                    &format!(
+                        "SELECT count(*) FROM {} WHERE county = '{county}' AND {key} = '{id}'",
+                        t.name
+                    ),
+                )
+                .await;
+            }
+            let digests = count(
+                &url,
+                &format!(
+                    "SELECT count(*) FROM p_digests WHERE county = '{county}' \
+                     AND household_id = '{id}'"
+                ),
+            )
+            .await;
+            let household = count(
+                &url,
+                &format!(
+                    "SELECT count(*) FROM households WHERE county = '{county}' AND id = '{id}'"
+                ),
+            )
+            .await;
+            (n, digests, household)
+        }
+    };
+    let (rows, digests, household) = rows_in("530921").await;
+    assert!(rows > 3, "the household, its members and more: {rows}");
+    assert_eq!((digests, household), (1, 1));
+
+    doc.edit(&author(), |e| {
+        let mut info = e.household()?.info;
+        info.area_code = Some("530922100101".into());
+        e.set_info(&info)
+    })
+    .expect("move");
+    store_again(&db, id, doc).await;
+    assert_eq!(rows_in("530921").await, (0, 0, 0), "nothing left behind");
+    let (moved, digests, household) = rows_in("530922").await;
+    assert_eq!((moved, digests, household), (rows, 1, 1));
+    assert_eq!(
+        db.households(std::slice::from_ref(id)).await.expect("read")[0].area_code,
+        "530922100101"
+    );
+
+    // Written again in its new county, on the digest kept there: unchanged tables stay.
+    let tamper = format!("UPDATE p_members SET name = 'tampered' WHERE household_id = '{id}'");
+    let members = execute(&url, &tamper).await as i64;
+    doc.edit(&author(), |e| e.add_visit(&a_visit()).map(drop))
+        .expect("visit");
+    store_again(&db, id, doc).await;
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM p_members WHERE name = 'tampered'"
+        )
+        .await,
+        members,
+        "members not rewritten"
+    );
+    assert_eq!(rows_in("530921").await, (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_move_to_another_county_takes_its_rows_sqlite() {
+    with_sqlite(a_move_to_another_county_takes_its_rows).await;
+}
+
+#[tokio::test]
+async fn a_move_to_another_county_takes_its_rows_postgres() {
+    with_pg(a_move_to_another_county_takes_its_rows).await;
+}
+
 fn rename_first_member(doc: &mut HouseholdDoc, name: &str) {
     doc.edit(&author(), |e| {
         let (mid, mut m) = e.household()?.members.into_iter().next().expect("a member");

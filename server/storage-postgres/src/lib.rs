@@ -47,6 +47,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
 use zoufang_storage::reexports::county_of;
 use zoufang_storage::sql::bump_counters;
+use zoufang_storage::sql::projection::forget_projections;
 use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, SyncWrite};
 
 /// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
@@ -125,26 +126,34 @@ impl Backend for PgDb {
         // The areas they left, for the move log.
         let mut moved_from = Vec::<String>::new();
         for h in by_id {
+            let county = county_of(&h.area_code);
             let done = match h.expected_version {
                 Some(v) => {
-                    // The area it had: the CTE reads the statement's snapshot, and the update
-                    // goes through only if the row still has that version when locked, so it is
-                    // the area this update replaces (NULL only when the update fails).
+                    // Within its county, one statement that names it. The CTE reads the
+                    // statement's snapshot, and the update goes through only if the row still
+                    // has that version when locked, so `before` is the area this update
+                    // replaces (NULL only when the update fails).
                     let before: Option<Option<String>> = sqlx::query_scalar(
                         "WITH before AS (
-                             SELECT area_code FROM households WHERE id = $3 AND version = $4
+                             SELECT area_code FROM households
+                             WHERE county = $5 AND id = $3 AND version = $4
                          )
                          UPDATE households
                          SET area_code = $1, doc = $2, version = version + 1, updated_at = now()
-                         WHERE id = $3 AND version = $4
+                         WHERE county = $5 AND id = $3 AND version = $4
                          RETURNING (SELECT area_code FROM before)",
                     )
                     .bind(&h.area_code)
                     .bind(&h.doc)
                     .bind(&h.id)
                     .bind(v)
+                    .bind(county)
                     .fetch_optional(&mut *tx)
                     .await?;
+                    let before = match before {
+                        Some(before) => Some(before),
+                        None => moved_in(&mut tx, h, v).await?.map(Some),
+                    };
                     if let Some(Some(from)) = &before
                         && from != &h.area_code
                     {
@@ -155,10 +164,11 @@ impl Backend for PgDb {
                     u64::from(before.is_some())
                 }
                 None => sqlx::query(
-                    "INSERT INTO households (id, area_code, doc, version)
-                         VALUES ($1, $2, $3, 1)
-                         ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO households (county, id, area_code, doc, version)
+                         VALUES ($1, $2, $3, $4, 1)
+                         ON CONFLICT DO NOTHING",
                 )
+                .bind(county)
                 .bind(&h.id)
                 .bind(&h.area_code)
                 .bind(&h.doc)
@@ -240,8 +250,22 @@ impl Backend for PgDb {
             relogged.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
         }
         // Under the household row locks just taken, so two writers of one household cannot
-        // interleave their projection rows.
-        projection::write_projections(&mut tx, &write.projections()).await?;
+        // interleave their projection rows. A household from another county leaves its rows
+        // there and has all of them written in its new one.
+        let mut projections = write.projections();
+        for &i in &across {
+            let county = county_of(&moved_from[i]);
+            forget_projections::<Postgres>(&mut tx, county, &[moved_ids[i]]).await?;
+        }
+        for p in &mut projections {
+            if across
+                .iter()
+                .any(|&i| moved_ids[i] == p.projection.household_id)
+            {
+                p.before = None;
+            }
+        }
+        projection::write_projections(&mut tx, &projections).await?;
 
         let mut new = NewRows::default();
         for (_, household_id, hash, actor, bytes, area) in &relogged {
@@ -334,4 +358,39 @@ impl<'a> NewRows<'a> {
         self.area_code.push(area);
         self.bytes.push(bytes);
     }
+}
+
+/// The update of `h` found no row at `version` in its new county: if the row is at that version
+/// in another county, `h` moved from there. The row leaves that county and is written anew in
+/// this one (a table distributed by county cannot move a row by updating its key), and the
+/// area it had is returned; `None` when the version moved (a conflict).
+async fn moved_in(
+    tx: &mut PgConnection,
+    h: &HouseholdWrite,
+    version: i64,
+) -> Result<Option<String>, DbError> {
+    let county = county_of(&h.area_code);
+    let from: Option<String> = sqlx::query_scalar(
+        "DELETE FROM households WHERE id = $1 AND version = $2 AND county <> $3
+         RETURNING area_code",
+    )
+    .bind(&h.id)
+    .bind(version)
+    .bind(county)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if from.is_some() {
+        sqlx::query(
+            "INSERT INTO households (county, id, area_code, doc, version)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(county)
+        .bind(&h.id)
+        .bind(&h.area_code)
+        .bind(&h.doc)
+        .bind(version + 1)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(from)
 }

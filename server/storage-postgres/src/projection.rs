@@ -2,23 +2,34 @@
 //! column goes as one array (`unnest`), so a table's insert is the same text whatever the batch
 //! holds and is prepared once per connection. The shared form (`VALUES` lists, which SQLite
 //! needs: it has no arrays) is a new text for every row count, parsed, planned and cached anew.
-//! Both carry out the one plan of [`ProjectionWrite`].
+//! Both carry out the one plan of [`ProjectionWrite`], county by county.
 
 use sqlx::{AssertSqlSafe, PgConnection};
 use zoufang_storage::DbError;
-use zoufang_storage::projection::{Projection, Val};
+use zoufang_storage::projection::{Projected, Val};
 use zoufang_storage::sql::projection::{ProjectionWrite, TableWrite};
 
 pub(crate) async fn write_projections(
     conn: &mut PgConnection,
-    projections: &[(&Projection, Option<&str>)],
+    projections: &[Projected<'_>],
 ) -> Result<(), DbError> {
-    let plan = ProjectionWrite::of(projections);
+    for plan in ProjectionWrite::plan(projections) {
+        write_plan(conn, &plan).await?;
+    }
+    Ok(())
+}
+
+async fn write_plan(conn: &mut PgConnection, plan: &ProjectionWrite<'_>) -> Result<(), DbError> {
+    let county = plan.county;
     for t in &plan.tables {
         let key = t.table.columns[0];
         if !t.replaced.is_empty() {
-            let delete = format!("DELETE FROM {} WHERE {key} = ANY($1)", t.table.name);
+            let delete = format!(
+                "DELETE FROM {} WHERE county = $1 AND {key} = ANY($2)",
+                t.table.name
+            );
             sqlx::query(AssertSqlSafe(delete))
+                .bind(county)
                 .bind(&t.replaced)
                 .execute(&mut *conn)
                 .await?;
@@ -27,29 +38,31 @@ pub(crate) async fn write_projections(
             // An anti-join, whatever the number of rows (a row written before hashes were kept
             // has none, matches nothing, and goes too).
             let delete = format!(
-                "DELETE FROM {table} t WHERE t.{key} = ANY($1) AND NOT EXISTS \
-                 (SELECT 1 FROM unnest($2::text[], $3::int8[]) AS k(household, hash) \
+                "DELETE FROM {table} t WHERE t.county = $1 AND t.{key} = ANY($2) AND NOT EXISTS \
+                 (SELECT 1 FROM unnest($3::text[], $4::int8[]) AS k(household, hash) \
                  WHERE k.household = t.{key} AND k.hash = t.row_hash)",
                 table = t.table.name
             );
             let (households, hashes): (Vec<&str>, Vec<i64>) =
                 t.kept().map(|r| (r.household, r.hash)).unzip();
             sqlx::query(AssertSqlSafe(delete))
+                .bind(county)
                 .bind(&t.diffed)
                 .bind(households)
                 .bind(hashes)
                 .execute(&mut *conn)
                 .await?;
         }
-        insert_rows(conn, t).await?;
+        insert_rows(conn, county, t).await?;
     }
     let (households, digests): (Vec<&str>, Vec<&str>) =
         plan.digests.iter().map(|(h, d)| (*h, d.as_str())).unzip();
     sqlx::query(
-        "INSERT INTO p_digests (household_id, digest)
-         SELECT * FROM unnest($1::text[], $2::text[])
-         ON CONFLICT (household_id) DO UPDATE SET digest = EXCLUDED.digest",
+        "INSERT INTO p_digests (county, household_id, digest)
+         SELECT $1, * FROM unnest($2::text[], $3::text[])
+         ON CONFLICT (county, household_id) DO UPDATE SET digest = EXCLUDED.digest",
     )
+    .bind(county)
     .bind(&households)
     .bind(&digests)
     .execute(&mut *conn)
@@ -63,7 +76,11 @@ enum Column {
     Int(Vec<Option<i64>>),
 }
 
-async fn insert_rows(conn: &mut PgConnection, t: &TableWrite<'_>) -> Result<(), DbError> {
+async fn insert_rows(
+    conn: &mut PgConnection,
+    county: &str,
+    t: &TableWrite<'_>,
+) -> Result<(), DbError> {
     let table = t.table;
     let Some(first) = t.rows.first() else {
         return Ok(());
@@ -95,18 +112,18 @@ async fn insert_rows(conn: &mut PgConnection, t: &TableWrite<'_>) -> Result<(), 
         .iter()
         .enumerate()
         .map(|(i, c)| match c {
-            Column::Text(_) => format!("${}::text[]", i + 1),
-            Column::Int(_) => format!("${}::int8[]", i + 1),
+            Column::Text(_) => format!("${}::text[]", i + 2),
+            Column::Int(_) => format!("${}::int8[]", i + 2),
         })
         .collect();
     // A diffed household's row that is already there, hash and all, is skipped.
     let sql = format!(
-        "INSERT INTO {} ({}, row_hash) SELECT * FROM unnest({}) ON CONFLICT DO NOTHING",
+        "INSERT INTO {} (county, {}, row_hash) SELECT $1, * FROM unnest({}) ON CONFLICT DO NOTHING",
         table.name,
         table.columns.join(", "),
         arrays.join(", ")
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(county);
     for column in columns {
         query = match column {
             Column::Text(values) => query.bind(values),

@@ -1,6 +1,6 @@
 //! Household documents and the change log devices pull.
 
-use zoufang_shared::cursors::Cursors;
+use zoufang_shared::cursors::{Cursors, county_of};
 
 use crate::projection::Projection;
 
@@ -101,12 +101,16 @@ pub struct SyncWrite {
 }
 
 impl SyncWrite {
-    /// Each household's new projection with the digest of the one it replaces, as the
-    /// projection writers take them.
-    pub fn projections(&self) -> Vec<(&crate::projection::Projection, Option<&str>)> {
+    /// Each household's new projection in its county, with the digest of the one it replaces,
+    /// as the projection writers take them.
+    pub fn projections(&self) -> Vec<crate::projection::Projected<'_>> {
         self.households
             .iter()
-            .map(|h| (&h.projection, h.projected_before.as_deref()))
+            .map(|h| crate::projection::Projected {
+                projection: &h.projection,
+                county: county_of(&h.area_code),
+                before: h.projected_before.as_deref(),
+            })
             .collect()
     }
 

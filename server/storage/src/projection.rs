@@ -260,6 +260,16 @@ impl Projection {
     }
 }
 
+/// A household's new projection as a write takes it: the county its rows are keyed under (its
+/// household row's, see migration 0018) and the digest of the rows it replaces there (`None`
+/// when there are none, or they are not to be trusted: a rebuild, a move between counties).
+#[derive(Debug, Clone, Copy)]
+pub struct Projected<'a> {
+    pub projection: &'a Projection,
+    pub county: &'a str,
+    pub before: Option<&'a str>,
+}
+
 /// A row's hash, stored in its `row_hash` column: a write of a table that changed deletes the
 /// household's rows whose hash is not among the new rows' and inserts the rest, so a visit
 /// added writes one `p_visits` row, not all of them. Each value is tagged and length-prefixed,

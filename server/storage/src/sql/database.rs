@@ -104,7 +104,8 @@ macro_rules! database_sql {
                     let rows: Vec<(String, String, Vec<u8>, i64, Option<String>)> = select_in(
                         self,
                         "SELECT h.id, h.area_code, h.doc, h.version, d.digest FROM households h \
-                         LEFT JOIN p_digests d ON d.household_id = h.id WHERE h.id",
+                         LEFT JOIN p_digests d ON d.county = h.county AND d.household_id = h.id \
+                         WHERE h.id",
                         ids,
                         "",
                     )

@@ -1,7 +1,9 @@
 //! The projection's reads and writes ([`crate::Projections`]) and the review pages' sessions and
 //! spot checks ([`crate::WebStore`]), in one text.
 
-pub use super::projection_write::{NewRow, ProjectionWrite, TableWrite, write_projections};
+pub use super::projection_write::{
+    NewRow, ProjectionWrite, TableWrite, forget_projections, write_projections,
+};
 
 /// Generates `impl Projections` and `impl WebStore` for a [`crate::Backend`] type (see
 /// [`crate::neutral_sql!`]).
@@ -12,7 +14,8 @@ macro_rules! projection_sql {
         const _: () = {
             use $crate::reexports::chrono::NaiveDate;
             use $crate::reexports::sqlx::{self, QueryBuilder};
-            use $crate::projection::{Projection, TABLES};
+            use $crate::projection::{Projected, Projection, TABLES};
+            use $crate::reexports::county_of;
             use $crate::sql::projection::write_projections;
             use $crate::sql::push_prefix_range;
             use $crate::views::{
@@ -177,25 +180,33 @@ macro_rules! projection_sql {
                         return Ok(0);
                     }
                     let mut tx = self.pool().begin_with(<$ty>::BEGIN_WRITE).await?;
-                    let mut qb =
-                        QueryBuilder::<Db>::new("SELECT id, version FROM households WHERE id IN (");
+                    let mut qb = QueryBuilder::<Db>::new(
+                        "SELECT id, version, county FROM households WHERE id IN (",
+                    );
                     let mut ids = qb.separated(", ");
                     for (_, p) in items {
                         ids.push_bind(p.household_id.clone());
                     }
                     qb.push(")");
                     qb.push(<$ty>::FOR_UPDATE);
-                    let current: std::collections::HashMap<String, i64> = qb
-                        .build_query_as::<(String, i64)>()
+                    let current: std::collections::HashMap<String, (i64, String)> = qb
+                        .build_query_as::<(String, i64, String)>()
                         .fetch_all(&mut *tx)
                         .await?
                         .into_iter()
+                        .map(|(id, version, county)| (id, (version, county)))
                         .collect();
                     // Every table rewritten: a rebuild trusts no digest.
-                    let fresh: Vec<(&Projection, Option<&str>)> = items
+                    let fresh: Vec<Projected> = items
                         .iter()
-                        .filter(|(v, p)| current.get(&p.household_id) == Some(v))
-                        .map(|(_, p)| (p, None))
+                        .filter_map(|(v, p)| match current.get(&p.household_id) {
+                            Some((version, county)) if version == v => Some(Projected {
+                                projection: p,
+                                county,
+                                before: None,
+                            }),
+                            _ => None,
+                        })
                         .collect();
                     write_projections::<Db>(&mut tx, &fresh).await?;
                     tx.commit().await?;
@@ -289,9 +300,10 @@ macro_rules! projection_sql {
                          h.last_visit, h.errors, h.warnings, h.conflicts, h.failed_criteria, \
                          lc.kind AS case_kind, lc.stage AS case_stage, lc.stage_step AS case_step, \
                          lc.publicity_end AS case_publicity_end \
-                         FROM p_households h LEFT JOIN p_cases lc ON lc.household_id = h.id \
+                         FROM p_households h LEFT JOIN p_cases lc ON lc.county = h.county \
+                         AND lc.household_id = h.id \
                          AND lc.case_id = (SELECT o.case_id FROM p_cases o \
-                           WHERE o.household_id = h.id AND o.stage <> 'rejected' \
+                           WHERE o.county = h.county AND o.household_id = h.id AND o.stage <> 'rejected' \
                            AND NOT (o.stage = 'passed' AND o.stage_step = 'announcement') \
                            ORDER BY o.proposed_on DESC, o.case_id DESC LIMIT 1) \
                          WHERE 1 = 1",
@@ -320,7 +332,8 @@ macro_rules! projection_sql {
                     // about, not the province. MATERIALIZED: the duplicated IDs are few.
                     let mut qb = QueryBuilder::<Db>::new(
                         "WITH dup AS MATERIALIZED (SELECT DISTINCT a.id_number \
-                           FROM p_households h JOIN p_members a ON a.household_id = h.id \
+                           FROM p_households h JOIN p_members a ON a.county = h.county \
+                             AND a.household_id = h.id \
                            WHERE a.is_current = 1 AND a.id_number IS NOT NULL \
                            AND EXISTS (SELECT 1 FROM p_members o WHERE o.id_number = a.id_number \
                              AND o.is_current = 1 AND o.household_id <> a.household_id) AND ",
@@ -358,7 +371,8 @@ macro_rules! projection_sql {
                 ) -> Result<Vec<ConflictEntry>, DbError> {
                     let mut qb = QueryBuilder::<Db>::new(
                         "SELECT c.household_id, c.path, c.n_values, h.head_name, h.area_code \
-                         FROM p_conflicts c JOIN p_households h ON h.id = c.household_id WHERE ",
+                         FROM p_conflicts c JOIN p_households h ON h.county = c.county \
+                         AND h.id = c.household_id WHERE ",
                     );
                     push_prefix_range(&mut qb, "c.area_code", area);
                     qb.push(" ORDER BY h.area_code, c.household_id, c.path LIMIT ")
@@ -431,9 +445,11 @@ macro_rules! projection_sql {
                 ) -> Result<Vec<SpotCheck>, DbError> {
                     let mut qb = QueryBuilder::<Db>::new(
                         "SELECT township, day, household_id, village, drawn_by, result, note, \
-                         checked_by, checked_at FROM spot_checks WHERE township = ",
+                         checked_by, checked_at FROM spot_checks WHERE county = ",
                     );
-                    qb.push_bind(township.to_owned())
+                    qb.push_bind(county_of(township).to_owned())
+                        .push(" AND township = ")
+                        .push_bind(township.to_owned())
                         .push(" AND day = ")
                         .push_bind(day.to_owned())
                         .push(" ORDER BY village, household_id");
@@ -445,10 +461,12 @@ macro_rules! projection_sql {
                         return Ok(());
                     }
                     let mut qb = QueryBuilder::<Db>::new(
-                        "INSERT INTO spot_checks (township, day, household_id, village, drawn_by) ",
+                        "INSERT INTO spot_checks \
+                         (county, township, day, household_id, village, drawn_by) ",
                     );
                     qb.push_values(rows, |mut sep, r| {
-                        sep.push_bind(r.township.clone())
+                        sep.push_bind(county_of(&r.township).to_owned())
+                            .push_bind(r.township.clone())
                             .push_bind(r.day.clone())
                             .push_bind(r.household_id.clone())
                             .push_bind(r.village.clone())
@@ -468,7 +486,9 @@ macro_rules! projection_sql {
                         .push_bind(r.checked_by.clone())
                         .push(", checked_at = ")
                         .push_bind(r.checked_at.clone())
-                        .push(" WHERE township = ")
+                        .push(" WHERE county = ")
+                        .push_bind(county_of(&r.township).to_owned())
+                        .push(" AND township = ")
                         .push_bind(r.township.clone())
                         .push(" AND day = ")
                         .push_bind(r.day.clone())

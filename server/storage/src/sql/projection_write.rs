@@ -1,13 +1,14 @@
-//! How a projection write is planned and run inside the caller's transaction: per table, the
-//! households whose rows are replaced or brought up to date and their new rows, written in
-//! statements of `VALUES` lists by [`write_projections`] (a SQLite sync's commit, and a reindex
-//! on either backend; a PostgreSQL sync's commit writes the same plan with `unnest` arrays in
-//! its own crate).
+//! How a projection write is planned and run inside the caller's transaction: per county and
+//! table, the households whose rows are replaced or brought up to date and their new rows,
+//! written in statements of `VALUES` lists by [`write_projections`] (a SQLite sync's commit, and
+//! a reindex on either backend; a PostgreSQL sync's commit writes the same plan with `unnest`
+//! arrays in its own crate). Every statement names its county: the rows are keyed with it
+//! (migration 0018), so a PostgreSQL sharded by county routes each to one node.
 
 use sqlx::QueryBuilder;
 
 use crate::DbError;
-use crate::projection::{Projection, TABLES, Table, Val};
+use crate::projection::{Projected, Projection, TABLES, Table, Val};
 use crate::sql::MAX_BINDS;
 
 /// One new row of a table: its household, its values and their hash (its `row_hash` column).
@@ -39,12 +40,14 @@ impl TableWrite<'_> {
     }
 }
 
-/// What a write of some households' projections does: of each household only the tables whose
+/// What a write of some households' projections in one county does: of each household only the tables whose
 /// rows differ from those its previous digest describes (all tables when it has none), and of
 /// those tables only the rows that differ; then its new digest. Both backends carry out this
 /// one plan; only their statements differ (SQLite has no arrays: rows go as `VALUES` lists;
 /// PostgreSQL binds one array per column, see `zoufang-storage-postgres`).
 pub struct ProjectionWrite<'a> {
+    /// The county every row of the plan is keyed under.
+    pub county: &'a str,
     /// Tables with something to write, in [`TABLES`] order.
     pub tables: Vec<TableWrite<'a>>,
     /// Every household's new digest, to replace its old one.
@@ -52,18 +55,34 @@ pub struct ProjectionWrite<'a> {
 }
 
 impl<'a> ProjectionWrite<'a> {
-    pub fn of(projections: &[(&'a Projection, Option<&str>)]) -> ProjectionWrite<'a> {
+    /// The plans of `projections`, one per county, in county order.
+    pub fn plan(projections: &[Projected<'a>]) -> Vec<ProjectionWrite<'a>> {
+        let mut by_county: std::collections::BTreeMap<&str, Vec<Projected<'a>>> =
+            std::collections::BTreeMap::new();
+        for p in projections {
+            by_county.entry(p.county).or_default().push(*p);
+        }
+        by_county
+            .into_iter()
+            .map(|(county, projections)| ProjectionWrite::of(county, &projections))
+            .collect()
+    }
+
+    fn of(county: &'a str, projections: &[Projected<'a>]) -> ProjectionWrite<'a> {
         // Each row hashed once: for the digests, compared here and stored, and for the rows.
-        let hashes: Vec<Vec<Vec<i64>>> = projections.iter().map(|(p, _)| p.row_hashes()).collect();
+        let hashes: Vec<Vec<Vec<i64>>> = projections
+            .iter()
+            .map(|p| p.projection.row_hashes())
+            .collect();
         let digests: Vec<(&str, String)> = projections
             .iter()
             .zip(&hashes)
-            .map(|((p, _), h)| (p.household_id.as_str(), Projection::digest_of(h)))
+            .map(|(p, h)| (p.projection.household_id.as_str(), Projection::digest_of(h)))
             .collect();
         let changed: Vec<Vec<bool>> = projections
             .iter()
             .zip(&digests)
-            .map(|((_, before), (_, now))| Projection::changed_tables(now, *before))
+            .map(|(p, (_, now))| Projection::changed_tables(now, p.before))
             .collect();
         let tables = TABLES
             .iter()
@@ -75,14 +94,13 @@ impl<'a> ProjectionWrite<'a> {
                     diffed: Vec::new(),
                     rows: Vec::new(),
                 };
-                for (((p, before), changed), hashes) in
-                    projections.iter().zip(&changed).zip(&hashes)
-                {
+                for ((p, changed), hashes) in projections.iter().zip(&changed).zip(&hashes) {
                     if !changed[t] {
                         continue;
                     }
+                    let diffed = p.before.is_some();
+                    let p = p.projection;
                     let household = p.household_id.as_str();
-                    let diffed = before.is_some();
                     if diffed {
                         write.diffed.push(household);
                     } else {
@@ -102,7 +120,11 @@ impl<'a> ProjectionWrite<'a> {
                 (!write.replaced.is_empty() || !write.diffed.is_empty()).then_some(write)
             })
             .collect();
-        ProjectionWrite { tables, digests }
+        ProjectionWrite {
+            county,
+            tables,
+            digests,
+        }
     }
 }
 
@@ -110,7 +132,7 @@ impl<'a> ProjectionWrite<'a> {
 /// sync's commit, a reindex), as [`ProjectionWrite`] plans it, in statements of `VALUES` lists.
 pub async fn write_projections<DB>(
     conn: &mut DB::Connection,
-    projections: &[(&Projection, Option<&str>)],
+    projections: &[Projected<'_>],
 ) -> Result<(), DbError>
 where
     DB: sqlx::Database,
@@ -122,50 +144,71 @@ where
     Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     for chunk in projections.chunks(MAX_BINDS / 20) {
-        let plan = ProjectionWrite::of(chunk);
-        for t in &plan.tables {
-            let key = t.table.columns[0];
-            if !t.replaced.is_empty() {
-                delete_rows(conn, t.table.name, key, &t.replaced).await?;
-            }
-            delete_stale_rows(conn, t).await?;
-            for rows in t.rows.chunks(MAX_BINDS / (t.table.columns.len() + 1)) {
-                let mut qb = QueryBuilder::<DB>::new(format!(
-                    "INSERT INTO {} ({}, row_hash) ",
-                    t.table.name,
-                    t.table.columns.join(", ")
-                ));
-                qb.push_values(rows, |mut sep, row| {
-                    for v in row.values {
-                        match v {
-                            Val::Text(s) => sep.push_bind(s.clone()),
-                            Val::Int(n) => sep.push_bind(*n),
-                        };
-                    }
-                    sep.push_bind(row.hash);
-                });
-                // A diffed household's row that is already there, hash and all.
-                qb.push(" ON CONFLICT DO NOTHING");
-                qb.build().execute(&mut *conn).await?;
-            }
+        for plan in ProjectionWrite::plan(chunk) {
+            write_plan(conn, &plan).await?;
         }
-        let households: Vec<&str> = plan.digests.iter().map(|(h, _)| *h).collect();
-        delete_rows(conn, "p_digests", "household_id", &households).await?;
-        let mut qb = QueryBuilder::<DB>::new("INSERT INTO p_digests (household_id, digest) ");
-        qb.push_values(plan.digests, |mut sep, (household, digest)| {
-            sep.push_bind(household.to_owned());
-            sep.push_bind(digest);
-        });
-        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Deletes the rows of `table` whose `key` is one of `households`.
-async fn delete_rows<DB>(
+async fn write_plan<DB>(
     conn: &mut DB::Connection,
-    table: &str,
-    key: &str,
+    plan: &ProjectionWrite<'_>,
+) -> Result<(), DbError>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let county = plan.county;
+    for t in &plan.tables {
+        let key = t.table.columns[0];
+        if !t.replaced.is_empty() {
+            delete_rows(conn, t.table.name, key, county, &t.replaced).await?;
+        }
+        delete_stale_rows(conn, county, t).await?;
+        for rows in t.rows.chunks(MAX_BINDS / (t.table.columns.len() + 2)) {
+            let mut qb = QueryBuilder::<DB>::new(format!(
+                "INSERT INTO {} (county, {}, row_hash) ",
+                t.table.name,
+                t.table.columns.join(", ")
+            ));
+            qb.push_values(rows, |mut sep, row| {
+                sep.push_bind(county.to_owned());
+                for v in row.values {
+                    match v {
+                        Val::Text(s) => sep.push_bind(s.clone()),
+                        Val::Int(n) => sep.push_bind(*n),
+                    };
+                }
+                sep.push_bind(row.hash);
+            });
+            // A diffed household's row that is already there, hash and all.
+            qb.push(" ON CONFLICT DO NOTHING");
+            qb.build().execute(&mut *conn).await?;
+        }
+    }
+    let households: Vec<&str> = plan.digests.iter().map(|(h, _)| *h).collect();
+    delete_rows(conn, "p_digests", "household_id", county, &households).await?;
+    let mut qb = QueryBuilder::<DB>::new("INSERT INTO p_digests (county, household_id, digest) ");
+    qb.push_values(&plan.digests, |mut sep, (household, digest)| {
+        sep.push_bind(county.to_owned());
+        sep.push_bind((*household).to_owned());
+        sep.push_bind(digest.clone());
+    });
+    qb.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Deletes every projection row and the digest of `households` in `county`: they moved to
+/// another county, whose rows are written whole.
+pub async fn forget_projections<DB>(
+    conn: &mut DB::Connection,
+    county: &str,
     households: &[&str],
 ) -> Result<(), DbError>
 where
@@ -174,21 +217,47 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    delete_of::<DB>(table, key, households)
+    for chunk in households.chunks(MAX_BINDS - 1) {
+        let tables = TABLES.iter().map(|t| (t.name, t.columns[0]));
+        for (table, key) in tables.chain([("p_digests", "household_id")]) {
+            delete_rows(conn, table, key, county, chunk).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the rows of `table` in `county` whose `key` is one of `households`.
+async fn delete_rows<DB>(
+    conn: &mut DB::Connection,
+    table: &str,
+    key: &str,
+    county: &str,
+    households: &[&str],
+) -> Result<(), DbError>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    delete_of::<DB>(table, key, county, households)
         .build()
         .execute(&mut *conn)
         .await?;
     Ok(())
 }
 
-/// `DELETE FROM table WHERE key IN (households)`, for a caller to narrow further.
-fn delete_of<DB>(table: &str, key: &str, households: &[&str]) -> QueryBuilder<DB>
+/// `DELETE FROM table WHERE county = .. AND key IN (households)`, for a caller to narrow
+/// further.
+fn delete_of<DB>(table: &str, key: &str, county: &str, households: &[&str]) -> QueryBuilder<DB>
 where
     DB: sqlx::Database,
     <DB as sqlx::Database>::Arguments: Default,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut qb = QueryBuilder::<DB>::new(format!("DELETE FROM {table} WHERE {key} IN ("));
+    let mut qb = QueryBuilder::<DB>::new(format!("DELETE FROM {table} WHERE county = "));
+    qb.push_bind(county.to_owned());
+    qb.push(format!(" AND {key} IN ("));
     let mut ids = qb.separated(", ");
     for h in households {
         ids.push_bind((*h).to_owned());
@@ -199,7 +268,11 @@ where
 
 /// Deletes the rows of the `diffed` households of `t` that are not among their new rows (rows
 /// written before hashes were kept have none, and go too), a few households per statement.
-async fn delete_stale_rows<DB>(conn: &mut DB::Connection, t: &TableWrite<'_>) -> Result<(), DbError>
+async fn delete_stale_rows<DB>(
+    conn: &mut DB::Connection,
+    county: &str,
+    t: &TableWrite<'_>,
+) -> Result<(), DbError>
 where
     DB: sqlx::Database,
     <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
@@ -220,14 +293,14 @@ where
         let mut binds = 0;
         while end < t.diffed.len() {
             let more = 1 + 2 * rows_of(t.diffed[end]).len();
-            if end > start && binds + more > MAX_BINDS {
+            if end > start && binds + more > MAX_BINDS - 1 {
                 break;
             }
             binds += more;
             end += 1;
         }
         let households = &t.diffed[start..end];
-        let mut qb = delete_of::<DB>(t.table.name, key, households);
+        let mut qb = delete_of::<DB>(t.table.name, key, county, households);
         let pairs: Vec<&NewRow> = households
             .iter()
             .flat_map(|h| rows_of(h))

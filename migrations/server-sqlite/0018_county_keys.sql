@@ -4,11 +4,11 @@
 -- log and checks on one node. See the README, "Sharding by county".
 --
 -- SQLite is never sharded; it takes the same columns so that one piece of SQL reads and writes
--- both backends. `households.county` is computed from the area code here (its key stays `id`:
--- the change log refers to it, and SQLite cannot re-key a referenced table in a migration);
--- every other table gets `county` first in its key.
+-- both backends. `households.county` is computed from the area code here, unindexed (its key
+-- stays `id`: the change log refers to it, SQLite cannot re-key a referenced table in a
+-- migration, and no query here needs the pair in an index); every other table gets `county`
+-- first in its key.
 ALTER TABLE households ADD COLUMN county TEXT GENERATED ALWAYS AS (substr(area_code, 1, 6)) VIRTUAL;
-CREATE UNIQUE INDEX households_county_id ON households (county, id);
 
 -- The projection is derived from the documents: its tables are made anew, empty, and
 -- `zoufang-server migrate` rebuilds them (`rebuild_if_behind`), digests included.

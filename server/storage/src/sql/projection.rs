@@ -59,7 +59,9 @@ macro_rules! projection_sql {
                     // `IN`, not a correlated `EXISTS`: the few matching cases are found first and
                     // their households looked up, instead of one probe of p_cases per household in
                     // the area (W4, SQLite 3.50: 586 ms for a county's exits in publicity).
-                    qb.push(" AND h.id IN (SELECT c.household_id FROM p_cases c WHERE ");
+                    qb.push(
+                        " AND (h.county, h.id) IN (SELECT c.county, c.household_id FROM p_cases c WHERE ",
+                    );
                     push_window(qb, "c.", &c.window);
                     if let Some(kind) = &c.kind {
                         qb.push(" AND c.kind = ").push_bind(kind.clone());
@@ -91,7 +93,8 @@ macro_rules! projection_sql {
                     }
                     Some(code) => {
                         qb.push(
-                            " AND EXISTS (SELECT 1 FROM p_flags f WHERE f.household_id = h.id \
+                            " AND EXISTS (SELECT 1 FROM p_flags f WHERE f.county = h.county \
+                             AND f.household_id = h.id \
                              AND f.code = ",
                         )
                         .push_bind(code.to_owned())
@@ -103,7 +106,8 @@ macro_rules! projection_sql {
                 }
                 if let Some(key) = &f.helper_key {
                     qb.push(
-                        " AND EXISTS (SELECT 1 FROM p_helpers x WHERE x.household_id = h.id \
+                        " AND EXISTS (SELECT 1 FROM p_helpers x WHERE x.county = h.county \
+                         AND x.household_id = h.id \
                          AND x.helper_key = ",
                     )
                     .push_bind(key.clone())
@@ -121,13 +125,15 @@ macro_rules! projection_sql {
                 if f.exit_failing {
                     qb.push(
                         " AND h.failed_criteria <> '' AND EXISTS (SELECT 1 FROM p_cases c \
-                         WHERE c.household_id = h.id AND c.kind = 'exit' AND c.stage = 'passed' \
+                         WHERE c.county = h.county AND c.household_id = h.id AND c.kind = 'exit' \
+                         AND c.stage = 'passed' \
                          AND c.stage_step IN ('township_review', 'county_decision', 'announcement'))",
                     );
                 }
                 if let Some(idn) = &f.id_number {
                     qb.push(
-                        " AND EXISTS (SELECT 1 FROM p_members m WHERE m.household_id = h.id \
+                        " AND EXISTS (SELECT 1 FROM p_members m WHERE m.county = h.county \
+                         AND m.household_id = h.id \
                          AND m.is_current = 1 AND m.id_number = ",
                     )
                     .push_bind(idn.clone())

@@ -47,7 +47,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
 use zoufang_storage::reexports::county_of;
 use zoufang_storage::sql::bump_counters;
-use zoufang_storage::sql::projection::forget_projections;
+use zoufang_storage::sql::projection::leave_counties;
 use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, SyncWrite};
 
 /// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
@@ -253,18 +253,12 @@ impl Backend for PgDb {
         // interleave their projection rows. A household from another county leaves its rows
         // there and has all of them written in its new one.
         let mut projections = write.projections();
-        for &i in &across {
-            let county = county_of(&moved_from[i]);
-            forget_projections::<Postgres>(&mut tx, county, &[moved_ids[i]]).await?;
-        }
-        for p in &mut projections {
-            if across
-                .iter()
-                .any(|&i| moved_ids[i] == p.projection.household_id)
-            {
-                p.before = None;
-            }
-        }
+        let moves: Vec<(&str, &str)> = moved_ids
+            .iter()
+            .zip(&moved_from)
+            .map(|(id, from)| (*id, from.as_str()))
+            .collect();
+        leave_counties::<Postgres>(&mut tx, &mut projections, &moves).await?;
         projection::write_projections(&mut tx, &projections).await?;
 
         let mut new = NewRows::default();

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use zoufang_storage::reexports::county_of;
-use zoufang_storage::sql::projection::{forget_projections, write_projections};
+use zoufang_storage::sql::projection::{leave_counties, write_projections};
 use zoufang_storage::sql::{MAX_BINDS, bump_counters};
 use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, NewChange, SyncWrite};
 
@@ -189,20 +189,12 @@ impl Backend for SqliteDb {
                 }));
             }
         }
-        // A household from another county leaves its rows there and has all of them written in
-        // its new one.
         let mut projections = write.projections();
-        for (h, from) in &moved {
-            if county_of(from) != county_of(&h.area_code) {
-                forget_projections::<Sqlite>(&mut tx, county_of(from), &[&h.id]).await?;
-                for p in projections
-                    .iter_mut()
-                    .filter(|p| p.projection.household_id == h.id)
-                {
-                    p.before = None;
-                }
-            }
-        }
+        let moves: Vec<(&str, &str)> = moved
+            .iter()
+            .map(|(h, from)| (h.id.as_str(), from.as_str()))
+            .collect();
+        leave_counties::<Sqlite>(&mut tx, &mut projections, &moves).await?;
         write_projections::<Sqlite>(&mut tx, &projections).await?;
         // The changes the log has already are skipped (a household's log and its row are
         // written in one transaction, and the write lock is held, so this cannot go stale);

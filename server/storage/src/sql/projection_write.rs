@@ -145,71 +145,56 @@ where
 {
     for chunk in projections.chunks(MAX_BINDS / 20) {
         for plan in ProjectionWrite::plan(chunk) {
-            write_plan(conn, &plan).await?;
-        }
-    }
-    Ok(())
-}
-
-async fn write_plan<DB>(
-    conn: &mut DB::Connection,
-    plan: &ProjectionWrite<'_>,
-) -> Result<(), DbError>
-where
-    DB: sqlx::Database,
-    <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    let county = plan.county;
-    for t in &plan.tables {
-        let key = t.table.columns[0];
-        if !t.replaced.is_empty() {
-            delete_rows(conn, t.table.name, key, county, &t.replaced).await?;
-        }
-        delete_stale_rows(conn, county, t).await?;
-        for rows in t.rows.chunks(MAX_BINDS / (t.table.columns.len() + 2)) {
-            let mut qb = QueryBuilder::<DB>::new(format!(
-                "INSERT INTO {} (county, {}, row_hash) ",
-                t.table.name,
-                t.table.columns.join(", ")
-            ));
-            qb.push_values(rows, |mut sep, row| {
-                sep.push_bind(county.to_owned());
-                for v in row.values {
-                    match v {
-                        Val::Text(s) => sep.push_bind(s.clone()),
-                        Val::Int(n) => sep.push_bind(*n),
-                    };
+            let county = plan.county;
+            for t in &plan.tables {
+                let key = t.table.columns[0];
+                if !t.replaced.is_empty() {
+                    delete_rows(conn, t.table.name, key, county, &t.replaced).await?;
                 }
-                sep.push_bind(row.hash);
+                delete_stale_rows(conn, county, t).await?;
+                for rows in t.rows.chunks(MAX_BINDS / (t.table.columns.len() + 2)) {
+                    let mut qb = QueryBuilder::<DB>::new(format!(
+                        "INSERT INTO {} (county, {}, row_hash) ",
+                        t.table.name,
+                        t.table.columns.join(", ")
+                    ));
+                    qb.push_values(rows, |mut sep, row| {
+                        sep.push_bind(county.to_owned());
+                        for v in row.values {
+                            match v {
+                                Val::Text(s) => sep.push_bind(s.clone()),
+                                Val::Int(n) => sep.push_bind(*n),
+                            };
+                        }
+                        sep.push_bind(row.hash);
+                    });
+                    // A diffed household's row that is already there, hash and all.
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *conn).await?;
+                }
+            }
+            let households: Vec<&str> = plan.digests.iter().map(|(h, _)| *h).collect();
+            delete_rows(conn, "p_digests", "household_id", county, &households).await?;
+            let mut qb =
+                QueryBuilder::<DB>::new("INSERT INTO p_digests (county, household_id, digest) ");
+            qb.push_values(&plan.digests, |mut sep, (household, digest)| {
+                sep.push_bind(county.to_owned());
+                sep.push_bind((*household).to_owned());
+                sep.push_bind(digest.clone());
             });
-            // A diffed household's row that is already there, hash and all.
-            qb.push(" ON CONFLICT DO NOTHING");
             qb.build().execute(&mut *conn).await?;
         }
     }
-    let households: Vec<&str> = plan.digests.iter().map(|(h, _)| *h).collect();
-    delete_rows(conn, "p_digests", "household_id", county, &households).await?;
-    let mut qb = QueryBuilder::<DB>::new("INSERT INTO p_digests (county, household_id, digest) ");
-    qb.push_values(&plan.digests, |mut sep, (household, digest)| {
-        sep.push_bind(county.to_owned());
-        sep.push_bind((*household).to_owned());
-        sep.push_bind(digest.clone());
-    });
-    qb.build().execute(&mut *conn).await?;
     Ok(())
 }
 
-/// Deletes every projection row and the digest of `households` in `county`: they moved to
-/// another county, whose rows are written whole.
-pub async fn forget_projections<DB>(
+/// Readies a sync's `projections` for the households it moved, given as (household, area it
+/// left): one that left its county has its rows and digest there deleted and all its rows
+/// written in the new county, whatever digest that county may hold for it.
+pub async fn leave_counties<DB>(
     conn: &mut DB::Connection,
-    county: &str,
-    households: &[&str],
+    projections: &mut [Projected<'_>],
+    moves: &[(&str, &str)],
 ) -> Result<(), DbError>
 where
     DB: sqlx::Database,
@@ -217,10 +202,17 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    for chunk in households.chunks(MAX_BINDS - 1) {
-        let tables = TABLES.iter().map(|t| (t.name, t.columns[0]));
-        for (table, key) in tables.chain([("p_digests", "household_id")]) {
-            delete_rows(conn, table, key, county, chunk).await?;
+    for &(household, from) in moves {
+        let left = crate::reexports::county_of(from);
+        for p in projections
+            .iter_mut()
+            .filter(|p| p.projection.household_id == household && p.county != left)
+        {
+            let tables = TABLES.iter().map(|t| (t.name, t.columns[0]));
+            for (table, key) in tables.chain([("p_digests", "household_id")]) {
+                delete_rows(conn, table, key, left, &[household]).await?;
+            }
+            p.before = None;
         }
     }
     Ok(())

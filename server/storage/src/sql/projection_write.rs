@@ -11,6 +11,9 @@ use crate::DbError;
 use crate::projection::{Projected, Projection, TABLES, Table, Val};
 use crate::sql::MAX_BINDS;
 
+/// The digests' table and the key a household's digest is deleted by, as a projection table's.
+const DIGESTS: (&str, &str) = ("p_digests", "household_id");
+
 /// One new row of a table: its household, its values and their hash (its `row_hash` column).
 pub struct NewRow<'a> {
     pub household: &'a str,
@@ -40,9 +43,9 @@ impl TableWrite<'_> {
     }
 }
 
-/// What a write of some households' projections in one county does: of each household only the tables whose
-/// rows differ from those its previous digest describes (all tables when it has none), and of
-/// those tables only the rows that differ; then its new digest. Both backends carry out this
+/// What a write of some households' projections in one county does: of each household only the
+/// tables whose rows differ from those its previous digest describes (all tables when it has
+/// none), and of those tables only the rows that differ; then its new digest. Both backends carry out this
 /// one plan; only their statements differ (SQLite has no arrays: rows go as `VALUES` lists;
 /// PostgreSQL binds one array per column, see `zoufang-storage-postgres`).
 pub struct ProjectionWrite<'a> {
@@ -99,8 +102,7 @@ impl<'a> ProjectionWrite<'a> {
                         continue;
                     }
                     let diffed = p.before.is_some();
-                    let p = p.projection;
-                    let household = p.household_id.as_str();
+                    let household = p.projection.household_id.as_str();
                     if diffed {
                         write.diffed.push(household);
                     } else {
@@ -108,14 +110,14 @@ impl<'a> ProjectionWrite<'a> {
                     }
                     write
                         .rows
-                        .extend(p.tables[t].rows.iter().zip(&hashes[t]).map(|(row, &hash)| {
-                            NewRow {
+                        .extend(p.projection.tables[t].rows.iter().zip(&hashes[t]).map(
+                            |(row, &hash)| NewRow {
                                 household,
                                 values: row,
                                 hash,
                                 diffed,
-                            }
-                        }));
+                            },
+                        ));
                 }
                 (!write.replaced.is_empty() || !write.diffed.is_empty()).then_some(write)
             })
@@ -174,7 +176,7 @@ where
                 }
             }
             let households: Vec<&str> = plan.digests.iter().map(|(h, _)| *h).collect();
-            delete_rows(conn, "p_digests", "household_id", county, &households).await?;
+            delete_rows(conn, DIGESTS.0, DIGESTS.1, county, &households).await?;
             let mut qb =
                 QueryBuilder::<DB>::new("INSERT INTO p_digests (county, household_id, digest) ");
             qb.push_values(&plan.digests, |mut sep, (household, digest)| {
@@ -209,7 +211,7 @@ where
             .filter(|p| p.projection.household_id == household && p.county != left)
         {
             let tables = TABLES.iter().map(|t| (t.name, t.columns[0]));
-            for (table, key) in tables.chain([("p_digests", "household_id")]) {
+            for (table, key) in tables.chain([DIGESTS]) {
                 delete_rows(conn, table, key, left, &[household]).await?;
             }
             p.before = None;

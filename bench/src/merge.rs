@@ -25,7 +25,9 @@ struct Case {
     changes: Vec<Vec<u8>>,
 }
 
-fn cases(n: usize, seed: u64) -> Res<Vec<Case>> {
+/// `n` demo households, each stored after `earlier` visits (with their forms), and a device's
+/// push of one more visit.
+fn cases(n: usize, seed: u64, earlier: u32) -> Res<Vec<Case>> {
     let county = demo::plan(&CountySpec::new(n, seed, data_day()));
     let writes = county
         .build(0..n)
@@ -33,25 +35,38 @@ fn cases(n: usize, seed: u64) -> Res<Vec<Case>> {
     let mut rng = Rng::new(seed);
     let device = ActorId::from([7u8; 16]);
     let author = ChangeAuthor::new("bench", "bench-device", chrono::Utc::now());
+    let visit = |doc: &mut HouseholdDoc, rng: &mut Rng, round: u32| -> Res<()> {
+        let (visit, fields) = visit_edits(rng, round);
+        doc.edit(&author, |e| e.add_visit(&visit).map(|_| ()))
+            .map_err(|e| format!("visit: {e}"))?;
+        doc.edit(&author, |e| {
+            for (path, value) in &fields {
+                e.set_field(path, value.clone())?;
+            }
+            Ok(())
+        })
+        .map(|_| ())
+        .map_err(|e| format!("form: {e}"))
+    };
     writes
         .into_iter()
         .map(|w| {
-            let mut doc = HouseholdDoc::load(&w.doc, device.clone())
+            let created = w.doc.as_slice();
+            let mut doc = HouseholdDoc::load(created, device.clone())
                 .map_err(|e| format!("load {}: {e}", w.id))?;
+            for round in 0..earlier {
+                visit(&mut doc, &mut rng, round)?;
+            }
+            let stored = if earlier == 0 {
+                created.to_vec()
+            } else {
+                doc.save()
+            };
             let before = doc.heads();
-            let (visit, fields) = visit_edits(&mut rng, 0);
-            doc.edit(&author, |e| e.add_visit(&visit).map(|_| ()))
-                .map_err(|e| format!("visit {}: {e}", w.id))?;
-            doc.edit(&author, |e| {
-                for (path, value) in &fields {
-                    e.set_field(path, value.clone())?;
-                }
-                Ok(())
-            })
-            .map_err(|e| format!("form {}: {e}", w.id))?;
+            visit(&mut doc, &mut rng, earlier)?;
             Ok(Case {
+                stored,
                 id: w.id,
-                stored: w.doc,
                 changes: doc.changes_after(&before),
             })
         })
@@ -72,7 +87,7 @@ fn us(s: f64) -> String {
 pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
     let n = ctx.sizes.merge;
     crate::progress(format!("merge stages: {n} households"));
-    let mut cases = cases(n, ctx.seed)?;
+    let mut cases = cases(n, ctx.seed, 0)?;
     let stored_bytes: usize = cases.iter().map(|c| c.stored.len()).sum();
 
     let (load, mut docs) = per_item(&mut cases, |c| {
@@ -180,6 +195,79 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
     table.row(
         "a merge as server::sync runs it (load, read, decode, apply, judge, project, save)",
         format!("{} ≈ {:.0} merges/s on one core", us(total), 1.0 / total),
+    );
+    for earlier in EARLIER_VISITS {
+        incremental_save(ctx, table, earlier)?;
+    }
+    Ok(())
+}
+
+/// Households stored after this many visits, for the incremental save's rows.
+const EARLIER_VISITS: [u32; 3] = [0, 10, 40];
+
+/// The incremental save issue 21 proposed, measured and not kept: a merge of one more visit
+/// appends its changes (automerge's `save_after` of the heads loaded) to the stored snapshot
+/// instead of saving the whole document, and the next merge's load replays them. Both loads
+/// read automerge's own uncompressed form, so the difference is the replay alone.
+fn incremental_save(ctx: &Ctx, table: &mut Table, earlier: u32) -> Res<()> {
+    // Building years of visits edit by edit is the slow part, not what is measured.
+    let n = ctx.sizes.merge.min(if earlier == 0 { 200 } else { 50 });
+    crate::progress(format!("incremental save: {n} households after {earlier} visits"));
+    let cases = cases(n, ctx.seed, earlier)?;
+    let mut merged = cases
+        .iter()
+        .map(|c| {
+            let mut doc = HouseholdDoc::load(&c.stored, server_actor())
+                .map_err(|e| format!("load {}: {e}", c.id))?;
+            let loaded = doc.heads();
+            let snapshot = doc.automerge().save_nocompress();
+            let pushed = c
+                .changes
+                .iter()
+                .map(|b| IncomingChange::decode(b).map_err(|e| format!("decode: {e}")))
+                .collect::<Res<Vec<_>>>()?;
+            doc.apply(pushed)
+                .map_err(|e| format!("apply {}: {e}", c.id))?;
+            Ok((doc, loaded, snapshot))
+        })
+        .collect::<Res<Vec<_>>>()?;
+    let (save_whole, wholes) = per_item(&mut merged, |(doc, _, _)| Ok(doc.save()))?;
+    let (save_tail, tails) = per_item(&mut merged, |(doc, loaded, _)| {
+        Ok(doc.automerge().save_after(loaded))
+    })?;
+    let mut plain_wholes = merged
+        .iter_mut()
+        .map(|(doc, _, _)| doc.automerge().save_nocompress())
+        .collect::<Vec<_>>();
+    let mut with_tails = merged
+        .iter()
+        .zip(&tails)
+        .map(|((_, _, snapshot), tail)| [snapshot.as_slice(), tail].concat())
+        .collect::<Vec<_>>();
+    let (load_whole, _) = per_item(&mut plain_wholes, |b| {
+        HouseholdDoc::load(b, server_actor()).map_err(|e| format!("load: {e}"))
+    })?;
+    let (load_tail, _) = per_item(&mut with_tails, |b| {
+        HouseholdDoc::load(b, server_actor()).map_err(|e| format!("load with a tail: {e}"))
+    })?;
+    let mean = |total: usize| bytes((total / n.max(1)) as u64);
+    let stored: usize = cases.iter().map(|c| c.stored.len()).sum();
+    let whole: usize = wholes.iter().map(Vec::len).sum();
+    let tail: usize = tails.iter().map(Vec::len).sum();
+    table.row(
+        format!(
+            "after {earlier} visits (stored {}): save whole {} writing {}, or append {} writing {}",
+            mean(stored),
+            us(save_whole),
+            mean(whole),
+            us(save_tail),
+            mean(tail),
+        ),
+        format!(
+            "next load {} whole, {} with the tail",
+            us(load_whole),
+            us(load_tail)
+        ),
     );
     Ok(())
 }

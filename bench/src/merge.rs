@@ -212,8 +212,13 @@ const EARLIER_VISITS: [u32; 3] = [0, 10, 40];
 /// instead of saving the whole document, and the next merge's load replays them. Both loads
 /// read automerge's own uncompressed form, so the difference is the replay alone.
 fn incremental_save(ctx: &Ctx, table: &mut Table, earlier: u32) -> Res<()> {
-    // Building years of visits edit by edit is the slow part, not what is measured.
-    let n = ctx.sizes.merge.min(if earlier == 0 { 200 } else { 50 });
+    // Building years of visits edit by edit is the slow part, not what is measured: a tenth
+    // of the households for those.
+    let n = if earlier == 0 {
+        ctx.sizes.merge.min(200)
+    } else {
+        (ctx.sizes.merge / 10).max(1)
+    };
     crate::progress(format!(
         "incremental save: {n} households after {earlier} visits"
     ));

@@ -11,7 +11,7 @@ use crate::DbError;
 use crate::projection::{Projected, Projection, TABLES, Table, Val};
 use crate::sql::MAX_BINDS;
 
-/// The digests' table and the key a household's digest is deleted by, as a projection table's.
+/// The digests' table and its household column (the key a digest is written and deleted by).
 const DIGESTS: (&str, &str) = ("p_digests", "household_id");
 
 /// One new row of a table: its household, its values and their hash (its `row_hash` column).
@@ -45,9 +45,9 @@ impl TableWrite<'_> {
 
 /// What a write of some households' projections in one county does: of each household only the
 /// tables whose rows differ from those its previous digest describes (all tables when it has
-/// none), and of those tables only the rows that differ; then its new digest. Both backends carry out this
-/// one plan; only their statements differ (SQLite has no arrays: rows go as `VALUES` lists;
-/// PostgreSQL binds one array per column, see `zoufang-storage-postgres`).
+/// none), and of those tables only the rows that differ; then its new digest. Both backends
+/// carry out this one plan; only their statements differ (SQLite has no arrays: rows go as
+/// `VALUES` lists; PostgreSQL binds one array per column, see `zoufang-storage-postgres`).
 pub struct ProjectionWrite<'a> {
     /// The county every row of the plan is keyed under.
     pub county: &'a str,
@@ -177,8 +177,10 @@ where
             }
             let households: Vec<&str> = plan.digests.iter().map(|(h, _)| *h).collect();
             delete_rows(conn, DIGESTS.0, DIGESTS.1, county, &households).await?;
-            let mut qb =
-                QueryBuilder::<DB>::new("INSERT INTO p_digests (county, household_id, digest) ");
+            let mut qb = QueryBuilder::<DB>::new(format!(
+                "INSERT INTO {} (county, {}, digest) ",
+                DIGESTS.0, DIGESTS.1
+            ));
             qb.push_values(&plan.digests, |mut sep, (household, digest)| {
                 sep.push_bind(county.to_owned());
                 sep.push_bind((*household).to_owned());

@@ -134,7 +134,7 @@ impl Device {
             .body(round.body.clone())
             .send()
             .await
-            .map_err(|e| format!("send a sync: {e}"))?;
+            .map_err(|e| format!("send a sync: {}", with_causes(&e)))?;
         if res.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
             return Ok((None, t.elapsed().as_secs_f64()));
         }
@@ -279,4 +279,17 @@ pub fn visit_and_edit(store: &mut Store, id: &str, rng: &mut Rng, round: u32) ->
         "visit": visit,
         "fields": fields.into_iter().collect::<serde_json::Map<String, Value>>(),
     }))
+}
+
+/// An error with the errors beneath it: reqwest's own text ("error sending request") does not
+/// say whether the connection was refused, reset or timed out.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

@@ -391,7 +391,8 @@ pub fn rounds(
                     .enable_all()
                     .build()
                     .map_err(|e| format!("runtime: {e}"))?;
-                let http = reqwest::Client::new();
+                let http =
+                    zoufang_client::sync::http_client().map_err(|e| format!("HTTP client: {e}"))?;
                 let mut rng = Rng::new(seed ^ (d as u64).wrapping_mul(0x9e37_79b9));
                 let mut failed: Option<String> = None;
                 for round in 0..=s.rounds {

@@ -14,7 +14,9 @@ use super::{BUSY_RETRIES, DEFAULT_BUSY_WAIT_SECS, MAX_BUSY_WAIT_SECS, SyncError,
 /// closing at that moment.
 const POOL_IDLE_SECS: u64 = 4;
 
-pub(super) fn http() -> Result<reqwest::Client, SyncError> {
+/// The HTTP client a device syncs with (the bench's devices use it too, so that they meet the
+/// server's connection handling as devices do).
+pub fn http() -> Result<reqwest::Client, SyncError> {
     reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(POOL_IDLE_SECS))
         .connect_timeout(Duration::from_secs(20))

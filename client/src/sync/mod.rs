@@ -18,6 +18,7 @@ mod http;
 
 pub use attachments::UPLOAD_CHUNK;
 pub use bundle::{export_bundle, import_reply};
+pub use http::http as http_client;
 
 use zoufang_shared::wire::bundle::BundleError;
 use zoufang_shared::wire::{

@@ -284,12 +284,8 @@ pub fn visit_and_edit(store: &mut Store, id: &str, rng: &mut Rng, round: u32) ->
 /// An error with the errors beneath it: reqwest's own text ("error sending request") does not
 /// say whether the connection was refused, reset or timed out.
 fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
+    std::iter::successors(Some(e), |c| c.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }

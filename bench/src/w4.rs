@@ -26,8 +26,10 @@ use zoufang_server::report::CaseWindow;
 use zoufang_server::report::roster::{CaseFilter, RosterFilter};
 use zoufang_server::report::{self, Bucket, ReportQuery};
 use zoufang_server::storage::{
-    Accounts, Backend, Database, DbError, HouseholdWrite, Projections, SyncWrite,
+    Accounts, Backend, Database, DbError, HouseholdWrite, LogPosition, OwnChanges, Projections,
+    SyncWrite,
 };
+use zoufang_server::sync::MAX_PULL_BYTES;
 use zoufang_shared::CodeList;
 use zoufang_shared::codes::{CaseKind, HouseholdStatus};
 use zoufang_storage_any::AnyDb;
@@ -35,6 +37,9 @@ use zoufang_storage_any::AnyDb;
 use crate::server::ScratchDb;
 use crate::table::{Table, Target, bytes, ms, secs, thousands};
 use crate::{Ctx, Res};
+
+/// The village pull reads the last 1/`PULL_DAY` of the county's log.
+const PULL_DAY: i64 = 10;
 
 /// Households per `commit_sync`.
 const BATCH: usize = 500;
@@ -434,6 +439,38 @@ async fn measure(db: &AnyDb, county: &County, runs: usize) -> Res<Vec<Line>> {
         "conflict queue, county, 100".into(),
         (m, p),
         format!("{} entries", rows.len()),
+        false,
+    );
+    // A village's device after a day in which the whole county synced: its pull walks the
+    // county's log from its cursor, so this costs by the county's changes since, not the
+    // village's. The county was loaded village by village: the last village's changes are at
+    // the log's end.
+    let last_village = county.villages().last().map(|v| v.code.clone());
+    let village_scope = [last_village.ok_or("the county has no villages")?];
+    let pull = |from: LogPosition| {
+        let scope = &village_scope;
+        async move {
+            db.changes_since(&from, scope, OwnChanges::NONE, MAX_PULL_BYTES as usize)
+                .await
+        }
+    };
+    let end = pull(LogPosition::START)
+        .await
+        .map_err(|e| format!("pull: {e}"))?;
+    let end = end.cursors.get(COUNTY, 0);
+    let from = LogPosition {
+        floor: end - end / PULL_DAY,
+        ..LogPosition::START
+    };
+    let (m, p, page) = time(runs, || pull(from.clone())).await?;
+    line(
+        format!("a village's pull of the county log's last 1/{PULL_DAY}"),
+        (m, p),
+        format!(
+            "{} changes of the village among {} logged in the county",
+            page.changes.len(),
+            thousands((end / PULL_DAY) as u64)
+        ),
         false,
     );
     Ok(out)

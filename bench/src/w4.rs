@@ -443,8 +443,8 @@ async fn measure(db: &AnyDb, county: &County, runs: usize) -> Res<Vec<Line>> {
     );
     // A village's device after a day in which the whole county synced: its pull walks the
     // county's log from its cursor, so this costs by the county's changes since, not the
-    // village's. The county was loaded village by village: the last village's changes are at
-    // the log's end.
+    // village's. The county is loaded in household order, village after village (batches on
+    // several threads may swap neighbours): the last village's changes are at the log's end.
     let last_village = county.villages().last().map(|v| v.code.clone());
     let village_scope = [last_village.ok_or("the county has no villages")?];
     let pull = |from: LogPosition| {

@@ -17,9 +17,22 @@ pub async fn fill(c: &Client, name: &str, value: &str) {
     el.send_keys(value).await.expect("type");
 }
 
+/// Brings `el` to the middle of the screen, as a person scrolls to what they tap: where
+/// chromedriver scrolls on its own, to the bottom edge, a sticky bar (the form's 上一步/下一步)
+/// may cover it and take the click.
+pub async fn scroll_to(c: &Client, el: &Element) {
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        vec![serde_json::to_value(el).expect("element")],
+    )
+    .await
+    .expect("scroll");
+}
+
 /// Clicks the element `css` on the page (a button, a link).
 pub async fn click(c: &Client, css: &str) {
     let el = find(c, css).await;
+    scroll_to(c, &el).await;
     el.click()
         .await
         .unwrap_or_else(|e| panic!("click {css}: {e}"));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
 use fantoccini::{Client, Locator};
 
-use crate::page::find;
+use crate::page::{find, scroll_to};
 
 /// Counts the taps of one flow.
 pub struct Taps<'a> {
@@ -71,15 +71,6 @@ impl<'a> Taps<'a> {
         sign(self.c, css).await;
         self.count += 1;
     }
-}
-
-async fn scroll_to(c: &Client, el: &fantoccini::elements::Element) {
-    c.execute(
-        "arguments[0].scrollIntoView({block: 'center'});",
-        vec![serde_json::to_value(el).expect("element")],
-    )
-    .await
-    .expect("scroll");
 }
 
 /// One pen stroke across the signature pad `css`.

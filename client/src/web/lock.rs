@@ -102,6 +102,16 @@ impl AppState {
         tokio::spawn(auto_lock(self.clone(), after));
     }
 
+    /// Unlocks the UI on `store`. The idle clock starts now, not when the process started:
+    /// opening a store (its key derivation, a demo's seeding) can take a slow phone longer than
+    /// the lock's idle time, and the UI would then lock the moment it opened.
+    pub(super) fn unlock_with(&self, store: Store) {
+        if let Ok(mut s) = self.store.lock() {
+            *s = Some(store);
+        }
+        self.gate.touch();
+    }
+
     /// Drops the store and with it the key.
     pub fn lock(&self) {
         if let Ok(mut s) = self.store.lock() {
@@ -307,10 +317,7 @@ pub async fn unlock(State(state): State<AppState>, Form(f): Form<UnlockForm>) ->
     match opened {
         Ok(Ok(store)) => {
             *backoff = Backoff::default();
-            if let Ok(mut s) = state.store.lock() {
-                *s = Some(store);
-            }
-            state.gate.touch();
+            state.unlock_with(store);
             Redirect::to(next.as_deref().unwrap_or("/")).into_response()
         }
         Ok(Err(e @ (StoreError::WrongPassphrase | StoreError::PassphraseChanged))) => {
@@ -351,4 +358,26 @@ pub async fn lock(
     }
     state.lock();
     Redirect::to("/unlock").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_idle_clock_starts_when_the_store_opens_not_when_the_process_did() {
+        let dir = tempfile::tempdir().expect("dir");
+        let state = AppState::locked(dir.path().to_owned(), false);
+        let store = Store::create(dir.path(), "test-passphrase").expect("store");
+        // Opening took this long (a slow phone's key derivation).
+        let opening = Duration::from_millis(300);
+        std::thread::sleep(opening);
+        state.unlock_with(store);
+        assert!(!state.is_locked());
+        assert!(
+            state.gate.idle() < opening,
+            "idle for {:?} just after unlocking",
+            state.gate.idle()
+        );
+    }
 }

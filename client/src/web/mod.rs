@@ -77,9 +77,7 @@ impl AppState {
     /// Unlocked, on an open store.
     pub fn new(store: Store) -> Self {
         let state = Self::locked(store.dir().to_owned(), false);
-        if let Ok(mut s) = state.store.lock() {
-            *s = Some(store);
-        }
+        state.unlock_with(store);
         state
     }
 
@@ -140,9 +138,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), Box<dyn std::error::Erro
             Ok::<_, crate::store::StoreError>(store)
         })
         .await??;
-        if let Ok(mut s) = state.store.lock() {
-            *s = Some(store);
-        }
+        state.unlock_with(store);
     }
     if let Some(after) = options.lock_after {
         state.lock_when_idle(after);

@@ -295,9 +295,10 @@ impl Backend for PgDb {
             }
             if !seqs.is_empty() {
                 sqlx::query(
-                    "INSERT INTO changes (county, seq, household_id, hash, actor, area_code, bytes)
+                    "INSERT INTO changes
+                         (county, seq, household_id, hash, actor, area_code, bytes, size)
                      SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[],
-                                          $5::text[], $6::text[], $7::bytea[])
+                                          $5::text[], $6::text[], $7::bytea[], $8::int8[])
                      ON CONFLICT (household_id, hash) DO NOTHING",
                 )
                 .bind(&new.county)
@@ -307,6 +308,7 @@ impl Backend for PgDb {
                 .bind(&new.actor)
                 .bind(&new.area_code)
                 .bind(&new.bytes)
+                .bind(&new.size)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -334,6 +336,7 @@ struct NewRows<'a> {
     actor: Vec<&'a str>,
     area_code: Vec<&'a str>,
     bytes: Vec<&'a [u8]>,
+    size: Vec<i64>,
 }
 
 impl<'a> NewRows<'a> {
@@ -351,6 +354,7 @@ impl<'a> NewRows<'a> {
         self.actor.push(actor);
         self.area_code.push(area);
         self.bytes.push(bytes);
+        self.size.push(bytes.len() as i64);
     }
 }
 

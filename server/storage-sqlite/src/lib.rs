@@ -234,9 +234,10 @@ impl Backend for SqliteDb {
             move_counties.iter().copied(),
         );
         let numbered: Vec<(i64, &LogRow)> = seqs.into_iter().zip(&rows).collect();
-        for chunk in numbered.chunks(MAX_BINDS / 7) {
+        for chunk in numbered.chunks(MAX_BINDS / 8) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO changes (county, seq, household_id, hash, actor, area_code, bytes) ",
+                "INSERT INTO changes (county, seq, household_id, hash, actor, area_code, bytes, \
+                 size) ",
             );
             qb.push_values(chunk, |mut row, (seq, r)| {
                 row.push_bind(county_of(r.area))
@@ -245,7 +246,8 @@ impl Backend for SqliteDb {
                     .push_bind(r.hash.as_ref())
                     .push_bind(r.actor.as_ref())
                     .push_bind(r.area)
-                    .push_bind(r.bytes.as_ref());
+                    .push_bind(r.bytes.as_ref())
+                    .push_bind(r.bytes.len() as i64);
             });
             qb.build().execute(&mut *tx).await?;
         }

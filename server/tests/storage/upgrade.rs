@@ -1,6 +1,7 @@
 //! A log written before it was numbered per county (migrations up to 0015) keeps its numbers
 //! through migration 0016, and every county goes on above the one counter it had: so a cursor
-//! handed out before, kept by a device as its floor, misses nothing in any county.
+//! handed out before, kept by a device as its floor, misses nothing in any county. Its rows get
+//! the sizes a pull fills its page by (0019).
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -64,6 +65,14 @@ async fn after_the_upgrade<D: Database>(db: D) {
     );
     // A device that had pulled to 2 before the upgrade still gets 云县's 3.
     assert_eq!(hashes(&pull(2).await), ["y1a"]);
+    // Migration 0019 gave the old rows their sizes: a page of 8 bytes holds two of the 4-byte
+    // changes, not all three.
+    let small = db
+        .changes_since(&LogPosition::START, &both, OwnChanges::NONE, 8)
+        .await
+        .expect("pull");
+    assert_eq!(hashes(&small), ["f1a", "f1b"]);
+    assert!(small.more);
     // Past the old counter, each county numbers on from it: a device at 3 gets both.
     commit(
         &db,

@@ -160,9 +160,9 @@ macro_rules! database_sql {
                         let mut picked_last = None;
                         let mut scanned_to = after;
                         'scan: loop {
-                            let mut qb = QueryBuilder::<Db>::new(
-                                "SELECT seq, CAST(length(bytes) AS BIGINT) FROM changes",
-                            );
+                            // Read from the index alone (migration 0019): no change bytes.
+                            let mut qb =
+                                QueryBuilder::<Db>::new("SELECT seq, size FROM changes");
                             push_log_filter(&mut qb, &county, (scanned_to, upto), own, scope);
                             qb.push(" ORDER BY seq LIMIT ").push_bind(PAGE_SCAN_ROWS);
                             let sizes: Vec<(i64, i64)> =

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::sync::Mutex;
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use zoufang_storage_any::AnyDb;
@@ -45,6 +46,7 @@ where
         .await
         .expect("create the scratch database");
     let outcome = tokio::spawn(body(with_database(&base, &name))).await;
+    close_opened().await;
     sqlx::query(AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
@@ -65,8 +67,31 @@ where
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("server.db");
     body(path.to_str().expect("utf-8 temp path").to_owned()).await;
+    close_opened().await;
 }
 
+/// Every database [`open`] gave this test process. SQLCipher (linked for the client's encrypted
+/// store; `libsqlite3-sys` is shared) frees its crypto state in an `atexit` handler, and an
+/// SQLite connection that sqlx is still closing on its worker thread then touches freed memory:
+/// a test that had passed aborted at exit ("malloc_consolidate(): invalid chunk size",
+/// `moves::sqlite_moves` in CI). So [`with_sqlite`] and [`with_pg`] close them, waiting for
+/// every connection, before they return, as the server binary's `main` does.
+static OPENED: Mutex<Vec<AnyDb>> = Mutex::new(Vec::new());
+
 pub async fn open(url: &str) -> AnyDb {
-    AnyDb::connect(url).await.expect("open the database")
+    let db = AnyDb::connect(url).await.expect("open the database");
+    opened().push(db.clone());
+    db
+}
+
+fn opened() -> std::sync::MutexGuard<'static, Vec<AnyDb>> {
+    // A list of handles: a panic elsewhere leaves nothing half-done in it.
+    OPENED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn close_opened() {
+    let dbs = std::mem::take(&mut *opened());
+    for db in dbs {
+        db.close().await;
+    }
 }

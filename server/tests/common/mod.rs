@@ -46,7 +46,7 @@ where
         .await
         .expect("create the scratch database");
     let outcome = tokio::spawn(body(with_database(&base, &name))).await;
-    close_opened().await;
+    close_opened(&name).await;
     sqlx::query(AssertSqlSafe(format!(
         "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
@@ -66,32 +66,43 @@ where
 {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("server.db");
-    body(path.to_str().expect("utf-8 temp path").to_owned()).await;
-    close_opened().await;
+    let path = path.to_str().expect("utf-8 temp path").to_owned();
+    body(path.clone()).await;
+    close_opened(&path).await;
 }
 
-/// Every database [`open`] gave this test process. SQLCipher (linked for the client's encrypted
-/// store; `libsqlite3-sys` is shared) frees its crypto state in an `atexit` handler, and an
-/// SQLite connection that sqlx is still closing on its worker thread then touches freed memory:
-/// a test that had passed aborted at exit ("malloc_consolidate(): invalid chunk size",
-/// `moves::sqlite_moves` in CI). So [`with_sqlite`] and [`with_pg`] close them, waiting for
-/// every connection, before they return, as the server binary's `main` does.
-static OPENED: Mutex<Vec<AnyDb>> = Mutex::new(Vec::new());
+/// Every database [`open`] gave this test process, with the URL it was opened by. SQLCipher
+/// (linked for the client's encrypted store; `libsqlite3-sys` is shared) frees its crypto state
+/// in an `atexit` handler, and an SQLite connection that sqlx is still closing on its worker
+/// thread then touches freed memory: a test that had passed aborted at exit
+/// ("malloc_consolidate(): invalid chunk size", `moves::sqlite_moves` in CI). So [`with_sqlite`]
+/// and [`with_pg`] close theirs, waiting for every connection, before they return, as the server
+/// binary's `main` does. Only theirs: under `cargo test` the tests of a binary share the process.
+static OPENED: Mutex<Vec<(String, AnyDb)>> = Mutex::new(Vec::new());
 
 pub async fn open(url: &str) -> AnyDb {
     let db = AnyDb::connect(url).await.expect("open the database");
-    opened().push(db.clone());
+    opened().push((url.to_owned(), db.clone()));
     db
 }
 
-fn opened() -> std::sync::MutexGuard<'static, Vec<AnyDb>> {
+fn opened() -> std::sync::MutexGuard<'static, Vec<(String, AnyDb)>> {
     // A list of handles: a panic elsewhere leaves nothing half-done in it.
     OPENED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn close_opened() {
-    let dbs = std::mem::take(&mut *opened());
-    for db in dbs {
+/// Closes the databases opened on a URL naming `database` (a scratch file's path, a scratch
+/// PostgreSQL database's name).
+async fn close_opened(database: &str) {
+    let mine: Vec<(String, AnyDb)> = {
+        let mut all = opened();
+        let (mine, others) = std::mem::take(&mut *all)
+            .into_iter()
+            .partition(|(url, _)| url.contains(database));
+        *all = others;
+        mine
+    };
+    for (_, db) in mine {
         db.close().await;
     }
 }

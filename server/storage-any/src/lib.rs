@@ -54,6 +54,14 @@ impl AnyDb {
         matches!(self, AnyDb::Sqlite(_))
     }
 
+    /// The log rows this handle committed lately (see [`zoufang_storage::recent`]).
+    pub fn recent(&self) -> &zoufang_storage::recent::RecentLog {
+        match self {
+            AnyDb::Sqlite(db) => db.recent(),
+            AnyDb::Postgres(db) => db.recent(),
+        }
+    }
+
     /// Closes the pool and waits until every connection is closed (see the server binary's
     /// `main` for why a process must do so before it exits).
     pub async fn close(&self) {

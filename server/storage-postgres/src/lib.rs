@@ -45,6 +45,7 @@ mod projection;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres};
+use zoufang_storage::recent::{Logged, RecentLog};
 use zoufang_storage::reexports::county_of;
 use zoufang_storage::sql::bump_counters;
 use zoufang_storage::sql::projection::leave_counties;
@@ -87,7 +88,10 @@ impl PgDb {
             .max_lifetime(None)
             .connect(url)
             .await?;
-        Ok(PgDb { pool })
+        Ok(PgDb {
+            pool,
+            recent: Default::default(),
+        })
     }
 }
 
@@ -110,9 +114,13 @@ impl Backend for PgDb {
         &self.pool
     }
 
-    async fn commit(&self, write: &SyncWrite) -> Result<(), DbError> {
+    fn recent(&self) -> &RecentLog {
+        &self.recent
+    }
+
+    async fn commit(&self, write: &SyncWrite) -> Result<Vec<Logged>, DbError> {
         if write.households.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // READ COMMITTED: a household update that waited for a concurrent writer re-checks the
         // version against the committed row, so a moved version shows as 0 rows (Conflict)
@@ -269,6 +277,7 @@ impl Backend for PgDb {
             new.push(&h.id, &c.hash, &c.actor, &h.area_code, &c.bytes);
         }
         let move_counties: Vec<&str> = moved_from.iter().map(|a| county_of(a)).collect();
+        let mut logged = Vec::new();
         if !new.hash.is_empty() || !move_counties.is_empty() {
             let numbering =
                 LogNumbering::new(new.county.iter().copied(), move_counties.iter().copied());
@@ -311,10 +320,13 @@ impl Backend for PgDb {
                 .bind(&new.size)
                 .execute(&mut *tx)
                 .await?;
+                // A row the conflict clause skipped leaves its number unused: no pull picks
+                // it, so remembering it is harmless.
+                logged = new.logged(&seqs);
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(logged)
     }
 
     async fn lock_uploads(conn: &mut PgConnection, device_id: &str) -> Result<(), DbError> {
@@ -355,6 +367,19 @@ impl<'a> NewRows<'a> {
         self.area_code.push(area);
         self.bytes.push(bytes);
         self.size.push(bytes.len() as i64);
+    }
+
+    /// The rows as numbered by `seqs`, for [`RecentLog::remember`].
+    fn logged(&self, seqs: &[i64]) -> Vec<Logged> {
+        seqs.iter()
+            .enumerate()
+            .map(|(i, seq)| Logged {
+                county: self.county[i].into(),
+                seq: *seq,
+                household_id: self.household_id[i].into(),
+                bytes: self.bytes[i].to_vec(),
+            })
+            .collect()
     }
 }
 

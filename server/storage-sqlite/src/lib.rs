@@ -16,6 +16,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use zoufang_storage::recent::{Logged, RecentLog};
 use zoufang_storage::reexports::county_of;
 use zoufang_storage::sql::projection::{leave_counties, write_projections};
 use zoufang_storage::sql::{MAX_BINDS, bump_counters};
@@ -60,7 +61,10 @@ impl SqliteDb {
             })
             .connect_with(options)
             .await?;
-        Ok(SqliteDb { pool })
+        Ok(SqliteDb {
+            pool,
+            recent: Default::default(),
+        })
     }
 }
 
@@ -86,9 +90,13 @@ impl Backend for SqliteDb {
         &self.pool
     }
 
-    async fn commit(&self, write: &SyncWrite) -> Result<(), DbError> {
+    fn recent(&self) -> &RecentLog {
+        &self.recent
+    }
+
+    async fn commit(&self, write: &SyncWrite) -> Result<Vec<Logged>, DbError> {
         if write.households.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         // Statements go one at a time to the connection's thread and the write lock is held
         // throughout, so a commit is written in few statements of many rows: the other
@@ -265,7 +273,15 @@ impl Backend for SqliteDb {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(numbered
+            .into_iter()
+            .map(|(seq, r)| Logged {
+                county: county_of(r.area).into(),
+                seq,
+                household_id: r.household_id.into(),
+                bytes: r.bytes.to_vec(),
+            })
+            .collect())
     }
 
     async fn lock_uploads(_: &mut SqliteConnection, _: &str) -> Result<(), DbError> {

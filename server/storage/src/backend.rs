@@ -6,6 +6,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use crate::recent::{Logged, RecentLog};
 use crate::{DbError, SyncWrite};
 
 pub trait Backend: Clone + Send + Sync + 'static {
@@ -25,9 +26,14 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn stamp(t: DateTime<Utc>) -> Self::Stamp;
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
+    fn recent(&self) -> &RecentLog;
 
-    /// [`crate::Database::commit_sync`]: the change-log counter and the batched inserts.
-    fn commit(&self, write: &SyncWrite) -> impl Future<Output = Result<(), DbError>> + Send;
+    /// [`crate::Database::commit_sync`]: the change-log counter and the batched inserts. The
+    /// log rows it numbered, once committed.
+    fn commit(
+        &self,
+        write: &SyncWrite,
+    ) -> impl Future<Output = Result<Vec<Logged>, DbError>> + Send;
     /// Inside [`crate::Database::append_upload`]'s write transaction, before anything is read:
     /// whatever makes one device's chunks go one at a time, so that its quota is read and
     /// charged without another of its chunks in between (SQLite's write lock already does).

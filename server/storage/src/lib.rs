@@ -24,6 +24,7 @@ pub mod attachments;
 pub mod backend;
 pub mod log;
 pub mod projection;
+pub mod recent;
 pub mod recovery;
 pub mod scope;
 pub mod sql;
@@ -66,6 +67,8 @@ macro_rules! migrated_db {
         #[derive(Clone, Debug)]
         pub struct $name {
             pool: $pool,
+            /// Log rows this handle committed lately, for the pulls (see [`$crate::recent`]).
+            recent: std::sync::Arc<$crate::recent::RecentLog>,
         }
 
         impl $name {

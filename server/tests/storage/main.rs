@@ -36,6 +36,7 @@ mod concurrency;
 mod counties;
 mod fixtures;
 mod moves;
+mod recent;
 mod sync_log;
 mod upgrade;
 

@@ -125,7 +125,9 @@ macro_rules! database_sql {
                 }
 
                 async fn commit_sync(&self, write: &SyncWrite) -> Result<(), DbError> {
-                    Backend::commit(self, write).await
+                    let logged = Backend::commit(self, write).await?;
+                    Backend::recent(self).remember(logged);
+                    Ok(())
                 }
 
                 async fn changes_since(
@@ -157,7 +159,7 @@ macro_rules! database_sql {
                             page.cursors.set(&county, after);
                             continue;
                         }
-                        let mut picked_last = None;
+                        let mut picked = Vec::new();
                         let mut scanned_to = after;
                         'scan: loop {
                             // Read from the index alone (migration 0019): no change bytes.
@@ -175,28 +177,53 @@ macro_rules! database_sql {
                                     break 'scan;
                                 }
                                 total = total.saturating_add(len.max(1));
-                                picked_last = Some(seq);
+                                picked.push(seq);
                                 scanned_to = seq;
                             }
                             if scanned < PAGE_SCAN_ROWS {
                                 break;
                             }
                         }
+                        let picked_last = picked.last().copied();
                         if let Some(last) = picked_last {
-                            let mut qb = QueryBuilder::<Db>::new(
-                                "SELECT seq, household_id, bytes FROM changes",
-                            );
-                            push_log_filter(&mut qb, &county, (after, last), own, scope);
-                            qb.push(" ORDER BY seq");
-                            let rows: Vec<(i64, String, Vec<u8>)> =
-                                qb.build_query_as().fetch_all(&mut *tx).await?;
-                            page.changes.extend(rows.into_iter().map(
-                                |(seq, household_id, bytes)| LoggedChange {
+                            // Rows this handle committed lately come from memory; the rest
+                            // from the table: by their numbers when memory had some, else
+                            // by walking the range again (one statement either way).
+                            let recalled = Backend::recent(self).get(&county, &picked);
+                            let mut rows = recalled.rows;
+                            let mut read = Vec::new();
+                            if rows.is_empty() {
+                                let mut qb = QueryBuilder::<Db>::new(
+                                    "SELECT seq, household_id, bytes FROM changes",
+                                );
+                                push_log_filter(&mut qb, &county, (after, last), own, scope);
+                                read = qb.build_query_as().fetch_all(&mut *tx).await?;
+                            } else {
+                                for chunk in recalled.missing.chunks(IDS_PER_QUERY) {
+                                    let mut qb = QueryBuilder::<Db>::new(
+                                        "SELECT seq, household_id, bytes FROM changes \
+                                         WHERE county = ",
+                                    );
+                                    qb.push_bind(county.clone()).push(" AND seq IN (");
+                                    let mut list = qb.separated(", ");
+                                    for seq in chunk {
+                                        list.push_bind(*seq);
+                                    }
+                                    qb.push(")");
+                                    let got: Vec<(i64, String, Vec<u8>)> =
+                                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                                    read.extend(got);
+                                }
+                            }
+                            rows.extend(read.into_iter().map(|(seq, household_id, bytes)| {
+                                LoggedChange {
                                     seq,
                                     household_id,
                                     bytes,
-                                },
-                            ));
+                                }
+                            }));
+                            rows.sort_unstable_by_key(|c| c.seq);
+                            page.changes.extend(rows);
                         }
                         let next = if page.more {
                             picked_last.unwrap_or(after)

@@ -6,7 +6,7 @@
 //! short by size, a device's own changes left out, and a commit by the other handle (a page
 //! whose rows are partly remembered).
 
-use zoufang_server::storage::{ChangePage, Database, LogPosition, OwnChanges};
+use zoufang_server::storage::{ChangePage, Database, LogPosition, NewChange, OwnChanges};
 use zoufang_storage_any::AnyDb;
 
 use crate::common::{open, with_pg, with_sqlite};
@@ -49,36 +49,12 @@ async fn recent_story(url: &str) {
     assert!(writer.recent().served() > 0, "the committing handle served");
 
     // h2 moves within the county; h1 gets a change of B's.
-    commit(
-        &writer,
-        "move h2 within the county",
-        vec![
-            write(
-                "h2",
-                OTHER_VILLAGE,
-                "h2 v2",
-                Some(1),
-                vec![change("b2", "A", 12)],
-            ),
-            write("h1", VILLAGE, "h1 v2", Some(1), vec![change("a3", "B", 40)]),
-        ],
-    )
-    .await;
+    update(&writer, "h2", OTHER_VILLAGE, 1, change("b2", "A", 12)).await;
+    update(&writer, "h1", VILLAGE, 1, change("a3", "B", 40)).await;
     same_pages(&writer, &reader, "after a move within the county").await;
 
     // h1 moves to 云县: its rows leave 凤庆县's log, remembered under their old numbers.
-    commit(
-        &writer,
-        "move h1 to 云县",
-        vec![write(
-            "h1",
-            YUN_VILLAGE,
-            "h1 v3",
-            Some(2),
-            vec![change("a4", "A", 11)],
-        )],
-    )
-    .await;
+    update(&writer, "h1", YUN_VILLAGE, 2, change("a4", "A", 11)).await;
     same_pages(&writer, &reader, "after a move to another county").await;
     assert_eq!(
         reader.recent().served(),
@@ -96,18 +72,7 @@ async fn recent_story(url: &str) {
         ],
     )
     .await;
-    commit(
-        &writer,
-        "and the writer's again",
-        vec![write(
-            "h3",
-            VILLAGE,
-            "h3 v2",
-            Some(1),
-            vec![change("c3", "A", 13)],
-        )],
-    )
-    .await;
+    update(&writer, "h3", VILLAGE, 1, change("c3", "A", 13)).await;
     same_pages(&writer, &reader, "after another handle's commit").await;
     assert!(reader.recent().served() > 0, "now from its own commit");
     assert_eq!(
@@ -156,6 +121,13 @@ async fn same_pages(cached: &AnyDb, fresh: &AnyDb, when: &str) {
             }
         }
     }
+}
+
+/// Commits `id`, now at `version`, in `area` with one more change.
+async fn update(db: &AnyDb, id: &str, area: &str, version: i64, c: NewChange) {
+    let doc = format!("{id} v{}", version + 1);
+    let next = write(id, area, &doc, Some(version), vec![c]);
+    commit(db, &format!("update {id}"), vec![next]).await;
 }
 
 async fn page(

@@ -26,6 +26,7 @@ pub trait Backend: Clone + Send + Sync + 'static {
 
     fn stamp(t: DateTime<Utc>) -> Self::Stamp;
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
+    /// The log rows this handle's commits numbered lately ([`crate::recent`]).
     fn recent(&self) -> &RecentLog;
 
     /// [`crate::Database::commit_sync`]: the change-log counter and the batched inserts. The

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::LoggedChange;
 
-/// Bytes of changes kept by default: a full evening's W3 round of 100 devices is ≈ 5 MB.
+/// Bytes of change data kept by default; beyond it the oldest rows go first.
 pub const DEFAULT_BUDGET: usize = 16 << 20;
 
 /// A log row as a commit numbered it.
@@ -49,7 +49,7 @@ pub struct Recalled {
 pub struct RecentLog {
     budget: usize,
     inner: Mutex<Inner>,
-    /// Rows given to pulls so far (what tests and benchmarks read to see that it served).
+    /// Rows given to pulls so far (what the tests read to see that it served).
     served: AtomicU64,
 }
 

@@ -187,8 +187,9 @@ macro_rules! database_sql {
                         let picked_last = picked.last().copied();
                         if let Some(last) = picked_last {
                             // Rows this handle committed lately come from memory; the rest
-                            // from the table: by their numbers when memory had some, else
-                            // by walking the range again (one statement either way).
+                            // from the table: by their numbers when memory had some (a
+                            // statement per IDS_PER_QUERY numbers), else by walking the range
+                            // again in one statement.
                             let recalled = Backend::recent(self).get(&county, &picked);
                             let mut rows = recalled.rows;
                             let mut read = Vec::new();

@@ -126,65 +126,77 @@ impl Backend for PgDb {
         // version against the committed row, so a moved version shows as 0 rows (Conflict)
         // rather than a serialization failure.
         let mut tx = self.pool.begin().await?;
-        // Row locks in id order, so two batches sharing households cannot deadlock.
+        // Row locks in id order, so two batches sharing households cannot deadlock: first the
+        // updated rows, then the new keys. A batch waits for another's new key only once its
+        // own updates are done, so no two batches can each wait for the other.
         let mut by_id: Vec<&HouseholdWrite> = write.households.iter().collect();
         by_id.sort_by(|a, b| a.id.cmp(&b.id));
         // Households whose area this batch changes: their logged changes move with them.
         let (mut moved_ids, mut moved_areas) = (Vec::<&str>::new(), Vec::<&str>::new());
         // The areas they left, for the move log.
         let mut moved_from = Vec::<String>::new();
-        for h in by_id {
-            let county = county_of(&h.area_code);
-            let done = match h.expected_version {
-                Some(v) => {
-                    // Within its county, one statement that names it. The CTE reads the
-                    // statement's snapshot, and the update goes through only if the row still
-                    // has that version when locked, so `before` is the area this update
-                    // replaces (NULL only when the update fails).
-                    let before: Option<Option<String>> = sqlx::query_scalar(
-                        "WITH before AS (
-                             SELECT area_code FROM households
-                             WHERE county = $5 AND id = $3 AND version = $4
-                         )
-                         UPDATE households
-                         SET area_code = $1, doc = $2, version = version + 1, updated_at = now()
-                         WHERE county = $5 AND id = $3 AND version = $4
-                         RETURNING (SELECT area_code FROM before)",
-                    )
-                    .bind(&h.area_code)
-                    .bind(&h.doc)
-                    .bind(&h.id)
-                    .bind(v)
-                    .bind(county)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let before = match before {
-                        Some(before) => Some(before),
-                        None => moved_in(&mut tx, h, v).await?.map(Some),
-                    };
-                    if let Some(Some(from)) = &before
-                        && from != &h.area_code
-                    {
-                        moved_ids.push(&h.id);
-                        moved_areas.push(&h.area_code);
-                        moved_from.push(from.clone());
-                    }
-                    u64::from(before.is_some())
-                }
-                None => sqlx::query(
-                    "INSERT INTO households (county, id, area_code, doc, version)
-                         VALUES ($1, $2, $3, $4, 1)
-                         ON CONFLICT DO NOTHING",
-                )
-                .bind(county)
-                .bind(&h.id)
-                .bind(&h.area_code)
-                .bind(&h.doc)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
+        for h in &by_id {
+            let Some(v) = h.expected_version else {
+                continue;
             };
-            if done == 0 {
+            let county = county_of(&h.area_code);
+            // Within its county, one statement that names it. The CTE reads the statement's
+            // snapshot, and the update goes through only if the row still has that version when
+            // locked, so `before` is the area this update replaces (NULL only when the update
+            // fails).
+            let before: Option<Option<String>> = sqlx::query_scalar(
+                "WITH before AS (
+                     SELECT area_code FROM households
+                     WHERE county = $5 AND id = $3 AND version = $4
+                 )
+                 UPDATE households
+                 SET area_code = $1, doc = $2, version = version + 1, updated_at = now()
+                 WHERE county = $5 AND id = $3 AND version = $4
+                 RETURNING (SELECT area_code FROM before)",
+            )
+            .bind(&h.area_code)
+            .bind(&h.doc)
+            .bind(&h.id)
+            .bind(v)
+            .bind(county)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let before = match before {
+                Some(before) => Some(before),
+                None => moved_in(&mut tx, h, v).await?.map(Some),
+            };
+            let Some(before) = before else {
+                tx.rollback().await?;
+                return Err(DbError::Conflict);
+            };
+            if let Some(from) = before
+                && from != h.area_code
+            {
+                moved_ids.push(&h.id);
+                moved_areas.push(&h.area_code);
+                moved_from.push(from);
+            }
+        }
+        // The new households in one statement (each its own was a third of a W3 commit's
+        // statements), inserted in id order as the arrays give them.
+        let mut created = NewHouseholds::default();
+        for h in by_id.iter().filter(|h| h.expected_version.is_none()) {
+            created.push(h);
+        }
+        if !created.id.is_empty() {
+            let done = sqlx::query(
+                "INSERT INTO households (county, id, area_code, doc, version)
+                 SELECT t.*, 1 FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) AS t
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&created.county)
+            .bind(&created.id)
+            .bind(&created.area_code)
+            .bind(&created.doc)
+            .execute(&mut *tx)
+            .await?;
+            // Another writer created one of them first.
+            if done.rows_affected() != created.id.len() as u64 {
                 tx.rollback().await?;
                 return Err(DbError::Conflict);
             }
@@ -336,6 +348,24 @@ impl Backend for PgDb {
             .execute(&mut *conn)
             .await?;
         Ok(())
+    }
+}
+
+/// Columns of the households one commit creates, bound as arrays.
+#[derive(Default)]
+struct NewHouseholds<'a> {
+    county: Vec<&'a str>,
+    id: Vec<&'a str>,
+    area_code: Vec<&'a str>,
+    doc: Vec<&'a [u8]>,
+}
+
+impl<'a> NewHouseholds<'a> {
+    fn push(&mut self, h: &'a HouseholdWrite) {
+        self.county.push(county_of(&h.area_code));
+        self.id.push(&h.id);
+        self.area_code.push(&h.area_code);
+        self.doc.push(&h.doc);
     }
 }
 

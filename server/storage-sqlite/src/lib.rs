@@ -122,23 +122,30 @@ impl Backend for SqliteDb {
         }
         // Households whose area this batch changes: their logged changes move with them.
         let mut moved = Vec::new();
-        for h in &updated {
-            let done = sqlx::query(
+        // Many rows to a statement, as the inserts below: each statement is a round trip to
+        // the connection's thread while the write lock is held.
+        for chunk in updated.chunks(MAX_BINDS / 4) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
                 "UPDATE households
-                 SET area_code = ?, doc = ?, version = version + 1,
+                 SET area_code = v.column2, doc = v.column3, version = version + 1,
                      updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                 WHERE id = ? AND version = ?",
-            )
-            .bind(&h.area_code)
-            .bind(&h.doc)
-            .bind(&h.id)
-            .bind(h.expected_version)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
+                 FROM (",
+            );
+            qb.push_values(chunk, |mut row, h| {
+                row.push_bind(&h.id)
+                    .push_bind(&h.area_code)
+                    .push_bind(&h.doc)
+                    .push_bind(h.expected_version);
+            });
+            qb.push(") AS v WHERE households.id = v.column1 AND households.version = v.column4");
+            let done = qb.build().execute(&mut *tx).await?;
+            // Another writer moved one of them.
+            if done.rows_affected() != chunk.len() as u64 {
                 tx.rollback().await?;
                 return Err(DbError::Conflict);
             }
+        }
+        for h in &updated {
             if let Some(from) = areas_before.remove(&h.id).filter(|a| a != &h.area_code) {
                 moved.push((*h, from));
             }

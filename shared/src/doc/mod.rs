@@ -31,6 +31,7 @@ mod rebase;
 mod stored;
 mod sync;
 mod tree;
+mod typed;
 
 pub use author::{ChangeAuthor, ChangeInfo};
 pub use automerge::{ActorId, ChangeHash};
@@ -51,6 +52,9 @@ use crate::model::Household;
 /// Layout version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
 const KIND: &str = "household";
+/// The root keys that say what the document is ([`HouseholdDoc::check_schema`]), not part of the
+/// household's model.
+const LAYOUT_KEYS: [&str; 2] = ["zoufang", "schema"];
 
 /// Why a document could not be opened, read or edited.
 #[derive(Debug, thiserror::Error)]
@@ -187,16 +191,27 @@ impl HouseholdDoc {
     /// The household and its conflicts ([`Self::read`] and [`Self::conflicts`]) in one walk
     /// over the document.
     pub fn read_all(&mut self) -> Result<Reading, DocError> {
-        let mut found = conflicts::Gathered::default();
-        let map = tree::read_map_gathering(&self.doc, &automerge::ROOT, &mut found)?;
+        let (household, found) = Self::read_gathering(&self.doc)?;
         Ok(Reading {
-            household: Self::from_map(&self.doc, map)?,
+            household,
             conflicts: found.describe(&mut self.doc),
         })
     }
 
     fn read_from(doc: &AutoCommit) -> Result<Household, DocError> {
-        Self::from_map(doc, tree::read_maps(doc, &[automerge::ROOT])?)
+        Self::read_gathering(doc).map(|(household, _)| household)
+    }
+
+    /// The household, and the keys with concurrent values met on the way: straight into the
+    /// model where [`typed`] can, else through the JSON form.
+    fn read_gathering(doc: &AutoCommit) -> Result<(Household, conflicts::Gathered), DocError> {
+        let mut found = conflicts::Gathered::default();
+        if let Ok(household) = typed::read(doc, &automerge::ROOT, &LAYOUT_KEYS, &mut found) {
+            return Ok((household, found));
+        }
+        let mut found = conflicts::Gathered::default();
+        let map = tree::read_map_gathering(doc, &automerge::ROOT, &mut found)?;
+        Ok((Self::from_map(doc, map)?, found))
     }
 
     /// The household from its read map, doc being the document it was read from. The path of
@@ -208,8 +223,9 @@ impl HouseholdDoc {
         map: serde_json::Map<String, serde_json::Value>,
     ) -> Result<Household, DocError> {
         let typed = |mut map: serde_json::Map<String, serde_json::Value>| {
-            map.remove("zoufang");
-            map.remove("schema");
+            for key in LAYOUT_KEYS {
+                map.remove(key);
+            }
             serde_json::Value::Object(map)
         };
         serde_json::from_value(typed(map)).or_else(|_| {

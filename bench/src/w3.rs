@@ -187,7 +187,7 @@ pub fn run(ctx: &Ctx, table: &mut Table, db: &ScratchDb) -> Res<()> {
     let counted_before = batches.read();
     let wal_before = ctx.rt.block_on(db.wal_position());
     let pg_before = db.is_postgres().then(server::postgres_cpu).flatten();
-    let (samples, windows) = rounds(ctx, &|| srv.cpu_seconds(), fleet, s)?;
+    let (samples, windows) = rounds(ctx, &|| srv.cpu_seconds(), db, fleet, s)?;
     let wal_after = ctx.rt.block_on(db.wal_position());
     let pg_after = db.is_postgres().then(server::postgres_cpu).flatten();
     let peak = srv.peak_rss();
@@ -354,10 +354,12 @@ fn window_walls(samples: &[Sample], rounds: usize) -> f64 {
 /// devices only send bytes and wait: the server has the machine's cores to itself. What a
 /// window leaves undone (another page to pull, a request shed as busy) is synced after it.
 /// `server_cpu` reads the CPU seconds used so far by everything measured as the server (one
-/// process; in W5 the replicas and PostgreSQL).
+/// process; in W5 the replicas and PostgreSQL). Between the windows `db`'s statistics are
+/// brought up to date ([`ScratchDb::analyze`]).
 pub fn rounds(
     ctx: &Ctx,
     server_cpu: &(dyn Fn() -> Option<f64> + Sync),
+    db: &ScratchDb,
     fleet: Fleet,
     s: W3Sizes,
 ) -> Res<(Vec<Sample>, Windows)> {
@@ -466,6 +468,8 @@ pub fn rounds(
                     .zip(after.zip(before))
                     .map(|(sum, (after, before))| sum + after - before);
             }
+            // The devices meanwhile apply their answers and build the next requests.
+            ctx.rt.block_on(db.analyze())?;
         }
         for h in handles {
             h.join()

@@ -74,7 +74,7 @@ fn measure(ctx: &Ctx, db: &ScratchDb, layout: Layout, s: W3Sizes, replicas: usiz
 
     let counted = batches.read();
     let (wal_before, pg_before) = (ctx.rt.block_on(db.wal_position()), server::postgres_cpu());
-    let (samples, windows) = w3::rounds(ctx, &replicas_cpu, fleet, s)?;
+    let (samples, windows) = w3::rounds(ctx, &replicas_cpu, db, fleet, s)?;
     let (wal_after, pg_after) = (ctx.rt.block_on(db.wal_position()), server::postgres_cpu());
     drop(servers);
     // The log readers may still hold the last lines (see W3).

@@ -468,8 +468,11 @@ pub fn rounds(
                     .zip(after.zip(before))
                     .map(|(sum, (after, before))| sum + after - before);
             }
-            // The devices meanwhile apply their answers and build the next requests.
-            ctx.rt.block_on(db.analyze())?;
+            // Before the next window; the devices meanwhile apply their answers and build the
+            // next requests.
+            if round < s.rounds {
+                ctx.rt.block_on(db.analyze())?;
+            }
         }
         for h in handles {
             h.join()

@@ -77,6 +77,16 @@ impl Replicated {
         panic!("the standby did not replay up to {written} within 60 s");
     }
 
+    /// A server on the primary reading reports from the standby. The primary is migrated
+    /// (with the test areas imported) first, and the standby given the time to replay that:
+    /// a server refuses a read database whose schema is behind its own, and on a busy machine
+    /// the standby can still be replaying the migrations when the server starts.
+    pub async fn serve(&self) -> crate::ServerProcess {
+        crate::import_areas(&self.primary).await;
+        self.wait_caught_up().await;
+        crate::ServerProcess::spawn_with(&self.primary, &["--read-database", &self.standby]).await
+    }
+
     /// Stops (or restarts) applying the primary's writes on the standby: what it shows stays
     /// as it is while the primary moves on.
     pub fn pause_replay(&self) {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use zoufang_e2e::areas::SHILI;
 use zoufang_e2e::review::Reviewer;
 use zoufang_e2e::standby::{Replicated, sql};
-use zoufang_e2e::{Device, ServerProcess, roster_csv, zoufang_server};
+use zoufang_e2e::{Device, roster_csv, zoufang_server};
 
 /// Households of the report's whole area (its total line).
 fn households(report: &Value) -> u64 {
@@ -25,8 +25,7 @@ async fn enter(device: &Device, numbers: &[&str], first_person: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_are_counted_on_the_standby() {
     let pair = Replicated::start();
-    let server =
-        ServerProcess::start_with(&pair.primary, &["--read-database", &pair.standby]).await;
+    let server = pair.serve().await;
     server
         .add_user("zhang", "张调查", "surveyor", &[SHILI])
         .await;

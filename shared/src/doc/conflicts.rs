@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::DocError;
 use super::author::parse_message;
-use super::tree::{MAX_DEPTH, child_maps, scalar_to_json, too_deep};
+use super::tree::{Held, MAX_DEPTH, held_at, held_by_key, maps_held, scalar_to_json, too_deep};
 
 /// One conflicted field.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,10 +121,10 @@ fn walk(
         }
         return Ok(());
     }
-    let keys: std::collections::BTreeSet<String> =
-        objs.iter().flat_map(|obj| doc.keys(obj)).collect();
-    for key in keys {
-        walk_key(doc, objs, &key, path, out)?;
+    for (key, held) in held_by_key(doc, objs)? {
+        path.push(key);
+        walk_held(doc, &held, path, out)?;
+        path.pop();
     }
     Ok(())
 }
@@ -138,25 +138,37 @@ fn walk_key(
     out: &mut Vec<Candidate>,
 ) -> Result<(), DocError> {
     path.push(key.to_owned());
+    walk_held(doc, &held_at(doc, objs, key)?, path, out)?;
+    path.pop();
+    Ok(())
+}
+
+/// What the maps hold at the key `path` ends in: a candidate when the values differ; maps
+/// below are walked.
+fn walk_held(
+    doc: &AutoCommit,
+    held: &[Held<'_>],
+    path: &mut Vec<String>,
+    out: &mut Vec<Candidate>,
+) -> Result<(), DocError> {
     let mut has_map = false;
     let mut scalars: Vec<(Json, bool, ObjId)> = Vec::new();
     let mut shown_taken = false;
-    for obj in objs {
-        let winner = doc.get(obj, key)?.map(|(_, id)| id);
-        for (value, op) in doc.get_all(obj, key)? {
+    for h in held {
+        for (value, op) in h.values() {
             match value {
                 Value::Object(ObjType::Map) => has_map = true,
                 Value::Object(_) => {}
                 Value::Scalar(s) => {
-                    let shown = !shown_taken && winner.as_ref() == Some(&op);
+                    let shown = !shown_taken && *op == h.shown.1;
                     shown_taken |= shown;
-                    scalars.push((scalar_to_json(&s)?, shown, op));
+                    scalars.push((scalar_to_json(s)?, shown, op.clone()));
                 }
             }
         }
     }
     if has_map {
-        walk(doc, &child_maps(doc, objs, key)?, path, out)?;
+        walk(doc, &maps_held(held), path, out)?;
     }
     let mut distinct: Vec<&Json> = scalars.iter().map(|(v, _, _)| v).collect();
     distinct.sort_by_key(|v| v.to_string());
@@ -165,7 +177,6 @@ fn walk_key(
         scalars.sort_by_key(|(_, shown, _)| !*shown);
         out.push((path.clone(), scalars));
     }
-    path.pop();
     Ok(())
 }
 

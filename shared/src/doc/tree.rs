@@ -77,19 +77,86 @@ pub(crate) fn child_maps(
     parents: &[ObjId],
     key: &str,
 ) -> Result<Vec<ObjId>, DocError> {
+    Ok(maps_held(&held_at(doc, parents, key)?))
+}
+
+/// What one map holds at a key: the value it shows, and where devices wrote the key
+/// concurrently every value (the shown one among them).
+pub(crate) struct Held<'a> {
+    pub shown: (Value<'a>, ObjId),
+    /// Empty when the shown value is the only one.
+    concurrent: Vec<(Value<'a>, ObjId)>,
+}
+
+impl Held<'_> {
+    /// Every value the map holds at the key.
+    pub fn values(&self) -> &[(Value<'_>, ObjId)] {
+        if self.concurrent.is_empty() {
+            std::slice::from_ref(&self.shown)
+        } else {
+            &self.concurrent
+        }
+    }
+}
+
+/// What each of the maps `parents` that holds `key` holds there, in their order.
+pub(crate) fn held_at<'a>(
+    doc: &'a AutoCommit,
+    parents: &[ObjId],
+    key: &str,
+) -> Result<Vec<Held<'a>>, DocError> {
     let mut out = Vec::new();
     for parent in parents {
-        let winner = doc.get(parent, key)?.map(|(_, id)| id);
-        let mut all: Vec<ObjId> = doc
-            .get_all(parent, key)?
-            .into_iter()
-            .filter(|(v, _)| matches!(v, Value::Object(ObjType::Map)))
-            .map(|(_, id)| id)
-            .collect();
-        visible_first(&mut all, winner.as_ref());
-        out.extend(all);
+        if let Some(shown) = doc.get(parent, key)? {
+            let all = doc.get_all(parent, key)?;
+            let concurrent = if all.len() > 1 { all } else { Vec::new() };
+            out.push(Held { shown, concurrent });
+        }
     }
     Ok(out)
+}
+
+/// Every key of the maps `objs` (visible first), in key order, with what each map holds there
+/// ([`held_at`] for all keys at once). One pass over each map: a lookup by key decodes the
+/// document's op columns afresh, and maps collide in every household whose new survey year
+/// two devices opened before they synced, so reading them key by key cost a merge of such a
+/// household several times its reading.
+pub(crate) fn held_by_key<'a>(
+    doc: &'a AutoCommit,
+    objs: &[ObjId],
+) -> Result<std::collections::BTreeMap<String, Vec<Held<'a>>>, DocError> {
+    let mut out: std::collections::BTreeMap<String, Vec<Held<'a>>> = Default::default();
+    for obj in objs {
+        for item in doc.map_range(obj, ..) {
+            let concurrent = if item.conflict {
+                doc.get_all(obj, item.key.as_ref())?
+            } else {
+                Vec::new()
+            };
+            let held = Held {
+                shown: (item.value.clone().into_value(), item.id()),
+                concurrent,
+            };
+            out.entry(item.key.into_owned()).or_default().push(held);
+        }
+    }
+    Ok(out)
+}
+
+/// The map objects of `held` (as [`child_maps`] gives them: each map's visible one first).
+pub(crate) fn maps_held(held: &[Held<'_>]) -> Vec<ObjId> {
+    let mut out = Vec::new();
+    for h in held {
+        let mut all: Vec<ObjId> = h
+            .values()
+            .iter()
+            .filter(|(v, _)| matches!(v, Value::Object(ObjType::Map)))
+            .map(|(_, id)| id.clone())
+            .collect();
+        visible_first(&mut all, Some(&h.shown.1));
+        out.extend(all);
+    }
+    out
 }
 
 /// Moves the visible object (`winner`) of `all` to the front, so that its fields win when
@@ -117,7 +184,7 @@ pub(crate) fn read_map_gathering(
     read_map(doc, obj, 0, Some(found))
 }
 
-fn read_maps_below(
+pub(crate) fn read_maps_below(
     doc: &AutoCommit,
     objs: &[ObjId],
     depth: usize,
@@ -128,28 +195,24 @@ fn read_maps_below(
     if let [obj] = objs {
         return read_map(doc, obj, depth, None);
     }
-    let keys: std::collections::BTreeSet<String> =
-        objs.iter().flat_map(|obj| doc.keys(obj)).collect();
     let mut out = Map::new();
-    for key in keys {
+    for (key, held) in held_by_key(doc, objs)? {
         let mut value = Json::Null;
-        for obj in objs {
-            match doc.get(obj, &key)? {
-                Some((Value::Object(ObjType::Map), _)) => {
-                    let children = child_maps(doc, objs, &key)?;
-                    value = Json::Object(read_maps_below(doc, &children, depth + 1)?);
+        for h in &held {
+            match &h.shown.0 {
+                Value::Object(ObjType::Map) => {
+                    value = Json::Object(read_maps_below(doc, &maps_held(&held), depth + 1)?);
                     break;
                 }
                 // A null (cleared) field may still be set in a colliding object.
-                Some((Value::Scalar(s), _)) if s.is_null() => {}
-                Some((Value::Scalar(s), _)) => {
-                    value = scalar_to_json(&s)?;
+                Value::Scalar(s) if s.is_null() => {}
+                Value::Scalar(s) => {
+                    value = scalar_to_json(s)?;
                     break;
                 }
-                Some((Value::Object(t), _)) => {
+                Value::Object(t) => {
                     return Err(DocError::Layout(format!("unexpected {t:?} at {key}")));
                 }
-                None => {}
             }
         }
         // Null is a cleared field: the model reads it as absent (its default).

@@ -110,6 +110,7 @@ impl SyncWrite {
                 projection: &h.projection,
                 county: county_of(&h.area_code),
                 before: h.projected_before.as_deref(),
+                new: h.expected_version.is_none(),
             })
             .collect()
     }

@@ -268,6 +268,10 @@ pub struct Projected<'a> {
     pub projection: &'a Projection,
     pub county: &'a str,
     pub before: Option<&'a str>,
+    /// The household is new to the server in this write, so no rows of it can be there to
+    /// delete: rows are written with their household row, and a household row leaves a
+    /// county only in a move, which deletes its rows there too (`leave_counties`).
+    pub new: bool,
 }
 
 /// A row's hash, stored in its `row_hash` column: a write of a table that changed deletes the

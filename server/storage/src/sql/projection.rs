@@ -210,6 +210,7 @@ macro_rules! projection_sql {
                                 projection: p,
                                 county,
                                 before: None,
+                                new: false,
                             }),
                             _ => None,
                         })

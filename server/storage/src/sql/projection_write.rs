@@ -26,7 +26,8 @@ pub struct NewRow<'a> {
 /// One table's share of a projection write.
 pub struct TableWrite<'a> {
     pub table: &'static Table,
-    /// Households with no digest before (new ones, or a reindex): all their rows go.
+    /// Households with rows of unknown content (no digest: a reindex, a move between
+    /// counties): all their rows go. A household new to the server has none to delete.
     pub replaced: Vec<&'a str>,
     /// Households whose table changed since their digest: their rows whose `row_hash` is not
     /// among their new rows' go; a row that is already there stays (inserts skip it).
@@ -105,7 +106,7 @@ impl<'a> ProjectionWrite<'a> {
                     let household = p.projection.household_id.as_str();
                     if diffed {
                         write.diffed.push(household);
-                    } else {
+                    } else if !p.new {
                         write.replaced.push(household);
                     }
                     write
@@ -119,7 +120,8 @@ impl<'a> ProjectionWrite<'a> {
                             },
                         ));
                 }
-                (!write.replaced.is_empty() || !write.diffed.is_empty()).then_some(write)
+                let any = [write.replaced.len(), write.diffed.len(), write.rows.len()];
+                any.iter().any(|n| *n > 0).then_some(write)
             })
             .collect();
         ProjectionWrite {

@@ -60,15 +60,18 @@ pub(crate) struct Gathered {
 }
 
 impl Gathered {
-    /// The key `key` of the map `obj` holds concurrent values: gathers it (and what is below).
-    pub(crate) fn key(&mut self, doc: &AutoCommit, obj: &ObjId, key: &str) -> Result<(), DocError> {
-        walk_key(
-            doc,
-            std::slice::from_ref(obj),
-            key,
-            &mut self.path,
-            &mut self.out,
-        )
+    /// The key `key` holds concurrent values, `held` ([`super::tree::held_at`]): gathers it (and
+    /// what is below).
+    pub(crate) fn held(
+        &mut self,
+        doc: &AutoCommit,
+        key: &str,
+        held: &[Held<'_>],
+    ) -> Result<(), DocError> {
+        self.path.push(key.to_owned());
+        let r = walk_held(doc, held, &mut self.path, &mut self.out);
+        self.path.pop();
+        r
     }
 
     /// Runs `f` with the path one key deeper.

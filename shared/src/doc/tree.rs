@@ -184,7 +184,7 @@ pub(crate) fn read_map_gathering(
     read_map(doc, obj, 0, Some(found))
 }
 
-pub(crate) fn read_maps_below(
+fn read_maps_below(
     doc: &AutoCommit,
     objs: &[ObjId],
     depth: usize,
@@ -223,10 +223,35 @@ pub(crate) fn read_maps_below(
     Ok(out)
 }
 
+/// A key of the map `obj` holding concurrent values, as a one-map reader meets it: gathered
+/// into `found` (when given) as a conflict candidate, and when the value shown is a map, the
+/// union of the colliding maps there, read at `depth`. One lookup of the key serves both.
+pub(crate) fn concurrent_key(
+    doc: &AutoCommit,
+    obj: &ObjId,
+    key: &str,
+    shows_map: bool,
+    depth: usize,
+    found: Option<&mut Gathered>,
+) -> Result<Option<Map<String, Json>>, DocError> {
+    if found.is_none() && !shows_map {
+        return Ok(None);
+    }
+    let held = held_at(doc, std::slice::from_ref(obj), key)?;
+    if let Some(found) = found {
+        found.held(doc, key, &held)?;
+    }
+    match shows_map {
+        true => read_maps_below(doc, &maps_held(&held), depth).map(Some),
+        false => Ok(None),
+    }
+}
+
 /// One map that collides with no other: one pass over its visible values. Every lookup by key
 /// decodes the document's op columns afresh, so reading key by key costs several times this;
-/// only keys with concurrent values take the general path. With `found`, those keys are also
-/// gathered as conflict candidates (their subtrees by [`super::conflicts`]'s own walk).
+/// only keys with concurrent values take the general path ([`concurrent_key`]). With `found`,
+/// those keys are also gathered as conflict candidates (their subtrees by
+/// [`super::conflicts`]'s own walk).
 fn read_map(
     doc: &AutoCommit,
     obj: &ObjId,
@@ -235,30 +260,30 @@ fn read_map(
 ) -> Result<Map<String, Json>, DocError> {
     let mut out = Map::new();
     for item in doc.map_range(obj, ..) {
-        if item.conflict
-            && let Some(found) = found.as_deref_mut()
-        {
-            found.key(doc, obj, &item.key)?;
-        }
+        let union = if item.conflict {
+            let shows_map = matches!(item.value, ValueRef::Object(ObjType::Map));
+            let found = found.as_deref_mut();
+            concurrent_key(doc, obj, &item.key, shows_map, depth + 1, found)?
+        } else {
+            None
+        };
         let value = match item.value {
-            ValueRef::Object(ObjType::Map) if item.conflict => Json::Object(read_maps_below(
-                doc,
-                &child_maps(doc, std::slice::from_ref(obj), &item.key)?,
-                depth + 1,
-            )?),
-            ValueRef::Object(ObjType::Map) => {
-                if depth + 1 > MAX_DEPTH {
-                    return Err(too_deep());
+            ValueRef::Object(ObjType::Map) => match union {
+                Some(union) => Json::Object(union),
+                None => {
+                    if depth + 1 > MAX_DEPTH {
+                        return Err(too_deep());
+                    }
+                    let child = item.id();
+                    let below = match found.as_deref_mut() {
+                        Some(found) => found.within(&item.key, |found| {
+                            read_map(doc, &child, depth + 1, Some(found))
+                        })?,
+                        None => read_map(doc, &child, depth + 1, None)?,
+                    };
+                    Json::Object(below)
                 }
-                let child = item.id();
-                let below = match found.as_deref_mut() {
-                    Some(found) => found.within(&item.key, |found| {
-                        read_map(doc, &child, depth + 1, Some(found))
-                    })?,
-                    None => read_map(doc, &child, depth + 1, None)?,
-                };
-                Json::Object(below)
-            }
+            },
             ValueRef::Object(t) => {
                 return Err(DocError::Layout(format!(
                     "unexpected {t:?} at {}",

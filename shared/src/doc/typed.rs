@@ -25,7 +25,7 @@ use serde::de::{self, DeserializeSeed, Deserializer as _, IntoDeserializer, MapA
 use serde::forward_to_deserialize_any;
 
 use super::conflicts::Gathered;
-use super::tree::{MAX_DEPTH, child_maps, read_maps_below};
+use super::tree::{MAX_DEPTH, concurrent_key};
 
 /// The fast path did not read the map; read it the general way.
 #[derive(Debug)]
@@ -150,26 +150,24 @@ impl<'de, 'a> MapAccess<'de> for Entries<'a, '_> {
         seed: K,
     ) -> Result<Option<K::Value>, Miss> {
         for item in self.range.by_ref() {
-            if item.conflict {
-                // Gathered here as the general reader gathers it.
-                self.de
-                    .found
-                    .key(self.de.doc, &self.de.obj, &item.key)
-                    .map_err(|_| Miss)?;
-            }
+            // Gathered as the general reader gathers it; colliding maps are unioned as it
+            // unions them, and only that value takes the JSON form.
+            let union = if item.conflict {
+                let shows_map = matches!(item.value, ValueRef::Object(ObjType::Map));
+                let de = &mut self.de;
+                let (key, depth) = (&item.key, de.depth + 1);
+                concurrent_key(de.doc, &de.obj, key, shows_map, depth, Some(&mut *de.found))
+                    .map_err(|_| Miss)?
+            } else {
+                None
+            };
             let pending = match item.value {
-                // Colliding maps, unioned as the general reader unions them: only this value
-                // takes the JSON form.
-                ValueRef::Object(ObjType::Map) if item.conflict => {
-                    let doc = self.de.doc;
-                    let maps = child_maps(doc, std::slice::from_ref(&self.de.obj), &item.key);
-                    let union =
-                        maps.and_then(|maps| read_maps_below(doc, &maps, self.de.depth + 1));
-                    Pending::Union(union.map_err(|_| Miss)?)
-                }
-                ValueRef::Object(ObjType::Map) => Pending::Map {
-                    id: item.id(),
-                    key: item.key.clone(),
+                ValueRef::Object(ObjType::Map) => match union {
+                    Some(union) => Pending::Union(union),
+                    None => Pending::Map {
+                        id: item.id(),
+                        key: item.key.clone(),
+                    },
                 },
                 ValueRef::Object(_) => return Err(Miss),
                 ValueRef::Scalar(s) => match s {

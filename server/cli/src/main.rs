@@ -500,10 +500,30 @@ async fn close_databases() {
     }
 }
 
+/// Copies SQLite's write-ahead log into its file once a second, off every request's path (see
+/// `SqliteDb::checkpoint`); a failure is retried at the next tick.
+async fn checkpoints(db: AnyDb) {
+    if !db.is_embedded() {
+        return;
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match db.checkpoint().await {
+            Ok(()) => {}
+            // The process is shutting down.
+            Err(DbError::Other(sqlx::Error::PoolClosed)) => return,
+            Err(error) => tracing::warn!(%error, "WAL checkpoint"),
+        }
+    }
+}
+
 async fn serve(config: Config, migrate_first: bool) -> Result<(), CliError> {
     let db = open_for_serving(&config, migrate_first).await?;
     zoufang_server::standards::refresh(&db).await?;
     tokio::spawn(zoufang_server::standards::watch(db.clone()));
+    tokio::spawn(checkpoints(db.clone()));
     let reports = match &config.read_database {
         Some(url) => Some(open_reports_copy(url).await?),
         None => None,

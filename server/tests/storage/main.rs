@@ -32,6 +32,7 @@ use on_both_backends;
 mod common;
 
 mod accounts;
+mod checkpoint;
 mod concurrency;
 mod counties;
 mod fixtures;

@@ -3,7 +3,8 @@
 //! and the edits of a lost device they had pulled — while a change under an unknown actor is
 //! still refused, and once the recovery window is closed the old rule holds again. Each story
 //! runs against SQLite and PostgreSQL. And an upgrade: a PostgreSQL replica does not migrate at
-//! start, `migrate` does, and `/readyz` tells a schema behind the build.
+//! start, `migrate` does, and `/readyz` tells a schema behind the build. And the embedded
+//! server copies its write-ahead log into its file by itself.
 
 use std::path::Path;
 
@@ -597,6 +598,28 @@ async fn a_postgres_replica_waits_for_migrate() {
         "alive all the same"
     );
     pg.close().await;
+}
+
+/// A serving process copies SQLite's write-ahead log into the database file by itself, about
+/// once a second (the server binary's `checkpoints`), rather than when the log reaches SQLite's
+/// threshold: killed after a sync, it has left the synced household in the main file, which a
+/// copy made without the log then holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_server_checkpoints_its_log() {
+    let db = TestDb::sqlite();
+    let server = ServerProcess::start_with_users(&db.url, &[("zhang", "surveyor", SHILI)]).await;
+    let zhang = Device::enrolled(&server, "zhang").await;
+    zhang
+        .import_roster(&roster_csv(&[("530921100201501", "三合村", 3)], 900))
+        .await;
+    assert_eq!(zhang.sync().await["accepted"], 1);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    server.kill().await;
+    let copy = format!("{}.main-file-only", db.url);
+    std::fs::copy(&db.url, &copy).expect("copy the main file");
+    let file = ServerDb::connect(&copy).await;
+    assert_eq!(file.scalar("SELECT COUNT(*) FROM households").await, 1);
+    file.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

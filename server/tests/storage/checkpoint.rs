@@ -21,8 +21,7 @@ async fn in_the_file(path: &str, copy: &str) -> i64 {
 async fn sqlite_checkpoints_copy_the_log_into_the_file_beside_writers() {
     with_sqlite(|path| async move {
         let db = open(&path).await;
-        // Checkpoints as often as a serving process's, and much more often, while
-        // writers commit.
+        // Checkpoints far more often than a serving process's, while writers commit.
         let stop = Arc::new(AtomicBool::new(false));
         let checkpointer = tokio::spawn({
             let (db, stop) = (db.clone(), stop.clone());

@@ -503,9 +503,10 @@ async fn close_databases() {
 /// Copies SQLite's write-ahead log into its file once a second, off every request's path (see
 /// `SqliteDb::checkpoint`); a failure is retried at the next tick.
 async fn checkpoints(db: AnyDb) {
-    if !db.is_embedded() {
+    // PostgreSQL checkpoints on its own.
+    let AnyDb::Sqlite(db) = db else {
         return;
-    }
+    };
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

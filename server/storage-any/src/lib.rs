@@ -62,15 +62,6 @@ impl AnyDb {
         }
     }
 
-    /// Copies SQLite's write-ahead log into its file ([`sqlite::SqliteDb::checkpoint`]);
-    /// PostgreSQL checkpoints on its own.
-    pub async fn checkpoint(&self) -> Result<(), DbError> {
-        match self {
-            AnyDb::Sqlite(db) => db.checkpoint().await,
-            AnyDb::Postgres(_) => Ok(()),
-        }
-    }
-
     /// Closes the pool and waits until every connection is closed (see the server binary's
     /// `main` for why a process must do so before it exits).
     pub async fn close(&self) {

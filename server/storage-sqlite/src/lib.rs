@@ -32,7 +32,7 @@ zoufang_storage::migrated_db!(
 
 /// Pages (4 kB) of write-ahead log after which the commit that crosses the mark copies the log
 /// into the database file itself (SQLite's default is 1,000).
-pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 impl SqliteDb {
     /// Copies the write-ahead log's committed pages into the database file, waiting for no

@@ -1,11 +1,12 @@
 //! SQLite's write-ahead log copied into the database file by the serving process's checkpointer
-//! (`AnyDb::checkpoint`), beside writers, rather than by the commit that crosses the threshold.
+//! (`SqliteDb::checkpoint`), beside writers, rather than by the commit that crosses the threshold.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use zoufang_server::storage::Database;
+use zoufang_storage_any::AnyDb;
 
 use crate::common::{open, with_sqlite};
 use crate::fixtures::*;
@@ -20,7 +21,9 @@ async fn in_the_file(path: &str, copy: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_checkpoints_copy_the_log_into_the_file_beside_writers() {
     with_sqlite(|path| async move {
-        let db = open(&path).await;
+        let AnyDb::Sqlite(db) = open(&path).await else {
+            panic!("a path opens SQLite");
+        };
         // Checkpoints far more often than a serving process's, while writers commit.
         let stop = Arc::new(AtomicBool::new(false));
         let checkpointer = tokio::spawn({

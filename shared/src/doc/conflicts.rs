@@ -68,10 +68,7 @@ impl Gathered {
         key: &str,
         held: &[Held<'_>],
     ) -> Result<(), DocError> {
-        self.path.push(key.to_owned());
-        let r = walk_held(doc, held, &mut self.path, &mut self.out);
-        self.path.pop();
-        r
+        walk_key_held(doc, key, held, &mut self.path, &mut self.out)
     }
 
     /// Runs `f` with the path one key deeper.
@@ -115,7 +112,7 @@ fn walk(
     if let [obj] = objs {
         for item in doc.map_range(obj, ..) {
             if item.conflict {
-                walk_key(doc, objs, &item.key, path, out)?;
+                walk_key_held(doc, &item.key, &held_at(doc, objs, &item.key)?, path, out)?;
             } else if let ValueRef::Object(ObjType::Map) = item.value {
                 path.push(item.key.to_string());
                 walk(doc, &[item.id()], path, out)?;
@@ -125,25 +122,24 @@ fn walk(
         return Ok(());
     }
     for (key, held) in held_by_key(doc, objs)? {
-        path.push(key);
-        walk_held(doc, &held, path, out)?;
-        path.pop();
+        walk_key_held(doc, &key, &held, path, out)?;
     }
     Ok(())
 }
 
-/// Every value of `key` in the map(s) `objs`: a candidate when they differ; maps are walked.
-fn walk_key(
+/// What the maps hold at `key` (`held`), one key below `path`: a candidate when the values
+/// differ; maps are walked.
+fn walk_key_held(
     doc: &AutoCommit,
-    objs: &[ObjId],
     key: &str,
+    held: &[Held<'_>],
     path: &mut Vec<String>,
     out: &mut Vec<Candidate>,
 ) -> Result<(), DocError> {
     path.push(key.to_owned());
-    walk_held(doc, &held_at(doc, objs, key)?, path, out)?;
+    let walked = walk_held(doc, held, path, out);
     path.pop();
-    Ok(())
+    walked
 }
 
 /// What the maps hold at the key `path` ends in: a candidate when the values differ; maps

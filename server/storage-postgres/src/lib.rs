@@ -48,7 +48,7 @@ use sqlx::{PgConnection, Postgres};
 use zoufang_storage::recent::{Logged, RecentLog};
 use zoufang_storage::reexports::county_of;
 use zoufang_storage::sql::bump_counters;
-use zoufang_storage::sql::projection::leave_counties;
+use zoufang_storage::sql::projection::{Statements, leave_counties};
 use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, SyncWrite};
 
 /// `base` (a `postgres://` URL) with its database name replaced by `name`: scratch databases
@@ -105,6 +105,7 @@ impl Backend for PgDb {
     // The snapshot is taken by the counter read, the first statement (module comment, 2.).
     const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const STATEMENTS: Statements = Statements::Each;
 
     fn stamp(t: DateTime<Utc>) -> DateTime<Utc> {
         t
@@ -278,7 +279,7 @@ impl Backend for PgDb {
             .zip(&moved_from)
             .map(|(id, from)| (*id, from.as_str()))
             .collect();
-        leave_counties::<Postgres>(&mut tx, &mut projections, &moves).await?;
+        leave_counties::<Postgres>(&mut tx, &mut projections, &moves, Self::STATEMENTS).await?;
         projection::write_projections(&mut tx, &projections).await?;
 
         let mut new = NewRows::default();

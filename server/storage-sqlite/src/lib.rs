@@ -18,7 +18,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use zoufang_storage::recent::{Logged, RecentLog};
 use zoufang_storage::reexports::county_of;
-use zoufang_storage::sql::projection::{leave_counties, write_projections};
+use zoufang_storage::sql::projection::{Statements, leave_counties, write_projections};
 use zoufang_storage::sql::{MAX_BINDS, bump_counters};
 use zoufang_storage::{Backend, DbError, HouseholdWrite, LogNumbering, NewChange, SyncWrite};
 
@@ -69,12 +69,22 @@ impl SqliteDb {
             // No maintenance task (see `zoufang_storage_postgres::PgDb::connect`).
             .idle_timeout(None)
             .max_lifetime(None)
+            // A connection to a local file does not drop as one over a network does: no ping
+            // (a round trip to the connection's thread) before each use; a broken one fails
+            // its first statement instead.
+            .test_before_acquire(false)
             // A COMMIT that fails (disk full) may leave sqlx believing a transaction is still
             // open when SQLite already rolled it back: its ROLLBACK then fails too, and the
             // connection would refuse every later write and run reads in a stale snapshot.
-            // Such a connection is closed instead of going back to the pool.
+            // Such a connection is closed instead of going back to the pool. A connection
+            // that no transaction left open is kept as it is: a rollback still queued on its
+            // thread (a dropped transaction) counts as open until it has run, and the ping
+            // that waits for it would otherwise cost every release a round trip to that thread.
             .after_release(|conn, _| {
                 Box::pin(async move {
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
                     conn.ping().await?;
                     Ok(!conn.is_in_transaction())
                 })
@@ -99,6 +109,7 @@ impl Backend for SqliteDb {
     // the same transaction as their log rows.
     const BEGIN_SNAPSHOT: &'static str = "BEGIN";
     const FOR_UPDATE: &'static str = "";
+    const STATEMENTS: Statements = Statements::Joined;
 
     /// A time as the upload tables' `updated_at` default writes it, so that text order is time
     /// order.
@@ -229,8 +240,8 @@ impl Backend for SqliteDb {
             .iter()
             .map(|(h, from)| (h.id.as_str(), from.as_str()))
             .collect();
-        leave_counties::<Sqlite>(&mut tx, &mut projections, &moves).await?;
-        write_projections::<Sqlite>(&mut tx, &projections).await?;
+        leave_counties::<Sqlite>(&mut tx, &mut projections, &moves, Self::STATEMENTS).await?;
+        write_projections::<Sqlite>(&mut tx, &projections, Self::STATEMENTS).await?;
         // The changes the log has already are skipped (a household's log and its row are
         // written in one transaction, and the write lock is held, so this cannot go stale);
         // numbering only the rest leaves no gaps: each county's counter equals the highest

@@ -7,6 +7,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use crate::recent::{Logged, RecentLog};
+use crate::sql::projection::Statements;
 use crate::{DbError, SyncWrite};
 
 pub trait Backend: Clone + Send + Sync + 'static {
@@ -23,6 +24,8 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// Suffix of a `SELECT` that locks the rows it reads in a write transaction (empty where a
     /// write transaction already locks the whole database).
     const FOR_UPDATE: &'static str;
+    /// How a write of many statements is sent ([`Statements`]).
+    const STATEMENTS: Statements;
 
     fn stamp(t: DateTime<Utc>) -> Self::Stamp;
     fn pool(&self) -> &sqlx::Pool<Self::Db>;

@@ -2,7 +2,7 @@
 //! spot checks ([`crate::WebStore`]), in one text.
 
 pub use super::projection_write::{
-    NewRow, ProjectionWrite, TableWrite, leave_counties, write_projections,
+    Batch, NewRow, ProjectionWrite, Statements, TableWrite, leave_counties, write_projections,
 };
 
 /// Generates `impl Projections` and `impl WebStore` for a [`crate::Backend`] type (see
@@ -215,7 +215,7 @@ macro_rules! projection_sql {
                             _ => None,
                         })
                         .collect();
-                    write_projections::<Db>(&mut tx, &fresh).await?;
+                    write_projections::<Db>(&mut tx, &fresh, <$ty>::STATEMENTS).await?;
                     tx.commit().await?;
                     Ok(fresh.len())
                 }

@@ -1,8 +1,8 @@
 //! How a projection write is planned and run inside the caller's transaction: per county and
 //! table, the households whose rows are replaced or brought up to date and their new rows,
-//! written in statements of `VALUES` lists by [`write_projections`] (a SQLite sync's commit, and
-//! a reindex on either backend; a PostgreSQL sync's commit writes the same plan with `unnest`
-//! arrays in its own crate). Every statement names its county: the rows are keyed with it
+//! written in statements of `VALUES` lists (on SQLite joined into one text: [`Statements`]) by
+//! [`write_projections`] (a SQLite sync's commit, and a reindex on either backend; a PostgreSQL
+//! sync's commit writes the same plan with `unnest` arrays in its own crate). Every statement names its county: the rows are keyed with it
 //! (migration 0018), so a PostgreSQL sharded by county routes each to one node.
 
 use sqlx::QueryBuilder;
@@ -132,14 +132,77 @@ impl<'a> ProjectionWrite<'a> {
     }
 }
 
+/// How a backend takes a write of many statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statements {
+    /// One query each: PostgreSQL takes one statement per query that binds values.
+    Each,
+    /// Joined into one text that SQLite's connection thread runs in one go: sqlx hands every
+    /// query to that thread and waits for its answer, two thread switches a statement (a sync's
+    /// projection is a dozen statements), each taken with the database's write lock held.
+    Joined,
+}
+
+/// The statements of one write, gathered as their backend takes them ([`Statements`]), then
+/// run in order by [`Batch::run`].
+pub struct Batch<DB: sqlx::Database> {
+    how: Statements,
+    statements: Vec<QueryBuilder<DB>>,
+    /// Statements begun, over all builders.
+    begun: usize,
+}
+
+impl<DB> Batch<DB>
+where
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
+    <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    pub fn new(how: Statements) -> Self {
+        Batch {
+            how,
+            statements: Vec::new(),
+            begun: 0,
+        }
+    }
+
+    /// The builder to write the next statement into.
+    pub fn statement(&mut self) -> &mut QueryBuilder<DB> {
+        let joined = self.how == Statements::Joined && self.begun > 0;
+        if !joined {
+            self.statements.push(QueryBuilder::new(""));
+        }
+        self.begun += 1;
+        let qb = self
+            .statements
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("a builder was pushed above"));
+        if joined {
+            qb.push(";\n");
+        }
+        qb
+    }
+
+    /// Runs the statements in order. A joined text is not kept in the connection's statement
+    /// cache: it differs from one write to the next.
+    pub async fn run(self, conn: &mut DB::Connection) -> Result<(), DbError> {
+        let keep = self.how == Statements::Each;
+        for mut qb in self.statements {
+            qb.build().persistent(keep).execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Writes the projection rows of the given households, inside the caller's transaction (a
 /// sync's commit, a reindex), as [`ProjectionWrite`] plans it, in statements of `VALUES` lists.
 pub async fn write_projections<DB>(
     conn: &mut DB::Connection,
     projections: &[Projected<'_>],
+    how: Statements,
 ) -> Result<(), DbError>
 where
-    DB: sqlx::Database,
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
     <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -148,16 +211,18 @@ where
     Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     for chunk in projections.chunks(MAX_BINDS / 20) {
+        let mut batch = Batch::<DB>::new(how);
         for plan in ProjectionWrite::plan(chunk) {
             let county = plan.county;
             for t in &plan.tables {
                 let key = t.table.columns[0];
                 if !t.replaced.is_empty() {
-                    delete_rows(conn, t.table.name, key, county, &t.replaced).await?;
+                    push_delete(batch.statement(), t.table.name, key, county, &t.replaced);
                 }
-                delete_stale_rows(conn, county, t).await?;
+                push_stale_deletes(&mut batch, county, t);
                 for rows in t.rows.chunks(MAX_BINDS / (t.table.columns.len() + 2)) {
-                    let mut qb = QueryBuilder::<DB>::new(format!(
+                    let qb = batch.statement();
+                    qb.push(format!(
                         "INSERT INTO {} (county, {}, row_hash) ",
                         t.table.name,
                         t.table.columns.join(", ")
@@ -174,12 +239,12 @@ where
                     });
                     // A diffed household's row that is already there, hash and all.
                     qb.push(" ON CONFLICT DO NOTHING");
-                    qb.build().execute(&mut *conn).await?;
                 }
             }
             let households: Vec<&str> = plan.digests.iter().map(|(h, _)| *h).collect();
-            delete_rows(conn, DIGESTS.0, DIGESTS.1, county, &households).await?;
-            let mut qb = QueryBuilder::<DB>::new(format!(
+            push_delete(batch.statement(), DIGESTS.0, DIGESTS.1, county, &households);
+            let qb = batch.statement();
+            qb.push(format!(
                 "INSERT INTO {} (county, {}, digest) ",
                 DIGESTS.0, DIGESTS.1
             ));
@@ -188,8 +253,8 @@ where
                 sep.push_bind((*household).to_owned());
                 sep.push_bind(digest.clone());
             });
-            qb.build().execute(&mut *conn).await?;
         }
+        batch.run(conn).await?;
     }
     Ok(())
 }
@@ -201,13 +266,15 @@ pub async fn leave_counties<DB>(
     conn: &mut DB::Connection,
     projections: &mut [Projected<'_>],
     moves: &[(&str, &str)],
+    how: Statements,
 ) -> Result<(), DbError>
 where
-    DB: sqlx::Database,
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
     <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    let mut batch = Batch::<DB>::new(how);
     for &(household, from) in moves {
         let left = crate::reexports::county_of(from);
         for p in projections
@@ -216,44 +283,27 @@ where
         {
             let tables = TABLES.iter().map(|t| (t.name, t.columns[0]));
             for (table, key) in tables.chain([DIGESTS]) {
-                delete_rows(conn, table, key, left, &[household]).await?;
+                push_delete(batch.statement(), table, key, left, &[household]);
             }
             p.before = None;
         }
     }
-    Ok(())
-}
-
-/// Deletes the rows of `table` in `county` whose `key` is one of `households`.
-async fn delete_rows<DB>(
-    conn: &mut DB::Connection,
-    table: &str,
-    key: &str,
-    county: &str,
-    households: &[&str],
-) -> Result<(), DbError>
-where
-    DB: sqlx::Database,
-    <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    delete_of::<DB>(table, key, county, households)
-        .build()
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    batch.run(conn).await
 }
 
 /// `DELETE FROM table WHERE county = .. AND key IN (households)`, for a caller to narrow
 /// further.
-fn delete_of<DB>(table: &str, key: &str, county: &str, households: &[&str]) -> QueryBuilder<DB>
-where
+fn push_delete<DB>(
+    qb: &mut QueryBuilder<DB>,
+    table: &str,
+    key: &str,
+    county: &str,
+    households: &[&str],
+) where
     DB: sqlx::Database,
-    <DB as sqlx::Database>::Arguments: Default,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let mut qb = QueryBuilder::<DB>::new(format!("DELETE FROM {table} WHERE county = "));
+    qb.push(format!("DELETE FROM {table} WHERE county = "));
     qb.push_bind(county.to_owned());
     qb.push(format!(" AND {key} IN ("));
     let mut ids = qb.separated(", ");
@@ -261,18 +311,13 @@ where
         ids.push_bind((*h).to_owned());
     }
     qb.push(")");
-    qb
 }
 
 /// Deletes the rows of the `diffed` households of `t` that are not among their new rows (rows
 /// written before hashes were kept have none, and go too), a few households per statement.
-async fn delete_stale_rows<DB>(
-    conn: &mut DB::Connection,
-    county: &str,
-    t: &TableWrite<'_>,
-) -> Result<(), DbError>
+fn push_stale_deletes<DB>(batch: &mut Batch<DB>, county: &str, t: &TableWrite<'_>)
 where
-    DB: sqlx::Database,
+    DB: sqlx::Database + sqlx::database::HasStatementCache,
     <DB as sqlx::Database>::Arguments: Default + sqlx::IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -298,7 +343,8 @@ where
             end += 1;
         }
         let households = &t.diffed[start..end];
-        let mut qb = delete_of::<DB>(t.table.name, key, county, households);
+        let qb = batch.statement();
+        push_delete(qb, t.table.name, key, county, households);
         let pairs: Vec<&NewRow> = households
             .iter()
             .flat_map(|h| rows_of(h))
@@ -314,8 +360,6 @@ where
             });
             qb.push("))");
         }
-        qb.build().execute(&mut *conn).await?;
         start = end;
     }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 //! spot checks ([`crate::WebStore`]), in one text.
 
 pub use super::projection_write::{
-    Batch, NewRow, ProjectionWrite, Statements, TableWrite, leave_counties, write_projections,
+    NewRow, ProjectionWrite, Statements, TableWrite, leave_counties, write_projections,
 };
 
 /// Generates `impl Projections` and `impl WebStore` for a [`crate::Backend`] type (see

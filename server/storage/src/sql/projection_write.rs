@@ -148,8 +148,6 @@ pub enum Statements {
 pub struct Batch<DB: sqlx::Database> {
     how: Statements,
     statements: Vec<QueryBuilder<DB>>,
-    /// Statements begun, over all builders.
-    begun: usize,
 }
 
 impl<DB> Batch<DB>
@@ -162,17 +160,15 @@ where
         Batch {
             how,
             statements: Vec::new(),
-            begun: 0,
         }
     }
 
     /// The builder to write the next statement into.
     pub fn statement(&mut self) -> &mut QueryBuilder<DB> {
-        let joined = self.how == Statements::Joined && self.begun > 0;
+        let joined = self.how == Statements::Joined && !self.statements.is_empty();
         if !joined {
             self.statements.push(QueryBuilder::new(""));
         }
-        self.begun += 1;
         let qb = self
             .statements
             .last_mut()

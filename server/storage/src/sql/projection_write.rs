@@ -2,8 +2,9 @@
 //! table, the households whose rows are replaced or brought up to date and their new rows,
 //! written in statements of `VALUES` lists (on SQLite joined into one text: [`Statements`]) by
 //! [`write_projections`] (a SQLite sync's commit, and a reindex on either backend; a PostgreSQL
-//! sync's commit writes the same plan with `unnest` arrays in its own crate). Every statement names its county: the rows are keyed with it
-//! (migration 0018), so a PostgreSQL sharded by county routes each to one node.
+//! sync's commit writes the same plan with `unnest` arrays in its own crate). Every statement
+//! names its county: the rows are keyed with it (migration 0018), so a PostgreSQL sharded by
+//! county routes each to one node.
 
 use sqlx::QueryBuilder;
 

@@ -201,6 +201,7 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
     // The fresh households are the ones just merged; building years of visits edit by edit is
     // the slow part, not what is measured, so a tenth of the households for those.
     incremental_save(table, &cases[..n.min(200)], 0)?;
+    new_household_as_document(table, &cases)?;
     for earlier in EARLIER_VISITS {
         let n = (n / 10).max(1);
         crate::progress(format!(
@@ -274,6 +275,55 @@ fn incremental_save(table: &mut Table, cases: &[Case], earlier: u32) -> Res<()> 
             us(load_whole),
             us(load_tail)
         ),
+    );
+    Ok(())
+}
+
+/// A household new to the server arrives as its changes, which the server decodes, checks and
+/// applies one operation at a time into an empty document (automerge's `OpSet::splice`, more than
+/// half of `apply_changes` in W3's profile). Were it sent as its saved document instead, the
+/// server would load it (automerge builds the columns whole and, verifying the heads, rebuilds
+/// the changes and their hashes, as the encoding check does now) and list its changes for the
+/// log. Both are timed here on the same households, each followed by the read a merge makes: the
+/// figure that says whether such a protocol change would pay. Not a path the server has.
+fn new_household_as_document(table: &mut Table, cases: &[Case]) -> Res<()> {
+    // What a device would send: the household's changes, and its saved document.
+    type Sent = (Vec<Vec<u8>>, Vec<u8>);
+    let mut sent: Vec<Sent> = cases
+        .iter()
+        .map(|c| {
+            let mut doc = HouseholdDoc::load(&c.stored, server_actor())
+                .map_err(|e| format!("load {}: {e}", c.id))?;
+            let changes = doc.changes_after(&[]);
+            let saved = doc.automerge().save_nocompress();
+            Ok((changes, saved))
+        })
+        .collect::<Res<Vec<_>>>()?;
+    let (as_changes, _) = per_item(&mut sent, |(changes, _)| {
+        let incoming = changes
+            .iter()
+            .map(|b| IncomingChange::decode(b).map_err(|e| format!("decode: {e}")))
+            .collect::<Res<Vec<_>>>()?;
+        let mut doc = HouseholdDoc::empty(server_actor());
+        doc.apply(incoming).map_err(|e| format!("apply: {e}"))?;
+        Ok(doc)
+    })?;
+    let (as_document, _) = per_item(&mut sent, |(_, saved)| {
+        let mut doc =
+            HouseholdDoc::load(saved, server_actor()).map_err(|e| format!("load: {e}"))?;
+        doc.read_all().map_err(|e| format!("read: {e}"))?;
+        Ok(doc.changes_after(&[]))
+    })?;
+    let mean = |f: fn(&Sent) -> usize| {
+        bytes((sent.iter().map(f).sum::<usize>() / sent.len().max(1)) as u64)
+    };
+    table.row(
+        format!(
+            "a new household ({} as changes, {} as a saved document): decode, check, apply and read its changes / load its document, read it and list its changes",
+            mean(|(c, _)| c.iter().map(Vec::len).sum()),
+            mean(|(_, d)| d.len()),
+        ),
+        format!("{} / {}", us(as_changes), us(as_document)),
     );
     Ok(())
 }

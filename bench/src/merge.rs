@@ -228,11 +228,7 @@ fn incremental_save(table: &mut Table, cases: &[Case], earlier: u32) -> Res<()> 
                 .map_err(|e| format!("load {}: {e}", c.id))?;
             let loaded = doc.heads();
             let snapshot = doc.automerge().save_nocompress();
-            let pushed = c
-                .changes
-                .iter()
-                .map(|b| IncomingChange::decode(b).map_err(|e| format!("decode: {e}")))
-                .collect::<Res<Vec<_>>>()?;
+            let pushed = decoded(&c.changes)?;
             doc.apply(pushed)
                 .map_err(|e| format!("apply {}: {e}", c.id))?;
             Ok((doc, loaded, snapshot))
@@ -300,10 +296,7 @@ fn new_household_as_document(table: &mut Table, cases: &[Case]) -> Res<()> {
         })
         .collect::<Res<Vec<_>>>()?;
     let (as_changes, _) = per_item(&mut sent, |(changes, _)| {
-        let incoming = changes
-            .iter()
-            .map(|b| IncomingChange::decode(b).map_err(|e| format!("decode: {e}")))
-            .collect::<Res<Vec<_>>>()?;
+        let incoming = decoded(changes)?;
         let mut doc = HouseholdDoc::empty(server_actor());
         doc.apply(incoming).map_err(|e| format!("apply: {e}"))?;
         Ok(doc)
@@ -326,6 +319,14 @@ fn new_household_as_document(table: &mut Table, cases: &[Case]) -> Res<()> {
         format!("{} / {}", us(as_changes), us(as_document)),
     );
     Ok(())
+}
+
+/// Pushed changes as the server decodes them, every one of which must decode.
+fn decoded(changes: &[Vec<u8>]) -> Res<Vec<IncomingChange>> {
+    changes
+        .iter()
+        .map(|b| IncomingChange::decode(b).map_err(|e| format!("decode: {e}")))
+        .collect()
 }
 
 /// Projection rows a batch of merges deletes and inserts, counted three ways: every row of the

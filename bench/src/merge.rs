@@ -281,7 +281,9 @@ fn incremental_save(table: &mut Table, cases: &[Case], earlier: u32) -> Res<()> 
 /// server would load it (automerge builds the columns whole and, verifying the heads, rebuilds
 /// the changes and their hashes, as the encoding check does now) and list its changes for the
 /// log. Both are timed here on the same households, each followed by the read a merge makes: the
-/// figure that says whether such a protocol change would pay. Not a path the server has.
+/// figure that says whether such a protocol change would pay. Not a path the server has, nor
+/// a safe one: automerge 0.12 loads a document's operations without checking their order
+/// (README, Benchmarks, item 22), so a device's document could read otherwise than its changes.
 fn new_household_as_document(table: &mut Table, cases: &[Case]) -> Res<()> {
     // What a device would send: the household's changes, and its saved document.
     type Sent = (Vec<Vec<u8>>, Vec<u8>);

@@ -107,14 +107,10 @@ pub fn run(ctx: &Ctx, table: &mut Table) -> Res<()> {
         doc.read().map_err(|e| format!("read: {e}"))
     })?;
     let (decode, incoming) = per_item(&mut pairs, |(doc, c)| {
-        let mut fresh = Vec::new();
-        for bytes in &c.changes {
-            let change = IncomingChange::decode(bytes).map_err(|e| format!("decode: {e}"))?;
-            if !doc.has_change(&change.hash()) {
-                fresh.push(change);
-            }
-        }
-        Ok(fresh)
+        Ok(decoded(&c.changes)?
+            .into_iter()
+            .filter(|change| !doc.has_change(&change.hash()))
+            .collect::<Vec<_>>())
     })?;
     let mut work: Vec<(HouseholdDoc, &Case, Vec<IncomingChange>)> = pairs
         .into_iter()
